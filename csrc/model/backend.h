@@ -1,0 +1,99 @@
+// Backend: the device-specific half of the forward pass. model/gpt_neo.cpp is written once
+// over this interface; cpu_backend.cpp implements it with the CPU kernels and (when built
+// with CUDA) cuda_backend.cpp with the CUDA kernels. All activations are float32 row-major
+// buffers in the backend's memory; weights are prepared once into whatever layout and dtype
+// the backend's kernels want. Pointers named d_* are in the backend's memory (host memory on
+// the CPU backend, device memory on CUDA).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/dtype.h"
+#include "core/status.h"
+
+namespace gptneo {
+
+enum class LinearEpilogue {
+  kStore,       // y = x·Wᵀ + b
+  kGeluNew,     // y = gelu_new(x·Wᵀ + b)
+  kAccumulate,  // y += x·Wᵀ + b   (residual add)
+};
+
+// A Linear weight [n, k] (torch layout) prepared for the backend's GEMM.
+class PreparedLinear {
+ public:
+  virtual ~PreparedLinear() = default;
+  int n = 0;
+  int k = 0;
+  DType dtype = DType::kF32;  // storage dtype after preparation
+  size_t bytes = 0;
+};
+
+// One step's packed batch, with every pointer in the backend's memory (d_*), except the
+// scalars. Sequence s owns rows [seq_starts[s], seq_starts[s+1]) of the step's tokens.
+struct DeviceBatch {
+  int tokens = 0;
+  int num_seqs = 0;
+  const int32_t* d_token_ids = nullptr;    // [tokens]
+  const int32_t* d_positions = nullptr;    // [tokens] absolute positions
+  const int32_t* d_seq_starts = nullptr;   // [num_seqs + 1]
+  const int32_t* d_block_tables = nullptr; // [num_seqs, max_blocks]
+  int max_blocks = 0;
+  int block_size = 0;
+  int max_context = 0;                     // max over sequences of (last position + 1)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // --- memory ---------------------------------------------------------------------------
+  virtual Status alloc(size_t bytes, void** d_ptr) = 0;  // 64-byte aligned at least
+  virtual void release(void* d_ptr) = 0;
+  virtual Status upload(void* d_dst, const void* h_src, size_t bytes) = 0;
+  virtual Status download(void* h_dst, const void* d_src, size_t bytes) = 0;
+  virtual Status fill_zero(void* d_dst, size_t bytes) = 0;
+
+  // --- weights (prepared once at load; sources are host memory, e.g. an mmap) ----------
+  virtual Status prepare_linear(const void* h_w, DType src_dtype, int n, int k, DType store_dtype,
+                                std::unique_ptr<PreparedLinear>* out) = 0;
+  // Converts to float32 in backend memory. The backend owns *d_out until destruction.
+  virtual Status prepare_vector(const void* h_v, DType src_dtype, size_t count, float** d_out) = 0;
+  // An embedding table [rows, cols]. The CPU backend may return h_table itself when
+  // store_dtype == src_dtype (used in place from the mmap). *dtype_out is the kept dtype.
+  virtual Status prepare_table(const void* h_table, DType src_dtype, int rows, int cols,
+                               DType store_dtype, const void** d_out, DType* dtype_out) = 0;
+
+  // --- ops --------------------------------------------------------------------------------
+  // d_out[t, :] = wte[ids[t], :] + wpe[pos[t], :]            d_out: [batch.tokens, dim]
+  virtual Status embed(const DeviceBatch& batch, const void* d_wte, DType wte_dtype,
+                       const void* d_wpe, DType wpe_dtype, int dim, float* d_out) = 0;
+  // d_y = layernorm(d_x) per row                                [rows, dim], strides ldx/ldy
+  virtual Status layernorm(const float* d_x, int rows, int dim, int ldx, const float* d_gamma,
+                           const float* d_beta, float eps, float* d_y, int ldy) = 0;
+  // d_y[m, n] (ldy) = epilogue(d_x[m, k] (ldx) · Wᵀ + d_bias[n])
+  virtual Status linear(const float* d_x, int m, int ldx, const PreparedLinear& w,
+                        const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue) = 0;
+  // Writes the step's K/V rows ([tokens, heads*head_dim], ld ldkv) into one layer's cache
+  // ([num_blocks, block_size, heads, head_dim] float32) at the slots of their positions.
+  virtual Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch,
+                          int heads, int head_dim, float* d_k_cache, float* d_v_cache) = 0;
+  // Causal (window = 0) or local-window attention of each new token over its sequence's
+  // cache. d_q: [tokens, heads*head_dim] (ldq); d_out: same shape (ldo).
+  virtual Status attention(const float* d_q, int ldq, const float* d_k_cache,
+                           const float* d_v_cache, const DeviceBatch& batch, int heads,
+                           int head_dim, int window, float scale, float* d_out, int ldo) = 0;
+  // Gathers rows: d_dst[i, :] = d_src[rows[i], :]   (d_rows in backend memory)
+  virtual Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count,
+                             int dim, float* d_dst) = 0;
+  // Argmax of each row of d_x [rows, cols] into d_out [rows] (ties: lowest index).
+  virtual Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) = 0;
+
+  // Waits for all queued work (a no-op on the CPU backend).
+  virtual Status synchronize() = 0;
+};
+
+}  // namespace gptneo
