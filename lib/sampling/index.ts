@@ -1,0 +1,14 @@
+// Sampling and stop conditions: pure TypeScript over one row of logits.
+export {
+  DEFAULT_TEMPERATURE, MAX_LOGIT_BIAS, MAX_PENALTY, MAX_STOP_STRINGS, SAMPLING_OPTION_KEYS, validateSamplingOptions,
+  type NormalizedSamplingOptions, type SamplingContext, type SamplingOptions,
+} from './options.js';
+export { MAX_SEED, Rng, randomSeed } from './rng.js';
+export { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty } from './penalties.js';
+export { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
+export { argmax, topKIndices } from './select.js';
+export { SamplingScratch } from './scratch.js';
+export { createSamplingState, recordToken, sampleToken, type SamplingState } from './sample.js';
+export { Sampler, type SamplerInit } from './sampler.js';
+export { StopStringMatcher, type StopStringStep } from './stop-strings.js';
+export { StopConditions, type FinishReason } from './finish.js';

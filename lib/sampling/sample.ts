@@ -1,0 +1,172 @@
+/**
+ * Choosing the next token from one row of logits, in Hugging Face's order:
+ *   logit bias → repetition penalty → presence/frequency penalties →
+ *   temperature 0: argmax (ties → lowest id), else temperature → top-k → top-p → min-p → typical-p →
+ *   softmax → one draw from the request's generator.
+ *
+ * NaN logits count as -Infinity. If +Infinity logits remain, the draw is uniform among them. If no
+ * token has a finite or +Infinity logit (the model produced nothing usable), sampling throws
+ * GptNeoError ERR_GPTNEO_INTERNAL rather than invent a token.
+ *
+ * Cost per call: one O(V) copy of the row; greedy adds one O(V) scan. Sampling adds O(V) exp's when
+ * top-k is off, or O(V log k) selection and O(k) exp's when it is on; top-p sorts only the tokens
+ * above a probability floor that provably contains the nucleus; typical-p sorts the remaining
+ * candidates. No allocation beyond the (reusable) scratch.
+ */
+import { GptNeoError } from '../errors.js';
+import { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
+import type { NormalizedSamplingOptions } from './options.js';
+import { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty } from './penalties.js';
+import type { Rng } from './rng.js';
+import { SamplingScratch } from './scratch.js';
+import { argmax, fillTopKHeap } from './select.js';
+
+/** What sampling needs to know about one request's history. */
+export interface SamplingState {
+  /** The request's generator; each non-greedy draw consumes exactly one `next()`. Greedy consumes none. */
+  readonly rng: Rng;
+  /** How many times each token id has been generated (presence/frequency penalties; the prompt is not counted). */
+  readonly tokenCounts: Map<number, number>;
+  /** Every distinct token id of the prompt and of the generated tokens (repetition penalty). */
+  readonly promptAndGeneratedIds: Set<number>;
+}
+
+/** A new state for a request whose prompt is `promptIds`. */
+export function createSamplingState(rng: Rng, promptIds: Iterable<number> = []): SamplingState {
+  return { rng, tokenCounts: new Map(), promptAndGeneratedIds: new Set(promptIds) };
+}
+
+/** Records a generated token in the state (call once per token appended to the sequence). */
+export function recordToken(state: SamplingState, tokenId: number): void {
+  state.tokenCounts.set(tokenId, (state.tokenCounts.get(tokenId) ?? 0) + 1);
+  state.promptAndGeneratedIds.add(tokenId);
+}
+
+function noUsableLogits(): GptNeoError {
+  return new GptNeoError('ERR_GPTNEO_INTERNAL', 'Cannot sample: every logit is NaN or -Infinity',
+    { hint: 'the model produced no usable scores for this step (numerical failure in the forward pass)' });
+}
+
+/** Copies the row into the scratch (NaN → -Infinity) and applies bias and penalties there. */
+function processedCopy(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
+  scratch: SamplingScratch): Float32Array {
+  scratch.ensure(logits.length);
+  const work = scratch.logits.subarray(0, logits.length);
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i];
+    work[i] = v !== v ? -Infinity : v;
+  }
+  applyLogitBias(work, opts.logitBias);
+  applyRepetitionPenalty(work, state.promptAndGeneratedIds, opts.repetitionPenalty);
+  applyPresenceFrequencyPenalties(work, state.tokenCounts, opts.presencePenalty, opts.frequencyPenalty);
+  return work;
+}
+
+/** Fills ids with the top-k candidates (plus any tied with the k-th, as Hugging Face keeps them); returns the count. */
+function topKCandidates(work: Float32Array, k: number, scratch: SamplingScratch): number {
+  fillTopKHeap(work, k, scratch.heap);
+  const kth = work[scratch.heap[0]];
+  const ids = scratch.ids;
+  let count = 0;
+  for (let i = 0; i < work.length; i++) if (work[i] >= kth) ids[count++] = i;
+  return count;
+}
+
+/**
+ * Sets weights[id] = exp((logit − max) / temperature) for each candidate, drops candidates whose
+ * weight is 0, and returns [count, total weight]. With +Infinity logits present, those weigh 1 and
+ * the rest 0.
+ */
+function weighCandidates(work: Float32Array, count: number, temperature: number, scratch: SamplingScratch): [number, number] {
+  const { ids, weights } = scratch;
+  let max = -Infinity;
+  for (let i = 0; i < count; i++) max = Math.max(max, work[ids[i]]);
+  if (max === -Infinity) throw noUsableLogits();
+  let kept = 0;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i];
+    const v = work[id];
+    const w = max === Infinity ? (v === Infinity ? 1 : 0) : Math.exp((v - max) / temperature);
+    if (w > 0) {
+      weights[id] = w;
+      ids[kept++] = id;
+      total += w;
+    }
+  }
+  return [kept, total];
+}
+
+/**
+ * Keeps only candidates with probability >= (1 − topP) / (2V). The tokens dropped hold less than half
+ * of the mass 1 − topP, and each is less likely than every token kept, so the nucleus lies entirely
+ * within the kept set, which is usually far smaller than V.
+ */
+function dropBelowNucleusFloor(count: number, total: number, topP: number, vocabSize: number, scratch: SamplingScratch): number {
+  const { ids, weights } = scratch;
+  const floor = (total * (1 - topP)) / (2 * vocabSize);
+  let kept = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i];
+    if (weights[id] >= floor) ids[kept++] = id;
+  }
+  return kept;
+}
+
+function sumWeights(ids: Int32Array, count: number, weights: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < count; i++) total += weights[ids[i]];
+  return total;
+}
+
+/**
+ * The next token id for one row of logits (length V = vocabulary size). Does not modify `logits` or
+ * the state's counts (call `recordToken` with the result); advances `state.rng` by one draw unless
+ * temperature is 0. Pass a `scratch` reused across calls to avoid allocating O(V) each time.
+ */
+export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
+  scratch: SamplingScratch = new SamplingScratch()): number {
+  const vocabSize = logits.length;
+  if (vocabSize === 0) throw noUsableLogits();
+  const work = processedCopy(logits, opts, state, scratch);
+
+  if (opts.temperature === 0) {
+    const best = argmax(work);
+    if (work[best] === -Infinity) throw noUsableLogits();
+    return best;
+  }
+
+  const { ids, weights } = scratch;
+  const topKActive = opts.topK > 0 && opts.topK < vocabSize;
+  let count: number;
+  if (topKActive) {
+    count = topKCandidates(work, opts.topK, scratch);
+  } else {
+    for (let i = 0; i < vocabSize; i++) ids[i] = i;
+    count = vocabSize;
+  }
+  let total: number;
+  [count, total] = weighCandidates(work, count, opts.temperature, scratch);
+
+  if (opts.topP < 1) {
+    if (!topKActive) count = dropBelowNucleusFloor(count, total, opts.topP, vocabSize, scratch);
+    count = keepNucleus(ids, count, weights, total, opts.topP);
+    total = sumWeights(ids, count, weights);
+  }
+  if (opts.minP > 0) {
+    count = keepAboveMinP(ids, count, weights, opts.minP);
+    total = sumWeights(ids, count, weights);
+  }
+  if (opts.typicalP < 1) {
+    count = keepTypical(ids, count, weights, scratch.keys, opts.typicalP);
+    total = sumWeights(ids, count, weights);
+  }
+
+  const target = state.rng.next() * total;
+  let cumulative = 0;
+  for (let i = 0; i < count; i++) {
+    cumulative += weights[ids[i]];
+    if (target < cumulative) return ids[i];
+  }
+  return ids[count - 1]; // rounding left target at the very top of the range
+}
