@@ -1,0 +1,191 @@
+// GptNeoModel::step: one forward pass over a packed batch (prefill chunks and decode tokens
+// of several sequences together), writing K/V into the paged pool and returning the
+// requested rows' logits, hidden states or argmax ids.
+#include "model/gpt_neo.h"
+
+#include <algorithm>
+
+namespace gptneo {
+
+GptNeoModel::GptNeoModel(ModelConfig config, std::unique_ptr<Backend> backend)
+    : config_(std::move(config)), backend_(std::move(backend)) {}
+
+GptNeoModel::~GptNeoModel() {
+  // Prepared weights and vectors are owned by the backend; scratch and KV are ours.
+  if (backend_) {
+    for (void* p : allocations_) backend_->release(p);
+    for (float* p : {h_, x_, qkv_, attn_, mlp_, rows_, logits_}) if (p) backend_->release(p);
+    if (meta_) backend_->release(meta_);
+    layers_.clear();
+    lm_head_.reset();
+    backend_.reset();
+  }
+}
+
+Status GptNeoModel::validate_step(const StepInput& in) const {
+  if (!loaded_) return InvalidArgument("model weights are not loaded");
+  const int T = static_cast<int>(in.token_ids.size());
+  GN_CHECK_ARG(T > 0, "a step needs at least one token");
+  GN_CHECK_ARG(in.positions.size() == in.token_ids.size(), "positions must have one entry per token");
+  GN_CHECK_ARG(in.seq_starts.size() >= 2, "seq_starts must have num_seqs + 1 entries");
+  const int S = static_cast<int>(in.seq_starts.size()) - 1;
+  GN_CHECK_ARG(in.max_blocks > 0, "max_blocks must be positive");
+  GN_CHECK_ARG(in.block_tables.size() == static_cast<size_t>(S) * in.max_blocks,
+               "block_tables must be [num_seqs, max_blocks]");
+  GN_CHECK_ARG(in.seq_starts[0] == 0 && in.seq_starts[S] == T, "seq_starts must run from 0 to the token count");
+  for (int i = 0; i < T; ++i) {
+    int id = in.token_ids[i];
+    if (id < 0 || id >= config_.vocab_size)
+      return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                             std::to_string(config_.vocab_size) + ")");
+    int pos = in.positions[i];
+    if (pos < 0 || pos >= config_.max_positions)
+      return InvalidArgument("position " + std::to_string(pos) + " is outside [0, " +
+                             std::to_string(config_.max_positions) + ")");
+  }
+  for (int s = 0; s < S; ++s) {
+    const int b = in.seq_starts[s], e = in.seq_starts[s + 1];
+    GN_CHECK_ARG(b < e, "every sequence in a step needs at least one token");
+    // Positions of one sequence's new tokens are consecutive: the cache holds 0..first-1.
+    for (int i = b + 1; i < e; ++i)
+      GN_CHECK_ARG(in.positions[i] == in.positions[i - 1] + 1, "positions within a sequence must be consecutive");
+    const int last = in.positions[e - 1];
+    GN_CHECK_ARG(last / options_.block_size < in.max_blocks, "a sequence's block table is too short for its positions");
+    for (int blk = 0; blk <= last / options_.block_size; ++blk) {
+      int id = in.block_tables[static_cast<size_t>(s) * in.max_blocks + blk];
+      if (id < 0 || id >= options_.kv_blocks)
+        return InvalidArgument("block id " + std::to_string(id) + " is outside the KV pool");
+    }
+  }
+  for (int r : in.output_rows) GN_CHECK_ARG(r >= 0 && r < T, "output row outside the step's tokens");
+  if (in.output != OutputKind::kNone) GN_CHECK_ARG(!in.output_rows.empty(), "no output rows requested");
+  return Status::Ok();
+}
+
+Status GptNeoModel::ensure_scratch(int tokens, int out_rows) {
+  Backend& be = *backend_;
+  const size_t H = config_.hidden, I = config_.intermediate, V = config_.vocab_size;
+  auto grow = [&](float** p, size_t count) -> Status {
+    if (*p) be.release(*p);
+    *p = nullptr;
+    void* mem = nullptr;
+    GN_RETURN_IF_ERROR(be.alloc(count * sizeof(float), &mem));
+    *p = static_cast<float*>(mem);
+    return Status::Ok();
+  };
+  if (tokens > scratch_tokens_) {
+    int t = std::max(tokens, 16);
+    GN_RETURN_IF_ERROR(grow(&h_, t * H));
+    GN_RETURN_IF_ERROR(grow(&x_, t * H));
+    GN_RETURN_IF_ERROR(grow(&qkv_, t * 3 * H));
+    GN_RETURN_IF_ERROR(grow(&attn_, t * H));
+    GN_RETURN_IF_ERROR(grow(&mlp_, t * I));
+    scratch_tokens_ = t;
+  }
+  if (out_rows > scratch_rows_) {
+    int r = std::max(out_rows, 8);
+    GN_RETURN_IF_ERROR(grow(&rows_, r * H));
+    GN_RETURN_IF_ERROR(grow(&logits_, r * V));
+    scratch_rows_ = r;
+  }
+  return Status::Ok();
+}
+
+Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch) {
+  const int T = static_cast<int>(in.token_ids.size());
+  const int S = static_cast<int>(in.seq_starts.size()) - 1;
+  const int R = static_cast<int>(in.output_rows.size());
+  // Layout of meta_: ids[T] positions[T] starts[S+1] tables[S*max_blocks] rows[R] argmax[R]
+  const int need = 2 * T + (S + 1) + S * in.max_blocks + 2 * R;
+  if (need > scratch_meta_) {
+    if (meta_) backend_->release(meta_);
+    meta_ = nullptr;
+    void* mem = nullptr;
+    GN_RETURN_IF_ERROR(backend_->alloc(static_cast<size_t>(need) * sizeof(int32_t) * 2, &mem));
+    meta_ = static_cast<int32_t*>(mem);
+    scratch_meta_ = need * 2;
+  }
+  int32_t* p = meta_;
+  auto put = [&](const std::vector<int32_t>& v) -> int32_t* {
+    int32_t* at = p;
+    backend_->upload(at, v.data(), v.size() * sizeof(int32_t));
+    p += v.size();
+    return at;
+  };
+  batch->tokens = T;
+  batch->num_seqs = S;
+  batch->d_token_ids = put(in.token_ids);
+  batch->d_positions = put(in.positions);
+  batch->d_seq_starts = put(in.seq_starts);
+  batch->d_block_tables = put(in.block_tables);
+  batch->max_blocks = in.max_blocks;
+  batch->block_size = options_.block_size;
+  int max_ctx = 0;
+  for (int s = 0; s < S; ++s) max_ctx = std::max(max_ctx, in.positions[in.seq_starts[s + 1] - 1] + 1);
+  batch->max_context = max_ctx;
+  return Status::Ok();
+}
+
+Status GptNeoModel::forward_layers(const DeviceBatch& batch) {
+  Backend& be = *backend_;
+  const int T = batch.tokens, H = config_.hidden;
+  const float eps = config_.layer_norm_eps;
+  GN_RETURN_IF_ERROR(be.embed(batch, wte_, wte_dtype_, wpe_, wpe_dtype_, H, h_));
+  for (int l = 0; l < config_.layers; ++l) {
+    LayerWeights& L = layers_[l];
+    GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln1_g, L.ln1_b, eps, x_, H));
+    GN_RETURN_IF_ERROR(be.linear(x_, T, H, *L.qkv, nullptr, qkv_, 3 * H, LinearEpilogue::kStore));
+    GN_RETURN_IF_ERROR(be.kv_write(qkv_ + H, qkv_ + 2 * H, 3 * H, batch, config_.heads,
+                                   config_.head_dim(), L.k_cache, L.v_cache));
+    // GPT-Neo does not scale q·k by 1/sqrt(head_dim).
+    const int window = config_.layer_is_local[l] ? config_.window : 0;
+    GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.k_cache, L.v_cache, batch, config_.heads,
+                                    config_.head_dim(), window, 1.0f, attn_, H));
+    GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
+    GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln2_g, L.ln2_b, eps, x_, H));
+    GN_RETURN_IF_ERROR(be.linear(x_, T, H, *L.c_fc, L.c_fc_b, mlp_, config_.intermediate, LinearEpilogue::kGeluNew));
+    GN_RETURN_IF_ERROR(be.linear(mlp_, T, config_.intermediate, *L.c_proj, L.c_proj_b, h_, H,
+                                 LinearEpilogue::kAccumulate));
+  }
+  return Status::Ok();
+}
+
+Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
+  GN_RETURN_IF_ERROR(validate_step(in));
+  const int T = static_cast<int>(in.token_ids.size());
+  const int R = static_cast<int>(in.output_rows.size());
+  const int H = config_.hidden, V = config_.vocab_size;
+  GN_RETURN_IF_ERROR(ensure_scratch(T, R));
+  DeviceBatch batch;
+  GN_RETURN_IF_ERROR(upload_batch(in, &batch));
+  GN_RETURN_IF_ERROR(forward_layers(batch));
+
+  out->rows = R;
+  out->cols = 0;
+  if (in.output == OutputKind::kNone) return backend_->synchronize();
+
+  int32_t* d_rows = meta_ + 2 * T + (batch.num_seqs + 1) + batch.num_seqs * in.max_blocks;
+  int32_t* d_argmax = d_rows + R;
+  GN_RETURN_IF_ERROR(backend_->upload(d_rows, in.output_rows.data(), R * sizeof(int32_t)));
+  GN_RETURN_IF_ERROR(backend_->gather_rows(h_, H, d_rows, R, H, rows_));
+  GN_RETURN_IF_ERROR(backend_->layernorm(rows_, R, H, H, lnf_g_, lnf_b_, config_.layer_norm_eps, rows_, H));
+  if (in.output == OutputKind::kHidden) {
+    out->cols = H;
+    out->values.resize(static_cast<size_t>(R) * H);
+    GN_RETURN_IF_ERROR(backend_->synchronize());
+    return backend_->download(out->values.data(), rows_, out->values.size() * sizeof(float));
+  }
+  GN_RETURN_IF_ERROR(backend_->linear(rows_, R, H, *lm_head_, nullptr, logits_, V, LinearEpilogue::kStore));
+  if (in.output == OutputKind::kArgmax) {
+    GN_RETURN_IF_ERROR(backend_->argmax_rows(logits_, R, V, d_argmax));
+    out->ids.resize(R);
+    GN_RETURN_IF_ERROR(backend_->synchronize());
+    return backend_->download(out->ids.data(), d_argmax, R * sizeof(int32_t));
+  }
+  out->cols = V;
+  out->values.resize(static_cast<size_t>(R) * V);
+  GN_RETURN_IF_ERROR(backend_->synchronize());
+  return backend_->download(out->values.data(), logits_, out->values.size() * sizeof(float));
+}
+
+}  // namespace gptneo

@@ -1,0 +1,124 @@
+// GptNeoModel: GPT-Neo's forward pass over a Backend, on a packed batch of variable-length
+// sequences whose keys/values live in a paged KV pool owned by the model.
+//
+//   h = wte[ids] + wpe[pos]
+//   per layer: h += out_proj(attn(ln_1(h)));  h += c_proj(gelu_new(c_fc(ln_2(h))))
+//   out = ln_f(h[rows]);  logits = out · wteᵀ (or lm_head)
+//
+// One step() at a time per model; the caller (the N-API layer) serialises them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/mapped_file.h"
+#include "core/status.h"
+#include "model/backend.h"
+#include "model/config.h"
+
+namespace gptneo {
+
+// One tensor of the checkpoint as validated by the TypeScript loader (canonical names:
+// wte, wpe, h.{n}.ln_1.weight, h.{n}.attn.q_proj.weight, ..., ln_f.bias, lm_head).
+struct TensorEntry {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;  // absolute byte offset in the file
+  uint64_t nbytes = 0;
+};
+
+struct LoadOptions {
+  DType weight_dtype = DType::kF32;  // storage dtype of the GEMM weights and embedding tables
+  int kv_blocks = 0;                 // KV pool size in blocks
+  int block_size = 16;               // tokens per block
+};
+
+enum class OutputKind { kNone = 0, kLogits = 1, kHidden = 2, kArgmax = 3 };
+
+struct StepInput {
+  std::vector<int32_t> token_ids;     // [T]
+  std::vector<int32_t> positions;     // [T]
+  std::vector<int32_t> seq_starts;    // [S + 1]
+  std::vector<int32_t> block_tables;  // [S, max_blocks]
+  int max_blocks = 0;
+  std::vector<int32_t> output_rows;   // [R] token rows whose output is wanted
+  OutputKind output = OutputKind::kLogits;
+};
+
+struct StepOutput {
+  int rows = 0;
+  int cols = 0;
+  std::vector<float> values;  // logits [R, vocab] or hidden [R, hidden]
+  std::vector<int32_t> ids;   // argmax [R]
+};
+
+struct LayerWeights {
+  float* ln1_g = nullptr; float* ln1_b = nullptr;
+  std::unique_ptr<PreparedLinear> qkv;        // [3H, H], no bias
+  std::unique_ptr<PreparedLinear> out_proj;   // [H, H]
+  float* out_proj_b = nullptr;
+  float* ln2_g = nullptr; float* ln2_b = nullptr;
+  std::unique_ptr<PreparedLinear> c_fc;       // [I, H]
+  float* c_fc_b = nullptr;
+  std::unique_ptr<PreparedLinear> c_proj;     // [H, I]
+  float* c_proj_b = nullptr;
+  float* k_cache = nullptr;                   // [kv_blocks, block_size, heads, head_dim]
+  float* v_cache = nullptr;
+};
+
+class GptNeoModel {
+ public:
+  GptNeoModel(ModelConfig config, std::unique_ptr<Backend> backend);
+  ~GptNeoModel();
+
+  Status load(const std::string& path, const std::vector<TensorEntry>& tensors,
+              const LoadOptions& options);
+  Status step(const StepInput& in, StepOutput* out);
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() { return *backend_; }
+  int kv_blocks() const { return options_.kv_blocks; }
+  int block_size() const { return options_.block_size; }
+  size_t weight_bytes() const { return weight_bytes_; }
+  size_t kv_bytes() const { return kv_bytes_; }
+
+ private:
+  Status validate_step(const StepInput& in) const;
+  Status ensure_scratch(int tokens, int out_rows);
+  Status upload_batch(const StepInput& in, DeviceBatch* batch);
+  Status forward_layers(const DeviceBatch& batch);
+
+  ModelConfig config_;
+  std::unique_ptr<Backend> backend_;
+  LoadOptions options_;
+  std::unique_ptr<MappedFile> file_;
+  bool loaded_ = false;
+
+  const void* wte_ = nullptr; DType wte_dtype_ = DType::kF32;
+  const void* wpe_ = nullptr; DType wpe_dtype_ = DType::kF32;
+  std::vector<LayerWeights> layers_;
+  float* lnf_g_ = nullptr; float* lnf_b_ = nullptr;
+  std::unique_ptr<PreparedLinear> lm_head_;   // [vocab, H]
+  size_t weight_bytes_ = 0;
+  size_t kv_bytes_ = 0;
+
+  // Scratch (backend memory), grown on demand.
+  int scratch_tokens_ = 0, scratch_rows_ = 0, scratch_meta_ = 0;
+  float* h_ = nullptr;      // [T, H] residual stream
+  float* x_ = nullptr;      // [T, H] layer-norm output
+  float* qkv_ = nullptr;    // [T, 3H]
+  float* attn_ = nullptr;   // [T, H]
+  float* mlp_ = nullptr;    // [T, I]
+  float* rows_ = nullptr;   // [R, H]
+  float* logits_ = nullptr; // [R, V]
+  int32_t* meta_ = nullptr; // ids, positions, seq starts, block tables, rows, argmax
+  std::vector<void*> allocations_;
+};
+
+// Parses "F32" / "F16" / "BF16"; false for anything else.
+bool parse_dtype(const std::string& s, DType* out);
+
+}  // namespace gptneo

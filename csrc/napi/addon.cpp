@@ -1,0 +1,18 @@
+// Registers the addon's surface; the work lives in one file per class/function group.
+#include <napi.h>
+
+#include "napi/devices.h"
+#include "napi/model_wrap.h"
+
+namespace {
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", gptneo::napi::NativeModel::define(env));
+  exports.Set("devices", Napi::Function::New(env, gptneo::napi::devices, "devices"));
+  exports.Set("buildInfo", Napi::Function::New(env, gptneo::napi::build_info, "buildInfo"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(gptneo, init)

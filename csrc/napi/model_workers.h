@@ -1,0 +1,61 @@
+// AsyncWorkers behind NativeModel.load() and .step(): Execute() runs on a worker thread and
+// makes no N-API calls; results and errors settle a Promise on the JS thread.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "napi/model_wrap.h"
+
+namespace gptneo::napi {
+
+class ModelWorker : public Napi::AsyncWorker {
+ public:
+  ModelWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder)
+      : Napi::AsyncWorker(env), holder_(std::move(holder)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() final;
+  void OnOK() final;
+  virtual Status run(GptNeoModel& model) = 0;
+  virtual Napi::Value result(Napi::Env env) = 0;
+
+  std::shared_ptr<ModelHolder> holder_;
+  Napi::Promise::Deferred deferred_;
+  Status status_;
+};
+
+class LoadWorker final : public ModelWorker {
+ public:
+  LoadWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder, std::string path,
+             std::vector<TensorEntry> tensors, LoadOptions options)
+      : ModelWorker(env, std::move(holder)), path_(std::move(path)), tensors_(std::move(tensors)), options_(options) {}
+
+ protected:
+  Status run(GptNeoModel& model) override { return model.load(path_, tensors_, options_); }
+  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  std::string path_;
+  std::vector<TensorEntry> tensors_;
+  LoadOptions options_;
+};
+
+class StepWorker final : public ModelWorker {
+ public:
+  StepWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder, StepInput input)
+      : ModelWorker(env, std::move(holder)), input_(std::move(input)) {}
+
+ protected:
+  Status run(GptNeoModel& model) override { return model.step(input_, &output_); }
+  Napi::Value result(Napi::Env env) override;
+
+ private:
+  StepInput input_;
+  StepOutput output_;
+};
+
+}  // namespace gptneo::napi

@@ -1,0 +1,42 @@
+// NativeModel: the JS class over GptNeoModel. Construction is cheap and synchronous; load()
+// and step() run off the JS thread and return Promises. One step at a time per model (the
+// TypeScript engine serialises them; a concurrent call is rejected with ERR_GPTNEO_BUSY).
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "model/gpt_neo.h"
+
+namespace gptneo::napi {
+
+// Shared by the wrapper and any worker in flight, so dispose() during a step is safe.
+struct ModelHolder {
+  std::mutex mu;
+  std::unique_ptr<GptNeoModel> model;
+  std::atomic<bool> busy{false};
+  std::atomic<bool> disposed{false};
+};
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit NativeModel(const Napi::CallbackInfo& info);
+  ~NativeModel() override;
+
+ private:
+  Napi::Value load(const Napi::CallbackInfo& info);
+  Napi::Value step(const Napi::CallbackInfo& info);
+  Napi::Value info(const Napi::CallbackInfo& info);
+  Napi::Value dispose(const Napi::CallbackInfo& info);
+
+  // Returns false (with a pending JS exception) when disposed or busy; else marks busy.
+  bool acquire(Napi::Env env);
+
+  std::shared_ptr<ModelHolder> holder_;
+  std::string backend_name_;
+};
+
+}  // namespace gptneo::napi
