@@ -196,3 +196,25 @@ export class FakeHub {
     res.end(content);
   }
 }
+
+/** Size of the fake weights file: large enough to be cut mid-body, small enough to stay fast. */
+export const FAKE_WEIGHTS_SIZE = 300_000;
+
+/**
+ * A repo shaped like a GPT-Neo checkpoint: config.json and tokenizer files as regular git files,
+ * model.safetensors (random bytes) as an LFS file. `files` adds, replaces, or (with null) removes files.
+ */
+export function tinyModelRepo(files: Record<string, FakeFile | null> = {}, extra: Partial<FakeRepo> = {}): FakeRepo {
+  const text = (s: string): FakeFile => ({ content: Buffer.from(s) });
+  const all: Record<string, FakeFile | null> = {
+    'config.json': text(JSON.stringify({ model_type: 'gpt_neo', hidden_size: 8, num_layers: 2 })),
+    'vocab.json': text(JSON.stringify({ a: 0, b: 1, ab: 2 })),
+    'merges.txt': text('#version: 0.2\na b\n'),
+    'tokenizer.json': text(JSON.stringify({ version: '1.0', model: { type: 'BPE' } })),
+    'model.safetensors': { content: randomBytes(FAKE_WEIGHTS_SIZE), lfs: true },
+    'README.md': text('# tiny\n'),
+    ...files,
+  };
+  const kept = Object.fromEntries(Object.entries(all).filter((e): e is [string, FakeFile] => e[1] !== null));
+  return { commit: randomCommit(), files: kept, ...extra };
+}
