@@ -40,11 +40,13 @@ export async function copyFixtureModel(name: string, dir: string): Promise<void>
 
 /**
  * Writes a safetensors file byte by byte as given: the 8-byte size prefix (headerSize, or the
- * header's real length), the header (a string is written verbatim, anything else as JSON), then data.
+ * header's real length), the header (a Buffer or string is written verbatim, anything else as JSON),
+ * then data.
  */
 export async function writeRawSafetensors(path: string, header: unknown, data: Buffer | number = 0,
   headerSize?: bigint): Promise<void> {
-  const headerBytes = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+  const headerBytes = Buffer.isBuffer(header) ? header
+    : Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(headerSize ?? BigInt(headerBytes.length));
   const body = typeof data === 'number' ? Buffer.alloc(data) : data;
