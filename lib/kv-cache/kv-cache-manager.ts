@@ -124,12 +124,14 @@ export class KvCacheManager {
   /**
    * Starts a sequence: reuses the longest cached prefix of `promptIds` (whole blocks, leaving at least
    * the last prompt token to compute) and takes a reference on each reused block.
+   * `reusePrefix: false` skips the lookup, for callers that need every token computed (a full
+   * forward pass that returns every row).
    */
-  createSequence(promptIds: ArrayLike<number>): CreatedSequence {
+  createSequence(promptIds: ArrayLike<number>, options: { reusePrefix?: boolean } = {}): CreatedSequence {
     const prompt = checkTokenIds('promptIds', promptIds);
     if (prompt.length === 0) throw invalid('non-empty array of token ids', 'promptIds', promptIds);
     const state: SequenceState = { blocks: [], tokens: [], committedBlocks: 0, link: undefined };
-    if (this.prefixCaching) {
+    if (this.prefixCaching && options.reusePrefix !== false) {
       const reusable = Math.floor((prompt.length - 1) / this.blockSize);
       let link = ROOT_LINK;
       for (let i = 0; i < reusable; i++) {

@@ -1,0 +1,252 @@
+/**
+ * The engine: the only path from generate/stream/forward to the native model. It batches
+ * continuously: every step packs the decode tokens of all running sequences and prefill chunks
+ * of new ones (up to maxBatchTokens) into one native call. Requests join and leave between steps,
+ * admission is first-come first-served (no starvation), and when the KV pool runs out the most
+ * recently admitted sequence is preempted and later recomputed (its full blocks usually survive
+ * in the prefix cache). Steps run one at a time; JavaScript stays free while one runs.
+ */
+import { GptNeoError, fromNativeError } from '../errors.js';
+import { KvCacheManager, type KvCacheStats } from '../kv-cache/index.js';
+import type { NativeModel } from '../native/types.js';
+import { SamplingScratch } from '../sampling/index.js';
+import { ForwardRequest } from './forward-request.js';
+import { GenerationRequest } from './generation-request.js';
+import { packStepBatch, type StepItem } from './step-batch.js';
+
+export interface EngineOptions {
+  kvBlocks: number;
+  blockSize: number;
+  maxBatchTokens: number;
+  vocabSize: number;
+  prefixCaching?: boolean;
+}
+
+export interface EngineStats {
+  steps: number;
+  /** Tokens whose KV was computed (prefix-cache hits excluded). */
+  computedTokens: number;
+  running: number;
+  waiting: number;
+  preemptions: number;
+  kv: KvCacheStats;
+}
+
+export class Engine {
+  readonly kv: KvCacheManager;
+  readonly scratch = new SamplingScratch();
+  private readonly waiting: GenerationRequest[] = [];
+  private readonly running: GenerationRequest[] = [];
+  private readonly forwards: ForwardRequest[] = [];
+  private loop: Promise<void> | undefined;
+  private closed = false;
+  private steps = 0;
+  private computedTokens = 0;
+  private preemptions = 0;
+
+  constructor(private readonly native: NativeModel, private readonly options: EngineOptions) {
+    this.kv = new KvCacheManager({ numBlocks: options.kvBlocks, blockSize: options.blockSize,
+      prefixCaching: options.prefixCaching ?? true });
+  }
+
+  submitGeneration(request: GenerationRequest): void {
+    this.assertOpen();
+    this.waiting.push(request);
+    this.kick();
+  }
+
+  submitForward(request: ForwardRequest): void {
+    this.assertOpen();
+    this.forwards.push(request);
+    this.kick();
+  }
+
+  stats(): EngineStats {
+    return { steps: this.steps, computedTokens: this.computedTokens, running: this.running.length,
+      waiting: this.waiting.length + this.forwards.length, preemptions: this.preemptions, kv: this.kv.stats() };
+  }
+
+  /** Fails every queued and running request and waits for the step in flight to end. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model was disposed while this request was pending');
+    for (const r of [...this.waiting, ...this.running]) this.release(r), r.fail(err);
+    for (const f of this.forwards) f.fail(err);
+    this.waiting.length = 0;
+    this.running.length = 0;
+    this.forwards.length = 0;
+    await this.loop;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model has been disposed');
+  }
+
+  private hasWork(): boolean {
+    return !this.closed && (this.waiting.length > 0 || this.running.length > 0 || this.forwards.length > 0);
+  }
+
+  private kick(): void {
+    if (this.loop) return;
+    this.loop = this.runLoop().finally(() => {
+      this.loop = undefined;
+      if (this.hasWork()) this.kick();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    while (this.hasWork()) {
+      await this.stepOnce();
+      // Let new requests and aborts in before the next step.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  private release(r: GenerationRequest | ForwardRequest): void {
+    if (r.seq.seqId !== undefined && this.kv.hasSequence(r.seq.seqId)) this.kv.freeSequence(r.seq.seqId);
+    r.seq.seqId = undefined;
+  }
+
+  private removeFinished(): void {
+    for (const list of [this.running, this.waiting]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const r = list[i]!;
+        if (r.finished || r.checkAbort()) {
+          this.release(r);
+          list.splice(i, 1);
+        }
+      }
+    }
+  }
+
+  private async stepOnce(): Promise<void> {
+    this.removeFinished();
+    const forward = this.forwards[0];
+    if (forward && (this.running.length === 0 || this.kv.canAdmit(forward.seq.tokens.length))) {
+      this.forwards.shift();
+      await this.runForward(forward);
+      return;
+    }
+    const items = this.schedule();
+    if (items.length === 0) return;
+    const sampled = items.filter((it) => it.item.seq.computed + it.item.count === it.item.seq.tokens.length);
+    const outputRows = new Int32Array(sampled.length);
+    let row = 0;
+    let r = 0;
+    for (const it of items) {
+      row += it.item.count;
+      if (sampled.includes(it)) outputRows[r++] = row - 1;
+    }
+    const output = sampled.length === 0 ? 'none' : sampled.every((s) => s.request.plainGreedy) ? 'argmax' : 'logits';
+    const batch = packStepBatch(items.map((i) => i.item), outputRows, output);
+    let result: Float32Array | Int32Array | null;
+    try {
+      result = await this.native.step(batch);
+    } catch (e) {
+      const err = fromNativeError(e);
+      for (const it of items) {
+        this.release(it.request);
+        it.request.fail(err);
+        this.running.splice(this.running.indexOf(it.request), 1);
+      }
+      return;
+    }
+    this.steps++;
+    for (const it of items) {
+      const seq = it.item.seq;
+      this.kv.appendTokens(seq.seqId!, seq.tokens.slice(seq.computed, seq.computed + it.item.count));
+      seq.computed += it.item.count;
+      this.computedTokens += it.item.count;
+    }
+    const V = this.options.vocabSize;
+    sampled.forEach((s, i) => {
+      if (s.request.finished) return;  // aborted while the step ran: no token is taken
+      if (output === 'argmax') s.request.accept((result as Int32Array)[i]!);
+      else s.request.accept((result as Float32Array).subarray(i * V, (i + 1) * V));
+    });
+    this.removeFinished();
+  }
+
+  /** Chooses this step's work: running sequences first (decode), then new admissions. */
+  private schedule(): Array<{ request: GenerationRequest; item: StepItem }> {
+    let budget = this.options.maxBatchTokens;
+    const chosen: Array<{ request: GenerationRequest; item: StepItem }> = [];
+    for (let i = 0; i < this.running.length && budget > 0; i++) {
+      const req = this.running[i]!;
+      const count = Math.min(req.seq.pending, budget);
+      if (!this.reserve(req, count, chosen)) continue;
+      if (!this.running.includes(req)) continue;  // preempted itself while reserving
+      chosen.push({ request: req, item: { seq: req.seq, blockTable: new Int32Array(0), count } });
+      budget -= count;
+    }
+    while (this.waiting.length > 0 && budget > 0) {
+      const req = this.waiting[0]!;
+      if (!this.kv.canAdmit(req.seq.tokens.length + 1)) break;  // FIFO: the head waits, nobody overtakes it
+      this.waiting.shift();
+      const created = this.kv.createSequence(req.seq.tokens);
+      req.seq.seqId = created.seqId;
+      req.seq.computed = created.cachedTokens;
+      if (req.seq.generated === 0) req.seq.cachedPromptTokens = created.cachedTokens;
+      this.running.push(req);
+      const count = Math.min(req.seq.pending, budget);
+      if (!this.kv.ensureCapacity(created.seqId, req.seq.computed + count)) break;
+      chosen.push({ request: req, item: { seq: req.seq, blockTable: new Int32Array(0), count } });
+      budget -= count;
+    }
+    if (chosen.length === 0 && this.running.length === 0 && this.waiting.length > 0) {
+      const req = this.waiting.shift()!;
+      req.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+        `A sequence of ${req.seq.tokens.length} tokens does not fit in the KV cache ` +
+        `(${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`, { hint: 'raise kvCacheTokens' }));
+    }
+    for (const c of chosen) c.item.blockTable = this.kv.blockTable(c.request.seq.seqId!);
+    return chosen;
+  }
+
+  /** Makes room for `count` more tokens of `req`, preempting the newest other sequences if needed. */
+  private reserve(req: GenerationRequest, count: number,
+    chosen: Array<{ request: GenerationRequest; item: StepItem }>): boolean {
+    while (!this.kv.ensureCapacity(req.seq.seqId!, req.seq.computed + count)) {
+      const victim = [...this.running].reverse().find((v) => v !== req && !chosen.some((c) => c.request === v));
+      if (!victim) return false;
+      this.preempt(victim);
+    }
+    return true;
+  }
+
+  private preempt(req: GenerationRequest): void {
+    this.kv.preempt(req.seq.seqId!);
+    req.seq.seqId = undefined;
+    req.seq.computed = 0;
+    this.running.splice(this.running.indexOf(req), 1);
+    this.waiting.unshift(req);
+    this.preemptions++;
+  }
+
+  private async runForward(f: ForwardRequest): Promise<void> {
+    const n = f.seq.tokens.length;
+    if (!this.kv.canAdmit(n)) {
+      f.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+        `A sequence of ${n} tokens does not fit in the KV cache (${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`,
+        { hint: 'raise kvCacheTokens' }));
+      return;
+    }
+    const created = this.kv.createSequence(f.seq.tokens, { reusePrefix: false });
+    f.seq.seqId = created.seqId;
+    try {
+      this.kv.ensureCapacity(created.seqId, n);
+      const outputRows = Int32Array.from({ length: n }, (_, i) => i);
+      const item: StepItem = { seq: f.seq, blockTable: this.kv.blockTable(created.seqId), count: n };
+      const result = await this.native.step(packStepBatch([item], outputRows, f.output));
+      this.steps++;
+      this.computedTokens += n;
+      this.kv.appendTokens(created.seqId, f.seq.tokens);
+      f.resolve(result as Float32Array);
+    } catch (e) {
+      f.fail(fromNativeError(e));
+    } finally {
+      this.release(f);
+    }
+  }
+}

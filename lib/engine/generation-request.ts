@@ -1,0 +1,108 @@
+/**
+ * A generation request inside the engine: samples a token whenever its last token's logits
+ * arrive, turns tokens into text (incremental detokenizer, stop strings), and streams chunks.
+ */
+import {
+  Sampler, StopConditions, StopStringMatcher, type FinishReason, type NormalizedSamplingOptions, type SamplingScratch,
+} from '../sampling/index.js';
+import { ChunkQueue } from './chunk-queue.js';
+import { SequenceProgress } from './sequence.js';
+import type { GenerationChunk, TextDecoderSource, Usage } from './types.js';
+
+export class GenerationRequest {
+  readonly seq: SequenceProgress;
+  readonly options: NormalizedSamplingOptions;
+  readonly chunks = new ChunkQueue<GenerationChunk>();
+  /** True when argmax of the raw logits is the whole sampling rule (native argmax may be used). */
+  readonly plainGreedy: boolean;
+  finishReason: FinishReason | undefined;
+  private readonly sampler: Sampler;
+  private readonly stopConditions: StopConditions;
+  private readonly matcher: StopStringMatcher | undefined;
+  private readonly decoder: { push(id: number): string; flush(): string } | undefined;
+
+  constructor(promptIds: readonly number[], options: NormalizedSamplingOptions, init: {
+    eosTokenId: number | undefined;
+    tokenLimit: number;
+    text: TextDecoderSource | undefined;
+    scratch: SamplingScratch;
+  }) {
+    this.seq = new SequenceProgress(promptIds);
+    this.options = options;
+    this.sampler = new Sampler(options, { promptIds, scratch: init.scratch });
+    this.stopConditions = new StopConditions(options, { eosTokenId: init.eosTokenId, tokenLimit: init.tokenLimit });
+    this.decoder = init.text?.createStreamDecoder();
+    this.matcher = options.stop.length > 0 ? new StopStringMatcher(options.stop) : undefined;
+    this.plainGreedy = options.temperature === 0 && options.repetitionPenalty === 1 && options.presencePenalty === 0
+      && options.frequencyPenalty === 0 && options.logitBias.size === 0;
+  }
+
+  get finished(): boolean {
+    return this.finishReason !== undefined;
+  }
+
+  /** Checked before each step: an aborted request leaves at the step boundary. */
+  checkAbort(): boolean {
+    const reason = this.stopConditions.beforeStep();
+    if (reason) this.finish(reason);
+    return this.finished;
+  }
+
+  /** Takes the next token: from a logits row, or an id the native argmax already chose. */
+  accept(row: Float32Array | number): void {
+    const tokenId = typeof row === 'number' ? row : this.sampler.sample(row);
+    if (typeof row === 'number') this.sampler.record(tokenId);
+    this.seq.tokens.push(tokenId);
+    let reason = this.stopConditions.afterToken(tokenId, this.seq.generated);
+    // EOS and stop ids end the text without adding their own text.
+    const ends = reason === 'stop';
+    let text = ends || !this.decoder ? '' : this.decoder.push(tokenId);
+    if (this.matcher && text) {
+      const step = this.matcher.push(text);
+      text = step.emit;
+      if (step.stopped) reason = 'stop';
+    }
+    if (reason) {
+      text += this.flushText();
+      this.finishReason = reason;
+      this.chunks.push({ text, tokenId, finishReason: reason, usage: this.usage() });
+      this.chunks.close();
+      return;
+    }
+    this.chunks.push({ text, tokenId });
+  }
+
+  /** Ends the request without a new token (abort, or the engine shutting down). */
+  finish(reason: FinishReason): void {
+    if (this.finished) return;
+    this.finishReason = reason;
+    const text = this.flushText();
+    const last = this.seq.generated > 0 ? this.seq.tokens[this.seq.tokens.length - 1]! : -1;
+    this.chunks.push({ text, tokenId: last, finishReason: reason, usage: this.usage() });
+    this.chunks.close();
+  }
+
+  fail(error: unknown): void {
+    if (this.finished) return;
+    this.finishReason = 'abort';
+    this.chunks.fail(error);
+  }
+
+  usage(): Usage {
+    const promptTokens = this.seq.promptLength;
+    const completionTokens = this.seq.generated;
+    return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens,
+      cachedPromptTokens: this.seq.cachedPromptTokens };
+  }
+
+  private flushText(): string {
+    if (this.matcher?.stopped) return '';
+    // After EOS/stop-id or an abort, text still held by the decoder is emitted (it was generated).
+    let tail = this.decoder ? this.decoder.flush() : '';
+    if (this.matcher) {
+      const step = this.matcher.push(tail);
+      tail = step.emit + (step.stopped ? '' : this.matcher.flush());
+    }
+    return tail;
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * gpt-neo-node: EleutherAI GPT-Neo models in Node.js, natively on CPU and NVIDIA GPUs.
+ */
+export { loadModel } from './model/load.js';
+export { GptNeoModel, type ForwardOptions, type GenerateOptions } from './model/model.js';
+export type { LoadModelOptions, DeviceOption, DTypeOption } from './model/options.js';
+export type { GptNeoConfig } from './model/config.js';
+export type { GenerationChunk, GenerationResult, Usage, FinishReason } from './engine/types.js';
+export type { SamplingOptions } from './sampling/index.js';
+export { Tokenizer } from './tokenizer/index.js';
+export { devices, cudaUnavailableReason, type CpuDevice, type CudaDevice } from './devices.js';
+export { GptNeoError, isGptNeoError, type GptNeoErrorCode } from './errors.js';

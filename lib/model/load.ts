@@ -1,0 +1,114 @@
+/**
+ * loadModel(source, options): a local directory or a Hub repo id → a ready GptNeoModel.
+ * Validates config.json and the safetensors header in TypeScript before native code maps the
+ * file; the native side re-checks bounds cheaply and prepares the weights off the JS thread.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { GptNeoError, fromNativeError } from '../errors.js';
+import { resolveModelSource } from '../hub/index.js';
+import { loadNative } from '../native/binding.js';
+import type { NativeDType, NativeModel } from '../native/types.js';
+import { Tokenizer } from '../tokenizer/index.js';
+import { expectString } from '../validate.js';
+import { readConfig, readSafetensorsHeader, resolveGptNeoWeights, type GptNeoConfig } from './checkpoint.js';
+import { GptNeoModel } from './model.js';
+import { checkAborted, parseDevice, validateLoadOptions, type LoadModelOptions } from './options.js';
+
+const DTYPE_TO_NATIVE = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' } as const satisfies Record<string, NativeDType>;
+const DEFAULT_KV_BUDGET_BYTES = 512 * 1024 * 1024;
+const DEFAULT_MAX_BATCH_TOKENS = 512;
+const DEFAULT_KV_BLOCK_SIZE = 16;
+
+export async function loadModel(source: string, options?: LoadModelOptions): Promise<GptNeoModel> {
+  expectString('source', source);
+  const opts = validateLoadOptions(options);
+  const dir = await resolveModelSource(source, {
+    cacheDir: opts.cacheDir, revision: opts.revision, offline: opts.offline, onProgress: opts.onProgress, signal: opts.signal,
+  });
+  checkAborted(opts.signal);
+  const config = await readConfig(dir);
+  const weightsPath = join(dir, 'model.safetensors');
+  if (!existsSync(weightsPath)) {
+    const hint = existsSync(join(dir, 'pytorch_model.bin'))
+      ? 'this directory only has pytorch_model.bin: convert it with transformers (save_pretrained(dir, safe_serialization=True))'
+      : 'the directory needs model.safetensors next to config.json';
+    throw new GptNeoError('ERR_GPTNEO_FILE_NOT_FOUND', `No model.safetensors in ${dir}`, { hint });
+  }
+  const file = await readSafetensorsHeader(weightsPath);
+  const table = resolveGptNeoWeights(file, config);
+  const tokenizer = Tokenizer.hasTokenizerFiles(dir) ? await Tokenizer.fromDir(dir) : undefined;
+  checkAborted(opts.signal);
+
+  const addon = loadNative();
+  const { kind, index } = parseDevice(opts.device);
+  const useCuda = kind === 'cuda' || (kind === 'auto' && firstUsableCuda(addon.devices()) !== undefined);
+  const deviceIndex = kind === 'auto' ? firstUsableCuda(addon.devices()) ?? 0 : index;
+  if (kind === 'cuda') assertCudaUsable(addon.devices(), index);
+  const dtype = !opts.dtype || opts.dtype === 'auto' ? (useCuda ? 'bfloat16' : 'float32') : opts.dtype;
+
+  const contextSize = Math.min(opts.contextSize ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
+  const kvBlockSize = opts.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE;
+  const kvTokens = opts.kvCacheTokens ?? defaultKvTokens(config, contextSize);
+  if (kvTokens < contextSize) {
+    throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
+      `Expected kvCacheTokens >= contextSize (${contextSize}) but received ${kvTokens}`,
+      { hint: 'one sequence of the full context must fit in the KV cache; lower contextSize or raise kvCacheTokens' });
+  }
+  const kvBlocks = Math.ceil(kvTokens / kvBlockSize) + 1;
+
+  let native: NativeModel;
+  try {
+    native = new addon.NativeModel(nativeConfig(config), {
+      device: useCuda ? 'cuda' : 'cpu', deviceIndex, threads: opts.threads, simd: opts.simd,
+    });
+  } catch (e) {
+    throw fromNativeError(e);
+  }
+  try {
+    await native.load(weightsPath, table.tensors.map((t) => ({ ...t, name: t.name })), {
+      weightDtype: DTYPE_TO_NATIVE[dtype], kvBlocks, blockSize: kvBlockSize,
+    });
+    checkAborted(opts.signal);
+  } catch (e) {
+    native.dispose();
+    throw fromNativeError(e);
+  }
+  return new GptNeoModel({
+    native, config, tokenizer, dtype, contextSize, kvBlocks, kvBlockSize, source: dir,
+    device: useCuda ? `cuda:${deviceIndex}` : 'cpu',
+    maxBatchTokens: opts.maxBatchTokens ?? Math.max(DEFAULT_MAX_BATCH_TOKENS, 1),
+    prefixCaching: opts.prefixCaching ?? true,
+  });
+}
+
+function nativeConfig(c: GptNeoConfig) {
+  return {
+    vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings, hidden: c.hiddenSize, layers: c.numLayers,
+    heads: c.numHeads, intermediate: c.intermediateSize, window: c.windowSize, layerNormEps: c.layerNormEpsilon,
+    localLayers: c.attentionLayers.map((a) => a === 'local'),
+  };
+}
+
+/** About 512 MiB of float32 KV, clamped to [contextSize, 8 × contextSize] tokens. */
+function defaultKvTokens(c: GptNeoConfig, contextSize: number): number {
+  const bytesPerToken = 2 * c.numLayers * c.hiddenSize * 4;
+  const fit = Math.floor(DEFAULT_KV_BUDGET_BYTES / bytesPerToken);
+  return Math.min(Math.max(fit, contextSize), 8 * contextSize);
+}
+
+type Devices = ReturnType<ReturnType<typeof loadNative>['devices']>;
+
+function firstUsableCuda(d: Devices): number | undefined {
+  return d.cuda.devices.find((x) => x.usable)?.index;
+}
+
+function assertCudaUsable(d: Devices, index: number): void {
+  const dev = d.cuda.devices.find((x) => x.index === index);
+  if (!d.cuda.built || !dev || !dev.usable) {
+    const why = !d.cuda.built ? d.cuda.reason ?? 'built without CUDA'
+      : !dev ? (d.cuda.reason ?? `no CUDA device with index ${index}`) : dev.reason ?? 'unusable';
+    throw new GptNeoError('ERR_GPTNEO_DEVICE_UNAVAILABLE', `CUDA device ${index} is not usable: ${why}`,
+      { hint: "use device: 'cpu' or 'auto' (which falls back to the CPU)" });
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * GptNeoModel: a loaded GPT-Neo checkpoint. Every call goes through the model's engine, so
+ * concurrent generate/stream/forward calls share native steps (continuous batching).
+ */
+import { Engine, type EngineStats } from '../engine/engine.js';
+import { ForwardRequest } from '../engine/forward-request.js';
+import { GenerationRequest } from '../engine/generation-request.js';
+import type { GenerationChunk, GenerationResult } from '../engine/types.js';
+import { GptNeoError } from '../errors.js';
+import type { NativeModel } from '../native/types.js';
+import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } from '../sampling/index.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import { expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
+import type { GptNeoConfig } from './config.js';
+import { promptToIds, validateTokenIds } from './prompt.js';
+
+export interface ForwardOptions {
+  /** 'logits' ([seq, vocab]) or 'hidden' ([seq, hidden], after ln_f). Default 'logits'. */
+  output?: 'logits' | 'hidden';
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  /** When prompt + maxNewTokens exceed the context: 'error' (default) or 'left' (drop the oldest prompt tokens). */
+  truncate?: 'error' | 'left';
+}
+
+export interface ModelRuntime {
+  native: NativeModel;
+  config: GptNeoConfig;
+  tokenizer: Tokenizer | undefined;
+  device: string;
+  dtype: 'float32' | 'bfloat16' | 'float16';
+  contextSize: number;
+  kvBlocks: number;
+  kvBlockSize: number;
+  maxBatchTokens: number;
+  prefixCaching: boolean;
+  source: string;
+}
+
+export class GptNeoModel implements AsyncDisposable {
+  readonly config: GptNeoConfig;
+  /** Undefined when the model directory has no tokenizer files. */
+  readonly tokenizer: Tokenizer | undefined;
+  /** 'cpu' or 'cuda:N'. */
+  readonly device: string;
+  readonly dtype: 'float32' | 'bfloat16' | 'float16';
+  /** Longest sequence (prompt + generated) a request may have. */
+  readonly contextSize: number;
+  /** The directory the weights came from. */
+  readonly source: string;
+  private readonly native: NativeModel;
+  private readonly engine: Engine;
+  private disposed = false;
+  private disposing: Promise<void> | undefined;
+
+  /** @internal use loadModel() */
+  constructor(rt: ModelRuntime) {
+    this.config = rt.config;
+    this.tokenizer = rt.tokenizer;
+    this.device = rt.device;
+    this.dtype = rt.dtype;
+    this.contextSize = rt.contextSize;
+    this.source = rt.source;
+    this.native = rt.native;
+    this.engine = new Engine(rt.native, {
+      kvBlocks: rt.kvBlocks, blockSize: rt.kvBlockSize, maxBatchTokens: rt.maxBatchTokens,
+      vocabSize: rt.config.vocabSize, prefixCaching: rt.prefixCaching,
+    });
+  }
+
+  /** Native backend description, e.g. 'cpu/avx512'. */
+  get backend(): string {
+    return this.native.info().backend;
+  }
+
+  /** Engine counters and KV-cache gauges. */
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  /**
+   * One full forward pass of one sequence, without any cache: logits [seq, vocab] or the final
+   * hidden states [seq, hidden] (after ln_f), row-major.
+   */
+  async forward(ids: readonly number[] | Int32Array, options: ForwardOptions = {}): Promise<Float32Array> {
+    this.assertUsable();
+    const opts = expectObject('options', options);
+    expectKnownKeys('options', opts, ['output']);
+    const output = opts.output === undefined ? 'logits' : expectOneOf('output', opts.output, ['logits', 'hidden']);
+    const tokens = validateTokenIds('ids', ids, this.config.vocabSize);
+    this.checkLength(tokens.length);
+    const request = new ForwardRequest(tokens, output);
+    this.engine.submitForward(request);
+    return request.result;
+  }
+
+  /** Generates a continuation of a prompt (text or token ids). */
+  async generate(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): Promise<GenerationResult> {
+    const request = this.submit(prompt, options);
+    let text = '';
+    for await (const chunk of request.chunks) {
+      text += chunk.text;
+      if (chunk.finishReason) {
+        const tokenIds = request.seq.tokens.slice(request.seq.promptLength);
+        return { text, tokenIds, finishReason: chunk.finishReason, usage: chunk.usage! };
+      }
+    }
+    throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'generation ended without a final chunk');
+  }
+
+  /** Streams a continuation chunk by chunk; the last chunk carries finishReason and usage. */
+  stream(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): AsyncIterable<GenerationChunk> {
+    const request = this.submit(prompt, options);
+    return request.chunks;
+  }
+
+  /** Frees native memory. Pending requests fail with ERR_GPTNEO_DISPOSED. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.disposing) return this.disposing;
+    this.disposed = true;
+    this.disposing = (async () => {
+      await this.engine.close();
+      this.native.dispose();
+    })();
+    return this.disposing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  private submit(prompt: unknown, options: GenerateOptions): GenerationRequest {
+    this.assertUsable();
+    const opts = expectObject('options', options);
+    expectKnownKeys('options', opts, [...SAMPLING_OPTION_KEYS, 'truncate']);
+    const truncate = opts.truncate === undefined ? 'error' : expectOneOf('truncate', opts.truncate, ['error', 'left']);
+    const { truncate: _t, ...sampling } = opts;
+    const normalized = validateSamplingOptions(sampling, { vocabSize: this.config.vocabSize });
+    if (normalized.maxNewTokens !== undefined) expectPositiveInteger('maxNewTokens', normalized.maxNewTokens);
+    if (normalized.stop.length > 0 && !this.tokenizer) {
+      throw new GptNeoError('ERR_GPTNEO_NO_TOKENIZER', 'Stop strings need a tokenizer, and this model has none',
+        { hint: 'use stopTokenIds instead' });
+    }
+    let ids = promptToIds(prompt, this.tokenizer, this.config.vocabSize);
+    const wanted = normalized.maxNewTokens ?? 1;
+    if (ids.length + wanted > this.contextSize) {
+      if (truncate === 'left' && wanted < this.contextSize) {
+        ids = ids.slice(ids.length - (this.contextSize - wanted));
+      } else {
+        throw new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+          `The prompt has ${ids.length} tokens and ${wanted} new tokens were asked for, ` +
+          `more than the context size of ${this.contextSize}`,
+          { hint: "shorten the prompt, lower maxNewTokens, or pass truncate: 'left'" });
+      }
+    }
+    const request = new GenerationRequest(ids, normalized, {
+      eosTokenId: this.tokenizer?.eosTokenId ?? this.config.eosTokenId,
+      tokenLimit: this.contextSize - ids.length,
+      text: this.tokenizer,
+      scratch: this.engine.scratch,
+    });
+    this.engine.submitGeneration(request);
+    return request;
+  }
+
+  private checkLength(n: number): void {
+    if (n > this.contextSize) {
+      throw new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+        `The input has ${n} tokens, more than the context size of ${this.contextSize}`);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new GptNeoError('ERR_GPTNEO_DISPOSED', 'This model has been disposed');
+  }
+}

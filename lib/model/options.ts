@@ -1,0 +1,88 @@
+/**
+ * loadModel() options: validation and defaults.
+ */
+import { GptNeoError } from '../errors.js';
+import type { HubProgress } from '../hub/index.js';
+import {
+  expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger, expectString, invalid,
+} from '../validate.js';
+
+export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+export type DTypeOption = 'auto' | 'float32' | 'bfloat16' | 'float16';
+
+export interface LoadModelOptions {
+  /** 'auto' (a usable GPU if any, else CPU), 'cpu', 'cuda' or 'cuda:N'. Default 'auto'. */
+  device?: DeviceOption;
+  /** Weight storage dtype. 'auto': float32 on CPU, bfloat16 on CUDA. Compute is float32 on CPU. */
+  dtype?: DTypeOption;
+  /** CPU threads (default: the CPUs this process may use). */
+  threads?: number;
+  /** Longest sequence (prompt + generated) a request may have. Default: max_position_embeddings. */
+  contextSize?: number;
+  /** Tokens the KV cache holds across all sequences. Default: about 512 MiB worth, at least contextSize. */
+  kvCacheTokens?: number;
+  /** Most tokens one engine step computes (prefill chunks + decode tokens). Default 512. */
+  maxBatchTokens?: number;
+  /** Tokens per KV block. Default 16. */
+  kvBlockSize?: number;
+  /** Reuse the KV of equal prompt prefixes across requests. Default true. */
+  prefixCaching?: boolean;
+  /** Forces a lower CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' (also env GPTNEO_SIMD). */
+  simd?: 'portable' | 'avx2' | 'avx512' | 'avx512bf16';
+  /** Hub: cache directory (default $HF_HUB_CACHE or ~/.cache/huggingface/hub). */
+  cacheDir?: string;
+  /** Hub: branch, tag or commit. Default 'main'. */
+  revision?: string;
+  /** Hub: never touch the network (also HF_HUB_OFFLINE=1). */
+  offline?: boolean;
+  /** Hub download progress. */
+  onProgress?: (progress: HubProgress) => void;
+  /** Aborts loading. */
+  signal?: AbortSignal;
+}
+
+export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'maxBatchTokens',
+  'kvBlockSize', 'prefixCaching', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
+
+export interface ParsedDevice {
+  kind: 'auto' | 'cpu' | 'cuda';
+  index: number;
+}
+
+export function parseDevice(value: unknown): ParsedDevice {
+  if (value === undefined || value === 'auto') return { kind: 'auto', index: 0 };
+  if (value === 'cpu') return { kind: 'cpu', index: 0 };
+  if (value === 'cuda') return { kind: 'cuda', index: 0 };
+  if (typeof value === 'string') {
+    const m = /^cuda:(\d{1,3})$/.exec(value);
+    if (m) return { kind: 'cuda', index: Number(m[1]) };
+  }
+  throw invalid("'auto', 'cpu', 'cuda' or 'cuda:N'", 'device', value);
+}
+
+export function validateLoadOptions(options: unknown): LoadModelOptions {
+  if (options === undefined) return {};
+  const o = expectObject('options', options);
+  expectKnownKeys('options', o, LOAD_OPTION_KEYS);
+  parseDevice(o.device);
+  if (o.dtype !== undefined) expectOneOf('dtype', o.dtype, ['auto', 'float32', 'bfloat16', 'float16']);
+  for (const key of ['threads', 'contextSize', 'kvCacheTokens', 'maxBatchTokens', 'kvBlockSize'] as const) {
+    if (o[key] !== undefined) expectPositiveInteger(key, o[key]);
+  }
+  if (o.threads !== undefined && (o.threads as number) > 1024) throw invalid('integer in [1, 1024]', 'threads', o.threads);
+  if (o.kvBlockSize !== undefined && (o.kvBlockSize as number) > 1024) {
+    throw invalid('integer in [1, 1024]', 'kvBlockSize', o.kvBlockSize);
+  }
+  if (o.prefixCaching !== undefined) expectBoolean('prefixCaching', o.prefixCaching);
+  if (o.simd !== undefined) expectOneOf('simd', o.simd, ['portable', 'avx2', 'avx512', 'avx512bf16']);
+  if (o.cacheDir !== undefined) expectString('cacheDir', o.cacheDir);
+  if (o.revision !== undefined) expectString('revision', o.revision);
+  if (o.offline !== undefined) expectBoolean('offline', o.offline);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalid('function', 'onProgress', o.onProgress);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalid('AbortSignal', 'signal', o.signal);
+  return o as LoadModelOptions;
+}
+
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new GptNeoError('ERR_GPTNEO_ABORTED', 'Loading was aborted');
+}

@@ -1,0 +1,85 @@
+/**
+ * The addon's surface, typed by hand (csrc/napi/*). Only lib/ talks to it; users never do.
+ */
+export interface NativeConfig {
+  vocabSize: number;
+  maxPositions: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  intermediate: number;
+  window: number;
+  layerNormEps: number;
+  localLayers: boolean[];
+}
+
+export interface NativeModelOptions {
+  device: 'cpu' | 'cuda';
+  deviceIndex?: number;
+  threads?: number;
+  /** Caps the CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16'. */
+  simd?: string;
+}
+
+export type NativeDType = 'F32' | 'F16' | 'BF16';
+
+export interface NativeTensorEntry {
+  name: string;
+  dtype: NativeDType;
+  shape: number[];
+  offset: number;
+  nbytes: number;
+}
+
+export interface NativeLoadOptions {
+  weightDtype: NativeDType;
+  kvBlocks: number;
+  blockSize: number;
+}
+
+/** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
+export interface NativeStepBatch {
+  tokenIds: Int32Array;
+  positions: Int32Array;
+  seqStarts: Int32Array;
+  blockTables: Int32Array;
+  maxBlocks: number;
+  outputRows: Int32Array;
+  output: 'logits' | 'hidden' | 'argmax' | 'none';
+}
+
+export interface NativeModelInfo {
+  backend: string;
+  weightBytes?: number;
+  kvBytes?: number;
+  kvBlocks?: number;
+  blockSize?: number;
+  disposed: boolean;
+}
+
+export interface NativeModel {
+  load(path: string, tensors: NativeTensorEntry[], options: NativeLoadOptions): Promise<void>;
+  step(batch: NativeStepBatch): Promise<Float32Array | Int32Array | null>;
+  info(): NativeModelInfo;
+  dispose(): void;
+}
+
+export interface NativeCudaDevice {
+  index: number;
+  name: string;
+  memory: number;
+  capability: string;
+  usable: boolean;
+  reason?: string;
+}
+
+export interface NativeDevices {
+  cpu: { simd: string; simdDetected: string; threads: number };
+  cuda: { built: boolean; reason?: string; devices: NativeCudaDevice[] };
+}
+
+export interface NativeAddon {
+  NativeModel: new (config: NativeConfig, options: NativeModelOptions) => NativeModel;
+  devices(): NativeDevices;
+  buildInfo(): { cuda: boolean; napiVersion: number };
+}
