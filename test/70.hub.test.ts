@@ -35,7 +35,7 @@ describe('70 hub: download and cache', function () {
     repo = tinyModelRepo();
     hub = await FakeHub.start({ repos: { [REPO]: repo } });
     cacheDir = await mkdtemp(join(tmpdir(), 'gptneo-hub-'));
-    opts = { cacheDir, endpoint: hub.url, env: {} };
+    opts = { cacheDir, endpoint: hub.url, env: { HF_HOME: cacheDir } }; // HF_HOME: no saved token is read
   });
 
   afterEach(async function () {
@@ -95,13 +95,13 @@ describe('70 hub: download and cache', function () {
     const dir = await resolveModelSource(REPO, opts);
     hub.requests.length = 0;
     assert.equal(await resolveModelSource(REPO, { ...opts, offline: true }), dir);
-    assert.equal(await downloadModel(REPO, { ...opts, env: { HF_HUB_OFFLINE: '1' } }), dir);
+    assert.equal(await downloadModel(REPO, { ...opts, env: { ...opts.env, HF_HUB_OFFLINE: '1' } }), dir);
     assert.equal(await resolveModelSource(REPO, { ...opts, offline: true, revision: repo.commit }), dir);
     assert.equal(hub.requests.length, 0);
   });
 
   it('offline mode without a cached copy fails with ERR_GPTNEO_HUB_OFFLINE naming the repo and cache', async function () {
-    await assert.rejects(resolveModelSource(REPO, { ...opts, env: { HF_HUB_OFFLINE: 'true' } }), (e: unknown) => {
+    await assert.rejects(resolveModelSource(REPO, { ...opts, env: { ...opts.env, HF_HUB_OFFLINE: 'true' } }), (e: unknown) => {
       assert.ok(isGptNeoError(e, 'ERR_GPTNEO_HUB_OFFLINE'), String(e));
       assert.match(e.message, /EleutherAI\/gpt-neo-tiny/);
       assert.ok(e.message.includes(cacheDir), e.message);
