@@ -120,11 +120,11 @@ describe('40 checkpoint: random checkpoints', () => {
     const bf16 = float32ToBfloat16Bits(Float32Array.from([1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2, Infinity, NaN, 0]));
     assert.deepEqual(Array.from(bf16), [0x3f80, 0x3f80, 0x3f82, 0xc000, 0x7f80, 0x7fc0, 0]);
     const f16 = float32ToFloat16Bits(Float32Array.from([
-      1, 0.5, -2, 1 / 3, 65504, 65520, 1e6, 2 ** -14, 2 ** -14 - 2 ** -26, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-7, 1e-9,
+      1, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 0.5, -2, 1 / 3, 65504, 65520, 1e6, 2 ** -14, 2 ** -14 - 2 ** -26, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 1e-7, 1e-9,
       -0, Infinity, -Infinity, NaN,
     ]));
     assert.deepEqual(Array.from(f16), [
-      0x3c00, 0x3800, 0xc000, 0x3555, 0x7bff, 0x7c00, 0x7c00, 0x0400, 0x0400, 0x0001, 0x0000, 0x0001, 0x0002, 0x0000,
+      0x3c00, 0x3c00, 0x3c02, 0x3800, 0xc000, 0x3555, 0x7bff, 0x7c00, 0x7c00, 0x0400, 0x0400, 0x0001, 0x0000, 0x0001, 0x0002, 0x0000,
       0x8000, 0x7c00, 0xfc00, 0x7e00,
     ]);
   });
