@@ -1,5 +1,6 @@
 /** Hub client downloads: resume with Range after a broken connection, integrity checks, progress events. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,5 +135,22 @@ describe('70 hub: resume, integrity and progress', function () {
       assert.ok(mine.every((e) => e.total === size && e.loaded <= size));
     }
     assert.ok(events.filter((e) => e.file === WEIGHTS).length >= 2, 'weights report before done');
+  });
+
+  it('concurrent loads of one model download each blob once and agree', async function () {
+    const dirs = await Promise.all([resolveModelSource(REPO, opts), resolveModelSource(REPO, opts), resolveModelSource(REPO, opts)]);
+    assert.equal(new Set(dirs).size, 1);
+    assert.equal(weightGets().length, 1);
+    assert.deepEqual(await readFile(join(dirs[0], WEIGHTS)), repo.files[WEIGHTS].content);
+  });
+
+  it('takes over the lock of a download whose process died', async function () {
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    const lockDir = join(cacheDir, '.locks', 'models--EleutherAI--gpt-neo-tiny');
+    await mkdir(lockDir, { recursive: true });
+    await writeFile(join(lockDir, `${weightsSha}.node.lock`), String(deadPid));
+    const dir = await resolveModelSource(REPO, opts);
+    assert.deepEqual(await readFile(join(dir, WEIGHTS)), repo.files[WEIGHTS].content);
+    assert.deepEqual(await readdir(lockDir), [], 'lock released');
   });
 });

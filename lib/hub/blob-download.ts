@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { GptNeoError } from '../errors.js';
-import { blobPath, incompleteBlobPath, isFile, removeFile, type RepoCache } from './cache-layout.js';
+import { acquireBlobLock } from './blob-lock.js';
+import { blobLockPath, blobPath, incompleteBlobPath, isFile, removeFile, type RepoCache } from './cache-layout.js';
 import type { FileMetadata } from './file-metadata.js';
 import { discardBody, httpError, hubFetch, throwIfAborted, type RequestContext } from './http.js';
 import { ProgressReporter } from './progress.js';
@@ -114,7 +115,8 @@ async function verify(s: HubSettings, ctx: RequestContext, partial: string, meta
 }
 
 /**
- * Makes sure `blobs/<meta.etag>` holds the verified file, downloading or resuming it from `url`.
+ * Makes sure `blobs/<meta.etag>` holds the verified file, downloading or resuming it from `url`
+ * (under a lock, so concurrent loads of the same model download each blob once).
  * Sends progress events for ctx.file, ending with one `done: true` event.
  */
 export async function ensureBlob(s: HubSettings, rc: RepoCache, ctx: RequestContext & { file: string },
@@ -126,7 +128,20 @@ export async function ensureBlob(s: HubSettings, rc: RepoCache, ctx: RequestCont
     return;
   }
   await mkdir(dirname(target), { recursive: true });
-  const partial = incompleteBlobPath(rc, meta.etag);
+  const lock = await acquireBlobLock(blobLockPath(rc, meta.etag), s.signal);
+  try {
+    if (await isFile(target)) { // another download finished it while we waited
+      progress.done(await fileSize(target));
+      return;
+    }
+    await downloadLocked(s, ctx, url, incompleteBlobPath(rc, meta.etag), target, meta, progress);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function downloadLocked(s: HubSettings, ctx: RequestContext & { file: string }, url: string, partial: string,
+  target: string, meta: FileMetadata, progress: ProgressReporter): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     let transfer: Transfer;
     try {

@@ -6,10 +6,11 @@
  *     snapshots/<commit>/<file>             relative symlink to ../../blobs/<etag>
  *     refs/<revision>                       the commit sha the branch or tag pointed to
  *     .no_exist/<commit>/<file>             empty marker: the file does not exist at that commit
+ *   <cacheDir>/.locks/models--{owner}--{name}/<etag>.node.lock   held while this library downloads a blob
  */
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { isCommitSha } from './repo-id.js';
 
 export interface RepoCache {
@@ -25,6 +26,8 @@ export function repoCache(cacheDir: string, repoId: string): RepoCache {
 export const blobPath = (rc: RepoCache, etag: string): string => join(rc.root, 'blobs', etag);
 export const incompleteBlobPath = (rc: RepoCache, etag: string): string => `${blobPath(rc, etag)}.incomplete`;
 export const snapshotDir = (rc: RepoCache, commit: string): string => join(rc.root, 'snapshots', commit);
+export const blobLockPath = (rc: RepoCache, etag: string): string =>
+  join(dirname(rc.root), '.locks', basename(rc.root), `${etag}.node.lock`);
 const refPath = (rc: RepoCache, revision: string): string => join(rc.root, 'refs', revision);
 const noExistPath = (rc: RepoCache, commit: string, file: string): string => join(rc.root, '.no_exist', commit, file);
 

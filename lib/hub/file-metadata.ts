@@ -49,7 +49,9 @@ export async function fetchFileMetadata(s: HubSettings, ctx: RequestContext & { 
   : Promise<FileMetadata | 'missing'> {
   let url = resolveUrl(s, ctx.repoId, revision, ctx.file);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const { response: res, finish } = await hubFetch(s, url, { method: 'HEAD', redirect: 'manual' });
+    const { response: res, finish } = await hubFetch(s, url, {
+      method: 'HEAD', redirect: 'manual', headers: { 'accept-encoding': 'identity' }, // the size on disk, not gzipped
+    });
     finish();
     discardBody(res);
     const location = res.headers.get('location');
