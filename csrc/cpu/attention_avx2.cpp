@@ -1,0 +1,63 @@
+// AVX2 vector ops for attend_row (attention_row.h): 8-wide dot/axpy with scalar tails.
+#include <immintrin.h>
+
+#include "cpu/attention_row.h"
+#include "cpu/vec_math_avx2.h"
+
+namespace gptneo::cpu::avx2 {
+
+namespace {
+
+struct Avx2Ops {
+  static float dot(const float* a, const float* b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+  }
+  static void axpy(float alpha, const float* x, float* y, int n) {
+    __m256 av = _mm256_set1_ps(alpha);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += alpha * x[i];
+  }
+  static void scale(float* y, float alpha, int n) {
+    __m256 av = _mm256_set1_ps(alpha);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(av, _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] *= alpha;
+  }
+  static float exp_shift_sum(float* s, int n, float m) {
+    __m256 mv = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(s + i), mv));
+      _mm256_storeu_ps(s + i, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    float total = hsum(sum);
+    if (i < n) {  // tail through a padded copy so every element uses the same exp
+      alignas(32) float t[8];
+      for (int u = 0; u < 8; ++u) t[u] = i + u < n ? s[i + u] - m : -1000.0f;
+      __m256 e = exp_ps(_mm256_load_ps(t));
+      _mm256_store_ps(t, e);
+      for (int u = 0; i + u < n; ++u) {
+        s[i + u] = t[u];
+        total += t[u];
+      }
+    }
+    return total;
+  }
+};
+
+}  // namespace
+
+void attention_row(const AttnRowArgs& a) { attend_row<Avx2Ops>(a); }
+
+}  // namespace gptneo::cpu::avx2

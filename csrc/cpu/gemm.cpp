@@ -1,0 +1,119 @@
+// gemm(): blocking, threading and dispatch over the per-ISA microkernels (kernels.h).
+//
+// Work is cut into tasks of (up to MC rows) x (a run of panel groups); a group is the np
+// panels one microkernel call covers. Small M (decode) uses one row block and splits the
+// panels across threads with no K blocking, so each thread streams whole panels. Larger M
+// blocks K by kKc so a group's K block stays in L1 while the row tiles of the row block
+// (kept in L2) pass over it; partial sums go through y (kTileLoadY) between K blocks.
+#include <algorithm>
+#include <vector>
+
+#include "cpu/gemm_layout.h"
+#include "cpu/kernels.h"
+#include "cpu/ops.h"
+
+namespace gptneo::cpu {
+
+namespace {
+
+constexpr int kKc = 256;        // K block for M > mr (even: bf16 pairs)
+constexpr int kMcTarget = 64;   // rows per task for M > mr
+constexpr int kMaxGroupsPerTask = 8;
+
+GemmKernelSet kernels_for(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512Bf16: return avx512::gemm_kernels(true);
+    case SimdLevel::kAvx512: return avx512::gemm_kernels(false);
+    case SimdLevel::kAvx2: return avx2::gemm_kernels();
+    case SimdLevel::kPortable: break;
+  }
+  return portable::gemm_kernels();
+}
+
+// x rounded to bf16 and laid out as (k, k+1) pairs per 32-bit word, rows padded to Kp/2 words.
+std::vector<uint32_t> pack_x_bf16_pairs(const float* x, int m, int ldx, int k) {
+  int words = padded_k(k) / 2;
+  std::vector<uint32_t> out(static_cast<size_t>(m) * words);
+  for (int r = 0; r < m; ++r) {
+    const float* xr = x + static_cast<size_t>(r) * ldx;
+    uint32_t* o = out.data() + static_cast<size_t>(r) * words;
+    for (int i = 0; i < words; ++i) {
+      uint32_t lo = f32_to_bf16(xr[2 * i]);
+      uint32_t hi = 2 * i + 1 < k ? f32_to_bf16(xr[2 * i + 1]) : 0u;
+      o[i] = lo | (hi << 16);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y, int ldy,
+          Epilogue epilogue, ThreadPool& pool, SimdLevel level) {
+  if (m <= 0 || w.n <= 0 || w.k <= 0) return;
+  const GemmKernelSet ks = kernels_for(level);
+  GemmTileFn fn = ks.f32;
+  bool x_pairs = false;
+  if (w.dtype == DType::kF16) fn = ks.f16;
+  if (w.dtype == DType::kBF16) {
+    x_pairs = ks.bf16_dot != nullptr;
+    fn = x_pairs ? ks.bf16_dot : ks.bf16;
+  }
+  std::vector<uint32_t> xp;
+  if (x_pairs) xp = pack_x_bf16_pairs(x, m, ldx, w.k);
+  const size_t ldxe = x_pairs ? static_cast<size_t>(padded_k(w.k) / 2) : static_cast<size_t>(ldx);
+
+  const int n = w.n, k = w.k;
+  const int panels = panel_count(n);
+  const int groups = (panels + ks.np - 1) / ks.np;
+  const bool small_m = m <= ks.mr;
+  const int kc = small_m ? k : kKc;
+  const int mc = small_m ? m : std::max(ks.mr, kMcTarget / ks.mr * ks.mr);
+  const int m_blocks = (m + mc - 1) / mc;
+  const int want_tasks = 4 * pool.size();
+  const int chunks_wanted = std::max(1, (want_tasks + m_blocks - 1) / m_blocks);
+  int gpc = std::max(1, (groups + chunks_wanted - 1) / chunks_wanted);
+  if (!small_m) gpc = std::min(gpc, kMaxGroupsPerTask);
+  const int n_chunks = (groups + gpc - 1) / gpc;
+  const size_t stride = panel_stride(k);
+  const size_t esize = dtype_size(w.dtype);
+  const char* wbase = static_cast<const char*>(w.data.get());
+  const int base_flags = epilogue == Epilogue::kAccumulate ? kTileLoadY : 0;
+
+  pool.run(m_blocks * n_chunks, [&](int task, int) {
+    const int mb = task / n_chunks, nc = task % n_chunks;
+    const int m0 = mb * mc, m1 = std::min(m, m0 + mc);
+    const int g0 = nc * gpc, g1 = std::min(groups, g0 + gpc);
+    for (int k0 = 0; k0 < k; k0 += kc) {
+      const int kl = std::min(kc, k - k0);
+      const bool last = k0 + kl >= k;
+      int flags = k0 == 0 ? base_flags : kTileLoadY;
+      if (last && bias != nullptr) flags |= kTileBias;
+      if (last && epilogue == Epilogue::kGeluNew) flags |= kTileGelu;
+      for (int g = g0; g < g1; ++g) {
+        const int p0 = g * ks.np;
+        const int pc = std::min(ks.np, panels - p0);
+        const int n0 = p0 * kPanelCols;
+        GemmTileArgs a;
+        a.ldx = ldxe;
+        a.w = wbase + (p0 * stride + static_cast<size_t>(k0) * kPanelCols) * esize;
+        a.panel_stride = stride;
+        a.panels = pc;
+        a.k = kl;
+        a.ldy = static_cast<size_t>(ldy);
+        a.cols = std::min(pc * kPanelCols, n - n0);
+        a.bias = bias != nullptr ? bias + n0 : nullptr;
+        a.flags = flags;
+        for (int r0 = m0; r0 < m1; r0 += ks.mr) {
+          a.rows = std::min(ks.mr, m1 - r0);
+          if (x_pairs) a.x = xp.data() + r0 * ldxe + k0 / 2;
+          else a.x = x + static_cast<size_t>(r0) * ldx + k0;
+          a.y = y + static_cast<size_t>(r0) * ldy + n0;
+          fn(a);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace gptneo::cpu

@@ -1,0 +1,174 @@
+// AVX-512 GEMM microkernels: up to 8 rows x 2 panels (32 columns, two zmm) per tile, 16
+// accumulators. f16 widens with vcvtph2ps; bf16 pairs widen with a shift and a mask; the
+// optional AVX512_BF16 kernel feeds the pairs straight to vdpbf16ps with x rounded to bf16
+// (round-to-nearest-even, done once per gemm call by the driver).
+// GCC 12 warns spuriously inside its own AVX-512 intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "cpu/gemm_layout.h"
+#include "cpu/kernels.h"
+#include "cpu/vec_math_avx512.h"
+
+namespace gptneo::cpu::avx512 {
+
+namespace {
+
+constexpr int kMr = 8;
+constexpr int kNp = 2;
+
+template <int R, int P>
+inline void store_tile(__m512 (&acc)[R][P], const GemmTileArgs& a) {
+#pragma GCC unroll 2
+  for (int p = 0; p < P; ++p) {
+    int valid = a.cols - p * kPanelCols;
+    if (valid <= 0) break;
+    __mmask16 m = valid >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << valid) - 1);
+    __m512 b = _mm512_setzero_ps();
+    if (a.flags & kTileBias) b = _mm512_maskz_loadu_ps(m, a.bias + p * kPanelCols);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      float* y = a.y + r * a.ldy + p * kPanelCols;
+      __m512 v = acc[r][p];
+      if (a.flags & kTileLoadY) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, y));
+      if (a.flags & kTileBias) v = _mm512_add_ps(v, b);
+      if (a.flags & kTileGelu) v = gelu_new_ps(v);
+      _mm512_mask_storeu_ps(y, m, v);
+    }
+  }
+}
+
+template <int R, int P>
+inline void fma_rows(__m512 (&acc)[R][P], const float* x, size_t ldx, int kk, const __m512 (&w)[P]) {
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    __m512 xv = _mm512_set1_ps(x[r * ldx + kk]);
+#pragma GCC unroll 2
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
+  }
+}
+
+template <int R, int P>
+inline void zero(__m512 (&acc)[R][P]) {
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
+}
+
+template <int R, int P>
+void tile_f32(const GemmTileArgs& a) {
+  __m512 acc[R][P];
+  zero(acc);
+  const float* x = static_cast<const float*>(a.x);
+  const float* w = static_cast<const float*>(a.w);
+  for (int kk = 0; kk < a.k; ++kk) {
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16);
+    fma_rows<R, P>(acc, x, a.ldx, kk, wv);
+  }
+  store_tile<R, P>(acc, a);
+}
+
+template <int R, int P>
+void tile_f16(const GemmTileArgs& a) {
+  __m512 acc[R][P];
+  zero(acc);
+  const float* x = static_cast<const float*>(a.x);
+  const uint16_t* w = static_cast<const uint16_t*>(a.w);
+  for (int kk = 0; kk < a.k; ++kk) {
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p)
+      wv[p] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + p * a.panel_stride + kk * 16)));
+    fma_rows<R, P>(acc, x, a.ldx, kk, wv);
+  }
+  store_tile<R, P>(acc, a);
+}
+
+template <int R, int P>
+void tile_bf16(const GemmTileArgs& a) {
+  __m512 acc[R][P];
+  zero(acc);
+  const float* x = static_cast<const float*>(a.x);
+  const uint16_t* w = static_cast<const uint16_t*>(a.w);
+  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  const int pairs = a.k / 2;
+  for (int kp = 0; kp < pairs; ++kp) {
+    __m512 ev[P], ov[P];
+    for (int p = 0; p < P; ++p) {
+      __m512i v = _mm512_loadu_si512(w + p * a.panel_stride + kp * 32);
+      ev[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      ov[p] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
+    }
+    fma_rows<R, P>(acc, x, a.ldx, 2 * kp, ev);
+    fma_rows<R, P>(acc, x, a.ldx, 2 * kp + 1, ov);
+  }
+  if (a.k & 1) {  // last k alone: its pair partner is padding
+    __m512 ev[P];
+    for (int p = 0; p < P; ++p)
+      ev[p] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + p * a.panel_stride + pairs * 32), 16));
+    fma_rows<R, P>(acc, x, a.ldx, 2 * pairs, ev);
+  }
+  store_tile<R, P>(acc, a);
+}
+
+// x: bf16 pairs (one uint32 per k pair, odd k past the end is zero), weights: bf16 pairs.
+template <int R, int P>
+void tile_bf16_dot(const GemmTileArgs& a) {
+  __m512 acc[R][P];
+  zero(acc);
+  const uint32_t* x = static_cast<const uint32_t*>(a.x);
+  const uint16_t* w = static_cast<const uint16_t*>(a.w);
+  const int pairs = (a.k + 1) / 2;
+  for (int kp = 0; kp < pairs; ++kp) {
+    __m512bh wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = (__m512bh)_mm512_loadu_si512(w + p * a.panel_stride + kp * 32);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * a.ldx + kp]));
+#pragma GCC unroll 2
+      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);
+    }
+  }
+  store_tile<R, P>(acc, a);
+}
+
+#define GN_AVX512_DISPATCH(name)                                   \
+  template <int P>                                                 \
+  void name##_r(const GemmTileArgs& a) {                           \
+    switch (a.rows) {                                              \
+      case 1: name<1, P>(a); break;                                \
+      case 2: name<2, P>(a); break;                                \
+      case 3: name<3, P>(a); break;                                \
+      case 4: name<4, P>(a); break;                                \
+      case 5: name<5, P>(a); break;                                \
+      case 6: name<6, P>(a); break;                                \
+      case 7: name<7, P>(a); break;                                \
+      default: name<8, P>(a); break;                               \
+    }                                                              \
+  }                                                                \
+  void name##_rp(const GemmTileArgs& a) {                          \
+    if (a.panels == 1) name##_r<1>(a);                             \
+    else name##_r<2>(a);                                           \
+  }
+GN_AVX512_DISPATCH(tile_f32)
+GN_AVX512_DISPATCH(tile_f16)
+GN_AVX512_DISPATCH(tile_bf16)
+GN_AVX512_DISPATCH(tile_bf16_dot)
+#undef GN_AVX512_DISPATCH
+
+}  // namespace
+
+GemmKernelSet gemm_kernels(bool use_bf16_dot) {
+  GemmKernelSet s;
+  s.mr = kMr;
+  s.np = kNp;
+  s.f32 = tile_f32_rp;
+  s.f16 = tile_f16_rp;
+  s.bf16 = tile_bf16_rp;
+  s.bf16_dot = use_bf16_dot ? tile_bf16_dot_rp : nullptr;
+  return s;
+}
+
+}  // namespace gptneo::cpu::avx512

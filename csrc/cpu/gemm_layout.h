@@ -1,0 +1,24 @@
+// Packed weight layout shared by pack_weight and the GEMM microkernels.
+//
+// W[n, k] (n < N output features, k < K inputs) is cut into panels of kPanelCols = 16 output
+// columns; the last panel is zero-padded. K is padded to an even Kp (zero weights). Panel p
+// starts at element p * Kp * 16 and holds, for its 16 columns c = n - 16p:
+//   f32, f16 : element k * 16 + c                       ("k-major": one 16-wide row per k)
+//   bf16     : element (k / 2) * 32 + c * 2 + (k % 2)    ("k-pair": columns hold (k, k+1) pairs)
+// so a microkernel streams one panel contiguously, 16 columns per k (per k pair for bf16).
+// The bf16 pair layout serves both the widening path (the two bf16 of a 32-bit lane are
+// split with a shift and a mask) and AVX512_BF16's vdpbf16ps, which consumes pairs.
+// Every panel starts on a 64-byte boundary (Kp * 16 * elem_size is a multiple of 64).
+#pragma once
+#include <cstddef>
+
+namespace gptneo::cpu {
+
+constexpr int kPanelCols = 16;
+
+inline int padded_k(int k) { return (k + 1) & ~1; }
+inline int panel_count(int n) { return (n + kPanelCols - 1) / kPanelCols; }
+// Elements between the starts of consecutive panels.
+inline size_t panel_stride(int k) { return static_cast<size_t>(padded_k(k)) * kPanelCols; }
+
+}  // namespace gptneo::cpu

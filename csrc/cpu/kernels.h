@@ -1,0 +1,81 @@
+// Internal interface between the portable drivers (gemm.cpp, attention.cpp, gelu.cpp, ...)
+// and the per-ISA translation units (compiled with -mavx2 / -mavx512*). Only the drivers call
+// these, and only after select_simd()/the caller chose a level the CPU supports.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace gptneo::cpu {
+
+// ---- GEMM microkernel --------------------------------------------------------------------
+enum GemmTileFlags : int {
+  kTileLoadY = 1,  // add the current y (a previous K block, or the residual for kAccumulate)
+  kTileBias = 2,   // add bias (last K block only)
+  kTileGelu = 4,   // apply gelu_new (last K block only, after bias)
+};
+
+// One register tile: rows x (panels * 16) outputs over a K range [k0, k0 + k).
+struct GemmTileArgs {
+  const void* x;        // f32: &x[m0 * ldx + k0]; bf16 pairs (dot kernels): &xp[m0 * ldx + k0 / 2]
+  size_t ldx;           // row stride of x in its elements (floats, or uint32 pairs)
+  int rows;             // 1..mr
+  const void* w;        // first panel's data at k0 (element offset k0 * 16 in its dtype)
+  size_t panel_stride;  // elements between panels
+  int panels;           // 1..np
+  int k;                // K range length (may be odd only for the last block)
+  float* y;             // &y[m0 * ldy + n0]
+  size_t ldy;
+  int cols;             // valid output columns, 1..panels * 16
+  const float* bias;    // &bias[n0] when flags has kTileBias
+  int flags;
+};
+using GemmTileFn = void (*)(const GemmTileArgs&);
+
+struct GemmKernelSet {
+  int mr = 1;                  // max rows per tile
+  int np = 1;                  // max panels per tile
+  GemmTileFn f32 = nullptr;
+  GemmTileFn f16 = nullptr;
+  GemmTileFn bf16 = nullptr;   // x in f32, weights widened
+  GemmTileFn bf16_dot = nullptr;  // x as bf16 pairs (uint32 per k pair), vdpbf16ps; optional
+};
+
+// ---- attention ---------------------------------------------------------------------------
+// One (token, head) job: attend q over keys [j_lo, j_hi] read through a block table.
+struct AttnRowArgs {
+  const float* q;             // [head_dim]
+  const float* k_cache;       // base of the layer's K cache, already offset to this head
+  const float* v_cache;       // same for V
+  const int32_t* block_table; // this sequence's table
+  int block_size;
+  size_t row_stride;          // floats between consecutive cache rows (heads * head_dim)
+  int j_lo, j_hi;             // inclusive key range
+  int head_dim;
+  float scale;
+  float* out;                 // [head_dim]
+};
+using AttnRowFn = void (*)(const AttnRowArgs&);
+
+// ---- per-ISA entry points ------------------------------------------------------------------
+namespace portable {
+GemmKernelSet gemm_kernels();
+void gelu_new(float* x, size_t n);
+void attention_row(const AttnRowArgs& a);
+void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
+}  // namespace portable
+
+namespace avx2 {
+GemmKernelSet gemm_kernels();
+void gelu_new(float* x, size_t n);
+void attention_row(const AttnRowArgs& a);
+void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
+}  // namespace avx2
+
+namespace avx512 {
+GemmKernelSet gemm_kernels(bool use_bf16_dot);
+void gelu_new(float* x, size_t n);
+void attention_row(const AttnRowArgs& a);
+void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
+}  // namespace avx512
+
+}  // namespace gptneo::cpu

@@ -1,0 +1,36 @@
+// Scalar oracles for the CPU kernels in cpu/ops.h: plain loops over unpacked inputs, sums in
+// double, no threads, no SIMD. Tests compare every optimised kernel against these.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "cpu/ops.h"
+
+namespace gptneo::cpu::ref {
+
+// y[m, n] = epilogue(x[m, k] · w[n, k]ᵀ + bias) on the plain (unpacked) float weight.
+void gemm(const float* x, int m, int ldx, const float* w, int n, int k, const float* bias, float* y, int ldy,
+          Epilogue epilogue);
+
+// gelu_new in double: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x³), evaluated as the
+// identical x / (1 + exp(-2u)) (no cancellation for negative x), rounded to float.
+float gelu_new(float x);
+
+void layernorm(const float* x, int rows, int dim, int ldx, const float* gamma, const float* beta, float eps,
+               float* y, int ldy);
+
+void embed(const int32_t* ids, const int32_t* positions, int tokens, const void* wte, DType wte_dtype,
+           const void* wpe, DType wpe_dtype, int dim, float* out);
+
+// Scalar kv_write: the same slot arithmetic written out per element.
+void kv_write(const float* k, const float* v, int ldkv, const PagedBatch& batch, int heads, int head_dim,
+              float* k_cache, float* v_cache);
+
+// Dense causal attention of one sequence. k, v: [context, heads*head_dim] (ldkv) indexed by
+// absolute position; q: [tokens, heads*head_dim] (ldq) at absolute positions q_pos[t]. Token t
+// attends keys max(0, q_pos[t]-window+1) (window > 0) or 0 ... q_pos[t]. Softmax in double.
+void attention(const float* q, int ldq, const int32_t* q_pos, int tokens, const float* k, const float* v, int ldkv,
+               int heads, int head_dim, int window, float scale, float* out, int ldo);
+
+}  // namespace gptneo::cpu::ref
