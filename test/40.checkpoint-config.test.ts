@@ -91,6 +91,10 @@ describe('40 checkpoint: config.json', () => {
   it('rejects attention_types whose expansion does not have num_layers entries', () => {
     assertThrowsWith(() => parseConfig(withChanges({ attention_layers: undefined, attention_types: [[['global', 'local'], 3]] })),
       'ERR_GPTNEO_BAD_CONFIG', /attention_types expands to 6 layers but num_layers is 4/);
+    assertThrowsWith(() => parseConfig(withChanges({ attention_layers: undefined, attention_types: [[['global', 'local'], 2 ** 40]] })),
+      'ERR_GPTNEO_BAD_CONFIG', /attention_types expands to 2199023255552 layers but num_layers is 4/);
+    assertThrowsWith(() => parseConfig(withChanges({ attention_types: undefined, attention_layers: ['global', 'local'] })),
+      'ERR_GPTNEO_BAD_CONFIG', /attention_layers has 2 entries but num_layers is 4/);
   });
 
   it('rejects attention_layers that disagree with attention_types', () => {

@@ -82,42 +82,46 @@ function isAttentionKind(value: unknown): value is AttentionKind {
   return value === 'global' || value === 'local';
 }
 
-/** Expands `attention_types` ([[patternList, repeat], …]) the way GPTNeoConfig does. */
-function expandAttentionTypes(source: string, value: unknown): AttentionKind[] {
+/**
+ * Expands `attention_types` ([[patternList, repeat], …]) the way GPTNeoConfig does, after checking
+ * that the expansion has exactly num_layers entries (checked first, so a huge repeat costs nothing).
+ */
+function expandAttentionTypes(source: string, value: unknown, numLayers: number): AttentionKind[] {
   expectField(source, 'attention_types', value, 'array of [pattern, repeat] pairs', Array.isArray(value));
-  const layers: AttentionKind[] = [];
-  (value as unknown[]).forEach((entry, i) => {
+  const pairs = (value as unknown[]).map((entry, i): [AttentionKind[], number] => {
     const field = `attention_types[${i}]`;
-    const pair = entry as unknown[];
     expectField(source, field, entry, '[pattern, repeat] pair', Array.isArray(entry) && entry.length === 2);
-    const [pattern, repeat] = pair;
+    const [pattern, repeat] = entry as unknown[];
     expectField(source, `${field}[0]`, pattern, 'non-empty array of "global"/"local"',
       Array.isArray(pattern) && pattern.length > 0 && pattern.every(isAttentionKind));
     expectField(source, `${field}[1]`, repeat, 'positive integer',
-      typeof repeat === 'number' && Number.isSafeInteger(repeat) && repeat >= 1 && repeat <= 1_000_000);
-    for (let r = 0; r < (repeat as number); r++) layers.push(...(pattern as AttentionKind[]));
+      typeof repeat === 'number' && Number.isSafeInteger(repeat) && repeat >= 1);
+    return [pattern as AttentionKind[], repeat as number];
   });
-  return layers;
+  const total = pairs.reduce((sum, [pattern, repeat]) => sum + pattern.length * repeat, 0);
+  if (total !== numLayers) {
+    throw badConfig(source, `attention_types expands to ${total} layers but num_layers is ${numLayers}`);
+  }
+  return pairs.flatMap(([pattern, repeat]) => Array.from({ length: repeat }, () => pattern).flat());
 }
 
 function attentionLayers(source: string, json: Record<string, unknown>, numLayers: number): AttentionKind[] {
-  const fromTypes = json.attention_types === undefined ? undefined : expandAttentionTypes(source, json.attention_types);
-  let fromLayers: AttentionKind[] | undefined;
-  if (json.attention_layers !== undefined) {
-    const value = json.attention_layers;
-    expectField(source, 'attention_layers', value, 'array of "global"/"local"',
-      Array.isArray(value) && value.every(isAttentionKind));
-    fromLayers = [...(value as AttentionKind[])];
+  const fromTypes = json.attention_types === undefined ? undefined
+    : expandAttentionTypes(source, json.attention_types, numLayers);
+  const fromLayers = json.attention_layers;
+  if (fromLayers === undefined) {
+    if (!fromTypes) throw badConfig(source, 'missing attention_types (or attention_layers): each layer must be "global" or "local"');
+    return fromTypes;
   }
-  if (fromTypes && fromLayers && fromTypes.join() !== fromLayers.join()) {
-    throw badConfig(source, `attention_layers ${JSON.stringify(fromLayers)} disagrees with attention_types, ` +
+  expectField(source, 'attention_layers', fromLayers, 'array of "global"/"local"',
+    Array.isArray(fromLayers) && fromLayers.every(isAttentionKind));
+  const layers = [...(fromLayers as AttentionKind[])];
+  if (fromTypes && fromTypes.join() !== layers.join()) {
+    throw badConfig(source, `attention_layers ${JSON.stringify(layers)} disagrees with attention_types, ` +
       `which expands to ${JSON.stringify(fromTypes)}`);
   }
-  const layers = fromTypes ?? fromLayers;
-  if (!layers) throw badConfig(source, 'missing attention_types (or attention_layers): each layer must be "global" or "local"');
   if (layers.length !== numLayers) {
-    throw badConfig(source, `${fromTypes ? 'attention_types expands' : 'attention_layers has'} to ${layers.length} ` +
-      `layers but num_layers is ${numLayers}`);
+    throw badConfig(source, `attention_layers has ${layers.length} entries but num_layers is ${numLayers}`);
   }
   return layers;
 }

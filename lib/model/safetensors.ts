@@ -7,9 +7,10 @@
  * to mmap (it re-checks bounds). {@link readTensor} reads one tensor's bytes for tests and tools.
  */
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
 import { GptNeoError } from '../errors.js';
-import { describe, invalid } from '../validate.js';
+import { describe, expectObject, invalid } from '../validate.js';
 import { isLegacyAttentionBuffer } from './weights.js';
 
 /** Every dtype the safetensors format defines, with its size in bytes. */
@@ -84,7 +85,12 @@ async function readExactly(fh: FileHandle, path: string, length: number, positio
   const buffer = Buffer.alloc(length);
   let done = 0;
   while (done < length) {
-    const { bytesRead } = await fh.read(buffer, done, length - done, position + done);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await fh.read(buffer, done, length - done, position + done));
+    } catch (e) {
+      throw new GptNeoError('ERR_GPTNEO_IO', `Cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    }
     if (bytesRead === 0) throw badCheckpoint(path, `file ended at byte ${position + done} while reading ${length} bytes`);
     done += bytesRead;
   }
@@ -160,7 +166,9 @@ export async function readSafetensorsHeader(path: string, options: ReadSafetenso
   const acceptDtype = options.acceptDtype ?? defaultAcceptDtype;
   const fh = await openForReading(path);
   try {
-    const fileSize = (await fh.stat()).size;
+    const stats = await fh.stat();
+    if (!stats.isFile()) throw badCheckpoint(path, 'not a regular file');
+    const fileSize = stats.size;
     if (fileSize < 8) throw badCheckpoint(path, `file is ${fileSize} bytes, shorter than the 8-byte header size`);
     const headerSize = (await readExactly(fh, path, 8, 0)).readBigUInt64LE(0);
     if (headerSize > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) {
@@ -281,12 +289,14 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
   metadata?: Record<string, string>): Promise<void> {
   if (endianness() !== 'LE') throw new GptNeoError('ERR_GPTNEO_UNSUPPORTED', 'safetensors data is little-endian; this host is not');
   if (metadata !== undefined) {
+    expectObject('metadata', metadata);
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw invalid('string', `metadata.${k}`, v);
     }
   }
+  if (!Array.isArray(tensors)) throw invalid('array of tensors', 'tensors', tensors);
   const header = buildHeader(tensors, metadata);
-  const tmp = `${path}.${process.pid}.partial`;
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.partial`;
   const fh = await open(tmp, 'w');
   try {
     const prefix = Buffer.alloc(8);
