@@ -43,6 +43,7 @@ describe('70 hub: errors', function () {
           'model-00001-of-00002.safetensors': { content: Buffer.alloc(64), lfs: true },
         }),
         'someone/no-config': tinyModelRepo({ 'config.json': null }),
+        'someone/gated-model': tinyModelRepo({}, { gated: true }),
       },
       token: 'hf_secret',
     });
@@ -190,5 +191,37 @@ describe('70 hub: errors', function () {
     const pending = resolveModelSource(REPO, { ...opts, signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
     await rejectsWith(pending, 'ERR_GPTNEO_ABORTED');
+  });
+
+  it('a gated repo without a token is ERR_GPTNEO_HUB_UNAUTHORIZED pointing at the license page', async function () {
+    const e = await rejectsWith(resolveModelSource('someone/gated-model', opts), 'ERR_GPTNEO_HUB_UNAUTHORIZED', /is gated/);
+    assert.ok(e.message.includes(`${hub.url}/someone/gated-model`), e.message);
+    const dir = await resolveModelSource('someone/gated-model', { ...opts, token: 'hf_secret' });
+    assert.ok((await readdir(dir)).includes('model.safetensors'));
+  });
+
+  it('rejects a token that cannot be a header value without echoing it', async function () {
+    const e = await rejectsWith(resolveModelSource(REPO, { ...opts, token: 'hf_se cret\n' }), 'ERR_GPTNEO_INVALID_ARGUMENT', /token/);
+    assert.ok(!e.message.includes('hf_se'), e.message);
+    assert.equal(hub.requests.length, 0);
+  });
+
+  it('an invalid HF_ENDPOINT is named, and does not stop loading from a local directory', async function () {
+    const env = { ...opts.env, HF_ENDPOINT: 'not a url' };
+    await rejectsWith(resolveModelSource(REPO, { cacheDir, env }), 'ERR_GPTNEO_INVALID_ARGUMENT', /HF_ENDPOINT/);
+    assert.equal(await resolveModelSource(cacheDir, { env }), cacheDir);
+  });
+
+  it('a cache directory that cannot be written is ERR_GPTNEO_IO naming it', async function () {
+    const notADir = join(cacheDir, 'file');
+    await writeFile(notADir, 'x');
+    const e = await rejectsWith(resolveModelSource(REPO, { ...opts, cacheDir: notADir }), 'ERR_GPTNEO_IO', /Could not write to the Hub cache/);
+    assert.ok(e.message.includes(notADir));
+  });
+
+  it('an exception thrown by onProgress ends the download (it is not taken for a network failure)', async function () {
+    const boom = new Error('listener failed');
+    await assert.rejects(resolveModelSource(REPO, { ...opts, onProgress: () => { throw boom; } }), (e: unknown) => e === boom);
+    assert.equal(hub.requests.filter((r) => r.method === 'GET' && !r.path.startsWith('/api/')).length, 1);
   });
 });

@@ -145,7 +145,7 @@ describe('70 hub: resume, integrity and progress', function () {
   });
 
   it('takes over the lock of a download whose process died', async function () {
-    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+    const deadPid = spawnSync(process.execPath, ['--version']).pid;
     const lockDir = join(cacheDir, '.locks', 'models--EleutherAI--gpt-neo-tiny');
     await mkdir(lockDir, { recursive: true });
     await writeFile(join(lockDir, `${weightsSha}.node.lock`), String(deadPid));

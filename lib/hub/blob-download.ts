@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { GptNeoError } from '../errors.js';
 import { acquireBlobLock } from './blob-lock.js';
@@ -66,28 +66,35 @@ async function transferOnce(s: HubSettings, ctx: RequestContext, url: string, pa
     throw httpError(s, res, ctx);
   }
   if (res.status !== 206) offset = 0; // 200: the server ignored Range and sends the whole file
+  const chunks = (res.body as AsyncIterable<Uint8Array> | null)?.[Symbol.asyncIterator]();
   const hash = SHA256.test(meta.etag) ? createHash('sha256') : undefined;
-  if (hash && offset > 0) await hashExisting(hash, partial);
-  const fh = await open(partial, offset > 0 ? 'a' : 'w');
+  let fh: FileHandle | undefined;
   let loaded = offset;
-  progress.update(loaded);
   try {
-    if (res.body) {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        req.touch();
-        hash?.update(chunk);
-        await fh.write(chunk);
-        loaded += chunk.byteLength;
-        progress.update(loaded);
+    if (hash && offset > 0) await hashExisting(hash, partial);
+    fh = await open(partial, offset > 0 ? 'a' : 'w');
+    progress.update(loaded);
+    while (chunks) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await chunks.next();
+      } catch (e) { // only failures of the transfer itself are worth a resume
+        throwIfAborted(s);
+        throw new Interrupted(req.timedOut() ? `no data for ${s.timeoutMs} ms` : networkMessage(e), loaded, loaded > offset, e);
       }
+      if (next.done) break;
+      req.touch();
+      hash?.update(next.value);
+      await fh.write(next.value);
+      loaded += next.value.byteLength;
+      progress.update(loaded);
     }
   } catch (e) {
-    throwIfAborted(s);
-    const reason = req.timedOut() ? `no data for ${s.timeoutMs} ms` : networkMessage(e);
-    throw new Interrupted(reason, loaded, loaded > offset, e);
+    if (!(e instanceof Interrupted)) await chunks?.return?.().catch(() => undefined); // release the connection
+    throw e;
   } finally {
     req.finish();
-    await fh.close();
+    await fh?.close();
   }
   if (meta.size !== undefined && loaded < meta.size) {
     throw new Interrupted('the connection closed early', loaded, loaded > offset);

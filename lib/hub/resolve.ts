@@ -21,7 +21,8 @@ async function statOrUndefined(path: string): Promise<import('node:fs').Stats | 
  * Resolves a model source to a local directory holding config.json, model.safetensors and the
  * tokenizer files the model has.
  *
- * - An existing directory is returned unchanged (a leading `~/` is expanded).
+ * - An existing directory is returned unchanged (a leading `~/` is expanded); options are not
+ *   consulted, so Hub settings in the environment cannot break loading from a directory.
  * - Something that looks like a path (starts with '.', '/' or '~', or has several '/') but does not
  *   exist fails with ERR_GPTNEO_FILE_NOT_FOUND.
  * - Anything else is a Hub repo id (`owner/name`): its snapshot directory in the Hugging Face cache is
@@ -33,7 +34,6 @@ async function statOrUndefined(path: string): Promise<import('node:fs').Stats | 
  */
 export async function resolveModelSource(source: string, opts: HubOptions = {}): Promise<string> {
   expectString('source', source);
-  const settings = resolveSettings(opts);
   if (source === '') {
     throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
       'Expected a model directory or a Hub repo id for source but received ""');
@@ -52,7 +52,8 @@ export async function resolveModelSource(source: string, opts: HubOptions = {}):
       hint: 'pass a directory containing config.json and model.safetensors, or a Hub repo id such as EleutherAI/gpt-neo-125m',
     });
   }
-  return fetchSnapshot(settings, validateRepoId(source), true);
+  const repoId = validateRepoId(source);
+  return fetchSnapshot(resolveSettings(opts), repoId, true);
 }
 
 /**

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { GptNeoError } from '../errors.js';
 import { expectBoolean, expectNumber, expectString, invalid } from '../validate.js';
 import type { HubOptions, HubProgress } from './types.js';
 import { validateRevision } from './repo-id.js';
@@ -56,14 +57,14 @@ function findToken(opts: HubOptions, env: Env): string | undefined {
   }
 }
 
-function parseEndpoint(raw: string): string {
-  let url: URL;
+function parseEndpoint(raw: string, name: string): string {
+  let url: URL | undefined;
   try {
     url = new URL(raw);
   } catch {
-    throw invalid('http(s) URL', 'endpoint', raw);
+    url = undefined;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('http(s) URL', 'endpoint', raw);
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw invalid('http(s) URL', name, raw);
   return url.href.replace(/\/+$/, '');
 }
 
@@ -82,11 +83,12 @@ export function hubCacheDir(opts: HubOptions = {}): string {
 /** Validates the options (types of the known keys) and fills defaults from the environment. */
 export function resolveSettings(opts: HubOptions = {}): HubSettings {
   if (opts === null || typeof opts !== 'object') throw invalid('object', 'options', opts);
+  if (opts.env !== undefined && (opts.env === null || typeof opts.env !== 'object')) throw invalid('object', 'env', opts.env);
   const env = opts.env ?? process.env;
   const revision = validateRevision(opts.revision ?? 'main');
   const offline = opts.offline !== undefined ? expectBoolean('offline', opts.offline) : envFlag(env.HF_HUB_OFFLINE);
-  const endpoint = parseEndpoint(opts.endpoint !== undefined
-    ? expectString('endpoint', opts.endpoint) : nonEmpty(env.HF_ENDPOINT) ?? DEFAULT_ENDPOINT);
+  const endpoint = opts.endpoint !== undefined ? parseEndpoint(expectString('endpoint', opts.endpoint), 'endpoint')
+    : parseEndpoint(nonEmpty(env.HF_ENDPOINT) ?? DEFAULT_ENDPOINT, 'HF_ENDPOINT');
   const timeoutMs = opts.timeoutMs !== undefined ? expectNumber('timeoutMs', opts.timeoutMs, 1) : DEFAULT_TIMEOUT_MS;
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
     throw invalid('function', 'onProgress', opts.onProgress);
@@ -95,9 +97,15 @@ export function resolveSettings(opts: HubOptions = {}): HubSettings {
   if (opts.fetchImpl !== undefined && typeof opts.fetchImpl !== 'function') {
     throw invalid('function', 'fetchImpl', opts.fetchImpl);
   }
+  const token = findToken(opts, env);
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token)) {
+    // The value is a secret: never echo it.
+    throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
+      'Expected a Hugging Face access token of printable ASCII characters for token (or HF_TOKEN) but received another string');
+  }
   return {
     endpoint,
-    token: findToken(opts, env),
+    token,
     cacheDir: hubCacheDir(opts),
     revision,
     offline,

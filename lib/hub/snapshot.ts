@@ -42,6 +42,17 @@ function offlineError(s: HubSettings, repoId: string): GptNeoError {
     });
 }
 
+/** A filesystem failure (unwritable cache, disk full) becomes ERR_GPTNEO_IO; other errors pass through. */
+function asCacheError(s: HubSettings, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (e instanceof GptNeoError || typeof code !== 'string') return e;
+  return new GptNeoError('ERR_GPTNEO_IO', `Could not write to the Hub cache at ${s.cacheDir}: ${(e as Error).message}`, {
+    hint: code === 'ENOSPC' ? 'free some disk space, or set HF_HUB_CACHE (or cacheDir) to a larger disk'
+      : 'set HF_HUB_CACHE (or cacheDir) to a writable directory',
+    cause: e,
+  });
+}
+
 /** Downloads the wanted files of the revision into the cache; returns the snapshot directory. */
 async function downloadSnapshot(s: HubSettings, rc: RepoCache, repoId: string): Promise<string> {
   const ctx: RequestContext = { repoId, revision: s.revision };
@@ -83,6 +94,6 @@ export async function fetchSnapshot(s: HubSettings, repoId: string, preferCache:
     return await downloadSnapshot(s, rc, repoId);
   } catch (e) {
     if (state !== 'absent' && isGptNeoError(e, 'ERR_GPTNEO_HUB_UNREACHABLE')) return cachedDir;
-    throw e;
+    throw asCacheError(s, e);
   }
 }

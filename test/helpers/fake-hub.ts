@@ -26,6 +26,8 @@ export interface FakeRepo {
   files: Record<string, FakeFile>;
   /** Requires `Authorization: Bearer <hub token>`; otherwise 401. */
   private?: boolean;
+  /** Listing is public, files need the token: otherwise 403 with X-Error-Code GatedRepo. */
+  gated?: boolean;
 }
 
 export interface FakeHubOptions {
@@ -139,6 +141,7 @@ export class FakeHub {
     }
     const repo = this.authorizedRepo(req, res, repoId);
     if (!repo) return;
+    if (repo.gated && req.headers.authorization !== `Bearer ${this.opts.token}`) return this.fail(res, 403, 'GatedRepo');
     if (revision !== 'main' && revision !== repo.commit) return this.fail(res, 404, 'RevisionNotFound');
     const entry = repo.files[file];
     if (!entry) return this.fail(res, 404, 'EntryNotFound');
