@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { isGptNeoError } from '../lib/errors.js';
-import { type BlockHashFn, KvCacheManager } from '../lib/kv-cache/index.js';
+import { type BlockHashFn, KvCacheManager, type KvCacheManagerOptions, windowBlockRange } from '../lib/kv-cache/index.js';
 
 /** mulberry32: small seeded PRNG so random-operation tests replay exactly. */
 function seededRandom(seed: number): () => number {
@@ -139,29 +139,43 @@ describe('kv-cache: KvCacheManager', () => {
     kv.checkInvariants();
   });
 
-  for (const [name, hash] of [
-    ['default hash', undefined],
-    ['a colliding hash (every block under one of 3 keys)', ((_p, t, s) => String(t[s]! % 3)) as BlockHashFn],
-  ] as const) {
-    it(`serves only correct KV over 3000 seeded random engine operations (${name})`, () => {
+  const collidingHash: BlockHashFn = (_p, t, s) => String(t[s]! % 3); // every block under one of 3 keys
+  const cases: [string, Partial<KvCacheManagerOptions>][] = [
+    ['default hash', {}],
+    ['a colliding hash', { hashBlock: collidingHash }],
+    ['a local-layer pool, window 6', { localWindow: { windowSize: 6, numBlocks: 14 } }],
+    ['a local-layer pool and a colliding hash', { hashBlock: collidingHash, localWindow: { windowSize: 9, numBlocks: 20 } }],
+  ];
+  for (const [name, extra] of cases) {
+    it(`serves only correct KV over 2000 seeded random engine operations (${name})`, () => {
       const random = seededRandom(2024);
       const blockSize = 4;
-      const kv = new KvCacheManager({ numBlocks: 40, blockSize, hashBlock: hash });
-      // Shadow of what each block would hold natively: the full token prefix that produced its KV.
+      const kv = new KvCacheManager({ numBlocks: 40, blockSize, ...extra });
+      const window = extra.localWindow?.windowSize;
+      // Shadows of what each block would hold natively: the full token prefix that produced its KV.
       const written = new Map<number, string>();
+      const writtenLocal = new Map<number, string>();
       const live: number[] = [];
       const prefixOf = (ids: number[], end: number): string => ids.slice(0, end).join(',');
-      const record = (seqId: number, all: number[], from: number): void => {
+      /** The step computing all[from ..]: checks the tables cover it, then "writes" its KV. */
+      const step = (seqId: number, all: number[], from: number): void => {
         const table = kv.blockTable(seqId);
-        for (let pos = from; pos < all.length; pos++) {
-          const block = table[Math.floor(pos / blockSize)]!;
-          written.set(block, prefixOf(all, pos + 1));
+        const local = window === undefined ? undefined : kv.localBlockTable(seqId);
+        if (local && window !== undefined) {
+          const reads = windowBlockRange(from, all.length, window, blockSize);
+          for (let i = reads.first; i < reads.end; i++) assert.notEqual(local[i], -1, 'local layers can read their window');
         }
+        for (let index = Math.floor(from / blockSize); index * blockSize < all.length; index++) {
+          const content = prefixOf(all, Math.min(all.length, (index + 1) * blockSize));
+          written.set(table[index]!, content);
+          if (local) writtenLocal.set(local[index]!, content);
+        }
+        kv.appendTokens(seqId, all.slice(from));
       };
       const tokensOf = new Map<number, number[]>();
       let hits = 0;
       let refusals = 0;
-      for (let op = 0; op < 3000; op++) {
+      for (let op = 0; op < 2000; op++) {
         const r = random();
         if (r < 0.3 || live.length === 0) {
           // A prompt built from a few recurring stems so that prefixes repeat.
@@ -170,31 +184,38 @@ describe('kv-cache: KvCacheManager', () => {
             (_, i) => (i < 8 ? stem * 10 + i : Math.floor(random() * 3)));
           const { seqId, cachedTokens } = kv.createSequence(prompt);
           const table = kv.blockTable(seqId);
-          for (let i = 0; i < cachedTokens / blockSize; i++) {
+          const reused = cachedTokens / blockSize;
+          for (let i = 0; i < reused; i++) {
             assert.equal(written.get(table[i]!), prefixOf(prompt, (i + 1) * blockSize), 'reused KV is this prefix');
+          }
+          if (window !== undefined) {
+            const local = kv.localBlockTable(seqId);
+            // The next query (position cachedTokens) reads the window before it from reused blocks.
+            const reads = windowBlockRange(cachedTokens, cachedTokens + 1, window, blockSize);
+            for (let i = reads.first; i < Math.min(reads.end, reused); i++) {
+              assert.equal(writtenLocal.get(local[i]!), prefixOf(prompt, (i + 1) * blockSize), 'reused local KV too');
+            }
           }
           if (cachedTokens > 0) hits++;
           if (!kv.ensureCapacity(seqId, prompt.length)) {
             refusals++;
             kv.freeSequence(seqId);
           } else {
-            kv.appendTokens(seqId, prompt.slice(cachedTokens));
-            record(seqId, prompt, cachedTokens);
+            step(seqId, prompt, cachedTokens);
             tokensOf.set(seqId, prompt);
             live.push(seqId);
           }
         } else if (r < 0.75) {
           const seqId = live[Math.floor(random() * live.length)]!;
           const all = tokensOf.get(seqId)!;
-          const step = 1 + Math.floor(random() * 3);
-          if (!kv.ensureCapacity(seqId, all.length + step)) {
+          const count = 1 + Math.floor(random() * 3);
+          if (!kv.ensureCapacity(seqId, all.length + count)) {
             refusals++;
             continue;
           }
-          const ids = Array.from({ length: step }, () => Math.floor(random() * 3));
-          kv.appendTokens(seqId, ids);
-          all.push(...ids);
-          record(seqId, all, all.length - step);
+          const from = all.length;
+          all.push(...Array.from({ length: count }, () => Math.floor(random() * 3)));
+          step(seqId, all, from);
         } else {
           const at = Math.floor(random() * live.length);
           const seqId = live.splice(at, 1)[0]!;
@@ -205,8 +226,8 @@ describe('kv-cache: KvCacheManager', () => {
         kv.checkInvariants();
       }
       assert.ok(hits > 50, `prefix hits happened (${hits})`);
-      assert.ok(refusals > 0, 'the pool ran out at times');
-      if (hash) assert.ok(kv.prefixCollisions > 0, 'collisions happened');
+      assert.ok(refusals > 0, 'the pools ran out at times');
+      if (extra.hashBlock) assert.ok(kv.prefixCollisions > 0, 'collisions happened');
       for (const seqId of live) kv.freeSequence(seqId);
       assert.ok(kv.allFree());
       assert.equal(kv.stats().sequences, 0);

@@ -126,6 +126,28 @@ describe('kv-cache: prefix caching', () => {
     cache.checkInvariants();
   });
 
+  it('reusePrefix: false computes every token but still caches the blocks for later prompts', () => {
+    const kv = new KvCacheManager({ numBlocks: 16, blockSize: 4 });
+    const prompt = range(1, 9);
+    prefill(kv, prompt);
+    const full = kv.createSequence(prompt, { reusePrefix: false });
+    assert.equal(full.cachedTokens, 0);
+    assert.equal(kv.stats().prefixQueries, 1, 'no lookup was made');
+    assert.ok(kv.ensureCapacity(full.seqId, 9));
+    kv.appendTokens(full.seqId, prompt);
+    kv.checkInvariants();
+    const fresh = new KvCacheManager({ numBlocks: 16, blockSize: 4 });
+    const f = fresh.createSequence(prompt, { reusePrefix: false });
+    assert.ok(fresh.ensureCapacity(f.seqId, 9));
+    fresh.appendTokens(f.seqId, prompt);
+    fresh.freeSequence(f.seqId);
+    assert.equal(fresh.createSequence(prompt).cachedTokens, 8);
+    assert.throws(() => kv.createSequence(prompt, { reusePrefix: 'no' as never }),
+      (e: unknown) => e instanceof Error && /reusePrefix/.test(e.message));
+    assert.throws(() => kv.createSequence(prompt, { reuse: false } as never),
+      (e: unknown) => e instanceof Error && /Unknown option options.reuse/.test(e.message));
+  });
+
   it('prefix caching can be switched off', () => {
     const kv = new KvCacheManager({ numBlocks: 8, blockSize: 4, prefixCaching: false });
     const prompt = range(1, 9);

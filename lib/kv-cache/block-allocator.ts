@@ -139,6 +139,20 @@ export class BlockAllocator {
     this.cachedFlags[block] = 1;
   }
 
+  /**
+   * Clears a block's cached mark because its content can no longer be found: an evictable block goes
+   * straight to the free list, a used one will be freed (not parked) when its last reference goes.
+   */
+  uncache(block: number): void {
+    this.checkBlock('block', block);
+    this.cachedFlags[block] = 0;
+    if (this.states[block] === EVICTABLE) {
+      this.unlinkLru(block);
+      this.states[block] = FREE;
+      this.freeStack[this.freeTop++] = block;
+    }
+  }
+
   /** Whether the block is marked cached (used or evictable). */
   isCached(block: number): boolean {
     this.checkBlock('block', block);

@@ -19,13 +19,18 @@
  *    (a child is useless without its parent).
  *
  * Only full blocks are ever shared, so no copy-on-write is needed.
+ *
+ * With `localWindow`, GPT-Neo's local layers get a second pool (see local-window-pool.ts and window.ts):
+ * the main pool then holds global layers only, `localBlockTable` gives the local layers' table, and each
+ * sequence keeps only the local blocks its window can still read.
  */
 import { GptNeoError } from '../errors.js';
 import { expectBoolean, expectInteger, expectKnownKeys, expectNonNegativeInteger, expectObject,
   expectPositiveInteger, invalid } from '../validate.js';
 import { BlockAllocator } from './block-allocator.js';
 import type { BlockHashFn } from './block-hash.js';
-import { type PrefixLink, PrefixCache, ROOT_LINK } from './prefix-cache.js';
+import { type LocalPoolStats, type LocalTable, LocalWindowPool, type LocalWindowOptions } from './local-window-pool.js';
+import { type PrefixLink, type PrefixMatch, PrefixCache, ROOT_LINK } from './prefix-cache.js';
 import { windowBlockRange } from './window.js';
 
 /** Options of {@link KvCacheManager}. */
@@ -38,6 +43,14 @@ export interface KvCacheManagerOptions {
   prefixCaching?: boolean;
   /** Block hash for the prefix cache (default 64-bit FNV-1a); hits are verified whatever it returns. */
   hashBlock?: BlockHashFn;
+  /** A second pool for sliding-window (local) layers; omit to keep every layer in the main pool. */
+  localWindow?: LocalWindowOptions;
+}
+
+/** Options of {@link KvCacheManager.createSequence}. */
+export interface CreateSequenceOptions {
+  /** Look the prompt up in the prefix cache (default true); false computes every token. */
+  reusePrefix?: boolean;
 }
 
 /** Result of {@link KvCacheManager.createSequence}. */
@@ -70,6 +83,8 @@ export interface KvCacheStats {
   hitTokens: number;
   /** Prompt tokens that lookups could have served (the reusable part of each prompt), summed. */
   queryTokens: number;
+  /** The local-layer pool, when `localWindow` is set. */
+  local?: LocalPoolStats;
 }
 
 /** Where a sequence's local-attention layers read: a slice of its block table. */
@@ -89,6 +104,8 @@ interface SequenceState {
   committedBlocks: number;
   /** Prefix-cache link of the last committed block; undefined when prefix caching is off. */
   link: PrefixLink | undefined;
+  /** Local-layer blocks, when the manager has a local pool. */
+  readonly local: LocalTable | undefined;
 }
 
 const MAX_TOKEN_ID = 0x7fff_ffff;
@@ -99,6 +116,7 @@ export class KvCacheManager {
   readonly prefixCaching: boolean;
   private readonly allocator: BlockAllocator;
   private readonly cache: PrefixCache;
+  private readonly local: LocalWindowPool | undefined;
   private readonly sequences = new Map<number, SequenceState>();
   private nextSeqId = 0;
   private prefixHits = 0;
@@ -109,7 +127,7 @@ export class KvCacheManager {
   constructor(options: KvCacheManagerOptions) {
     expectObject('options', options);
     expectKnownKeys('options', options as unknown as Record<string, unknown>,
-      ['numBlocks', 'blockSize', 'prefixCaching', 'hashBlock']);
+      ['numBlocks', 'blockSize', 'prefixCaching', 'hashBlock', 'localWindow']);
     this.numBlocks = expectPositiveInteger('numBlocks', options.numBlocks);
     this.blockSize = expectPositiveInteger('blockSize', options.blockSize);
     this.prefixCaching = options.prefixCaching === undefined ? true
@@ -118,38 +136,59 @@ export class KvCacheManager {
       throw invalid('function', 'hashBlock', options.hashBlock);
     }
     this.cache = new PrefixCache(this.numBlocks, this.blockSize, options.hashBlock);
-    this.allocator = new BlockAllocator(this.numBlocks, { onEvict: (block) => this.cache.remove(block) });
+    this.local = options.localWindow === undefined ? undefined
+      : new LocalWindowPool(this.blockSize, options.localWindow);
+    this.allocator = new BlockAllocator(this.numBlocks, {
+      onEvict: (block) => {
+        const entryId = this.cache.remove(block);
+        this.local?.forgetEntry(entryId);
+      },
+    });
   }
 
   /**
    * Starts a sequence: reuses the longest cached prefix of `promptIds` (whole blocks, leaving at least
-   * the last prompt token to compute) and takes a reference on each reused block.
-   * `reusePrefix: false` skips the lookup, for callers that need every token computed (a full
-   * forward pass that returns every row).
+   * the last prompt token to compute) and takes a reference on each reused block. With a local pool,
+   * the hit is shortened to the longest prefix whose last window of local blocks is cached too.
+   * `reusePrefix: false` skips the lookup, for callers that need every token computed (a full forward
+   * pass that returns every row); the sequence's full blocks are still committed for later prompts.
    */
-  createSequence(promptIds: ArrayLike<number>, options: { reusePrefix?: boolean } = {}): CreatedSequence {
+  createSequence(promptIds: ArrayLike<number>, options: CreateSequenceOptions = {}): CreatedSequence {
     const prompt = checkTokenIds('promptIds', promptIds);
     if (prompt.length === 0) throw invalid('non-empty array of token ids', 'promptIds', promptIds);
-    const state: SequenceState = { blocks: [], tokens: [], committedBlocks: 0, link: undefined };
-    if (this.prefixCaching && options.reusePrefix !== false) {
+    expectObject('options', options);
+    expectKnownKeys('options', options as Record<string, unknown>, ['reusePrefix']);
+    const reusePrefix = options.reusePrefix === undefined ? true : expectBoolean('reusePrefix', options.reusePrefix);
+    const matches: PrefixMatch[] = [];
+    if (this.prefixCaching && reusePrefix) {
       const reusable = Math.floor((prompt.length - 1) / this.blockSize);
       let link = ROOT_LINK;
       for (let i = 0; i < reusable; i++) {
         const match = this.cache.find(link, prompt, i * this.blockSize);
         if (!match) break;
-        this.allocator.retain(match.block);
-        state.blocks.push(match.block);
+        matches.push(match);
         link = match.link;
       }
-      state.link = link;
-      state.committedBlocks = state.blocks.length;
-      const cachedTokens = state.blocks.length * this.blockSize;
-      for (let i = 0; i < cachedTokens; i++) state.tokens.push(prompt[i]!);
       this.prefixQueries++;
       this.queryTokens += reusable * this.blockSize;
-      this.hitTokens += cachedTokens;
-      if (cachedTokens > 0) this.prefixHits++;
     }
+    const entryIds = matches.map((m) => m.link.entryId);
+    const reused = this.local ? this.local.usablePrefix(entryIds) : matches.length;
+    const state: SequenceState = {
+      blocks: [],
+      tokens: [],
+      committedBlocks: reused,
+      link: !this.prefixCaching ? undefined : reused > 0 ? matches[reused - 1]!.link : ROOT_LINK,
+      local: this.local?.adoptPrefix(entryIds, reused),
+    };
+    for (let i = 0; i < reused; i++) {
+      this.allocator.retain(matches[i]!.block);
+      state.blocks.push(matches[i]!.block);
+    }
+    const cachedTokens = reused * this.blockSize;
+    for (let i = 0; i < cachedTokens; i++) state.tokens.push(prompt[i]!);
+    this.hitTokens += cachedTokens;
+    if (cachedTokens > 0) this.prefixHits++;
     const seqId = this.nextSeqId++;
     this.sequences.set(seqId, state);
     return { seqId, cachedTokens: state.tokens.length };
@@ -157,8 +196,8 @@ export class KvCacheManager {
 
   /**
    * Makes sure the sequence has blocks for `totalTokens` positions, allocating (and if needed evicting
-   * cached blocks) as it grows. All or nothing: returns false, changing nothing, when the pool cannot
-   * supply every block needed. Never shrinks.
+   * cached blocks) as it grows, in the local pool too when there is one. All or nothing: returns false,
+   * changing nothing, when a pool cannot supply every block needed. Never shrinks.
    */
   ensureCapacity(seqId: number, totalTokens: number): boolean {
     const seq = this.sequence(seqId);
@@ -166,18 +205,21 @@ export class KvCacheManager {
     const missing = Math.ceil(totalTokens / this.blockSize) - seq.blocks.length;
     if (missing <= 0) return true;
     if (missing > this.allocator.numAvailable) return false;
+    if (this.local && missing > this.local.numAvailable) return false;
     for (let i = 0; i < missing; i++) {
       const block = this.allocator.allocate();
       if (block === undefined) throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Block pool ran dry after a capacity check');
       seq.blocks.push(block);
     }
+    if (this.local) this.local.grow(seq.local!, missing);
     return true;
   }
 
   /**
    * Records token ids whose KV has just been computed (they follow the ones recorded before) and commits
-   * every block they fill to the prefix cache. Throws, changing nothing, when the sequence lacks the
-   * capacity (call ensureCapacity first) or an id is not a token id.
+   * every block they fill to the prefix cache. With a local pool, local blocks that slid out of the window
+   * are released. Throws, changing nothing, when the sequence lacks the capacity (call ensureCapacity
+   * first) or an id is not a token id.
    */
   appendTokens(seqId: number, ids: ArrayLike<number>): void {
     const seq = this.sequence(seqId);
@@ -191,11 +233,25 @@ export class KvCacheManager {
     for (let i = 0; i < tokenIds.length; i++) seq.tokens.push(tokenIds[i]!);
     const fullBlocks = Math.floor(seq.tokens.length / this.blockSize);
     while (seq.committedBlocks < fullBlocks) this.commitBlock(seq, seq.committedBlocks++);
+    if (this.local) this.local.dropOutOfWindow(seq.local!, seq.tokens.length);
   }
 
   /** Block ids of the sequence in position order (a copy). */
   blockTable(seqId: number): Int32Array {
     return Int32Array.from(this.sequence(seqId).blocks);
+  }
+
+  /**
+   * The local-layer pool's table of the sequence (requires `localWindow`): one slot per logical block,
+   * -1 for blocks that slid out of the window. Same length as `blockTable`.
+   */
+  localBlockTable(seqId: number): Int32Array {
+    const seq = this.sequence(seqId);
+    if (!seq.local) {
+      throw new GptNeoError('ERR_GPTNEO_UNSUPPORTED', 'This KV cache has no local-layer pool',
+        { hint: 'pass localWindow: { windowSize, numBlocks } to KvCacheManager' });
+    }
+    return Int32Array.from(seq.local.blocks);
   }
 
   /**
@@ -247,12 +303,13 @@ export class KvCacheManager {
    */
   canAdmit(numTokens: number): boolean {
     expectNonNegativeInteger('numTokens', numTokens);
-    return Math.ceil(numTokens / this.blockSize) <= this.allocator.numAvailable;
+    const blocks = Math.ceil(numTokens / this.blockSize);
+    return blocks <= this.allocator.numAvailable && (!this.local || blocks <= this.local.numAvailable);
   }
 
-  /** True when no block is referenced by a live sequence (evictable cached blocks count as free). */
+  /** True when no block (of either pool) is referenced by a live sequence; evictable cached blocks count as free. */
   allFree(): boolean {
-    return this.allocator.numUsed === 0;
+    return this.allocator.numUsed === 0 && (!this.local || this.local.allFree());
   }
 
   /** Current gauges and counters. */
@@ -269,6 +326,7 @@ export class KvCacheManager {
       prefixQueries: this.prefixQueries,
       hitTokens: this.hitTokens,
       queryTokens: this.queryTokens,
+      ...(this.local ? { local: this.local.stats() } : {}),
     };
   }
 
@@ -295,6 +353,8 @@ export class KvCacheManager {
     const references = new Int32Array(this.numBlocks);
     for (const [seqId, seq] of this.sequences) {
       if (seq.tokens.length > seq.blocks.length * this.blockSize) fail(`sequence ${seqId} overflows its blocks`);
+      if ((seq.local === undefined) !== (this.local === undefined)) fail(`sequence ${seqId} local table mismatch`);
+      if (seq.local && seq.local.blocks.length !== seq.blocks.length) fail(`sequence ${seqId} tables differ in length`);
       if (seq.committedBlocks !== Math.floor(seq.tokens.length / this.blockSize)) {
         fail(`sequence ${seqId} has ${seq.committedBlocks} committed blocks for ${seq.tokens.length} tokens`);
       }
@@ -318,6 +378,8 @@ export class KvCacheManager {
       }
       if (this.cache.has(b) !== this.allocator.isCached(b)) fail(`block ${b}: cache and allocator disagree`);
     }
+    this.local?.checkInvariants([...this.sequences].map(([seqId, seq]) =>
+      ({ seqId, table: seq.local!, position: seq.tokens.length })));
   }
 
   private commitBlock(seq: SequenceState, index: number): void {
@@ -326,12 +388,14 @@ export class KvCacheManager {
     const { link, inserted } = this.cache.insert(block, seq.link, seq.tokens, index * this.blockSize);
     if (inserted) this.allocator.markCached(block);
     seq.link = link;
+    if (this.local) this.local.commit(seq.local!, index, link.entryId);
   }
 
   private drop(seqId: number): number[] {
     const seq = this.sequence(seqId);
     this.sequences.delete(seqId);
     for (let i = seq.blocks.length - 1; i >= 0; i--) this.allocator.release(seq.blocks[i]!);
+    if (this.local) this.local.releaseAll(seq.local!);
     return seq.tokens;
   }
 

@@ -105,10 +105,11 @@ export class PrefixCache {
     return { link: { key, entryId }, inserted: true };
   }
 
-  /** Forgets `block` (it is being evicted). Its entryId is never used again. */
-  remove(block: number): void {
+  /** Forgets `block` (it is being evicted) and returns its entryId (0 if it had none); the id is never reused. */
+  remove(block: number): number {
     const key = this.keys[block];
-    if (key === undefined) return;
+    if (key === undefined) return NO_ENTRY;
+    const entryId = this.entryIds[block]!;
     const bucket = this.buckets.get(key)!;
     const at = bucket.indexOf(block);
     bucket.splice(at, 1);
@@ -117,7 +118,11 @@ export class PrefixCache {
     this.parentEntryIds[block] = NO_ENTRY;
     this.keys[block] = undefined;
     this.entryCount--;
+    return entryId;
   }
+
+  /** The entryId of registered `block`, 0 when it is not registered. */
+  entryIdOf(block: number): number { return this.entryIds[block]!; }
 
   /** Whether registered `block` holds exactly `tokens[start .. start + blockSize)`. */
   holds(block: number, tokens: ArrayLike<number>, start: number): boolean {

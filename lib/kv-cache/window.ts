@@ -5,20 +5,21 @@
  * entirely before `position − windowSize + 1` are never read again by local layers; global layers
  * still read every block.
  *
- * Design. The pool that {@link KvCacheManager} manages stores every layer of a block together, so one
- * block table serves all layers and prefix sharing stays simple. On top of it, windowed attention is an
- * optional capability in two parts:
+ * Design. By default the pool that {@link KvCacheManager} manages stores every layer of a block
+ * together, so one block table serves all layers and prefix sharing stays simple. On top of it, windowed
+ * attention is an optional capability in two parts:
  *
  * 1. `windowBlockRange` / `KvCacheManager.windowBlockTable(seqId, windowSize)`: the slice of the block
  *    table that local layers need for the next queries. Kernels for local layers take this shorter table
  *    (with the logical index of its first block), so their work and reads stay O(window) however long
  *    the sequence grows. This needs no change to the pool.
- * 2. The memory saving needs a second pool for local layers, with `numLocalBlocks` blocks that hold only
- *    the local layers' K and V (the main pool then holds only global layers). A sequence keeps at most
- *    `maxWindowBlocks(windowSize, blockSize)` local blocks alive and recycles the oldest one as it grows.
- *    {@link kvBytesPerSequence} computes what that buys; it is the figure to weigh against the extra
- *    complexity (a prefix hit must then also find the local blocks of the prefix's last window, or
- *    recompute that window), and so the second pool is left to the native KV pool work.
+ * 2. The memory saving needs a second pool for local layers: `KvCacheManager({ localWindow: { windowSize,
+ *    numBlocks } })` (local-window-pool.ts). Its blocks hold only the local layers' K and V (the main pool
+ *    then holds only global layers). A sequence keeps only the local blocks its window can still read —
+ *    at most `maxWindowBlocks(windowSize, blockSize)` while decoding, plus its chunk during a prefill
+ *    step — and releases older ones as it grows. Prefix hits then also need the cached local blocks of
+ *    the prefix's last window (the hit is shortened otherwise). Native code must allocate the second
+ *    pool and give local layers `localBlockTable(seqId)`; {@link kvBytesPerSequence} computes what it buys.
  *
  * GPT-Neo-125M (12 layers, 6 local, window 256, hidden 768), one sequence at 2048 tokens, block 16;
  * K and V per layer per token = 2 · 768 elements:
