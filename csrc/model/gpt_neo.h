@@ -21,7 +21,8 @@
 namespace gptneo {
 
 // One tensor of the checkpoint as validated by the TypeScript loader (canonical names:
-// wte, wpe, h.{n}.ln_1.weight, h.{n}.attn.q_proj.weight, ..., ln_f.bias, lm_head).
+// wte.weight, wpe.weight, h.{n}.ln_1.weight, h.{n}.attn.attention.q_proj.weight, …,
+// ln_f.bias, and lm_head.weight when the checkpoint does not tie it to wte).
 struct TensorEntry {
   std::string name;
   DType dtype = DType::kF32;

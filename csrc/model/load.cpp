@@ -70,8 +70,8 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   const DType store = options.weight_dtype;
 
   TensorView wte, wpe;
-  GN_RETURN_IF_ERROR(lookup.get("wte", {V, H}, &wte));
-  GN_RETURN_IF_ERROR(lookup.get("wpe", {P, H}, &wpe));
+  GN_RETURN_IF_ERROR(lookup.get("wte.weight", {V, H}, &wte));
+  GN_RETURN_IF_ERROR(lookup.get("wpe.weight", {P, H}, &wpe));
   GN_RETURN_IF_ERROR(be.prepare_table(wte.data, wte.dtype, V, H, store, &wte_, &wte_dtype_));
   GN_RETURN_IF_ERROR(be.prepare_table(wpe.data, wpe.dtype, P, H, store, &wpe_, &wpe_dtype_));
 
@@ -102,9 +102,9 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
 
     // q, k, v fused into one [3H, H] weight so one GEMM produces all three.
     TensorView q, k, v;
-    GN_RETURN_IF_ERROR(lookup.get(p + "attn.q_proj.weight", {H, H}, &q));
-    GN_RETURN_IF_ERROR(lookup.get(p + "attn.k_proj.weight", {H, H}, &k));
-    GN_RETURN_IF_ERROR(lookup.get(p + "attn.v_proj.weight", {H, H}, &v));
+    GN_RETURN_IF_ERROR(lookup.get(p + "attn.attention.q_proj.weight", {H, H}, &q));
+    GN_RETURN_IF_ERROR(lookup.get(p + "attn.attention.k_proj.weight", {H, H}, &k));
+    GN_RETURN_IF_ERROR(lookup.get(p + "attn.attention.v_proj.weight", {H, H}, &v));
     if (q.dtype != k.dtype || q.dtype != v.dtype)
       return BadCheckpoint("layer " + std::to_string(l) + ": q/k/v projections have different dtypes");
     const size_t part = static_cast<size_t>(H * H) * dtype_size(q.dtype);
@@ -116,8 +116,8 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
                                          static_cast<int>(H), store, &L.qkv));
     weight_bytes_ += L.qkv->bytes;
 
-    GN_RETURN_IF_ERROR(linear(p + "attn.out_proj.weight", H, H, &L.out_proj));
-    GN_RETURN_IF_ERROR(vec(p + "attn.out_proj.bias", H, &L.out_proj_b));
+    GN_RETURN_IF_ERROR(linear(p + "attn.attention.out_proj.weight", H, H, &L.out_proj));
+    GN_RETURN_IF_ERROR(vec(p + "attn.attention.out_proj.bias", H, &L.out_proj_b));
     GN_RETURN_IF_ERROR(linear(p + "mlp.c_fc.weight", I, H, &L.c_fc));
     GN_RETURN_IF_ERROR(vec(p + "mlp.c_fc.bias", I, &L.c_fc_b));
     GN_RETURN_IF_ERROR(linear(p + "mlp.c_proj.weight", H, I, &L.c_proj));
@@ -126,7 +126,7 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   std::vector<uint8_t>().swap(qkv_host);
   GN_RETURN_IF_ERROR(vec("ln_f.weight", H, &lnf_g_));
   GN_RETURN_IF_ERROR(vec("ln_f.bias", H, &lnf_b_));
-  GN_RETURN_IF_ERROR(linear(lookup.has("lm_head") ? "lm_head" : "wte", V, H, &lm_head_));
+  GN_RETURN_IF_ERROR(linear(lookup.has("lm_head.weight") ? "lm_head.weight" : "wte.weight", V, H, &lm_head_));
 
   // The paged KV pool: per layer K and V of [kv_blocks, block_size, heads, head_dim] float32.
   const size_t per_cache = static_cast<size_t>(options.kv_blocks) * options.block_size * H * sizeof(float);

@@ -1,0 +1,104 @@
+// Cached decoding through the native paged KV cache: feeding a sequence one token per step (and
+// in uneven chunks) gives the logits transformers gives with past_key_values (decode_logits).
+import { strict as assert } from 'node:assert';
+import { loadNative } from '../lib/native/binding.js';
+import type { NativeModel } from '../lib/native/types.js';
+import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
+import { join } from 'node:path';
+import { loadFixtureCase, maxAbsDiff } from './helpers/fixture-data.js';
+
+const BLOCK = 4;
+
+async function openNative(dir: string, kvBlocks: number): Promise<{ native: NativeModel; vocab: number }> {
+  const config = await readConfig(dir);
+  const table = resolveGptNeoWeights(await readSafetensorsHeader(join(dir, 'model.safetensors')), config);
+  const addon = loadNative();
+  const native = new addon.NativeModel({
+    vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
+    layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize, window: config.windowSize,
+    layerNormEps: config.layerNormEpsilon, localLayers: config.attentionLayers.map((a) => a === 'local'),
+  }, { device: 'cpu', threads: 2 });
+  await native.load(join(dir, 'model.safetensors'), table.tensors, { weightDtype: 'F32', kvBlocks, blockSize: BLOCK });
+  return { native, vocab: config.vocabSize };
+}
+
+/** A shuffled block table: positions land in blocks far from position order. */
+function shuffledTable(blocks: number, seed: number): Int32Array {
+  const ids = Array.from({ length: blocks }, (_, i) => i);
+  let s = seed;
+  for (let i = ids.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    const j = s % (i + 1);
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  return Int32Array.from(ids);
+}
+
+for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
+  describe(`cached decoding vs decode_logits: ${name}`, () => {
+    it('one token per step through a shuffled block table', async () => {
+      const fx = await loadFixtureCase(name);
+      const { native, vocab } = await openNative(fx.dir, 64);
+      try {
+        for (const seq of fx.json.sequences) {
+          const table = shuffledTable(Math.ceil(seq.length / BLOCK), seq.index + 7);
+          const ref = await fx.tensor(`decode_logits_${seq.index}`) as Float32Array;
+          const wanted = new Map(seq.logit_positions.map((p, i) => [p, i]));
+          for (let pos = 0; pos < seq.length; pos++) {
+            const out = await native.step({
+              tokenIds: Int32Array.of(seq.input_ids[pos]!), positions: Int32Array.of(pos), seqStarts: Int32Array.of(0, 1),
+              blockTables: table, maxBlocks: table.length, outputRows: Int32Array.of(0), output: 'logits',
+            }) as Float32Array;
+            const p = wanted.get(pos);
+            if (p === undefined) continue;
+            const diff = maxAbsDiff(out, ref.subarray(p * vocab, (p + 1) * vocab));
+            assert.ok(diff <= 1e-4, `sequence ${seq.index} position ${pos}: ${diff}`);
+          }
+        }
+      } finally {
+        native.dispose();
+      }
+    });
+
+    it('uneven prefill chunks and two sequences packed in one step', async () => {
+      const fx = await loadFixtureCase(name);
+      const { native, vocab } = await openNative(fx.dir, 64);
+      try {
+        const [a, b] = [fx.json.sequences[0]!, fx.json.sequences[1]!];
+        const ta = Int32Array.from({ length: Math.ceil(a.length / BLOCK) }, (_, i) => 2 * i);
+        const tb = Int32Array.from({ length: Math.ceil(b.length / BLOCK) }, (_, i) => 2 * i + 1);
+        const maxBlocks = Math.max(ta.length, tb.length);
+        const tables = new Int32Array(2 * maxBlocks);
+        tables.set(ta, 0);
+        tables.set(tb, maxBlocks);
+        const refA = await fx.tensor(`logits_${a.index}`) as Float32Array;
+        const refB = await fx.tensor(`logits_${b.index}`) as Float32Array;
+        // Chunks of a: [0,5) [5,6) [6,L); b: [0,3) [3,L)  — run as 3 steps with both sequences when possible.
+        const cuts = [[5, 3], [6, b.length], [a.length, b.length]];
+        let doneA = 0, doneB = 0;
+        for (const [ea, eb] of cuts) {
+          const na = ea! - doneA, nb = eb! - doneB;
+          const ids: number[] = [], pos: number[] = [];
+          for (let i = doneA; i < ea!; i++) { ids.push(a.input_ids[i]!); pos.push(i); }
+          for (let i = doneB; i < eb!; i++) { ids.push(b.input_ids[i]!); pos.push(i); }
+          const seqs = nb > 0 ? Int32Array.of(0, na, na + nb) : Int32Array.of(0, na);
+          const rows = nb > 0 ? Int32Array.of(na - 1, na + nb - 1) : Int32Array.of(na - 1);
+          const out = await native.step({ tokenIds: Int32Array.from(ids), positions: Int32Array.from(pos), seqStarts: seqs,
+            blockTables: nb > 0 ? tables : tables.subarray(0, maxBlocks), maxBlocks, outputRows: rows, output: 'logits' }) as Float32Array;
+          const checkRow = (ref: Float32Array, positions: number[], lastPos: number, row: number, what: string) => {
+            const p = positions.indexOf(lastPos);
+            if (p < 0) return;
+            const diff = maxAbsDiff(out.subarray(row * vocab, (row + 1) * vocab), ref.subarray(p * vocab, (p + 1) * vocab));
+            assert.ok(diff <= 1e-4, `${what} at ${lastPos}: ${diff}`);
+          };
+          checkRow(refA, a.logit_positions, ea! - 1, 0, 'a');
+          if (nb > 0) checkRow(refB, b.logit_positions, eb! - 1, 1, 'b');
+          doneA = ea!;
+          doneB = eb!;
+        }
+      } finally {
+        native.dispose();
+      }
+    });
+  });
+}
