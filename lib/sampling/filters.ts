@@ -4,28 +4,18 @@
  * `weights[id]` > 0 for each; each filter reorders/compacts `ids` in place and returns the new count,
  * always keeping at least one token.
  */
-
-/** Sorts candidates by weight, largest first, ties by lower id. */
-function sortByWeightDescending(ids: Int32Array, count: number, weights: Float64Array): void {
-  ids.subarray(0, count).sort((a, b) => weights[b] - weights[a] || a - b);
-}
+import { selectLeadingMass } from './mass-select.js';
 
 /**
- * Nucleus (top-p): keeps, in order of decreasing probability, every token whose preceding mass is
- * below `topP` — the smallest prefix whose mass reaches topP. `total` is the mass the probabilities
- * are normalized by (the candidates' sum, or the whole row's when the candidates are a pre-filtered
- * superset of the nucleus). Leaves the kept ids sorted by decreasing weight.
+ * Nucleus (top-p): keeps, in order of decreasing probability (ties: lower id first), every token whose
+ * preceding mass is below `topP` — the smallest leading set whose mass reaches topP; at least one.
+ * `total` is the mass the probabilities are normalized by (the candidates' sum, or the whole row's when
+ * the candidates are a pre-filtered superset of the nucleus). `keys` is per-id scratch. Expected O(count).
  */
-export function keepNucleus(ids: Int32Array, count: number, weights: Float64Array, total: number, topP: number): number {
-  sortByWeightDescending(ids, count, weights);
-  const limit = topP * total;
-  let before = 0;
-  let kept = 0;
-  while (kept < count && (kept === 0 || before < limit)) {
-    before += weights[ids[kept]];
-    kept++;
-  }
-  return kept;
+export function keepNucleus(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array,
+  total: number, topP: number): number {
+  for (let i = 0; i < count; i++) keys[ids[i]] = -weights[ids[i]];
+  return selectLeadingMass(ids, count, keys, weights, topP * total, false);
 }
 
 /** Min-p: drops tokens whose probability is below minP × the largest probability. Keeps the order. */
@@ -45,7 +35,8 @@ export function keepAboveMinP(ids: Int32Array, count: number, weights: Float64Ar
  * Locally typical sampling (Hugging Face `TypicalLogitsWarper`): with p the candidates' normalized
  * probabilities and H their entropy, ranks tokens by |−log p − H| ascending, finds the first rank where
  * the cumulative probability reaches `mass`, and keeps every token whose distance is at most that
- * rank's distance (so ties at the boundary stay). `keys` is per-id scratch.
+ * rank's distance (so ties at the boundary stay). `keys` is per-id scratch. O(count) logs plus an
+ * expected O(count) selection.
  */
 export function keepTypical(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array, mass: number): number {
   let total = 0;
@@ -53,22 +44,14 @@ export function keepTypical(ids: Int32Array, count: number, weights: Float64Arra
   const logTotal = Math.log(total);
   let entropy = 0;
   for (let i = 0; i < count; i++) {
-    const w = weights[ids[i]];
-    entropy -= (w / total) * (Math.log(w) - logTotal);
+    const id = ids[i];
+    const logWeight = Math.log(weights[id]);
+    keys[id] = logWeight;
+    entropy -= (weights[id] / total) * (logWeight - logTotal);
   }
   for (let i = 0; i < count; i++) {
     const id = ids[i];
-    keys[id] = Math.abs(logTotal - Math.log(weights[id]) - entropy);
+    keys[id] = Math.abs(logTotal - keys[id] - entropy); // |−log p − H|
   }
-  ids.subarray(0, count).sort((a, b) => keys[a] - keys[b] || a - b);
-  let boundary = count - 1;
-  let cumulative = 0;
-  for (let i = 0; i < count; i++) {
-    cumulative += weights[ids[i]] / total;
-    if (cumulative >= mass) { boundary = i; break; }
-  }
-  const limit = keys[ids[boundary]];
-  let kept = boundary + 1;
-  while (kept < count && keys[ids[kept]] <= limit) kept++;
-  return kept;
+  return selectLeadingMass(ids, count, keys, weights, mass * total, true);
 }

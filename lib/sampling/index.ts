@@ -8,7 +8,9 @@ export { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty
 export { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
 export { argmax, topKIndices } from './select.js';
 export { SamplingScratch } from './scratch.js';
-export { createSamplingState, recordToken, sampleToken, type SamplingState } from './sample.js';
+export {
+  createSamplingState, recordToken, sampleToken, samplingDistribution, type RandomSource, type SamplingState,
+} from './sample.js';
 export { Sampler, type SamplerInit } from './sampler.js';
 export { StopStringMatcher, type StopStringStep } from './stop-strings.js';
 export { StopConditions, type FinishReason } from './finish.js';

@@ -9,22 +9,26 @@
  * GptNeoError ERR_GPTNEO_INTERNAL rather than invent a token.
  *
  * Cost per call: one O(V) copy of the row; greedy adds one O(V) scan. Sampling adds O(V) exp's when
- * top-k is off, or O(V log k) selection and O(k) exp's when it is on; top-p sorts only the tokens
- * above a probability floor that provably contains the nucleus; typical-p sorts the remaining
- * candidates. No allocation beyond the (reusable) scratch.
+ * top-k is off, or O(V log k) selection and O(k) exp's when it is on; top-p and typical-p select their
+ * tokens by cumulative mass in expected linear time (no full sort), top-p only among the tokens above
+ * a probability floor that provably contains the nucleus. No O(V) allocation beyond the reusable scratch.
  */
 import { GptNeoError } from '../errors.js';
 import { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
 import type { NormalizedSamplingOptions } from './options.js';
 import { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty } from './penalties.js';
-import type { Rng } from './rng.js';
 import { SamplingScratch } from './scratch.js';
 import { argmax, fillTopKHeap } from './select.js';
+
+/** A source of uniform floats in [0, 1); `Rng` is the one requests use. */
+export interface RandomSource {
+  next(): number;
+}
 
 /** What sampling needs to know about one request's history. */
 export interface SamplingState {
   /** The request's generator; each non-greedy draw consumes exactly one `next()`. Greedy consumes none. */
-  readonly rng: Rng;
+  readonly rng: RandomSource;
   /** How many times each token id has been generated (presence/frequency penalties; the prompt is not counted). */
   readonly tokenCounts: Map<number, number>;
   /** Every distinct token id of the prompt and of the generated tokens (repetition penalty). */
@@ -32,7 +36,7 @@ export interface SamplingState {
 }
 
 /** A new state for a request whose prompt is `promptIds`. */
-export function createSamplingState(rng: Rng, promptIds: Iterable<number> = []): SamplingState {
+export function createSamplingState(rng: RandomSource, promptIds: Iterable<number> = []): SamplingState {
   return { rng, tokenCounts: new Map(), promptAndGeneratedIds: new Set(promptIds) };
 }
 
@@ -120,22 +124,11 @@ function sumWeights(ids: Int32Array, count: number, weights: Float64Array): numb
 }
 
 /**
- * The next token id for one row of logits (length V = vocabulary size). Does not modify `logits` or
- * the state's counts (call `recordToken` with the result); advances `state.rng` by one draw unless
- * temperature is 0. Pass a `scratch` reused across calls to avoid allocating O(V) each time.
+ * Runs the filters of the non-greedy path: leaves the surviving candidates in scratch.ids[0..count)
+ * with their unnormalized probabilities in scratch.weights, and returns [count, total weight].
  */
-export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
-  scratch: SamplingScratch = new SamplingScratch()): number {
-  const vocabSize = logits.length;
-  if (vocabSize === 0) throw noUsableLogits();
-  const work = processedCopy(logits, opts, state, scratch);
-
-  if (opts.temperature === 0) {
-    const best = argmax(work);
-    if (work[best] === -Infinity) throw noUsableLogits();
-    return best;
-  }
-
+function filterCandidates(work: Float32Array, opts: NormalizedSamplingOptions, scratch: SamplingScratch): [number, number] {
+  const vocabSize = work.length;
   const { ids, weights } = scratch;
   const topKActive = opts.topK > 0 && opts.topK < vocabSize;
   let count: number;
@@ -150,7 +143,7 @@ export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOption
 
   if (opts.topP < 1) {
     if (!topKActive) count = dropBelowNucleusFloor(count, total, opts.topP, vocabSize, scratch);
-    count = keepNucleus(ids, count, weights, total, opts.topP);
+    count = keepNucleus(ids, count, weights, scratch.keys, total, opts.topP);
     total = sumWeights(ids, count, weights);
   }
   if (opts.minP > 0) {
@@ -161,7 +154,28 @@ export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOption
     count = keepTypical(ids, count, weights, scratch.keys, opts.typicalP);
     total = sumWeights(ids, count, weights);
   }
+  return [count, total];
+}
 
+function greedyToken(work: Float32Array): number {
+  const best = argmax(work);
+  if (best < 0 || work[best] === -Infinity) throw noUsableLogits();
+  return best;
+}
+
+/**
+ * The next token id for one row of logits (length V = vocabulary size). Does not modify `logits` or
+ * the state's counts (call `recordToken` with the result); advances `state.rng` by one draw unless
+ * temperature is 0. Pass a `scratch` reused across calls to avoid allocating O(V) each time.
+ */
+export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
+  scratch: SamplingScratch = new SamplingScratch()): number {
+  if (logits.length === 0) throw noUsableLogits();
+  const work = processedCopy(logits, opts, state, scratch);
+  if (opts.temperature === 0) return greedyToken(work);
+
+  const [count, total] = filterCandidates(work, opts, scratch);
+  const { ids, weights } = scratch;
   const target = state.rng.next() * total;
   let cumulative = 0;
   for (let i = 0; i < count; i++) {
@@ -169,4 +183,20 @@ export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOption
     if (target < cumulative) return ids[i];
   }
   return ids[count - 1]; // rounding left target at the very top of the range
+}
+
+/**
+ * The distribution `sampleToken` would draw from, as token id → probability (only tokens that can
+ * be drawn; greedy gives the argmax with probability 1). Consumes no randomness. It allocates a Map,
+ * so it is meant for tests, debugging and log-probability reports, not the per-token hot path.
+ */
+export function samplingDistribution(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
+  scratch: SamplingScratch = new SamplingScratch()): Map<number, number> {
+  if (logits.length === 0) throw noUsableLogits();
+  const work = processedCopy(logits, opts, state, scratch);
+  if (opts.temperature === 0) return new Map([[greedyToken(work), 1]]);
+  const [count, total] = filterCandidates(work, opts, scratch);
+  const distribution = new Map<number, number>();
+  for (let i = 0; i < count; i++) distribution.set(scratch.ids[i], scratch.weights[scratch.ids[i]] / total);
+  return distribution;
 }

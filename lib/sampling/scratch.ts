@@ -8,7 +8,7 @@ export class SamplingScratch {
   logits = new Float32Array(0);
   /** Per token id: unnormalized probability exp((logit − max) / temperature); valid for candidates only. */
   weights = new Float64Array(0);
-  /** Per token id: a filter's sort key (typical sampling's distance from the entropy). */
+  /** Per token id: the ranking key of the top-p and typical-p filters. */
   keys = new Float64Array(0);
   /** Candidate token ids; the first `count` entries are live (count is returned by each step). */
   ids = new Int32Array(0);
