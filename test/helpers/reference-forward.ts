@@ -38,7 +38,10 @@ export async function loadReferenceModel(dir: string, round?: Round): Promise<Re
     const t = await readTensor(file, `transformer.${name}`);
     const src = t.data as Float32Array;
     const out = new Float64Array(src.length);
-    for (let i = 0; i < src.length; i++) out[i] = round ? round(src[i]!) : src[i]!;
+    // Half-width storage applies to matrices (embeddings and projections); layer-norm
+    // parameters and biases stay float32, as in the native backends.
+    const r = round && t.shape.length === 2 ? round : undefined;
+    for (let i = 0; i < src.length; i++) out[i] = r ? r(src[i]!) : src[i]!;
     return out;
   };
   const H = cfg.hiddenSize, I = cfg.intermediateSize, V = cfg.vocabSize, nh = cfg.numHeads, hd = H / nh;
