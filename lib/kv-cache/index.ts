@@ -7,7 +7,8 @@ export { BlockAllocator, type BlockAllocatorOptions } from './block-allocator.js
 export { type BlockHashFn, fnv1a64, fnv1a64BlockHash, ROOT_BLOCK_KEY } from './block-hash.js';
 export { PrefixCache, type PrefixLink, type PrefixMatch, ROOT_LINK } from './prefix-cache.js';
 export {
-  type CreatedSequence, type CreateSequenceOptions, KvCacheManager, type KvCacheManagerOptions, type KvCacheStats, type WindowBlockTable,
+  type CreatedSequence, type CreateSequenceOptions, KvCacheManager, type KvCacheManagerOptions, type KvCacheStats,
+  type WindowBlockTable,
 } from './kv-cache-manager.js';
 export {
   type BlockRange, type KvBytes, type KvBytesInput, kvBytesPerSequence, maxWindowBlocks, windowBlockRange,

@@ -208,7 +208,9 @@ export class KvCacheManager {
     if (this.local && missing > this.local.numAvailable) return false;
     for (let i = 0; i < missing; i++) {
       const block = this.allocator.allocate();
-      if (block === undefined) throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Block pool ran dry after a capacity check');
+      if (block === undefined) {
+        throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Block pool ran dry after a capacity check');
+      }
       seq.blocks.push(block);
     }
     if (this.local) this.local.grow(seq.local!, missing);
@@ -367,7 +369,8 @@ export class KvCacheManager {
         if (i >= seq.committedBlocks && this.cache.has(block)) {
           fail(`sequence ${seqId} writes into cached block ${block}`);
         }
-        if (i < seq.committedBlocks && this.cache.has(block) && !this.cache.holds(block, seq.tokens, i * this.blockSize)) {
+        const cachedHere = i < seq.committedBlocks && this.cache.has(block);
+        if (cachedHere && !this.cache.holds(block, seq.tokens, i * this.blockSize)) {
           fail(`sequence ${seqId} uses cached block ${block} whose tokens differ from its own`);
         }
       }

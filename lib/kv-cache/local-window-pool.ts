@@ -108,7 +108,9 @@ export class LocalWindowPool {
     const blocks = new Array<number>(count).fill(NONE);
     for (let i = first; i < count; i++) {
       const block = this.companionOf.get(entryIds[i]!);
-      if (block === undefined) throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Adopting a prefix without its local blocks');
+      if (block === undefined) {
+        throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Adopting a prefix without its local blocks');
+      }
       this.allocator.retain(block);
       blocks[i] = block;
     }
@@ -119,7 +121,9 @@ export class LocalWindowPool {
   grow(table: LocalTable, count: number): void {
     for (let i = 0; i < count; i++) {
       const block = this.allocator.allocate();
-      if (block === undefined) throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Local block pool ran dry after a capacity check');
+      if (block === undefined) {
+        throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'Local block pool ran dry after a capacity check');
+      }
       table.blocks.push(block);
     }
   }
@@ -186,7 +190,9 @@ export class LocalWindowPool {
     const references = new Int32Array(this.numBlocks);
     for (const { seqId, table, position } of sequences) {
       const expectedFirst = Math.min(this.firstLiveIndex(position), table.blocks.length);
-      if (table.first !== expectedFirst) fail(`sequence ${seqId} starts its window at ${table.first}, not ${expectedFirst}`);
+      if (table.first !== expectedFirst) {
+        fail(`sequence ${seqId} starts its window at ${table.first}, not ${expectedFirst}`);
+      }
       for (let i = 0; i < table.blocks.length; i++) {
         const block = table.blocks[i]!;
         if ((block === NONE) !== (i < table.first)) fail(`sequence ${seqId} slot ${i} holds ${block}`);
@@ -199,10 +205,12 @@ export class LocalWindowPool {
       }
       const entryId = this.entryOf[b]!;
       if ((entryId !== 0) !== this.allocator.isCached(b)) fail(`block ${b}: companion index and allocator disagree`);
-      if (entryId !== 0 && this.companionOf.get(entryId) !== b) fail(`block ${b} is not the companion of entry ${entryId}`);
+      if (entryId !== 0 && this.companionOf.get(entryId) !== b) {
+        fail(`block ${b} is not the companion of entry ${entryId}`);
+      }
     }
     for (const [entryId, block] of this.companionOf) {
-      if (this.entryOf[block] !== entryId) fail(`entry ${entryId} points at block ${block}, which is not its companion`);
+      if (this.entryOf[block] !== entryId) fail(`entry ${entryId} points at block ${block}, not its companion`);
     }
   }
 
