@@ -46,9 +46,9 @@ export interface SamplingOptions {
   /** Most tokens to generate, positive integer. Absent: until EOS, a stop condition or the context is full. */
   maxNewTokens?: number;
   /** Stop when the generated text contains one of these (at most 16 non-empty strings); the stop string is not returned. */
-  stop?: string | string[];
+  stop?: string | readonly string[];
   /** Stop when one of these token ids is generated. */
-  stopTokenIds?: number[];
+  stopTokenIds?: readonly number[];
   /** Keep generating after the model's end-of-sequence token. Default false. */
   ignoreEos?: boolean;
   /** Aborts the request; it then finishes with finishReason 'abort'. */

@@ -15,7 +15,6 @@ export interface StopStringStep {
 
 export class StopStringMatcher {
   private readonly stops: readonly string[];
-  private readonly longest: number;
   private held = '';
   private matched: string | undefined;
 
@@ -23,7 +22,6 @@ export class StopStringMatcher {
   constructor(stops: readonly string[]) {
     if (stops.some((s) => s.length === 0)) throw new RangeError('stop strings must be non-empty');
     this.stops = stops;
-    this.longest = stops.reduce((max, s) => Math.max(max, s.length), 0);
   }
 
   /** True once a stop string has matched. */
@@ -76,10 +74,22 @@ export class StopStringMatcher {
 
   /** Length of the longest suffix of `text` that is a proper prefix of some stop string. */
   private partialMatchLength(text: string): number {
-    for (let length = Math.min(text.length, this.longest - 1); length > 0; length--) {
-      const suffix = text.slice(text.length - length);
-      if (this.stops.some((stop) => stop.length > length && stop.startsWith(suffix))) return length;
+    let best = 0;
+    for (const stop of this.stops) {
+      // Candidate starts, longest suffix first; only suffixes longer than the best so far matter.
+      for (let start = Math.max(0, text.length - stop.length + 1); start < text.length - best; start++) {
+        if (startsWithTail(stop, text, start)) {
+          best = text.length - start;
+          break;
+        }
+      }
     }
-    return 0;
+    return best;
   }
+}
+
+/** True when text[start..] is a prefix of `stop` (the caller guarantees it is shorter than `stop`). */
+function startsWithTail(stop: string, text: string, start: number): boolean {
+  for (let i = start; i < text.length; i++) if (text.charCodeAt(i) !== stop.charCodeAt(i - start)) return false;
+  return true;
 }
