@@ -1,7 +1,8 @@
 /**
  * Paged KV cache policy (pure TypeScript): which pool block holds which tokens of which sequence,
- * reference counts, automatic prefix caching with LRU eviction, preemption, and sliding-window
- * accounting for GPT-Neo's local layers. Native code owns the pool memory itself.
+ * reference counts, automatic prefix caching with LRU eviction, preemption, and sliding-window support
+ * for GPT-Neo's local layers (window block tables, an optional second pool, memory accounting). Native
+ * code owns the pool memory itself.
  */
 export { BlockAllocator, type BlockAllocatorOptions } from './block-allocator.js';
 export { type BlockHashFn, fnv1a64, fnv1a64BlockHash, ROOT_BLOCK_KEY } from './block-hash.js';
