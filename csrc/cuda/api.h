@@ -1,0 +1,154 @@
+// Plain-C launcher API of the CUDA kernels. This is the only header that host C++ code
+// (model/cuda_backend.cpp, the native tests) includes from csrc/cuda: it uses C types only,
+// so it compiles with any host compiler and flags (node-gyp builds C++ with -fno-rtti, and
+// nvcc sees none of the target's flags), and it never pulls in cuda_runtime.h.
+//
+// Conventions
+//  - Every function returns an int status: 0 on success, a positive cudaError_t value when a
+//    CUDA runtime call or a launch failed, or a negative GN_CUDA_E* code for a request the
+//    kernels cannot serve. gn_cuda_status_string() turns any status into a message.
+//  - `stream` is a cudaStream_t passed as void* (NULL = legacy default stream).
+//  - Pointers named d_* are device memory. Matrices are row-major with row strides ld* in
+//    elements. Activations are float32; weights and tables are GN_DTYPE_* (same numbering
+//    as gptneo::DType).
+//  - Launchers only enqueue work: errors of the kernels themselves surface at the next
+//    synchronizing call.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  GN_DTYPE_F32 = 0,
+  GN_DTYPE_F16 = 1,
+  GN_DTYPE_BF16 = 2,
+};
+
+enum {
+  GN_CUDA_OK = 0,
+  GN_CUDA_EINVAL = -1,       // malformed arguments (negative size, null pointer, bad dtype)
+  GN_CUDA_EUNSUPPORTED = -2, // valid request outside what the kernels support (e.g. head_dim > 128)
+};
+
+// Matches gptneo::LinearEpilogue.
+enum {
+  GN_EPILOGUE_STORE = 0,      // y = x·Wᵀ + b
+  GN_EPILOGUE_GELU_NEW = 1,   // y = gelu_new(x·Wᵀ + b)
+  GN_EPILOGUE_ACCUMULATE = 2, // y += x·Wᵀ + b
+};
+
+// Message for any status returned by this API (static storage; never NULL).
+const char* gn_cuda_status_string(int status);
+// Short symbolic name, e.g. "cudaErrorInsufficientDriver" or "GN_CUDA_EUNSUPPORTED".
+const char* gn_cuda_status_name(int status);
+
+// --- devices -------------------------------------------------------------------------------
+typedef struct gn_cuda_device_info {
+  char name[256];
+  size_t total_memory;        // bytes
+  int major;                  // compute capability
+  int minor;
+  int multiprocessors;
+  int max_smem_per_block_optin;  // bytes
+  size_t l2_bytes;
+} gn_cuda_device_info;
+
+// cudaGetDeviceCount; on a machine without a driver this returns a status such as
+// cudaErrorInsufficientDriver (35) or cudaErrorNoDevice (100) and *count = 0.
+int gn_cuda_device_count(int* count);
+int gn_cuda_device_info_get(int device, gn_cuda_device_info* info);
+int gn_cuda_driver_version(int* version);   // e.g. 13000; 0 when no driver
+int gn_cuda_runtime_version(int* version);  // of the statically linked runtime
+// The lowest compute capability (major*10+minor) the kernels were built for.
+int gn_cuda_min_capability(void);
+
+// --- memory and streams ----------------------------------------------------------------------
+int gn_cuda_set_device(int device);
+int gn_cuda_malloc(void** d_ptr, size_t bytes);
+int gn_cuda_free(void* d_ptr);
+int gn_cuda_mem_info(size_t* free_bytes, size_t* total_bytes);
+int gn_cuda_stream_create(void** stream);
+int gn_cuda_stream_destroy(void* stream);
+int gn_cuda_stream_synchronize(void* stream);
+// Host↔device copies on `stream`; both return after the copy completed (host memory may be
+// pageable and is free to reuse on return).
+int gn_cuda_upload(void* d_dst, const void* h_src, size_t bytes, void* stream);
+int gn_cuda_download(void* h_dst, const void* d_src, size_t bytes, void* stream);
+int gn_cuda_copy_d2d(void* d_dst, const void* d_src, size_t bytes, void* stream);
+int gn_cuda_memset(void* d_dst, int value, size_t bytes, void* stream);
+// Fills count floats with a quiet NaN (tests poison outputs with it).
+int gn_cuda_fill_nan_f32(float* d_dst, size_t count, void* stream);
+
+// --- element conversion ------------------------------------------------------------------------
+// d_dst[i] = (dst_dtype) d_src[i] for i < count; round to nearest even. Buffers must not overlap.
+int gn_cuda_convert(const void* d_src, int src_dtype, void* d_dst, int dst_dtype, size_t count,
+                    void* stream);
+
+// --- GEMM: y[m, n] (ldy) = epilogue(x[m, k] (ldx) · W[n, k]ᵀ + bias[n]) ------------------------
+// W: [n, k] row-major of w_dtype (torch Linear layout). bias may be NULL. x and y must not alias.
+enum {
+  GN_GEMM_GEMV = 0,         // m <= 8, k % 8 == 0: weight streaming, 16-byte loads
+  GN_GEMM_TENSOR_CORE = 1,  // bf16/f16 weights, k % 8 == 0, ldx % 4 == 0, 16-byte aligned x and W
+  GN_GEMM_SIMT = 2,         // anything else: fp32 FMA tiles
+};
+// The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
+int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,
+                        const void* d_w);
+const char* gn_cuda_gemm_kernel_name(int kernel);
+int gn_cuda_gemm(const float* d_x, int m, int ldx, const void* d_w, int w_dtype, int n, int k,
+                 const float* d_bias, float* d_y, int ldy, int epilogue, void* stream);
+// Same, forcing a kernel (tests cover every path); GN_CUDA_EUNSUPPORTED if it cannot serve.
+int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, const void* d_w, int w_dtype,
+                      int n, int k, const float* d_bias, float* d_y, int ldy, int epilogue,
+                      void* stream);
+
+// --- row ops ---------------------------------------------------------------------------------
+// y = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance). y may alias x
+// when ldy == ldx.
+int gn_cuda_layernorm(const float* d_x, int rows, int dim, int ldx, const float* d_gamma,
+                      const float* d_beta, float eps, float* d_y, int ldy, void* stream);
+// out[t, :] = wte[ids[t], :] + wpe[pos[t], :]; rows with an id or position outside the
+// tables are written as NaN (the host validates ids before upload).
+int gn_cuda_embed(const int32_t* d_ids, const int32_t* d_positions, int tokens, const void* d_wte,
+                  int wte_dtype, int vocab, const void* d_wpe, int wpe_dtype, int max_positions,
+                  int dim, float* d_out, void* stream);
+// dst[i, :] = src[rows[i], :]
+int gn_cuda_gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count, int dim,
+                        float* d_dst, void* stream);
+// out[r] = argmax_c x[r, c] (ties: lowest index; NaN entries are ignored).
+int gn_cuda_argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out, void* stream);
+
+// --- paged KV cache and attention ----------------------------------------------------------------
+// A step's packed batch (device pointers), as gptneo::DeviceBatch.
+typedef struct gn_cuda_batch {
+  int tokens;
+  int num_seqs;
+  const int32_t* d_positions;    // [tokens]
+  const int32_t* d_seq_starts;   // [num_seqs + 1]
+  const int32_t* d_block_tables; // [num_seqs, max_blocks]
+  int max_blocks;
+  int block_size;
+  int max_context;               // max over sequences of (last position + 1)
+} gn_cuda_batch;
+
+// Cache layout: [num_blocks, block_size, heads, head_dim] float32.
+int gn_cuda_kv_write(const float* d_k, const float* d_v, int ldkv, const gn_cuda_batch* batch,
+                     int heads, int head_dim, float* d_k_cache, float* d_v_cache, void* stream);
+
+// Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none).
+size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim);
+// out[t, h*head_dim + d] = softmax_j(scale * q_t·k_j) · v_j over the keys j of t's sequence with
+// j <= pos(t) and (window == 0 || j > pos(t) - window). Flash-style online softmax in fp32; long
+// contexts with few queries are split across blocks and combined (flash-decoding).
+// head_dim <= 128.
+int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
+                      const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
+                      float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
+                      void* stream);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif

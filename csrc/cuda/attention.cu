@@ -1,0 +1,312 @@
+// Paged attention (prefill and decode) over the float32 KV cache [blocks, block_size, heads, D].
+// One kernel serves both: a block takes warps*QPW consecutive queries of one sequence and one
+// head, streams the visible keys in tiles of 32 through shared memory and keeps an online
+// softmax per query in fp32 (lane j scores key j of the tile; lane c owns output dims c+32i).
+// When a step has few queries but long contexts, the key range is split across blocks
+// (gridDim.z) that write partial (m, l, o) results, merged by combine_kernel.
+#include <limits.h>
+
+#include "cuda/attention_traits.cuh"
+#include "cuda/paged.cuh"
+
+using namespace gncuda;
+
+namespace {
+
+struct AttentionParams {
+  const float* q;
+  int ldq;
+  const float* k_cache;
+  const float* v_cache;
+  gn_cuda_batch b;
+  int heads;
+  int head_dim;
+  int window;
+  float scale;
+  float* out;
+  int ldo;
+  int splits;
+  int split_chunk;  // keys per split, a multiple of kKeyTile
+  float* part_o;    // [splits, tokens, heads, head_dim]
+  float* part_ml;   // [splits, tokens, heads, 2] running max and sum
+};
+
+template <int DMAX, int QPW>
+__global__ void __launch_bounds__(128) attention_kernel(AttentionParams p) {
+  constexpr int C = DMAX / 32;   // output dims per lane
+  constexpr int KT = kKeyTile;
+  extern __shared__ float smem[];
+  const int nw = blockDim.x >> 5, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int bq = nw * QPW;
+  const int D = p.head_dim;
+  const int D4 = (D + 3) & ~3;
+  float* q_s = smem;                  // [bq][DMAX] queries, pre-scaled, zero past D
+  float* k_s = q_s + bq * DMAX;       // [DMAX][KT+1] keys, transposed
+  float* v_s = k_s + DMAX * (KT + 1); // [KT][DMAX] values
+
+  // Which sequence and query tile this block serves.
+  int s = 0, seq_begin = 0, seq_end = 0, t0 = 0;
+  if (bq == 1) {
+    t0 = blockIdx.x;
+    s = seq_of_row(p.b.d_seq_starts, p.b.num_seqs, t0);
+    seq_begin = p.b.d_seq_starts[s];
+    seq_end = p.b.d_seq_starts[s + 1];
+  } else {
+    int tile = blockIdx.x;
+    for (; s < p.b.num_seqs; ++s) {
+      seq_begin = p.b.d_seq_starts[s];
+      seq_end = p.b.d_seq_starts[s + 1];
+      const int nt = (seq_end - seq_begin + bq - 1) / bq;
+      if (tile < nt) break;
+      tile -= nt;
+    }
+    if (s >= p.b.num_seqs) return;  // grid is an upper bound on the number of tiles
+    t0 = seq_begin + tile * bq;
+  }
+  const int t_end = min(t0 + bq, seq_end);
+  const int h = blockIdx.y, split = blockIdx.z;
+
+  int pmin = INT_MAX, pmax = -1;
+  for (int t = t0; t < t_end; ++t) {
+    const int pos = p.b.d_positions[t];
+    pmin = min(pmin, pos);
+    pmax = max(pmax, pos);
+  }
+  const int klo = p.window > 0 ? max(0, pmin - p.window + 1) : 0;
+  const int kb = max(klo, split * p.split_chunk);
+  const int ke = min(pmax + 1, split * p.split_chunk + p.split_chunk);
+
+  int qpos[QPW];
+#pragma unroll
+  for (int i = 0; i < QPW; ++i) {
+    const int t = t0 + warp * QPW + i;
+    qpos[i] = t < t_end ? p.b.d_positions[t] : -1;
+  }
+  for (int e = threadIdx.x; e < bq * DMAX; e += blockDim.x) {
+    const int r = e / DMAX, d = e - r * DMAX, t = t0 + r;
+    q_s[e] = (t < t_end && d < D) ? p.q[(size_t)t * p.ldq + (size_t)h * D + d] * p.scale : 0.f;
+  }
+
+  float m[QPW], l[QPW], acc[QPW][C];
+#pragma unroll
+  for (int i = 0; i < QPW; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.f;
+#pragma unroll
+    for (int c = 0; c < C; ++c) acc[i][c] = 0.f;
+  }
+
+  const size_t slot_stride = (size_t)p.heads * D;
+  for (int kt = kb; kt < ke; kt += KT) {
+    __syncthreads();  // previous tile fully consumed (and q_s written, first time)
+    for (int e = threadIdx.x; e < KT * D4; e += blockDim.x) {
+      const int r = e / D4, d = e - r * D4, j = kt + r;
+      float kv = 0.f, vv = 0.f;
+      if (j < ke && d < D) {
+        const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
+        if (slot >= 0) {
+          const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
+          kv = p.k_cache[at];
+          vv = p.v_cache[at];
+        }
+      }
+      k_s[d * (KT + 1) + r] = kv;
+      v_s[r * DMAX + d] = vv;
+    }
+    __syncthreads();
+
+    // Scores of key j = kt + lane for each of this warp's queries.
+    float sc[QPW];
+#pragma unroll
+    for (int i = 0; i < QPW; ++i) sc[i] = 0.f;
+    const float* qw = q_s + warp * QPW * DMAX;
+    for (int d = 0; d < D4; d += 4) {
+      const float k0 = k_s[(d + 0) * (KT + 1) + lane], k1 = k_s[(d + 1) * (KT + 1) + lane];
+      const float k2 = k_s[(d + 2) * (KT + 1) + lane], k3 = k_s[(d + 3) * (KT + 1) + lane];
+#pragma unroll
+      for (int i = 0; i < QPW; ++i) {
+        const float4 q4 = *reinterpret_cast<const float4*>(qw + i * DMAX + d);
+        sc[i] += q4.x * k0 + q4.y * k1 + q4.z * k2 + q4.w * k3;
+      }
+    }
+
+    // Online softmax update; pj = 0 for masked keys and for queries past the tile's end.
+    const int j = kt + lane;
+    float pj[QPW];
+#pragma unroll
+    for (int i = 0; i < QPW; ++i) {
+      const bool vis = qpos[i] >= 0 && j < ke && j <= qpos[i] && (p.window == 0 || j > qpos[i] - p.window);
+      const float sv = vis ? sc[i] : -INFINITY;
+      const float mt = warp_max(sv);
+      pj[i] = 0.f;
+      if (mt != -INFINITY) {  // warp-uniform
+        const float mn = fmaxf(m[i], mt);
+        const float corr = expf(m[i] - mn);  // 0 when m[i] is -inf
+        pj[i] = vis ? expf(sv - mn) : 0.f;
+        l[i] = l[i] * corr + warp_sum(pj[i]);
+#pragma unroll
+        for (int c = 0; c < C; ++c) acc[i][c] *= corr;
+        m[i] = mn;
+      }
+    }
+    const int nkeys = min(KT, ke - kt);
+    for (int jj = 0; jj < nkeys; ++jj) {
+      float vv[C];
+#pragma unroll
+      for (int c = 0; c < C; ++c) vv[c] = v_s[jj * DMAX + lane + 32 * c];
+#pragma unroll
+      for (int i = 0; i < QPW; ++i) {
+        const float pb = __shfl_sync(0xffffffffu, pj[i], jj);
+#pragma unroll
+        for (int c = 0; c < C; ++c) acc[i][c] += pb * vv[c];
+      }
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < QPW; ++i) {
+    if (qpos[i] < 0) continue;
+    const int t = t0 + warp * QPW + i;
+    if (p.splits == 1) {
+      const float inv = 1.f / l[i];
+      float* o = p.out + (size_t)t * p.ldo + (size_t)h * D;
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+        if (lane + 32 * c < D) o[lane + 32 * c] = acc[i][c] * inv;
+    } else {
+      const size_t row = ((size_t)split * p.b.tokens + t) * p.heads + h;
+      float* o = p.part_o + row * D;
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+        if (lane + 32 * c < D) o[lane + 32 * c] = acc[i][c];
+      if (lane == 0) {
+        p.part_ml[row * 2] = m[i];
+        p.part_ml[row * 2 + 1] = l[i];
+      }
+    }
+  }
+}
+
+// Merges the splits' partial results of one (token, head) per block.
+__global__ void combine_kernel(AttentionParams p) {
+  const int t = blockIdx.x / p.heads, h = blockIdx.x - t * p.heads;
+  const size_t per_split = (size_t)p.b.tokens * p.heads;
+  const size_t row0 = (size_t)t * p.heads + h;
+  float mx = -INFINITY;
+  for (int sp = 0; sp < p.splits; ++sp) mx = fmaxf(mx, p.part_ml[(sp * per_split + row0) * 2]);
+  float total = 0.f;
+  for (int sp = 0; sp < p.splits; ++sp) {
+    const float ms = p.part_ml[(sp * per_split + row0) * 2];
+    if (ms != -INFINITY) total += p.part_ml[(sp * per_split + row0) * 2 + 1] * expf(ms - mx);
+  }
+  const float inv = 1.f / total;
+  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
+    float o = 0.f;
+    for (int sp = 0; sp < p.splits; ++sp) {
+      const float ms = p.part_ml[(sp * per_split + row0) * 2];
+      if (ms != -INFINITY) o += p.part_o[(sp * per_split + row0) * p.head_dim + d] * expf(ms - mx);
+    }
+    p.out[(size_t)t * p.ldo + (size_t)h * p.head_dim + d] = o * inv;
+  }
+}
+
+struct Plan {
+  AttentionConfig cfg;
+  int tiles;   // grid.x
+  int splits;  // grid.z
+  int split_chunk;
+};
+
+int plan_attention(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
+  GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
+  const bool decode_like = b->tokens < 4 * b->num_seqs;
+  if (head_dim <= 64) plan->cfg = decode_like ? kDecodeConfig64 : kPrefillConfig64;
+  else plan->cfg = decode_like ? kDecodeConfig128 : kPrefillConfig128;
+  const int bq = plan->cfg.warps * plan->cfg.queries_per_warp;
+  plan->tiles = bq == 1 ? b->tokens : ceil_div(b->tokens, bq) + b->num_seqs;
+  plan->splits = 1;
+  plan->split_chunk = 1 << 30;
+  if (b->max_context >= 2 * kMinKeysPerSplit) {
+    int dev = 0, sms = 0;
+    GN_CUDA_TRY(cudaGetDevice(&dev));
+    GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    const long long base = (long long)plan->tiles * heads;
+    if (base < 2LL * sms) {
+      int want = (int)((2LL * sms + base - 1) / base);
+      want = min(want, ceil_div(b->max_context, kMinKeysPerSplit));
+      want = min(want, kMaxSplits);
+      if (want > 1) {
+        plan->splits = want;
+        plan->split_chunk = ceil_div(ceil_div(b->max_context, want), kKeyTile) * kKeyTile;
+        plan->splits = ceil_div(b->max_context, plan->split_chunk);
+      }
+    }
+  }
+  return GN_CUDA_OK;
+}
+
+size_t workspace_for(const Plan& plan, const gn_cuda_batch* b, int heads, int head_dim) {
+  if (plan.splits <= 1) return 0;
+  return (size_t)plan.splits * b->tokens * heads * (head_dim + 2) * sizeof(float);
+}
+
+template <int DMAX, int QPW>
+int launch(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
+  const int smem = attention_smem_bytes(plan.cfg);
+  dim3 grid(plan.tiles, p.heads, plan.splits);
+  attention_kernel<DMAX, QPW><<<grid, plan.cfg.warps * 32, smem, stream>>>(p);
+  GN_CUDA_CHECK_LAUNCH();
+  return GN_CUDA_OK;
+}
+
+}  // namespace
+
+extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim) {
+  if (batch == nullptr || batch->tokens <= 0) return 0;
+  Plan plan;
+  if (plan_attention(batch, heads, head_dim, &plan) != GN_CUDA_OK) return 0;
+  return workspace_for(plan, batch, heads, head_dim);
+}
+
+extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
+                                 const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
+                                 float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
+                                 void* stream) {
+  GN_CUDA_REQUIRE(batch != nullptr && window >= 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
+  if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
+  Plan plan;
+  int st = plan_attention(batch, heads, head_dim, &plan);
+  if (st != GN_CUDA_OK) return st;
+  const size_t need = workspace_for(plan, batch, heads, head_dim);
+  GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
+
+  AttentionParams p;
+  p.q = d_q;
+  p.ldq = ldq;
+  p.k_cache = d_k_cache;
+  p.v_cache = d_v_cache;
+  p.b = *batch;
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.window = window;
+  p.scale = scale;
+  p.out = d_out;
+  p.ldo = ldo;
+  p.splits = plan.splits;
+  p.split_chunk = plan.split_chunk;
+  p.part_o = static_cast<float*>(d_workspace);
+  p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
+
+  cudaStream_t s = as_stream(stream);
+  if (plan.cfg.dmax == 64) st = plan.cfg.queries_per_warp == 4 ? launch<64, 4>(plan, p, s) : launch<64, 1>(plan, p, s);
+  else st = plan.cfg.queries_per_warp == 4 ? launch<128, 4>(plan, p, s) : launch<128, 1>(plan, p, s);
+  if (st != GN_CUDA_OK) return st;
+  if (plan.splits > 1) {
+    combine_kernel<<<batch->tokens * heads, 128, 0, s>>>(p);
+    GN_CUDA_CHECK_LAUNCH();
+  }
+  return GN_CUDA_OK;
+}

@@ -1,0 +1,63 @@
+// GEMM entry points: argument checks and select_kernel(), used both for dispatch and by
+// callers that want to know (tests, the backend's load-time report) which path a shape takes.
+#include "cuda/gemm_traits.cuh"
+
+using namespace gncuda;
+
+namespace {
+
+int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, const void* w) {
+  (void)n;
+  if (m <= GemvTraits::kMaxM && k % 8 == 0 && aligned16(w)) return GN_GEMM_GEMV;
+  if (w_dtype != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w))
+    return GN_GEMM_TENSOR_CORE;
+  return GN_GEMM_SIMT;
+}
+
+bool can_run(int kernel, const GemmArgs& a) {
+  switch (kernel) {
+    case GN_GEMM_GEMV: return a.m <= GemvTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
+    case GN_GEMM_TENSOR_CORE:
+      return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w);
+    case GN_GEMM_SIMT: return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
+  return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
+}
+
+extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
+  switch (kernel) {
+    case GN_GEMM_GEMV: return "gemv";
+    case GN_GEMM_TENSOR_CORE: return "tensor-core";
+    case GN_GEMM_SIMT: return "simt";
+  }
+  return "unknown";
+}
+
+extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, const void* d_w, int w_dtype,
+                                 int n, int k, const float* d_bias, float* d_y, int ldy, int epilogue,
+                                 void* stream) {
+  GN_CUDA_REQUIRE(m >= 0 && n >= 0 && k >= 0 && valid_dtype(w_dtype), GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(epilogue >= GN_EPILOGUE_STORE && epilogue <= GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
+  if (m == 0 || n == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(k > 0 && ldx >= k && ldy >= n && d_x && d_w && d_y, GN_CUDA_EINVAL);
+  GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue};
+  GN_CUDA_REQUIRE(can_run(kernel, a), GN_CUDA_EUNSUPPORTED);
+  cudaStream_t s = as_stream(stream);
+  switch (kernel) {
+    case GN_GEMM_GEMV: return launch_gemm_gemv(a, s);
+    case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, s);
+    default: return launch_gemm_simt(a, s);
+  }
+}
+
+extern "C" int gn_cuda_gemm(const float* d_x, int m, int ldx, const void* d_w, int w_dtype, int n, int k,
+                            const float* d_bias, float* d_y, int ldy, int epilogue, void* stream) {
+  return gn_cuda_gemm_with(select_kernel(m, n, k, w_dtype, d_x, ldx, d_w), d_x, m, ldx, d_w, w_dtype, n, k,
+                           d_bias, d_y, ldy, epilogue, stream);
+}

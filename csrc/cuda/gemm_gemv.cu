@@ -1,0 +1,128 @@
+// Decode GEMM (m <= 8): streams W once at full width. Each warp owns kRowsPerWarp rows of W and
+// keeps kUnroll 16-byte loads per row in flight; x chunks are staged in shared memory as fp32.
+// Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
+#include "cuda/gemm_traits.cuh"
+
+namespace gncuda {
+namespace {
+
+using G = GemvTraits;
+
+template <typename WT>
+__device__ __forceinline__ void unpack16(const uint4& v, float* out);
+template <>
+__device__ __forceinline__ void unpack16<float>(const uint4& v, float* out) {
+  out[0] = __uint_as_float(v.x);
+  out[1] = __uint_as_float(v.y);
+  out[2] = __uint_as_float(v.z);
+  out[3] = __uint_as_float(v.w);
+}
+template <>
+__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4& v, float* out) {
+  const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    out[2 * i] = __uint_as_float(u[i] << 16);
+    out[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
+  }
+}
+template <>
+__device__ __forceinline__ void unpack16<__half>(const uint4& v, float* out) {
+  const uint32_t u[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    __half2 h = *reinterpret_cast<const __half2*>(&u[i]);
+    float2 f = __half22float2(h);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+template <typename WT>
+__global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
+  constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
+  constexpr int R = G::kRowsPerWarp;
+  __shared__ __align__(16) float xs[G::kMaxM * G::kChunk];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int nbase = (blockIdx.x * G::kWarps + warp) * R;
+  const WT* w = static_cast<const WT*>(a.w);
+
+  float acc[G::kMaxM][R];
+#pragma unroll
+  for (int m = 0; m < G::kMaxM; ++m)
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
+
+  for (int k0 = 0; k0 < a.k; k0 += G::kChunk) {
+    const int kn = min(G::kChunk, a.k - k0);
+    __syncthreads();
+    for (int e = threadIdx.x; e < a.m * G::kChunk; e += blockDim.x) {
+      const int m = e / G::kChunk, kk = e - m * G::kChunk;
+      if (kk < kn) xs[e] = a.x[(size_t)m * a.ldx + k0 + kk];
+    }
+    __syncthreads();
+    for (int kk0 = lane * V; kk0 < kn; kk0 += 32 * V * G::kUnroll) {
+      uint4 wv[R][G::kUnroll];
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int u = 0; u < G::kUnroll; ++u) {
+          const int kk = kk0 + u * 32 * V, n = nbase + r;
+          wv[r][u] = (n < a.n && kk < kn)
+                         ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)n * a.k + k0 + kk))
+                         : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+      for (int u = 0; u < G::kUnroll; ++u) {
+        const int kk = kk0 + u * 32 * V;
+        if (kk >= kn) break;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          float wf[V];
+          unpack16<WT>(wv[r][u], wf);
+#pragma unroll
+          for (int m = 0; m < G::kMaxM; ++m) {
+            if (m < a.m) {
+              const float* xr = xs + m * G::kChunk + kk;
+#pragma unroll
+              for (int e = 0; e < V; ++e) acc[m][r] += xr[e] * wf[e];
+            }
+          }
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int m = 0; m < G::kMaxM; ++m) {
+    if (m >= a.m) break;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float s = warp_sum(acc[m][r]);
+      const int n = nbase + r;
+      if (lane == 0 && n < a.n) {
+        float* yp = a.y + (size_t)m * a.ldy + n;
+        *yp = apply_epilogue(s, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
+      }
+    }
+  }
+}
+
+template <typename WT>
+int launch_typed(const GemmArgs& a, cudaStream_t stream) {
+  const int rows_per_block = G::kWarps * G::kRowsPerWarp;
+  gemv_kernel<WT><<<ceil_div(a.n, rows_per_block), G::kWarps * 32, 0, stream>>>(a);
+  GN_CUDA_CHECK_LAUNCH();
+  return GN_CUDA_OK;
+}
+
+}  // namespace
+
+int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream) {
+  if (a.m > G::kMaxM) return GN_CUDA_EUNSUPPORTED;
+  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, stream);
+  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, stream);
+  return launch_typed<float>(a, stream);
+}
+
+}  // namespace gncuda

@@ -1,0 +1,56 @@
+// Tile parameters and internal launchers of the GEMM kernels (gemm_tc.cu, gemm_gemv.cu,
+// gemm_simt.cu); gemm.cu selects one per call.
+#pragma once
+#include "cuda/common.cuh"
+
+namespace gncuda {
+
+// Tensor-core GEMM (mma.sync m16n8k16, bf16/f16 operands, fp32 accumulate). x stays fp32 in
+// shared memory (cp.async needs no conversion) and is rounded to the weight dtype when the A
+// fragments are built; W tiles arrive by cp.async in kStages stages.
+struct TcTraits {
+  static constexpr int kBM = 128, kBN = 128, kBK = 32;
+  static constexpr int kStages = 3;
+  static constexpr int kWarpsM = 2, kWarpsN = 4;
+  static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
+  static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // 64 x 32 per warp
+  static constexpr int kMTiles = kWM / 16, kNTiles = kWN / 8;
+  static constexpr int kALd = kBK + 8;  // floats per A row in smem (bank-conflict-free float2 reads)
+  static constexpr int kBLd = kBK + 8;  // 16-bit elements per B row in smem
+  static constexpr int kAStageBytes = kBM * kALd * 4;
+  static constexpr int kBStageBytes = kBN * kBLd * 2;
+  static constexpr int kSmemBytes = kStages * (kAStageBytes + kBStageBytes);
+};
+
+// Weight-streaming GEMV for decode (m <= kMaxM): each warp owns kRowsPerWarp weight rows and
+// reads them with 16-byte loads, kUnroll per row in flight; x is staged in shared memory in
+// chunks of kChunk columns.
+struct GemvTraits {
+  static constexpr int kMaxM = 8;
+  static constexpr int kWarps = 4;
+  static constexpr int kRowsPerWarp = 2;
+  static constexpr int kChunk = 1024;
+  static constexpr int kUnroll = 4;
+};
+
+// Plain fp32 FMA tiles: any dtype, any shape or alignment.
+struct SimtTraits {
+  static constexpr int kBM = 64, kBN = 64, kBK = 16;
+  static constexpr int kThreads = 256;
+};
+
+struct GemmArgs {
+  const float* x;
+  int m, ldx;
+  const void* w;
+  int w_dtype, n, k;
+  const float* bias;
+  float* y;
+  int ldy, epilogue;
+};
+
+int launch_gemm_tc(const GemmArgs& a, cudaStream_t stream);
+int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
+int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
+
+}  // namespace gncuda

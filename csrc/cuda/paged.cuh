@@ -1,0 +1,27 @@
+// Paged KV cache addressing shared by kv_write and attention (device side).
+#pragma once
+#include "cuda/common.cuh"
+
+namespace gncuda {
+
+// Index of the sequence that owns packed row t: the largest s with seq_starts[s] <= t.
+__device__ __forceinline__ int seq_of_row(const int32_t* seq_starts, int num_seqs, int t) {
+  int lo = 0, hi = num_seqs - 1;
+  while (lo < hi) {
+    int mid = (lo + hi + 1) >> 1;
+    if (seq_starts[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+// Cache slot (block * block_size + row) of absolute position pos of sequence s; -1 when the
+// position is past the sequence's block table.
+__device__ __forceinline__ long long cache_slot(const int32_t* block_tables, int max_blocks, int block_size,
+                                                int s, int pos) {
+  int b = pos / block_size;
+  if (pos < 0 || b >= max_blocks) return -1;
+  return (long long)block_tables[(size_t)s * max_blocks + b] * block_size + (pos - b * block_size);
+}
+
+}  // namespace gncuda

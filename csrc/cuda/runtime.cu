@@ -1,0 +1,145 @@
+// Device queries, memory, streams, copies and status strings of the C API (api.h).
+#include <string.h>
+
+#include "cuda/common.cuh"
+
+using namespace gncuda;
+
+extern "C" const char* gn_cuda_status_string(int status) {
+  if (status == GN_CUDA_OK) return "no error";
+  if (status == GN_CUDA_EINVAL) return "invalid argument to a CUDA kernel launcher";
+  if (status == GN_CUDA_EUNSUPPORTED) return "request not supported by the CUDA kernels";
+  if (status < 0) return "unknown gptneo CUDA status";
+  return cudaGetErrorString(static_cast<cudaError_t>(status));
+}
+
+extern "C" const char* gn_cuda_status_name(int status) {
+  if (status == GN_CUDA_OK) return "cudaSuccess";
+  if (status == GN_CUDA_EINVAL) return "GN_CUDA_EINVAL";
+  if (status == GN_CUDA_EUNSUPPORTED) return "GN_CUDA_EUNSUPPORTED";
+  if (status < 0) return "GN_CUDA_UNKNOWN";
+  return cudaGetErrorName(static_cast<cudaError_t>(status));
+}
+
+extern "C" int gn_cuda_device_count(int* count) {
+  GN_CUDA_REQUIRE(count != nullptr, GN_CUDA_EINVAL);
+  *count = 0;
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
+    return (int)e;
+  }
+  *count = n;
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_device_info_get(int device, gn_cuda_device_info* info) {
+  GN_CUDA_REQUIRE(info != nullptr, GN_CUDA_EINVAL);
+  memset(info, 0, sizeof(*info));
+  cudaDeviceProp p;
+  GN_CUDA_TRY(cudaGetDeviceProperties(&p, device));
+  strncpy(info->name, p.name, sizeof(info->name) - 1);
+  info->total_memory = p.totalGlobalMem;
+  info->major = p.major;
+  info->minor = p.minor;
+  info->multiprocessors = p.multiProcessorCount;
+  info->max_smem_per_block_optin = (int)p.sharedMemPerBlockOptin;
+  info->l2_bytes = (size_t)p.l2CacheSize;
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_driver_version(int* version) {
+  GN_CUDA_REQUIRE(version != nullptr, GN_CUDA_EINVAL);
+  *version = 0;
+  GN_CUDA_TRY(cudaDriverGetVersion(version));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_runtime_version(int* version) {
+  GN_CUDA_REQUIRE(version != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaRuntimeGetVersion(version));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_min_capability(void) { return 80; }
+
+extern "C" int gn_cuda_set_device(int device) {
+  GN_CUDA_TRY(cudaSetDevice(device));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_malloc(void** d_ptr, size_t bytes) {
+  GN_CUDA_REQUIRE(d_ptr != nullptr, GN_CUDA_EINVAL);
+  *d_ptr = nullptr;
+  cudaError_t e = cudaMalloc(d_ptr, bytes == 0 ? 256 : bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // out-of-memory is not sticky: clear it
+    *d_ptr = nullptr;
+    return (int)e;
+  }
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_free(void* d_ptr) {
+  if (d_ptr == nullptr) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaFree(d_ptr));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_mem_info(size_t* free_bytes, size_t* total_bytes) {
+  GN_CUDA_TRY(cudaMemGetInfo(free_bytes, total_bytes));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_stream_create(void** stream) {
+  GN_CUDA_REQUIRE(stream != nullptr, GN_CUDA_EINVAL);
+  cudaStream_t s = nullptr;
+  GN_CUDA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  *stream = s;
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_stream_destroy(void* stream) {
+  if (stream == nullptr) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaStreamDestroy(as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_stream_synchronize(void* stream) {
+  GN_CUDA_TRY(cudaStreamSynchronize(as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_upload(void* d_dst, const void* h_src, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(d_dst != nullptr && h_src != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaMemcpyAsync(d_dst, h_src, bytes, cudaMemcpyHostToDevice, as_stream(stream)));
+  GN_CUDA_TRY(cudaStreamSynchronize(as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_download(void* h_dst, const void* d_src, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(h_dst != nullptr && d_src != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaMemcpyAsync(h_dst, d_src, bytes, cudaMemcpyDeviceToHost, as_stream(stream)));
+  GN_CUDA_TRY(cudaStreamSynchronize(as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_copy_d2d(void* d_dst, const void* d_src, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_memset(void* d_dst, int value, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaMemsetAsync(d_dst, value, bytes, as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+// 0xFF bytes form a quiet NaN in float32.
+extern "C" int gn_cuda_fill_nan_f32(float* d_dst, size_t count, void* stream) {
+  return gn_cuda_memset(d_dst, 0xFF, count * sizeof(float), stream);
+}

@@ -1,0 +1,334 @@
+// CudaBackend: the Backend interface over the CUDA kernels' plain-C launchers (cuda/api.h).
+// Host C++ only (no CUDA headers), so it builds with the addon's flags (-fno-rtti).
+// All work is queued on one stream per backend; every CUDA status becomes a gptneo::Status.
+#include "model/cuda_backend.h"
+
+#include <climits>
+#include <cstdio>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cuda/api.h"
+
+namespace gptneo {
+namespace {
+
+constexpr int kCudaErrorMemoryAllocation = 2;
+constexpr int kCudaErrorInsufficientDriver = 35;
+constexpr int kCudaErrorNoDevice = 100;
+
+// Converts a cuda/api.h status into a Status; `what` names the failed operation.
+Status from_cuda(int st, const char* what) {
+  if (st == GN_CUDA_OK) return Status::Ok();
+  std::string msg = std::string(what) + ": " + gn_cuda_status_string(st) + " (" + gn_cuda_status_name(st) + ")";
+  if (st == GN_CUDA_EINVAL) return InvalidArgument(msg);
+  if (st == GN_CUDA_EUNSUPPORTED) return Unsupported(msg);
+  if (st == kCudaErrorMemoryAllocation) return OutOfMemory(msg);
+  return Status(ErrorCode::kCuda, msg);
+}
+
+#define GN_CUDA_STATUS(expr, what) GN_RETURN_IF_ERROR(from_cuda((expr), (what)))
+
+std::string no_device_reason(int st) {
+  if (st == kCudaErrorInsufficientDriver)
+    return "no NVIDIA driver was found, or it is older than this build's CUDA runtime needs "
+           "(cudaErrorInsufficientDriver); install or update the NVIDIA driver";
+  if (st == kCudaErrorNoDevice) return "no CUDA-capable device is present (cudaErrorNoDevice)";
+  return std::string("CUDA is unavailable: ") + gn_cuda_status_string(st) + " (" + gn_cuda_status_name(st) + ")";
+}
+
+// A Linear weight [n, k] in device memory, row-major in `dtype`.
+class CudaLinear : public PreparedLinear {
+ public:
+  explicit CudaLinear(void* d_w) : d_w_(d_w) {}
+  ~CudaLinear() override { gn_cuda_free(d_w_); }
+  CudaLinear(const CudaLinear&) = delete;
+  CudaLinear& operator=(const CudaLinear&) = delete;
+  const void* data() const { return d_w_; }
+
+ private:
+  void* d_w_;
+};
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(int device, void* stream, std::string device_name)
+      : device_(device), stream_(stream), device_name_(std::move(device_name)) {}
+
+  ~CudaBackend() override {
+    gn_cuda_set_device(device_);
+    gn_cuda_stream_synchronize(stream_);
+    for (void* p : owned_) gn_cuda_free(p);
+    gn_cuda_free(workspace_);
+    gn_cuda_stream_destroy(stream_);
+  }
+
+  std::string name() const override { return "cuda:" + std::to_string(device_) + " (" + device_name_ + ")"; }
+
+  Status alloc(size_t bytes, void** d_ptr) override {
+    GN_CHECK_ARG(d_ptr != nullptr, "alloc: null output pointer");
+    GN_RETURN_IF_ERROR(enter());
+    int st = gn_cuda_malloc(d_ptr, bytes);
+    if (st != GN_CUDA_OK)
+      return OutOfMemory("cudaMalloc of " + std::to_string(bytes) + " bytes on " + name() + " failed: " +
+                         gn_cuda_status_string(st));
+    return Status::Ok();
+  }
+
+  void release(void* d_ptr) override {
+    if (d_ptr == nullptr) return;
+    enter();
+    gn_cuda_stream_synchronize(stream_);  // queued work may still read it
+    gn_cuda_free(d_ptr);
+  }
+
+  Status upload(void* d_dst, const void* h_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_upload(d_dst, h_src, bytes, stream_), "upload to the GPU");
+    return Status::Ok();
+  }
+
+  Status download(void* h_dst, const void* d_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_download(h_dst, d_src, bytes, stream_), "download from the GPU");
+    return Status::Ok();
+  }
+
+  Status fill_zero(void* d_dst, size_t bytes) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_memset(d_dst, 0, bytes, stream_), "fill_zero");
+    return Status::Ok();
+  }
+
+  Status prepare_linear(const void* h_w, DType src_dtype, int n, int k, DType store_dtype,
+                        std::unique_ptr<PreparedLinear>* out) override {
+    GN_CHECK_ARG(h_w != nullptr && out != nullptr && n > 0 && k > 0, "prepare_linear: bad arguments");
+    void* d_w = nullptr;
+    GN_RETURN_IF_ERROR(upload_converted(h_w, src_dtype, (size_t)n * k, store_dtype, &d_w));
+    auto lin = std::make_unique<CudaLinear>(d_w);
+    lin->n = n;
+    lin->k = k;
+    lin->dtype = store_dtype;
+    lin->bytes = (size_t)n * k * dtype_size(store_dtype);
+    *out = std::move(lin);
+    return Status::Ok();
+  }
+
+  Status prepare_vector(const void* h_v, DType src_dtype, size_t count, float** d_out) override {
+    GN_CHECK_ARG(h_v != nullptr && d_out != nullptr && count > 0, "prepare_vector: bad arguments");
+    void* d = nullptr;
+    GN_RETURN_IF_ERROR(upload_converted(h_v, src_dtype, count, DType::kF32, &d));
+    owned_.push_back(d);
+    *d_out = static_cast<float*>(d);
+    return Status::Ok();
+  }
+
+  Status prepare_table(const void* h_table, DType src_dtype, int rows, int cols, DType store_dtype,
+                       const void** d_out, DType* dtype_out) override {
+    GN_CHECK_ARG(h_table != nullptr && d_out != nullptr && rows > 0 && cols > 0, "prepare_table: bad arguments");
+    void* d = nullptr;
+    GN_RETURN_IF_ERROR(upload_converted(h_table, src_dtype, (size_t)rows * cols, store_dtype, &d));
+    owned_.push_back(d);
+    table_rows_[d] = rows;
+    *d_out = d;
+    if (dtype_out) *dtype_out = store_dtype;
+    return Status::Ok();
+  }
+
+  Status embed(const DeviceBatch& b, const void* d_wte, DType wte_dtype, const void* d_wpe, DType wpe_dtype,
+               int dim, float* d_out) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_embed(b.d_token_ids, b.d_positions, b.tokens, d_wte, (int)wte_dtype, rows_of(d_wte),
+                                 d_wpe, (int)wpe_dtype, rows_of(d_wpe), dim, d_out, stream_),
+                   "embed");
+    return Status::Ok();
+  }
+
+  Status layernorm(const float* d_x, int rows, int dim, int ldx, const float* d_gamma, const float* d_beta,
+                   float eps, float* d_y, int ldy) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_layernorm(d_x, rows, dim, ldx, d_gamma, d_beta, eps, d_y, ldy, stream_), "layernorm");
+    return Status::Ok();
+  }
+
+  // `w` must come from this backend's prepare_linear (the build has no RTTI to check it).
+  Status linear(const float* d_x, int m, int ldx, const PreparedLinear& w, const float* d_bias, float* d_y,
+                int ldy, LinearEpilogue epilogue) override {
+    GN_RETURN_IF_ERROR(enter());
+    const auto& cw = static_cast<const CudaLinear&>(w);
+    GN_CUDA_STATUS(gn_cuda_gemm(d_x, m, ldx, cw.data(), (int)w.dtype, w.n, w.k, d_bias, d_y, ldy,
+                                (int)epilogue, stream_),
+                   "linear");
+    return Status::Ok();
+  }
+
+  Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch, int heads, int head_dim,
+                  float* d_k_cache, float* d_v_cache) override {
+    GN_RETURN_IF_ERROR(enter());
+    gn_cuda_batch b = to_c(batch);
+    GN_CUDA_STATUS(gn_cuda_kv_write(d_k, d_v, ldkv, &b, heads, head_dim, d_k_cache, d_v_cache, stream_),
+                   "kv_write");
+    return Status::Ok();
+  }
+
+  Status attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
+                   const DeviceBatch& batch, int heads, int head_dim, int window, float scale, float* d_out,
+                   int ldo) override {
+    GN_RETURN_IF_ERROR(enter());
+    gn_cuda_batch b = to_c(batch);
+    const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
+    if (need > workspace_bytes_) {
+      GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
+      gn_cuda_free(workspace_);
+      workspace_ = nullptr;
+      workspace_bytes_ = 0;
+      GN_RETURN_IF_ERROR(alloc(need, &workspace_));
+      workspace_bytes_ = need;
+    }
+    GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, d_k_cache, d_v_cache, &b, heads, head_dim, window, scale, d_out,
+                                     ldo, workspace_, workspace_bytes_, stream_),
+                   "attention");
+    return Status::Ok();
+  }
+
+  Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count, int dim,
+                     float* d_dst) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_gather_rows(d_src, ld_src, d_rows, count, dim, d_dst, stream_), "gather_rows");
+    return Status::Ok();
+  }
+
+  Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_argmax_rows(d_x, rows, cols, d_out, stream_), "argmax_rows");
+    return Status::Ok();
+  }
+
+  Status synchronize() override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "GPU step");
+    return Status::Ok();
+  }
+
+ private:
+  // The current device is per host thread: set it on every entry (cheap).
+  Status enter() {
+    GN_CUDA_STATUS(gn_cuda_set_device(device_), "cudaSetDevice");
+    return Status::Ok();
+  }
+
+  // Uploads count elements of src_dtype and converts them on the device to dst_dtype.
+  Status upload_converted(const void* h_src, DType src_dtype, size_t count, DType dst_dtype, void** d_out) {
+    GN_RETURN_IF_ERROR(enter());
+    void* d_dst = nullptr;
+    GN_RETURN_IF_ERROR(alloc(count * dtype_size(dst_dtype), &d_dst));
+    Status st;
+    if (src_dtype == dst_dtype) {
+      st = from_cuda(gn_cuda_upload(d_dst, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
+    } else {
+      void* d_tmp = nullptr;
+      st = alloc(count * dtype_size(src_dtype), &d_tmp);
+      if (st.ok()) st = from_cuda(gn_cuda_upload(d_tmp, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
+      if (st.ok())
+        st = from_cuda(gn_cuda_convert(d_tmp, (int)src_dtype, d_dst, (int)dst_dtype, count, stream_), "weight conversion");
+      if (st.ok()) st = from_cuda(gn_cuda_stream_synchronize(stream_), "weight conversion");
+      gn_cuda_free(d_tmp);
+    }
+    if (!st.ok()) {
+      gn_cuda_free(d_dst);
+      return st;
+    }
+    *d_out = d_dst;
+    return Status::Ok();
+  }
+
+  int rows_of(const void* table) const {
+    auto it = table_rows_.find(table);
+    return it == table_rows_.end() ? INT_MAX : it->second;
+  }
+
+  static gn_cuda_batch to_c(const DeviceBatch& b) {
+    gn_cuda_batch c;
+    c.tokens = b.tokens;
+    c.num_seqs = b.num_seqs;
+    c.d_positions = b.d_positions;
+    c.d_seq_starts = b.d_seq_starts;
+    c.d_block_tables = b.d_block_tables;
+    c.max_blocks = b.max_blocks;
+    c.block_size = b.block_size;
+    c.max_context = b.max_context;
+    return c;
+  }
+
+  int device_;
+  void* stream_;
+  std::string device_name_;
+  std::vector<void*> owned_;                         // prepared vectors and tables
+  std::unordered_map<const void*, int> table_rows_;  // rows of each prepared table (embed bounds)
+  void* workspace_ = nullptr;                        // attention split scratch
+  size_t workspace_bytes_ = 0;
+};
+
+}  // namespace
+
+int cuda_device_count(std::string* why_none) {
+  int n = 0;
+  int st = gn_cuda_device_count(&n);
+  if (st != GN_CUDA_OK) {
+    if (why_none) *why_none = no_device_reason(st);
+    return 0;
+  }
+  if (n == 0 && why_none) *why_none = no_device_reason(kCudaErrorNoDevice);
+  return n;
+}
+
+Status cuda_device_info(int index, CudaDeviceInfo* out) {
+  GN_CHECK_ARG(out != nullptr, "cuda_device_info: null output");
+  std::string why;
+  const int n = cuda_device_count(&why);
+  if (n == 0) return Unsupported(why);
+  GN_CHECK_ARG(index >= 0 && index < n, "Expected a CUDA device index in [0, " + std::to_string(n) +
+                                            ") but received " + std::to_string(index));
+  gn_cuda_device_info info;
+  GN_CUDA_STATUS(gn_cuda_device_info_get(index, &info), "cudaGetDeviceProperties");
+  out->index = index;
+  out->name = info.name;
+  out->total_memory = info.total_memory;
+  out->major = info.major;
+  out->minor = info.minor;
+  out->multiprocessors = info.multiprocessors;
+  const int cc = info.major * 10 + info.minor;
+  out->usable = cc >= gn_cuda_min_capability();
+  if (!out->usable) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "compute capability %d.%d < %d.%d (the CUDA kernels need Ampere or newer)",
+                  info.major, info.minor, gn_cuda_min_capability() / 10, gn_cuda_min_capability() % 10);
+    out->why_unusable = buf;
+  }
+  return Status::Ok();
+}
+
+Status create_cuda_backend(int index, std::unique_ptr<Backend>* out) {
+  GN_CHECK_ARG(out != nullptr, "create_cuda_backend: null output");
+  CudaDeviceInfo info;
+  GN_RETURN_IF_ERROR(cuda_device_info(index, &info));
+  if (!info.usable) return Unsupported("CUDA device " + std::to_string(index) + " (" + info.name + "): " + info.why_unusable);
+  GN_CUDA_STATUS(gn_cuda_set_device(index), "cudaSetDevice");
+  void* stream = nullptr;
+  GN_CUDA_STATUS(gn_cuda_stream_create(&stream), "cudaStreamCreate");
+  auto backend = std::make_unique<CudaBackend>(index, stream, info.name);
+  // Probe: run one tiny kernel so a build without code for this GPU fails here, not mid-model.
+  float* d_probe = nullptr;
+  GN_RETURN_IF_ERROR(backend->alloc(2 * sizeof(float), reinterpret_cast<void**>(&d_probe)));
+  int st = gn_cuda_convert(d_probe, GN_DTYPE_F32, d_probe + 1, GN_DTYPE_F32, 1, stream);
+  if (st == GN_CUDA_OK) st = gn_cuda_stream_synchronize(stream);
+  backend->release(d_probe);
+  if (st != GN_CUDA_OK)
+    return Unsupported("CUDA device " + std::to_string(index) + " (" + info.name +
+                       ") cannot run this build's kernels: " + gn_cuda_status_string(st));
+  *out = std::move(backend);
+  return Status::Ok();
+}
+
+}  // namespace gptneo

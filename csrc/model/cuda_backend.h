@@ -1,0 +1,38 @@
+// CUDA implementation of the Backend interface (model/backend.h), and the device queries the
+// N-API layer reports through devices(). Compiled only when the build has CUDA
+// (GPTNEO_WITH_CUDA=1); callers guard their use with #ifdef GPTNEO_WITH_CUDA.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "model/backend.h"
+
+namespace gptneo {
+
+// One CUDA device as seen by this build.
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  size_t total_memory = 0;   // bytes
+  int major = 0;             // compute capability major.minor
+  int minor = 0;
+  int multiprocessors = 0;
+  bool usable = false;       // the kernels can run on it
+  std::string why_unusable;  // human reason when !usable, e.g. "compute capability 7.5 < 8.0"
+};
+
+// Number of CUDA devices (0 when none can be used at all); *why_none (optional) gets a human
+// reason when the count is 0: no driver, a driver too old for this build's runtime, no device.
+int cuda_device_count(std::string* why_none);
+
+// Properties of device `index` (0 <= index < cuda_device_count()).
+Status cuda_device_info(int index, CudaDeviceInfo* out);
+
+// Creates a backend on device `index`: checks the capability (>= 8.0), that this build's kernels
+// load there, and creates the backend's stream. Errors: kUnsupported (no usable GPU, with the
+// reason), kInvalidArgument (bad index), kCuda.
+Status create_cuda_backend(int index, std::unique_ptr<Backend>* out);
+
+}  // namespace gptneo

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Compile-only check of the CUDA backend (no GPU needed): configures CMake with GPTNEO_CUDA=ON,
+# builds the CUDA library, the native CUDA test and the benchmark, prints the ptxas resource
+# report, checks the static runtime (no libcudart/libcuda dependency) and runs the test, which
+# must print "SKIP: <reason>" on a machine without a GPU.
+#   scripts/cuda-compile-check.sh [ARCHS]     ARCHS: CMAKE_CUDA_ARCHITECTURES (default "90";
+#                                             "all" = the release list 80-real;86-real;89-real;90)
+set -u
+cd "$(dirname "$0")/.."
+archs="${1:-90}"
+[ "$archs" = "all" ] && archs="80-real;86-real;89-real;90"
+build="build-cuda-check"
+jobs="${JOBS:-2}"
+
+gen=()
+command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+cmake -S . -B "$build" "${gen[@]}" -DGPTNEO_CUDA=ON -DGPTNEO_CUDA_PTXAS_VERBOSE=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$archs" -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 \
+  || { cat "$build.configure.log"; echo "cuda-compile-check: configure FAILED"; exit 1; }
+grep -E "gptneo:" "$build.configure.log"
+cmake --build "$build" -j "$jobs" --target test_cuda_ops bench_cuda_ops >"$build.build.log" 2>&1 \
+  || { grep -E "error|Error" -A3 "$build.build.log" | head -60; echo "cuda-compile-check: build FAILED"; exit 1; }
+
+echo "--- ptxas resource report (registers / spills / shared memory) ---"
+grep -E "Compiling entry|registers|spill" "$build.build.log" \
+  | sed -E 's/_ZN[0-9]+_GLOBAL__N__[0-9a-f_]+(cu_)?[0-9a-f]*//' | paste - - - | awk '{$1=$1};1' | sort -u
+
+echo "--- dynamic dependencies of test_cuda_ops (expect no libcudart/libcuda) ---"
+ldd "$build/test_cuda_ops" | grep -Ei "cuda|not found" || echo "none: CUDA runtime linked statically"
+readelf -S "$build/test_cuda_ops" | grep -q nv_fatbin && echo "fatbin: present"
+
+echo "--- test_cuda_ops (no GPU here: expect SKIP) ---"
+"$build/test_cuda_ops" --quick
+echo "cuda-compile-check: OK"
