@@ -1,0 +1,540 @@
+// Native test of the CUDA ops: every op through CudaBackend (and each GEMM path through the C
+// launchers) against the scalar oracles of cpu/ref/ref.h, on seeded random inputs and awkward
+// shapes. Outputs are poisoned with NaN before each run; NaN never passes.
+// fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
+// version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
+//   test_cuda_ops [--quick] [--seed N]      (--quick: small sizes, for compute-sanitizer)
+// Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cpu/ref/ref.h"
+#include "cuda/api.h"
+#include "model/cuda_backend.h"
+
+using namespace gptneo;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void report(bool ok, const std::string& what, const std::string& detail) {
+  (ok ? g_passed : g_failed)++;
+  if (!ok || std::getenv("GN_TEST_VERBOSE")) std::printf("%s %s  %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
+}
+
+bool check_status(const Status& st, const std::string& what) {
+  if (st.ok()) return true;
+  report(false, what, std::string(error_code_name(st.code())) + ": " + st.message());
+  return false;
+}
+
+// ||a - b|| / ||b|| in double; +inf when a holds a NaN/inf or sizes differ.
+double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    const double d = (double)a[i] - b[i];
+    num += d * d;
+    den += (double)b[i] * b[i];
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+// Device buffer owned through the backend.
+class DevBuf {
+ public:
+  DevBuf(Backend& be, size_t bytes) : be_(be) { st_ = be.alloc(bytes, &p_); }
+  ~DevBuf() { be_.release(p_); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  bool ok() const { return st_.ok(); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(p_); }
+
+ private:
+  Backend& be_;
+  void* p_ = nullptr;
+  Status st_;
+};
+
+struct Ctx {
+  Backend& be;
+  std::mt19937 rng;
+  bool quick;
+};
+
+std::vector<float> randn(Ctx& c, size_t n, float scale = 1.f) {
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(c.rng);
+  return v;
+}
+
+std::vector<float> rand_ints(Ctx& c, size_t n, int lo, int hi) {
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = (float)d(c.rng);
+  return v;
+}
+
+// Values stored as `t`, and their float32 decodings.
+std::vector<uint16_t> encode16(const std::vector<float>& v, DType t) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = t == DType::kBF16 ? f32_to_bf16(v[i]) : f32_to_f16(v[i]);
+  return out;
+}
+float round_to(float v, DType t) {
+  if (t == DType::kBF16) return bf16_to_f32(f32_to_bf16(v));
+  if (t == DType::kF16) return f16_to_f32(f32_to_f16(v));
+  return v;
+}
+const void* host_bytes(DType t, const std::vector<float>& f32, const std::vector<uint16_t>& h16) {
+  return t == DType::kF32 ? (const void*)f32.data() : (const void*)h16.data();
+}
+
+bool upload(Ctx& c, void* d, const void* h, size_t bytes, const std::string& what) {
+  return check_status(c.be.upload(d, h, bytes), what + " upload");
+}
+bool download(Ctx& c, void* h, const void* d, size_t bytes, const std::string& what) {
+  return check_status(c.be.download(h, d, bytes), what + " download");
+}
+bool poison(float* d, size_t n, const std::string& what) {
+  int st = gn_cuda_fill_nan_f32(d, n, nullptr);
+  if (st != 0) report(false, what, std::string("poison: ") + gn_cuda_status_string(st));
+  return st == 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------------
+struct GemmCase {
+  int m, n, k;
+};
+
+void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool integers) {
+  const int m = gc.m, n = gc.n, k = gc.k;
+  const int ldx = k + (k % 4 == 0 ? 4 : 1), ldy = n + 3;
+  std::vector<float> x = integers ? rand_ints(c, (size_t)m * ldx, -3, 3) : randn(c, (size_t)m * ldx);
+  std::vector<float> w = integers ? rand_ints(c, (size_t)n * k, -3, 3) : randn(c, (size_t)n * k, 0.05f);
+  std::vector<float> bias = integers ? rand_ints(c, n, -4, 4) : randn(c, n);
+  std::vector<float> y0 = integers ? rand_ints(c, (size_t)m * ldy, -5, 5) : randn(c, (size_t)m * ldy);
+  for (auto& v : w) v = round_to(v, wt);  // the oracle sees the weight exactly as stored
+  std::vector<uint16_t> w16 = wt == DType::kF32 ? std::vector<uint16_t>() : encode16(w, wt);
+
+  // fp32 oracle and the naive same-precision version (x rounded to the weight dtype).
+  const auto ep = static_cast<cpu::Epilogue>(epilogue);
+  std::vector<float> ref = y0, naive = y0;
+  cpu::ref::gemm(x.data(), m, ldx, w.data(), n, k, bias.data(), ref.data(), ldy, ep);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float s = 0.f;
+      for (int kk = 0; kk < k; ++kk) s += round_to(x[(size_t)i * ldx + kk], wt) * w[(size_t)j * k + kk];
+      float v = s + bias[j];
+      if (epilogue == GN_EPILOGUE_GELU_NEW) v = cpu::ref::gelu_new(v);
+      if (epilogue == GN_EPILOGUE_ACCUMULATE) v += y0[(size_t)i * ldy + j];
+      naive[(size_t)i * ldy + j] = v;
+    }
+  const double naive_err = rel_error(naive, ref);
+
+  DevBuf dx(c.be, x.size() * 4), dw(c.be, (size_t)n * k * dtype_size(wt)), db(c.be, n * 4), dy(c.be, y0.size() * 4);
+  if (!dx.ok() || !dw.ok() || !db.ok() || !dy.ok()) return report(false, "gemm alloc", "");
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, "gemm x") ||
+      !upload(c, dw.as<void>(), host_bytes(wt, w, w16), (size_t)n * k * dtype_size(wt), "gemm w") ||
+      !upload(c, db.as<void>(), bias.data(), n * 4, "gemm bias"))
+    return;
+
+  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_SIMT}) {
+    const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
+                                 dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
+    // Prefill y (accumulate) or poison it, then run the forced kernel.
+    if (epilogue == GN_EPILOGUE_ACCUMULATE) {
+      if (!upload(c, dy.as<void>(), y0.data(), y0.size() * 4, what)) return;
+    } else if (!poison(dy.as<float>(), y0.size(), what)) {
+      return;
+    }
+    int st = gn_cuda_gemm_with(kernel, dx.as<float>(), m, ldx, dw.as<void>(), (int)wt, n, k, db.as<float>(),
+                               dy.as<float>(), ldy, epilogue, nullptr);
+    if (st == GN_CUDA_EUNSUPPORTED) continue;  // this path does not serve the shape/dtype
+    if (st != 0) return report(false, what, gn_cuda_status_string(st));
+    std::vector<float> out(y0.size());
+    if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) return;
+    // Padding columns of y are not outputs: compare only [m, n].
+    std::vector<float> o2, r2;
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        o2.push_back(out[(size_t)i * ldy + j]);
+        r2.push_back(ref[(size_t)i * ldy + j]);
+      }
+    // …but they must be untouched: ldy padding of a store epilogue stays NaN.
+    bool pad_ok = true;
+    if (epilogue != GN_EPILOGUE_ACCUMULATE)
+      for (int i = 0; i < m && pad_ok; ++i)
+        for (int j = n; j < ldy; ++j) pad_ok = pad_ok && std::isnan(out[(size_t)i * ldy + j]);
+    const double err = rel_error(o2, r2);
+    double tol;
+    if (integers) tol = 0.0;  // small integers are exact in every dtype and accumulation order
+    else if (wt == DType::kF32 || kernel == GN_GEMM_GEMV || kernel == GN_GEMM_SIMT) tol = 2e-5;  // fp32 x
+    else tol = 2.0 * naive_err;
+    report(err <= tol && pad_ok, what, fmt("rel_err=%.3g tol=%.3g (naive %.3g)%s", err, tol, naive_err,
+                                           pad_ok ? "" : " wrote past n"));
+  }
+}
+
+void test_gemm(Ctx& c) {
+  std::vector<GemmCase> cases = {{1, 67, 40}, {2, 300, 264}, {7, 130, 129}, {17, 129, 72}, {128, 96, 64},
+                                 {129, 200, 136}, {8, 768, 768}, {3, 50, 1000}};
+  if (!c.quick) {
+    cases.push_back({128, 768, 768});
+    cases.push_back({300, 2304, 768});
+    cases.push_back({1, 3072, 768});
+    cases.push_back({5, 768, 3072});
+    cases.push_back({65, 1000, 2056});
+  }
+  int ep = 0;
+  for (DType wt : {DType::kF32, DType::kBF16, DType::kF16})
+    for (const auto& gc : cases) test_gemm_case(c, gc, wt, (ep++) % 3, false);
+  for (DType wt : {DType::kF32, DType::kBF16, DType::kF16})
+    for (const GemmCase& gc : {GemmCase{1, 33, 48}, GemmCase{17, 70, 264}, GemmCase{130, 129, 40}})
+      test_gemm_case(c, gc, wt, GN_EPILOGUE_STORE, true);
+
+  // The dispatcher's choice for the typical shapes.
+  struct Expect {
+    int m, k;
+    DType t;
+    int kernel;
+  } ex[] = {{1, 768, DType::kBF16, GN_GEMM_GEMV},  {8, 768, DType::kF32, GN_GEMM_GEMV},
+            {9, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {9, 768, DType::kF32, GN_GEMM_SIMT},
+            {64, 129, DType::kBF16, GN_GEMM_SIMT}};
+  alignas(16) static float dummy[4];
+  for (const auto& e : ex) {
+    int got = gn_cuda_gemm_select(e.m, 100, e.k, (int)e.t, dummy, e.k, dummy);
+    report(got == e.kernel, fmt("gemm select m=%d k=%d %s", e.m, e.k, dtype_name(e.t)),
+           fmt("got %s", gn_cuda_gemm_kernel_name(got)));
+  }
+  // A forced path that cannot serve the request reports it instead of running.
+  int st = gn_cuda_gemm_with(GN_GEMM_TENSOR_CORE, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced tensor-core on fp32 weights is refused", gn_cuda_status_name(st));
+}
+
+// ---------------------------------------------------------------------------------------------
+// layer norm, embed, gather_rows, argmax_rows
+// ---------------------------------------------------------------------------------------------
+void test_layernorm(Ctx& c) {
+  for (auto [rows, dim] : std::vector<std::pair<int, int>>{{1, 16}, {7, 100}, {129, 768}, {3, 2048}}) {
+    const int ldx = dim + 5;
+    std::vector<float> x = randn(c, (size_t)rows * ldx, 3.f), g = randn(c, dim), b = randn(c, dim);
+    for (auto& v : x) v += 2.f;  // a mean far from zero
+    std::vector<float> ref((size_t)rows * dim);
+    cpu::ref::layernorm(x.data(), rows, dim, ldx, g.data(), b.data(), 1e-5f, ref.data(), dim);
+    DevBuf dx(c.be, x.size() * 4), dg(c.be, dim * 4), dbb(c.be, dim * 4), dy(c.be, ref.size() * 4);
+    const std::string what = fmt("layernorm rows=%d dim=%d", rows, dim);
+    if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) || !upload(c, dg.as<void>(), g.data(), dim * 4, what) ||
+        !upload(c, dbb.as<void>(), b.data(), dim * 4, what) || !poison(dy.as<float>(), ref.size(), what))
+      continue;
+    if (!check_status(c.be.layernorm(dx.as<float>(), rows, dim, ldx, dg.as<float>(), dbb.as<float>(), 1e-5f,
+                                     dy.as<float>(), dim), what))
+      continue;
+    std::vector<float> out(ref.size());
+    if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) continue;
+    const double err = rel_error(out, ref);
+    report(err < 1e-5, what, fmt("rel_err=%.3g", err));
+  }
+}
+
+void test_embed(Ctx& c) {
+  const int vocab = 97, max_pos = 40, dim = 72, tokens = 23;
+  for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (DType pt : {DType::kF32, DType::kBF16}) {
+      std::vector<float> wte = randn(c, (size_t)vocab * dim), wpe = randn(c, (size_t)max_pos * dim);
+      std::vector<uint16_t> wte16 = wt == DType::kF32 ? std::vector<uint16_t>() : encode16(wte, wt);
+      std::vector<uint16_t> wpe16 = pt == DType::kF32 ? std::vector<uint16_t>() : encode16(wpe, pt);
+      std::vector<int32_t> ids(tokens), pos(tokens);
+      for (int t = 0; t < tokens; ++t) {
+        ids[t] = (int)(c.rng() % vocab);
+        pos[t] = (int)(c.rng() % max_pos);
+      }
+      ids[0] = vocab - 1;
+      pos[1] = max_pos - 1;
+      std::vector<float> ref((size_t)tokens * dim);
+      cpu::ref::embed(ids.data(), pos.data(), tokens, host_bytes(wt, wte, wte16), wt, host_bytes(pt, wpe, wpe16), pt,
+                      dim, ref.data());
+      const std::string what = fmt("embed wte=%s wpe=%s", dtype_name(wt), dtype_name(pt));
+      const void *d_wte = nullptr, *d_wpe = nullptr;
+      DType kw, kp;
+      if (!check_status(c.be.prepare_table(host_bytes(wt, wte, wte16), wt, vocab, dim, wt, &d_wte, &kw), what) ||
+          !check_status(c.be.prepare_table(host_bytes(pt, wpe, wpe16), pt, max_pos, dim, pt, &d_wpe, &kp), what))
+        continue;
+      DevBuf dids(c.be, tokens * 4), dpos(c.be, tokens * 4), dout(c.be, ref.size() * 4);
+      if (!upload(c, dids.as<void>(), ids.data(), tokens * 4, what) ||
+          !upload(c, dpos.as<void>(), pos.data(), tokens * 4, what) || !poison(dout.as<float>(), ref.size(), what))
+        continue;
+      DeviceBatch b;
+      b.tokens = tokens;
+      b.d_token_ids = dids.as<int32_t>();
+      b.d_positions = dpos.as<int32_t>();
+      if (!check_status(c.be.embed(b, d_wte, kw, d_wpe, kp, dim, dout.as<float>()), what)) continue;
+      std::vector<float> out(ref.size());
+      if (!download(c, out.data(), dout.as<void>(), out.size() * 4, what)) continue;
+      const double err = rel_error(out, ref);
+      report(err < 1e-6, what, fmt("rel_err=%.3g", err));
+    }
+  }
+  // A converted table (f32 checkpoint stored as bf16 on the GPU) decodes as the rounded values.
+  std::vector<float> wte = randn(c, 8 * 16);
+  const void* d_wte = nullptr;
+  DType kept;
+  if (check_status(c.be.prepare_table(wte.data(), DType::kF32, 8, 16, DType::kBF16, &d_wte, &kept), "embed convert")) {
+    std::vector<uint16_t> back(8 * 16);
+    if (download(c, back.data(), d_wte, back.size() * 2, "embed convert")) {
+      bool same = kept == DType::kBF16;
+      for (size_t i = 0; i < back.size(); ++i) same = same && back[i] == f32_to_bf16(wte[i]);
+      report(same, "prepare_table f32 -> bf16 rounds to nearest even", "");
+    }
+  }
+}
+
+void test_gather_argmax(Ctx& c) {
+  const int rows = 5, cols = c.quick ? 1000 : 50257;
+  std::vector<float> x = randn(c, (size_t)rows * cols);
+  x[(size_t)1 * cols + 10] = 50.f;  // a tie: the lowest index wins
+  x[(size_t)1 * cols + 900] = 50.f;
+  x[(size_t)2 * cols + cols - 1] = 60.f;
+  x[(size_t)3 * cols + 0] = 70.f;
+  x[(size_t)4 * cols + 5] = NAN;  // ignored
+  std::vector<int32_t> expect(rows);
+  for (int r = 0; r < rows; ++r) {
+    int best = 0;
+    for (int j = 0; j < cols; ++j)
+      if (x[(size_t)r * cols + j] > x[(size_t)r * cols + best] || std::isnan(x[(size_t)r * cols + best])) best = j;
+    expect[r] = best;
+  }
+  DevBuf dx(c.be, x.size() * 4), dout(c.be, rows * 4), drows(c.be, 3 * 4), dg(c.be, (size_t)3 * cols * 4);
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, "argmax")) return;
+  std::vector<int32_t> out(rows, -1);
+  if (check_status(c.be.argmax_rows(dx.as<float>(), rows, cols, dout.as<int32_t>()), "argmax_rows") &&
+      download(c, out.data(), dout.as<void>(), rows * 4, "argmax"))
+    report(out == expect, fmt("argmax_rows rows=%d cols=%d", rows, cols),
+           fmt("got %d %d %d %d %d", out[0], out[1], out[2], out[3], out[4]));
+
+  const int32_t pick[3] = {4, 0, 2};
+  const int dim = 100;
+  if (!upload(c, drows.as<void>(), pick, sizeof pick, "gather") || !poison(dg.as<float>(), (size_t)3 * dim, "gather")) return;
+  std::vector<float> got((size_t)3 * dim);
+  if (check_status(c.be.gather_rows(dx.as<float>(), cols, drows.as<int32_t>(), 3, dim, dg.as<float>()), "gather_rows") &&
+      download(c, got.data(), dg.as<void>(), got.size() * 4, "gather")) {
+    bool same = true;
+    for (int i = 0; i < 3; ++i)
+      for (int d = 0; d < dim; ++d)
+        same = same && (std::memcmp(&got[(size_t)i * dim + d], &x[(size_t)pick[i] * cols + d], 4) == 0);
+    report(same, "gather_rows", "");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kv_write + attention over a paged cache with shuffled block tables
+// ---------------------------------------------------------------------------------------------
+struct SeqSpec {
+  int context;  // keys after this step (last position + 1)
+  int fresh;    // new tokens this step: positions context-fresh .. context-1
+};
+
+void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, int hd, int window, float scale,
+                         bool q_in_qkv) {
+  const int bs = 16, width = heads * hd;
+  const int ldq = q_in_qkv ? 3 * width : width, ldkv = q_in_qkv ? 3 * width : width;
+  int tokens = 0, max_blocks = 0, max_context = 0, total_blocks = 0;
+  for (const auto& s : seqs) {
+    tokens += s.fresh;
+    max_blocks = std::max(max_blocks, (s.context + bs - 1) / bs);
+    max_context = std::max(max_context, s.context);
+    total_blocks += (s.context + bs - 1) / bs;
+  }
+  const int num_blocks = total_blocks + 3;  // a few blocks nobody owns
+  std::vector<int32_t> perm(num_blocks);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), c.rng);
+  std::vector<int32_t> tables((size_t)seqs.size() * max_blocks, -1), starts(seqs.size() + 1), positions(tokens);
+  const size_t cache_elems = (size_t)num_blocks * bs * width;
+  std::vector<float> k_cache = randn(c, cache_elems), v_cache = randn(c, cache_elems);  // garbage in free slots
+  std::vector<float> q((size_t)tokens * ldq), knew((size_t)tokens * ldkv), vnew((size_t)tokens * ldkv);
+  std::vector<std::vector<float>> kd(seqs.size()), vd(seqs.size());  // dense per-sequence keys/values
+  int next_block = 0, row = 0;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int ctx = seqs[s].context, nb = (ctx + bs - 1) / bs;
+    for (int b = 0; b < nb; ++b) tables[s * max_blocks + b] = perm[next_block++];
+    kd[s] = randn(c, (size_t)ctx * width);
+    vd[s] = randn(c, (size_t)ctx * width);
+    starts[s] = row;
+    for (int p = 0; p < ctx; ++p) {
+      const size_t slot = (size_t)tables[s * max_blocks + p / bs] * bs + p % bs;
+      const bool fresh = p >= ctx - seqs[s].fresh;
+      for (int e = 0; e < width; ++e) {
+        if (fresh) {  // arrives through kv_write
+          knew[(size_t)row * ldkv + e] = kd[s][(size_t)p * width + e];
+          vnew[(size_t)row * ldkv + e] = vd[s][(size_t)p * width + e];
+        } else {      // already cached by an earlier step
+          k_cache[slot * width + e] = kd[s][(size_t)p * width + e];
+          v_cache[slot * width + e] = vd[s][(size_t)p * width + e];
+        }
+      }
+      if (fresh) {
+        positions[row] = p;
+        std::vector<float> qr = randn(c, width);
+        std::copy(qr.begin(), qr.end(), q.begin() + (size_t)row * ldq);
+        ++row;
+      }
+    }
+  }
+  starts[seqs.size()] = row;
+
+  // Expected cache after kv_write, and the dense reference attention.
+  std::vector<float> k_expect = k_cache, v_expect = v_cache;
+  cpu::PagedBatch pb;
+  pb.num_seqs = (int)seqs.size();
+  pb.seq_starts = starts.data();
+  pb.positions = positions.data();
+  pb.block_tables = tables.data();
+  pb.max_blocks = max_blocks;
+  pb.block_size = bs;
+  cpu::ref::kv_write(knew.data(), vnew.data(), ldkv, pb, heads, hd, k_expect.data(), v_expect.data());
+  std::vector<float> ref((size_t)tokens * width);
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const int n = starts[s + 1] - starts[s];
+    cpu::ref::attention(q.data() + (size_t)starts[s] * ldq, ldq, positions.data() + starts[s], n, kd[s].data(),
+                        vd[s].data(), width, heads, hd, window, scale, ref.data() + (size_t)starts[s] * width, width);
+  }
+
+  std::string shape;
+  for (const auto& s : seqs) shape += fmt("%d/%d ", s.fresh, s.context);
+  const std::string what = fmt("attention H=%d D=%d window=%d seqs(new/ctx)=%s%s", heads, hd, window, shape.c_str(),
+                               q_in_qkv ? "(strided)" : "");
+  DevBuf dk(c.be, cache_elems * 4), dv(c.be, cache_elems * 4), dq(c.be, q.size() * 4), dkn(c.be, knew.size() * 4),
+      dvn(c.be, vnew.size() * 4), dout(c.be, ref.size() * 4), dpos(c.be, tokens * 4), dst(c.be, starts.size() * 4),
+      dtab(c.be, tables.size() * 4);
+  if (!upload(c, dk.as<void>(), k_cache.data(), cache_elems * 4, what) ||
+      !upload(c, dv.as<void>(), v_cache.data(), cache_elems * 4, what) ||
+      !upload(c, dq.as<void>(), q.data(), q.size() * 4, what) ||
+      !upload(c, dkn.as<void>(), knew.data(), knew.size() * 4, what) ||
+      !upload(c, dvn.as<void>(), vnew.data(), vnew.size() * 4, what) ||
+      !upload(c, dpos.as<void>(), positions.data(), tokens * 4, what) ||
+      !upload(c, dst.as<void>(), starts.data(), starts.size() * 4, what) ||
+      !upload(c, dtab.as<void>(), tables.data(), tables.size() * 4, what) || !poison(dout.as<float>(), ref.size(), what))
+    return;
+  DeviceBatch b;
+  b.tokens = tokens;
+  b.num_seqs = (int)seqs.size();
+  b.d_positions = dpos.as<int32_t>();
+  b.d_seq_starts = dst.as<int32_t>();
+  b.d_block_tables = dtab.as<int32_t>();
+  b.max_blocks = max_blocks;
+  b.block_size = bs;
+  b.max_context = max_context;
+  if (!check_status(c.be.kv_write(dkn.as<float>(), dvn.as<float>(), ldkv, b, heads, hd, dk.as<float>(), dv.as<float>()),
+                    what + " kv_write"))
+    return;
+  std::vector<float> kc(cache_elems), vc(cache_elems);
+  if (download(c, kc.data(), dk.as<void>(), cache_elems * 4, what) &&
+      download(c, vc.data(), dv.as<void>(), cache_elems * 4, what))
+    report(kc == k_expect && vc == v_expect, "kv_write " + what.substr(10), "");
+  if (!check_status(c.be.attention(dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), b, heads, hd, window, scale,
+                                   dout.as<float>(), width),
+                    what))
+    return;
+  std::vector<float> out(ref.size());
+  if (!download(c, out.data(), dout.as<void>(), out.size() * 4, what)) return;
+  const double err = rel_error(out, ref);
+  report(err < 2e-5, what, fmt("rel_err=%.3g", err));
+}
+
+void test_attention(Ctx& c) {
+  const int W = 32;  // a small local window keeps window-1/window/window+1 cheap
+  for (int hd : {16, 64, 128, 80}) {
+    const int heads = hd == 128 ? 2 : 3;
+    // Prefill (whole prompts), several sequences of awkward lengths.
+    test_attention_case(c, {{1, 1}, {17, 17}, {W - 1, W - 1}, {W, W}, {W + 1, W + 1}}, heads, hd, 0, 1.f, false);
+    test_attention_case(c, {{17, 17}, {W - 1, W - 1}, {W, W}, {W + 1, W + 1}, {70, 70}}, heads, hd, W, 1.f, true);
+    // Chunked prefill and decode mixed in one step.
+    test_attention_case(c, {{300, 40}, {W + 1, 1}, {5, 2}}, heads, hd, W, 0.125f, false);
+    // Decode: one new token over long contexts (exercises the split + combine path).
+    test_attention_case(c, {{300, 1}, {W, 1}, {1, 1}}, heads, hd, 0, 1.f, false);
+    test_attention_case(c, {{300, 1}}, heads, hd, W, 1.f, true);
+  }
+  if (!c.quick) {
+    test_attention_case(c, {{2048, 1}, {1000, 1}}, 16, 128, 0, 1.f, false);
+    test_attention_case(c, {{2048, 1}}, 12, 64, 256, 1.f, false);
+    test_attention_case(c, {{300, 300}}, 12, 64, 256, 1.f, true);
+    test_attention_case(c, {{600, 256}, {300, 300}}, 4, 128, 0, 1.f, false);
+  }
+  // head_dim beyond the kernels' reach is refused, not run.
+  DeviceBatch b;
+  b.tokens = 1;
+  b.num_seqs = 1;
+  b.block_size = 16;
+  b.max_context = 1;
+  DevBuf dummy(c.be, 1024);
+  Status st = c.be.attention(dummy.as<float>(), 256, dummy.as<float>(), dummy.as<float>(), b, 1, 256, 0, 1.f,
+                             dummy.as<float>(), 256);
+  report(st.code() == ErrorCode::kUnsupported, "attention head_dim=256 is Unsupported", st.message());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  unsigned seed = 1234;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) seed = (unsigned)std::strtoul(argv[++i], nullptr, 10);
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--seed N]\n", argv[0]);
+      return 2;
+    }
+  }
+  std::string why;
+  if (cuda_device_count(&why) == 0) {
+    std::printf("SKIP: %s\n", why.c_str());
+    return 0;
+  }
+  std::unique_ptr<Backend> be;
+  Status st = create_cuda_backend(0, &be);
+  if (st.code() == ErrorCode::kUnsupported) {
+    std::printf("SKIP: %s\n", st.message().c_str());
+    return 0;
+  }
+  if (!st.ok()) {
+    std::printf("FAIL create_cuda_backend: %s\n0 passed, 1 failed\n", st.message().c_str());
+    return 1;
+  }
+  std::printf("device: %s  seed=%u%s\n", be->name().c_str(), seed, quick ? "  (quick)" : "");
+  Ctx c{*be, std::mt19937(seed), quick};
+  test_gemm(c);
+  test_layernorm(c);
+  test_embed(c);
+  test_gather_argmax(c);
+  test_attention(c);
+  st = be->synchronize();
+  report(st.ok(), "final synchronize (no asynchronous kernel fault)", st.message());
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
