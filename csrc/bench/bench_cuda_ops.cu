@@ -1,0 +1,244 @@
+// Benchmark of the CUDA kernels (through the C launchers of cuda/api.h): GEMM TFLOP/s at
+// GPT-Neo prefill shapes and GB/s at decode (m = 1), attention prefill TFLOP/s and decode GB/s,
+// and a device-to-device copy as the bandwidth bound. CUDA events around each repeat, warm-up
+// first, median of the repeats; random (never zero) data.
+//   bench_cuda_ops [--quick] [--json PATH]
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/api.h"
+
+namespace {
+
+#define BENCH_CHECK(expr)                                                                       \
+  do {                                                                                          \
+    int st_ = (int)(expr);                                                                      \
+    if (st_ != 0) {                                                                             \
+      std::fprintf(stderr, "bench: %s failed: %s (%s:%d)\n", #expr, gn_cuda_status_string(st_), \
+                   __FILE__, __LINE__);                                                         \
+      std::exit(1);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+__global__ void fill_uniform(float* p, size_t n, unsigned seed, float scale) {
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+    unsigned h = (unsigned)i * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = ((h & 0xffffff) / 8388608.0f - 1.0f) * scale;
+  }
+}
+
+void* dalloc(size_t bytes) {
+  void* p = nullptr;
+  BENCH_CHECK(gn_cuda_malloc(&p, bytes));
+  return p;
+}
+
+float* random_f32(size_t n, unsigned seed, float scale) {
+  float* p = static_cast<float*>(dalloc(n * 4));
+  fill_uniform<<<1024, 256>>>(p, n, seed, scale);
+  BENCH_CHECK(cudaGetLastError());
+  return p;
+}
+
+void* random_weights(size_t n, int dtype, unsigned seed) {
+  float* f = random_f32(n, seed, 0.05f);
+  if (dtype == GN_DTYPE_F32) return f;
+  void* w = dalloc(n * 2);
+  BENCH_CHECK(gn_cuda_convert(f, GN_DTYPE_F32, w, dtype, n, nullptr));
+  BENCH_CHECK(cudaDeviceSynchronize());
+  gn_cuda_free(f);
+  return w;
+}
+
+// Median milliseconds of `reps` timed runs of fn after `warmup` untimed ones.
+template <typename F>
+double time_ms(F fn, int warmup, int reps) {
+  for (int i = 0; i < warmup; ++i) fn();
+  BENCH_CHECK(cudaDeviceSynchronize());
+  std::vector<cudaEvent_t> ev(2 * reps);
+  for (auto& e : ev) BENCH_CHECK(cudaEventCreate(&e));
+  for (int i = 0; i < reps; ++i) {
+    BENCH_CHECK(cudaEventRecord(ev[2 * i]));
+    fn();
+    BENCH_CHECK(cudaEventRecord(ev[2 * i + 1]));
+  }
+  BENCH_CHECK(cudaEventSynchronize(ev.back()));
+  std::vector<float> ms(reps);
+  for (int i = 0; i < reps; ++i) BENCH_CHECK(cudaEventElapsedTime(&ms[i], ev[2 * i], ev[2 * i + 1]));
+  for (auto& e : ev) cudaEventDestroy(e);
+  std::sort(ms.begin(), ms.end());
+  return ms[reps / 2];
+}
+
+struct Row {
+  std::string name, shape, unit;
+  double ms, value;
+};
+std::vector<Row> g_rows;
+
+void add(const std::string& name, const std::string& shape, double ms, double value, const char* unit) {
+  g_rows.push_back({name, shape, unit, ms, value});
+  std::printf("%-22s %-34s %9.4f ms %9.2f %s\n", name.c_str(), shape.c_str(), ms, value, unit);
+  std::fflush(stdout);
+}
+
+struct ModelShape {
+  const char* name;
+  int hidden, qkv, mlp, vocab, heads, head_dim;
+};
+
+void bench_copy(bool quick) {
+  const size_t bytes = (quick ? 256u : 1024u) << 20;
+  void* a = dalloc(bytes);
+  void* b = dalloc(bytes);
+  BENCH_CHECK(cudaMemset(a, 1, bytes));
+  double ms = time_ms([&] { BENCH_CHECK(gn_cuda_copy_d2d(b, a, bytes, nullptr)); }, 3, 10);
+  add("d2d_copy", std::to_string(bytes >> 20) + " MiB (read+write)", ms, 2.0 * bytes / (ms * 1e-3) / 1e9, "GB/s");
+  gn_cuda_free(a);
+  gn_cuda_free(b);
+}
+
+void bench_gemm(const ModelShape& s, bool quick, int dtype) {
+  struct Lin {
+    const char* name;
+    int n, k;
+  } lins[] = {{"qkv", s.qkv, s.hidden}, {"out_proj", s.hidden, s.hidden}, {"c_fc", s.mlp, s.hidden},
+              {"c_proj", s.hidden, s.mlp}, {"lm_head", s.vocab, s.hidden}};
+  std::vector<int> ms_list = quick ? std::vector<int>{512} : std::vector<int>{512, 2048, 4096};
+  const char* dt = dtype == GN_DTYPE_BF16 ? "bf16" : dtype == GN_DTYPE_F16 ? "f16" : "f32";
+  for (const auto& l : lins) {
+    void* w = random_weights((size_t)l.n * l.k, dtype, 7u + l.n);
+    float* bias = random_f32(l.n, 11u, 0.1f);
+    const int max_m = ms_list.back();
+    float* x = random_f32((size_t)max_m * l.k, 13u, 1.f);
+    float* y = static_cast<float*>(dalloc((size_t)max_m * l.n * 4));
+    for (int m : ms_list) {
+      double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
+                          2, 10);
+      char shape[96];
+      std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
+                    gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
+      add(std::string("gemm_prefill_") + dt, shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
+    }
+    // Decode: m = 1 streams the weights once.
+    double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, 1, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
+                        3, 20);
+    char shape[96];
+    std::snprintf(shape, sizeof shape, "%s %s m=1 n=%d k=%d", s.name, l.name, l.n, l.k);
+    const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
+    add(std::string("gemm_decode_") + dt, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    gn_cuda_free(w);
+    gn_cuda_free(bias);
+    gn_cuda_free(x);
+    gn_cuda_free(y);
+  }
+}
+
+// One attention problem: `seqs` sequences, each with `fresh` new queries at the end of `ctx` keys.
+void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads, int hd) {
+  const int bs = 16, width = heads * hd, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs * fresh;
+  const size_t cache = (size_t)seqs * blocks_per_seq * bs * width;
+  float* kc = random_f32(cache, 21u, 1.f);
+  float* vc = random_f32(cache, 22u, 1.f);
+  float* q = random_f32((size_t)tokens * width, 23u, 0.2f);
+  float* out = static_cast<float*>(dalloc((size_t)tokens * width * 4));
+  std::vector<int32_t> pos(tokens), starts(seqs + 1), tables((size_t)seqs * blocks_per_seq);
+  for (int s = 0; s < seqs; ++s) {
+    starts[s] = s * fresh;
+    for (int i = 0; i < fresh; ++i) pos[s * fresh + i] = ctx - fresh + i;
+    for (int b = 0; b < blocks_per_seq; ++b) tables[(size_t)s * blocks_per_seq + b] = s * blocks_per_seq + b;
+  }
+  starts[seqs] = tokens;
+  int32_t* dpos = static_cast<int32_t*>(dalloc(pos.size() * 4));
+  int32_t* dstarts = static_cast<int32_t*>(dalloc(starts.size() * 4));
+  int32_t* dtab = static_cast<int32_t*>(dalloc(tables.size() * 4));
+  BENCH_CHECK(gn_cuda_upload(dpos, pos.data(), pos.size() * 4, nullptr));
+  BENCH_CHECK(gn_cuda_upload(dstarts, starts.data(), starts.size() * 4, nullptr));
+  BENCH_CHECK(gn_cuda_upload(dtab, tables.data(), tables.size() * 4, nullptr));
+  gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
+  const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, heads, hd);
+  void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
+  double ms = time_ms([&] {
+    BENCH_CHECK(gn_cuda_attention(q, width, kc, vc, &b, heads, hd, 0, 1.0f, out, width, ws, ws_bytes, nullptr));
+  }, 2, 10);
+  char shape[96];
+  std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d%s", seqs, ctx, fresh, heads, hd,
+                ws_bytes ? " (split)" : "");
+  if (fresh > 1) {
+    double pairs = 0;  // causal (query, key) pairs
+    for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
+    const double flops = 4.0 * pairs * seqs * heads * hd;
+    add(std::string("attn_prefill_") + label, shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
+  } else {
+    const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
+    add(std::string("attn_decode_") + label, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+  }
+  for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
+    gn_cuda_free(p);
+}
+
+void write_json(const char* path, const gn_cuda_device_info& info) {
+  FILE* f = std::fopen(path, "w");
+  if (!f) {
+    std::fprintf(stderr, "bench: cannot write %s\n", path);
+    return;
+  }
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"capability\": \"%d.%d\",\n  \"results\": [\n", info.name, info.major,
+               info.minor);
+  for (size_t i = 0; i < g_rows.size(); ++i)
+    std::fprintf(f, "    {\"name\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, \"value\": %.4f, \"unit\": \"%s\"}%s\n",
+                 g_rows[i].name.c_str(), g_rows[i].shape.c_str(), g_rows[i].ms, g_rows[i].value, g_rows[i].unit.c_str(),
+                 i + 1 < g_rows.size() ? "," : "");
+  std::fprintf(f, "  ]\n}\n");
+  std::fclose(f);
+  std::printf("wrote %s\n", path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json PATH]\n", argv[0]);
+      return 2;
+    }
+  }
+  int count = 0;
+  int st = gn_cuda_device_count(&count);
+  if (st != 0 || count == 0) {
+    std::printf("SKIP: no CUDA device (%s)\n", gn_cuda_status_string(st));
+    return 0;
+  }
+  gn_cuda_device_info info;
+  BENCH_CHECK(gn_cuda_device_info_get(0, &info));
+  std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name, info.major, info.minor, info.multiprocessors,
+              info.total_memory / 1073741824.0);
+  const ModelShape models[] = {{"125M", 768, 2304, 3072, 50257, 12, 64}, {"1.3B", 2048, 6144, 8192, 50257, 16, 128}};
+  bench_copy(quick);
+  for (const auto& m : models) {
+    bench_gemm(m, quick, GN_DTYPE_BF16);
+    if (quick) break;
+  }
+  for (const auto& m : models) {
+    for (int ctx : {512, 2048}) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);
+    for (int ctx : {128, 2048}) {
+      bench_attention(m.name, 1, ctx, 1, m.heads, m.head_dim);
+      bench_attention(m.name, 8, ctx, 1, m.heads, m.head_dim);
+    }
+    if (quick) break;
+  }
+  if (!json.empty()) write_json(json.c_str(), info);
+  return 0;
+}
