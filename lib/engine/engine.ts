@@ -152,6 +152,7 @@ export class Engine {
       }
       return;
     }
+    if (this.closed) return;  // close() already failed and released every request of this step
     this.steps++;
     for (const it of items) {
       const seq = it.item.seq;
@@ -239,6 +240,7 @@ export class Engine {
       const outputRows = Int32Array.from({ length: n }, (_, i) => i);
       const item: StepItem = { seq: f.seq, blockTable: this.kv.blockTable(created.seqId), count: n };
       const result = await this.native.step(packStepBatch([item], outputRows, f.output));
+      if (this.closed) return;
       this.steps++;
       this.computedTokens += n;
       this.kv.appendTokens(created.seqId, f.seq.tokens);
