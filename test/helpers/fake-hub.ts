@@ -52,6 +52,8 @@ export const gitBlobSha1 = (b: Buffer): string =>
   createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 export const randomCommit = (): string => randomBytes(20).toString('hex');
 
+const DROP_DELAY_MS = 50;
+
 interface Located { repoId: string; repo: FakeRepo; file: string; content: Buffer }
 
 export class FakeHub {
@@ -193,7 +195,9 @@ export class FakeHub {
     const drop = this.dropAfter.get(at.file);
     if (drop && drop.times > 0) {
       drop.times--;
-      res.write(content.subarray(0, drop.bytes), () => res.socket?.destroy());
+      // Close a little after the bytes left: a fetch body that errors drops the chunks it has queued but not
+      // yet handed out, so closing at once could make the client see fewer bytes (or none) than were sent.
+      res.write(content.subarray(0, drop.bytes), () => setTimeout(() => res.socket?.destroy(), DROP_DELAY_MS));
       return;
     }
     res.end(content);
