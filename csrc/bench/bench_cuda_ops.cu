@@ -79,13 +79,15 @@ double time_ms(F fn, int warmup, int reps) {
 }
 
 struct Row {
-  std::string name, shape, unit;
+  std::string name, key, shape, unit;
   double ms, value;
 };
 std::vector<Row> g_rows;
 
-void add(const std::string& name, const std::string& shape, double ms, double value, const char* unit) {
-  g_rows.push_back({name, shape, unit, ms, value});
+// key: the same identifier scripts/gpu_peers.py gives the peer measurement of this shape.
+void add(const std::string& name, const std::string& key, const std::string& shape, double ms, double value,
+         const char* unit) {
+  g_rows.push_back({name, key, shape, unit, ms, value});
   std::printf("%-22s %-34s %9.4f ms %9.2f %s\n", name.c_str(), shape.c_str(), ms, value, unit);
   std::fflush(stdout);
 }
@@ -101,7 +103,7 @@ void bench_copy(bool quick) {
   void* b = dalloc(bytes);
   BENCH_CHECK(cudaMemset(a, 1, bytes));
   double ms = time_ms([&] { BENCH_CHECK(gn_cuda_copy_d2d(b, a, bytes, nullptr)); }, 3, 10);
-  add("d2d_copy", std::to_string(bytes >> 20) + " MiB (read+write)", ms, 2.0 * bytes / (ms * 1e-3) / 1e9, "GB/s");
+  add("d2d_copy", "copy", std::to_string(bytes >> 20) + " MiB (read+write)", ms, 2.0 * bytes / (ms * 1e-3) / 1e9, "GB/s");
   gn_cuda_free(a);
   gn_cuda_free(b);
 }
@@ -126,7 +128,7 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       char shape[96];
       std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
-      add(std::string("gemm_prefill_") + dt, shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
+      add(std::string("gemm_prefill_") + dt, std::string("gemm/") + s.name + "/" + l.name + "/m=" + std::to_string(m), shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
     }
     // Decode: m = 1 streams the weights once.
     double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, 1, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
@@ -134,7 +136,7 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
     char shape[96];
     std::snprintf(shape, sizeof shape, "%s %s m=1 n=%d k=%d", s.name, l.name, l.n, l.k);
     const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
-    add(std::string("gemm_decode_") + dt, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    add(std::string("gemm_decode_") + dt, std::string("gemv/") + s.name + "/" + l.name, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
     gn_cuda_free(w);
     gn_cuda_free(bias);
     gn_cuda_free(x);
@@ -176,10 +178,12 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
     const double flops = 4.0 * pairs * seqs * heads * hd;
-    add(std::string("attn_prefill_") + label, shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
+    add(std::string("attn_prefill_") + label,
+        std::string("attn_prefill/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
   } else {
     const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
-    add(std::string("attn_decode_") + label, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    add(std::string("attn_decode_") + label,
+        std::string("attn_decode/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
   }
   for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
     gn_cuda_free(p);
@@ -194,8 +198,8 @@ void write_json(const char* path, const gn_cuda_device_info& info) {
   std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"capability\": \"%d.%d\",\n  \"results\": [\n", info.name, info.major,
                info.minor);
   for (size_t i = 0; i < g_rows.size(); ++i)
-    std::fprintf(f, "    {\"name\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, \"value\": %.4f, \"unit\": \"%s\"}%s\n",
-                 g_rows[i].name.c_str(), g_rows[i].shape.c_str(), g_rows[i].ms, g_rows[i].value, g_rows[i].unit.c_str(),
+    std::fprintf(f, "    {\"name\": \"%s\", \"key\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, \"value\": %.4f, \"unit\": \"%s\"}%s\n",
+                 g_rows[i].name.c_str(), g_rows[i].key.c_str(), g_rows[i].shape.c_str(), g_rows[i].ms, g_rows[i].value, g_rows[i].unit.c_str(),
                  i + 1 < g_rows.size() ? "," : "");
   std::fprintf(f, "  ]\n}\n");
   std::fclose(f);

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Prints the comparison table of scripts/gpu-check.sh: our kernels (bench_cuda_ops.json) beside
+the peers measured in the same run (peers.json), matched by key.  Usage: gpu_summary.py OUT_DIR"""
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def fmt(v):
+    return f"{'-':>8}" if v is None else (f"{v:8.1f}" if v >= 10 else f"{v:8.3f}")
+
+
+def main():
+    out = sys.argv[1]
+    ours_doc = load(os.path.join(out, "bench_cuda_ops.json")) or {}
+    peers_doc = load(os.path.join(out, "peers.json")) or {}
+    ours = {r["key"]: r for r in ours_doc.get("results", [])}
+    peers = peers_doc.get("results", {})
+    if not ours and not peers:
+        print("  (no benchmark JSON to compare)")
+        return
+    print(f"  device: {ours_doc.get('device') or peers_doc.get('device')}")
+    for name, err in peers_doc.get("errors", {}).items():
+        print(f"  peer section {name} failed: {err[:160]}")
+    print(f"  {'key':38} {'ours':>8} {'peer':>8} {'unit':8} {'speed':>9}  peer   (speed = ours/peer rate, >1: ours faster)")
+
+    def row(key, ours_v, peer_v, unit, peer_name):
+        if ours_v and peer_v:
+            ratio = f"{(peer_v / ours_v if unit == 'ms' else ours_v / peer_v):9.2f}"
+        else:
+            ratio = f"{'-':>9}"
+        print(f"  {key:38} {fmt(ours_v)} {fmt(peer_v)} {unit:8} {ratio}  {peer_name}")
+
+    copy_bw = (peers.get("copy") or {}).get("value") or (ours.get("copy") or {}).get("value")
+    if "copy" in ours or "copy" in peers:
+        row("copy (bandwidth bound)", (ours.get("copy") or {}).get("value"), (peers.get("copy") or {}).get("value"),
+            "GB/s", "torch copy_")
+    keys = sorted(set(ours) | set(peers))
+    prefill_m = "m=2048" if any(k.endswith("m=2048") for k in keys) else "m=512"
+    for prefix, peer_name in (("gemm/", "torch bf16 linear"), ("gemv/", "torch bf16 m=1")):
+        for k in keys:
+            if not k.startswith(prefix):
+                continue
+            if prefix == "gemm/" and not k.endswith(prefill_m):
+                continue  # one prefill size keeps the table short; all sizes are in the JSON
+            o, p = ours.get(k, {}), peers.get(k, {})
+            row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", peer_name)
+    for k in keys:
+        if k.startswith("attn_"):
+            o, p = ours.get(k, {}), peers.get(k, {})
+            for tag in ("bf16", "f32"):
+                pv = (p.get(tag) or {}).get("ms")
+                row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: fp32 paged)")
+    for k in keys:
+        if k.startswith("hf_decode/"):
+            p = peers[k]
+            bound = copy_bw * 1e9 / p["weight_bytes"] if copy_bw and p.get("weight_bytes") else None
+            row(k, None, p.get("value"), "tok/s", f"HF eager bf16; bandwidth bound {fmt(bound).strip()} tok/s")
+
+
+if __name__ == "__main__":
+    main()
