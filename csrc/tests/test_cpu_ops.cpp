@@ -23,7 +23,6 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -54,11 +53,21 @@ std::string fmt(const char* f, double a, double b = 0, double c = 0) {
   return buf;
 }
 
+// Small, fast, seeded generator (splitmix64): the oracle tests draw many millions of values.
 struct Rng {
-  std::mt19937 gen;
-  explicit Rng(unsigned seed) : gen(seed) {}
-  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(gen); }
-  int integer(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); }
+  using result_type = uint64_t;
+  uint64_t state;
+  explicit Rng(uint64_t seed) : state(seed) {}
+  static constexpr uint64_t min() { return 0; }
+  static constexpr uint64_t max() { return ~uint64_t{0}; }
+  uint64_t operator()() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * static_cast<float>((*this)() >> 40) * (1.0f / 16777216.0f); }
+  int integer(int lo, int hi) { return lo + static_cast<int>((*this)() % static_cast<uint64_t>(hi - lo + 1)); }
   std::vector<float> vec(size_t n, float lo = -1.f, float hi = 1.f) {
     std::vector<float> v(n);
     for (auto& x : v) x = uniform(lo, hi);
@@ -422,7 +431,7 @@ void run_attn_case(const AttnCase& c, SimdLevel level, ThreadPool& pool, Rng& rn
   const int num_blocks = total_blocks + 3;
   std::vector<int32_t> perm(num_blocks);
   std::iota(perm.begin(), perm.end(), 0);
-  std::shuffle(perm.begin(), perm.end(), rng.gen);
+  std::shuffle(perm.begin(), perm.end(), rng);
   std::vector<int32_t> tables(size_t(seqs) * max_blocks, -1);
   int next = 0;
   for (int s = 0; s < seqs; ++s)
