@@ -101,6 +101,11 @@ describe('70 hub: errors', function () {
     assert.deepEqual(await readdir(cacheDir), []);
   });
 
+  it('a single name that is neither a local directory nor a Hub repo says both were tried', async function () {
+    const e = await rejectsWith(resolveModelSource('my-model', opts), 'ERR_GPTNEO_HUB_NOT_FOUND', /my-model/);
+    assert.match(e.message, /no local directory "my-model"/);
+  });
+
   it('404 for an unknown revision is ERR_GPTNEO_HUB_NOT_FOUND naming it', async function () {
     await rejectsWith(resolveModelSource(REPO, { ...opts, revision: 'v9' }), 'ERR_GPTNEO_HUB_NOT_FOUND', /Revision v9/);
   });

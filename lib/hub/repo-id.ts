@@ -27,9 +27,9 @@ export function isCommitSha(value: string): boolean {
  * Returns `repoId` when it is a valid Hub model id (`owner/name`, or a legacy single `name` such as
  * `gpt2`); throws ERR_GPTNEO_INVALID_ARGUMENT otherwise.
  */
-export function validateRepoId(repoId: unknown): string {
-  const id = expectString('repoId', repoId);
-  const expected = `Expected a Hugging Face repo id like "EleutherAI/gpt-neo-125m" for repoId but received ${describe(id)}`;
+export function validateRepoId(repoId: unknown, name = 'repoId'): string {
+  const id = expectString(name, repoId);
+  const expected = `Expected a Hugging Face repo id like "EleutherAI/gpt-neo-125m" for ${name} but received ${describe(id)}`;
   const parts = id.split('/');
   if (id.length === 0 || id.length > MAX_REPO_ID_LENGTH) {
     throw badArgument(`${expected} (a repo id has 1 to ${MAX_REPO_ID_LENGTH} characters)`);

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { GptNeoError } from '../errors.js';
+import { GptNeoError, isGptNeoError } from '../errors.js';
 import { describe, expectString } from '../validate.js';
 import { looksLikePath, validateRepoId } from './repo-id.js';
 import { resolveSettings } from './settings.js';
@@ -52,8 +52,17 @@ export async function resolveModelSource(source: string, opts: HubOptions = {}):
       hint: 'pass a directory containing config.json and model.safetensors, or a Hub repo id such as EleutherAI/gpt-neo-125m',
     });
   }
-  const repoId = validateRepoId(source);
-  return fetchSnapshot(resolveSettings(opts), repoId, true);
+  const repoId = validateRepoId(source, 'source');
+  try {
+    return await fetchSnapshot(resolveSettings(opts), repoId, true);
+  } catch (e) {
+    // "gpt-neo" may be a mistyped directory as much as a legacy Hub id: say both were tried.
+    if (!repoId.includes('/') && isGptNeoError(e, 'ERR_GPTNEO_HUB_NOT_FOUND')) {
+      throw new GptNeoError(e.code, `${e.message.split('\n')[0]}, and there is no local directory ${describe(source)}`,
+        { hint: e.hint, cause: e });
+    }
+    throw e;
+  }
 }
 
 /**

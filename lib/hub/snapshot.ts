@@ -44,8 +44,8 @@ function offlineError(s: HubSettings, repoId: string): GptNeoError {
 
 /** A filesystem failure (unwritable cache, disk full) becomes ERR_GPTNEO_IO; other errors pass through. */
 function asCacheError(s: HubSettings, e: unknown): unknown {
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (e instanceof GptNeoError || typeof code !== 'string') return e;
+  const { code, syscall } = (e ?? {}) as NodeJS.ErrnoException;
+  if (e instanceof GptNeoError || typeof syscall !== 'string') return e;
   return new GptNeoError('ERR_GPTNEO_IO', `Could not write to the Hub cache at ${s.cacheDir}: ${(e as Error).message}`, {
     hint: code === 'ENOSPC' ? 'free some disk space, or set HF_HUB_CACHE (or cacheDir) to a larger disk'
       : 'set HF_HUB_CACHE (or cacheDir) to a writable directory',
