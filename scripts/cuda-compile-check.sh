@@ -22,8 +22,9 @@ cmake --build "$build" -j "$jobs" --target test_cuda_ops bench_cuda_ops >"$build
   || { grep -E "error|Error" -A3 "$build.build.log" | head -60; echo "cuda-compile-check: build FAILED"; exit 1; }
 
 echo "--- ptxas resource report (registers / spills / shared memory) ---"
-grep -E "Compiling entry|registers|spill" "$build.build.log" \
-  | sed -E 's/_ZN[0-9]+_GLOBAL__N__[0-9a-f_]+(cu_)?[0-9a-f]*//' | paste - - - | awk '{$1=$1};1' | sort -u
+grep -E "Compiling entry|registers|spill" "$build.build.log" | paste - - - \
+  | sed -E "s/.*entry function '([^']+)' for '([^']+)'.* ([0-9]+) bytes stack frame, ([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads.*Used ([0-9]+) registers, used [0-9]+ barriers,? ?(.*)/\1  [\2] regs=\6 stack=\3 spills=\4\/\5 \7/" \
+  | c++filt | sed -E 's/\(anonymous namespace\):://g; s/gncuda:://g; s/\(.*\)  \[/  [/' | sort -u
 
 echo "--- dynamic dependencies of test_cuda_ops (expect no libcudart/libcuda) ---"
 ldd "$build/test_cuda_ops" | grep -Ei "cuda|not found" || echo "none: CUDA runtime linked statically"

@@ -29,6 +29,7 @@ struct AttentionParams {
   int split_chunk;  // keys per split, a multiple of kKeyTile
   float* part_o;    // [splits, tokens, heads, head_dim]
   float* part_ml;   // [splits, tokens, heads, 2] running max and sum
+  bool vec4;        // K/V rows may be read as float4
 };
 
 template <int DMAX, int QPW>
@@ -74,7 +75,8 @@ __global__ void __launch_bounds__(128) attention_kernel(AttentionParams p) {
   }
   const int klo = p.window > 0 ? max(0, pmin - p.window + 1) : 0;
   const int kb = max(klo, split * p.split_chunk);
-  const int ke = min(pmax + 1, split * p.split_chunk + p.split_chunk);
+  // The last split runs to the end even if batch.max_context understated the context.
+  const int ke = split == p.splits - 1 ? pmax + 1 : min(pmax + 1, split * p.split_chunk + p.split_chunk);
 
   int qpos[QPW];
 #pragma unroll
@@ -99,19 +101,41 @@ __global__ void __launch_bounds__(128) attention_kernel(AttentionParams p) {
   const size_t slot_stride = (size_t)p.heads * D;
   for (int kt = kb; kt < ke; kt += KT) {
     __syncthreads();  // previous tile fully consumed (and q_s written, first time)
-    for (int e = threadIdx.x; e < KT * D4; e += blockDim.x) {
-      const int r = e / D4, d = e - r * D4, j = kt + r;
-      float kv = 0.f, vv = 0.f;
-      if (j < ke && d < D) {
-        const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
-        if (slot >= 0) {
-          const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
-          kv = p.k_cache[at];
-          vv = p.v_cache[at];
+    if (p.vec4) {  // head_dim % 4 == 0 and 16-byte aligned caches: one 16-byte load per 4 dims
+      const int per_row = D >> 2;
+#pragma unroll 4
+      for (int e = threadIdx.x; e < KT * per_row; e += blockDim.x) {
+        const int r = e / per_row, d = (e - r * per_row) * 4, j = kt + r;
+        float4 kv = make_float4(0.f, 0.f, 0.f, 0.f), vv = kv;
+        if (j < ke) {
+          const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
+          if (slot >= 0) {
+            const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
+            kv = __ldg(reinterpret_cast<const float4*>(p.k_cache + at));
+            vv = __ldg(reinterpret_cast<const float4*>(p.v_cache + at));
+          }
         }
+        k_s[(d + 0) * (KT + 1) + r] = kv.x;
+        k_s[(d + 1) * (KT + 1) + r] = kv.y;
+        k_s[(d + 2) * (KT + 1) + r] = kv.z;
+        k_s[(d + 3) * (KT + 1) + r] = kv.w;
+        *reinterpret_cast<float4*>(v_s + r * DMAX + d) = vv;
       }
-      k_s[d * (KT + 1) + r] = kv;
-      v_s[r * DMAX + d] = vv;
+    } else {
+      for (int e = threadIdx.x; e < KT * D4; e += blockDim.x) {
+        const int r = e / D4, d = e - r * D4, j = kt + r;
+        float kv = 0.f, vv = 0.f;
+        if (j < ke && d < D) {
+          const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
+          if (slot >= 0) {
+            const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
+            kv = p.k_cache[at];
+            vv = p.v_cache[at];
+          }
+        }
+        k_s[d * (KT + 1) + r] = kv;
+        v_s[r * DMAX + d] = vv;
+      }
     }
     __syncthreads();
 
@@ -153,7 +177,7 @@ __global__ void __launch_bounds__(128) attention_kernel(AttentionParams p) {
     for (int jj = 0; jj < nkeys; ++jj) {
       float vv[C];
 #pragma unroll
-      for (int c = 0; c < C; ++c) vv[c] = v_s[jj * DMAX + lane + 32 * c];
+      for (int c = 0; c < C; ++c) vv[c] = lane + 32 * c < D ? v_s[jj * DMAX + lane + 32 * c] : 0.f;
 #pragma unroll
       for (int i = 0; i < QPW; ++i) {
         const float pb = __shfl_sync(0xffffffffu, pj[i], jj);
@@ -297,6 +321,7 @@ extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cac
   p.ldo = ldo;
   p.splits = plan.splits;
   p.split_chunk = plan.split_chunk;
+  p.vec4 = head_dim % 4 == 0 && aligned16(d_k_cache) && aligned16(d_v_cache);
   p.part_o = static_cast<float*>(d_workspace);
   p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
 

@@ -119,8 +119,11 @@ bool upload(Ctx& c, void* d, const void* h, size_t bytes, const std::string& wha
 bool download(Ctx& c, void* h, const void* d, size_t bytes, const std::string& what) {
   return check_status(c.be.download(h, d, bytes), what + " download");
 }
+// The backend queues on its own non-blocking stream: work the test issues on the legacy
+// default stream (poison, forced GEMM kernels) is completed before the backend touches it.
 bool poison(float* d, size_t n, const std::string& what) {
   int st = gn_cuda_fill_nan_f32(d, n, nullptr);
+  if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
   if (st != 0) report(false, what, std::string("poison: ") + gn_cuda_status_string(st));
   return st == 0;
 }
@@ -176,6 +179,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     int st = gn_cuda_gemm_with(kernel, dx.as<float>(), m, ldx, dw.as<void>(), (int)wt, n, k, db.as<float>(),
                                dy.as<float>(), ldy, epilogue, nullptr);
     if (st == GN_CUDA_EUNSUPPORTED) continue;  // this path does not serve the shape/dtype
+    if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
     if (st != 0) return report(false, what, gn_cuda_status_string(st));
     std::vector<float> out(y0.size());
     if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) return;
@@ -464,12 +468,13 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   std::vector<float> out(ref.size());
   if (!download(c, out.data(), dout.as<void>(), out.size() * 4, what)) return;
   const double err = rel_error(out, ref);
-  report(err < 2e-5, what, fmt("rel_err=%.3g", err));
+  // fp32 scores of unscaled GPT-Neo-like logits (|s| ~ 10-50) carry ~1e-5 relative error.
+  report(err < 1e-4, what, fmt("rel_err=%.3g", err));
 }
 
 void test_attention(Ctx& c) {
   const int W = 32;  // a small local window keeps window-1/window/window+1 cheap
-  for (int hd : {16, 64, 128, 80}) {
+  for (int hd : {16, 64, 128, 80, 18}) {  // 18: head_dim % 4 != 0 takes the scalar load path
     const int heads = hd == 128 ? 2 : 3;
     // Prefill (whole prompts), several sequences of awkward lengths.
     test_attention_case(c, {{1, 1}, {17, 17}, {W - 1, W - 1}, {W, W}, {W + 1, W + 1}}, heads, hd, 0, 1.f, false);
