@@ -251,14 +251,16 @@ int plan_attention(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) 
   plan->tiles = bq == 1 ? b->tokens : ceil_div(b->tokens, bq) + b->num_seqs;
   plan->splits = 1;
   plan->split_chunk = 1 << 30;
-  if (b->max_context >= 2 * kMinKeysPerSplit) {
+  const int min_keys = plan->cfg.min_keys_per_split;
+  if (b->max_context >= 2 * min_keys) {
     int dev = 0, sms = 0;
     GN_CUDA_TRY(cudaGetDevice(&dev));
     GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
     const long long base = (long long)plan->tiles * heads;
-    if (base < 2LL * sms) {
-      int want = (int)((2LL * sms + base - 1) / base);
-      want = min(want, ceil_div(b->max_context, kMinKeysPerSplit));
+    const long long target = (long long)plan->cfg.blocks_per_sm * sms;
+    if (base < target) {
+      int want = (int)((target + base - 1) / base);
+      want = min(want, ceil_div(b->max_context, min_keys));
       want = min(want, kMaxSplits);
       if (want > 1) {
         plan->splits = want;
@@ -326,8 +328,8 @@ extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cac
   p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
 
   cudaStream_t s = as_stream(stream);
-  if (plan.cfg.dmax == 64) st = plan.cfg.queries_per_warp == 4 ? launch<64, 4>(plan, p, s) : launch<64, 1>(plan, p, s);
-  else st = plan.cfg.queries_per_warp == 4 ? launch<128, 4>(plan, p, s) : launch<128, 1>(plan, p, s);
+  if (plan.cfg.dmax == 64) st = plan.cfg.queries_per_warp == 8 ? launch<64, 8>(plan, p, s) : launch<64, 1>(plan, p, s);
+  else st = plan.cfg.queries_per_warp == 8 ? launch<128, 8>(plan, p, s) : launch<128, 1>(plan, p, s);
   if (st != GN_CUDA_OK) return st;
   if (plan.splits > 1) {
     combine_kernel<<<batch->tokens * heads, 128, 0, s>>>(p);
