@@ -9,9 +9,10 @@
  * GptNeoError ERR_GPTNEO_INTERNAL rather than invent a token.
  *
  * Cost per call: one O(V) copy of the row; greedy adds one O(V) scan. Sampling adds O(V) exp's when
- * top-k is off, or O(V log k) selection and O(k) exp's when it is on; top-p and typical-p select their
- * tokens by cumulative mass in expected linear time (no full sort), top-p only among the tokens above
- * a probability floor that provably contains the nucleus. No O(V) allocation beyond the reusable scratch.
+ * top-k is off (min-p without top-p skips the exp's of the tokens it drops), or O(V log k) selection
+ * and O(k) exp's when it is on. Top-p and typical-p select their tokens by cumulative mass in expected
+ * linear time (no full sort), top-p only among the tokens above a probability floor that provably
+ * contains the nucleus. No O(V) allocation beyond the reusable scratch.
  */
 import { GptNeoError } from '../errors.js';
 import { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
@@ -117,6 +118,26 @@ function dropBelowNucleusFloor(count: number, total: number, topP: number, vocab
   return kept;
 }
 
+/**
+ * When min-p is the first probability filter (top-p off), drops in logit space — without computing
+ * exp — the tokens min-p will surely drop: exp((logit − max) / T) < minP exactly when
+ * (logit − max) / T < ln(minP); a margin of 1e-9 leaves the borderline ones to the exact test.
+ */
+function dropBelowMinPFloor(work: Float32Array, count: number, temperature: number, minP: number,
+  scratch: SamplingScratch): number {
+  const ids = scratch.ids;
+  let max = -Infinity;
+  for (let i = 0; i < count; i++) max = Math.max(max, work[ids[i]]);
+  if (!Number.isFinite(max)) return count;
+  const floor = Math.log(minP) - 1e-9;
+  let kept = 0;
+  for (let i = 0; i < count; i++) {
+    const id = ids[i];
+    if ((work[id] - max) / temperature >= floor) ids[kept++] = id;
+  }
+  return kept;
+}
+
 function sumWeights(ids: Int32Array, count: number, weights: Float64Array): number {
   let total = 0;
   for (let i = 0; i < count; i++) total += weights[ids[i]];
@@ -138,6 +159,7 @@ function filterCandidates(work: Float32Array, opts: NormalizedSamplingOptions, s
     for (let i = 0; i < vocabSize; i++) ids[i] = i;
     count = vocabSize;
   }
+  if (opts.minP > 0 && opts.topP === 1) count = dropBelowMinPFloor(work, count, opts.temperature, opts.minP, scratch);
   let total: number;
   [count, total] = weighCandidates(work, count, opts.temperature, scratch);
 

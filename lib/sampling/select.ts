@@ -45,11 +45,13 @@ function siftDown(row: ArrayLike<number>, heap: Int32Array, size: number, at: nu
 export function fillTopKHeap(row: ArrayLike<number>, k: number, heap: Int32Array): void {
   for (let i = 0; i < k; i++) heap[i] = i;
   for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(row, heap, k, i);
+  let rootValue = valueAt(row, heap[0]);
   for (let i = k; i < row.length; i++) {
-    // Later indices lose ties, so only a strictly larger value displaces the root.
-    if (valueAt(row, i) > valueAt(row, heap[0])) {
+    // Later indices lose ties, so only a strictly larger value displaces the root. (NaN > x is false.)
+    if (row[i] > rootValue) {
       heap[0] = i;
       siftDown(row, heap, k, 0);
+      rootValue = valueAt(row, heap[0]);
     }
   }
 }
