@@ -125,6 +125,8 @@ describe('20.sampling options', () => {
     ['stop array with empty string', { stop: ['a', ''] }, 'Expected non-empty string for stop[1] but received ""'],
     ['stop array with non-string', { stop: ['a', 3] }, 'Expected non-empty string for stop[1] but received 3'],
     ['too many stops', { stop: Array(17).fill('x') }, 'Expected at most 16 stop strings for stop but received an array of length 17'],
+    ['stop a sparse array', { stop: [, 'a'] }, 'Expected non-empty string for stop[0] but received undefined'],
+    ['stopTokenIds a sparse array', { stopTokenIds: [1, , 2] }, 'Expected integer in [0, 50256] for stopTokenIds[1] but received undefined'],
     ['stopTokenIds not an array', { stopTokenIds: 5 }, 'Expected array of token ids for stopTokenIds but received 5'],
     ['stopTokenIds out of vocabulary', { stopTokenIds: [1, 50257] }, 'Expected integer in [0, 50256] for stopTokenIds[1] but received 50257'],
     ['stopTokenIds fractional', { stopTokenIds: [1.5] }, 'Expected integer in [0, 50256] for stopTokenIds[0] but received 1.5'],

@@ -17,8 +17,8 @@ export class StopConditions {
   private readonly signal: AbortSignal | undefined;
 
   /**
-   * @param eosTokenId the model's end-of-sequence id (ignored when options.ignoreEos or undefined)
-   * @param tokenLimit an extra cap from the engine, e.g. the room left in the context
+   * @param model.eosTokenId the model's end-of-sequence id (ignored with options.ignoreEos; none when undefined)
+   * @param model.tokenLimit an extra cap on generated tokens from the engine, e.g. the room left in the context
    */
   constructor(options: NormalizedSamplingOptions, model: { eosTokenId?: number; tokenLimit?: number } = {}) {
     this.eosTokenId = options.ignoreEos ? undefined : model.eosTokenId;

@@ -133,7 +133,7 @@ function normalizeStop(value: unknown): string[] {
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list)) throw invalid('string or array of strings', 'stop', value);
   if (list.length > MAX_STOP_STRINGS) throw invalid(`at most ${MAX_STOP_STRINGS} stop strings`, 'stop', value);
-  return list.map((s: unknown, i) => {
+  return Array.from(list as unknown[], (s, i) => { // Array.from visits holes of sparse arrays too
     if (typeof s !== 'string' || s.length === 0) throw invalid('non-empty string', typeof value === 'string' ? 'stop' : `stop[${i}]`, s);
     return s;
   });
@@ -142,7 +142,7 @@ function normalizeStop(value: unknown): string[] {
 function normalizeStopTokenIds(value: unknown, vocabSize: number): number[] {
   if (!isPresent(value)) return [];
   if (!Array.isArray(value)) throw invalid('array of token ids', 'stopTokenIds', value);
-  return value.map((id: unknown, i) => expectTokenId(`stopTokenIds[${i}]`, id, vocabSize));
+  return Array.from(value as unknown[], (id, i) => expectTokenId(`stopTokenIds[${i}]`, id, vocabSize));
 }
 
 function normalizeSignal(value: unknown): AbortSignal | undefined {
