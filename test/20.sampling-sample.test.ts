@@ -132,7 +132,7 @@ describe('20.sampling sampleToken', () => {
     });
 
     it('typicalP keeps the tokens closest to the entropy (hand-computed)', () => {
-      // H = −Σ p ln p = 1.2080; |−ln p − H| = 0.5149, 0.1783, 0.6891, 1.0946 → order 1, 0, 2, 3;
+      // H = −Σ p ln p = 1.2080; |−ln p − H| = 0.5148, 0.1783, 0.6891, 1.0946 → order 1, 0, 2, 3;
       // cumulative probability in that order 0.25, 0.75, 0.90, 1.
       assertDistribution(distribution(fromProbs(P4), { typicalP: 0.2 }), { 1: 1 }); // drops the most likely token
       assertDistribution(distribution(fromProbs(P4), { typicalP: 0.5 }), { 0: 2 / 3, 1: 1 / 3 });
