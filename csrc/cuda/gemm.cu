@@ -6,17 +6,31 @@ using namespace gncuda;
 
 namespace {
 
+int multiprocessors() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 132;
+  }
+  return sms;
+}
+
+// Decode-sized m streams W with the GEMV kernel. For a few more rows (m <= kMaxSlicedM) the
+// tile kernels' grid (n/BN x m/BM blocks) can be smaller than the GPU: then GEMV slices of 8 rows,
+// each re-reading W at full bandwidth, beat a handful of busy SMs.
 int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, const void* w) {
-  (void)n;
-  if (m <= GemvTraits::kMaxM && k % 8 == 0 && aligned16(w)) return GN_GEMM_GEMV;
-  if (w_dtype != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w))
-    return GN_GEMM_TENSOR_CORE;
-  return GN_GEMM_SIMT;
+  const bool gemv_ok = k % 8 == 0 && aligned16(w);
+  if (m <= GemvTraits::kMaxM && gemv_ok) return GN_GEMM_GEMV;
+  const bool tc_ok = w_dtype != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  const long long tile_blocks = tc_ok ? (long long)ceil_div(n, TcTraits::kBN) * ceil_div(m, TcTraits::kBM)
+                                      : (long long)ceil_div(n, SimtTraits::kBN) * ceil_div(m, SimtTraits::kBM);
+  if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < multiprocessors()) return GN_GEMM_GEMV;
+  return tc_ok ? GN_GEMM_TENSOR_CORE : GN_GEMM_SIMT;
 }
 
 bool can_run(int kernel, const GemmArgs& a) {
   switch (kernel) {
-    case GN_GEMM_GEMV: return a.m <= GemvTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
+    case GN_GEMM_GEMV: return a.m <= GemvTraits::kMaxSlicedM && a.k % 8 == 0 && aligned16(a.w);
     case GN_GEMM_TENSOR_CORE:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w);
     case GN_GEMM_SIMT: return true;

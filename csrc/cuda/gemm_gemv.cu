@@ -118,11 +118,22 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
+// m > kMaxM (up to kMaxSlicedM) runs in slices of kMaxM rows, each streaming W again: still
+// cheaper than a tile kernel whose grid would cover only a few SMs.
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream) {
-  if (a.m > G::kMaxM) return GN_CUDA_EUNSUPPORTED;
-  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, stream);
-  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, stream);
-  return launch_typed<float>(a, stream);
+  if (a.m > G::kMaxSlicedM) return GN_CUDA_EUNSUPPORTED;
+  for (int m0 = 0; m0 < a.m; m0 += G::kMaxM) {
+    GemmArgs s = a;
+    s.x = a.x + (size_t)m0 * a.ldx;
+    s.y = a.y + (size_t)m0 * a.ldy;
+    s.m = min(G::kMaxM, a.m - m0);
+    int st;
+    if (a.w_dtype == GN_DTYPE_BF16) st = launch_typed<__nv_bfloat16>(s, stream);
+    else if (a.w_dtype == GN_DTYPE_F16) st = launch_typed<__half>(s, stream);
+    else st = launch_typed<float>(s, stream);
+    if (st != GN_CUDA_OK) return st;
+  }
+  return GN_CUDA_OK;
 }
 
 }  // namespace gncuda

@@ -22,11 +22,12 @@ struct TcTraits {
   static constexpr int kSmemBytes = kStages * (kAStageBytes + kBStageBytes);
 };
 
-// Weight-streaming GEMV for decode (m <= kMaxM): each warp owns kRowsPerWarp weight rows and
+// Weight-streaming GEMV for decode (m <= kMaxM per launch): each warp owns kRowsPerWarp weight rows and
 // reads them with 16-byte loads, kUnroll per row in flight; x is staged in shared memory in
 // chunks of kChunk columns.
 struct GemvTraits {
-  static constexpr int kMaxM = 8;
+  static constexpr int kMaxM = 8;        // rows per launch
+  static constexpr int kMaxSlicedM = 64; // larger m runs as ceil(m / kMaxM) launches (W re-read)
   static constexpr int kWarps = 4;
   static constexpr int kRowsPerWarp = 2;
   static constexpr int kChunk = 1024;

@@ -223,17 +223,20 @@ void test_gemm(Ctx& c) {
       test_gemm_case(c, gc, wt, GN_EPILOGUE_STORE, true);
 
   // The dispatcher's choice for the typical shapes.
+  // (m <= 64 with a tile grid smaller than the GPU goes to sliced GEMV; 64 SMs is a lower bound
+  // on every supported datacenter part, and the n below make the grids clearly larger.)
   struct Expect {
-    int m, k;
+    int m, n, k;
     DType t;
     int kernel;
-  } ex[] = {{1, 768, DType::kBF16, GN_GEMM_GEMV},  {8, 768, DType::kF32, GN_GEMM_GEMV},
-            {9, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {9, 768, DType::kF32, GN_GEMM_SIMT},
-            {64, 129, DType::kBF16, GN_GEMM_SIMT}};
+  } ex[] = {{1, 768, 768, DType::kBF16, GN_GEMM_GEMV},         {8, 768, 768, DType::kF32, GN_GEMM_GEMV},
+            {32, 768, 768, DType::kBF16, GN_GEMM_GEMV},        {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE},
+            {64, 50257, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {300, 768, 768, DType::kF32, GN_GEMM_SIMT},
+            {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},        {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}};
   alignas(16) static float dummy[4];
   for (const auto& e : ex) {
-    int got = gn_cuda_gemm_select(e.m, 100, e.k, (int)e.t, dummy, e.k, dummy);
-    report(got == e.kernel, fmt("gemm select m=%d k=%d %s", e.m, e.k, dtype_name(e.t)),
+    int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
+    report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),
            fmt("got %s", gn_cuda_gemm_kernel_name(got)));
   }
   // A forced path that cannot serve the request reports it instead of running.
