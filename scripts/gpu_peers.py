@@ -53,10 +53,11 @@ def gemm_section(results, quick):
                 ms = median_ms(lambda: F.linear(x, w, b))
                 results[f"gemm/{name}/{lin}/m={m}"] = dict(ms=ms, value=2.0 * m * n * k / (ms * 1e-3) / 1e12,
                                                            unit="TFLOP/s", note="torch bf16 in/out")
-            x1 = torch.randn(1, k, device=dev, dtype=torch.bfloat16)
-            ms = median_ms(lambda: F.linear(x1, w, b), warmup=5, reps=20)
-            results[f"gemv/{name}/{lin}"] = dict(ms=ms, value=n * k * 2 / (ms * 1e-3) / 1e9, unit="GB/s",
-                                                 note="torch bf16 m=1")
+            for m in (1, 8, 32):  # decode batches: GB/s of the weight bytes
+                xm = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
+                ms = median_ms(lambda: F.linear(xm, w, b), warmup=5, reps=20)
+                results[f"gemv/{name}/{lin}/m={m}"] = dict(ms=ms, value=n * k * 2 / (ms * 1e-3) / 1e9, unit="GB/s",
+                                                           note="torch bf16 decode batch")
             del w, b
         if quick:
             break

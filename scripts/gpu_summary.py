@@ -45,12 +45,14 @@ def main():
             "GB/s", "torch copy_")
     keys = sorted(set(ours) | set(peers))
     prefill_m = "m=2048" if any(k.endswith("m=2048") for k in keys) else "m=512"
-    for prefix, peer_name in (("gemm/", "torch bf16 linear"), ("gemv/", "torch bf16 m=1")):
+    for prefix, peer_name in (("gemm/", "torch bf16 linear"), ("gemv/", "torch bf16 decode batch")):
         for k in keys:
             if not k.startswith(prefix):
                 continue
             if prefix == "gemm/" and not k.endswith(prefill_m):
-                continue  # one prefill size keeps the table short; all sizes are in the JSON
+                continue
+            if prefix == "gemv/" and k.endswith("/m=8"):
+                continue  # m=1 and m=32 bracket it; all sizes are in the JSON  # one prefill size keeps the table short; all sizes are in the JSON
             o, p = ours.get(k, {}), peers.get(k, {})
             row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", peer_name)
     for k in keys:

@@ -130,13 +130,17 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
       add(std::string("gemm_prefill_") + dt, std::string("gemm/") + s.name + "/" + l.name + "/m=" + std::to_string(m), shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
     }
-    // Decode: m = 1 streams the weights once.
-    double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, 1, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
-                        3, 20);
-    char shape[96];
-    std::snprintf(shape, sizeof shape, "%s %s m=1 n=%d k=%d", s.name, l.name, l.n, l.k);
-    const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
-    add(std::string("gemm_decode_") + dt, std::string("gemv/") + s.name + "/" + l.name, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    // Decode batches 1/8/32: the weights are the bytes that must move (GB/s of W).
+    for (int m : {1, 8, 32}) {
+      double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
+                          3, 20);
+      char shape[96];
+      std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
+                    gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
+      const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
+      add(std::string("gemm_decode_") + dt, std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
+          shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    }
     gn_cuda_free(w);
     gn_cuda_free(bias);
     gn_cuda_free(x);
