@@ -85,14 +85,23 @@ function topKCandidates(work: Float32Array, k: number, scratch: SamplingScratch)
 function weighCandidates(work: Float32Array, count: number, temperature: number, scratch: SamplingScratch): [number, number] {
   const { ids, weights } = scratch;
   let max = -Infinity;
-  for (let i = 0; i < count; i++) max = Math.max(max, work[ids[i]]);
+  for (let i = 0; i < count; i++) {
+    const v = work[ids[i]];
+    if (v > max) max = v;
+  }
   if (max === -Infinity) throw noUsableLogits();
   let kept = 0;
   let total = 0;
+  if (max === Infinity) {
+    for (let i = 0; i < count; i++) {
+      const id = ids[i];
+      if (work[id] === Infinity) { weights[id] = 1; ids[kept++] = id; total += 1; }
+    }
+    return [kept, total];
+  }
   for (let i = 0; i < count; i++) {
     const id = ids[i];
-    const v = work[id];
-    const w = max === Infinity ? (v === Infinity ? 1 : 0) : Math.exp((v - max) / temperature);
+    const w = Math.exp((work[id] - max) / temperature);
     if (w > 0) {
       weights[id] = w;
       ids[kept++] = id;
