@@ -244,6 +244,62 @@ void test_gemm(Ctx& c) {
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced tensor-core on fp32 weights is refused", gn_cuda_status_name(st));
 }
 
+// The Backend path: prepare_linear (host weights of any dtype converted on the device to the
+// stored dtype) + linear (dispatching by shape), and prepare_vector.
+void test_backend_linear(Ctx& c) {
+  struct Case {
+    DType src, store;
+    int m, n, k;
+  } cases[] = {{DType::kF32, DType::kBF16, 1, 300, 264},  {DType::kF32, DType::kBF16, 200, 300, 264},
+               {DType::kBF16, DType::kBF16, 33, 96, 128}, {DType::kF16, DType::kF32, 5, 70, 40},
+               {DType::kF32, DType::kF16, 130, 64, 72},   {DType::kBF16, DType::kF32, 130, 65, 33}};
+  for (const auto& cs : cases) {
+    const std::string what = fmt("backend linear %s->%s m=%d n=%d k=%d", dtype_name(cs.src), dtype_name(cs.store),
+                                 cs.m, cs.n, cs.k);
+    std::vector<float> x = randn(c, (size_t)cs.m * cs.k), w = randn(c, (size_t)cs.n * cs.k, 0.05f);
+    std::vector<float> bias = randn(c, cs.n);
+    for (auto& v : w) v = round_to(v, cs.src);  // exactly representable in the source dtype
+    std::vector<uint16_t> w16 = cs.src == DType::kF32 ? std::vector<uint16_t>() : encode16(w, cs.src);
+    std::vector<float> bias16_dec(bias.size());
+    std::vector<uint16_t> bias16 = encode16(bias, DType::kF16);  // bias arrives as f16
+    for (size_t i = 0; i < bias.size(); ++i) bias16_dec[i] = f16_to_f32(bias16[i]);
+    std::vector<float> w_stored(w.size());
+    for (size_t i = 0; i < w.size(); ++i) w_stored[i] = round_to(w[i], cs.store);
+
+    std::unique_ptr<PreparedLinear> lin;
+    float* d_bias = nullptr;
+    if (!check_status(c.be.prepare_linear(host_bytes(cs.src, w, w16), cs.src, cs.n, cs.k, cs.store, &lin), what) ||
+        !check_status(c.be.prepare_vector(bias16.data(), DType::kF16, cs.n, &d_bias), what))
+      continue;
+    const bool meta_ok = lin->n == cs.n && lin->k == cs.k && lin->dtype == cs.store &&
+                         lin->bytes == (size_t)cs.n * cs.k * dtype_size(cs.store);
+    DevBuf dx(c.be, x.size() * 4), dy(c.be, (size_t)cs.m * cs.n * 4);
+    if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) || !poison(dy.as<float>(), (size_t)cs.m * cs.n, what))
+      continue;
+    if (!check_status(c.be.linear(dx.as<float>(), cs.m, cs.k, *lin, d_bias, dy.as<float>(), cs.n,
+                                  LinearEpilogue::kGeluNew),
+                      what))
+      continue;
+    std::vector<float> out((size_t)cs.m * cs.n), ref(out.size()), naive(out.size());
+    if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) continue;
+    cpu::ref::gemm(x.data(), cs.m, cs.k, w_stored.data(), cs.n, cs.k, bias16_dec.data(), ref.data(), cs.n,
+                   cpu::Epilogue::kGeluNew);
+    for (int i = 0; i < cs.m; ++i)
+      for (int j = 0; j < cs.n; ++j) {
+        float acc = 0.f;
+        for (int kk = 0; kk < cs.k; ++kk) acc += round_to(x[(size_t)i * cs.k + kk], cs.store) * w_stored[(size_t)j * cs.k + kk];
+        naive[(size_t)i * cs.n + j] = cpu::ref::gelu_new(acc + bias16_dec[j]);
+      }
+    const double err = rel_error(out, ref), naive_err = rel_error(naive, ref);
+    // Whichever kernel ran, its error is at most that of x rounded to the stored dtype (2x margin),
+    // and fp32-tight when nothing is rounded.
+    const double tol = std::max(2.0 * naive_err, 2e-5);
+    const int kernel = gn_cuda_gemm_select(cs.m, cs.n, cs.k, (int)cs.store, dx.as<float>(), cs.k, nullptr);
+    report(err <= tol && meta_ok, what, fmt("rel_err=%.3g tol=%.3g kernel~%s%s", err, tol, gn_cuda_gemm_kernel_name(kernel),
+                                            meta_ok ? "" : " (bad PreparedLinear fields)"));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // layer norm, embed, gather_rows, argmax_rows
 // ---------------------------------------------------------------------------------------------
@@ -535,8 +591,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("device: %s  seed=%u%s\n", be->name().c_str(), seed, quick ? "  (quick)" : "");
+  {
+    std::unique_ptr<Backend> bad;
+    Status s2 = create_cuda_backend(cuda_device_count(nullptr), &bad);
+    report(s2.code() == ErrorCode::kInvalidArgument && !bad, "create_cuda_backend(out-of-range index) is InvalidArgument",
+           s2.message());
+    CudaDeviceInfo info;
+    Status s3 = cuda_device_info(0, &info);
+    report(s3.ok() && info.usable && info.total_memory > 0 && info.major >= 8 && !info.name.empty(),
+           "cuda_device_info(0)", fmt("%s cc %d.%d, %.1f GiB", info.name.c_str(), info.major, info.minor,
+                                      info.total_memory / 1073741824.0));
+  }
   Ctx c{*be, std::mt19937(seed), quick};
   test_gemm(c);
+  test_backend_linear(c);
   test_layernorm(c);
   test_embed(c);
   test_gather_argmax(c);
