@@ -238,6 +238,14 @@ describe('20.sampling sampleToken', () => {
       assert.equal(sampleToken(new Float32Array([NaN, 1, 0]), options({ temperature: 0 }, 3), historyState()), 1);
       assertDistribution(distribution(new Float32Array([NaN, 1, 0]), {}), { 1: Math.E / (Math.E + 1), 2: 1 / (Math.E + 1) });
       assertDistribution(distribution(new Float32Array([Infinity, 1, Infinity]), { topP: 0.9 }), { 0: 0.5, 2: 0.5 });
+      // Fewer usable logits than topK: all of them stay, with or without a penalty (copied or read in place).
+      const sparse = new Float32Array([NaN, NaN, 1, 0, NaN]);
+      assertDistribution(distribution(sparse, { topK: 3 }), { 2: Math.E / (Math.E + 1), 3: 1 / (Math.E + 1) });
+      assertDistribution(distribution(sparse, { topK: 3, repetitionPenalty: 2 }, historyState([2])), { 2: Math.exp(0.5) / (Math.exp(0.5) + 1), 3: 1 / (Math.exp(0.5) + 1) });
+      for (const partial of [{ minP: 0.5 }, { topP: 0.9 }, { typicalP: 0.9 }, { topK: 4, topP: 0.5 }]) {
+        assert.ok(!distribution(sparse, partial).has(0), JSON.stringify(partial));
+      }
+      assert.equal(sampleToken(sparse, options({ temperature: 0 }, 5), historyState()), 2);
     });
 
     it('throws ERR_GPTNEO_INTERNAL when no logit is usable', () => {
@@ -260,6 +268,14 @@ describe('20.sampling sampleToken', () => {
         sampleToken(row, opts, historyState([1, 2, 5], [], Rng.fromSeed(3)), scratch));
       assert.deepEqual(row, copy);
       assert.equal(new Set(tokens).size, 1, `tokens ${tokens}`);
+      // Without bias or penalties the row is read in place: still untouched, NaN included.
+      row[7] = NaN;
+      const withNaN = row.slice();
+      for (const partial of [{}, { temperature: 0 }, { topK: 5 }, { topP: 0.5, minP: 0.1, typicalP: 0.9 }]) {
+        samplingDistribution(row, options(partial, 777), historyState());
+        sampleToken(row, options(partial, 777), historyState());
+      }
+      assert.deepEqual(new Uint32Array(row.buffer), new Uint32Array(withNaN.buffer));
     });
   });
 });

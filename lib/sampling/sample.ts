@@ -8,7 +8,7 @@
  * token has a finite or +Infinity logit (the model produced nothing usable), sampling throws
  * GptNeoError ERR_GPTNEO_INTERNAL rather than invent a token.
  *
- * Cost per call: one O(V) copy of the row; greedy adds one O(V) scan. Sampling adds O(V) exp's when
+ * Cost per call: one O(V) copy of the row when bias or penalties apply; greedy is one O(V) scan. Sampling adds O(V) exp's when
  * top-k is off (min-p without top-p skips the exp's of the tokens it drops), or O(V log k) selection
  * and O(k) exp's when it is on. Top-p and typical-p select their tokens by cumulative mass in expected
  * linear time (no full sort), top-p only among the tokens above a probability floor that provably
@@ -52,10 +52,21 @@ function noUsableLogits(): GptNeoError {
     { hint: 'the model produced no usable scores for this step (numerical failure in the forward pass)' });
 }
 
-/** Copies the row into the scratch (NaN → -Infinity) and applies bias and penalties there. */
-function processedCopy(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
+/** True when logit bias or a penalty would change some logit of this step. */
+function changesLogits(opts: NormalizedSamplingOptions, state: SamplingState): boolean {
+  return opts.logitBias.size > 0
+    || (opts.repetitionPenalty !== 1 && state.promptAndGeneratedIds.size > 0)
+    || ((opts.presencePenalty !== 0 || opts.frequencyPenalty !== 0) && state.tokenCounts.size > 0);
+}
+
+/**
+ * The row the filters read: the caller's logits themselves when nothing changes them (every step
+ * below is NaN-safe), else a copy in the scratch (NaN → -Infinity) with bias and penalties applied.
+ */
+function processedRow(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
   scratch: SamplingScratch): Float32Array {
   scratch.ensure(logits.length);
+  if (!changesLogits(opts, state)) return logits;
   const work = scratch.logits.subarray(0, logits.length);
   for (let i = 0; i < logits.length; i++) {
     const v = logits[i];
@@ -71,9 +82,10 @@ function processedCopy(logits: Float32Array, opts: NormalizedSamplingOptions, st
 function topKCandidates(work: Float32Array, k: number, scratch: SamplingScratch): number {
   fillTopKHeap(work, k, scratch.heap);
   const kth = work[scratch.heap[0]];
+  const threshold = kth !== kth ? -Infinity : kth; // a NaN k-th means fewer than k usable logits: keep them all
   const ids = scratch.ids;
   let count = 0;
-  for (let i = 0; i < work.length; i++) if (work[i] >= kth) ids[count++] = i;
+  for (let i = 0; i < work.length; i++) if (work[i] >= threshold) ids[count++] = i;
   return count;
 }
 
@@ -202,7 +214,7 @@ function greedyToken(work: Float32Array): number {
 export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
   scratch: SamplingScratch = new SamplingScratch()): number {
   if (logits.length === 0) throw noUsableLogits();
-  const work = processedCopy(logits, opts, state, scratch);
+  const work = processedRow(logits, opts, state, scratch);
   if (opts.temperature === 0) return greedyToken(work);
 
   const [count, total] = filterCandidates(work, opts, scratch);
@@ -224,7 +236,7 @@ export function sampleToken(logits: Float32Array, opts: NormalizedSamplingOption
 export function samplingDistribution(logits: Float32Array, opts: NormalizedSamplingOptions, state: SamplingState,
   scratch: SamplingScratch = new SamplingScratch()): Map<number, number> {
   if (logits.length === 0) throw noUsableLogits();
-  const work = processedCopy(logits, opts, state, scratch);
+  const work = processedRow(logits, opts, state, scratch);
   if (opts.temperature === 0) return new Map([[greedyToken(work), 1]]);
   const [count, total] = filterCandidates(work, opts, scratch);
   const distribution = new Map<number, number>();
