@@ -222,6 +222,17 @@ describe('20.sampling sampleToken', () => {
       });
     });
 
+    it('samplers sharing one scratch (as an engine would) give the same tokens as on their own', () => {
+      const rows = Array.from({ length: 20 }, (_, i) => randomRow(1000, 700 + i, 3));
+      const make = (seed: number, scratch?: SamplingScratch) =>
+        new Sampler(options({ seed, topK: 100, topP: 0.9, repetitionPenalty: 1.1 }, 1000), { promptIds: [1, 2], scratch });
+      const shared = new SamplingScratch();
+      const [a, b] = [make(1, shared), make(2, shared)];
+      const interleaved = rows.map((row) => [a.sample(row), b.sample(row)]);
+      const [aloneA, aloneB] = [make(1), make(2)];
+      assert.deepEqual(interleaved, rows.map((row) => [aloneA.sample(row), aloneB.sample(row)]));
+    });
+
     it('the same seed gives the same tokens; another seed gives others', () => {
       const rows = Array.from({ length: 50 }, (_, i) => randomRow(1000, 500 + i, 3));
       const run = (seed: number) => {
