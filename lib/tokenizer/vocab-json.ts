@@ -48,7 +48,7 @@ export function scanFlatVocab(t: string): Map<string, number> | undefined {
     let id = 0;
     for (;;) {
       const c = t.charCodeAt(i);
-      if (c < 0x30 || c > 0x39) break;
+      if (!(c >= 0x30 && c <= 0x39)) break; // (also stops at the end, where c is NaN)
       id = id * 10 + (c - 0x30);
       i++;
     }
