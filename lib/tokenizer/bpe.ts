@@ -9,7 +9,7 @@ import type { MergeTable } from './merge-table.js';
 
 const NONE = 0x7fffffff;
 /** Pieces up to this many bytes use the flat O(n²) merge loop; it is faster for typical words. */
-const FLAT_LIMIT = 96;
+export const FLAT_LIMIT = 96; // exported so tests can straddle it
 
 const flatRanks = new Int32Array(FLAT_LIMIT);
 const flatResults = new Int32Array(FLAT_LIMIT);
@@ -58,7 +58,7 @@ function refreshPair(ids: Int32Array, i: number, merges: MergeTable): void {
   else { flatRanks[i] = merges.rankAt(slot); flatResults[i] = merges.resultAt(slot); }
 }
 
-/** Min-heap of (rank, position) packed as rank * n + position in a Float64Array. */
+/** Linked list + min-heap of (rank, position) packed as rank * n + position in a Float64Array. */
 function mergeWithHeap(ids: Int32Array, n: number, merges: MergeTable): number {
   const next = new Int32Array(n);
   const prev = new Int32Array(n);
