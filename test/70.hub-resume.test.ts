@@ -48,6 +48,15 @@ describe('70 hub: resume, integrity and progress', function () {
     assert.ok(!(await readdir(blobsDir)).some((f) => f.endsWith('.incomplete')));
   });
 
+  it('a body that goes silent is cut after timeoutMs and resumed', async function () {
+    hub.stallAfter.set(WEIGHTS, { bytes: 60_000, times: 1 });
+    const dir = await resolveModelSource(REPO, { ...opts, timeoutMs: 200 });
+    const gets = weightGets();
+    assert.equal(gets.length, 2);
+    assert.match(gets[1].range ?? '', /^bytes=[1-9]\d*-$/);
+    assert.deepEqual(await readFile(join(dir, WEIGHTS)), repo.files[WEIGHTS].content);
+  });
+
   it('keeps the partial file when the transfer keeps failing, and a later call resumes it', async function () {
     hub.dropAfter.set(WEIGHTS, { bytes: 20_000, times: 100 });
     await assert.rejects(resolveModelSource(REPO, opts), (e: unknown) => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadModel, hubCacheDir, resolveModelSource, type HubOptions } from '../lib/hub/index.js';
+import { downloadModel, hubCacheDir, resolveModelSource, type HubOptions, type HubProgress } from '../lib/hub/index.js';
 import { isGptNeoError } from '../lib/errors.js';
 import { FakeHub, gitBlobSha1, sha256Hex, tinyModelRepo, type FakeRepo } from './helpers/fake-hub.js';
 
@@ -61,6 +61,10 @@ describe('70 hub: download and cache', function () {
     assert.deepEqual((await readdir(join(root, '.no_exist', repo.commit))).sort(), ABSENT);
     assert.ok(hub.requests.every((r) => r.headers.authorization === undefined), 'no Authorization without a token');
     assert.ok(hub.requestsTo('/cdn-lfs/').length >= 1, 'the LFS file went through the redirect');
+    const heads = hub.requests.filter((r) => r.method === 'HEAD');
+    assert.equal(heads.length, PRESENT.length, 'one HEAD per file; absent files were known from the listing');
+    assert.ok(heads.every((r) => r.headers['accept-encoding'] === 'identity' && r.path.includes(`/resolve/${repo.commit}/`)),
+      'metadata of the uncompressed file, at the listed commit');
   });
 
   it('serves a second call from the cache without any request', async function () {
@@ -82,8 +86,11 @@ describe('70 hub: download and cache', function () {
     const oldCommit = repo.commit;
     repo.commit = 'c'.repeat(40);
     hub.requests.length = 0;
-    const dir = await downloadModel(REPO, opts);
+    const events: HubProgress[] = [];
+    const dir = await downloadModel(REPO, { ...opts, onProgress: (p) => events.push(p) });
     assert.equal(dir, join(cacheDir, 'models--EleutherAI--gpt-neo-tiny', 'snapshots', repo.commit));
+    assert.deepEqual(events.map((e) => [e.file, e.done, e.loaded === repo.files[e.file].content.length]).sort(),
+      PRESENT.map((f) => [f, true, true]), 'one done event per file, even when its blob was cached');
     assert.equal(await readFile(join(cacheDir, 'models--EleutherAI--gpt-neo-tiny', 'refs', 'main'), 'utf8'), repo.commit);
     assert.equal(hub.requests.filter((r) => r.method === 'GET' && !r.path.startsWith('/api/')).length, 0,
       'blobs with unchanged etags are not downloaded again');

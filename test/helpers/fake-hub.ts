@@ -60,6 +60,8 @@ export class FakeHub {
   readonly requests: RecordedRequest[] = [];
   /** File name → [bytes to send before closing the connection, remaining times]. */
   readonly dropAfter = new Map<string, { bytes: number; times: number }>();
+  /** File name → [bytes to send before going silent (connection left open), remaining times]. */
+  readonly stallAfter = new Map<string, { bytes: number; times: number }>();
   /** File names served with one byte flipped. */
   readonly corrupt = new Set<string>();
   /** Serve 200 with the whole file even when a Range is asked. */
@@ -198,6 +200,12 @@ export class FakeHub {
       // Close a little after the bytes left: a fetch body that errors drops the chunks it has queued but not
       // yet handed out, so closing at once could make the client see fewer bytes (or none) than were sent.
       res.write(content.subarray(0, drop.bytes), () => setTimeout(() => res.socket?.destroy(), DROP_DELAY_MS));
+      return;
+    }
+    const stall = this.stallAfter.get(at.file);
+    if (stall && stall.times > 0) {
+      stall.times--;
+      res.write(content.subarray(0, stall.bytes));
       return;
     }
     res.end(content);
