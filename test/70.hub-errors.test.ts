@@ -87,7 +87,9 @@ describe('70 hub: errors', function () {
     assert.equal(validateRevision('v1.0'), 'v1.0');
     await rejectsWith(resolveModelSource(REPO, { ...opts, offline: 'yes' as unknown as boolean }), 'ERR_GPTNEO_INVALID_ARGUMENT', /offline/);
     await rejectsWith(resolveModelSource(REPO, { ...opts, endpoint: 'ftp://example.com' }), 'ERR_GPTNEO_INVALID_ARGUMENT', /endpoint/);
-    await rejectsWith(resolveModelSource(REPO, { ...opts, timeoutMs: 0 }), 'ERR_GPTNEO_INVALID_ARGUMENT', /timeoutMs/);
+    for (const timeoutMs of [0, Infinity, NaN]) {
+      await rejectsWith(resolveModelSource(REPO, { ...opts, timeoutMs }), 'ERR_GPTNEO_INVALID_ARGUMENT', /timeoutMs/);
+    }
     assert.equal(hub.requests.length, 0);
   });
 

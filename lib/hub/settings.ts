@@ -12,6 +12,8 @@ import { validateRevision } from './repo-id.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Longest delay setTimeout honours (a larger one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface HubSettings {
   endpoint: string;
@@ -89,7 +91,7 @@ export function resolveSettings(opts: HubOptions = {}): HubSettings {
   const offline = opts.offline !== undefined ? expectBoolean('offline', opts.offline) : envFlag(env.HF_HUB_OFFLINE);
   const endpoint = opts.endpoint !== undefined ? parseEndpoint(expectString('endpoint', opts.endpoint), 'endpoint')
     : parseEndpoint(nonEmpty(env.HF_ENDPOINT) ?? DEFAULT_ENDPOINT, 'HF_ENDPOINT');
-  const timeoutMs = opts.timeoutMs !== undefined ? expectNumber('timeoutMs', opts.timeoutMs, 1) : DEFAULT_TIMEOUT_MS;
+  const timeoutMs = opts.timeoutMs !== undefined ? expectNumber('timeoutMs', opts.timeoutMs, 1, MAX_TIMER_MS) : DEFAULT_TIMEOUT_MS;
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') {
     throw invalid('function', 'onProgress', opts.onProgress);
   }
