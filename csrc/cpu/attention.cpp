@@ -22,8 +22,12 @@ struct ScalarOps {
     for (; i < n; ++i) s[0] += a[i] * b[i];
     return (s[0] + s[1]) + (s[2] + s[3]);
   }
-  static void axpy(float alpha, const float* x, float* y, int n) {
-    for (int i = 0; i < n; ++i) y[i] += alpha * x[i];
+  static void dots(const float* q, const float* const* rows, int n, int d, float scale, float* s) {
+    for (int i = 0; i < n; ++i) s[i] = scale * dot(q, rows[i], d);
+  }
+  static void accumulate(float* acc, const float* p, const float* const* rows, int n, int d) {
+    for (int i = 0; i < n; ++i)
+      for (int e = 0; e < d; ++e) acc[e] += p[i] * rows[i][e];
   }
   static void scale(float* y, float alpha, int n) {
     for (int i = 0; i < n; ++i) y[i] *= alpha;
@@ -90,8 +94,10 @@ void attention_paged(const float* q, int ldq, const float* k_cache, const float*
   if (tokens == 0 || heads <= 0 || head_dim <= 0) return;
   const AttnRowFn fn = row_fn(level);
   const size_t row_stride = static_cast<size_t>(heads) * head_dim;
+  // Head-major job order: consecutive jobs (on one thread) reuse one head's keys and values,
+  // which is what keeps a long prefill's K/V in L2 (a cache row interleaves all heads).
   pool.run(tokens * heads, [&](int job, int) {
-    const int t = job / heads, h = job % heads;
+    const int h = job / tokens, t = job % tokens;
     const int pos = batch.positions[t];
     AttnRowArgs a;
     a.q = q + static_cast<size_t>(t) * ldq + h * head_dim;

@@ -21,11 +21,24 @@ struct Avx2Ops {
     for (; i < n; ++i) s += a[i] * b[i];
     return s;
   }
-  static void axpy(float alpha, const float* x, float* y, int n) {
-    __m256 av = _mm256_set1_ps(alpha);
-    int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; ++i) y[i] += alpha * x[i];
+  static void dots(const float* q, const float* const* rows, int n, int d, float scale, float* s) {
+    for (int i = 0; i < n; ++i) s[i] = scale * dot(q, rows[i], d);
+  }
+  // acc += sum_i p_i rows_i, 8 columns at a time with the accumulator held in registers.
+  static void accumulate(float* acc, const float* p, const float* const* rows, int n, int d) {
+    int e = 0;
+    for (; e + 8 <= d; e += 8) {
+      __m256 a0 = _mm256_loadu_ps(acc + e), a1 = _mm256_setzero_ps();
+      int i = 0;
+      for (; i + 2 <= n; i += 2) {
+        a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), _mm256_loadu_ps(rows[i] + e), a0);
+        a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[i + 1]), _mm256_loadu_ps(rows[i + 1] + e), a1);
+      }
+      if (i < n) a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), _mm256_loadu_ps(rows[i] + e), a0);
+      _mm256_storeu_ps(acc + e, _mm256_add_ps(a0, a1));
+    }
+    for (; e < d; ++e)
+      for (int i = 0; i < n; ++i) acc[e] += p[i] * rows[i][e];
   }
   static void scale(float* y, float alpha, int n) {
     __m256 av = _mm256_set1_ps(alpha);

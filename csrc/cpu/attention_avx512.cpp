@@ -28,13 +28,21 @@ struct Avx512Ops {
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
   }
-  static void axpy(float alpha, const float* x, float* y, int n) {
-    __m512 av = _mm512_set1_ps(alpha);
-    int i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-      __mmask16 m = tail_mask(n - i);
-      _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
+  static void dots(const float* q, const float* const* rows, int n, int d, float scale, float* s) {
+    for (int i = 0; i < n; ++i) s[i] = scale * dot(q, rows[i], d);
+  }
+  // acc += sum_i p_i rows_i, 16 columns at a time with the accumulator held in registers.
+  static void accumulate(float* acc, const float* p, const float* const* rows, int n, int d) {
+    for (int e = 0; e < d; e += 16) {
+      const __mmask16 m = d - e >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(d - e);
+      __m512 a0 = _mm512_maskz_loadu_ps(m, acc + e), a1 = _mm512_setzero_ps();
+      int i = 0;
+      for (; i + 2 <= n; i += 2) {
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_maskz_loadu_ps(m, rows[i] + e), a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(p[i + 1]), _mm512_maskz_loadu_ps(m, rows[i + 1] + e), a1);
+      }
+      if (i < n) a0 = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), _mm512_maskz_loadu_ps(m, rows[i] + e), a0);
+      _mm512_mask_storeu_ps(acc + e, m, _mm512_add_ps(a0, a1));
     }
   }
   static void scale(float* y, float alpha, int n) {

@@ -59,7 +59,7 @@ template <int R>
 void tile_f32(const GemmTileArgs& a) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const float* w = static_cast<const float*>(a.w);
   for (int kk = 0; kk < a.k; ++kk) {
     fma_rows<R>(acc, x, a.ldx, kk, _mm256_loadu_ps(w + kk * 16), _mm256_loadu_ps(w + kk * 16 + 8));
@@ -71,7 +71,7 @@ template <int R>
 void tile_f16(const GemmTileArgs& a) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const uint16_t* w = static_cast<const uint16_t*>(a.w);
   for (int kk = 0; kk < a.k; ++kk) {
     __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kk * 16));
@@ -85,7 +85,7 @@ template <int R>
 void tile_bf16(const GemmTileArgs& a) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const uint16_t* w = static_cast<const uint16_t*>(a.w);
   const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
   const int pairs = a.k / 2;

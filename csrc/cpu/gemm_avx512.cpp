@@ -1,7 +1,5 @@
 // AVX-512 GEMM microkernels: up to 8 rows x 2 panels (32 columns, two zmm) per tile, 16
-// accumulators. f16 widens with vcvtph2ps; bf16 pairs widen with a shift and a mask; the
-// optional AVX512_BF16 kernel feeds the pairs straight to vdpbf16ps with x rounded to bf16
-// (round-to-nearest-even, done once per gemm call by the driver).
+// accumulators. f16 widens with vcvtph2ps; bf16 pairs widen with a shift and a mask.
 // GCC 12 warns spuriously inside its own AVX-512 intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -61,7 +59,7 @@ template <int R, int P>
 void tile_f32(const GemmTileArgs& a) {
   __m512 acc[R][P];
   zero(acc);
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const float* w = static_cast<const float*>(a.w);
   for (int kk = 0; kk < a.k; ++kk) {
     __m512 wv[P];
@@ -75,7 +73,7 @@ template <int R, int P>
 void tile_f16(const GemmTileArgs& a) {
   __m512 acc[R][P];
   zero(acc);
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const uint16_t* w = static_cast<const uint16_t*>(a.w);
   for (int kk = 0; kk < a.k; ++kk) {
     __m512 wv[P];
@@ -90,7 +88,7 @@ template <int R, int P>
 void tile_bf16(const GemmTileArgs& a) {
   __m512 acc[R][P];
   zero(acc);
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   const uint16_t* w = static_cast<const uint16_t*>(a.w);
   const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
   const int pairs = a.k / 2;
@@ -109,27 +107,6 @@ void tile_bf16(const GemmTileArgs& a) {
     for (int p = 0; p < P; ++p)
       ev[p] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + p * a.panel_stride + pairs * 32), 16));
     fma_rows<R, P>(acc, x, a.ldx, 2 * pairs, ev);
-  }
-  store_tile<R, P>(acc, a);
-}
-
-// x: bf16 pairs (one uint32 per k pair, odd k past the end is zero), weights: bf16 pairs.
-template <int R, int P>
-void tile_bf16_dot(const GemmTileArgs& a) {
-  __m512 acc[R][P];
-  zero(acc);
-  const uint32_t* x = static_cast<const uint32_t*>(a.x);
-  const uint16_t* w = static_cast<const uint16_t*>(a.w);
-  const int pairs = (a.k + 1) / 2;
-  for (int kp = 0; kp < pairs; ++kp) {
-    __m512bh wv[P];
-    for (int p = 0; p < P; ++p) wv[p] = (__m512bh)_mm512_loadu_si512(w + p * a.panel_stride + kp * 32);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(x[r * a.ldx + kp]));
-#pragma GCC unroll 2
-      for (int p = 0; p < P; ++p) acc[r][p] = _mm512_dpbf16_ps(acc[r][p], xv, wv[p]);
-    }
   }
   store_tile<R, P>(acc, a);
 }
@@ -155,19 +132,17 @@ void tile_bf16_dot(const GemmTileArgs& a) {
 GN_AVX512_DISPATCH(tile_f32)
 GN_AVX512_DISPATCH(tile_f16)
 GN_AVX512_DISPATCH(tile_bf16)
-GN_AVX512_DISPATCH(tile_bf16_dot)
 #undef GN_AVX512_DISPATCH
 
 }  // namespace
 
-GemmKernelSet gemm_kernels(bool use_bf16_dot) {
+GemmKernelSet gemm_kernels() {
   GemmKernelSet s;
   s.mr = kMr;
   s.np = kNp;
   s.f32 = tile_f32_rp;
   s.f16 = tile_f16_rp;
   s.bf16 = tile_bf16_rp;
-  s.bf16_dot = use_bf16_dot ? tile_bf16_dot_rp : nullptr;
   return s;
 }
 

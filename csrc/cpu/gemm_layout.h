@@ -6,8 +6,8 @@
 //   f32, f16 : element k * 16 + c                       ("k-major": one 16-wide row per k)
 //   bf16     : element (k / 2) * 32 + c * 2 + (k % 2)    ("k-pair": columns hold (k, k+1) pairs)
 // so a microkernel streams one panel contiguously, 16 columns per k (per k pair for bf16).
-// The bf16 pair layout serves both the widening path (the two bf16 of a 32-bit lane are
-// split with a shift and a mask) and AVX512_BF16's vdpbf16ps, which consumes pairs.
+// In the bf16 pair layout the two bf16 of a 32-bit lane are split into f32 with a shift and a
+// mask (no cross-lane shuffles); it is also the operand layout of AVX512_BF16's vdpbf16ps.
 // Every panel starts on a 64-byte boundary (Kp * 16 * elem_size is a multiple of 64).
 #pragma once
 #include <cstddef>

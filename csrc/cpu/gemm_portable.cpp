@@ -30,7 +30,7 @@ template <int R, DType T>
 void tile(const GemmTileArgs& a) {
   float acc[R][kPanelCols] = {};
   float wrow[kPanelCols];
-  const float* x = static_cast<const float*>(a.x);
+  const float* x = a.x;
   for (int kk = 0; kk < a.k; ++kk) {
     load_row<T>(a.w, kk, wrow);
     for (int r = 0; r < R; ++r) {

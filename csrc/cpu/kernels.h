@@ -16,8 +16,8 @@ enum GemmTileFlags : int {
 
 // One register tile: rows x (panels * 16) outputs over a K range [k0, k0 + k).
 struct GemmTileArgs {
-  const void* x;        // f32: &x[m0 * ldx + k0]; bf16 pairs (dot kernels): &xp[m0 * ldx + k0 / 2]
-  size_t ldx;           // row stride of x in its elements (floats, or uint32 pairs)
+  const float* x;       // &x[m0 * ldx + k0]
+  size_t ldx;           // row stride of x
   int rows;             // 1..mr
   const void* w;        // first panel's data at k0 (element offset k0 * 16 in its dtype)
   size_t panel_stride;  // elements between panels
@@ -36,8 +36,7 @@ struct GemmKernelSet {
   int np = 1;                  // max panels per tile
   GemmTileFn f32 = nullptr;
   GemmTileFn f16 = nullptr;
-  GemmTileFn bf16 = nullptr;   // x in f32, weights widened
-  GemmTileFn bf16_dot = nullptr;  // x as bf16 pairs (uint32 per k pair), vdpbf16ps; optional
+  GemmTileFn bf16 = nullptr;   // weights widened to f32 in registers
 };
 
 // ---- attention ---------------------------------------------------------------------------
@@ -72,7 +71,7 @@ void layernorm_row(const float* x, int dim, const float* gamma, const float* bet
 }  // namespace avx2
 
 namespace avx512 {
-GemmKernelSet gemm_kernels(bool use_bf16_dot);
+GemmKernelSet gemm_kernels();
 void gelu_new(float* x, size_t n);
 void attention_row(const AttnRowArgs& a);
 void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);

@@ -1,0 +1,262 @@
+// Native benchmark of the CPU kernels at GPT-Neo-125M shapes, with the machine's own bounds
+// measured in the same run:
+//   * FMA peak: independent chains of 512-bit (or 256-bit) FMAs per thread, no memory traffic.
+//   * read bandwidth: a vector sum over a buffer far larger than the caches.
+// Decode GEMV (M=1) is bound by weight bytes / bandwidth: reported as GB/s of weights streamed.
+// Prefill GEMM (M=128/512) is bound by 2·M·N·K / FMA peak: reported as GFLOP/s.
+// Usage: bench_cpu_ops [--quick] [--cpu-time] [--only gemm|attn]   (GPTNEO_SIMD caps the level)
+//   --cpu-time: single-thread rows are timed with the thread's CPU clock instead of the wall
+//   clock, which keeps them meaningful on a machine shared with other work (multi-thread rows
+//   always use the wall clock).
+// GCC 12 warns spuriously inside its own AVX-512 intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "cpu/ops.h"
+#include "cpu/simd.h"
+
+using namespace gptneo;
+using namespace gptneo::cpu;
+
+namespace {
+
+bool g_cpu_time = false;
+bool g_use_cpu_clock = false;  // set per measurement: g_cpu_time and a 1-thread pool
+
+double now_s() {
+  if (g_use_cpu_clock) {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Best wall time of fn over repetitions lasting about min_s in total (at least 3 runs).
+double best_time(const std::function<void()>& fn, double min_s) {
+  fn();  // warm-up
+  double best = 1e30, start = now_s();
+  int runs = 0;
+  while (runs < 3 || now_s() - start < min_s) {
+    double t0 = now_s();
+    fn();
+    best = std::min(best, now_s() - t0);
+    if (++runs >= 1000) break;
+  }
+  return best;
+}
+
+// ---- machine bounds --------------------------------------------------------------------
+__attribute__((target("avx512f"))) float fma_chains_avx512(long iters) {
+  __m512 a[12];
+  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + i);
+  for (long it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
+  __m512 s = a[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
+  return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
+  __m256 a[12];
+  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(1.0f + i);
+  for (long it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], m, c);
+  __m256 s = a[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, a[i]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  return out[0];
+}
+
+// GFLOP/s of FMAs (2 flops each) over `threads` threads.
+double fma_peak_gflops(ThreadPool& pool, SimdLevel level) {
+  const long iters = 2000000;
+  const bool wide = level >= SimdLevel::kAvx512;
+  const int lanes = wide ? 16 : 8;
+  volatile float sink = 0;
+  double t = best_time([&] {
+    pool.run(pool.size(), [&](int, int) { sink = sink + (wide ? fma_chains_avx512(iters) : fma_chains_avx2(iters)); });
+  }, 0.3);
+  return 2.0 * 12 * lanes * iters * pool.size() / t / 1e9;
+}
+
+__attribute__((target("avx2"))) float sum_avx2(const float* p, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));
+    s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  return out[0];
+}
+
+// GB/s of a parallel read over `bytes`.
+double read_bandwidth_gbs(ThreadPool& pool, const float* buf, size_t n) {
+  volatile float sink = 0;
+  const int parts = pool.size();
+  double t = best_time([&] {
+    pool.run(parts, [&](int p, int) {
+      size_t b = n / parts * p, e = n / parts * (p + 1);
+      sink = sink + sum_avx2(buf + b, e - b);
+    });
+  }, 0.5);
+  return n * 4.0 / t / 1e9;
+}
+
+// ---- kernels -----------------------------------------------------------------------------
+struct Shape {
+  const char* name;
+  int n, k;
+};
+
+float* alloc_floats(size_t n, float v) {
+  float* p = static_cast<float*>(std::aligned_alloc(64, ((n * 4 + 63) / 64) * 64));
+  for (size_t i = 0; i < n; ++i) p[i] = v * static_cast<float>((i * 2654435761u) % 1000) / 1000.0f;
+  return p;
+}
+
+struct Bounds {
+  double peak_gflops[3];  // by threads (index 1, 2)
+  double bw_gbs[3];
+};
+
+void bench_gemm(const Shape& s, DType dtype, int m, ThreadPool& pool, SimdLevel level, const Bounds& bounds,
+                bool quick) {
+  std::vector<float> w(static_cast<size_t>(s.n) * s.k);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+  PackedWeight pw;
+  if (!pack_weight(w.data(), DType::kF32, s.n, s.k, dtype, &pw).ok()) return;
+  w.clear();
+  w.shrink_to_fit();
+  std::unique_ptr<float, decltype(&std::free)> x(alloc_floats(static_cast<size_t>(m) * s.k, 1.0f), std::free);
+  std::unique_ptr<float, decltype(&std::free)> y(alloc_floats(static_cast<size_t>(m) * s.n, 0.0f), std::free);
+  std::vector<float> bias(s.n, 0.5f);
+  g_use_cpu_clock = g_cpu_time && pool.size() == 1;
+  double t = best_time([&] {
+    gemm(x.get(), m, s.k, pw, bias.data(), y.get(), s.n, Epilogue::kStore, pool, level);
+  }, quick ? 0.1 : 0.4);
+  const int th = pool.size();
+  if (m == 1) {
+    double gbs = static_cast<double>(pw.bytes) / t / 1e9;
+    std::printf("gemm  %-10s %-5s M=%-4d N=%-6d K=%-5d thr=%d  %9.1f us  %7.1f GB/s  (%3.0f%% of %.1f GB/s read bw)\n",
+                s.name, dtype_name(dtype), m, s.n, s.k, th, t * 1e6, gbs, 100 * gbs / bounds.bw_gbs[th],
+                bounds.bw_gbs[th]);
+  } else {
+    double gf = 2.0 * m * s.n * s.k / t / 1e9;
+    std::printf("gemm  %-10s %-5s M=%-4d N=%-6d K=%-5d thr=%d  %9.1f us  %7.1f GFLOP/s (%3.0f%% of %.0f peak)\n",
+                s.name, dtype_name(dtype), m, s.n, s.k, th, t * 1e6, gf, 100 * gf / bounds.peak_gflops[th],
+                bounds.peak_gflops[th]);
+  }
+}
+
+// GPT-Neo-125M attention: 12 heads x 64, block size 16, identity block table.
+void bench_attention(int ctx, bool prefill, ThreadPool& pool, SimdLevel level, bool quick) {
+  const int heads = 12, hd = 64, width = heads * hd, bs = 16;
+  const int blocks = (ctx + bs - 1) / bs;
+  std::unique_ptr<float, decltype(&std::free)> kc(alloc_floats(static_cast<size_t>(blocks) * bs * width, 0.1f), std::free);
+  std::unique_ptr<float, decltype(&std::free)> vc(alloc_floats(static_cast<size_t>(blocks) * bs * width, 1.0f), std::free);
+  std::vector<int32_t> table(blocks);
+  for (int b = 0; b < blocks; ++b) table[b] = b;
+  const int tokens = prefill ? ctx : 1;
+  std::vector<int32_t> starts{0, tokens}, pos(tokens);
+  for (int t = 0; t < tokens; ++t) pos[t] = prefill ? t : ctx - 1;
+  std::vector<float> q(static_cast<size_t>(tokens) * width, 0.05f), out(q.size());
+  PagedBatch b;
+  b.num_seqs = 1;
+  b.seq_starts = starts.data();
+  b.positions = pos.data();
+  b.block_tables = table.data();
+  b.max_blocks = blocks;
+  b.block_size = bs;
+  g_use_cpu_clock = g_cpu_time && pool.size() == 1;
+  for (int window : {0, 256}) {
+    double t = best_time([&] {
+      attention_paged(q.data(), width, kc.get(), vc.get(), b, heads, hd, window, 1.0f, out.data(), width, pool, level);
+    }, quick ? 0.1 : 0.3);
+    // Key-value pairs visited, summed over tokens.
+    double pairs = 0;
+    for (int tk = 0; tk < tokens; ++tk) pairs += window > 0 ? std::min(pos[tk] + 1, window) : pos[tk] + 1;
+    double flops = 4.0 * pairs * heads * hd;
+    // Decode reads each visited K/V row once; report that traffic too (prefill is compute-bound).
+    const double kv_bytes = 2.0 * 4 * hd * heads * pairs;
+    if (prefill)
+      std::printf("attn  prefill ctx=%-5d window=%-3d thr=%d  %9.1f us  %7.1f GFLOP/s\n", ctx, window, pool.size(),
+                  t * 1e6, flops / t / 1e9);
+    else
+      std::printf("attn  decode  ctx=%-5d window=%-3d thr=%d  %9.1f us  %7.1f GFLOP/s  %7.1f GB/s of K/V\n", ctx,
+                  window, pool.size(), t * 1e6, flops / t / 1e9, kv_bytes / t / 1e9);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string only;
+  int only_threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--cpu-time") == 0) g_cpu_time = true;
+    else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+    else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) only_threads = std::atoi(argv[++i]);
+  }
+  const SimdLevel level = select_simd();
+  std::printf("# bench_cpu_ops: simd=%s (detected %s), hardware threads=%d%s%s\n", simd_name(level),
+              simd_name(detect_simd()), hardware_threads(), quick ? ", quick" : "",
+              g_cpu_time ? ", 1-thread rows timed by thread CPU clock" : "");
+  if (level < SimdLevel::kAvx2) {
+    std::printf("# the bound kernels need AVX2; nothing measured\n");
+    return 0;
+  }
+  ThreadPool p1(1), p2(2);
+  std::vector<ThreadPool*> pools;
+  if (only_threads != 2) pools.push_back(&p1);
+  if (only_threads != 1) pools.push_back(&p2);
+  Bounds bounds{};
+  const size_t bw_floats = (quick ? 64u : 256u) << 20 >> 2;  // 64/256 MiB
+  {
+    std::unique_ptr<float, decltype(&std::free)> buf(alloc_floats(bw_floats, 1.0f), std::free);
+    for (ThreadPool* p : pools) {
+      g_use_cpu_clock = g_cpu_time && p->size() == 1;
+      bounds.peak_gflops[p->size()] = fma_peak_gflops(*p, level);
+      bounds.bw_gbs[p->size()] = read_bandwidth_gbs(*p, buf.get(), bw_floats);
+      std::printf("bound threads=%d  FMA peak %.1f GFLOP/s  read bandwidth %.1f GB/s\n", p->size(),
+                  bounds.peak_gflops[p->size()], bounds.bw_gbs[p->size()]);
+    }
+  }
+  const Shape shapes[] = {{"qkv", 2304, 768}, {"out_proj", 768, 768}, {"c_fc", 3072, 768},
+                          {"c_proj", 768, 3072}, {"lm_head", 50257, 768}};
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    if (only == "attn") break;
+    for (int m : {1, 128, 512}) {
+      for (const Shape& s : shapes) {
+        if (quick && m == 512) continue;
+        for (ThreadPool* p : pools) bench_gemm(s, dt, m, *p, level, bounds, quick);
+      }
+    }
+  }
+  for (int ctx : {128, 512, 2048})
+    if (only != "gemm")
+    for (bool prefill : {false, true})
+      for (ThreadPool* p : pools) bench_attention(ctx, prefill, *p, level, quick);
+  return 0;
+}
