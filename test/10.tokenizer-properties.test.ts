@@ -8,7 +8,7 @@ import r50kBase from 'js-tiktoken/ranks/r50k_base';
 import { generateMixedCorpus, seededRandom } from '../lib/bench/tokenizer.js';
 import { FLAT_LIMIT } from '../lib/tokenizer/bpe.js';
 import { Tokenizer } from '../lib/tokenizer/index.js';
-import { PieceCache } from '../lib/tokenizer/piece-cache.js';
+import { hashPiece, PieceCache } from '../lib/tokenizer/piece-cache.js';
 import { scanFlatVocab } from '../lib/tokenizer/vocab-json.js';
 import { fixture } from './helpers/paths.js';
 
@@ -175,16 +175,35 @@ describe('10 tokenizer: properties (seeded)', () => {
 });
 
 describe('10 tokenizer: bounded piece cache', () => {
-  it('holds at most two generations and keeps recently used pieces', () => {
+  it('holds at most its slot count, returns what was stored, and verifies keys on hash hits', () => {
     const cache = new PieceCache(100);
-    cache.set('keep', 1);
-    for (let i = 0; i < 1000; i++) {
-      cache.set(`p${i}`, i);
-      if (i % 50 === 0) assert.equal(cache.get('keep'), 1, 'a piece in use survives generations');
-      assert.ok(cache.size <= 200);
+    assert.equal(cache.capacity, 128);
+    const put = (piece: string, ids: number[]): void => cache.set(piece, hashPiece(piece, 0, piece.length), ids);
+    put('hello', [31373]);
+    put(' world', [995]);
+    put('🍕', [8582, 235, 243]);
+    assert.deepEqual(cache.get('hello'), [31373]);
+    assert.deepEqual(cache.get('🍕'), [8582, 235, 243]);
+    assert.equal(cache.get('hellp'), undefined);
+    for (let i = 0; i < 5000; i++) {
+      put(`p${i}`, [i, i + 1]);
+      assert.ok(cache.size <= cache.capacity);
     }
-    assert.equal(cache.get('p0'), undefined, 'old pieces are dropped');
-    assert.equal(cache.get('p999'), 999);
+    assert.deepEqual(cache.get('p4999'), [4999, 5000], 'the latest piece is held');
+    let held = 0;
+    for (let i = 0; i < 5000; i++) {
+      const got = cache.get(`p${i}`); // slots were shared by many keys: a hit must be this key's ids
+      if (got !== undefined) { held++; assert.deepEqual(got, [i, i + 1]); }
+    }
+    assert.ok(held <= 128 && held > 0);
+    // Appending from the middle of a text, with ids taken from an offset of a longer array.
+    cache.set('ab', hashPiece('xaby', 1, 3), [7, 8, 9], 1);
+    const out: number[] = [];
+    assert.equal(cache.appendIfCached('xaby', 1, 3, hashPiece('xaby', 1, 3), out), true);
+    assert.deepEqual(out, [8, 9]);
+    cache.clear();
+    assert.equal(cache.size, 0);
+    assert.equal(cache.get('ab'), undefined);
   });
 });
 

@@ -1,14 +1,13 @@
 /**
  * The BPE merge rules as an open-addressing hash table keyed by the pair of token ids
- * (left, right). A lookup returns the merge's rank (priority: lower merges first) and the id of
- * the merged token, with no allocation and no string handling.
+ * (left, right). Each slot is four consecutive Int32 (left, right, rank, merged id), so a probe
+ * touches one cache line; a lookup allocates nothing and handles no strings.
  */
+const STRIDE = 4;
+
 export class MergeTable {
   private readonly mask: number;
-  private readonly lefts: Int32Array;
-  private readonly rights: Int32Array;
-  private readonly ranks: Int32Array;
-  private readonly results: Int32Array;
+  private readonly slots: Int32Array;
   /** Number of merge rules stored. */
   size = 0;
 
@@ -16,10 +15,7 @@ export class MergeTable {
     let cap = 16;
     while (cap < capacityHint * 2) cap <<= 1;
     this.mask = cap - 1;
-    this.lefts = new Int32Array(cap).fill(-1);
-    this.rights = new Int32Array(cap);
-    this.ranks = new Int32Array(cap);
-    this.results = new Int32Array(cap);
+    this.slots = new Int32Array(cap * STRIDE).fill(-1);
   }
 
   private static hash(left: number, right: number): number {
@@ -29,25 +25,34 @@ export class MergeTable {
   /** Adds a rule unless the pair already has one (the first, lowest-ranked rule wins). */
   add(left: number, right: number, rank: number, result: number): void {
     if (this.size * 2 >= this.mask + 1) throw new RangeError('MergeTable capacity exceeded');
-    let slot = MergeTable.hash(left, right) & this.mask;
-    while (this.lefts[slot] !== -1) {
-      if (this.lefts[slot] === left && this.rights[slot] === right) return;
-      slot = (slot + 1) & this.mask;
-    }
-    this.lefts[slot] = left;
-    this.rights[slot] = right;
-    this.ranks[slot] = rank;
-    this.results[slot] = result;
-    this.size++;
-  }
-
-  /** Slot of the rule for (left, right), or -1 when the pair does not merge. */
-  find(left: number, right: number): number {
-    const lefts = this.lefts;
+    const slots = this.slots;
     let slot = MergeTable.hash(left, right) & this.mask;
     for (;;) {
-      const l = lefts[slot]!;
-      if (l === left && this.rights[slot] === right) return slot;
+      const at = slot * STRIDE;
+      if (slots[at] === -1) {
+        slots[at] = left;
+        slots[at + 1] = right;
+        slots[at + 2] = rank;
+        slots[at + 3] = result;
+        this.size++;
+        return;
+      }
+      if (slots[at] === left && slots[at + 1] === right) return;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /**
+   * Index of the rule for (left, right) to pass to rankAt/resultAt, or -1 when the pair does
+   * not merge.
+   */
+  find(left: number, right: number): number {
+    const slots = this.slots;
+    let slot = MergeTable.hash(left, right) & this.mask;
+    for (;;) {
+      const at = slot * STRIDE;
+      const l = slots[at]!;
+      if (l === left && slots[at + 1] === right) return at;
       if (l === -1) return -1;
       slot = (slot + 1) & this.mask;
     }
@@ -55,17 +60,17 @@ export class MergeTable {
 
   /** Rank of the rule for (left, right), or -1 when the pair does not merge. */
   rank(left: number, right: number): number {
-    const slot = this.find(left, right);
-    return slot < 0 ? -1 : this.ranks[slot]!;
+    const at = this.find(left, right);
+    return at < 0 ? -1 : this.slots[at + 2]!;
   }
 
-  /** Rank stored in a slot returned by find(). */
-  rankAt(slot: number): number {
-    return this.ranks[slot]!;
+  /** Rank of the rule at an index returned by find(). */
+  rankAt(at: number): number {
+    return this.slots[at + 2]!;
   }
 
-  /** Merged token id stored in a slot returned by find(). */
-  resultAt(slot: number): number {
-    return this.results[slot]!;
+  /** Merged token id of the rule at an index returned by find(). */
+  resultAt(at: number): number {
+    return this.slots[at + 3]!;
   }
 }

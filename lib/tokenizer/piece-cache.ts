@@ -1,42 +1,104 @@
 /**
- * A bounded cache from pre-token text to its token ids, with two generations: lookups hit the
- * young generation first, then the old one (promoting the entry). When the young generation is
- * full it becomes the old one and the previous old generation is dropped, so memory stays under
- * two generations' worth and frequently used pieces survive, like an LRU at a fraction of the cost.
- * A piece that is a single token is stored as the number itself.
+ * A bounded cache from pre-token text to its token ids, looked up straight from the input
+ * string: the key is hashed from the characters in place and compared character by character,
+ * so a hit allocates nothing (no substring, no Map hashing). It is direct-mapped: each hash slot
+ * holds the most recent piece that landed there, which bounds memory at `slots` entries and
+ * keeps frequent pieces (they come back before being displaced). A piece that is one token is
+ * stored as that id; longer results as an Int32Array.
  */
-export type CachedIds = number | Int32Array;
+
+/** FNV-1a hash of text[start, end) (UTF-16 units). */
+export function hashPiece(text: string, start: number, end: number): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
+}
 
 export class PieceCache {
-  private young = new Map<string, CachedIds>();
-  private old = new Map<string, CachedIds>();
+  private readonly mask: number;
+  private readonly keys: Array<string | undefined>;
+  private readonly hashes: Int32Array;
+  /** The id when the piece is one token, else -1 (ids are in `multi`). */
+  private readonly single: Int32Array;
+  private readonly multi: Array<Int32Array | undefined>;
+  private count = 0;
 
-  /** @param generationSize entries per generation (at most twice this many are held). */
-  constructor(private readonly generationSize: number) {}
-
-  get(piece: string): CachedIds | undefined {
-    const hit = this.young.get(piece);
-    if (hit !== undefined) return hit;
-    const oldHit = this.old.get(piece);
-    if (oldHit !== undefined) this.set(piece, oldHit);
-    return oldHit;
+  /** @param slots number of entries, rounded up to a power of two. */
+  constructor(slots: number) {
+    let size = 1;
+    while (size < slots) size <<= 1;
+    this.mask = size - 1;
+    this.keys = new Array<string | undefined>(size).fill(undefined);
+    this.hashes = new Int32Array(size);
+    this.single = new Int32Array(size);
+    this.multi = new Array<Int32Array | undefined>(size).fill(undefined);
   }
 
-  set(piece: string, ids: CachedIds): void {
-    if (this.young.size >= this.generationSize) {
-      this.old = this.young;
-      this.young = new Map();
+  private slotOf(hash: number): number {
+    return (hash ^ (hash >>> 15)) & this.mask;
+  }
+
+  /**
+   * Appends the cached ids of text[start, end) (whose hash is `hash`) to `out` and returns true,
+   * or returns false on a miss.
+   */
+  appendIfCached(text: string, start: number, end: number, hash: number, out: number[]): boolean {
+    const slot = this.slotOf(hash);
+    if (this.hashes[slot] !== hash) return false;
+    const key = this.keys[slot];
+    const length = end - start;
+    if (key === undefined || key.length !== length) return false;
+    for (let i = 0; i < length; i++) if (key.charCodeAt(i) !== text.charCodeAt(start + i)) return false;
+    const id = this.single[slot]!;
+    if (id >= 0) {
+      out.push(id);
+    } else {
+      const ids = this.multi[slot]!;
+      for (let k = 0; k < ids.length; k++) out.push(ids[k]!);
     }
-    this.young.set(piece, ids);
+    return true;
   }
 
-  /** Entries currently held (both generations; a promoted piece may count twice). */
+  /**
+   * Stores ids[from..] as the ids of `piece` (whose hash is `hash`), displacing whatever held
+   * its slot.
+   */
+  set(piece: string, hash: number, ids: ArrayLike<number>, from = 0): void {
+    const slot = this.slotOf(hash);
+    if (this.keys[slot] === undefined) this.count++;
+    this.keys[slot] = piece;
+    this.hashes[slot] = hash;
+    const count = ids.length - from;
+    if (count === 1) {
+      this.single[slot] = ids[from]!;
+      this.multi[slot] = undefined;
+    } else {
+      const copy = new Int32Array(count);
+      for (let k = 0; k < count; k++) copy[k] = ids[from + k]!;
+      this.single[slot] = -1;
+      this.multi[slot] = copy;
+    }
+  }
+
+  /** Ids cached for `piece`, or undefined (for tests and diagnostics). */
+  get(piece: string): number[] | undefined {
+    const out: number[] = [];
+    return this.appendIfCached(piece, 0, piece.length, hashPiece(piece, 0, piece.length), out) ? out : undefined;
+  }
+
+  /** Number of pieces held (at most the slot count). */
   get size(): number {
-    return this.young.size + this.old.size;
+    return this.count;
+  }
+
+  /** Capacity in pieces. */
+  get capacity(): number {
+    return this.mask + 1;
   }
 
   clear(): void {
-    this.young.clear();
-    this.old.clear();
+    this.keys.fill(undefined);
+    this.multi.fill(undefined);
+    this.count = 0;
   }
 }

@@ -3,12 +3,12 @@
  * pre-token's text to its ids (most words repeat, so most pieces never reach the merge loop).
  */
 import { mergePiece } from './bpe.js';
-import { PieceCache } from './piece-cache.js';
+import { hashPiece, PieceCache } from './piece-cache.js';
 import { maxUtf8Length, writeUtf8ByteIds } from './utf8-bytes.js';
 import type { Vocabulary } from './vocabulary.js';
 
-/** Entries per cache generation (at most twice this many pieces are cached). */
-const CACHE_GENERATION = 50_000;
+/** Cache slots (pieces held at most). */
+const CACHE_SLOTS = 1 << 16;
 /** Longer pieces are not cached (they rarely repeat and would pin memory). */
 const MAX_CACHED_LENGTH = 48;
 /** Scratch buffers up to this many ids are kept between calls; larger ones are temporary. */
@@ -16,7 +16,7 @@ const SCRATCH_KEEP = 1 << 16;
 
 export class PieceEncoder {
   private scratch = new Int32Array(1024);
-  private readonly cache = new PieceCache(CACHE_GENERATION);
+  private readonly cache = new PieceCache(CACHE_SLOTS);
   private readonly byteIds: Int32Array;
 
   constructor(private readonly vocab: Vocabulary) {
@@ -34,17 +34,11 @@ export class PieceEncoder {
       this.mergeInto(text, start, end, out);
       return;
     }
-    const piece = text.slice(start, end);
-    const hit = this.cache.get(piece);
-    if (hit !== undefined) {
-      if (typeof hit === 'number') out.push(hit);
-      else for (let k = 0; k < hit.length; k++) out.push(hit[k]!);
-      return;
-    }
+    const hash = hashPiece(text, start, end);
+    if (this.cache.appendIfCached(text, start, end, hash, out)) return;
     const before = out.length;
     this.mergeInto(text, start, end, out);
-    const count = out.length - before;
-    this.cache.set(piece, count === 1 ? out[before]! : Int32Array.from(out.slice(before)));
+    this.cache.set(text.slice(start, end), hash, out, before);
   }
 
   private mergeInto(text: string, start: number, end: number, out: number[]): void {
