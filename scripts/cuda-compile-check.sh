@@ -11,18 +11,19 @@ archs="${1:-90}"
 [ "$archs" = "all" ] && archs="80-real;86-real;89-real;90"
 build="build-cuda-check"
 jobs="${JOBS:-2}"
+mkdir -p "$build"
 
 gen=()
 command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 cmake -S . -B "$build" "${gen[@]}" -DGPTNEO_CUDA=ON -DGPTNEO_CUDA_PTXAS_VERBOSE=ON \
-  -DCMAKE_CUDA_ARCHITECTURES="$archs" -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 \
-  || { cat "$build.configure.log"; echo "cuda-compile-check: configure FAILED"; exit 1; }
-grep -E "gptneo:" "$build.configure.log"
-cmake --build "$build" -j "$jobs" --target test_cuda_ops bench_cuda_ops >"$build.build.log" 2>&1 \
-  || { grep -E "error|Error" -A3 "$build.build.log" | head -60; echo "cuda-compile-check: build FAILED"; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES="$archs" -DCMAKE_BUILD_TYPE=Release >"$build/gn-configure.log" 2>&1 \
+  || { cat "$build/gn-configure.log"; echo "cuda-compile-check: configure FAILED"; exit 1; }
+grep -E "gptneo:" "$build/gn-configure.log"
+cmake --build "$build" -j "$jobs" --target test_cuda_ops bench_cuda_ops >"$build/gn-build.log" 2>&1 \
+  || { grep -E "error|Error" -A3 "$build/gn-build.log" | head -60; echo "cuda-compile-check: build FAILED"; exit 1; }
 
-echo "--- ptxas resource report (registers / spills / shared memory) ---"
-grep -E "Compiling entry|registers|spill" "$build.build.log" | paste - - - \
+echo "--- ptxas resource report of the kernels compiled in this run (registers / spills / smem) ---"
+grep -E "Compiling entry|registers|spill" "$build/gn-build.log" | paste - - - \
   | sed -E "s/.*entry function '([^']+)' for '([^']+)'.* ([0-9]+) bytes stack frame, ([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads.*Used ([0-9]+) registers, used [0-9]+ barriers,? ?(.*)/\1  [\2] regs=\6 stack=\3 spills=\4\/\5 \7/" \
   | c++filt | sed -E 's/\(anonymous namespace\):://g; s/gncuda:://g; s/\(.*\)  \[/  [/' | sort -u
 

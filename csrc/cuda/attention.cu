@@ -33,7 +33,7 @@ struct AttentionParams {
 };
 
 template <int DMAX, int QPW>
-__global__ void __launch_bounds__(128) attention_kernel(AttentionParams p) {
+__global__ void attention_kernel(AttentionParams p) {
   constexpr int C = DMAX / 32;   // output dims per lane
   constexpr int KT = kKeyTile;
   extern __shared__ float smem[];
