@@ -28,8 +28,31 @@ struct Avx512Ops {
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
   }
+  // Four keys at a time: four independent FMA chains, then one transposing reduction that
+  // yields the four sums together (instead of four full horizontal reductions).
   static void dots(const float* q, const float* const* rows, int n, int d, float scale, float* s) {
-    for (int i = 0; i < n; ++i) s[i] = scale * dot(q, rows[i], d);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const float *r0 = rows[i], *r1 = rows[i + 1], *r2 = rows[i + 2], *r3 = rows[i + 3];
+      __m512 a = _mm512_setzero_ps(), b = a, c = a, e = a;
+      for (int k = 0; k < d; k += 16) {
+        const __mmask16 m = d - k >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(d - k);
+        const __m512 qv = _mm512_maskz_loadu_ps(m, q + k);
+        a = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r0 + k), a);
+        b = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r1 + k), b);
+        c = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r2 + k), c);
+        e = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, r3 + k), e);
+      }
+      // [a lo256 + a hi256 | b ...], then 128-bit blocks [a | b | c | e], then within blocks.
+      const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+      const __m512 ce = _mm512_add_ps(_mm512_shuffle_f32x4(c, e, 0x44), _mm512_shuffle_f32x4(c, e, 0xee));
+      __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(ab, ce, 0x88), _mm512_shuffle_f32x4(ab, ce, 0xdd));
+      z = _mm512_add_ps(z, _mm512_permute_ps(z, 0x4e));
+      z = _mm512_add_ps(z, _mm512_permute_ps(z, 0xb1));
+      const __m512 picked = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), z);
+      _mm_storeu_ps(s + i, _mm_mul_ps(_mm512_castps512_ps128(picked), _mm_set1_ps(scale)));
+    }
+    for (; i < n; ++i) s[i] = scale * dot(q, rows[i], d);
   }
   // acc += sum_i p_i rows_i, 16 columns at a time with the accumulator held in registers.
   static void accumulate(float* acc, const float* p, const float* const* rows, int n, int d) {
@@ -66,8 +89,70 @@ struct Avx512Ops {
   }
 };
 
+// head_dim == 16 * NV known at compile time: q and the V accumulators live in registers.
+template <int NV>
+struct FixedOps : Avx512Ops {
+  static void dots(const float* q, const float* const* rows, int n, int, float scale, float* s) {
+    __m512 qv[NV];
+    for (int v = 0; v < NV; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+      __m512 acc[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        const float* row = rows[i + r];
+        acc[r] = _mm512_mul_ps(qv[0], _mm512_loadu_ps(row));
+#pragma GCC unroll 8
+        for (int v = 1; v < NV; ++v) acc[r] = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(row + 16 * v), acc[r]);
+      }
+      const __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(acc[0], acc[1], 0x44), _mm512_shuffle_f32x4(acc[0], acc[1], 0xee));
+      const __m512 ce = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2], acc[3], 0x44), _mm512_shuffle_f32x4(acc[2], acc[3], 0xee));
+      __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(ab, ce, 0x88), _mm512_shuffle_f32x4(ab, ce, 0xdd));
+      z = _mm512_add_ps(z, _mm512_permute_ps(z, 0x4e));
+      z = _mm512_add_ps(z, _mm512_permute_ps(z, 0xb1));
+      const __m512 picked = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), z);
+      _mm_storeu_ps(s + i, _mm_mul_ps(_mm512_castps512_ps128(picked), _mm_set1_ps(scale)));
+    }
+    for (; i < n; ++i) {
+      __m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(rows[i]));
+      for (int v = 1; v < NV; ++v) acc = _mm512_fmadd_ps(qv[v], _mm512_loadu_ps(rows[i] + 16 * v), acc);
+      s[i] = scale * _mm512_reduce_add_ps(acc);
+    }
+  }
+  static void accumulate(float* out, const float* p, const float* const* rows, int n, int) {
+    // Two accumulator sets (even / odd keys) so short NV still has enough independent chains.
+    __m512 a0[NV], a1[NV];
+    for (int v = 0; v < NV; ++v) {
+      a0[v] = _mm512_loadu_ps(out + 16 * v);
+      a1[v] = _mm512_setzero_ps();
+    }
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+      const __m512 p0 = _mm512_set1_ps(p[i]), p1 = _mm512_set1_ps(p[i + 1]);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        a0[v] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(rows[i] + 16 * v), a0[v]);
+        a1[v] = _mm512_fmadd_ps(p1, _mm512_loadu_ps(rows[i + 1] + 16 * v), a1[v]);
+      }
+    }
+    if (i < n) {
+      const __m512 p0 = _mm512_set1_ps(p[i]);
+      for (int v = 0; v < NV; ++v) a0[v] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(rows[i] + 16 * v), a0[v]);
+    }
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + 16 * v, _mm512_add_ps(a0[v], a1[v]));
+  }
+};
+
 }  // namespace
 
-void attention_row(const AttnRowArgs& a) { attend_row<Avx512Ops>(a); }
+void attention_row(const AttnRowArgs& a) {
+  switch (a.head_dim) {
+    case 16: attend_row<FixedOps<1>>(a); return;
+    case 32: attend_row<FixedOps<2>>(a); return;
+    case 64: attend_row<FixedOps<4>>(a); return;
+    case 128: attend_row<FixedOps<8>>(a); return;
+    default: attend_row<Avx512Ops>(a); return;
+  }
+}
 
 }  // namespace gptneo::cpu::avx512
