@@ -3,7 +3,7 @@
  */
 import { GptNeoError } from '../errors.js';
 import type { FileContents, TokenizerFilePlan } from './files.js';
-import type { AddedTokenSpec, TokenizerSpec } from './spec.js';
+import type { AddedTokenSpec, MergeRules, TokenizerSpec, VocabEntries } from './spec.js';
 import { scanFlatVocab } from './vocab-json.js';
 
 /** GPT2Tokenizer's default for bos/eos/unk when no special-token file says otherwise. */
@@ -25,64 +25,99 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function parseVocab(path: string, value: unknown): Map<string, number> {
+function parseVocab(path: string, value: unknown): VocabEntries {
   if (!isRecord(value)) throw malformed(path, 'the vocabulary must be a JSON object of token → id');
-  const vocab = new Map<string, number>();
+  const symbols: string[] = [];
+  const ids: number[] = [];
   for (const key in value) {
     const id = value[key];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7ffffffe) {
       throw malformed(path, `token ${JSON.stringify(key)} has id ${JSON.stringify(id)}; ids must be non-negative integers`);
     }
-    vocab.set(key, id);
+    symbols.push(key);
+    ids.push(id);
   }
-  if (vocab.size === 0) throw malformed(path, 'the vocabulary is empty');
-  return vocab;
+  return { symbols, ids };
 }
 
-/** Merge rules as two parallel arrays of symbols. */
-interface MergeLists {
-  lefts: string[];
-  rights: string[];
+/** Builds MergeRules while validating; `ranges` grows as rules are added. */
+class MergeRulesBuilder {
+  ranges = new Int32Array(4 * 1024);
+  count = 0;
+  readonly lines: number[] = [];
+
+  push(ls: number, le: number, rs: number, re: number, line: number): void {
+    if (4 * this.count + 4 > this.ranges.length) {
+      const bigger = new Int32Array(this.ranges.length * 2);
+      bigger.set(this.ranges);
+      this.ranges = bigger;
+    }
+    const at = 4 * this.count++;
+    this.ranges[at] = ls;
+    this.ranges[at + 1] = le;
+    this.ranges[at + 2] = rs;
+    this.ranges[at + 3] = re;
+    this.lines.push(line);
+  }
+
+  build(text: string, describeRule: (line: number) => string): MergeRules {
+    const lines = this.lines;
+    return { text, ranges: this.ranges.subarray(0, 4 * this.count), count: this.count, where: (rank) => describeRule(lines[rank]!) };
+  }
 }
 
-function pushMerge(path: string, line: string, where: string, out: MergeLists): void {
-  const space = line.indexOf(' ');
-  if (space <= 0 || space === line.length - 1 || line.indexOf(' ', space + 1) !== -1) {
-    throw malformed(path, `${where}: expected two symbols separated by one space, got ${JSON.stringify(line)}`);
+/** Checks that text[start, end) is "left right" with one space; returns the space's index. */
+function ruleSpace(path: string, text: string, start: number, end: number, where: () => string): number {
+  const space = text.indexOf(' ', start);
+  const second = space < 0 ? -1 : text.indexOf(' ', space + 1);
+  if (space <= start || space >= end - 1 || (second !== -1 && second < end)) {
+    throw malformed(path, `${where()}: expected two symbols separated by one space, got ${JSON.stringify(text.slice(start, end))}`);
   }
-  out.lefts.push(line.slice(0, space));
-  out.rights.push(line.slice(space + 1));
+  return space;
 }
 
 /** merges.txt: an optional `#version` line, then one `left right` rule per line. */
-export function parseMergesTxt(path: string, text: string): MergeLists {
-  const out: MergeLists = { lefts: [], rights: [] };
+export function parseMergesTxt(path: string, text: string): MergeRules {
+  const rules = new MergeRulesBuilder();
   let lineNo = 0;
   for (let pos = 0; pos < text.length;) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = text.length;
     lineNo++;
-    let line = text.slice(pos, nl);
+    const start = pos;
+    let end = nl;
     pos = nl + 1;
-    if (line.endsWith('\r')) line = line.slice(0, -1);
-    if (line === '' || (lineNo === 1 && line.startsWith('#version'))) continue;
-    pushMerge(path, line, `line ${lineNo}`, out);
+    if (end > start && text.charCodeAt(end - 1) === 0x0d) end--;
+    if (end === start || (lineNo === 1 && text.startsWith('#version', start))) continue;
+    const line = lineNo;
+    const space = ruleSpace(path, text, start, end, () => `line ${line}`);
+    rules.push(start, space, space + 1, end, lineNo);
   }
-  return out;
+  return rules.build(text, (line) => `line ${line}`);
 }
 
-/** tokenizer.json's model.merges: "a b" strings or ["a", "b"] pairs. */
-function parseMergesArray(path: string, value: unknown): MergeLists {
+/** tokenizer.json's model.merges: "a b" strings or ["a", "b"] pairs, laid out in one string. */
+function parseMergesArray(path: string, value: unknown): MergeRules {
   if (!Array.isArray(value)) throw malformed(path, 'model.merges must be an array');
-  const out: MergeLists = { lefts: [], rights: [] };
+  const rules = new MergeRulesBuilder();
+  const parts: string[] = [];
+  let at = 0;
   value.forEach((m, i) => {
-    if (typeof m === 'string') pushMerge(path, m, `model.merges[${i}]`, out);
-    else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string') {
-      out.lefts.push(m[0]);
-      out.rights.push(m[1]);
-    } else throw malformed(path, `model.merges[${i}] must be "a b" or ["a", "b"]`);
+    if (typeof m === 'string') {
+      const space = ruleSpace(path, m, 0, m.length, () => `model.merges[${i}]`);
+      rules.push(at, at + space, at + space + 1, at + m.length, i);
+      parts.push(m, '\n');
+      at += m.length + 1;
+    } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string' && m[0] !== '' && m[1] !== '') {
+      const [left, right] = m as [string, string];
+      rules.push(at, at + left.length, at + left.length + 1, at + left.length + 1 + right.length, i);
+      parts.push(left, ' ', right, '\n');
+      at += left.length + right.length + 2;
+    } else {
+      throw malformed(path, `model.merges[${i}] must be "a b" or ["a", "b"]`);
+    }
   });
-  return out;
+  return rules.build(parts.join(''), (i) => `model.merges[${i}]`);
 }
 
 function tokenContent(v: unknown): string | undefined {
@@ -117,9 +152,7 @@ function parseTokenizerJson(path: string, text: string, spec: Partial<TokenizerS
   }
   if (isRecord(pre) && typeof pre.add_prefix_space === 'boolean') spec.addPrefixSpace = pre.add_prefix_space;
   spec.vocab = parseVocab(path, model.vocab);
-  const merges = parseMergesArray(path, model.merges ?? []);
-  spec.mergeLefts = merges.lefts;
-  spec.mergeRights = merges.rights;
+  spec.merges = parseMergesArray(path, model.merges ?? []);
   spec.vocabSource = spec.mergesSource = path;
   const added = json.added_tokens ?? [];
   if (!Array.isArray(added)) throw malformed(path, 'added_tokens must be an array');
@@ -171,9 +204,7 @@ export function parseTokenizerFiles(plan: TokenizerFilePlan, contents: FileConte
     const { vocabPath, mergesPath } = plan.main;
     const vocabText = contents.get(vocabPath)!;
     spec.vocab = scanFlatVocab(vocabText) ?? parseVocab(vocabPath, parseJson(vocabPath, vocabText));
-    const merges = parseMergesTxt(mergesPath, contents.get(mergesPath)!);
-    spec.mergeLefts = merges.lefts;
-    spec.mergeRights = merges.rights;
+    spec.merges = parseMergesTxt(mergesPath, contents.get(mergesPath)!);
     spec.vocabSource = vocabPath;
     spec.mergesSource = mergesPath;
   }
@@ -182,17 +213,10 @@ export function parseTokenizerFiles(plan: TokenizerFilePlan, contents: FileConte
   if (optional['added_tokens.json']) applyAddedTokensJson(optional['added_tokens.json'], contents.get(optional['added_tokens.json'])!, spec);
   if (optional['special_tokens_map.json']) applyConfig(optional['special_tokens_map.json'], contents.get(optional['special_tokens_map.json'])!, spec, extraSpecial);
   if (optional['tokenizer_config.json']) applyConfig(optional['tokenizer_config.json'], contents.get(optional['tokenizer_config.json'])!, spec, extraSpecial);
-  // Named special tokens that are in the vocabulary are matched in text like added tokens
-  // (the slow GPT2Tokenizer registers them in its added-token trie).
+  // Named special tokens are matched in text like added tokens when they are in the vocabulary
+  // (the slow GPT2Tokenizer registers them in its added-token trie); Vocabulary resolves them.
   const full = spec as TokenizerSpec;
-  const known = new Set(full.addedTokens.map((t) => t.content));
-  for (const content of [full.bosToken, full.eosToken, full.unkToken, full.padToken, ...extraSpecial]) {
-    if (content === undefined || known.has(content)) continue;
-    const id = full.vocab.get(content);
-    if (id !== undefined) {
-      full.addedTokens.push({ id, content, special: true, lstrip: false, rstrip: false });
-      known.add(content);
-    }
-  }
+  full.specialNames = [full.bosToken, full.eosToken, full.unkToken, full.padToken, ...extraSpecial]
+    .filter((c): c is string => c !== undefined);
   return full;
 }

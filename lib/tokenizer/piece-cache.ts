@@ -7,12 +7,10 @@
  * stored as that id; longer results as an Int32Array.
  */
 
-/** FNV-1a hash of text[start, end) (UTF-16 units). */
-export function hashPiece(text: string, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h;
-}
+import { hashRange } from './fnv-hash.js';
+
+/** Hash of the piece text[start, end) used as the cache key. */
+export const hashPiece = (text: string, start: number, end: number): number => hashRange(text, start, end);
 
 export class PieceCache {
   private readonly mask: number;

@@ -15,12 +15,16 @@ export interface AddedTokenSpec {
 }
 
 export interface TokenizerSpec {
-  /** Byte-alphabet symbol → id (vocab.json, or tokenizer.json's model.vocab). */
-  vocab: Map<string, number>;
-  /** Merge rules in priority order: rule r merges mergeLefts[r] with mergeRights[r]. */
-  mergeLefts: string[];
-  mergeRights: string[];
+  /** The vocabulary (vocab.json, or tokenizer.json's model.vocab). */
+  vocab: VocabEntries;
+  /** Merge rules in priority order. */
+  merges: MergeRules;
   addedTokens: AddedTokenSpec[];
+  /**
+   * Special tokens named by the config files (bos/eos/unk/pad, additional_special_tokens); those
+   * in the vocabulary that are not already added tokens become special added tokens.
+   */
+  specialNames: string[];
   bosToken?: string;
   eosToken?: string;
   unkToken?: string;
@@ -30,4 +34,22 @@ export interface TokenizerSpec {
   /** Where the vocabulary and merges came from, for error messages. */
   vocabSource: string;
   mergesSource: string;
+}
+
+/** Vocabulary entries as parallel arrays: symbols[k] (byte alphabet) has id ids[k]. */
+export interface VocabEntries {
+  symbols: string[];
+  ids: number[];
+}
+
+/**
+ * Merge rules as ranges of one text (merges.txt itself, or the rules of tokenizer.json laid out
+ * in a string): rule r joins text[ranges[4r], ranges[4r+1]) and text[ranges[4r+2], ranges[4r+3]).
+ */
+export interface MergeRules {
+  text: string;
+  ranges: Int32Array;
+  count: number;
+  /** Where rule r is written, for error messages (e.g. "line 12"). */
+  where(rank: number): string;
 }

@@ -51,10 +51,10 @@ export class Tokenizer {
 
   private constructor(spec: TokenizerSpec) {
     this.vocab = new Vocabulary(spec);
-    this.matcher = new AddedTokenMatcher(spec.addedTokens);
+    this.matcher = new AddedTokenMatcher(this.vocab.addedTokens);
     this.pieces = new PieceEncoder(this.vocab);
     this.addPrefixSpace = spec.addPrefixSpace;
-    const idOf = (token: string | undefined): number | undefined => token === undefined ? undefined : this.vocab.symbolToId.get(token);
+    const idOf = (token: string | undefined): number | undefined => token === undefined ? undefined : this.vocab.idOf(token);
     this.eosTokenId = idOf(spec.eosToken);
     this.bosTokenId = idOf(spec.bosToken);
     this.padTokenId = idOf(spec.padToken);
@@ -197,7 +197,7 @@ export class Tokenizer {
   /** Id of a token given as its vocabulary symbol (byte alphabet, e.g. 'Ġthe'), or undefined. */
   tokenToId(token: string): number | undefined {
     expectString('token', token);
-    return this.vocab.symbolToId.get(token);
+    return this.vocab.idOf(token);
   }
 
   /** Vocabulary symbol of an id (byte alphabet, e.g. 'Ġthe'; added tokens as written). */
