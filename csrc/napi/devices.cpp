@@ -23,20 +23,29 @@ Napi::Value devices(const Napi::CallbackInfo& info) {
   Napi::Array list = Napi::Array::New(env);
 #ifdef GPTNEO_WITH_CUDA
   cuda.Set("built", true);
-  std::vector<CudaDeviceInfo> found;
   std::string why;
-  cuda_list_devices(&found, &why);
-  for (size_t i = 0; i < found.size(); ++i) {
+  const int count = cuda_device_count(&why);
+  for (int i = 0; i < count; ++i) {
+    CudaDeviceInfo info;
     Napi::Object d = Napi::Object::New(env);
-    d.Set("index", found[i].index);
-    d.Set("name", found[i].name);
-    d.Set("memory", static_cast<double>(found[i].total_memory));
-    d.Set("capability", std::to_string(found[i].major) + "." + std::to_string(found[i].minor));
-    d.Set("usable", found[i].usable);
-    if (!found[i].usable) d.Set("reason", found[i].reason);
+    Status s = cuda_device_info(i, &info);
+    d.Set("index", i);
+    if (!s.ok()) {
+      d.Set("name", "unknown");
+      d.Set("memory", 0);
+      d.Set("capability", "unknown");
+      d.Set("usable", false);
+      d.Set("reason", s.message());
+    } else {
+      d.Set("name", info.name);
+      d.Set("memory", static_cast<double>(info.total_memory));
+      d.Set("capability", std::to_string(info.major) + "." + std::to_string(info.minor));
+      d.Set("usable", info.usable);
+      if (!info.usable) d.Set("reason", info.why_unusable);
+    }
     list.Set(static_cast<uint32_t>(i), d);
   }
-  if (!why.empty()) cuda.Set("reason", why);
+  if (count == 0) cuda.Set("reason", why.empty() ? std::string("no CUDA device found") : why);
 #else
   cuda.Set("built", false);
   cuda.Set("reason", "this build of gpt-neo-node was compiled without CUDA");

@@ -74,6 +74,14 @@ export class GptNeoModel implements AsyncDisposable {
     return this.native.info().backend;
   }
 
+  /** Native memory and backend: weight bytes as prepared, KV pool bytes, block geometry. */
+  info(): { backend: string; weightBytes: number; kvBytes: number; kvBlocks: number; kvBlockSize: number } {
+    this.assertUsable();
+    const i = this.native.info();
+    return { backend: i.backend, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
+      kvBlocks: i.kvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0 };
+  }
+
   /** Engine counters and KV-cache gauges. */
   stats(): EngineStats {
     return this.engine.stats();

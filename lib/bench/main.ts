@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench` / `gpt-neo bench`: model and tokenizer benchmarks on this machine.
+ * Without --model it writes a seeded GPT-Neo-125M-shaped random checkpoint to a temporary
+ * folder (removed afterwards). Prints a table; --json FILE also writes every figure.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { devices } from '../devices.js';
+import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
+import { runModelBench } from './model-bench.js';
+import { runTokenizerBench } from './tokenizer.js';
+
+interface Figure { name: string; unit: string; median: number; spread: number; bound?: number }
+
+export async function benchMain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: {
+    model: { type: 'string' },
+    dtype: { type: 'string', default: 'float32' },
+    threads: { type: 'string' },
+    repeats: { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    'skip-tokenizer': { type: 'boolean', default: false },
+    json: { type: 'string' },
+    compare: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  } });
+  if (values.help) {
+    process.stdout.write(`Usage: gpt-neo bench [--model DIR] [--dtype float32|bfloat16|float16] [--threads N]
+                   [--repeats N] [--quick] [--skip-tokenizer] [--json FILE] [--compare BASELINE.json]\n`);
+    return 0;
+  }
+  const cpu = devices().find((d) => d.type === 'cpu')!;
+  const threads = values.threads ? Number(values.threads) : (cpu as { threads: number }).threads;
+  const dtype = values.dtype as 'float32' | 'bfloat16' | 'float16';
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown', simd: (cpu as { simd: string }).simd, threads, node: process.version,
+    date: new Date().toISOString(), dtype,
+  };
+  process.stderr.write(`machine: ${machine.cpu}, simd ${machine.simd}, ${threads} threads, ${dtype}, Node ${machine.node}\n`);
+
+  let dir = values.model;
+  let tmp: string | undefined;
+  if (!dir) {
+    tmp = await mkdtemp(join(tmpdir(), 'gpt-neo-bench-'));
+    dir = tmp;
+    process.stderr.write('writing a seeded GPT-Neo-125M-shaped random checkpoint...\n');
+    await writeRandomCheckpoint(dir, { preset: '125m', seed: 1234, dtype: 'float32' });
+  }
+  const figures: Figure[] = [];
+  try {
+    const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
+    figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
+    for (const r of m.rows) figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread });
+    process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);
+  } finally {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+  if (!values['skip-tokenizer']) {
+    const rows = await runTokenizerBench({ corpusBytes: values.quick ? 1 << 20 : 10 << 20, repeats: Number(values.repeats) });
+    for (const r of rows) figures.push({ name: `tokenizer encode: ${r.name}`, unit: 'MB/s', median: r.mbPerSec, spread: r.spread });
+  }
+
+  const lines = [`| figure | median | unit | spread |`, `| --- | ---: | --- | ---: |`];
+  for (const f of figures) lines.push(`| ${f.name} | ${f.median.toFixed(f.median < 10 ? 2 : 1)} | ${f.unit} | ${(100 * f.spread).toFixed(1)}% |`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (values.compare) {
+    const base = JSON.parse(await readFile(values.compare, 'utf8')) as { figures: Figure[] };
+    for (const f of figures) {
+      const b = base.figures.find((x) => x.name === f.name);
+      if (!b) continue;
+      const better = f.unit === 'ms' ? b.median / f.median : f.median / b.median;
+      if (better < 0.9) process.stdout.write(`REGRESSION: ${f.name}: ${f.median.toFixed(1)} vs ${b.median.toFixed(1)} ${f.unit}\n`);
+    }
+  }
+  if (values.json) await writeFile(values.json, JSON.stringify({ machine, figures }, null, 2));
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').slice(-3).join('/'))) {
+  benchMain(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * End-to-end model benchmarks on a GPT-Neo-shaped checkpoint: prefill (every position's logits,
+ * as a full forward pass; and through the engine), decode at batch 1, aggregate decode with
+ * several concurrent streams, and load time. Each figure is tokens (or sequences) per second.
+ */
+import { loadModel } from '../model/load.js';
+import type { GptNeoModel } from '../model/model.js';
+import { measure, seconds, type Measurement } from './stats.js';
+
+export interface ModelBenchOptions {
+  dir: string;
+  dtype: 'float32' | 'bfloat16' | 'float16';
+  threads: number;
+  repeats: number;
+  /** Smaller runs for a quick look (CI smoke). */
+  quick?: boolean;
+}
+
+export interface ModelBenchRow {
+  name: string;
+  unit: string;
+  result: Measurement;
+}
+
+function promptIds(n: number, seed: number, vocab: number): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s % Math.min(vocab, 50000);
+  });
+}
+
+/** Decode tokens/s of `streams` concurrent greedy generations (prompt 32, `newTokens` each). */
+async function decodeRate(model: GptNeoModel, streams: number, newTokens: number, seed: number): Promise<number> {
+  // Time from the first generated token of every stream to the end, so prefill is excluded.
+  const firstTokenAt: bigint[] = [];
+  const start = process.hrtime.bigint();
+  let decodeStart = start;
+  const runs = Array.from({ length: streams }, async (_, i) => {
+    let n = 0;
+    for await (const _c of model.stream(promptIds(32, seed + i, model.config.vocabSize),
+      { maxNewTokens: newTokens, temperature: 0, ignoreEos: true })) {
+      if (n++ === 0) {
+        firstTokenAt.push(process.hrtime.bigint());
+        if (firstTokenAt.length === streams) decodeStart = process.hrtime.bigint();
+      }
+    }
+    return n;
+  });
+  const counts = await Promise.all(runs);
+  const total = counts.reduce((a, b) => a + b, 0) - streams;  // tokens after each stream's first
+  return total / seconds(decodeStart);
+}
+
+export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: ModelBenchRow[]; loadMs: Measurement; weightBytes: number; backend: string }> {
+  const loadOpts = { device: 'cpu' as const, dtype: o.dtype, threads: o.threads, contextSize: 2048, kvCacheTokens: 32 * 2048 / 8 + 4096 };
+  const loadMs = await measure(async () => {
+    const t = process.hrtime.bigint();
+    const m = await loadModel(o.dir, loadOpts);
+    const ms = seconds(t) * 1000;
+    await m.dispose();
+    return ms;
+  }, o.quick ? 1 : 3, 1);
+  const model = await loadModel(o.dir, loadOpts);
+  const info = model.info();
+  const rows: ModelBenchRow[] = [];
+  try {
+    const V = model.config.vocabSize;
+    const prefillLen = o.quick ? 128 : 512;
+    const ids = promptIds(prefillLen, 7, V);
+    rows.push({ name: `prefill ${prefillLen}, logits for every position (forward)`, unit: 'tok/s',
+      result: await measure(async () => {
+        const t = process.hrtime.bigint();
+        await model.forward(ids);
+        return prefillLen / seconds(t);
+      }, o.repeats) });
+    rows.push({ name: `prefill ${prefillLen}, last logits only (generate 1 token)`, unit: 'tok/s',
+      result: await measure(async () => {
+        const t = process.hrtime.bigint();
+        await model.generate(ids, { maxNewTokens: 1, temperature: 0 });
+        return prefillLen / seconds(t);
+      }, o.repeats) });
+    if (!o.quick) {
+      rows.push({ name: 'prefill 4x128 (4 concurrent requests)', unit: 'tok/s',
+        result: await measure(async () => {
+          const t = process.hrtime.bigint();
+          await Promise.all([0, 1, 2, 3].map((i) => model.generate(promptIds(128, 100 + i, V), { maxNewTokens: 1, temperature: 0 })));
+          return 512 / seconds(t);
+        }, o.repeats) });
+    }
+    const newTokens = o.quick ? 16 : 128;
+    let seed = 1000;
+    for (const streams of o.quick ? [1, 8] : [1, 8, 32]) {
+      rows.push({ name: `decode, ${streams} stream${streams > 1 ? 's' : ''} (prompt 32, ${newTokens} new, aggregate)`, unit: 'tok/s',
+        result: await measure(async () => decodeRate(model, streams, newTokens, (seed += 97)), o.repeats) });
+    }
+  } finally {
+    await model.dispose();
+  }
+  return { rows, loadMs, weightBytes: info.weightBytes, backend: info.backend };
+}
