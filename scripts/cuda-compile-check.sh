@@ -2,7 +2,8 @@
 # Compile-only check of the CUDA backend (no GPU needed): configures CMake with GPTNEO_CUDA=ON,
 # builds the CUDA library, the native CUDA test and the benchmark, prints the ptxas resource
 # report, checks the static runtime (no libcudart/libcuda dependency) and runs the test, which
-# must print "SKIP: <reason>" on a machine without a GPU.
+# must print "SKIP: <reason>" on a machine without a GPU; then runs the test's harness against a
+# host-memory mock of the C API (csrc/tests/cuda_api_mock.cpp).
 #   scripts/cuda-compile-check.sh [ARCHS]     ARCHS: CMAKE_CUDA_ARCHITECTURES (default "90";
 #                                             "all" = the release list 80-real;86-real;89-real;90)
 set -u
@@ -33,4 +34,16 @@ readelf -S "$build/test_cuda_ops" | grep -q nv_fatbin && echo "fatbin: present"
 
 echo "--- test_cuda_ops (no GPU here: expect SKIP) ---"
 "$build/test_cuda_ops" --quick
+
+# The same test source and CudaBackend linked against a host-memory mock of cuda/api.h: checks
+# the harness and the backend glue end to end (not the kernels) on a machine without a GPU.
+echo "--- harness check: test_cuda_ops + CudaBackend over csrc/tests/cuda_api_mock.cpp ---"
+${CXX:-g++} -std=c++17 -O2 -Wall -Icsrc csrc/tests/test_cuda_ops.cpp csrc/model/cuda_backend.cpp \
+  csrc/tests/cuda_api_mock.cpp csrc/cpu/ref/*.cpp -o "$build/test_cuda_ops_mock" \
+  || { echo "cuda-compile-check: mock build FAILED"; exit 1; }
+mock_out="$("$build/test_cuda_ops_mock" --quick)"
+mock_rc=$?
+echo "$mock_out" | grep -E "^FAIL" | head -n 20
+echo "$mock_out" | tail -n 1
+[ $mock_rc -eq 0 ] || { echo "cuda-compile-check: mock run FAILED"; exit 1; }
 echo "cuda-compile-check: OK"

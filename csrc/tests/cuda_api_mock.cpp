@@ -1,0 +1,199 @@
+// A host-memory stand-in for the CUDA C API (cuda/api.h), for machines without a GPU: linked
+// with test_cuda_ops.cpp and model/cuda_backend.cpp instead of the .cu files, it lets the test
+// harness and the CudaBackend glue run end to end (scripts/cuda-compile-check.sh does this).
+// It checks the harness and the glue, never the kernels: each op here is a plain loop that
+// mimics the precision of the kernel path (x rounded to the weight dtype on the tensor-core path).
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cuda/api.h"
+
+using namespace gptneo;
+
+namespace {
+
+float load(const void* p, int dt, size_t i) { return load_as_f32(p, static_cast<DType>(dt), i); }
+void store(void* p, int dt, size_t i, float v) {
+  if (dt == GN_DTYPE_F32) static_cast<float*>(p)[i] = v;
+  else if (dt == GN_DTYPE_BF16) static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
+  else static_cast<uint16_t*>(p)[i] = f32_to_f16(v);
+}
+float gelu(float x) { return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x))); }
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+int ceil_div(int a, int b) { return (a + b - 1) / b; }
+constexpr int kSms = 132;
+
+}  // namespace
+
+extern "C" {
+
+const char* gn_cuda_status_string(int s) { return s == 0 ? "no error" : s < 0 ? "mock: unsupported/invalid" : "mock error"; }
+const char* gn_cuda_status_name(int s) {
+  return s == 0 ? "cudaSuccess" : s == GN_CUDA_EINVAL ? "GN_CUDA_EINVAL" : s == GN_CUDA_EUNSUPPORTED ? "GN_CUDA_EUNSUPPORTED" : "mock";
+}
+int gn_cuda_device_count(int* n) { *n = 1; return 0; }
+int gn_cuda_device_info_get(int device, gn_cuda_device_info* info) {
+  if (device != 0) return 101;  // cudaErrorInvalidDevice
+  std::memset(info, 0, sizeof *info);
+  std::strcpy(info->name, "mock GPU (host memory)");
+  info->total_memory = 80ull << 30;
+  info->major = 9;
+  info->multiprocessors = kSms;
+  return 0;
+}
+int gn_cuda_driver_version(int* v) { *v = 13000; return 0; }
+int gn_cuda_runtime_version(int* v) { *v = 13000; return 0; }
+int gn_cuda_min_capability(void) { return 80; }
+int gn_cuda_set_device(int) { return 0; }
+int gn_cuda_malloc(void** p, size_t bytes) {
+  *p = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
+  return *p ? 0 : 2;
+}
+int gn_cuda_free(void* p) { std::free(p); return 0; }
+int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
+int gn_cuda_stream_create(void** s) { static int token; *s = &token; return 0; }
+int gn_cuda_stream_destroy(void*) { return 0; }
+int gn_cuda_stream_synchronize(void*) { return 0; }
+int gn_cuda_upload(void* d, const void* h, size_t n, void*) { if (n) std::memcpy(d, h, n); return 0; }
+int gn_cuda_download(void* h, const void* d, size_t n, void*) { if (n) std::memcpy(h, d, n); return 0; }
+int gn_cuda_copy_d2d(void* d, const void* s, size_t n, void*) { if (n) std::memcpy(d, s, n); return 0; }
+int gn_cuda_memset(void* d, int v, size_t n, void*) { if (n) std::memset(d, v, n); return 0; }
+int gn_cuda_fill_nan_f32(float* d, size_t n, void* s) { return gn_cuda_memset(d, 0xFF, n * 4, s); }
+
+int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void*) {
+  for (size_t i = 0; i < n; ++i) store(dst, ddt, i, load(src, sdt, i));
+  return 0;
+}
+
+int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
+  const bool gemv_ok = k % 8 == 0 && aligned16(w);
+  if (m <= 8 && gemv_ok) return GN_GEMM_GEMV;
+  const bool tc_ok = wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
+  if (m <= 64 && gemv_ok && blocks < kSms) return GN_GEMM_GEMV;
+  return tc_ok ? GN_GEMM_TENSOR_CORE : GN_GEMM_SIMT;
+}
+const char* gn_cuda_gemm_kernel_name(int k) { return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : "unknown"; }
+
+int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* bias,
+                      float* y, int ldy, int ep, void*) {
+  if (m == 0 || n == 0) return 0;
+  bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
+            (kernel == GN_GEMM_TENSOR_CORE && wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w));
+  if (!ok) return GN_CUDA_EUNSUPPORTED;
+  const bool round_x = kernel == GN_GEMM_TENSOR_CORE;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      float acc = 0.f;
+      for (int kk = 0; kk < k; ++kk) {
+        float xv = x[(size_t)i * ldx + kk];
+        if (round_x) xv = wdt == GN_DTYPE_BF16 ? bf16_to_f32(f32_to_bf16(xv)) : f16_to_f32(f32_to_f16(xv));
+        acc += xv * load(w, wdt, (size_t)j * k + kk);
+      }
+      float v = acc + (bias ? bias[j] : 0.f);
+      float* yp = y + (size_t)i * ldy + j;
+      *yp = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? *yp + v : v;
+    }
+  return 0;
+}
+int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* b, float* y, int ldy,
+                 int ep, void* s) {
+  return gn_cuda_gemm_with(gn_cuda_gemm_select(m, n, k, wdt, x, ldx, w), x, m, ldx, w, wdt, n, k, b, y, ldy, ep, s);
+}
+
+int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g, const float* b, float eps, float* y,
+                      int ldy, void*) {
+  for (int r = 0; r < rows; ++r) {
+    const float* xr = x + (size_t)r * ldx;
+    float mean = 0.f, var = 0.f;
+    for (int i = 0; i < dim; ++i) mean += xr[i];
+    mean /= dim;
+    for (int i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    const float rstd = 1.f / std::sqrt(var / dim + eps);
+    for (int i = 0; i < dim; ++i) y[(size_t)r * ldy + i] = (xr[i] - mean) * rstd * g[i] + b[i];
+  }
+  return 0;
+}
+
+int gn_cuda_embed(const int32_t* ids, const int32_t* pos, int tokens, const void* wte, int wdt, int vocab, const void* wpe,
+                  int pdt, int max_pos, int dim, float* out, void*) {
+  for (int t = 0; t < tokens; ++t)
+    for (int d = 0; d < dim; ++d)
+      out[(size_t)t * dim + d] = (ids[t] < 0 || ids[t] >= vocab || pos[t] < 0 || pos[t] >= max_pos)
+                                     ? NAN
+                                     : load(wte, wdt, (size_t)ids[t] * dim + d) + load(wpe, pdt, (size_t)pos[t] * dim + d);
+  return 0;
+}
+
+int gn_cuda_gather_rows(const float* src, int ld, const int32_t* rows, int count, int dim, float* dst, void*) {
+  for (int i = 0; i < count; ++i) std::memcpy(dst + (size_t)i * dim, src + (size_t)rows[i] * ld, dim * 4);
+  return 0;
+}
+
+int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*) {
+  for (int r = 0; r < rows; ++r) {
+    int best = -1;
+    for (int c = 0; c < cols; ++c) {
+      const float v = x[(size_t)r * cols + c];
+      if (!std::isnan(v) && (best < 0 || v > x[(size_t)r * cols + best])) best = c;
+    }
+    out[r] = best < 0 ? 0 : best;
+  }
+  return 0;
+}
+
+static int seq_of(const gn_cuda_batch* b, int t) {
+  int s = 0;
+  while (s + 1 < b->num_seqs && b->d_seq_starts[s + 1] <= t) ++s;
+  return s;
+}
+static long long slot_of(const gn_cuda_batch* b, int s, int p) {
+  return (long long)b->d_block_tables[(size_t)s * b->max_blocks + p / b->block_size] * b->block_size + p % b->block_size;
+}
+
+int gn_cuda_kv_write(const float* k, const float* v, int ldkv, const gn_cuda_batch* b, int heads, int hd, float* kc,
+                     float* vc, void*) {
+  const int w = heads * hd;
+  for (int t = 0; t < b->tokens; ++t) {
+    const long long slot = slot_of(b, seq_of(b, t), b->d_positions[t]);
+    std::memcpy(kc + slot * w, k + (size_t)t * ldkv, w * 4);
+    std::memcpy(vc + slot * w, v + (size_t)t * ldkv, w * 4);
+  }
+  return 0;
+}
+
+size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch*, int, int) { return 0; }
+
+int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
+                      int window, float scale, float* out, int ldo, void*, size_t, void*) {
+  if (hd > 128) return GN_CUDA_EUNSUPPORTED;
+  const int w = heads * hd;
+  for (int t = 0; t < b->tokens; ++t) {
+    const int s = seq_of(b, t), p = b->d_positions[t];
+    const int lo = window > 0 ? std::max(0, p - window + 1) : 0;
+    for (int h = 0; h < heads; ++h) {
+      std::vector<float> sc(p + 1 - lo);
+      float mx = -INFINITY;
+      for (int j = lo; j <= p; ++j) {
+        float d = 0.f;
+        for (int e = 0; e < hd; ++e) d += q[(size_t)t * ldq + h * hd + e] * scale * kc[slot_of(b, s, j) * w + h * hd + e];
+        sc[j - lo] = d;
+        mx = std::max(mx, d);
+      }
+      float sum = 0.f;
+      for (auto& v : sc) sum += (v = std::exp(v - mx));
+      for (int e = 0; e < hd; ++e) {
+        float o = 0.f;
+        for (int j = lo; j <= p; ++j) o += sc[j - lo] * vc[slot_of(b, s, j) * w + h * hd + e];
+        out[(size_t)t * ldo + h * hd + e] = o / sum;
+      }
+    }
+  }
+  return 0;
+}
+
+}  // extern "C"
