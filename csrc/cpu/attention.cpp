@@ -42,7 +42,7 @@ struct ScalarOps {
   }
 };
 
-void attention_row(const AttnRowArgs& a) { attend_row<ScalarOps>(a); }
+void attention_rows(const AttnRowArgs* rows, int count) { attend_rows<ScalarOps>(rows, count); }
 
 }  // namespace portable
 
@@ -61,14 +61,23 @@ size_t cache_slot(const PagedBatch& b, int seq, int pos) {
   return static_cast<size_t>(block) * b.block_size + pos % b.block_size;
 }
 
-AttnRowFn row_fn(SimdLevel level) {
+AttnRowsFn rows_fn(SimdLevel level) {
   switch (level) {
     case SimdLevel::kAvx512Bf16:
-    case SimdLevel::kAvx512: return avx512::attention_row;
-    case SimdLevel::kAvx2: return avx2::attention_row;
+    case SimdLevel::kAvx512: return avx512::attention_rows;
+    case SimdLevel::kAvx2: return avx2::attention_rows;
     case SimdLevel::kPortable: break;
   }
-  return portable::attention_row;
+  return portable::attention_rows;
+}
+
+// Runs of up to kAttnMaxQueries consecutive new tokens of one sequence: [begin, end) pairs.
+std::vector<std::pair<int, int>> query_blocks(const PagedBatch& b) {
+  std::vector<std::pair<int, int>> out;
+  for (int s = 0; s < b.num_seqs; ++s)
+    for (int t = b.seq_starts[s]; t < b.seq_starts[s + 1]; t += kAttnMaxQueries)
+      out.emplace_back(t, std::min(b.seq_starts[s + 1], t + kAttnMaxQueries));
+  return out;
 }
 
 }  // namespace
@@ -92,26 +101,32 @@ void attention_paged(const float* q, int ldq, const float* k_cache, const float*
   const std::vector<int> seq = token_sequences(batch);
   const int tokens = static_cast<int>(seq.size());
   if (tokens == 0 || heads <= 0 || head_dim <= 0) return;
-  const AttnRowFn fn = row_fn(level);
+  const AttnRowsFn fn = rows_fn(level);
   const size_t row_stride = static_cast<size_t>(heads) * head_dim;
+  const std::vector<std::pair<int, int>> blocks = query_blocks(batch);
+  const int nblocks = static_cast<int>(blocks.size());
   // Head-major job order: consecutive jobs (on one thread) reuse one head's keys and values,
-  // which is what keeps a long prefill's K/V in L2 (a cache row interleaves all heads).
-  pool.run(tokens * heads, [&](int job, int) {
-    const int h = job / tokens, t = job % tokens;
-    const int pos = batch.positions[t];
-    AttnRowArgs a;
-    a.q = q + static_cast<size_t>(t) * ldq + h * head_dim;
-    a.k_cache = k_cache + h * head_dim;
-    a.v_cache = v_cache + h * head_dim;
-    a.block_table = batch.block_tables + static_cast<size_t>(seq[t]) * batch.max_blocks;
-    a.block_size = batch.block_size;
-    a.row_stride = row_stride;
-    a.j_hi = pos;
-    a.j_lo = window > 0 ? std::max(0, pos - window + 1) : 0;
-    a.head_dim = head_dim;
-    a.scale = scale;
-    a.out = out + static_cast<size_t>(t) * ldo + h * head_dim;
-    fn(a);
+  // which is what keeps a long prefill's K/V in cache (a cache row interleaves all heads).
+  pool.run(nblocks * heads, [&](int job, int) {
+    const int h = job / nblocks;
+    const auto [t0, t1] = blocks[job % nblocks];
+    AttnRowArgs rows[kAttnMaxQueries];
+    for (int t = t0; t < t1; ++t) {
+      const int pos = batch.positions[t];
+      AttnRowArgs& a = rows[t - t0];
+      a.q = q + static_cast<size_t>(t) * ldq + h * head_dim;
+      a.k_cache = k_cache + h * head_dim;
+      a.v_cache = v_cache + h * head_dim;
+      a.block_table = batch.block_tables + static_cast<size_t>(seq[t]) * batch.max_blocks;
+      a.block_size = batch.block_size;
+      a.row_stride = row_stride;
+      a.j_hi = pos;
+      a.j_lo = window > 0 ? std::max(0, pos - window + 1) : 0;
+      a.head_dim = head_dim;
+      a.scale = scale;
+      a.out = out + static_cast<size_t>(t) * ldo + h * head_dim;
+    }
+    fn(rows, t1 - t0);
   });
 }
 

@@ -71,6 +71,6 @@ struct Avx2Ops {
 
 }  // namespace
 
-void attention_row(const AttnRowArgs& a) { attend_row<Avx2Ops>(a); }
+void attention_rows(const AttnRowArgs* rows, int count) { attend_rows<Avx2Ops>(rows, count); }
 
 }  // namespace gptneo::cpu::avx2

@@ -145,13 +145,13 @@ struct FixedOps : Avx512Ops {
 
 }  // namespace
 
-void attention_row(const AttnRowArgs& a) {
-  switch (a.head_dim) {
-    case 16: attend_row<FixedOps<1>>(a); return;
-    case 32: attend_row<FixedOps<2>>(a); return;
-    case 64: attend_row<FixedOps<4>>(a); return;
-    case 128: attend_row<FixedOps<8>>(a); return;
-    default: attend_row<Avx512Ops>(a); return;
+void attention_rows(const AttnRowArgs* rows, int count) {
+  switch (rows[0].head_dim) {
+    case 16: attend_rows<FixedOps<1>>(rows, count); return;
+    case 32: attend_rows<FixedOps<2>>(rows, count); return;
+    case 64: attend_rows<FixedOps<4>>(rows, count); return;
+    case 128: attend_rows<FixedOps<8>>(rows, count); return;
+    default: attend_rows<Avx512Ops>(rows, count); return;
   }
 }
 

@@ -1,7 +1,9 @@
-// One (token, head) of paged attention, written once over a small vector-ops policy so the
-// portable, AVX2 and AVX-512 units share the algorithm and differ only in the inner loops.
+// Paged attention for a few queries of one (sequence, head), written once over a small
+// vector-ops policy so the portable, AVX2 and AVX-512 units share the algorithm and differ only
+// in the inner loops.
 //
-// Keys are visited in chunks of kAttnChunk: scores s_j = scale * q·k_j for the chunk, then an
+// Keys are visited in chunks of kAttnChunk (each chunk's K/V rows are reused from L1 by every
+// query of the block): scores s_j = scale * q·k_j for the chunk, then an
 // online-softmax update (running max m, running sum l; the accumulator is rescaled by
 // exp(m_old - m_new) only when the max grows), then acc += exp(s_j - m) * v_j.
 // Ops must provide: dots(q, rows, n, d, scale, s) (s_i = scale * q·rows_i), accumulate(acc, p,
@@ -33,34 +35,53 @@ inline void attn_chunk_rows(const AttnRowArgs& a, int j0, int n, const float** k
   }
 }
 
-template <class Ops>
-void attend_row(const AttnRowArgs& a) {
-  const int d = a.head_dim;
-  float s[kAttnChunk];
-  const float* kp[kAttnChunk];
-  const float* vp[kAttnChunk];
+// Online-softmax state of one query.
+struct AttnQueryState {
   float m = -std::numeric_limits<float>::infinity();
   float l = 0.0f;
-  float* acc = a.out;
-  std::fill(acc, acc + d, 0.0f);
-  for (int j0 = a.j_lo; j0 <= a.j_hi; j0 += kAttnChunk) {
-    const int n = std::min(kAttnChunk, a.j_hi - j0 + 1);
-    attn_chunk_rows(a, j0, n, kp, vp);
-    Ops::dots(a.q, kp, n, d, a.scale, s);
-    float cmax = s[0];
-    for (int i = 1; i < n; ++i) cmax = std::max(cmax, s[i]);
-    if (cmax > m) {
-      if (l > 0.0f) {
-        const float c = std::exp(m - cmax);
-        l *= c;
-        Ops::scale(acc, c, d);
-      }
-      m = cmax;
-    }
-    l += Ops::exp_shift_sum(s, n, m);
-    Ops::accumulate(acc, s, vp, n, d);
+};
+
+// Attends `count` queries of one (sequence, head) -- typically consecutive tokens -- together:
+// each chunk of keys/values is fetched once (into L1) and used by every query whose range
+// [j_lo, j_hi] meets it. All rows share caches, block table, head_dim and scale.
+template <class Ops>
+void attend_rows(const AttnRowArgs* rows, int count) {
+  const AttnRowArgs& a = rows[0];
+  const int d = a.head_dim;
+  float s[kAttnChunk];
+  const float* kp[kAttnChunk] = {};
+  const float* vp[kAttnChunk] = {};
+  AttnQueryState st[kAttnMaxQueries];
+  int lo = rows[0].j_lo, hi = rows[0].j_hi;
+  for (int r = 0; r < count; ++r) {
+    std::fill(rows[r].out, rows[r].out + d, 0.0f);
+    lo = std::min(lo, rows[r].j_lo);
+    hi = std::max(hi, rows[r].j_hi);
   }
-  Ops::scale(acc, 1.0f / l, d);
+  for (int j0 = lo; j0 <= hi; j0 += kAttnChunk) {
+    const int n = std::min(kAttnChunk, hi - j0 + 1);
+    attn_chunk_rows(a, j0, n, kp, vp);
+    for (int r = 0; r < count; ++r) {
+      // This query's keys inside the chunk: a contiguous sub-range [b, e).
+      const int b = std::max(rows[r].j_lo, j0) - j0, e = std::min(rows[r].j_hi, j0 + n - 1) - j0 + 1;
+      if (b >= e) continue;
+      float* acc = rows[r].out;
+      Ops::dots(rows[r].q, kp + b, e - b, d, a.scale, s);
+      float cmax = s[0];
+      for (int i = 1; i < e - b; ++i) cmax = std::max(cmax, s[i]);
+      if (cmax > st[r].m) {
+        if (st[r].l > 0.0f) {
+          const float c = std::exp(st[r].m - cmax);
+          st[r].l *= c;
+          Ops::scale(acc, c, d);
+        }
+        st[r].m = cmax;
+      }
+      st[r].l += Ops::exp_shift_sum(s, e - b, st[r].m);
+      Ops::accumulate(acc, s, vp + b, e - b, d);
+    }
+  }
+  for (int r = 0; r < count; ++r) Ops::scale(rows[r].out, 1.0f / st[r].l, d);
 }
 
 }  // namespace gptneo::cpu

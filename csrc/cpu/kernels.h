@@ -53,27 +53,29 @@ struct AttnRowArgs {
   float scale;
   float* out;                 // [head_dim]
 };
-using AttnRowFn = void (*)(const AttnRowArgs&);
+// Up to kAttnMaxQueries rows of one (sequence, head), attended together (see attention_row.h).
+constexpr int kAttnMaxQueries = 8;
+using AttnRowsFn = void (*)(const AttnRowArgs* rows, int count);
 
 // ---- per-ISA entry points ------------------------------------------------------------------
 namespace portable {
 GemmKernelSet gemm_kernels();
 void gelu_new(float* x, size_t n);
-void attention_row(const AttnRowArgs& a);
+void attention_rows(const AttnRowArgs* rows, int count);
 void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
 }  // namespace portable
 
 namespace avx2 {
 GemmKernelSet gemm_kernels();
 void gelu_new(float* x, size_t n);
-void attention_row(const AttnRowArgs& a);
+void attention_rows(const AttnRowArgs* rows, int count);
 void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
 }  // namespace avx2
 
 namespace avx512 {
 GemmKernelSet gemm_kernels();
 void gelu_new(float* x, size_t n);
-void attention_row(const AttnRowArgs& a);
+void attention_rows(const AttnRowArgs* rows, int count);
 void layernorm_row(const float* x, int dim, const float* gamma, const float* beta, float eps, float* y);
 }  // namespace avx512
 
