@@ -1,4 +1,6 @@
 // AVX2 vector ops for attend_row (attention_row.h): 8-wide dot/axpy with scalar tails.
+// GCC 12 reports the chunk row arrays of attend_rows as maybe-uninitialized here (false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "cpu/attention_row.h"

@@ -55,17 +55,42 @@ inline void zero(__m512 (&acc)[R][P]) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_setzero_ps();
 }
 
+// Few rows (decode): a second accumulator set for odd k doubles the independent FMA chains,
+// so the loop runs at load speed instead of FMA latency.
+template <int R, int P>
+constexpr bool kSplitK = R * P <= 4;
+
+template <int R, int P>
+inline void merge(__m512 (&acc)[R][P], const __m512 (&acc2)[R][P]) {
+  for (int r = 0; r < R; ++r)
+    for (int p = 0; p < P; ++p) acc[r][p] = _mm512_add_ps(acc[r][p], acc2[r][p]);
+}
+
 template <int R, int P>
 void tile_f32(const GemmTileArgs& a) {
-  __m512 acc[R][P];
+  __m512 acc[R][P], acc2[R][P];
   zero(acc);
+  zero(acc2);
   const float* x = a.x;
   const float* w = static_cast<const float*>(a.w);
-  for (int kk = 0; kk < a.k; ++kk) {
+  int kk = 0;
+  if constexpr (kSplitK<R, P>) {
+    for (; kk + 2 <= a.k; kk += 2) {
+      __m512 w0[P], w1[P];
+      for (int p = 0; p < P; ++p) {
+        w0[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16);
+        w1[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16 + 16);
+      }
+      fma_rows<R, P>(acc, x, a.ldx, kk, w0);
+      fma_rows<R, P>(acc2, x, a.ldx, kk + 1, w1);
+    }
+  }
+  for (; kk < a.k; ++kk) {
     __m512 wv[P];
     for (int p = 0; p < P; ++p) wv[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16);
     fma_rows<R, P>(acc, x, a.ldx, kk, wv);
   }
+  if constexpr (kSplitK<R, P>) merge(acc, acc2);
   store_tile<R, P>(acc, a);
 }
 
@@ -86,8 +111,9 @@ void tile_f16(const GemmTileArgs& a) {
 
 template <int R, int P>
 void tile_bf16(const GemmTileArgs& a) {
-  __m512 acc[R][P];
+  __m512 acc[R][P], acc2[R][P];
   zero(acc);
+  zero(acc2);
   const float* x = a.x;
   const uint16_t* w = static_cast<const uint16_t*>(a.w);
   const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
@@ -100,7 +126,8 @@ void tile_bf16(const GemmTileArgs& a) {
       ov[p] = _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask));
     }
     fma_rows<R, P>(acc, x, a.ldx, 2 * kp, ev);
-    fma_rows<R, P>(acc, x, a.ldx, 2 * kp + 1, ov);
+    if constexpr (kSplitK<R, P>) fma_rows<R, P>(acc2, x, a.ldx, 2 * kp + 1, ov);
+    else fma_rows<R, P>(acc, x, a.ldx, 2 * kp + 1, ov);
   }
   if (a.k & 1) {  // last k alone: its pair partner is padding
     __m512 ev[P];
@@ -108,6 +135,7 @@ void tile_bf16(const GemmTileArgs& a) {
       ev[p] = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_loadu_si512(w + p * a.panel_stride + pairs * 32), 16));
     fma_rows<R, P>(acc, x, a.ldx, 2 * pairs, ev);
   }
+  if constexpr (kSplitK<R, P>) merge(acc, acc2);
   store_tile<R, P>(acc, a);
 }
 
