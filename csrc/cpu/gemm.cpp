@@ -84,10 +84,23 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
         a.cols = std::min(pc * kPanelCols, n - n0);
         a.bias = bias != nullptr ? bias + n0 : nullptr;
         a.flags = flags;
+        // While the row tiles reuse this group's K block from L1, prefetch the next group's
+        // block into L2 a slice per tile, so the next group's first tile does not stall on it.
+        const bool prefetch = !small_m && g + 1 < g1;
+        const char* next = static_cast<const char*>(a.w) + ks.np * stride * esize;
+        const size_t block_bytes = static_cast<size_t>(kl) * kPanelCols * esize;
+        const int tiles = (m1 - m0 + ks.mr - 1) / ks.mr;
+        const size_t slice = (block_bytes / tiles + 63) & ~static_cast<size_t>(63);
+        size_t done = 0;
         for (int r0 = m0; r0 < m1; r0 += ks.mr) {
           a.rows = std::min(ks.mr, m1 - r0);
           a.x = x + static_cast<size_t>(r0) * ldx + k0;
           a.y = y + static_cast<size_t>(r0) * ldy + n0;
+          if (prefetch) {
+            for (size_t off = done; off < std::min(block_bytes, done + slice); off += 64)
+              for (int p = 0; p < ks.np; ++p) __builtin_prefetch(next + p * stride * esize + off, 0, 2);
+            done += slice;
+          }
           fn(a);
         }
       }
