@@ -60,7 +60,14 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
   const char* wbase = static_cast<const char*>(w.data.get());
   const int base_flags = epilogue == Epilogue::kAccumulate ? kTileLoadY : 0;
 
-  pool.run(m_blocks * n_chunks, [&](int task, int) {
+  // Large-M bf16: each (K block, group) is widened once into a per-worker f32 scratch block and
+  // the f32 kernel runs on it (rows in f32 k-major layout, padded k rows are zero weights).
+  const bool widen = !small_m && w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr;
+  const size_t scratch_stride = static_cast<size_t>(padded_k(std::min(kc, k))) * kPanelCols;
+  std::vector<float> scratch;
+  if (widen) scratch.resize(static_cast<size_t>(pool.size()) * ks.np * scratch_stride);
+
+  pool.run(m_blocks * n_chunks, [&](int task, int worker) {
     const int mb = task / n_chunks, nc = task % n_chunks;
     const int m0 = mb * mc, m1 = std::min(m, m0 + mc);
     const int g0 = nc * gpc, g1 = std::min(groups, g0 + gpc);
@@ -92,6 +99,14 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
         const int tiles = (m1 - m0 + ks.mr - 1) / ks.mr;
         const size_t slice = (block_bytes / tiles + 63) & ~static_cast<size_t>(63);
         size_t done = 0;
+        GemmTileFn tile_fn = fn;
+        if (widen) {
+          float* block = scratch.data() + static_cast<size_t>(worker) * ks.np * scratch_stride;
+          ks.widen_bf16(static_cast<const uint16_t*>(a.w), stride, pc, kl, block, scratch_stride);
+          a.w = block;
+          a.panel_stride = scratch_stride;
+          tile_fn = ks.f32;
+        }
         for (int r0 = m0; r0 < m1; r0 += ks.mr) {
           a.rows = std::min(ks.mr, m1 - r0);
           a.x = x + static_cast<size_t>(r0) * ldx + k0;
@@ -101,7 +116,7 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
               for (int p = 0; p < ks.np; ++p) __builtin_prefetch(next + p * stride * esize + off, 0, 2);
             done += slice;
           }
-          fn(a);
+          tile_fn(a);
         }
       }
     }

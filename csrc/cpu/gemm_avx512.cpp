@@ -162,6 +162,19 @@ GN_AVX512_DISPATCH(tile_f16)
 GN_AVX512_DISPATCH(tile_bf16)
 #undef GN_AVX512_DISPATCH
 
+void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float* dst, size_t dst_stride) {
+  const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int p = 0; p < panels; ++p) {
+    const uint16_t* s = src + p * src_stride;
+    float* d = dst + p * dst_stride;
+    for (int kp = 0; kp < (k + 1) / 2; ++kp) {
+      __m512i v = _mm512_loadu_si512(s + kp * 32);
+      _mm512_storeu_ps(d + kp * 32, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+      _mm512_storeu_ps(d + kp * 32 + 16, _mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)));
+    }
+  }
+}
+
 }  // namespace
 
 GemmKernelSet gemm_kernels() {
@@ -171,6 +184,7 @@ GemmKernelSet gemm_kernels() {
   s.f32 = tile_f32_rp;
   s.f16 = tile_f16_rp;
   s.bf16 = tile_bf16_rp;
+  s.widen_bf16 = widen_bf16;
   return s;
 }
 

@@ -37,6 +37,11 @@ struct GemmKernelSet {
   GemmTileFn f32 = nullptr;
   GemmTileFn f16 = nullptr;
   GemmTileFn bf16 = nullptr;   // weights widened to f32 in registers
+  // Optional: widens `panels` bf16 panels (pair layout, starting at k0, `k` rows, k0 even) into
+  // f32 k-major panels at dst (dst_stride floats apart), so large-M GEMMs run the f32 kernel on
+  // a block converted once instead of widening it again for every row tile.
+  void (*widen_bf16)(const uint16_t* src, size_t src_stride, int panels, int k, float* dst,
+                     size_t dst_stride) = nullptr;
 };
 
 // ---- attention ---------------------------------------------------------------------------
