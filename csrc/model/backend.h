@@ -89,6 +89,10 @@ class Backend {
   // Gathers rows: d_dst[i, :] = d_src[rows[i], :]   (d_rows in backend memory)
   virtual Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count,
                              int dim, float* d_dst) = 0;
+  // Mean of each sequence's rows: d_out[s, :] = mean of d_x[r, :] for r in the rows of
+  // sequence s (batch.d_seq_starts). d_x: [batch.tokens, dim] (ldx); d_out: [num_seqs, dim].
+  virtual Status segment_mean(const float* d_x, int ldx, const DeviceBatch& batch, int dim,
+                              float* d_out) = 0;
   // Argmax of each row of d_x [rows, cols] into d_out [rows] (ties: lowest index).
   virtual Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) = 0;
 

@@ -156,6 +156,24 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
 
+  Status segment_mean(const float* d_x, int ldx, const DeviceBatch& batch, int dim,
+                      float* d_out) override {
+    pool_.parallel_for(batch.num_seqs, 1, [&](int64_t b, int64_t e) {
+      for (int64_t s = b; s < e; ++s) {
+        const int r0 = batch.d_seq_starts[s], r1 = batch.d_seq_starts[s + 1];
+        float* out = d_out + static_cast<size_t>(s) * dim;
+        for (int c = 0; c < dim; ++c) out[c] = 0.f;
+        for (int r = r0; r < r1; ++r) {
+          const float* row = d_x + static_cast<size_t>(r) * ldx;
+          for (int c = 0; c < dim; ++c) out[c] += row[c];
+        }
+        const float inv = r1 > r0 ? 1.f / static_cast<float>(r1 - r0) : 0.f;
+        for (int c = 0; c < dim; ++c) out[c] *= inv;
+      }
+    });
+    return Status::Ok();
+  }
+
   Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) override {
     pool_.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda/api.h"
+#include "cuda/pooling_api.h"
 
 namespace gptneo {
 namespace {
@@ -196,6 +197,14 @@ class CudaBackend : public Backend {
                      float* d_dst) override {
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_gather_rows(d_src, ld_src, d_rows, count, dim, d_dst, stream_), "gather_rows");
+    return Status::Ok();
+  }
+
+  Status segment_mean(const float* d_x, int ldx, const DeviceBatch& batch, int dim,
+                      float* d_out) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_segment_mean(d_x, ldx, batch.d_seq_starts, batch.num_seqs, dim, d_out, stream_),
+                   "segment_mean");
     return Status::Ok();
   }
 

@@ -58,7 +58,8 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
     }
   }
   for (int r : in.output_rows) GN_CHECK_ARG(r >= 0 && r < T, "output row outside the step's tokens");
-  if (in.output != OutputKind::kNone) GN_CHECK_ARG(!in.output_rows.empty(), "no output rows requested");
+  if (in.output != OutputKind::kNone && in.output != OutputKind::kMeanPooled)
+    GN_CHECK_ARG(!in.output_rows.empty(), "no output rows requested");
   return Status::Ok();
 }
 
@@ -155,7 +156,8 @@ Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   const int T = static_cast<int>(in.token_ids.size());
   const int R = static_cast<int>(in.output_rows.size());
   const int H = config_.hidden, V = config_.vocab_size;
-  GN_RETURN_IF_ERROR(ensure_scratch(T, R));
+  const int S = static_cast<int>(in.seq_starts.size()) - 1;
+  GN_RETURN_IF_ERROR(ensure_scratch(T, std::max(R, S)));
   DeviceBatch batch;
   GN_RETURN_IF_ERROR(upload_batch(in, &batch));
   GN_RETURN_IF_ERROR(forward_layers(batch));
@@ -163,6 +165,16 @@ Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   out->rows = R;
   out->cols = 0;
   if (in.output == OutputKind::kNone) return backend_->synchronize();
+  if (in.output == OutputKind::kMeanPooled) {
+    // ln_f over every row (x_ is free once the layers are done), then one mean per sequence.
+    GN_RETURN_IF_ERROR(backend_->layernorm(h_, T, H, H, lnf_g_, lnf_b_, config_.layer_norm_eps, x_, H));
+    GN_RETURN_IF_ERROR(backend_->segment_mean(x_, H, batch, H, rows_));
+    out->rows = S;
+    out->cols = H;
+    out->values.resize(static_cast<size_t>(S) * H);
+    GN_RETURN_IF_ERROR(backend_->synchronize());
+    return backend_->download(out->values.data(), rows_, out->values.size() * sizeof(float));
+  }
 
   int32_t* d_rows = meta_ + 2 * T + (batch.num_seqs + 1) + batch.num_seqs * in.max_blocks;
   int32_t* d_argmax = d_rows + R;

@@ -37,7 +37,9 @@ struct LoadOptions {
   int block_size = 16;               // tokens per block
 };
 
-enum class OutputKind { kNone = 0, kLogits = 1, kHidden = 2, kArgmax = 3 };
+// kMeanPooled: the mean over each sequence's rows of ln_f(h), [num_seqs, hidden] (embeddings);
+// output_rows is ignored.
+enum class OutputKind { kNone = 0, kLogits = 1, kHidden = 2, kArgmax = 3, kMeanPooled = 4 };
 
 struct StepInput {
   std::vector<int32_t> token_ids;     // [T]
@@ -52,7 +54,7 @@ struct StepInput {
 struct StepOutput {
   int rows = 0;
   int cols = 0;
-  std::vector<float> values;  // logits [R, vocab] or hidden [R, hidden]
+  std::vector<float> values;  // logits [R, vocab], hidden [R, hidden] or pooled [S, hidden]
   std::vector<int32_t> ids;   // argmax [R]
 };
 

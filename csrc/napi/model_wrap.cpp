@@ -202,7 +202,8 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   else if (output == "hidden") in.output = OutputKind::kHidden;
   else if (output == "argmax") in.output = OutputKind::kArgmax;
   else if (output == "none") in.output = OutputKind::kNone;
-  else return throw_invalid(env, "output must be 'logits', 'hidden', 'argmax' or 'none'");
+  else if (output == "mean") in.output = OutputKind::kMeanPooled;
+  else return throw_invalid(env, "output must be 'logits', 'hidden', 'argmax', 'mean' or 'none'");
   if (!acquire(env)) return env.Undefined();
   auto* worker = new StepWorker(env, holder_, std::move(in));
   Napi::Promise promise = worker->promise();

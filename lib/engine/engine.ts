@@ -10,6 +10,7 @@ import { GptNeoError, fromNativeError } from '../errors.js';
 import { KvCacheManager, type KvCacheStats } from '../kv-cache/index.js';
 import type { NativeModel } from '../native/types.js';
 import { SamplingScratch } from '../sampling/index.js';
+import { EmbedRequest } from './embed-request.js';
 import { ForwardRequest } from './forward-request.js';
 import { GenerationRequest } from './generation-request.js';
 import { packStepBatch, type StepItem } from './step-batch.js';
@@ -37,7 +38,10 @@ export class Engine {
   readonly scratch = new SamplingScratch();
   private readonly waiting: GenerationRequest[] = [];
   private readonly running: GenerationRequest[] = [];
-  private readonly forwards: ForwardRequest[] = [];
+  /** Requests that run in steps of their own (full forward passes, embeddings), FIFO. */
+  private readonly exclusive: Array<ForwardRequest | EmbedRequest> = [];
+  /** Alternates exclusive and generation steps so neither starves the other. */
+  private lastStepExclusive = false;
   private loop: Promise<void> | undefined;
   private closed = false;
   private steps = 0;
@@ -55,15 +59,15 @@ export class Engine {
     this.kick();
   }
 
-  submitForward(request: ForwardRequest): void {
+  submitForward(request: ForwardRequest | EmbedRequest): void {
     this.assertOpen();
-    this.forwards.push(request);
+    this.exclusive.push(request);
     this.kick();
   }
 
   stats(): EngineStats {
     return { steps: this.steps, computedTokens: this.computedTokens, running: this.running.length,
-      waiting: this.waiting.length + this.forwards.length, preemptions: this.preemptions, kv: this.kv.stats() };
+      waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions, kv: this.kv.stats() };
   }
 
   /** Fails every queued and running request and waits for the step in flight to end. */
@@ -72,10 +76,10 @@ export class Engine {
     this.closed = true;
     const err = new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model was disposed while this request was pending');
     for (const r of [...this.waiting, ...this.running]) this.release(r), r.fail(err);
-    for (const f of this.forwards) f.fail(err);
+    for (const f of this.exclusive) f.fail(err);
     this.waiting.length = 0;
     this.running.length = 0;
-    this.forwards.length = 0;
+    this.exclusive.length = 0;
     await this.loop;
   }
 
@@ -84,7 +88,7 @@ export class Engine {
   }
 
   private hasWork(): boolean {
-    return !this.closed && (this.waiting.length > 0 || this.running.length > 0 || this.forwards.length > 0);
+    return !this.closed && (this.waiting.length > 0 || this.running.length > 0 || this.exclusive.length > 0);
   }
 
   private kick(): void {
@@ -103,7 +107,7 @@ export class Engine {
     }
   }
 
-  private release(r: GenerationRequest | ForwardRequest): void {
+  private release(r: { seq: { seqId: number | undefined } }): void {
     if (r.seq.seqId !== undefined && this.kv.hasSequence(r.seq.seqId)) this.kv.freeSequence(r.seq.seqId);
     r.seq.seqId = undefined;
   }
@@ -122,12 +126,19 @@ export class Engine {
 
   private async stepOnce(): Promise<void> {
     this.removeFinished();
-    const forward = this.forwards[0];
-    if (forward && (this.running.length === 0 || this.kv.canAdmit(forward.seq.tokens.length))) {
-      this.forwards.shift();
-      await this.runForward(forward);
+    const generationWaits = this.running.length > 0 || this.waiting.length > 0;
+    const head = this.exclusive[0];
+    // An exclusive request that does not fit while generations hold the pool waits for them.
+    const headFits = head !== undefined && (!this.running.length || this.kv.canAdmit(
+      head instanceof ForwardRequest ? head.seq.tokens.length : head.seqs[head.order[0]!]!.tokens.length));
+    if (headFits && !(this.lastStepExclusive && generationWaits)) {
+      this.exclusive.shift();
+      this.lastStepExclusive = true;
+      if (head instanceof ForwardRequest) await this.runForward(head);
+      else if (head) await this.runEmbedStep(head);
       return;
     }
+    this.lastStepExclusive = false;
     const items = this.schedule();
     if (items.length === 0) return;
     const sampled = items.filter((it) => it.item.seq.computed + it.item.count === it.item.seq.tokens.length);
@@ -223,6 +234,56 @@ export class Engine {
     this.running.splice(this.running.indexOf(req), 1);
     this.waiting.unshift(req);
     this.preemptions++;
+  }
+
+  /** One step of an embedding request: as many of its (shortest) texts as fit; re-queues the rest. */
+  private async runEmbedStep(e: EmbedRequest): Promise<void> {
+    const picked: number[] = [];
+    let tokens = 0;
+    let blocks = 0;
+    const bs = this.kv.blockSize;
+    for (const idx of e.order) {
+      const n = e.seqs[idx]!.tokens.length;
+      const need = Math.ceil(n / bs);
+      if (picked.length > 0 && (tokens + n > this.options.maxBatchTokens || !this.kv.canAdmit((blocks + need) * bs))) break;
+      picked.push(idx);
+      tokens += n;
+      blocks += need;
+    }
+    if (!this.kv.canAdmit(blocks * bs)) {
+      e.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+        `A text of ${tokens} tokens does not fit in the KV cache (${this.kv.numBlocks} blocks of ${bs} tokens)`,
+        { hint: 'raise kvCacheTokens' }));
+      return;
+    }
+    e.order.splice(0, picked.length);
+    const items: StepItem[] = [];
+    try {
+      for (const idx of picked) {
+        const seq = e.seqs[idx]!;
+        const created = this.kv.createSequence(seq.tokens, { reusePrefix: false });
+        seq.seqId = created.seqId;
+        this.kv.ensureCapacity(created.seqId, seq.tokens.length);
+        items.push({ seq, blockTable: this.kv.blockTable(created.seqId), count: seq.tokens.length });
+      }
+      let row = 0;
+      const rows = new Int32Array(items.length);
+      items.forEach((it, i) => {
+        rows[i] = e.pooling === 'first' ? row : row + it.count - 1;
+        row += it.count;
+      });
+      const output = e.pooling === 'mean' ? 'mean' : 'hidden';
+      const pooled = await this.native.step(packStepBatch(items, rows, output)) as Float32Array;
+      if (this.closed) return;
+      this.steps++;
+      this.computedTokens += tokens;
+      e.store(picked, pooled, pooled.length / picked.length);
+      if (!e.done) this.exclusive.push(e);
+    } catch (err) {
+      e.fail(fromNativeError(err));
+    } finally {
+      for (const idx of picked) this.release({ seq: e.seqs[idx]! });
+    }
   }
 
   private async runForward(f: ForwardRequest): Promise<void> {

@@ -3,6 +3,7 @@
  * concurrent generate/stream/forward calls share native steps (continuous batching).
  */
 import { Engine, type EngineStats } from '../engine/engine.js';
+import { EmbedRequest, type Pooling } from '../engine/embed-request.js';
 import { ForwardRequest } from '../engine/forward-request.js';
 import { GenerationRequest } from '../engine/generation-request.js';
 import type { GenerationChunk, GenerationResult } from '../engine/types.js';
@@ -10,13 +11,22 @@ import { GptNeoError } from '../errors.js';
 import type { NativeModel } from '../native/types.js';
 import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } from '../sampling/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
+import { describe, expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
 import type { GptNeoConfig } from './config.js';
 import { promptToIds, validateTokenIds } from './prompt.js';
 
 export interface ForwardOptions {
   /** 'logits' ([seq, vocab]) or 'hidden' ([seq, hidden], after ln_f). Default 'logits'. */
   output?: 'logits' | 'hidden';
+}
+
+export interface EmbedOptions {
+  /** How a text's final hidden states (after ln_f) become one vector. Default 'mean'. */
+  pooling?: Pooling;
+  /** Scale each vector to unit length. Default true. */
+  normalize?: boolean;
+  /** Cut texts longer than the context to their first contextSize tokens instead of failing. Default false. */
+  truncate?: boolean;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -121,6 +131,42 @@ export class GptNeoModel implements AsyncDisposable {
   stream(prompt: string | readonly number[] | Int32Array, options: GenerateOptions = {}): AsyncIterable<GenerationChunk> {
     const request = this.submit(prompt, options);
     return request.chunks;
+  }
+
+  /**
+   * Embeds one text or many: one Float32Array of `hidden` floats per text, in input order.
+   * Texts run whole (every token computed), packed several per native step.
+   */
+  async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    this.assertUsable();
+    const opts = expectObject('options', options);
+    expectKnownKeys('options', opts, ['pooling', 'normalize', 'truncate']);
+    const pooling = opts.pooling === undefined ? 'mean' : expectOneOf('pooling', opts.pooling, ['mean', 'last', 'first']);
+    const normalize = opts.normalize === undefined ? true : expectBoolean('normalize', opts.normalize);
+    const truncate = opts.truncate === undefined ? false : expectBoolean('truncate', opts.truncate);
+    const texts = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(texts) || texts.length === 0) {
+      throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
+        `Expected a string or a non-empty array of strings for input but received ${describe(input)}`);
+    }
+    const ids = texts.map((t, i) => {
+      if (typeof t !== 'string') {
+        throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT', `Expected a string for input[${i}] but received ${describe(t)}`);
+      }
+      let seq = promptToIds(t, this.tokenizer, this.config.vocabSize);
+      if (seq.length > this.contextSize) {
+        if (!truncate) {
+          throw new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+            `Text ${i} has ${seq.length} tokens, more than the context size of ${this.contextSize}`,
+            { hint: 'pass truncate: true to embed its first contextSize tokens' });
+        }
+        seq = seq.slice(0, this.contextSize);
+      }
+      return seq;
+    });
+    const request = new EmbedRequest(ids, pooling, normalize);
+    this.engine.submitForward(request);
+    return request.result;
   }
 
   /** Frees native memory. Pending requests fail with ERR_GPTNEO_DISPOSED. Idempotent. */

@@ -45,7 +45,8 @@ export interface NativeStepBatch {
   blockTables: Int32Array;
   maxBlocks: number;
   outputRows: Int32Array;
-  output: 'logits' | 'hidden' | 'argmax' | 'none';
+  /** 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). */
+  output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'none';
 }
 
 export interface NativeModelInfo {
