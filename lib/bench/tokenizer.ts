@@ -10,8 +10,11 @@
  * skin tones, flags), mixed in blocks.
  */
 import { cpus } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+
+/** GPT-2 files of the shared fixtures, seen from dist/lib/bench. */
+const DEFAULT_TOKENIZER_DIR = fileURLToPath(new URL('../../../../shared/fixtures/tokenizer', import.meta.url));
 
 /** One row of the benchmark: single-thread encode throughput over the corpus. */
 export interface TokenizerBenchRow {
@@ -240,7 +243,7 @@ export async function runTokenizerBench(opts: { corpusBytes?: number; repeats?: 
   : Promise<TokenizerBenchRow[]> {
   const corpusBytes = opts.corpusBytes ?? 10 * 1024 * 1024;
   const repeats = opts.repeats ?? 5;
-  const dir = opts.tokenizerDir ?? new URL('../../../../shared/fixtures/tokenizer', import.meta.url).pathname;
+  const dir = opts.tokenizerDir ?? DEFAULT_TOKENIZER_DIR;
   const corpus = generateMixedCorpus(corpusBytes);
   const megabytes = Buffer.byteLength(corpus, 'utf8') / 1e6;
   const ours = Tokenizer.fromDirSync(dir);
@@ -270,7 +273,7 @@ export function measureLoadMs(dir: string, runs = 5): number {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const mb = Number(process.argv[2] ?? 10);
   const repeats = Number(process.argv[3] ?? 5);
-  const dir = new URL('../../../../shared/fixtures/tokenizer', import.meta.url).pathname;
+  const dir = DEFAULT_TOKENIZER_DIR;
   const rows = await runTokenizerBench({ corpusBytes: Math.round(mb * 1024 * 1024), repeats });
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}, ${new Date().toISOString()}`);
   console.log(`corpus: ${mb} MiB generated (seed 20240601), ${repeats} repeats after a warm-up, single thread`);

@@ -7,8 +7,8 @@ import { hashPiece, PieceCache } from './piece-cache.js';
 import { maxUtf8Length, writeUtf8ByteIds } from './utf8-bytes.js';
 import type { Vocabulary } from './vocabulary.js';
 
-/** Cache slots (pieces held at most). */
-const CACHE_SLOTS = 1 << 16;
+/** Cache capacity in pieces. */
+const CACHE_ENTRIES = 1 << 17;
 /** Longer pieces are not cached (they rarely repeat and would pin memory). */
 const MAX_CACHED_LENGTH = 48;
 /** Scratch buffers up to this many ids are kept between calls; larger ones are temporary. */
@@ -16,7 +16,7 @@ const SCRATCH_KEEP = 1 << 16;
 
 export class PieceEncoder {
   private scratch = new Int32Array(1024);
-  private readonly cache = new PieceCache(CACHE_SLOTS);
+  private readonly cache = new PieceCache(CACHE_ENTRIES);
   private readonly byteIds: Int32Array;
 
   constructor(private readonly vocab: Vocabulary) {
