@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "cuda/api.h"
+#include "cuda/pooling_api.h"
 
 using namespace gptneo;
 
@@ -163,6 +164,16 @@ int gn_cuda_kv_write(const float* k, const float* v, int ldkv, const gn_cuda_bat
     std::memcpy(kc + slot * w, k + (size_t)t * ldkv, w * 4);
     std::memcpy(vc + slot * w, v + (size_t)t * ldkv, w * 4);
   }
+  return 0;
+}
+
+int gn_cuda_segment_mean(const float* x, int ldx, const int32_t* starts, int num_seqs, int dim, float* out, void*) {
+  for (int s = 0; s < num_seqs; ++s)
+    for (int c = 0; c < dim; ++c) {
+      float sum = 0.f;
+      for (int r = starts[s]; r < starts[s + 1]; ++r) sum += x[(size_t)r * ldx + c];
+      out[(size_t)s * dim + c] = starts[s + 1] > starts[s] ? sum / (starts[s + 1] - starts[s]) : 0.f;
+    }
   return 0;
 }
 

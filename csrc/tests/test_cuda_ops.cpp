@@ -414,6 +414,34 @@ void test_gather_argmax(Ctx& c) {
   }
 }
 
+// segment_mean (embeddings pooling): mean of each packed sequence's rows, 0 for an empty one.
+void test_segment_mean(Ctx& c) {
+  const int dim = 300, ldx = 310;
+  const std::vector<int32_t> starts = {0, 1, 18, 18, 60};  // lengths 1, 17, 0, 42
+  const int rows = starts.back(), seqs = (int)starts.size() - 1;
+  std::vector<float> x = randn(c, (size_t)rows * ldx), ref((size_t)seqs * dim, 0.f);
+  for (int s = 0; s < seqs; ++s)
+    for (int col = 0; col < dim; ++col) {
+      double sum = 0;
+      for (int r = starts[s]; r < starts[s + 1]; ++r) sum += x[(size_t)r * ldx + col];
+      ref[(size_t)s * dim + col] = starts[s + 1] > starts[s] ? (float)(sum / (starts[s + 1] - starts[s])) : 0.f;
+    }
+  const std::string what = "segment_mean lengths 1/17/0/42";
+  DevBuf dx(c.be, x.size() * 4), dst(c.be, starts.size() * 4), dout(c.be, ref.size() * 4);
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) ||
+      !upload(c, dst.as<void>(), starts.data(), starts.size() * 4, what) || !poison(dout.as<float>(), ref.size(), what))
+    return;
+  DeviceBatch b;
+  b.tokens = rows;
+  b.num_seqs = seqs;
+  b.d_seq_starts = dst.as<int32_t>();
+  if (!check_status(c.be.segment_mean(dx.as<float>(), ldx, b, dim, dout.as<float>()), what)) return;
+  std::vector<float> out(ref.size());
+  if (!download(c, out.data(), dout.as<void>(), out.size() * 4, what)) return;
+  const double err = rel_error(out, ref);
+  report(err < 1e-5, what, fmt("rel_err=%.3g", err));
+}
+
 // ---------------------------------------------------------------------------------------------
 // kv_write + attention over a paged cache with shuffled block tables
 // ---------------------------------------------------------------------------------------------
@@ -608,6 +636,7 @@ int main(int argc, char** argv) {
   test_layernorm(c);
   test_embed(c);
   test_gather_argmax(c);
+  test_segment_mean(c);
   test_attention(c);
   st = be->synchronize();
   report(st.ok(), "final synchronize (no asynchronous kernel fault)", st.message());
