@@ -107,8 +107,8 @@ if [ -f .node-bin/node.xz ]; then
   NODE_DIR="$(mktemp -d)"
   if xz -dc .node-bin/node.xz >"$NODE_DIR/node" && chmod +x "$NODE_DIR/node"; then
     log "node: $("$NODE_DIR/node" --version 2>&1)"
-    if [ -x scripts/gpu-node-tests.sh ]; then
-      NODE="$NODE_DIR/node" PATH="$NODE_DIR:$PATH" run_stage node_tests 240 scripts/gpu-node-tests.sh
+    if [ -f scripts/gpu-node-tests.sh ]; then
+      NODE="$NODE_DIR/node" PATH="$NODE_DIR:$PATH" run_stage node_tests 240 bash scripts/gpu-node-tests.sh
     else
       SUMMARY+=("node_tests|skipped (no scripts/gpu-node-tests.sh hook yet)")
     fi
