@@ -4,5 +4,6 @@ import { fileURLToPath } from 'node:url';
 
 // Compiled tests live in dist/test/helpers; the repository root is three levels up.
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const fixturesDir = join(repoRoot, '..', 'shared', 'fixtures');
+// GPTNEO_FIXTURES overrides the location (the GPU machine gets a copy inside the work tree).
+export const fixturesDir = process.env.GPTNEO_FIXTURES ?? join(repoRoot, '..', 'shared', 'fixtures');
 export const fixture = (...parts: string[]): string => join(fixturesDir, ...parts);

@@ -31,7 +31,12 @@ export interface ReferenceModel {
   forward(ids: number[]): { logits: Float64Array[]; hidden: Float64Array[] };
 }
 
-export async function loadReferenceModel(dir: string, round?: Round): Promise<ReferenceModel> {
+/**
+ * round: applied to every matrix (embeddings, projections) as stored. roundInputs: also applied to
+ * the activations entering each projection and the lm_head, as a GPU tensor-core GEMM that stages
+ * its inputs in that precision does.
+ */
+export async function loadReferenceModel(dir: string, round?: Round, roundInputs = false): Promise<ReferenceModel> {
   const cfg = parseConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const file = await readSafetensorsHeader(join(dir, 'model.safetensors'));
   const get = async (name: string): Promise<Float64Array> => {
@@ -81,7 +86,8 @@ export async function loadReferenceModel(dir: string, round?: Round): Promise<Re
     return x.map((v, i) => (v - mean) * inv * g[i]! + b[i]!);
   };
   // y = W x (+ b), W: [n, k] row-major
-  const lin = (W: Float64Array, x: Float64Array, n: number, b?: Float64Array): Float64Array => {
+  const lin = (W: Float64Array, xIn: Float64Array, n: number, b?: Float64Array): Float64Array => {
+    const x = roundInputs && round ? xIn.map(round) : xIn;
     const k = x.length;
     const y = new Float64Array(n);
     for (let r = 0; r < n; r++) {

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// The Node half of scripts/gpu-check.sh, for a GPU machine without mocha: runs the CUDA model
+// checks (test/helpers/cuda-model-checks.ts, compiled into dist/) and the GPU model benchmark.
+// Needs dist/, build/Release/gptneo.node (built with CUDA) and node_modules/node-gyp-build.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const { devices, loadModel } = await import(join(root, 'dist/lib/index.js'));
+const checks = await import(join(root, 'dist/test/helpers/cuda-model-checks.js'));
+const { writeRandomCheckpoint } = await import(join(root, 'dist/lib/model/random-checkpoint.js'));
+
+console.log(JSON.stringify(devices()));
+let failed = 0;
+let passed = 0;
+async function check(name, fn) {
+  try {
+    console.log(`PASS ${name}: ${await fn()}`);
+    passed++;
+  } catch (e) {
+    console.log(`FAIL ${name}: ${e instanceof Error ? e.message : e}`);
+    failed++;
+  }
+}
+for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
+  await check(`${name} float32`, () => checks.checkCudaFloat32(name));
+  await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
+}
+await check('embeddings', () => checks.checkCudaEmbeddings());
+
+// Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
+async function decodeBench(preset, streamsList, newTokens) {
+  const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
+  try {
+    await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
+    const t0 = performance.now();
+    const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048 });
+    console.log(`BENCH ${preset} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
+    const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
+    for (const streams of streamsList) {
+      await Promise.all(Array.from({ length: streams }, (_, i) => model.generate(ids(32, i), { maxNewTokens: 8, temperature: 0, ignoreEos: true })));
+      let firstDone = 0;
+      let start = 0;
+      const runs = Array.from({ length: streams }, async (_, i) => {
+        let n = 0;
+        for await (const _c of model.stream(ids(32, i + 100), { maxNewTokens: newTokens, temperature: 0, ignoreEos: true })) {
+          if (n++ === 0 && ++firstDone === streams) start = performance.now();
+        }
+        return n - 1;
+      });
+      const tokens = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+      const s = (performance.now() - start) / 1000;
+      console.log(`BENCH ${preset} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
+    }
+    const long = ids(512, 5);
+    await model.forward(long);
+    const t1 = performance.now();
+    for (let i = 0; i < 3; i++) await model.forward(long);
+    console.log(`BENCH ${preset} prefill 512 (all logits): ${(3 * 512 / ((performance.now() - t1) / 1000)).toFixed(0)} tok/s`);
+    await model.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+try {
+  await decodeBench('125m', [1, 8, 32], 128);
+  await decodeBench('1.3b', [1, 8], 64);
+} catch (e) {
+  console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
+  failed++;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed ? 1 : 0;

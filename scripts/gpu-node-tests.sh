@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Called by scripts/gpu-check.sh on the GPU machine with NODE set: runs the Node-level CUDA checks
+# (model vs fixtures on the GPU, embeddings, end-to-end decode benchmark) with the carried addon.
+# Expects .gpu/fixtures (copied fixtures) and the carried dist/, build/Release/gptneo.node and
+# node_modules/node-gyp-build (see scripts/gpu-bundle.sh).
+set -u
+cd "$(dirname "$0")/.."
+export GPTNEO_FIXTURES="$PWD/.gpu/fixtures"
+"${NODE:-node}" scripts/gpu-node-check.mjs

@@ -1,0 +1,79 @@
+// Model checks on a CUDA device, shared by test/90.cuda-model.test.ts (mocha, where a GPU is
+// present) and scripts/gpu-node-check.mjs (the GPU machine, which has no mocha). Each check
+// throws an AssertionError on failure and returns a line describing what it measured.
+import { strict as assert } from 'node:assert';
+import { loadModel } from '../../lib/index.js';
+import { loadFixtureCase, maxAbsDiff } from './fixture-data.js';
+import { loadReferenceModel, roundBf16 } from './reference-forward.js';
+
+export type FixtureName = 'tiny-neo' | 'tiny-neo-gpt2vocab';
+
+/** float32 on the GPU: logits and hidden states within 1e-4 of Hugging Face, greedy identical, CPU agreement. */
+export async function checkCudaFloat32(name: FixtureName, device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase(name);
+  await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'float32' });
+  await using cpu = await loadModel(fx.dir, { device: 'cpu', dtype: 'float32' });
+  assert.match(gpu.device, /^cuda:\d+$/);
+  const V = gpu.config.vocabSize;
+  let worstLogits = 0, worstHidden = 0, worstVsCpu = 0;
+  for (const seq of fx.json.sequences) {
+    const logits = await gpu.forward(seq.input_ids);
+    const ref = await fx.tensor(`logits_${seq.index}`) as Float32Array;
+    seq.logit_positions.forEach((pos, p) => {
+      worstLogits = Math.max(worstLogits, maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), ref.subarray(p * V, (p + 1) * V)));
+    });
+    const hidden = await gpu.forward(seq.input_ids, { output: 'hidden' });
+    worstHidden = Math.max(worstHidden, maxAbsDiff(hidden, await fx.tensor(`last_hidden_state_${seq.index}`) as Float32Array));
+    worstVsCpu = Math.max(worstVsCpu, maxAbsDiff(logits, await cpu.forward(seq.input_ids)));
+    const out = await gpu.generate(seq.input_ids, { maxNewTokens: 24, temperature: 0 });
+    assert.deepEqual(out.tokenIds, seq.greedy_new_ids, `${name} sequence ${seq.index}: greedy differs on the GPU`);
+  }
+  assert.ok(worstLogits <= 1e-4, `${name}: GPU fp32 logits differ from HF by ${worstLogits}`);
+  assert.ok(worstHidden <= 1e-4, `${name}: GPU fp32 hidden states differ from HF by ${worstHidden}`);
+  return `${name} cuda float32: max|logits-HF| ${worstLogits.toExponential(2)}, max|hidden-HF| ${worstHidden.toExponential(2)}, ` +
+    `max|gpu-cpu| ${worstVsCpu.toExponential(2)}, greedy identical`;
+}
+
+/**
+ * bfloat16 on the GPU: the logit error against HF's fp32 is at most twice that of a naive bf16
+ * model (weights and GEMM inputs rounded to bf16, float64 elsewhere). Greedy agreement is
+ * reported, not asserted: the fixtures' top-1 margins (4e-3) are below bf16's resolution.
+ */
+export async function checkCudaBfloat16(name: FixtureName, device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase(name);
+  const naive = await loadReferenceModel(fx.dir, roundBf16, true);
+  await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'bfloat16' });
+  assert.equal(gpu.dtype, 'bfloat16');
+  const V = gpu.config.vocabSize;
+  let ours = 0, base = 0, agree = 0, total = 0;
+  for (const seq of fx.json.sequences) {
+    const logits = await gpu.forward(seq.input_ids);
+    const ref = await fx.tensor(`logits_${seq.index}`) as Float32Array;
+    const naiveLogits = naive.forward(seq.input_ids).logits;
+    seq.logit_positions.forEach((pos, p) => {
+      ours = Math.max(ours, maxAbsDiff(logits.subarray(pos * V, (pos + 1) * V), ref.subarray(p * V, (p + 1) * V)));
+      base = Math.max(base, maxAbsDiff(naiveLogits[pos]!, ref.subarray(p * V, (p + 1) * V)));
+    });
+    const out = await gpu.generate(seq.input_ids, { maxNewTokens: 24, temperature: 0 });
+    out.tokenIds.forEach((t, i) => { total++; if (t === seq.greedy_new_ids[i]) agree++; else return; });
+  }
+  assert.ok(ours <= 2 * base, `${name}: GPU bf16 error ${ours} exceeds 2x the naive bf16 error ${base}`);
+  return `${name} cuda bfloat16: max|logits-HF| ${ours.toExponential(2)} vs naive bf16 ${base.toExponential(2)}; ` +
+    `greedy tokens equal to fp32 HF: ${agree}/${total}`;
+}
+
+/** Embeddings on the GPU equal the CPU's (same text, same pooling) within 1e-4 in float32. */
+export async function checkCudaEmbeddings(device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase('tiny-neo-gpt2vocab');
+  await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'float32' });
+  await using cpu = await loadModel(fx.dir, { device: 'cpu', dtype: 'float32' });
+  const texts = fx.json.sequences.map((s) => s.prompt_text!);
+  let worst = 0;
+  for (const pooling of ['mean', 'last', 'first'] as const) {
+    const a = await gpu.embed(texts, { pooling });
+    const b = await cpu.embed(texts, { pooling });
+    a.forEach((v, i) => { worst = Math.max(worst, maxAbsDiff(v, b[i]!)); });
+  }
+  assert.ok(worst <= 1e-4, `GPU embeddings differ from CPU by ${worst}`);
+  return `cuda embeddings (mean/last/first) vs cpu: max diff ${worst.toExponential(2)}`;
+}
