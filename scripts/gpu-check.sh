@@ -2,10 +2,10 @@
 # One command for a GPU machine (H100/H200; nvcc, CMake, PyTorch, transformers; maybe no Node):
 #   1. configure + build the CUDA test and bench with CMake for sm_90 only (build-gpu/)
 #   2. test_cuda_ops: every CUDA op against the CPU scalar oracles
-#   3. bench_cuda_ops: GEMM / attention / copy figures (JSON)
-#   4. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
-#   5. compute-sanitizer memcheck on `test_cuda_ops --quick` (when the tool exists)
-#   6. hook: Node test subset when .node-bin/node.xz exists
+#   3. hook: Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
+#   4. bench_cuda_ops: GEMM / attention / copy figures (JSON)
+#   5. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
+#   6. compute-sanitizer memcheck on `test_cuda_ops --quick` (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
 #   scripts/gpu-check.sh      (env overrides: GN_ARCH=90 GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu)
@@ -75,34 +75,11 @@ grep -E "registers|spill" "$OUT/build.log" >"$OUT/ptxas.txt" 2>/dev/null
 if [ $built -eq 1 ]; then
   GN_TEST_VERBOSE=1 run_stage test_cuda_ops 150 "$BUILD/test_cuda_ops"
   grep -E "FAIL" "$OUT/test_cuda_ops.log" | head -n 20
-  # --- 3. benchmark -------------------------------------------------------------------------------
-  run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
-else
-  SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
 fi
 
-# --- 4. peers (PyTorch / transformers) ------------------------------------------------------------
-if python3 -c "import torch" >/dev/null 2>&1; then
-  run_stage gpu_peers 200 python3 scripts/gpu_peers.py --json "$OUT/peers.json"
-else
-  SUMMARY+=("gpu_peers|skipped (no PyTorch)")
-fi
-
-# --- 5. compute-sanitizer on the quick test ---------------------------------------------------------
-SAN=""
-for c in compute-sanitizer "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" /usr/local/cuda*/bin/compute-sanitizer \
-  /usr/local/cuda*/extras/compute-sanitizer/compute-sanitizer; do
-  if command -v "$c" >/dev/null 2>&1; then SAN="$(command -v "$c")"; break; fi
-done
-if [ $built -eq 1 ] && [ -n "$SAN" ]; then
-  run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
-elif [ $built -eq 1 ]; then
-  SUMMARY+=("sanitizer_memcheck|skipped (compute-sanitizer not found)")
-fi
-
-# --- 6. Node hook (wired by the lead engineer) -------------------------------------------------------
+# --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------
 # When .node-bin/node.xz is present: unpack node and, if scripts/gpu-node-tests.sh exists, run it
-# with NODE set to the unpacked binary (it should build the addon with CUDA and run the CUDA subset).
+# with NODE set to the unpacked binary (Node-level CUDA checks with the carried addon).
 if [ -f .node-bin/node.xz ]; then
   NODE_DIR="$(mktemp -d)"
   if xz -dc .node-bin/node.xz >"$NODE_DIR/node" && chmod +x "$NODE_DIR/node"; then
@@ -115,6 +92,32 @@ if [ -f .node-bin/node.xz ]; then
   else
     SUMMARY+=("node_tests|FAILED to unpack .node-bin/node.xz")
   fi
+fi
+
+if [ $built -eq 1 ]; then
+  # --- 4. benchmark -------------------------------------------------------------------------------
+  run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
+else
+  SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
+fi
+
+# --- 5. peers (PyTorch / transformers) ------------------------------------------------------------
+if python3 -c "import torch" >/dev/null 2>&1; then
+  run_stage gpu_peers 200 python3 scripts/gpu_peers.py --json "$OUT/peers.json"
+else
+  SUMMARY+=("gpu_peers|skipped (no PyTorch)")
+fi
+
+# --- 6. compute-sanitizer on the quick test ---------------------------------------------------------
+SAN=""
+for c in compute-sanitizer "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer" /usr/local/cuda*/bin/compute-sanitizer \
+  /usr/local/cuda*/extras/compute-sanitizer/compute-sanitizer; do
+  if command -v "$c" >/dev/null 2>&1; then SAN="$(command -v "$c")"; break; fi
+done
+if [ $built -eq 1 ] && [ -n "$SAN" ]; then
+  run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
+elif [ $built -eq 1 ]; then
+  SUMMARY+=("sanitizer_memcheck|skipped (compute-sanitizer not found)")
 fi
 
 # --- summary (last) ---------------------------------------------------------------------------------
