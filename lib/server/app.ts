@@ -56,7 +56,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
     .add('GET', HEALTH_PATH, handleHealth)
     .add('GET', '/metrics', handleMetrics);
   const authorize = bearerAuth(resolved.apiKey);
-  const inFlight = new Set<AbortController>();
+  const inFlight = new Map<AbortController, ServerResponse>();
   let onIdle: (() => void) | undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -64,7 +64,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
     const controller = new AbortController();
     const method = KNOWN_METHODS.has(req.method ?? '') ? req.method! : 'OTHER';
     let pattern = 'unmatched';
-    inFlight.add(controller);
+    inFlight.set(controller, res);
     res.on('close', () => {
       const finished = res.writableFinished;
       if (!finished) controller.abort(new HttpError(499, 'The client closed the connection'));
@@ -115,11 +115,13 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
     close() {
       closing ??= (async () => {
         state.draining = true;
+        // Responses still to come must not invite the client to reuse a connection about to close.
+        for (const res of inFlight.values()) if (!res.headersSent) res.setHeader('Connection', 'close');
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         if (!(await drained(resolved.drainTimeoutMs))) {
           const reason = new HttpError(503, 'The server shut down before this request finished', { code: 'server_shutting_down' });
-          for (const c of inFlight) c.abort(reason);
+          for (const c of inFlight.keys()) c.abort(reason);
           await drained(ABORT_GRACE_MS);
         }
         server.closeAllConnections();
