@@ -6,6 +6,7 @@
 // blocks K by kKc so a group's K block stays in L1 while the row tiles of the row block
 // (kept in L2) pass over it; partial sums go through y (kTileLoadY) between K blocks.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "cpu/gemm_layout.h"
@@ -16,7 +17,7 @@ namespace gptneo::cpu {
 
 namespace {
 
-constexpr int kKc = 256;        // K block for M > mr (even: bf16 pairs)
+constexpr int kKc = 192;        // K block for M > mr (even: bf16 pairs)
 constexpr int kMcTarget = 128;  // rows per task for M > mr
 constexpr int kMaxGroupsPerTask = 8;
 
@@ -62,7 +63,10 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
 
   // Large-M bf16: each (K block, group) is widened once into a per-worker f32 scratch block and
   // the f32 kernel runs on it (rows in f32 k-major layout, padded k rows are zero weights).
-  const bool widen = !small_m && w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr;
+  // f32 blocks are staged the same way (a plain copy): the copy streams the block in with
+  // sequential reads, where the microkernel's first row tile would stall on it.
+  const bool widen = !small_m && ((w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr) ||
+                                  (w.dtype == DType::kF32 && ks.np > 1));
   const size_t scratch_stride = static_cast<size_t>(padded_k(std::min(kc, k))) * kPanelCols;
   std::vector<float> scratch;
   if (widen) scratch.resize(static_cast<size_t>(pool.size()) * ks.np * scratch_stride);
@@ -102,7 +106,13 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
         GemmTileFn tile_fn = fn;
         if (widen) {
           float* block = scratch.data() + static_cast<size_t>(worker) * ks.np * scratch_stride;
-          ks.widen_bf16(static_cast<const uint16_t*>(a.w), stride, pc, kl, block, scratch_stride);
+          if (w.dtype == DType::kBF16) {
+            ks.widen_bf16(static_cast<const uint16_t*>(a.w), stride, pc, kl, block, scratch_stride);
+          } else {
+            for (int p = 0; p < pc; ++p)
+              std::memcpy(block + p * scratch_stride, static_cast<const float*>(a.w) + p * stride,
+                          static_cast<size_t>(kl) * kPanelCols * sizeof(float));
+          }
           a.w = block;
           a.panel_stride = scratch_stride;
           tile_fn = ks.f32;
