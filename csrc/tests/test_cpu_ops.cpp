@@ -528,7 +528,8 @@ void run_attn_case(const AttnCase& c, SimdLevel level, ThreadPool& pool, Rng& rn
 
 void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_kv) {
   const int W = 8;
-  const int hd[][2] = {{2, 16}, {3, 64}, {2, 128}, {2, 24}};
+  // head_dim 16/32/64/128 take the fixed-width AVX-512 paths, 24 the generic masked one.
+  const int hd[][2] = {{2, 16}, {1, 32}, {3, 64}, {2, 128}, {2, 24}};
   int counter = 0;
   for (auto& h : hd) {
     for (int bs : {16, 1, 5}) {
@@ -539,6 +540,7 @@ void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_
             {{1, 37}, {1, 37}, h[0], h[1], bs, window, 1.0f},
             {{W + 1, 70}, {W + 1, 1}, h[0], h[1], bs, window, 0.125f},
         };
+        if (window > 0 && bs == 5) cases.push_back({{12}, {12}, h[0], h[1], bs, 1, 1.0f});  // window 1: self only
         for (auto& c : cases) run_attn_case(c, level, *pools[counter++ % 3], rng, check_kv && window == 0);
       }
     }
