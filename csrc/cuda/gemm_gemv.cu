@@ -1,5 +1,5 @@
-// Decode GEMM (m <= 8): streams W once at full width. Each warp owns kRowsPerWarp rows of W and
-// keeps kUnroll 16-byte loads per row in flight; x chunks are staged in shared memory as fp32.
+// Decode GEMM (m <= 8 per launch): streams W once at full width. Each warp owns R rows of W and
+// keeps U 16-byte loads per row in flight; x chunks are staged in shared memory as fp32.
 // Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
 
@@ -38,10 +38,9 @@ __device__ __forceinline__ void unpack16<__half>(const uint4& v, float* out) {
   }
 }
 
-template <typename WT>
+template <typename WT, int R, int U>
 __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
   constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
-  constexpr int R = G::kRowsPerWarp;
   __shared__ __align__(16) float xs[G::kMaxM * G::kChunk];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int nbase = (blockIdx.x * G::kWarps + warp) * R;
@@ -61,19 +60,19 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
       if (kk < kn) xs[e] = a.x[(size_t)m * a.ldx + k0 + kk];
     }
     __syncthreads();
-    for (int kk0 = lane * V; kk0 < kn; kk0 += 32 * V * G::kUnroll) {
-      uint4 wv[R][G::kUnroll];
+    for (int kk0 = lane * V; kk0 < kn; kk0 += 32 * V * U) {
+      uint4 wv[R][U];
 #pragma unroll
       for (int r = 0; r < R; ++r)
 #pragma unroll
-        for (int u = 0; u < G::kUnroll; ++u) {
+        for (int u = 0; u < U; ++u) {
           const int kk = kk0 + u * 32 * V, n = nbase + r;
           wv[r][u] = (n < a.n && kk < kn)
                          ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)n * a.k + k0 + kk))
                          : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
-      for (int u = 0; u < G::kUnroll; ++u) {
+      for (int u = 0; u < U; ++u) {
         const int kk = kk0 + u * 32 * V;
         if (kk >= kn) break;
 #pragma unroll
@@ -108,12 +107,17 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
   }
 }
 
-template <typename WT>
-int launch_typed(const GemmArgs& a, cudaStream_t stream) {
-  const int rows_per_block = G::kWarps * G::kRowsPerWarp;
-  gemv_kernel<WT><<<ceil_div(a.n, rows_per_block), G::kWarps * 32, 0, stream>>>(a);
+template <typename WT, int R, int U>
+int launch_config(const GemmArgs& a, cudaStream_t stream) {
+  gemv_kernel<WT, R, U><<<ceil_div(a.n, G::kWarps * R), G::kWarps * 32, 0, stream>>>(a);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
+}
+
+template <typename WT>
+int launch_typed(const GemmArgs& a, cudaStream_t stream) {
+  if (a.m >= G::kBatchedFromM) return launch_config<WT, G::kRowsBatched, G::kUnrollBatched>(a, stream);
+  return launch_config<WT, G::kRowsSmallM, G::kUnrollSmallM>(a, stream);
 }
 
 }  // namespace

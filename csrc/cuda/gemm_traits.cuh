@@ -22,16 +22,18 @@ struct TcTraits {
   static constexpr int kSmemBytes = kStages * (kAStageBytes + kBStageBytes);
 };
 
-// Weight-streaming GEMV for decode (m <= kMaxM per launch): each warp owns kRowsPerWarp weight rows and
-// reads them with 16-byte loads, kUnroll per row in flight; x is staged in shared memory in
-// chunks of kChunk columns.
+// Weight-streaming GEMV for decode (m <= kMaxM per launch): each warp owns R weight rows and
+// reads them with 16-byte loads, U per row in flight (R*U loads per thread); x is staged in
+// shared memory in chunks of kChunk columns. Each x value read from shared memory serves R rows,
+// so batched decode (m >= kBatchedFromM) uses more rows per warp to cut shared-memory traffic.
 struct GemvTraits {
   static constexpr int kMaxM = 8;        // rows per launch
   static constexpr int kMaxSlicedM = 64; // larger m runs as ceil(m / kMaxM) launches (W re-read)
   static constexpr int kWarps = 4;
-  static constexpr int kRowsPerWarp = 2;
   static constexpr int kChunk = 1024;
-  static constexpr int kUnroll = 4;
+  static constexpr int kRowsSmallM = 2, kUnrollSmallM = 4;  // m < kBatchedFromM
+  static constexpr int kRowsBatched = 4, kUnrollBatched = 2;
+  static constexpr int kBatchedFromM = 4;
 };
 
 // Plain fp32 FMA tiles: any dtype, any shape or alignment.
