@@ -4,7 +4,8 @@
 // panels one microkernel call covers. Small M (decode) uses one row block and splits the
 // panels across threads with no K blocking, so each thread streams whole panels. Larger M
 // blocks K by kKc so a group's K block stays in L1 while the row tiles of the row block
-// (kept in L2) pass over it; partial sums go through y (kTileLoadY) between K blocks.
+// (kept in L2) pass over it; partial sums go through y (kTileLoadY) between K blocks, and the
+// epilogue (bias, gelu) is applied by the last K block only.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -34,6 +35,52 @@ GemmKernelSet kernels_for(SimdLevel level) {
   return portable::gemm_kernels();
 }
 
+
+// Blocking of one gemm() call (see the file comment).
+struct GemmPlan {
+  int panels = 0;        // 16-column panels of W
+  int groups = 0;        // microkernel column groups (np panels each)
+  bool small_m = false;  // decode-like: one row block, no K blocking
+  int kc = 0;            // K block
+  int mc = 0;            // rows per task
+  int m_blocks = 0;
+  int groups_per_task = 0;
+  int n_chunks = 0;      // column-group runs per row block
+  bool stage = false;    // copy/widen each (K block, group) into per-worker f32 scratch
+  size_t scratch_stride = 0;
+
+  GemmPlan(int m, const PackedWeight& w, const GemmKernelSet& ks, int threads) {
+    panels = panel_count(w.n);
+    groups = (panels + ks.np - 1) / ks.np;
+    small_m = m <= ks.mr;
+    kc = small_m ? w.k : kKc;
+    mc = small_m ? m : std::max(ks.mr, kMcTarget / ks.mr * ks.mr);
+    m_blocks = (m + mc - 1) / mc;
+    const int chunks_wanted = std::max(1, (4 * threads + m_blocks - 1) / m_blocks);
+    groups_per_task = std::max(1, (groups + chunks_wanted - 1) / chunks_wanted);
+    if (!small_m) groups_per_task = std::min(groups_per_task, kMaxGroupsPerTask);
+    n_chunks = (groups + groups_per_task - 1) / groups_per_task;
+    // Large M: bf16 blocks are widened once instead of once per row tile; f32 blocks are
+    // copied, which streams them in with sequential reads where the microkernel's first row
+    // tile would stall on them. The f32 microkernel then runs on the scratch block.
+    stage = !small_m && ((w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr) ||
+                         (w.dtype == DType::kF32 && ks.np > 1));
+    scratch_stride = static_cast<size_t>(padded_k(std::min(kc, w.k))) * kPanelCols;
+  }
+};
+
+// Writes `pc` panels of a K block (`kl` rows starting at src) as f32 k-major panels at dst.
+void stage_block(const GemmKernelSet& ks, DType dtype, const void* src, size_t src_stride, int pc, int kl,
+                 float* dst, size_t dst_stride) {
+  if (dtype == DType::kBF16) {
+    ks.widen_bf16(static_cast<const uint16_t*>(src), src_stride, pc, kl, dst, dst_stride);
+    return;
+  }
+  for (int p = 0; p < pc; ++p)
+    std::memcpy(dst + p * dst_stride, static_cast<const float*>(src) + p * src_stride,
+                static_cast<size_t>(kl) * kPanelCols * sizeof(float));
+}
+
 }  // namespace
 
 void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y, int ldy,
@@ -43,51 +90,34 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
   GemmTileFn fn = ks.f32;
   if (w.dtype == DType::kF16) fn = ks.f16;
   if (w.dtype == DType::kBF16) fn = ks.bf16;
-
+  const GemmPlan plan(m, w, ks, pool.size());
   const int n = w.n, k = w.k;
-  const int panels = panel_count(n);
-  const int groups = (panels + ks.np - 1) / ks.np;
-  const bool small_m = m <= ks.mr;
-  const int kc = small_m ? k : kKc;
-  const int mc = small_m ? m : std::max(ks.mr, kMcTarget / ks.mr * ks.mr);
-  const int m_blocks = (m + mc - 1) / mc;
-  const int want_tasks = 4 * pool.size();
-  const int chunks_wanted = std::max(1, (want_tasks + m_blocks - 1) / m_blocks);
-  int gpc = std::max(1, (groups + chunks_wanted - 1) / chunks_wanted);
-  if (!small_m) gpc = std::min(gpc, kMaxGroupsPerTask);
-  const int n_chunks = (groups + gpc - 1) / gpc;
   const size_t stride = panel_stride(k);
   const size_t esize = dtype_size(w.dtype);
   const char* wbase = static_cast<const char*>(w.data.get());
   const int base_flags = epilogue == Epilogue::kAccumulate ? kTileLoadY : 0;
-
-  // Large-M bf16: each (K block, group) is widened once into a per-worker f32 scratch block and
-  // the f32 kernel runs on it (rows in f32 k-major layout, padded k rows are zero weights).
-  // f32 blocks are staged the same way (a plain copy): the copy streams the block in with
-  // sequential reads, where the microkernel's first row tile would stall on it.
-  const bool widen = !small_m && ((w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr) ||
-                                  (w.dtype == DType::kF32 && ks.np > 1));
-  const size_t scratch_stride = static_cast<size_t>(padded_k(std::min(kc, k))) * kPanelCols;
   std::vector<float> scratch;
-  if (widen) scratch.resize(static_cast<size_t>(pool.size()) * ks.np * scratch_stride);
+  if (plan.stage) scratch.resize(static_cast<size_t>(pool.size()) * ks.np * plan.scratch_stride);
 
-  pool.run(m_blocks * n_chunks, [&](int task, int worker) {
-    const int mb = task / n_chunks, nc = task % n_chunks;
-    const int m0 = mb * mc, m1 = std::min(m, m0 + mc);
-    const int g0 = nc * gpc, g1 = std::min(groups, g0 + gpc);
-    for (int k0 = 0; k0 < k; k0 += kc) {
-      const int kl = std::min(kc, k - k0);
+  pool.run(plan.m_blocks * plan.n_chunks, [&](int task, int worker) {
+    const int mb = task / plan.n_chunks, nc = task % plan.n_chunks;
+    const int m0 = mb * plan.mc, m1 = std::min(m, m0 + plan.mc);
+    const int g0 = nc * plan.groups_per_task, g1 = std::min(plan.groups, g0 + plan.groups_per_task);
+    const int tiles = (m1 - m0 + ks.mr - 1) / ks.mr;
+    for (int k0 = 0; k0 < k; k0 += plan.kc) {
+      const int kl = std::min(plan.kc, k - k0);
       const bool last = k0 + kl >= k;
       int flags = k0 == 0 ? base_flags : kTileLoadY;
       if (last && bias != nullptr) flags |= kTileBias;
       if (last && epilogue == Epilogue::kGeluNew) flags |= kTileGelu;
       for (int g = g0; g < g1; ++g) {
         const int p0 = g * ks.np;
-        const int pc = std::min(ks.np, panels - p0);
+        const int pc = std::min(ks.np, plan.panels - p0);
         const int n0 = p0 * kPanelCols;
+        const char* block = wbase + (p0 * stride + static_cast<size_t>(k0) * kPanelCols) * esize;
         GemmTileArgs a;
         a.ldx = static_cast<size_t>(ldx);
-        a.w = wbase + (p0 * stride + static_cast<size_t>(k0) * kPanelCols) * esize;
+        a.w = block;
         a.panel_stride = stride;
         a.panels = pc;
         a.k = kl;
@@ -95,28 +125,21 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
         a.cols = std::min(pc * kPanelCols, n - n0);
         a.bias = bias != nullptr ? bias + n0 : nullptr;
         a.flags = flags;
-        // While the row tiles reuse this group's K block from L1, prefetch the next group's
-        // block into L2 a slice per tile, so the next group's first tile does not stall on it.
-        const bool prefetch = !small_m && g + 1 < g1;
-        const char* next = static_cast<const char*>(a.w) + ks.np * stride * esize;
-        const size_t block_bytes = static_cast<size_t>(kl) * kPanelCols * esize;
-        const int tiles = (m1 - m0 + ks.mr - 1) / ks.mr;
-        const size_t slice = (block_bytes / tiles + 63) & ~static_cast<size_t>(63);
-        size_t done = 0;
         GemmTileFn tile_fn = fn;
-        if (widen) {
-          float* block = scratch.data() + static_cast<size_t>(worker) * ks.np * scratch_stride;
-          if (w.dtype == DType::kBF16) {
-            ks.widen_bf16(static_cast<const uint16_t*>(a.w), stride, pc, kl, block, scratch_stride);
-          } else {
-            for (int p = 0; p < pc; ++p)
-              std::memcpy(block + p * scratch_stride, static_cast<const float*>(a.w) + p * stride,
-                          static_cast<size_t>(kl) * kPanelCols * sizeof(float));
-          }
-          a.w = block;
-          a.panel_stride = scratch_stride;
+        if (plan.stage) {
+          float* staged = scratch.data() + static_cast<size_t>(worker) * ks.np * plan.scratch_stride;
+          stage_block(ks, w.dtype, block, stride, pc, kl, staged, plan.scratch_stride);
+          a.w = staged;
+          a.panel_stride = plan.scratch_stride;
           tile_fn = ks.f32;
         }
+        // While the row tiles reuse this block from L1, prefetch the next group's block into
+        // L2, a slice per tile, so the next group's first tile does not stall on it.
+        const bool prefetch = !plan.small_m && g + 1 < g1;
+        const char* next = block + ks.np * stride * esize;
+        const size_t block_bytes = static_cast<size_t>(kl) * kPanelCols * esize;
+        const size_t slice = (block_bytes / tiles + 63) & ~static_cast<size_t>(63);
+        size_t done = 0;
         for (int r0 = m0; r0 < m1; r0 += ks.mr) {
           a.rows = std::min(ks.mr, m1 - r0);
           a.x = x + static_cast<size_t>(r0) * ldx + k0;
