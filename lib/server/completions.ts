@@ -57,7 +57,7 @@ export async function handleCompletions(ctx: RequestContext): Promise<void> {
 
 async function completeWhole(ctx: RequestContext, request: CompletionRequest, identity: CompletionIdentity): Promise<void> {
   const results = await runPrompts(ctx, request, () => {});
-  if (ctx.signal.aborted) return;
+  throwIfAborted(ctx);
   sendJson(ctx.res, 200, {
     ...identity,
     choices: results.map((r, index): Choice => ({ text: r.text, index, logprobs: null, finish_reason: finishReason(r.last) })),
@@ -74,12 +74,21 @@ async function streamCompletion(ctx: RequestContext, request: CompletionRequest,
       const choice: Choice = { text: chunk.text, index, logprobs: null, finish_reason: finishReason(chunk) };
       sse.send({ ...identity, choices: [choice], ...(request.includeUsage ? { usage: null } : {}) });
     });
+    throwIfAborted(ctx);
     if (request.includeUsage) sse.send({ ...identity, choices: [], usage: toOpenAiUsage(results.map((r) => r.last.usage!)) });
   } catch (e) {
     // The 200 is already out: report the failure in-band, as OpenAI does, then end the stream.
     sse.send(toHttpError(e).toBody());
   }
   sse.done();
+}
+
+/**
+ * A request aborted by a drain that timed out ends with its reason (a 503); one whose client went
+ * away ends the same way, but nobody is left to read it.
+ */
+function throwIfAborted(ctx: RequestContext): void {
+  if (ctx.signal.aborted) throw toHttpError(ctx.signal.reason);
 }
 
 interface PromptResult {
