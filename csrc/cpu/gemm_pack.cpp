@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "cpu/gemm_layout.h"
 #include "cpu/ops.h"
@@ -13,21 +14,39 @@ namespace {
 
 bool valid_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
 
-// Writes one converted element.
-void put(void* dst, DType t, size_t i, float v) {
+// Converts row `row` of the [n, k] source to float.
+void load_row(const void* src, DType t, size_t row, int k, float* out) {
+  const size_t base = row * static_cast<size_t>(k);
   switch (t) {
-    case DType::kF32: static_cast<float*>(dst)[i] = v; break;
-    case DType::kF16: static_cast<uint16_t*>(dst)[i] = f32_to_f16(v); break;
-    case DType::kBF16: static_cast<uint16_t*>(dst)[i] = f32_to_bf16(v); break;
+    case DType::kF32: std::memcpy(out, static_cast<const float*>(src) + base, k * sizeof(float)); return;
+    case DType::kF16:
+      for (int i = 0; i < k; ++i) out[i] = f16_to_f32(static_cast<const uint16_t*>(src)[base + i]);
+      return;
+    case DType::kBF16:
+      for (int i = 0; i < k; ++i) out[i] = bf16_to_f32(static_cast<const uint16_t*>(src)[base + i]);
+      return;
   }
 }
 
-// Element offset of W[n, kk] in the packed buffer.
-size_t packed_offset(DType t, int n, int kk, int k) {
-  size_t base = static_cast<size_t>(n / kPanelCols) * panel_stride(k);
-  int c = n % kPanelCols;
-  if (t == DType::kBF16) return base + static_cast<size_t>(kk / 2) * (2 * kPanelCols) + c * 2 + (kk % 2);
-  return base + static_cast<size_t>(kk) * kPanelCols + c;
+// Scatters one float row (output column c of panel `panel`) into the packed layout.
+void store_row(const float* v, int k, DType t, int c, void* panel) {
+  switch (t) {
+    case DType::kF32: {
+      float* d = static_cast<float*>(panel) + c;
+      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk) * kPanelCols] = v[kk];
+      return;
+    }
+    case DType::kF16: {
+      uint16_t* d = static_cast<uint16_t*>(panel) + c;
+      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk) * kPanelCols] = f32_to_f16(v[kk]);
+      return;
+    }
+    case DType::kBF16: {
+      uint16_t* d = static_cast<uint16_t*>(panel) + 2 * c;
+      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk / 2) * 2 * kPanelCols + (kk & 1)] = f32_to_bf16(v[kk]);
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -44,11 +63,12 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   void* mem = std::aligned_alloc(64, bytes);
   if (mem == nullptr) return OutOfMemory("pack_weight: cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(mem, 0, bytes);  // padding columns and the padded k are zero weights
+  std::vector<float> row_buf(k);
+  const size_t panel_bytes = panel_stride(k) * dtype_size(store_dtype);
   for (int row = 0; row < n; ++row) {
-    size_t src_row = static_cast<size_t>(row) * k;
-    for (int kk = 0; kk < k; ++kk) {
-      put(mem, store_dtype, packed_offset(store_dtype, row, kk, k), load_as_f32(src, src_dtype, src_row + kk));
-    }
+    load_row(src, src_dtype, static_cast<size_t>(row), k, row_buf.data());
+    void* panel = static_cast<char*>(mem) + static_cast<size_t>(row / kPanelCols) * panel_bytes;
+    store_row(row_buf.data(), k, store_dtype, row % kPanelCols, panel);
   }
   out->n = n;
   out->k = k;
