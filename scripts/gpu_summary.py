@@ -54,7 +54,9 @@ def main():
             if prefix == "gemv/" and k.endswith("/m=8"):
                 continue  # m=1 and m=32 bracket it; all sizes are in the JSON  # one prefill size keeps the table short; all sizes are in the JSON
             o, p = ours.get(k, {}), peers.get(k, {})
-            row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", peer_name)
+            alt = ours.get("gemm_alt/" + k[len("gemm/"):]) if prefix == "gemm/" else None
+            note = f"{peer_name}; other tile {alt['value']:.0f}" if alt else peer_name
+            row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", note)
     for k in keys:
         if k.startswith("attn_"):
             o, p = ours.get(k, {}), peers.get(k, {})

@@ -93,6 +93,7 @@ enum {
   GN_GEMM_GEMV = 0,         // m <= 8, k % 8 == 0: weight streaming, 16-byte loads
   GN_GEMM_TENSOR_CORE = 1,  // bf16/f16 weights, k % 8 == 0, ldx % 4 == 0, 16-byte aligned x and W
   GN_GEMM_SIMT = 2,         // anything else: fp32 FMA tiles
+  GN_GEMM_TENSOR_CORE_64 = 3,  // as GN_GEMM_TENSOR_CORE with 64x64 tiles (grids too small for 128x128)
 };
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

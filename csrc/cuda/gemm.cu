@@ -24,14 +24,17 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   const bool tc_ok = w_dtype != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
   const long long tile_blocks = tc_ok ? (long long)ceil_div(n, TcTraits::kBN) * ceil_div(m, TcTraits::kBM)
                                       : (long long)ceil_div(n, SimtTraits::kBN) * ceil_div(m, SimtTraits::kBM);
-  if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < multiprocessors()) return GN_GEMM_GEMV;
-  return tc_ok ? GN_GEMM_TENSOR_CORE : GN_GEMM_SIMT;
+  const int sms = multiprocessors();
+  if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms) return GN_GEMM_GEMV;
+  if (!tc_ok) return GN_GEMM_SIMT;
+  return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 
 bool can_run(int kernel, const GemmArgs& a) {
   switch (kernel) {
     case GN_GEMM_GEMV: return a.m <= GemvTraits::kMaxSlicedM && a.k % 8 == 0 && aligned16(a.w);
     case GN_GEMM_TENSOR_CORE:
+    case GN_GEMM_TENSOR_CORE_64:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w);
     case GN_GEMM_SIMT: return true;
   }
@@ -49,6 +52,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_GEMV: return "gemv";
     case GN_GEMM_TENSOR_CORE: return "tensor-core";
     case GN_GEMM_SIMT: return "simt";
+    case GN_GEMM_TENSOR_CORE_64: return "tensor-core-64";
   }
   return "unknown";
 }
@@ -65,7 +69,8 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
   cudaStream_t s = as_stream(stream);
   switch (kernel) {
     case GN_GEMM_GEMV: return launch_gemm_gemv(a, s);
-    case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, s);
+    case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
+    case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     default: return launch_gemm_simt(a, s);
   }
 }

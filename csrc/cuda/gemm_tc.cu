@@ -6,8 +6,6 @@
 namespace gncuda {
 namespace {
 
-using T = TcTraits;
-
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = pred ? 16 : 0;  // 0: zero-fill, nothing read
@@ -50,7 +48,7 @@ __device__ __forceinline__ void mma16816<__half>(float* c, const uint32_t* a, co
 }
 
 // Stages k-tile kt of A (fp32 x rows) and B (W rows) into pipeline slot `stage`.
-template <typename WT>
+template <typename WT, typename T>
 __device__ __forceinline__ void load_stage(const GemmArgs& a, const WT* w, int m0, int n0, int kt, int stage,
                                            float* As, WT* Bs) {
   const int tid = threadIdx.x, k0 = kt * T::kBK;
@@ -74,8 +72,8 @@ __device__ __forceinline__ void load_stage(const GemmArgs& a, const WT* w, int m
   }
 }
 
-template <typename WT>
-__global__ void __launch_bounds__(TcTraits::kThreads) gemm_tc_kernel(GemmArgs a) {
+template <typename WT, typename T>
+__global__ void __launch_bounds__(T::kThreads) gemm_tc_kernel(GemmArgs a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   float* As = reinterpret_cast<float*>(smem_raw);
   WT* Bs = reinterpret_cast<WT*>(smem_raw + T::kStages * T::kAStageBytes);
@@ -97,7 +95,7 @@ __global__ void __launch_bounds__(TcTraits::kThreads) gemm_tc_kernel(GemmArgs a)
   const int ktiles = (a.k + T::kBK - 1) / T::kBK;
 #pragma unroll
   for (int s = 0; s < T::kStages - 1; ++s) {
-    if (s < ktiles) load_stage<WT>(a, w, m0, n0, s, s, As, Bs);
+    if (s < ktiles) load_stage<WT, T>(a, w, m0, n0, s, s, As, Bs);
     cp_async_commit();
   }
 
@@ -105,7 +103,7 @@ __global__ void __launch_bounds__(TcTraits::kThreads) gemm_tc_kernel(GemmArgs a)
     cp_async_wait<T::kStages - 2>();  // tile kt has landed (for this thread's copies)
     __syncthreads();                  // … for everyone's; and slot (kt-1) is free to refill
     const int next = kt + T::kStages - 1;
-    if (next < ktiles) load_stage<WT>(a, w, m0, n0, next, next % T::kStages, As, Bs);
+    if (next < ktiles) load_stage<WT, T>(a, w, m0, n0, next, next % T::kStages, As, Bs);
     cp_async_commit();
 
     const float* as = As + (kt % T::kStages) * (T::kBM * T::kALd);
@@ -159,20 +157,23 @@ __global__ void __launch_bounds__(TcTraits::kThreads) gemm_tc_kernel(GemmArgs a)
   }
 }
 
-template <typename WT>
+template <typename WT, typename T>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
-  GN_CUDA_TRY(cudaFuncSetAttribute(gemm_tc_kernel<WT>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+  if (T::kSmemBytes > 48 * 1024)
+    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_tc_kernel<WT, T>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   dim3 grid(ceil_div(a.n, T::kBN), ceil_div(a.m, T::kBM));
-  gemm_tc_kernel<WT><<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
+  gemm_tc_kernel<WT, T><<<grid, T::kThreads, T::kSmemBytes, stream>>>(a);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }
 
 }  // namespace
 
-int launch_gemm_tc(const GemmArgs& a, cudaStream_t stream) {
-  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, stream);
-  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, stream);
+int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream) {
+  if (a.w_dtype == GN_DTYPE_BF16)
+    return small_tiles ? launch_typed<__nv_bfloat16, TcSmallTraits>(a, stream) : launch_typed<__nv_bfloat16, TcTraits>(a, stream);
+  if (a.w_dtype == GN_DTYPE_F16)
+    return small_tiles ? launch_typed<__half, TcSmallTraits>(a, stream) : launch_typed<__half, TcTraits>(a, stream);
   return GN_CUDA_EUNSUPPORTED;
 }
 

@@ -7,20 +7,26 @@ namespace gncuda {
 
 // Tensor-core GEMM (mma.sync m16n8k16, bf16/f16 operands, fp32 accumulate). x stays fp32 in
 // shared memory (cp.async needs no conversion) and is rounded to the weight dtype when the A
-// fragments are built; W tiles arrive by cp.async in kStages stages.
-struct TcTraits {
-  static constexpr int kBM = 128, kBN = 128, kBK = 32;
+// fragments are built; W tiles arrive by cp.async in kStages stages. Two tile shapes: 128x128
+// (8 warps, 64x32 per warp) for large problems, 64x64 (4 warps, 32x32 per warp) when the large
+// tiles would not give every SM a block.
+template <int BM, int BN, int WARPS_M, int WARPS_N>
+struct TcTile {
+  static constexpr int kBM = BM, kBN = BN, kBK = 32;
   static constexpr int kStages = 3;
-  static constexpr int kWarpsM = 2, kWarpsN = 4;
+  static constexpr int kWarpsM = WARPS_M, kWarpsN = WARPS_N;
   static constexpr int kThreads = 32 * kWarpsM * kWarpsN;
-  static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;  // 64 x 32 per warp
+  static constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;
   static constexpr int kMTiles = kWM / 16, kNTiles = kWN / 8;
   static constexpr int kALd = kBK + 8;  // floats per A row in smem (bank-conflict-free float2 reads)
   static constexpr int kBLd = kBK + 8;  // 16-bit elements per B row in smem
   static constexpr int kAStageBytes = kBM * kALd * 4;
   static constexpr int kBStageBytes = kBN * kBLd * 2;
   static constexpr int kSmemBytes = kStages * (kAStageBytes + kBStageBytes);
+  static_assert(kBM * kBK / 4 % kThreads == 0 && kBN * kBK / 8 % kThreads == 0, "whole cp.async chunks per thread");
 };
+using TcTraits = TcTile<128, 128, 2, 4>;
+using TcSmallTraits = TcTile<64, 64, 2, 2>;
 
 // Weight-streaming GEMV for decode (m <= kMaxM per launch): each warp owns R weight rows and
 // reads them with 16-byte loads, U per row in flight (R*U loads per thread); x is staged in
@@ -52,7 +58,7 @@ struct GemmArgs {
   int ldy, epilogue;
 };
 
-int launch_gemm_tc(const GemmArgs& a, cudaStream_t stream);
+int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 

@@ -167,7 +167,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
       !upload(c, db.as<void>(), bias.data(), n * 4, "gemm bias"))
     return;
 
-  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_SIMT}) {
+  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT}) {
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -229,10 +229,11 @@ void test_gemm(Ctx& c) {
     int m, n, k;
     DType t;
     int kernel;
-  } ex[] = {{1, 768, 768, DType::kBF16, GN_GEMM_GEMV},         {8, 768, 768, DType::kF32, GN_GEMM_GEMV},
-            {32, 768, 768, DType::kBF16, GN_GEMM_GEMV},        {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE},
+  } ex[] = {{1, 768, 768, DType::kBF16, GN_GEMM_GEMV},           {8, 768, 768, DType::kF32, GN_GEMM_GEMV},
+            {32, 768, 768, DType::kBF16, GN_GEMM_GEMV},          {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {64, 50257, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {300, 768, 768, DType::kF32, GN_GEMM_SIMT},
-            {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},        {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}};
+            {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
+            {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}};
   alignas(16) static float dummy[4];
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
