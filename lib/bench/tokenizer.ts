@@ -9,6 +9,7 @@
  * made-up words, code, pretty-printed JSON, non-Latin scripts and emoji (ZWJ sequences,
  * skin tones, flags), mixed in blocks.
  */
+import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
@@ -25,6 +26,8 @@ export interface TokenizerBenchRow {
   spread: number;
   /** Tokens this encoder produced for the whole corpus. */
   tokens: number;
+  /** Median throughput by this process's CPU time (steadier than wall time on a busy machine). */
+  cpuMbPerSec: number;
   /** Token-count difference from ours (their count - ours); 0 when they agree. */
   tokenDiff?: number;
 }
@@ -222,22 +225,21 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function measure(enc: Encoder, corpus: string, megabytes: number, repeats: number): { mbPerSec: number; spread: number; tokens: number } {
-  let tokens = enc.encode(corpus).length; // warm-up (JIT, caches)
-  const rates: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = process.hrtime.bigint();
-    tokens = enc.encode(corpus).length;
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    rates.push(megabytes / seconds);
-  }
-  const mid = median(rates);
-  return { mbPerSec: mid, spread: (Math.max(...rates) - Math.min(...rates)) / mid, tokens };
+/** Seconds of wall time and of this process's CPU time one call takes. */
+function timeOnce(fn: () => void): { wall: number; cpu: number } {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
 }
 
 /**
- * Encodes one generated corpus with our tokenizer and each installed peer (warm-up, then
- * `repeats` timed runs each; median and spread) and checks each peer's token count against ours.
+ * Encodes one generated corpus with our tokenizer and each installed peer and checks each
+ * peer's token count against ours. Every encoder gets a warm-up pass; then the timed passes go
+ * round-robin (ours, peer 1, peer 2, …, ours, …) so that a busy machine slows all of them alike.
+ * Reported: the median over `repeats` passes and the spread (max - min) / median.
  */
 export async function runTokenizerBench(opts: { corpusBytes?: number; repeats?: number; tokenizerDir?: string } = {})
   : Promise<TokenizerBenchRow[]> {
@@ -248,26 +250,46 @@ export async function runTokenizerBench(opts: { corpusBytes?: number; repeats?: 
   const megabytes = Buffer.byteLength(corpus, 'utf8') / 1e6;
   const ours = Tokenizer.fromDirSync(dir);
   const encoders: Encoder[] = [{ name: 'gpt-neo-node', encode: (t) => ours.encode(t) }, ...await peerEncoders()];
-  const rows: TokenizerBenchRow[] = [];
-  for (const enc of encoders) {
-    const m = measure(enc, corpus, megabytes, repeats);
-    enc.dispose?.();
-    const row: TokenizerBenchRow = { name: enc.name, ...m };
-    if (rows.length > 0) row.tokenDiff = m.tokens - rows[0]!.tokens;
-    rows.push(row);
+  const tokens = encoders.map((enc) => enc.encode(corpus).length); // warm-up (JIT, caches)
+  const wall: number[][] = encoders.map(() => []);
+  const cpu: number[][] = encoders.map(() => []);
+  for (let r = 0; r < repeats; r++) {
+    encoders.forEach((enc, i) => {
+      const t = timeOnce(() => enc.encode(corpus));
+      wall[i]!.push(megabytes / t.wall);
+      cpu[i]!.push(megabytes / t.cpu);
+    });
   }
-  return rows;
+  for (const enc of encoders) enc.dispose?.();
+  return encoders.map((enc, i) => {
+    const mid = median(wall[i]!);
+    const row: TokenizerBenchRow = {
+      name: enc.name, mbPerSec: mid, spread: (Math.max(...wall[i]!) - Math.min(...wall[i]!)) / mid,
+      cpuMbPerSec: median(cpu[i]!), tokens: tokens[i]!,
+    };
+    if (i > 0) row.tokenDiff = tokens[i]! - tokens[0]!;
+    return row;
+  });
 }
 
-/** Milliseconds to load the tokenizer from `dir` (median of a few cold-ish loads). */
-export function measureLoadMs(dir: string, runs = 5): number {
-  const times: number[] = [];
+/**
+ * Milliseconds `Tokenizer.fromDirSync(dir)` takes: `cold` in a fresh Node process (nothing
+ * compiled yet, files in the page cache), `warm` when repeated in this process. Medians of `runs`.
+ */
+export function measureLoadMs(dir: string, runs = 5): { cold: number; warm: number } {
+  const moduleUrl = new URL('../tokenizer/index.js', import.meta.url).href;
+  const script = `const { Tokenizer } = await import(${JSON.stringify(moduleUrl)});
+const t0 = process.hrtime.bigint(); Tokenizer.fromDirSync(${JSON.stringify(dir)});
+process.stdout.write(String(Number(process.hrtime.bigint() - t0) / 1e6));`;
+  const cold: number[] = [];
+  const warm: number[] = [];
   for (let i = 0; i < runs; i++) {
+    cold.push(Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })));
     const t0 = process.hrtime.bigint();
     Tokenizer.fromDirSync(dir);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    warm.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  return median(times);
+  return { cold: median(cold), warm: median(warm) };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -276,13 +298,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const dir = DEFAULT_TOKENIZER_DIR;
   const rows = await runTokenizerBench({ corpusBytes: Math.round(mb * 1024 * 1024), repeats });
   console.log(`machine: ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}, ${new Date().toISOString()}`);
-  console.log(`corpus: ${mb} MiB generated (seed 20240601), ${repeats} repeats after a warm-up, single thread`);
-  console.log(`load (fromDirSync, vocab.json + merges.txt): ${measureLoadMs(dir).toFixed(1)} ms median`);
-  console.log('| encoder | MB/s (median) | spread | tokens | vs ours |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log(`corpus: ${mb} MiB generated (seed 20240601), a warm-up then ${repeats} round-robin passes per encoder, single thread`);
+  const load = measureLoadMs(dir);
+  console.log(`load (fromDirSync, vocab.json + merges.txt): ${load.cold.toFixed(1)} ms in a fresh process, ${load.warm.toFixed(1)} ms repeated (medians of 5)`);
+  console.log('| encoder | MB/s (median, wall) | spread | MB/s (median, CPU time) | tokens | ours is faster by |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   const base = rows[0]!.mbPerSec;
   for (const r of rows) {
     const diff = r.tokenDiff === undefined ? '' : r.tokenDiff === 0 ? ' (same)' : ` (${r.tokenDiff > 0 ? '+' : ''}${r.tokenDiff})`;
-    console.log(`| ${r.name} | ${r.mbPerSec.toFixed(2)} | ${(r.spread * 100).toFixed(1)}% | ${r.tokens}${diff} | ${(base / r.mbPerSec).toFixed(2)}x |`);
+    console.log(`| ${r.name} | ${r.mbPerSec.toFixed(2)} | ${(r.spread * 100).toFixed(1)}% | ${r.cpuMbPerSec.toFixed(2)} | ${r.tokens}${diff} | ${(base / r.mbPerSec).toFixed(2)}x |`);
   }
 }
