@@ -155,7 +155,7 @@ void bench_gemm(const Shape& s, DType dtype, int m, ThreadPool& pool, SimdLevel 
     gemm(x.get(), m, s.k, pw, bias.data(), y.get(), s.n, Epilogue::kStore, pool, level);
   }, quick ? 0.1 : 0.4);
   const int th = pool.size();
-  if (m == 1) {
+  if (m == 1 || m == 8) {  // still weight-streaming bound: report GB/s
     double gbs = static_cast<double>(pw.bytes) / t / 1e9;
     std::printf("gemm  %-10s %-5s M=%-4d N=%-6d K=%-5d thr=%d  %9.1f us  %7.1f GB/s  (%3.0f%% of %.1f GB/s read bw)\n",
                 s.name, dtype_name(dtype), m, s.n, s.k, th, t * 1e6, gbs, 100 * gbs / bounds.bw_gbs[th],
@@ -247,9 +247,9 @@ int main(int argc, char** argv) {
                           {"c_proj", 768, 3072}, {"lm_head", 50257, 768}};
   for (DType dt : {DType::kF32, DType::kBF16}) {
     if (only == "attn") break;
-    for (int m : {1, 128, 512}) {
+    for (int m : {1, 8, 32, 128, 512}) {
       for (const Shape& s : shapes) {
-        if (quick && m == 512) continue;
+        if (quick && (m == 512 || m == 8)) continue;
         for (ThreadPool* p : pools) bench_gemm(s, dt, m, *p, level, bounds, quick);
       }
     }
