@@ -38,9 +38,8 @@ echo "--- test_cuda_ops (no GPU here: expect SKIP) ---"
 # The same test source and CudaBackend linked against a host-memory mock of cuda/api.h: checks
 # the harness and the backend glue end to end (not the kernels) on a machine without a GPU.
 echo "--- harness check: test_cuda_ops + CudaBackend over csrc/tests/cuda_api_mock.cpp ---"
-${CXX:-g++} -std=c++17 -O2 -Wall -Icsrc csrc/tests/test_cuda_ops.cpp csrc/model/cuda_backend.cpp \
-  csrc/tests/cuda_api_mock.cpp csrc/cpu/ref/*.cpp -o "$build/test_cuda_ops_mock" \
-  || { echo "cuda-compile-check: mock build FAILED"; exit 1; }
+cmake --build "$build" -j "$jobs" --target test_cuda_ops_mock >"$build/gn-build-mock.log" 2>&1 \
+  || { grep -E "error|Error" -A3 "$build/gn-build-mock.log" | head -40; echo "cuda-compile-check: mock build FAILED"; exit 1; }
 mock_out="$("$build/test_cuda_ops_mock" --quick)"
 mock_rc=$?
 echo "$mock_out" | grep -E "^FAIL" | head -n 20
