@@ -1,0 +1,78 @@
+// Packaging: the npm tarball carries a prebuilt addon, so installing it runs no compiler and
+// downloads nothing. The test packs the repository, installs the tarball into a temporary project
+// whose PATH holds only node and npm, loads the package and runs a fixture model.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fixture, repoRoot } from './helpers/paths.js';
+
+const prebuildDir = join(repoRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+
+/** Builds prebuilds/ in a scratch copy of the sources (never touching the repo's loaded build/). */
+function ensurePrebuild(): string {
+  const existing = existsSync(prebuildDir) ? readdirSync(prebuildDir).filter((f) => f.endsWith('.node')) : [];
+  if (existing.length > 0) return join(prebuildDir, existing[0]!);
+  const scratch = mkdtempSync(join(tmpdir(), 'gpt-neo-prebuild-'));
+  for (const f of ['package.json', 'binding.gyp', 'sources.json', 'csrc', 'scripts']) cpSync(join(repoRoot, f), join(scratch, f), { recursive: true });
+  symlinkSync(join(repoRoot, 'node_modules'), join(scratch, 'node_modules'));
+  execFileSync('npm', ['run', 'prebuild'], { cwd: scratch, stdio: 'inherit', env: { ...process.env, JOBS: '2' } });
+  mkdirSync(prebuildDir, { recursive: true });
+  for (const f of readdirSync(join(scratch, 'prebuilds', `${process.platform}-${process.arch}`))) {
+    cpSync(join(scratch, 'prebuilds', `${process.platform}-${process.arch}`, f), join(prebuildDir, f));
+  }
+  rmSync(scratch, { recursive: true, force: true });
+  return ensurePrebuild();
+}
+
+describe('85 package: npm pack + install with no compiler', function () {
+  this.timeout(15 * 60 * 1000);
+  let work: string;
+  before(() => { work = mkdtempSync(join(tmpdir(), 'gpt-neo-pack-')); });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('the prebuild is a stripped N-API binary under the size limit', () => {
+    const file = ensurePrebuild();
+    const { size } = statSync(file);
+    assert.ok(size < 25 * 1024 * 1024, `prebuild is ${(size / 2 ** 20).toFixed(1)} MiB`);
+    assert.match(file, /\.napi\.node$|node\.napi/, 'prebuildify --napi names the file *.napi.node');
+  });
+
+  it('installs from the tarball with no compiler on PATH, loads, and runs a fixture model', () => {
+    ensurePrebuild();
+    const packOut = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work],
+      { cwd: repoRoot, encoding: 'utf8' });
+    const tarball = join(work, (JSON.parse(packOut) as Array<{ filename: string }>)[0]!.filename);
+    const files = (JSON.parse(packOut) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
+    assert.ok(files.some((f) => f.startsWith('prebuilds/linux-x64/')), 'tarball has no prebuild');
+    assert.ok(files.includes('dist/lib/index.js') && files.includes('dist/lib/index.d.ts'));
+    assert.ok(!files.some((f) => f.startsWith('build/') || f.startsWith('dist/test/') || f.startsWith('node_modules/')));
+
+    // A PATH with node and npm only: any attempt to run a compiler or node-gyp would fail.
+    const bin = join(work, 'bin');
+    mkdirSync(bin);
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
+    writeFileSync(join(bin, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
+    const app = join(work, 'app');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
+    const env = { HOME: process.env.HOME ?? work, PATH: bin, npm_config_offline: 'true', npm_config_audit: 'false',
+      npm_config_fund: 'false', npm_config_update_notifier: 'false' };
+    execFileSync(join(bin, 'npm'), ['install', tarball], { cwd: app, env, stdio: 'pipe' });
+    const installed = join(app, 'node_modules', 'gpt-neo-node');
+    assert.ok(!existsSync(join(installed, 'build')), 'a build/ folder appeared: something was compiled');
+
+    writeFileSync(join(app, 'run.mjs'), `
+      import { loadModel, devices } from 'gpt-neo-node';
+      const model = await loadModel(${JSON.stringify(fixture('tiny-neo-gpt2vocab'))}, { device: 'auto' });
+      const out = await model.generate('The quick brown fox', { maxNewTokens: 5, temperature: 0 });
+      console.log(JSON.stringify({ device: model.device, n: out.tokenIds.length, cpu: devices()[0].simd }));
+      await model.dispose();`);
+    const result = JSON.parse(execFileSync(join(bin, 'node'), ['run.mjs'], { cwd: app, env, encoding: 'utf8' })) as
+      { device: string; n: number };
+    assert.equal(result.n, 5);
+    assert.equal(result.device, 'cpu', "device 'auto' falls back to the CPU where no GPU is usable");
+  });
+});
