@@ -64,7 +64,7 @@ struct GemmPlan {
     // copied, which streams them in with sequential reads where the microkernel's first row
     // tile would stall on them. The f32 microkernel then runs on the scratch block.
     stage = !small_m && ((w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr) ||
-                         (w.dtype == DType::kF32 && ks.np > 1));
+                         w.dtype == DType::kF32);
     scratch_stride = static_cast<size_t>(padded_k(std::min(kc, w.k))) * kPanelCols;
   }
 };

@@ -122,6 +122,23 @@ GN_AVX2_DISPATCH(tile_f16)
 GN_AVX2_DISPATCH(tile_bf16)
 #undef GN_AVX2_DISPATCH
 
+void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float* dst, size_t dst_stride) {
+  const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+  for (int p = 0; p < panels; ++p) {
+    const uint16_t* s = src + p * src_stride;
+    float* d = dst + p * dst_stride;
+    for (int kp = 0; kp < (k + 1) / 2; ++kp) {
+      // 16 columns x (k, k+1): columns 0-7 then 8-15, each lane a pair.
+      __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + kp * 32));
+      __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + kp * 32 + 16));
+      _mm256_storeu_ps(d + kp * 32, _mm256_castsi256_ps(_mm256_slli_epi32(v0, 16)));
+      _mm256_storeu_ps(d + kp * 32 + 8, _mm256_castsi256_ps(_mm256_slli_epi32(v1, 16)));
+      _mm256_storeu_ps(d + kp * 32 + 16, _mm256_castsi256_ps(_mm256_and_si256(v0, hi_mask)));
+      _mm256_storeu_ps(d + kp * 32 + 24, _mm256_castsi256_ps(_mm256_and_si256(v1, hi_mask)));
+    }
+  }
+}
+
 }  // namespace
 
 GemmKernelSet gemm_kernels() {
@@ -131,6 +148,7 @@ GemmKernelSet gemm_kernels() {
   s.f32 = tile_f32_rows;
   s.f16 = tile_f16_rows;
   s.bf16 = tile_bf16_rows;
+  s.widen_bf16 = widen_bf16;
   return s;
 }
 
