@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Tokenizer } from '../lib/tokenizer/index.js';
+import { preTokenize, Tokenizer } from '../lib/tokenizer/index.js';
 import { fixture } from './helpers/paths.js';
 
 interface EncodeCase {
@@ -76,6 +76,16 @@ describe('10 tokenizer: Hugging Face GPT2Tokenizer fixtures', () => {
     assert.equal(nel.text, 'a \u0085b');
     assert.deepEqual(tok.encode(bom.text), bom.ids);
     assert.deepEqual(tok.encode(nel.text), nel.ids);
+  });
+
+  it('pre-tokenizes like Python regex findall (pieces checked against the regex module)', () => {
+    assert.deepEqual(preTokenize('double  space'), ['double', ' ', ' space']);
+    assert.deepEqual(preTokenize(' \ufeffabc'), [' \ufeff', 'abc']);
+    assert.deepEqual(preTokenize('a \x85b'), ['a', ' ', '\x85', 'b']);
+    assert.deepEqual(preTokenize("HE'S he's"), ['HE', "'", 'S', ' he', "'s"]);
+    assert.deepEqual(preTokenize('   \n   x'), ['   \n  ', ' x']);
+    assert.deepEqual(preTokenize('x\u0301y 12ab'), ['x', '\u0301', 'y', ' 12', 'ab']);
+    assert.deepEqual(preTokenize(''), []);
   });
 
   it('splits out <|endoftext|> keeping surrounding whitespace; near misses stay text', () => {

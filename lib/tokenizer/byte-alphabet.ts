@@ -28,25 +28,3 @@ function buildCharCodeToByte(): Int16Array {
   for (let b = 0; b < 256; b++) table[BYTE_TO_CHAR[b]!.charCodeAt(0)] = b;
   return table;
 }
-
-/**
- * The bytes a vocabulary symbol stands for, or undefined when a character of it is outside the
- * byte alphabet (such symbols cannot come out of byte-level BPE).
- */
-export function symbolToBytes(symbol: string): Uint8Array | undefined {
-  const out = new Uint8Array(symbol.length);
-  for (let i = 0; i < symbol.length; i++) {
-    const c = symbol.charCodeAt(i);
-    const b = c < CHAR_CODE_TO_BYTE.length ? CHAR_CODE_TO_BYTE[c]! : -1;
-    if (b < 0) return undefined;
-    out[i] = b;
-  }
-  return out;
-}
-
-/** Writes bytes in the byte alphabet (the form of vocab.json keys and of HF's `tokens`). */
-export function bytesToSymbol(bytes: ArrayLike<number>): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += BYTE_TO_CHAR[bytes[i]!]!;
-  return s;
-}

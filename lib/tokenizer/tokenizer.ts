@@ -5,7 +5,6 @@
  */
 import { expectBoolean, expectKnownKeys, expectObject, expectString, invalid } from '../validate.js';
 import { AddedTokenMatcher } from './added-tokens.js';
-import { BYTE_TO_CHAR } from './byte-alphabet.js';
 import { checkIdList, checkTokenId, decodeIds } from './decode.js';
 import { hasTokenizerFiles, planDir, planFile, readPlan, readPlanSync } from './files.js';
 import { appendPieceOffsets } from './offsets.js';
@@ -59,11 +58,6 @@ export class Tokenizer {
     this.bosTokenId = idOf(spec.bosToken);
     this.padTokenId = idOf(spec.padToken);
     this.unkTokenId = idOf(spec.unkToken);
-  }
-
-  /** Builds a tokenizer from an already parsed specification. */
-  static fromSpec(spec: TokenizerSpec): Tokenizer {
-    return new Tokenizer(spec);
   }
 
   /**
@@ -219,11 +213,5 @@ export class Tokenizer {
   /** Drops the cache of encoded pieces (it is bounded; this only frees memory sooner). */
   clearCache(): void {
     this.pieces.clearCache();
-  }
-
-  /** The byte-alphabet character standing for byte b (GPT-2's bytes_to_unicode). */
-  static byteToSymbol(b: number): string {
-    if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || b > 255) throw invalid('integer in [0, 255]', 'b', b);
-    return BYTE_TO_CHAR[b]!;
   }
 }
