@@ -3,7 +3,7 @@
  */
 import { GptNeoError } from '../errors.js';
 import type { FileContents, TokenizerFilePlan } from './files.js';
-import type { AddedTokenSpec, MergeRules, TokenizerSpec, VocabEntries } from './spec.js';
+import type { AddedTokenSpec, MergeRules, TokenizerSpec } from './spec.js';
 import { scanFlatVocab } from './vocab-json.js';
 
 /** GPT2Tokenizer's default for bos/eos/unk when no special-token file says otherwise. */
@@ -25,19 +25,17 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function parseVocab(path: string, value: unknown): VocabEntries {
+function parseVocab(path: string, value: unknown): Map<string, number> {
   if (!isRecord(value)) throw malformed(path, 'the vocabulary must be a JSON object of token → id');
-  const symbols: string[] = [];
-  const ids: number[] = [];
+  const vocab = new Map<string, number>();
   for (const key in value) {
     const id = value[key];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7ffffffe) {
       throw malformed(path, `token ${JSON.stringify(key)} has id ${JSON.stringify(id)}; ids must be non-negative integers`);
     }
-    symbols.push(key);
-    ids.push(id);
+    vocab.set(key, id);
   }
-  return { symbols, ids };
+  return vocab;
 }
 
 /** Builds MergeRules while validating; `ranges` grows as rules are added. */

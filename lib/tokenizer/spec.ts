@@ -15,8 +15,8 @@ export interface AddedTokenSpec {
 }
 
 export interface TokenizerSpec {
-  /** The vocabulary (vocab.json, or tokenizer.json's model.vocab). */
-  vocab: VocabEntries;
+  /** Byte-alphabet symbol → id (vocab.json, or tokenizer.json's model.vocab). */
+  vocab: Map<string, number>;
   /** Merge rules in priority order. */
   merges: MergeRules;
   addedTokens: AddedTokenSpec[];
@@ -34,12 +34,6 @@ export interface TokenizerSpec {
   /** Where the vocabulary and merges came from, for error messages. */
   vocabSource: string;
   mergesSource: string;
-}
-
-/** Vocabulary entries as parallel arrays: symbols[k] (byte alphabet) has id ids[k]. */
-export interface VocabEntries {
-  symbols: string[];
-  ids: number[];
 }
 
 /**

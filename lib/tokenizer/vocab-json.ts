@@ -1,11 +1,10 @@
 /**
  * A fast reader for vocab.json, a flat JSON object of token → non-negative integer id. It scans
- * the text once into parallel arrays, about twice as fast as JSON.parse followed by walking a
+ * the text once straight into a Map, about twice as fast as JSON.parse followed by walking a
  * 50k-key object. Anything it does not expect returns undefined, and the caller falls back to
  * JSON.parse, which also produces the precise error message for malformed files. A repeated key
- * is returned twice; the vocabulary keeps the last, as JSON.parse would.
+ * keeps its last id, as with JSON.parse.
  */
-import type { VocabEntries } from './spec.js';
 
 function skipSpace(t: string, i: number): number {
   for (;;) {
@@ -16,14 +15,13 @@ function skipSpace(t: string, i: number): number {
 }
 
 /** Parses `{"tok": 1, ...}`; undefined when the text is anything else (caller falls back). */
-export function scanFlatVocab(t: string): VocabEntries | undefined {
-  const symbols: string[] = [];
-  const ids: number[] = [];
+export function scanFlatVocab(t: string): Map<string, number> | undefined {
+  const vocab = new Map<string, number>();
   const n = t.length;
   let i = skipSpace(t, t.charCodeAt(0) === 0xfeff ? 1 : 0);
   if (t.charCodeAt(i) !== 0x7b) return undefined; // {
   i = skipSpace(t, i + 1);
-  if (t.charCodeAt(i) === 0x7d) return skipSpace(t, i + 1) === n ? { symbols, ids } : undefined;
+  if (t.charCodeAt(i) === 0x7d) return skipSpace(t, i + 1) === n ? vocab : undefined;
   for (;;) {
     if (t.charCodeAt(i) !== 0x22) return undefined; // "
     let j = i + 1;
@@ -57,12 +55,11 @@ export function scanFlatVocab(t: string): VocabEntries | undefined {
     }
     const digits = i - digitsStart;
     if (digits === 0 || digits > 9 || (digits > 1 && t.charCodeAt(digitsStart) === 0x30)) return undefined;
-    symbols.push(key);
-    ids.push(id);
+    vocab.set(key, id);
     i = skipSpace(t, i);
     const c = t.charCodeAt(i);
     if (c === 0x2c) { i = skipSpace(t, i + 1); continue; } // ,
-    if (c === 0x7d) return skipSpace(t, i + 1) === n ? { symbols, ids } : undefined; // }
+    if (c === 0x7d) return skipSpace(t, i + 1) === n ? vocab : undefined; // }
     return undefined;
   }
 }

@@ -6,7 +6,6 @@ import { GptNeoError } from '../errors.js';
 import { BYTE_TO_CHAR, CHAR_CODE_TO_BYTE } from './byte-alphabet.js';
 import { MergeTable } from './merge-table.js';
 import type { AddedTokenSpec, TokenizerSpec } from './spec.js';
-import { matchesAt, SymbolTable } from './symbol-table.js';
 
 const utf8 = new TextEncoder();
 
@@ -25,32 +24,29 @@ export class Vocabulary {
   readonly byteStart: Int32Array;
   /** 1 where an id is assigned (not a hole in the id space). */
   readonly assigned: Uint8Array;
-  private readonly table: SymbolTable;
+  /** Symbol → id (the vocabulary's Map, with added tokens). */
+  private readonly symbolToId: Map<string, number>;
 
+  /** Takes ownership of `spec.vocab` (added tokens missing from it are added to it). */
   constructor(spec: TokenizerSpec) {
-    const { symbols: keys, ids } = spec.vocab;
+    const vocab = spec.vocab;
     let maxId = -1;
-    for (let k = 0; k < ids.length; k++) if (ids[k]! > maxId) maxId = ids[k]!;
+    for (const id of vocab.values()) if (id > maxId) maxId = id;
     for (const t of spec.addedTokens) if (t.id > maxId) maxId = t.id;
     this.size = maxId + 1;
     const symbols = new Array<string | undefined>(this.size).fill(undefined);
-    for (let k = 0; k < keys.length; k++) symbols[ids[k]!] = keys[k]!;
+    for (const [symbol, id] of vocab) symbols[id] = symbol;
     this.symbols = symbols;
-    const table = new SymbolTable(symbols, keys.length + spec.addedTokens.length + spec.specialNames.length);
-    this.table = table;
-    for (let k = 0; k < keys.length; k++) {
-      const replaced = table.insert(keys[k]!, ids[k]!);
-      if (replaced >= 0) symbols[replaced] = undefined; // a repeated key: the last id wins, as in JSON.parse
-    }
+    this.symbolToId = vocab;
 
     this.addedTokens = [...spec.addedTokens];
     for (const t of spec.addedTokens) {
       symbols[t.id] = t.content;
-      table.insert(t.content, t.id);
+      if (!vocab.has(t.content)) vocab.set(t.content, t.id);
     }
     for (const name of spec.specialNames) {
       if (this.addedTokens.some((t) => t.content === name)) continue;
-      const id = table.get(name);
+      const id = vocab.get(name);
       if (id !== undefined) this.addedTokens.push({ id, content: name, special: true, lstrip: false, rstrip: false });
     }
     const addedContent = new Map<number, Uint8Array>();
@@ -58,7 +54,7 @@ export class Vocabulary {
 
     this.byteIds = new Int32Array(256);
     for (let b = 0; b < 256; b++) {
-      const id = table.get(BYTE_TO_CHAR[b]!);
+      const id = vocab.get(BYTE_TO_CHAR[b]!);
       if (id === undefined) {
         throw new GptNeoError('ERR_GPTNEO_TOKENIZER',
           `Vocabulary ${spec.vocabSource} lacks the byte symbol ${JSON.stringify(BYTE_TO_CHAR[b])} (byte ${b}); it is not a GPT-2 byte-level BPE vocabulary`);
@@ -75,7 +71,7 @@ export class Vocabulary {
 
   /** Id of a symbol (byte alphabet, or an added token's content), or undefined. */
   idOf(symbol: string): number | undefined {
-    return this.table.get(symbol);
+    return this.symbolToId.get(symbol);
   }
 
   /**
@@ -118,40 +114,24 @@ export class Vocabulary {
     return Vocabulary.tokenBytesOf(symbols, addedContent);
   }
 
-  /** Id of the symbol text[start, end), with a shortcut for single byte symbols; -1 if absent. */
-  private idOfRange(text: string, start: number, end: number): number {
-    if (end - start === 1) {
-      const c = text.charCodeAt(start);
-      const b = c < CHAR_CODE_TO_BYTE.length ? CHAR_CODE_TO_BYTE[c]! : -1;
-      if (b >= 0) return this.byteIds[b]!;
-    }
-    return this.table.findRange(text, start, end);
-  }
-
   /**
-   * Resolves every merge rule to (left id, right id, merged id), straight from the rule text.
-   * In GPT-2's files the result of rule r has id 256 + r, which is checked first; otherwise the
-   * concatenation is looked up (without building it).
+   * Resolves every merge rule to (left id, right id, merged id). In GPT-2's files the result of
+   * rule r has id 256 + r, which is checked first; otherwise the concatenation is looked up.
    */
   private mergeTableOf(spec: TokenizerSpec): MergeTable {
     const { text, ranges, count } = spec.merges;
-    const symbols = this.symbols;
+    const { symbols, symbolToId: vocab } = this;
     const table = new MergeTable(count);
     for (let rank = 0; rank < count; rank++) {
-      const ls = ranges[4 * rank]!;
-      const le = ranges[4 * rank + 1]!;
-      const rs = ranges[4 * rank + 2]!;
-      const re = ranges[4 * rank + 3]!;
-      const l = this.idOfRange(text, ls, le);
-      const r = this.idOfRange(text, rs, re);
+      const left = text.slice(ranges[4 * rank]!, ranges[4 * rank + 1]!);
+      const right = text.slice(ranges[4 * rank + 2]!, ranges[4 * rank + 3]!);
+      const l = vocab.get(left);
+      const r = vocab.get(right);
       const guess = symbols[256 + rank];
-      let merged = guess !== undefined && guess.length === le - ls + (re - rs)
-        && matchesAt(guess, 0, text, ls, le) && matchesAt(guess, le - ls, text, rs, re) ? 256 + rank : -1;
-      if (merged < 0) merged = this.table.findConcat(text, ls, le, text, rs, re);
-      if (l < 0 || r < 0 || merged < 0) {
-        const left = text.slice(ls, le);
-        const right = text.slice(rs, re);
-        const missing = l < 0 ? left : r < 0 ? right : left + right;
+      const merged = guess !== undefined && guess.length === left.length + right.length
+        && guess.startsWith(left) && guess.endsWith(right) ? 256 + rank : vocab.get(left + right);
+      if (l === undefined || r === undefined || merged === undefined) {
+        const missing = l === undefined ? left : r === undefined ? right : left + right;
         throw new GptNeoError('ERR_GPTNEO_TOKENIZER',
           `Merge rule "${left} ${right}" (${spec.merges.where(rank)} of ${spec.mergesSource}) uses ${JSON.stringify(missing)}, which is not in the vocabulary ${spec.vocabSource}`);
       }
