@@ -158,6 +158,13 @@ describe('80 server: HTTP surface', function () {
       ['prompt has a fractional token id', { prompt: [1.5] }, 'prompt'],
       ['prompt mixes a string and a number', { prompt: ['a', 1] }, 'prompt'],
       ['model is a number', { prompt: 'x', model: 1 }, 'model'],
+      ['repetition_penalty is 0', { prompt: 'x', repetition_penalty: 0 }, 'repetition_penalty'],
+      ['top_k is -2', { prompt: 'x', top_k: -2 }, 'top_k'],
+      ['min_p is above 1', { prompt: 'x', min_p: 1.5 }, 'min_p'],
+      ['ignore_eos is a string', { prompt: 'x', ignore_eos: 'true' }, 'ignore_eos'],
+      ['user is a number', { prompt: 'x', user: 7 }, 'user'],
+      ['stream_options is not an object', { prompt: 'x', stream: true, stream_options: true }, 'stream_options'],
+      ['stream_options has an unknown field', { prompt: 'x', stream: true, stream_options: { usage: true } }, 'stream_options.usage'],
     ];
     for (const [what, body, param] of badBodies) {
       it(`400 names the field when ${what}`, async () => {

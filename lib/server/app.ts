@@ -22,7 +22,7 @@ import { handleMetrics, ServerMetrics } from './metrics.js';
 import { handleListModels, handleRetrieveModel } from './models.js';
 import { resolveServerOptions, type ServedModel, type ServerOptions } from './options.js';
 import { sendError } from './respond.js';
-import { Router } from './router.js';
+import { Router, type RouteMatch } from './router.js';
 
 export interface GptNeoServer {
   /** The underlying node:http server. */
@@ -76,9 +76,17 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
     if (state.draining) res.setHeader('Connection', 'close');
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      let match: RouteMatch<Handler> | undefined;
+      let routingError: unknown;
+      try {
+        match = router.match(method, url.pathname);
+        pattern = match.pattern;
+      } catch (e) {
+        routingError = e;
+      }
+      // Authenticate before saying whether a route exists.
       if (url.pathname !== HEALTH_PATH) authorize(req);
-      const match = router.match(method, url.pathname);
-      pattern = match.pattern;
+      if (!match) throw routingError;
       if (state.draining && pattern !== HEALTH_PATH) {
         throw new HttpError(503, 'The server is shutting down', { code: 'server_shutting_down', headers: { Connection: 'close' } });
       }

@@ -8,7 +8,7 @@
 import type { GenerateOptions } from '../model/model.js';
 import { MAX_SEED } from '../sampling/rng.js';
 import {
-  expectBoolean, expectInteger, expectNumber, expectObject, expectString,
+  expectBoolean, expectInteger, expectNumber, expectObject, expectString, invalid,
 } from '../validate.js';
 import { HttpError, badParam, checkParam } from './errors.js';
 import { checkModelField, field, onlyValue, rejectUnknownFields } from './fields.js';
@@ -52,7 +52,7 @@ export function parseCompletionRequest(body: Record<string, unknown>, model: Ser
   const streamOptions = optional(body, 'stream_options', (v) => expectObject('stream_options', v));
   let includeUsage = false;
   if (streamOptions) {
-    rejectUnknownFields(streamOptions, ['include_usage']);
+    rejectUnknownFields(streamOptions, ['include_usage'], 'stream_options.');
     includeUsage = optional(streamOptions, 'include_usage', (v) => expectBoolean('stream_options.include_usage', v)) ?? false;
   }
 
@@ -68,7 +68,7 @@ export function parseCompletionRequest(body: Record<string, unknown>, model: Ser
     seed: optional(body, 'seed', (v) => expectInteger('seed', v, 0, MAX_SEED)),
     topK: optional(body, 'top_k', (v) => (v === -1 ? 0 : expectInteger('top_k', v, 0))),
     minP: optional(body, 'min_p', (v) => expectNumber('min_p', v, 0, 1)),
-    repetitionPenalty: optional(body, 'repetition_penalty', (v) => expectNumber('repetition_penalty', v, Number.MIN_VALUE)),
+    repetitionPenalty: optional(body, 'repetition_penalty', positiveNumber),
     ignoreEos: optional(body, 'ignore_eos', (v) => expectBoolean('ignore_eos', v)),
     stop: parseStop(field(body, 'stop')),
     logitBias: parseLogitBias(field(body, 'logit_bias'), model.config.vocabSize),
@@ -83,6 +83,11 @@ export function parseCompletionRequest(body: Record<string, unknown>, model: Ser
 function optional<T>(body: Record<string, unknown>, key: string, check: (v: unknown) => T): T | undefined {
   const v = field(body, key);
   return v === undefined ? undefined : checkParam(key, () => check(v));
+}
+
+function positiveNumber(v: unknown): number {
+  if (typeof v !== 'number' || !(v > 0) || v === Infinity) throw invalid('positive number', 'repetition_penalty', v);
+  return v;
 }
 
 function parseStop(v: unknown): string[] | undefined {

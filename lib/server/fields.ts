@@ -2,9 +2,11 @@
 import { HttpError, badParam } from './errors.js';
 
 /** Rejects fields the route does not know, as OpenAI does ("Unrecognized request argument"). */
-export function rejectUnknownFields(body: Record<string, unknown>, known: readonly string[]): void {
+export function rejectUnknownFields(body: Record<string, unknown>, known: readonly string[], prefix = ''): void {
   for (const key of Object.keys(body)) {
-    if (!known.includes(key)) throw badParam(key, `Unrecognized request argument supplied: ${key}`, 'unknown_parameter');
+    if (!known.includes(key)) {
+      throw badParam(prefix + key, `Unrecognized request argument supplied: ${prefix}${key}`, 'unknown_parameter');
+    }
   }
 }
 
