@@ -34,6 +34,24 @@ export interface EncodingWithOffsets {
 
 const ENCODE_OPTION_KEYS = ['allowSpecial'] as const;
 
+/**
+ * A GPT-2 byte-level BPE tokenizer (GPT-Neo uses GPT-2's).
+ *
+ *   const tok = await Tokenizer.fromDir('path/to/model');   // tokenizer.json or vocab.json + merges.txt
+ *   tok.encode('Hello <|endoftext|>');                      // [15496, 220, 50256]
+ *   tok.decode([15496, 11, 995]);                           // 'Hello, world'
+ *
+ * - `encode` equals Hugging Face's `GPT2Tokenizer.encode` (no BOS added, no text normalisation);
+ *   added/special tokens in the text become their ids unless `allowSpecial: false`.
+ * - `decode` is byte-exact (no clean-up of spaces); invalid UTF-8 becomes U+FFFD like Python's
+ *   errors='replace'.
+ * - A lone surrogate in the input (which Python strings cannot even hold) is encoded as the bytes
+ *   of U+FFFD, so `decode(encode(s))` is `s` with each lone surrogate replaced by U+FFFD.
+ * - Offsets (`encodeWithOffsets`) are UTF-16 indices; a token holding part of a character's
+ *   bytes spans that whole character (see offsets.ts).
+ * Bad arguments throw GptNeoError (ERR_GPTNEO_INVALID_ARGUMENT, ERR_GPTNEO_TOKEN_OUT_OF_RANGE);
+ * bad files ERR_GPTNEO_FILE_NOT_FOUND / ERR_GPTNEO_TOKENIZER, naming the file.
+ */
 export class Tokenizer {
   private readonly vocab: Vocabulary;
   private readonly matcher: AddedTokenMatcher;
