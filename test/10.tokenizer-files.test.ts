@@ -119,6 +119,7 @@ describe('10 tokenizer: files and options', () => {
     const noMerges = dirWith({ 'vocab.json': JSON.stringify(TINY_VOCAB) });
     rejectsWith(() => Tokenizer.fromDirSync(noMerges), 'ERR_GPTNEO_FILE_NOT_FOUND', join(noMerges, 'merges.txt'));
     rejectsWith(() => Tokenizer.fromFileSync(join(missing, 'tokenizer.json')), 'ERR_GPTNEO_FILE_NOT_FOUND', 'tokenizer.json');
+    rejectsWith(() => Tokenizer.fromFileSync(empty), 'ERR_GPTNEO_FILE_NOT_FOUND', 'not a file');
     await rejectsAsync(Tokenizer.fromFile(join(missing, 'vocab.json')), 'ERR_GPTNEO_FILE_NOT_FOUND', 'vocab.json');
   });
 

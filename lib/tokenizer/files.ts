@@ -63,7 +63,9 @@ export function planDir(dir: string): TokenizerFilePlan {
  */
 export function planFile(path: string): TokenizerFilePlan {
   if (!isFile(path)) {
-    throw new GptNeoError('ERR_GPTNEO_FILE_NOT_FOUND', `Tokenizer file ${path} does not exist`);
+    throw new GptNeoError('ERR_GPTNEO_FILE_NOT_FOUND', existsSync(path)
+      ? `Tokenizer file ${path} is not a file (Tokenizer.fromDir takes a directory)`
+      : `Tokenizer file ${path} does not exist`);
   }
   const dir = dirname(path);
   if (basename(path).endsWith(VOCAB_JSON)) {
