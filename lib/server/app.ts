@@ -16,7 +16,7 @@ import { bearerAuth } from './auth.js';
 import { handleCompletions } from './completions.js';
 import type { Handler, RequestContext, ServerState } from './context.js';
 import { handleEmbeddings } from './embeddings.js';
-import { HttpError, toHttpError } from './errors.js';
+import { HttpError, isUnexpected, toHttpError } from './errors.js';
 import { handleHealth } from './health.js';
 import { handleMetrics, ServerMetrics } from './metrics.js';
 import { handleListModels, handleRetrieveModel } from './models.js';
@@ -93,9 +93,8 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
       const ctx: RequestContext = { req, res, url, params: match.params, signal: controller.signal, startedAt, state };
       await match.handler(ctx);
     } catch (e) {
-      const error = toHttpError(e);
-      if (error.status >= 500 && !(e instanceof HttpError)) resolved.onError(e);
-      sendError(res, error);
+      if (isUnexpected(e)) resolved.onError(e);
+      sendError(res, toHttpError(e));
     }
   };
 

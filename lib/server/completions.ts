@@ -11,7 +11,7 @@ import type { GenerationChunk, Usage } from '../engine/types.js';
 import { readJsonObject } from './body.js';
 import { parseCompletionRequest, type CompletionRequest } from './completion-request.js';
 import type { RequestContext } from './context.js';
-import { toHttpError } from './errors.js';
+import { isUnexpected, toHttpError } from './errors.js';
 import { sendJson } from './respond.js';
 import { SseStream } from './sse.js';
 
@@ -78,7 +78,9 @@ async function streamCompletion(ctx: RequestContext, request: CompletionRequest,
     if (request.includeUsage) sse.send({ ...identity, choices: [], usage: toOpenAiUsage(results.map((r) => r.last.usage!)) });
   } catch (e) {
     // The 200 is already out: report the failure in-band, as OpenAI does, then end the stream.
-    sse.send(toHttpError(e).toBody());
+    const error = toHttpError(e);
+    if (isUnexpected(e)) ctx.state.options.onError(e);
+    sse.send(error.toBody());
   }
   sse.done();
 }

@@ -74,6 +74,11 @@ export function toHttpError(e: unknown, param?: string): HttpError {
   return new HttpError(500, 'Internal server error', { code: 'internal_error' });
 }
 
+/** True for failures nobody planned for (answered 500), which the server reports to onError. */
+export function isUnexpected(e: unknown): boolean {
+  return !(e instanceof HttpError) && toHttpError(e).status === 500;
+}
+
 /**
  * Runs a field check from lib/validate.ts (which throws GptNeoError) and turns its failure into a
  * 400 that names the request field.

@@ -24,7 +24,7 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** How /v1/embeddings pools a text's hidden states. Default 'mean'. */
   embeddingPooling?: EmbeddingPooling;
-  /** Called with unexpected failures (those answered with a 5xx); the CLI logs them. Default: ignore. */
+  /** Called with unexpected failures (those answered 500); the CLI logs them. Default: ignore. */
   onError?: (error: unknown) => void;
 }
 
