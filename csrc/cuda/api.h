@@ -139,7 +139,23 @@ typedef struct gn_cuda_batch {
 int gn_cuda_kv_write(const float* d_k, const float* d_v, int ldkv, const gn_cuda_batch* batch,
                      int heads, int head_dim, float* d_k_cache, float* d_v_cache, void* stream);
 
-// Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none).
+// Attention kernels (gn_cuda_attention picks one; tests and benchmarks force each):
+enum {
+  GN_ATTENTION_AUTO = -1,
+  GN_ATTENTION_TILED = 0,   // any step: queries share shared-memory K/V tiles (prefill), or one
+                            // warp per (query, head, split) for decode-like steps; any head_dim
+  GN_ATTENTION_DECODE = 1,  // decode-like steps (tokens < 4 * num_seqs), head_dim % 4 == 0,
+                            // 16-byte aligned caches: one block per (query, head, split), K/V
+                            // streamed into registers with 16-byte loads
+};
+// The kernel gn_cuda_attention runs for this batch and these cache pointers (GN_CUDA_EINVAL
+// when batch is NULL).
+int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
+                             const float* d_v_cache);
+const char* gn_cuda_attention_kernel_name(int kernel);
+
+// Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
+// kernel and window.
 size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim);
 // out[t, h*head_dim + d] = softmax_j(scale * q_t·k_j) · v_j over the keys j of t's sequence with
 // j <= pos(t) and (window == 0 || j > pos(t) - window). Flash-style online softmax in fp32; long
@@ -149,6 +165,11 @@ int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const f
                       const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
                       float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                       void* stream);
+// Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request.
+int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
+                           const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
+                           int window, float scale, float* d_out, int ldo, void* d_workspace,
+                           size_t workspace_bytes, void* stream);
 
 #ifdef __cplusplus
 }  // extern "C"

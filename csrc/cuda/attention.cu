@@ -6,31 +6,15 @@
 // (gridDim.z) that write partial (m, l, o) results, merged by combine_kernel.
 #include <limits.h>
 
+#include <algorithm>
+
+#include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
 #include "cuda/paged.cuh"
 
 using namespace gncuda;
 
 namespace {
-
-struct AttentionParams {
-  const float* q;
-  int ldq;
-  const float* k_cache;
-  const float* v_cache;
-  gn_cuda_batch b;
-  int heads;
-  int head_dim;
-  int window;
-  float scale;
-  float* out;
-  int ldo;
-  int splits;
-  int split_chunk;  // keys per split, a multiple of kKeyTile
-  float* part_o;    // [splits, tokens, heads, head_dim]
-  float* part_ml;   // [splits, tokens, heads, 2] running max and sum
-  bool vec4;        // K/V rows may be read as float4
-};
 
 template <int DMAX, int QPW>
 __global__ void attention_kernel(AttentionParams p) {
@@ -235,27 +219,40 @@ __global__ void combine_kernel(AttentionParams p) {
 }
 
 struct Plan {
+  int kernel;  // GN_ATTENTION_TILED or GN_ATTENTION_DECODE
   AttentionConfig cfg;
   int tiles;   // grid.x
   int splits;  // grid.z
   int split_chunk;
 };
 
-int plan_attention(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
-  GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
-  const bool decode_like = b->tokens < 4 * b->num_seqs;
-  if (head_dim <= 64) plan->cfg = decode_like ? kDecodeConfig64 : kPrefillConfig64;
-  else plan->cfg = decode_like ? kDecodeConfig128 : kPrefillConfig128;
+int multiprocessors(int* sms) {
+  int dev = 0;
+  GN_CUDA_TRY(cudaGetDevice(&dev));
+  GN_CUDA_TRY(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, dev));
+  return GN_CUDA_OK;
+}
+
+bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
+
+// The decode kernel serves decode-like steps whose K/V rows can be read as float4.
+bool decode_kernel_serves(const gn_cuda_batch* b, int head_dim, const float* k, const float* v) {
+  return decode_like(b) && head_dim % 4 == 0 && head_dim <= 128 && aligned16(k) && aligned16(v);
+}
+
+int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
+  plan->kernel = GN_ATTENTION_TILED;
+  if (head_dim <= 64) plan->cfg = decode_like(b) ? kDecodeConfig64 : kPrefillConfig64;
+  else plan->cfg = decode_like(b) ? kDecodeConfig128 : kPrefillConfig128;
   const int bq = plan->cfg.warps * plan->cfg.queries_per_warp;
   plan->tiles = bq == 1 ? b->tokens : ceil_div(b->tokens, bq) + b->num_seqs;
   plan->splits = 1;
   plan->split_chunk = 1 << 30;
   const int min_keys = plan->cfg.min_keys_per_split;
   if (b->max_context >= 2 * min_keys) {
-    int dev = 0, sms = 0;
-    GN_CUDA_TRY(cudaGetDevice(&dev));
-    GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    int sms = 0;
+    int st = multiprocessors(&sms);
+    if (st != GN_CUDA_OK) return st;
     const long long base = (long long)plan->tiles * heads;
     const long long target = (long long)plan->cfg.blocks_per_sm * sms;
     if (base < target) {
@@ -272,13 +269,56 @@ int plan_attention(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) 
   return GN_CUDA_OK;
 }
 
+// Splits of `span` keys for the decode kernel: only when the grid of `base` blocks would leave SMs
+// idle, never more than max_splits, each split a whole number of rounds and at least
+// kDecodeMinIters of them. Returns the split count; *chunk = keys per split.
+int decode_splits(int span, long long base, int sms, int dmax, int max_splits, int* chunk) {
+  const int round = decode_keys_per_round(dmax);
+  const int min_chunk = kDecodeMinIters * round;
+  *chunk = 1 << 30;
+  const long long target = (long long)kDecodeBlocksPerSm * sms;
+  if (span < 2 * min_chunk || base >= target) return 1;
+  int want = (int)((target + base - 1) / base);
+  want = min(min(want, span / min_chunk), max_splits);
+  if (want <= 1) return 1;
+  *chunk = ceil_div(ceil_div(span, want), round) * round;
+  return ceil_div(span, *chunk);  // <= want
+}
+
+// One block per (query, head, split). A windowed plan never splits more than the windowless one,
+// so gn_cuda_attention_workspace_bytes (which knows no window) covers it.
+int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Plan* plan) {
+  plan->kernel = GN_ATTENTION_DECODE;
+  plan->cfg = head_dim <= 64 ? kDecodeConfig64 : kDecodeConfig128;
+  plan->tiles = b->tokens;
+  int sms = 0;
+  int st = multiprocessors(&sms);
+  if (st != GN_CUDA_OK) return st;
+  const long long base = (long long)b->tokens * heads;
+  plan->splits = decode_splits(b->max_context, base, sms, plan->cfg.dmax, kMaxSplits, &plan->split_chunk);
+  if (window > 0 && window < b->max_context)
+    plan->splits = decode_splits(window, base, sms, plan->cfg.dmax, plan->splits, &plan->split_chunk);
+  return GN_CUDA_OK;
+}
+
+int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, int window, const float* k,
+                   const float* v, Plan* plan) {
+  GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
+  if (kernel == GN_ATTENTION_AUTO) kernel = decode_kernel_serves(b, head_dim, k, v) ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+  if (kernel == GN_ATTENTION_TILED) return plan_tiled(b, heads, head_dim, plan);
+  GN_CUDA_REQUIRE(kernel == GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(decode_kernel_serves(b, head_dim, k, v), GN_CUDA_EUNSUPPORTED);
+  return plan_decode(b, heads, head_dim, window, plan);
+}
+
 size_t workspace_for(const Plan& plan, const gn_cuda_batch* b, int heads, int head_dim) {
   if (plan.splits <= 1) return 0;
   return (size_t)plan.splits * b->tokens * heads * (head_dim + 2) * sizeof(float);
 }
 
 template <int DMAX, int QPW>
-int launch(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
+int launch_tiled(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   const int smem = attention_smem_bytes(plan.cfg);
   dim3 grid(plan.tiles, p.heads, plan.splits);
   attention_kernel<DMAX, QPW><<<grid, plan.cfg.warps * 32, smem, stream>>>(p);
@@ -286,25 +326,53 @@ int launch(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   return GN_CUDA_OK;
 }
 
+template <int DMAX>
+int launch_decode(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
+  dim3 grid(plan.tiles, p.heads, plan.splits);
+  decode_attention_kernel<DMAX><<<grid, kDecodeWarps * 32, 0, stream>>>(p);
+  GN_CUDA_CHECK_LAUNCH();
+  return GN_CUDA_OK;
+}
+
 }  // namespace
+
+extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
+  switch (kernel) {
+    case GN_ATTENTION_TILED: return "tiled";
+    case GN_ATTENTION_DECODE: return "decode";
+    default: return "auto";
+  }
+}
+
+extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
+                                        const float* d_v_cache) {
+  if (batch == nullptr) return GN_CUDA_EINVAL;
+  return decode_kernel_serves(batch, head_dim, d_k_cache, d_v_cache) ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+}
 
 extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim) {
   if (batch == nullptr || batch->tokens <= 0) return 0;
+  // Enough for either kernel, whichever the pointers' alignment selects; the windowless plan of
+  // the decode kernel splits at least as much as any windowed one.
+  size_t need = 0;
   Plan plan;
-  if (plan_attention(batch, heads, head_dim, &plan) != GN_CUDA_OK) return 0;
-  return workspace_for(plan, batch, heads, head_dim);
+  if (plan_tiled(batch, heads, head_dim, &plan) == GN_CUDA_OK) need = workspace_for(plan, batch, heads, head_dim);
+  if (head_dim > 0 && heads > 0 && head_dim <= 128 && plan_decode(batch, heads, head_dim, 0, &plan) == GN_CUDA_OK)
+    need = std::max(need, workspace_for(plan, batch, heads, head_dim));
+  return need;
 }
 
-extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
-                                 const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
-                                 float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
-                                 void* stream) {
+extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
+                                      const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
+                                      int window, float scale, float* d_out, int ldo, void* d_workspace,
+                                      size_t workspace_bytes, void* stream) {
   GN_CUDA_REQUIRE(batch != nullptr && window >= 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
-  int st = plan_attention(batch, heads, head_dim, &plan);
+  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, &plan);
   if (st != GN_CUDA_OK) return st;
   const size_t need = workspace_for(plan, batch, heads, head_dim);
   GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
@@ -328,12 +396,25 @@ extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cac
   p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
 
   cudaStream_t s = as_stream(stream);
-  if (plan.cfg.dmax == 64) st = plan.cfg.queries_per_warp == 8 ? launch<64, 8>(plan, p, s) : launch<64, 1>(plan, p, s);
-  else st = plan.cfg.queries_per_warp == 8 ? launch<128, 8>(plan, p, s) : launch<128, 1>(plan, p, s);
+  if (plan.kernel == GN_ATTENTION_DECODE) {
+    st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
+  } else if (plan.cfg.dmax == 64) {
+    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<64, 8>(plan, p, s) : launch_tiled<64, 1>(plan, p, s);
+  } else {
+    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<128, 8>(plan, p, s) : launch_tiled<128, 1>(plan, p, s);
+  }
   if (st != GN_CUDA_OK) return st;
   if (plan.splits > 1) {
     combine_kernel<<<batch->tokens * heads, 128, 0, s>>>(p);
     GN_CUDA_CHECK_LAUNCH();
   }
   return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
+                                 const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
+                                 float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
+                                 void* stream) {
+  return gn_cuda_attention_with(GN_ATTENTION_AUTO, d_q, ldq, d_k_cache, d_v_cache, batch, heads, head_dim, window,
+                                scale, d_out, ldo, d_workspace, workspace_bytes, stream);
 }

@@ -1,5 +1,6 @@
 // Tile parameters of the paged attention kernels (attention.cu).
 #pragma once
+#include "cuda/api.h"
 
 namespace gncuda {
 
@@ -32,5 +33,39 @@ inline int attention_smem_bytes(const AttentionConfig& c) {
   const int bq = c.warps * c.queries_per_warp;
   return (bq * c.dmax + c.dmax * (kKeyTile + 1) + kKeyTile * c.dmax) * 4;
 }
+
+// Decode kernel (attention_decode.cuh; one query per block, no shared-memory K/V staging):
+// a block of kDecodeWarps warps serves one (query, head, split); groups of DMAX/8 lanes take
+// one key each (a lane owns 8 of the head's dims: 2 float4 of K and 2 of V), kDecodeUnroll keys
+// per group are loaded before the first is used. The slot numbers of up to kDecodeSlotTile keys
+// are looked up once per block into shared memory. Splits only when the (query, head) grid is
+// under kDecodeBlocksPerSm * SMs blocks, and never into chunks under kDecodeMinIters rounds.
+constexpr int kDecodeWarps = 8;
+constexpr int kDecodeUnroll = 4;
+constexpr int kDecodeSlotTile = 512;
+constexpr int kDecodeBlocksPerSm = 4;
+constexpr int kDecodeMinIters = 2;
+// Keys a block consumes per round: (warps * 32 / lanes-per-key) groups x unroll.
+constexpr int decode_keys_per_round(int dmax) { return kDecodeWarps * (32 / (dmax / 8)) * kDecodeUnroll; }
+
+struct AttentionParams {
+  const float* q;
+  int ldq;
+  const float* k_cache;
+  const float* v_cache;
+  gn_cuda_batch b;
+  int heads;
+  int head_dim;
+  int window;
+  float scale;
+  float* out;
+  int ldo;
+  int splits;
+  int split_chunk;  // keys per split, a multiple of kKeyTile (tiled: from key 0; decode: from the
+                    // first key of the query's window)
+  float* part_o;    // [splits, tokens, heads, head_dim]
+  float* part_ml;   // [splits, tokens, heads, 2] running max and sum
+  bool vec4;        // K/V rows may be read as float4
+};
 
 }  // namespace gncuda

@@ -182,6 +182,17 @@ int gn_cuda_segment_mean(const float* x, int ldx, const int32_t* starts, int num
 
 size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch*, int, int) { return 0; }
 
+// Same rule as attention.cu (the mock computes every kernel's result with the one loop below).
+int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const float* kc, const float* vc) {
+  if (b == nullptr) return GN_CUDA_EINVAL;
+  const bool aligned = ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15u) == 0;
+  return b->tokens < 4 * b->num_seqs && hd % 4 == 0 && hd <= 128 && aligned ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+}
+
+const char* gn_cuda_attention_kernel_name(int kernel) {
+  return kernel == GN_ATTENTION_TILED ? "tiled" : kernel == GN_ATTENTION_DECODE ? "decode" : "auto";
+}
+
 int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
                       int window, float scale, float* out, int ldo, void*, size_t, void*) {
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
@@ -208,6 +219,16 @@ int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc,
     }
   }
   return 0;
+}
+
+int gn_cuda_attention_with(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,
+                           int heads, int hd, int window, float scale, float* out, int ldo, void* ws, size_t ws_bytes,
+                           void* stream) {
+  if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_DECODE) return GN_CUDA_EINVAL;
+  if (hd > 128) return GN_CUDA_EUNSUPPORTED;
+  if (kernel == GN_ATTENTION_DECODE && gn_cuda_attention_select(b, hd, kc, vc) != GN_ATTENTION_DECODE)
+    return GN_CUDA_EUNSUPPORTED;
+  return gn_cuda_attention(q, ldq, kc, vc, b, heads, hd, window, scale, out, ldo, ws, ws_bytes, stream);
 }
 
 }  // extern "C"

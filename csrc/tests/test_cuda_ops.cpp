@@ -558,6 +558,43 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   const double err = rel_error(out, ref);
   // fp32 scores of unscaled GPT-Neo-like logits (|s| ~ 10-50) carry ~1e-5 relative error.
   report(err < 1e-4, what, fmt("rel_err=%.3g", err));
+
+  // Each kernel forced through the C launcher (legacy default stream), same cache and tolerance.
+  gn_cuda_batch cb;
+  cb.tokens = b.tokens;
+  cb.num_seqs = b.num_seqs;
+  cb.d_positions = b.d_positions;
+  cb.d_seq_starts = b.d_seq_starts;
+  cb.d_block_tables = b.d_block_tables;
+  cb.max_blocks = b.max_blocks;
+  cb.block_size = b.block_size;
+  cb.max_context = b.max_context;
+  const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&cb, heads, hd);
+  DevBuf dws(c.be, std::max<size_t>(ws_bytes, 16));
+  const int selected = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>());
+  const bool decode_like = tokens < 4 * (int)seqs.size();
+  report(selected == (decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED),
+         what + " selects " + gn_cuda_attention_kernel_name(selected), "");
+  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE}) {
+    const std::string kwhat = what + " forced " + gn_cuda_attention_kernel_name(kernel);
+    if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
+    int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), &cb, heads, hd, window,
+                                    scale, dout.as<float>(), width, dws.as<void>(), ws_bytes, nullptr);
+    if (kernel == GN_ATTENTION_DECODE && selected != GN_ATTENTION_DECODE) {
+      // Outside the decode kernel's reach (prefill-like step or head_dim % 4 != 0): refused, not run.
+      report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
+      continue;
+    }
+    if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+    if (st != 0) {
+      report(false, kwhat, gn_cuda_status_string(st));
+      continue;
+    }
+    std::vector<float> kout(ref.size());
+    if (!download(c, kout.data(), dout.as<void>(), kout.size() * 4, kwhat)) return;
+    const double kerr = rel_error(kout, ref);
+    report(kerr < 1e-4, kwhat, fmt("rel_err=%.3g", kerr));
+  }
 }
 
 void test_attention(Ctx& c) {
@@ -572,12 +609,24 @@ void test_attention(Ctx& c) {
     // Decode: one new token over long contexts (exercises the split + combine path).
     test_attention_case(c, {{300, 1}, {W, 1}, {1, 1}}, heads, hd, 0, 1.f, false);
     test_attention_case(c, {{300, 1}}, heads, hd, W, 1.f, true);
+    // Decode-like step with several new tokens per sequence (tokens < 4 * sequences).
+    test_attention_case(c, {{300, 2}, {40, 3}, {1, 1}}, heads, hd, 0, 1.f, true);
   }
+  // Decode kernel splits at both head-dim instantiations, with and without a window (the
+  // windowed plan splits the window, not the context).
+  test_attention_case(c, {{1100, 1}, {700, 1}, {3, 1}}, 3, 64, 0, 0.125f, false);
+  test_attention_case(c, {{1100, 1}, {700, 1}}, 3, 64, 600, 0.125f, true);
+  test_attention_case(c, {{700, 1}, {129, 1}}, 2, 96, 300, 0.125f, false);
   if (!c.quick) {
     test_attention_case(c, {{2048, 1}, {1000, 1}}, 16, 128, 0, 1.f, false);
     test_attention_case(c, {{2048, 1}}, 12, 64, 256, 1.f, false);
     test_attention_case(c, {{300, 300}}, 12, 64, 256, 1.f, true);
     test_attention_case(c, {{600, 256}, {300, 300}}, 4, 128, 0, 1.f, false);
+    // A grid large enough not to split: blocks stream more keys than one slot tile (512) holds.
+    std::vector<SeqSpec> many;
+    for (int i = 0; i < 48; ++i) many.push_back({i % 2 ? 1100 : 520, 1});
+    test_attention_case(c, many, 12, 16, 0, 0.25f, false);
+    test_attention_case(c, many, 12, 16, 700, 0.25f, true);
   }
   // head_dim beyond the kernels' reach is refused, not run.
   DeviceBatch b;

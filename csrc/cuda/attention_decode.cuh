@@ -1,0 +1,159 @@
+// Decode attention: one query per block (grid = tokens x heads x splits), K/V streamed straight
+// from the paged float32 cache into registers with 16-byte loads (no shared-memory staging, no
+// per-tile barriers). Groups of L = DMAX/8 lanes score one key each: lane g of a group owns
+// dims [4g, 4g+4) and [4L+4g, 4L+4g+4), so each load instruction of a group covers a
+// contiguous stretch of the key's row. Each group keeps its own online softmax (m, l, o) over
+// the keys it took; the groups are merged through shared memory at the end. With splits > 1
+// the block writes its unnormalised partial (o, m, l) for combine_kernel (attention.cu).
+// Requires head_dim % 4 == 0, head_dim <= DMAX and 16-byte aligned caches (checked by the
+// launcher); q may have any stride.
+#pragma once
+#include <math.h>
+
+#include "cuda/attention_traits.cuh"
+#include "cuda/paged.cuh"
+
+namespace gncuda {
+
+template <int DMAX>
+__global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
+  constexpr int L = DMAX / 8;        // lanes per key
+  constexpr int GPW = 32 / L;        // groups per warp
+  constexpr int G = kDecodeWarps * GPW;
+  constexpr int U = kDecodeUnroll;
+  constexpr int ST = kDecodeSlotTile;
+  __shared__ int slot_s[ST];
+  __shared__ __align__(16) float o_s[G][DMAX];
+  __shared__ float m_s[G], l_s[G], w_s[G];
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = warp * GPW + lane / L;  // this lane's group
+  const int gl = lane % L;              // lane within the group
+  const int da = 4 * gl, db = 4 * L + 4 * gl;  // first dims of the lane's two float4
+  const int D = p.head_dim;
+  const bool has_a = da < D, has_b = db < D;
+  const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
+  const int s = seq_of_row(p.b.d_seq_starts, p.b.num_seqs, t);
+  const int pos = p.b.d_positions[t];
+  const int klo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
+  const int kb = klo + split * p.split_chunk;
+  // The last split runs to the end even if batch.max_context understated the context.
+  const int ke = split == p.splits - 1 ? pos + 1 : min(pos + 1, kb + p.split_chunk);
+
+  float q[8], acc[8];
+  const float* qrow = p.q + (size_t)t * p.ldq + (size_t)h * D;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    q[i] = has_a ? qrow[da + i] * p.scale : 0.f;
+    q[4 + i] = has_b ? qrow[db + i] * p.scale : 0.f;
+    acc[i] = acc[4 + i] = 0.f;
+  }
+  float m = -INFINITY, l = 0.f;
+
+  const size_t slot_stride = (size_t)p.heads * D;
+  const float* kh = p.k_cache + (size_t)h * D;
+  const float* vh = p.v_cache + (size_t)h * D;
+  for (int c0 = kb; c0 < ke; c0 += ST) {
+    const int cn = min(ST, ke - c0);
+    __syncthreads();  // the previous slot tile is consumed
+    for (int i = threadIdx.x; i < cn; i += blockDim.x)
+      slot_s[i] = (int)cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, c0 + i);
+    __syncthreads();
+    for (int j0 = 0; j0 < cn; j0 += G * U) {
+      float4 ka[U], kb4[U], va[U], vb[U];
+      bool in[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int jj = j0 + u * G + g;
+        in[u] = jj < cn;
+        const int slot = in[u] ? slot_s[jj] : -1;
+        ka[u] = kb4[u] = va[u] = vb[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (slot >= 0) {  // a slot past the block table reads as zeros (as the tiled kernel)
+          const size_t at = (size_t)slot * slot_stride;
+          if (has_a) {
+            ka[u] = __ldg(reinterpret_cast<const float4*>(kh + at + da));
+            va[u] = __ldg(reinterpret_cast<const float4*>(vh + at + da));
+          }
+          if (has_b) {
+            kb4[u] = __ldg(reinterpret_cast<const float4*>(kh + at + db));
+            vb[u] = __ldg(reinterpret_cast<const float4*>(vh + at + db));
+          }
+        }
+      }
+      float sc[U];
+      float mt = -INFINITY;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        float d = q[0] * ka[u].x + q[1] * ka[u].y + q[2] * ka[u].z + q[3] * ka[u].w;
+        d += q[4] * kb4[u].x + q[5] * kb4[u].y + q[6] * kb4[u].z + q[7] * kb4[u].w;
+#pragma unroll
+        for (int off = L / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+        sc[u] = in[u] ? d : -INFINITY;
+        mt = fmaxf(mt, sc[u]);
+      }
+      if (mt != -INFINITY) {  // uniform within the group
+        const float mn = fmaxf(m, mt);
+        const float corr = expf(m - mn);  // 0 while m is -inf
+        l *= corr;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i] *= corr;
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const float pu = in[u] ? expf(sc[u] - mn) : 0.f;
+          l += pu;
+          acc[0] += pu * va[u].x;
+          acc[1] += pu * va[u].y;
+          acc[2] += pu * va[u].z;
+          acc[3] += pu * va[u].w;
+          acc[4] += pu * vb[u].x;
+          acc[5] += pu * vb[u].y;
+          acc[6] += pu * vb[u].z;
+          acc[7] += pu * vb[u].w;
+        }
+        m = mn;
+      }
+    }
+  }
+
+  // Merge the groups: o = sum_g o_g * exp(m_g - M), l = sum_g l_g * exp(m_g - M).
+  *reinterpret_cast<float4*>(&o_s[g][da]) = make_float4(acc[0], acc[1], acc[2], acc[3]);
+  *reinterpret_cast<float4*>(&o_s[g][db]) = make_float4(acc[4], acc[5], acc[6], acc[7]);
+  if (gl == 0) {
+    m_s[g] = m;
+    l_s[g] = l;
+  }
+  __syncthreads();
+  float mx = -INFINITY;
+#pragma unroll 8
+  for (int i = 0; i < G; ++i) mx = fmaxf(mx, m_s[i]);
+  if (threadIdx.x < G) w_s[threadIdx.x] = m_s[threadIdx.x] == -INFINITY ? 0.f : expf(m_s[threadIdx.x] - mx);
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll 8
+  for (int i = 0; i < G; ++i) total += l_s[i] * w_s[i];
+  if (p.splits == 1) {
+    const float inv = 1.f / total;
+    float* o = p.out + (size_t)t * p.ldo + (size_t)h * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+      float v = 0.f;
+#pragma unroll 8
+      for (int i = 0; i < G; ++i) v += o_s[i][d] * w_s[i];
+      o[d] = v * inv;
+    }
+  } else {
+    const size_t row = ((size_t)split * p.b.tokens + t) * p.heads + h;
+    float* o = p.part_o + row * D;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+      float v = 0.f;
+#pragma unroll 8
+      for (int i = 0; i < G; ++i) v += o_s[i][d] * w_s[i];
+      o[d] = v;
+    }
+    if (threadIdx.x == 0) {
+      p.part_ml[row * 2] = mx;
+      p.part_ml[row * 2 + 1] = total;
+    }
+  }
+}
+
+}  // namespace gncuda
