@@ -289,6 +289,12 @@ describe('80 server: HTTP surface', function () {
       assert.equal(wrong.status, 405);
       assert.equal(wrong.headers.allow, 'POST');
       assertOpenAiError(wrong.json, 405, { code: 'method_not_allowed' });
+      const doubled = await rawRequest(srv.port, 'GET', '//evil/v1/models');
+      assert.equal(doubled.status, 404, 'a path starting with // is a path, not a host');
+      const absolute = await rawRequest(srv.port, 'GET', 'http://anything/v1/models');
+      assert.equal(absolute.status, 200);
+      const query = await rawRequest(srv.port, 'GET', '/v1/models?x=1');
+      assert.equal(query.status, 200);
       const del = await rawRequest(srv.port, 'DELETE', '/health');
       assert.equal(del.status, 405);
       assert.equal(del.headers.allow, 'GET');

@@ -38,6 +38,18 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 /** How long aborted requests get to end their responses after a drain times out. */
 const ABORT_GRACE_MS = 1000;
 
+/**
+ * The request target as a URL. The path is taken literally ('//a/b' is not a host), and the
+ * absolute form ('http://host/path') is accepted too; anything else is a 400.
+ */
+function requestUrl(target: string): URL {
+  try {
+    return target.startsWith('/') ? new URL(`http://localhost${target}`) : new URL(target);
+  } catch {
+    throw new HttpError(400, `The request target ${JSON.stringify(target.slice(0, 100))} is not a valid URL`, { code: 'bad_request_target' });
+  }
+}
+
 /** Creates (but does not start) a server for `model`; see ServerOptions for the limits. */
 export function createServer(model: ServedModel, options: ServerOptions = {}): GptNeoServer {
   const resolved = resolveServerOptions(options);
@@ -75,7 +87,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): G
     });
     if (state.draining) res.setHeader('Connection', 'close');
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
+      const url = requestUrl(req.url ?? '/');
       let match: RouteMatch<Handler> | undefined;
       let routingError: unknown;
       try {
