@@ -72,6 +72,26 @@ describe('80 server: CLI', function () {
     }
   });
 
+  it('serve: a second signal during the drain exits at once', async () => {
+    const r = run(['serve', ...MODEL_ARGS, '--port', '0']);
+    try {
+      const [, port] = await waitForOutput(r, /serving \S+ on http:\/\/127\.0\.0\.1:(\d+)\n/);
+      const p = Number(port);
+      const inFlight = postJson(p, '/v1/completions', { prompt: 'long', max_tokens: null, ignore_eos: true }).catch((e) => e);
+      while (!(await rawRequest(p, 'GET', '/metrics')).text.includes('\ngptneo_requests_running 1\n')) {
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      r.child.kill('SIGINT');
+      await waitForOutput(r, /SIGINT: draining/);
+      r.child.kill('SIGINT');
+      assert.equal(await r.exit, 130);
+      assert.equal(((await inFlight) as NodeJS.ErrnoException).code, 'ECONNRESET');
+      assert.doesNotMatch(r.stderr(), /stopped/);
+    } finally {
+      r.child.kill('SIGKILL');
+    }
+  });
+
   it('serve --help prints usage and exits 0; a bad option exits 2 before loading anything', async () => {
     const help = run(['serve', '--help']);
     assert.equal(await help.exit, 0);

@@ -71,6 +71,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
 
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       process.stderr.write(`gpt-neo: ${signal}: draining in-flight requests (again to exit now)\n`);
       process.once('SIGINT', () => process.exit(130));
       process.once('SIGTERM', () => process.exit(143));
