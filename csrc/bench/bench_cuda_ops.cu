@@ -161,7 +161,9 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
 }
 
 // One attention problem: `seqs` sequences, each with `fresh` new queries at the end of `ctx` keys.
-void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads, int hd) {
+// kernel: GN_ATTENTION_AUTO (what gn_cuda_attention picks) or a forced GN_ATTENTION_* kernel.
+void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads, int hd,
+                     int kernel = GN_ATTENTION_AUTO) {
   const int bs = 16, width = heads * hd, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs * fresh;
   const size_t cache = (size_t)seqs * blocks_per_seq * bs * width;
   float* kc = random_f32(cache, 21u, 1.f);
@@ -185,11 +187,15 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, heads, hd);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
   double ms = time_ms([&] {
-    BENCH_CHECK(gn_cuda_attention(q, width, kc, vc, &b, heads, hd, 0, 1.0f, out, width, ws, ws_bytes, nullptr));
+    BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, &b, heads, hd, 0, 1.0f, out, width, ws, ws_bytes,
+                                       nullptr));
   }, 2, 10);
   char shape[96];
-  std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d%s", seqs, ctx, fresh, heads, hd,
-                ws_bytes ? " (split)" : "");
+  const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc) : kernel;
+  std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d [%s]", seqs, ctx, fresh, heads, hd,
+                gn_cuda_attention_kernel_name(ran));
+  // Rows of a forced kernel get their own names; the default path keeps the historical ones.
+  const std::string tag = kernel == GN_ATTENTION_AUTO ? "" : std::string(gn_cuda_attention_kernel_name(kernel)) + "_";
   if (fresh > 1) {
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
@@ -198,8 +204,8 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
         std::string("attn_prefill/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
   } else {
     const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
-    add(std::string("attn_decode_") + label,
-        std::string("attn_decode/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    add(std::string("attn_decode_") + tag + label,
+        std::string("attn_decode/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
   }
   for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
     gn_cuda_free(p);
@@ -253,9 +259,11 @@ int main(int argc, char** argv) {
   }
   for (const auto& m : models) {
     for (int ctx : {512, 2048}) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);
-    for (int ctx : {128, 2048}) {
-      bench_attention(m.name, 1, ctx, 1, m.heads, m.head_dim);
-      bench_attention(m.name, 8, ctx, 1, m.heads, m.head_dim);
+    for (int ctx : {128, 512, 2048}) {
+      for (int seqs : {1, 8}) {
+        bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim);
+        bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_TILED);  // the previous decode path
+      }
     }
     if (quick) break;
   }

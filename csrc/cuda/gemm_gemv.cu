@@ -1,5 +1,8 @@
 // Decode GEMM (m <= 8 per launch): streams W once at full width. Each warp owns R rows of W and
-// keeps U 16-byte loads per row in flight; x chunks are staged in shared memory as fp32.
+// keeps U 16-byte loads per row in flight; x chunks are staged in shared memory as fp32 (the
+// whole of k when it fits: 8192 / m elements per chunk). When the matrix has too few rows to
+// keep every SM busy, 2 or 4 warps of a block share a row group and split k between them
+// (partial sums added in shared memory, no second pass).
 // Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
 
@@ -39,11 +42,18 @@ __device__ __forceinline__ void unpack16<__half>(const uint4& v, float* out) {
 }
 
 template <typename WT, int R, int U>
-__global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
+__global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks) {
   constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
-  __shared__ __align__(16) float xs[G::kMaxM * G::kChunk];
+  constexpr int kXs = G::kMaxM * G::kChunk;
+  __shared__ __align__(16) float xs[kXs];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int nbase = (blockIdx.x * G::kWarps + warp) * R;
+  // ks warps share R rows and split each x chunk between them (interleaved 32*V-element strips).
+  const int groups = G::kWarps / ks, wk = warp % ks;
+  const int nbase = (blockIdx.x * groups + warp / ks) * R;
+  // x chunk length: as much of k as the m staged rows fit in xs (a multiple of 256 elements, so
+  // every chunk starts 16-byte aligned in W).
+  const int chunk = (kXs / a.m) & ~255;
+  const bool x_vec4 = a.ldx % 4 == 0 && (reinterpret_cast<uintptr_t>(a.x) & 15u) == 0;
   const WT* w = static_cast<const WT*>(a.w);
 
   float acc[G::kMaxM][R];
@@ -52,28 +62,37 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
 #pragma unroll
     for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
 
-  for (int k0 = 0; k0 < a.k; k0 += G::kChunk) {
-    const int kn = min(G::kChunk, a.k - k0);
+  for (int k0 = 0; k0 < a.k; k0 += chunk) {
+    const int kn = min(chunk, a.k - k0);  // a multiple of 8 (k % 8 == 0)
     __syncthreads();
-    for (int e = threadIdx.x; e < a.m * G::kChunk; e += blockDim.x) {
-      const int m = e / G::kChunk, kk = e - m * G::kChunk;
-      if (kk < kn) xs[e] = a.x[(size_t)m * a.ldx + k0 + kk];
+    for (int m = 0; m < a.m; ++m) {
+      const float* xr = a.x + (size_t)m * a.ldx + k0;
+      float* xd = xs + m * chunk;
+      if (x_vec4) {
+#pragma unroll 4
+        for (int e = threadIdx.x * 4; e < kn; e += blockDim.x * 4)
+          *reinterpret_cast<float4*>(xd + e) = __ldg(reinterpret_cast<const float4*>(xr + e));
+      } else {
+#pragma unroll 4
+        for (int e = threadIdx.x; e < kn; e += blockDim.x) xd[e] = xr[e];
+      }
     }
     __syncthreads();
-    for (int kk0 = lane * V; kk0 < kn; kk0 += 32 * V * U) {
+    const int step = 32 * V * ks;
+    for (int kk0 = (wk * 32 + lane) * V; kk0 < kn; kk0 += step * U) {
       uint4 wv[R][U];
 #pragma unroll
       for (int r = 0; r < R; ++r)
 #pragma unroll
         for (int u = 0; u < U; ++u) {
-          const int kk = kk0 + u * 32 * V, n = nbase + r;
+          const int kk = kk0 + u * step, n = nbase + r;
           wv[r][u] = (n < a.n && kk < kn)
                          ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)n * a.k + k0 + kk))
                          : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int kk = kk0 + u * 32 * V;
+        const int kk = kk0 + u * step;
         if (kk >= kn) break;
 #pragma unroll
         for (int r = 0; r < R; ++r) {
@@ -82,7 +101,7 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
 #pragma unroll
           for (int m = 0; m < G::kMaxM; ++m) {
             if (m < a.m) {
-              const float* xr = xs + m * G::kChunk + kk;
+              const float* xr = xs + m * chunk + kk;
 #pragma unroll
               for (int e = 0; e < V; ++e) acc[m][r] += xr[e] * wf[e];
             }
@@ -92,12 +111,20 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
     }
   }
 
+  // Warp sums; with ks > 1 the partial sums of a row meet in shared memory (xs is free again),
+  // and warp wk == 0 of the group adds them in a fixed order.
+  float* red = xs;  // [warp][m][r]
+  if (ks > 1) __syncthreads();
 #pragma unroll
   for (int m = 0; m < G::kMaxM; ++m) {
     if (m >= a.m) break;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const float s = warp_sum(acc[m][r]);
+      if (ks > 1) {
+        if (lane == 0) red[(warp * G::kMaxM + m) * R + r] = s;
+        continue;
+      }
       const int n = nbase + r;
       if (lane == 0 && n < a.n) {
         float* yp = a.y + (size_t)m * a.ldy + n;
@@ -105,11 +132,37 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a) {
       }
     }
   }
+  if (ks == 1) return;
+  __syncthreads();
+  if (wk != 0) return;
+  for (int e = lane; e < a.m * R; e += 32) {
+    const int m = e / R, r = e - m * R, n = nbase + r;
+    if (n >= a.n) continue;
+    float s = 0.f;
+    for (int j = 0; j < ks; ++j) s += red[((warp + j) * G::kMaxM + m) * R + r];
+    float* yp = a.y + (size_t)m * a.ldy + n;
+    *yp = apply_epilogue(s, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
+  }
+}
+
+// Warps per row group: the fewest (1, 2 or 4) that give the grid kGemvTargetWarpsPerSm warps per
+// SM, so that small matrices still keep every SM streaming.
+int gemv_split(int n, int rows_per_warp) {
+  int dev = 0, sms = 132;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sms = 132;
+  }
+  const long long target = (long long)G::kTargetWarpsPerSm * sms, row_groups = ceil_div(n, rows_per_warp);
+  int ks = 1;
+  while (ks < G::kWarps && row_groups * ks < target) ks *= 2;
+  return ks;
 }
 
 template <typename WT, int R, int U>
 int launch_config(const GemmArgs& a, cudaStream_t stream) {
-  gemv_kernel<WT, R, U><<<ceil_div(a.n, G::kWarps * R), G::kWarps * 32, 0, stream>>>(a);
+  const int ks = gemv_split(a.n, R);
+  gemv_kernel<WT, R, U><<<ceil_div(a.n, (G::kWarps / ks) * R), G::kWarps * 32, 0, stream>>>(a, ks);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }

@@ -40,6 +40,8 @@ struct GemvTraits {
   static constexpr int kRowsSmallM = 2, kUnrollSmallM = 4;  // m < kBatchedFromM
   static constexpr int kRowsBatched = 4, kUnrollBatched = 2;
   static constexpr int kBatchedFromM = 4;
+  // Row groups are split over up to kWarps warps until the grid has this many warps per SM.
+  static constexpr int kTargetWarpsPerSm = 16;
 };
 
 // Plain fp32 FMA tiles: any dtype, any shape or alignment.

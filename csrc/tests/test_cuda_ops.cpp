@@ -207,7 +207,10 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
 
 void test_gemm(Ctx& c) {
   std::vector<GemmCase> cases = {{1, 67, 40}, {2, 300, 264}, {7, 130, 129}, {17, 129, 72}, {128, 96, 64},
-                                 {129, 200, 136}, {8, 768, 768}, {3, 50, 1000}};
+                                 {129, 200, 136}, {8, 768, 768}, {3, 50, 1000},
+                                 // GEMV row groups split over 1, 2 and 4 warps (n vs the SM count),
+                                 // several x chunks at m = 1 (k > 8192) and m = 6 (1280 per chunk).
+                                 {1, 4500, 264}, {2, 2600, 520}, {4, 9000, 72}, {6, 300, 2832}, {1, 40, 8200}};
   if (!c.quick) {
     cases.push_back({128, 768, 768});
     cases.push_back({300, 2304, 768});
