@@ -3,7 +3,8 @@
 // whose PATH holds only node and npm, loads the package and runs a fixture model.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import * as requireBinding from '../lib/native/binding.js';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fixture, repoRoot } from './helpers/paths.js';
@@ -36,7 +37,13 @@ describe('85 package: npm pack + install with no compiler', function () {
     const file = ensurePrebuild();
     const { size } = statSync(file);
     assert.ok(size < 25 * 1024 * 1024, `prebuild is ${(size / 2 ** 20).toFixed(1)} MiB`);
-    assert.match(file, /\.napi\.node$|node\.napi/, 'prebuildify --napi names the file *.napi.node');
+    assert.equal(readFileSync(file).subarray(0, 4).toString('latin1'), '\x7fELF');
+    // With CUDA compiled in, the GPU code must survive --strip (it lives in .nv_fatbin).
+    const { loadNative } = requireBinding;
+    if (loadNative().buildInfo().cuda) {
+      const sections = execFileSync('readelf', ['-S', file], { encoding: 'utf8' });
+      assert.match(sections, /\.nv_fatbin/, 'the stripped prebuild lost its CUDA kernels');
+    }
   });
 
   it('installs from the tarball with no compiler on PATH, loads, and runs a fixture model', () => {
@@ -49,10 +56,11 @@ describe('85 package: npm pack + install with no compiler', function () {
     assert.ok(files.includes('dist/lib/index.js') && files.includes('dist/lib/index.d.ts'));
     assert.ok(!files.some((f) => f.startsWith('build/') || f.startsWith('dist/test/') || f.startsWith('node_modules/')));
 
-    // A PATH with node and npm only: any attempt to run a compiler or node-gyp would fail.
+    // A PATH with node, npm and sh only: any attempt to run a compiler, make or python would fail.
     const bin = join(work, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
+    symlinkSync('/bin/sh', join(bin, 'sh'));  // npm runs lifecycle scripts through sh
     const npmCli = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
     writeFileSync(join(bin, 'npm'), `#!/bin/sh\nexec "${process.execPath}" "${npmCli}" "$@"\n`, { mode: 0o755 });
     const app = join(work, 'app');
