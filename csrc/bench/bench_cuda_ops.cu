@@ -78,6 +78,31 @@ double time_ms(F fn, int warmup, int reps) {
   return ms[reps / 2];
 }
 
+// Median milliseconds per call of `inner` back-to-back calls between one pair of events (the host
+// runs ahead, so launch latency overlaps the previous kernel: kernel time plus the inter-kernel
+// gap, as a decode step that queues its kernels ahead or replays a graph sees it).
+template <typename F>
+double time_ms_b2b(F fn, int inner, int reps) {
+  for (int i = 0; i < inner; ++i) fn();
+  BENCH_CHECK(cudaDeviceSynchronize());
+  cudaEvent_t a, b;
+  BENCH_CHECK(cudaEventCreate(&a));
+  BENCH_CHECK(cudaEventCreate(&b));
+  std::vector<float> ms(reps);
+  for (int r = 0; r < reps; ++r) {
+    BENCH_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < inner; ++i) fn();
+    BENCH_CHECK(cudaEventRecord(b));
+    BENCH_CHECK(cudaEventSynchronize(b));
+    BENCH_CHECK(cudaEventElapsedTime(&ms[r], a, b));
+    ms[r] /= inner;
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(ms.begin(), ms.end());
+  return ms[reps / 2];
+}
+
 struct Row {
   std::string name, key, shape, unit;
   double ms, value;
@@ -142,16 +167,27 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
             shape, ms_alt, 2.0 * m * l.n * l.k / (ms_alt * 1e-3) / 1e12, "TFLOP/s");
       }
     }
-    // Decode batches 1/8/32: the weights are the bytes that must move (GB/s of W).
-    for (int m : {1, 8, 32}) {
-      double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
-                          3, 20);
+    // Decode batches 1..64: the weights are the bytes that must move (GB/s of W). Per-call event
+    // timing (historical rows), back-to-back timing (b2b rows), and at m = 32 the previous path
+    // (GEMV in slices of 8 rows) for comparison.
+    const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
+    for (int m : {1, 8, 16, 32, 64}) {
+      auto call = [&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); };
+      const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
       char shape[96];
       std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
-      const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
-      add(std::string("gemm_decode_") + dt, std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
-          shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+      double ms = time_ms(call, 3, 20);
+      add(std::string("gemm_decode_") + dt, key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+      ms = time_ms_b2b(call, 20, 10);
+      add(std::string("gemm_decode_b2b_") + dt, "b2b/" + key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+      if (m == 32) {
+        ms = time_ms_b2b([&] {
+          BENCH_CHECK(gn_cuda_gemm_with(GN_GEMM_GEMV, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
+        }, 20, 10);
+        std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [gemv, not selected]", s.name, l.name, m, l.n, l.k);
+        add(std::string("gemm_decode_b2b_gemv_") + dt, "b2b_gemv/" + key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+      }
     }
     gn_cuda_free(w);
     gn_cuda_free(bias);
@@ -186,10 +222,11 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, heads, hd);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
-  double ms = time_ms([&] {
+  auto call = [&] {
     BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, &b, heads, hd, 0, 1.0f, out, width, ws, ws_bytes,
                                        nullptr));
-  }, 2, 10);
+  };
+  double ms = time_ms(call, 2, 10);
   char shape[96];
   const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc) : kernel;
   std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d [%s]", seqs, ctx, fresh, heads, hd,
@@ -204,8 +241,10 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
         std::string("attn_prefill/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
   } else {
     const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
-    add(std::string("attn_decode_") + tag + label,
-        std::string("attn_decode/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    const std::string key = std::string("attn_decode/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx);
+    add(std::string("attn_decode_") + tag + label, key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
+    const double ms_b2b = time_ms_b2b(call, 20, 10);
+    add(std::string("attn_decode_b2b_") + tag + label, "b2b/" + key, shape, ms_b2b, bytes / (ms_b2b * 1e-3) / 1e9, "GB/s");
   }
   for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
     gn_cuda_free(p);

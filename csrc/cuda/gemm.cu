@@ -16,8 +16,9 @@ int multiprocessors() {
 }
 
 // Decode-sized m streams W with the GEMV kernel. For a few more rows (m <= kMaxSlicedM) the
-// tile kernels' grid (n/BN x m/BM blocks) can be smaller than the GPU: then GEMV slices of 8 rows,
-// each re-reading W at full bandwidth, beat a handful of busy SMs.
+// tile kernels' grid (n/BN x m/BM blocks) can be smaller than the GPU: then bf16/f16 weights are
+// streamed once by the decode tensor-core kernel, fp32 weights by GEMV slices of 8 rows (each
+// re-reading W), either beating a handful of busy SMs.
 int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, const void* w) {
   const bool gemv_ok = k % 8 == 0 && aligned16(w);
   if (m <= GemvTraits::kMaxM && gemv_ok) return GN_GEMM_GEMV;
@@ -25,7 +26,8 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   const long long tile_blocks = tc_ok ? (long long)ceil_div(n, TcTraits::kBN) * ceil_div(m, TcTraits::kBM)
                                       : (long long)ceil_div(n, SimtTraits::kBN) * ceil_div(m, SimtTraits::kBM);
   const int sms = multiprocessors();
-  if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms) return GN_GEMM_GEMV;
+  if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms)
+    return w_dtype != GN_DTYPE_F32 && m <= DecodeTcTraits::kMaxM ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
   if (!tc_ok) return GN_GEMM_SIMT;
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
@@ -37,6 +39,8 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_TENSOR_CORE_64:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w);
     case GN_GEMM_SIMT: return true;
+    case GN_GEMM_DECODE_TC:
+      return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
   }
   return false;
 }
@@ -53,6 +57,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_TENSOR_CORE: return "tensor-core";
     case GN_GEMM_SIMT: return "simt";
     case GN_GEMM_TENSOR_CORE_64: return "tensor-core-64";
+    case GN_GEMM_DECODE_TC: return "decode-tc";
   }
   return "unknown";
 }
@@ -71,6 +76,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_GEMV: return launch_gemm_gemv(a, s);
     case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
+    case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     default: return launch_gemm_simt(a, s);
   }
 }

@@ -44,6 +44,18 @@ struct GemvTraits {
   static constexpr int kTargetWarpsPerSm = 16;
 };
 
+// Batched decode on tensor cores (gemm_decode_tc.cu): W is the mma A operand read straight from
+// global memory (16 rows per warp, kUnroll 32-wide k-blocks in flight), x the B operand staged
+// as WT in kSmemElems of shared memory. Serves 1 <= m <= kMaxM; selected for kGemvMaxM < m.
+struct DecodeTcTraits {
+  static constexpr int kWarps = 8;
+  static constexpr int kUnroll = 4;
+  static constexpr int kSmemElems = 20480;  // 40 KB
+  static constexpr int kMaxM = 64;
+  // 16-row tiles are split over up to kWarps warps until the grid has this many warps per SM.
+  static constexpr int kTargetWarpsPerSm = 8;
+};
+
 // Plain fp32 FMA tiles: any dtype, any shape or alignment.
 struct SimtTraits {
   static constexpr int kBM = 64, kBN = 64, kBK = 16;
@@ -62,6 +74,7 @@ struct GemmArgs {
 
 int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
+int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 
 }  // namespace gncuda

@@ -75,21 +75,22 @@ int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, c
   if (m <= 8 && gemv_ok) return GN_GEMM_GEMV;
   const bool tc_ok = wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
   const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
-  if (m <= 64 && gemv_ok && blocks < kSms) return GN_GEMM_GEMV;
+  if (m <= 64 && gemv_ok && blocks < kSms) return wdt != GN_DTYPE_F32 ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
   if (!tc_ok) return GN_GEMM_SIMT;
   return blocks < kSms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 const char* gn_cuda_gemm_kernel_name(int k) {
-  return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : k == 3 ? "tensor-core-64" : "unknown";
+  return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : k == 3 ? "tensor-core-64" : k == 4 ? "decode-tc" : "unknown";
 }
 
 int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* bias,
                       float* y, int ldy, int ep, void*) {
   if (m == 0 || n == 0) return 0;
   bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
-            ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64) && wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w));
+            ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64) && wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w)) ||
+            (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
-  const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64;
+  const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC;
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
       float acc = 0.f;

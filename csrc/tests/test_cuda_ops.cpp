@@ -167,7 +167,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
       !upload(c, db.as<void>(), bias.data(), n * 4, "gemm bias"))
     return;
 
-  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT}) {
+  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC}) {
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -210,7 +210,10 @@ void test_gemm(Ctx& c) {
                                  {129, 200, 136}, {8, 768, 768}, {3, 50, 1000},
                                  // GEMV row groups split over 1, 2 and 4 warps (n vs the SM count),
                                  // several x chunks at m = 1 (k > 8192) and m = 6 (1280 per chunk).
-                                 {1, 4500, 264}, {2, 2600, 520}, {4, 9000, 72}, {6, 300, 2832}, {1, 40, 8200}};
+                                 {1, 4500, 264}, {2, 2600, 520}, {4, 9000, 72}, {6, 300, 2832}, {1, 40, 8200},
+                                 // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
+                                 // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
+                                 {64, 200, 1032}, {33, 70, 520}, {24, 2600, 264}, {9, 17000, 64}, {16, 33, 2504}};
   if (!c.quick) {
     cases.push_back({128, 768, 768});
     cases.push_back({300, 2304, 768});
@@ -233,10 +236,10 @@ void test_gemm(Ctx& c) {
     DType t;
     int kernel;
   } ex[] = {{1, 768, 768, DType::kBF16, GN_GEMM_GEMV},           {8, 768, 768, DType::kF32, GN_GEMM_GEMV},
-            {32, 768, 768, DType::kBF16, GN_GEMM_GEMV},          {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
+            {32, 768, 768, DType::kBF16, GN_GEMM_DECODE_TC},          {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {64, 50257, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {300, 768, 768, DType::kF32, GN_GEMM_SIMT},
             {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
-            {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}};
+            {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}, {32, 768, 768, DType::kF32, GN_GEMM_GEMV}};
   alignas(16) static float dummy[4];
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
