@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GptNeoError } from '../lib/errors.js';
 import { Admission } from '../lib/server/admission.js';
+import { createServer } from '../lib/server/app.js';
+import type { ServedModel } from '../lib/server/options.js';
 import { bearerAuth } from '../lib/server/auth.js';
 import type { RequestContext } from '../lib/server/context.js';
 import { toBase64 } from '../lib/server/embeddings.js';
@@ -171,4 +173,25 @@ describe('80 server parts: /health', () => {
     const draining = call(true);
     assert.deepEqual([draining.status, draining.body, draining.headers!.Connection], [503, '{"status":"draining"}', 'close']);
   });
+});
+
+describe('80 server parts: options', () => {
+  const model = {} as ServedModel;
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ maxConcurrent: 0 }, /Expected positive integer for maxConcurrent but received 0/],
+    [{ maxQueue: -1 }, /Expected non-negative integer for maxQueue but received -1/],
+    [{ maxBodyBytes: 1.5 }, /Expected positive integer for maxBodyBytes/],
+    [{ drainTimeoutMs: -5 }, /drainTimeoutMs/],
+    [{ apiKey: '' }, /Expected non-empty string for apiKey but received ""/],
+    [{ modelId: '' }, /Expected non-empty string for modelId/],
+    [{ embeddingPooling: 'max' }, /Expected one of 'mean', 'last', 'first' for embeddingPooling/],
+    [{ onError: 'log' }, /Expected function for onError/],
+    [{ maxQeue: 3 }, /Unknown option options.maxQeue/],
+  ];
+  for (const [options, message] of cases) {
+    it(`createServer rejects ${JSON.stringify(options)} with ERR_GPTNEO_INVALID_ARGUMENT`, () => {
+      assert.throws(() => createServer(model, options as never),
+        (e: unknown) => e instanceof GptNeoError && e.code === 'ERR_GPTNEO_INVALID_ARGUMENT' && message.test(e.message));
+    });
+  }
 });

@@ -36,10 +36,9 @@ const KEYS = ['modelId', 'apiKey', 'maxConcurrent', 'maxQueue', 'maxBodyBytes', 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
   const o = expectObject('options', options) as ServerOptions;
   expectKnownKeys('options', o as Record<string, unknown>, KEYS);
-  const apiKey = o.apiKey === undefined ? undefined : expectString('apiKey', o.apiKey);
-  if (apiKey === '') throw invalid('non-empty string', 'apiKey', apiKey);
+  const apiKey = o.apiKey === undefined ? undefined : nonEmptyString('apiKey', o.apiKey);
   return {
-    modelId: o.modelId === undefined ? 'gpt-neo' : expectString('modelId', o.modelId),
+    modelId: o.modelId === undefined ? 'gpt-neo' : nonEmptyString('modelId', o.modelId),
     apiKey,
     maxConcurrent: o.maxConcurrent === undefined ? 32 : expectInteger('maxConcurrent', o.maxConcurrent, 1),
     maxQueue: o.maxQueue === undefined ? 64 : expectInteger('maxQueue', o.maxQueue, 0),
@@ -49,6 +48,11 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       : expectOneOf('embeddingPooling', o.embeddingPooling, ['mean', 'last', 'first']),
     onError: o.onError === undefined ? () => {} : expectFunction('onError', o.onError),
   };
+}
+
+function nonEmptyString(name: string, value: unknown): string {
+  if (expectString(name, value) === '') throw invalid('non-empty string', name, value);
+  return value as string;
 }
 
 function expectFunction<F>(name: string, value: F): F {
