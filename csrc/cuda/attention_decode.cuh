@@ -33,8 +33,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const int D = p.head_dim;
   const bool has_a = da < D, has_b = db < D;
   const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
-  const int s = seq_of_row(p.b.d_seq_starts, p.b.num_seqs, t);
-  const int pos = p.b.d_positions[t];
+  const int pos = p.b.d_positions[t];  // independent of the sequence lookup: both in flight
+  const int s = seq_of_row_decode(p.b.d_seq_starts, p.b.num_seqs, t);
   const int klo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
   const int kb = klo + split * p.split_chunk;
   // The last split runs to the end even if batch.max_context understated the context.

@@ -34,6 +34,10 @@ __device__ __forceinline__ float to_f32(float v) { return v; }
 __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
 __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
 
+// Asks L2 to fetch the line holding p (no register, no fault on any mapped address); used to
+// overlap a kernel's first weight reads with its x staging.
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.L2 [%0];" ::"l"(p)); }
+
 // Load element i of a buffer whose dtype is only known at run time.
 __device__ __forceinline__ float load_dyn(const void* p, int dtype, size_t i) {
   if (dtype == GN_DTYPE_BF16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);

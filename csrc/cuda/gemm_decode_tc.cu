@@ -40,6 +40,15 @@ __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs
     const int kn = min(chunk, a.k - k0);  // a multiple of 8
     const int kn32 = (kn + 31) & ~31;     // whole k-blocks; x is zero past kn and past row m
     const int quads = kn32 >> 2;
+    // The first weight loads of this chunk travel from DRAM to L2 while x is staged.
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int kb = (wk + u * ks) * 32;
+      if (kb + 8 * t < kn) {
+        if (va) prefetch_l2(wa + k0 + kb);
+        if (vb) prefetch_l2(wb + k0 + kb);
+      }
+    }
     __syncthreads();  // the previous chunk is consumed
     for (int i = threadIdx.x; i < NT * 8 * quads; i += blockDim.x) {
       const int r = i / quads, e = (i - r * quads) * 4;

@@ -64,6 +64,7 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
 
   for (int k0 = 0; k0 < a.k; k0 += chunk) {
     const int kn = min(chunk, a.k - k0);  // a multiple of 8 (k % 8 == 0)
+    const int step = 32 * V * ks;
     __syncthreads();
     for (int m = 0; m < a.m; ++m) {
       const float* xr = a.x + (size_t)m * a.ldx + k0;
@@ -78,7 +79,6 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
       }
     }
     __syncthreads();
-    const int step = 32 * V * ks;
     for (int kk0 = (wk * 32 + lane) * V; kk0 < kn; kk0 += step * U) {
       uint4 wv[R][U];
 #pragma unroll

@@ -9,8 +9,9 @@ __global__ void kv_write_kernel(const float* __restrict__ k, const float* __rest
                                 gn_cuda_batch b, int width, float* __restrict__ k_cache,
                                 float* __restrict__ v_cache) {
   const int t = blockIdx.x;
-  const int s = seq_of_row(b.d_seq_starts, b.num_seqs, t);
-  const long long slot = cache_slot(b.d_block_tables, b.max_blocks, b.block_size, s, b.d_positions[t]);
+  const int pos = b.d_positions[t];
+  const int s = seq_of_row_decode(b.d_seq_starts, b.num_seqs, t);
+  const long long slot = cache_slot(b.d_block_tables, b.max_blocks, b.block_size, s, pos);
   if (slot < 0) return;  // the host validates positions against the block tables
   const float* kr = k + (size_t)t * ldkv;
   const float* vr = v + (size_t)t * ldkv;

@@ -15,6 +15,16 @@ __device__ __forceinline__ int seq_of_row(const int32_t* seq_starts, int num_seq
   return lo;
 }
 
+// seq_of_row for decode-like steps: when every sequence has one new token, row t is sequence t,
+// which two independent loads confirm (one round trip instead of log2(num_seqs) dependent ones).
+__device__ __forceinline__ int seq_of_row_decode(const int32_t* seq_starts, int num_seqs, int t) {
+  if (t < num_seqs) {
+    const int lo = seq_starts[t], hi = seq_starts[t + 1];
+    if (lo <= t && t < hi) return t;
+  }
+  return seq_of_row(seq_starts, num_seqs, t);
+}
+
 // Cache slot (block * block_size + row) of absolute position pos of sequence s; -1 when the
 // position is past the sequence's block table.
 __device__ __forceinline__ long long cache_slot(const int32_t* block_tables, int max_blocks, int block_size,
