@@ -119,6 +119,23 @@ describe('67 engine (tiny-neo-gpt2vocab, cpu)', () => {
     assert.equal(out.tokenIds.length, 0);
   });
 
+  it('breaking out of a stream ends the request and frees its blocks', async () => {
+    let n = 0;
+    for await (const _c of model.stream('Keep going', { maxNewTokens: 200, temperature: 0, ignoreEos: true })) {
+      if (++n === 3) break;
+    }
+    for (let i = 0; i < 50 && model.stats().running > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(model.stats().running, 0, 'the abandoned request is still running');
+    assert.equal(model.stats().kv.usedBlocks, 0);
+  });
+
+  it('an aborted embedding request rejects with ERR_GPTNEO_ABORTED', async () => {
+    const c = new AbortController();
+    c.abort();
+    await assertRejectsWith(model.embed(['a b c', 'd e f'], { signal: c.signal }), 'ERR_GPTNEO_ABORTED', /aborted/);
+    await assertRejectsWith(model.embed('a', { signal: 'x' as never }), 'ERR_GPTNEO_INVALID_ARGUMENT', /AbortSignal/);
+  });
+
   it('a prefix-cache hit computes fewer tokens and gives the same output', async () => {
     const prompt = prompts(1, 100, model.config.vocabSize)[0]!;
     const before1 = model.stats().computedTokens;

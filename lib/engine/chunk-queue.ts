@@ -3,6 +3,8 @@
  * iterator pulls them. Ends with `close()` or `fail(error)`.
  */
 export class ChunkQueue<T> implements AsyncIterable<T> {
+  /** Called once when the consumer stops early (break out of for-await, or return()). */
+  onCancel: (() => void) | undefined;
   private readonly items: T[] = [];
   private waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
   private closed = false;
@@ -44,7 +46,16 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
     return new Promise((resolve, reject) => { this.waiting = { resolve, reject }; });
   }
 
+  /** The consumer is done: drop what is queued, end the iteration, and tell the producer. */
+  return(): Promise<IteratorResult<T>> {
+    const wasOpen = !this.closed;
+    this.items.length = 0;
+    this.close();
+    if (wasOpen) this.onCancel?.();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<T> {
-    return { next: () => this.next() };
+    return { next: () => this.next(), return: () => this.return() };
   }
 }

@@ -18,7 +18,11 @@ export class EmbedRequest {
   private settle!: { resolve: (v: Float32Array[]) => void; reject: (e: unknown) => void };
   done = false;
 
-  constructor(inputs: number[][], pooling: Pooling, normalize: boolean) {
+  /** Aborts the remaining steps (texts already computed are dropped). */
+  readonly signal: AbortSignal | undefined;
+
+  constructor(inputs: number[][], pooling: Pooling, normalize: boolean, signal?: AbortSignal) {
+    this.signal = signal;
     this.seqs = inputs.map((ids) => new SequenceProgress(ids));
     this.pooling = pooling;
     this.normalize = normalize;

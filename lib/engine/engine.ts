@@ -238,6 +238,10 @@ export class Engine {
 
   /** One step of an embedding request: as many of its (shortest) texts as fit; re-queues the rest. */
   private async runEmbedStep(e: EmbedRequest): Promise<void> {
+    if (e.signal?.aborted) {
+      e.fail(new GptNeoError('ERR_GPTNEO_ABORTED', 'The embedding request was aborted'));
+      return;
+    }
     const picked: number[] = [];
     let tokens = 0;
     let blocks = 0;

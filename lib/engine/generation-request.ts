@@ -16,6 +16,8 @@ export class GenerationRequest {
   /** True when argmax of the raw logits is the whole sampling rule (native argmax may be used). */
   readonly plainGreedy: boolean;
   finishReason: FinishReason | undefined;
+  /** Set when the consumer stopped reading: the engine ends the request at the next step. */
+  private cancelled = false;
   private readonly sampler: Sampler;
   private readonly stopConditions: StopConditions;
   private readonly matcher: StopStringMatcher | undefined;
@@ -33,6 +35,7 @@ export class GenerationRequest {
     this.stopConditions = new StopConditions(options, { eosTokenId: init.eosTokenId, tokenLimit: init.tokenLimit });
     this.decoder = init.text?.createStreamDecoder();
     this.matcher = options.stop.length > 0 ? new StopStringMatcher(options.stop) : undefined;
+    this.chunks.onCancel = () => { this.cancelled = true; };
     this.plainGreedy = options.temperature === 0 && options.repetitionPenalty === 1 && options.presencePenalty === 0
       && options.frequencyPenalty === 0 && options.logitBias.size === 0;
   }
@@ -43,7 +46,7 @@ export class GenerationRequest {
 
   /** Checked before each step: an aborted request leaves at the step boundary. */
   checkAbort(): boolean {
-    const reason = this.stopConditions.beforeStep();
+    const reason = this.cancelled ? 'abort' : this.stopConditions.beforeStep();
     if (reason) this.finish(reason);
     return this.finished;
   }

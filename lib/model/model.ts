@@ -27,6 +27,8 @@ export interface EmbedOptions {
   normalize?: boolean;
   /** Cut texts longer than the context to their first contextSize tokens instead of failing. Default false. */
   truncate?: boolean;
+  /** Aborts the request between steps; it then rejects with ERR_GPTNEO_ABORTED. */
+  signal?: AbortSignal;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -140,7 +142,10 @@ export class GptNeoModel implements AsyncDisposable {
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
     this.assertUsable();
     const opts = expectObject('options', options);
-    expectKnownKeys('options', opts, ['pooling', 'normalize', 'truncate']);
+    expectKnownKeys('options', opts, ['pooling', 'normalize', 'truncate', 'signal']);
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) {
+      throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT', `Expected AbortSignal for signal but received ${describe(opts.signal)}`);
+    }
     const pooling = opts.pooling === undefined ? 'mean' : expectOneOf('pooling', opts.pooling, ['mean', 'last', 'first']);
     const normalize = opts.normalize === undefined ? true : expectBoolean('normalize', opts.normalize);
     const truncate = opts.truncate === undefined ? false : expectBoolean('truncate', opts.truncate);
@@ -164,7 +169,7 @@ export class GptNeoModel implements AsyncDisposable {
       }
       return seq;
     });
-    const request = new EmbedRequest(ids, pooling, normalize);
+    const request = new EmbedRequest(ids, pooling, normalize, opts.signal as AbortSignal | undefined);
     this.engine.submitForward(request);
     return request.result;
   }
