@@ -69,6 +69,11 @@ describe('66 embeddings (tiny-neo-gpt2vocab, cpu)', () => {
   it('bad input and options are typed errors', async () => {
     await assertRejectsWith(model.embed([]), 'ERR_GPTNEO_INVALID_ARGUMENT', /non-empty array/);
     await assertRejectsWith(model.embed([1 as never]), 'ERR_GPTNEO_INVALID_ARGUMENT', /input\[0\]/);
+    await assertRejectsWith(model.embed([[1, 99999]]), 'ERR_GPTNEO_TOKEN_OUT_OF_RANGE', /99999/);
+    // Token ids embed exactly like the text they encode.
+    const [fromIds] = await model.embed([model.tokenizer!.encode('Hello there')]);
+    const [fromText] = await model.embed('Hello there');
+    assert.ok(maxAbsDiff(fromIds!, fromText!) === 0);
     await assertRejectsWith(model.embed('x', { pooling: 'max' as never }), 'ERR_GPTNEO_INVALID_ARGUMENT', /pooling/);
     await assertRejectsWith(model.embed(''), 'ERR_GPTNEO_INVALID_ARGUMENT', /non-empty prompt/);
     const long = 'word '.repeat(300);

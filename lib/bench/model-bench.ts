@@ -94,6 +94,13 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
       rows.push({ name: `decode, ${streams} stream${streams > 1 ? 's' : ''} (prompt 32, ${newTokens} new, aggregate)`, unit: 'tok/s',
         result: await measure(async () => decodeRate(model, streams, newTokens, (seed += 97)), o.repeats) });
     }
+    const texts = Array.from({ length: 32 }, (_, i) => promptIds(o.quick ? 32 : 128, 500 + i, V));
+    rows.push({ name: `embeddings ${texts.length}x${texts[0]!.length} (mean pooling)`, unit: 'seq/s',
+      result: await measure(async () => {
+        const t = process.hrtime.bigint();
+        await model.embed(texts);
+        return texts.length / seconds(t);
+      }, o.repeats) });
   } finally {
     await model.dispose();
   }

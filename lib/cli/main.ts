@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 /** The `gpt-neo` command: one file per subcommand. */
+import { benchMain } from '../bench/main.js';
 import { reportError, UsageError } from './common.js';
-import { DOWNLOAD_HELP, downloadCommand } from './download.js';
-import { EMBED_HELP, embedCommand } from './embed.js';
-import { GENERATE_HELP, generateCommand } from './generate.js';
-import { INFO_HELP, infoCommand } from './info.js';
-import { SERVE_HELP, serveCommand } from './serve.js';
+import { downloadCommand } from './download.js';
+import { embedCommand } from './embed.js';
+import { generateCommand } from './generate.js';
+import { infoCommand } from './info.js';
+import { serveCommand } from './serve.js';
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string; summary: string }> = {
-  generate: { run: generateCommand, help: GENERATE_HELP, summary: 'stream a continuation of a prompt' },
-  info: { run: infoCommand, help: INFO_HELP, summary: 'CPU SIMD level, threads, GPUs (and why one is unusable)' },
-  download: { run: downloadCommand, help: DOWNLOAD_HELP, summary: 'download a model into the Hugging Face cache' },
-  serve: { run: serveCommand, help: SERVE_HELP, summary: 'an OpenAI-compatible HTTP server (completions, embeddings)' },
-  embed: { run: embedCommand, help: EMBED_HELP, summary: 'print embeddings of texts (or stdin lines) as JSON lines' },
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  generate: { run: generateCommand, summary: 'stream a continuation of a prompt' },
+  info: { run: infoCommand, summary: 'CPU SIMD level, threads, GPUs (and why one is unusable)' },
+  download: { run: downloadCommand, summary: 'download a model into the Hugging Face cache' },
+  serve: { run: serveCommand, summary: 'an OpenAI-compatible HTTP server (completions, embeddings)' },
+  embed: { run: embedCommand, summary: 'print embeddings of texts (or stdin lines) as JSON lines' },
+  bench: { run: benchMain, summary: 'benchmarks: prefill, decode (1/8/32 streams), embeddings, tokenizer' },
 };
 
 const MAIN_HELP = `Usage: gpt-neo <command> [options]

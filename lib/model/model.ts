@@ -136,10 +136,11 @@ export class GptNeoModel implements AsyncDisposable {
   }
 
   /**
-   * Embeds one text or many: one Float32Array of `hidden` floats per text, in input order.
+   * Embeds one text or many (strings, or arrays of token ids): one Float32Array of `hidden`
+   * floats per input, in input order.
    * Texts run whole (every token computed), packed several per native step.
    */
-  async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+  async embed(input: string | ReadonlyArray<string | readonly number[]>, options: EmbedOptions = {}): Promise<Float32Array[]> {
     this.assertUsable();
     const opts = expectObject('options', options);
     expectKnownKeys('options', opts, ['pooling', 'normalize', 'truncate', 'signal']);
@@ -149,16 +150,18 @@ export class GptNeoModel implements AsyncDisposable {
     const pooling = opts.pooling === undefined ? 'mean' : expectOneOf('pooling', opts.pooling, ['mean', 'last', 'first']);
     const normalize = opts.normalize === undefined ? true : expectBoolean('normalize', opts.normalize);
     const truncate = opts.truncate === undefined ? false : expectBoolean('truncate', opts.truncate);
-    const texts = typeof input === 'string' ? [input] : input;
+    const texts: ReadonlyArray<string | readonly number[]> = typeof input === 'string' ? [input] : input;
     if (!Array.isArray(texts) || texts.length === 0) {
       throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
         `Expected a string or a non-empty array of strings for input but received ${describe(input)}`);
     }
     const ids = texts.map((t, i) => {
-      if (typeof t !== 'string') {
-        throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT', `Expected a string for input[${i}] but received ${describe(t)}`);
+      if (typeof t !== 'string' && !Array.isArray(t)) {
+        throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
+          `Expected a string or an array of token ids for input[${i}] but received ${describe(t)}`);
       }
-      let seq = promptToIds(t, this.tokenizer, this.config.vocabSize);
+      let seq = typeof t === 'string' ? promptToIds(t, this.tokenizer, this.config.vocabSize)
+        : validateTokenIds(`input[${i}]`, t, this.config.vocabSize);
       if (seq.length > this.contextSize) {
         if (!truncate) {
           throw new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
