@@ -82,6 +82,19 @@ int gn_cuda_memset(void* d_dst, int value, size_t bytes, void* stream);
 // Fills count floats with a quiet NaN (tests poison outputs with it).
 int gn_cuda_fill_nan_f32(float* d_dst, size_t count, void* stream);
 
+// --- CUDA graphs: record a stream's work once, replay it ------------------------------------
+// Between capture_begin and capture_end the launchers' work on `stream` (a created stream, not
+// NULL) is recorded instead of run (thread-local capture mode). Nothing that synchronizes may be
+// called on that thread meanwhile (uploads, downloads, malloc/free, stream_synchronize): the
+// capture would fail. A replay re-runs the recorded kernels with the recorded pointers and
+// scalars, reading whatever the buffers hold at replay time.
+int gn_cuda_capture_begin(void* stream);
+// Ends the capture and instantiates it into *graph_exec (free with gn_cuda_graph_destroy). On a
+// failed capture the capture is still ended and *graph_exec is NULL.
+int gn_cuda_capture_end(void* stream, void** graph_exec);
+int gn_cuda_graph_launch(void* graph_exec, void* stream);
+int gn_cuda_graph_destroy(void* graph_exec);
+
 // --- element conversion ------------------------------------------------------------------------
 // d_dst[i] = (dst_dtype) d_src[i] for i < count; round to nearest even. Buffers must not overlap.
 int gn_cuda_convert(const void* d_src, int src_dtype, void* d_dst, int dst_dtype, size_t count,

@@ -143,3 +143,34 @@ extern "C" int gn_cuda_memset(void* d_dst, int value, size_t bytes, void* stream
 extern "C" int gn_cuda_fill_nan_f32(float* d_dst, size_t count, void* stream) {
   return gn_cuda_memset(d_dst, 0xFF, count * sizeof(float), stream);
 }
+
+extern "C" int gn_cuda_capture_begin(void* stream) {
+  GN_CUDA_REQUIRE(stream != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaStreamBeginCapture(as_stream(stream), cudaStreamCaptureModeThreadLocal));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_capture_end(void* stream, void** graph_exec) {
+  GN_CUDA_REQUIRE(stream != nullptr && graph_exec != nullptr, GN_CUDA_EINVAL);
+  *graph_exec = nullptr;
+  cudaGraph_t graph = nullptr;
+  GN_CUDA_TRY(cudaStreamEndCapture(as_stream(stream), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  GN_CUDA_TRY(e);
+  *graph_exec = exec;
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_graph_launch(void* graph_exec, void* stream) {
+  GN_CUDA_REQUIRE(graph_exec != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph_exec), as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_graph_destroy(void* graph_exec) {
+  if (graph_exec == nullptr) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph_exec)));
+  return GN_CUDA_OK;
+}

@@ -5,7 +5,9 @@
 
 #include <climits>
 #include <cstdio>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -52,13 +54,48 @@ class CudaLinear : public PreparedLinear {
   void* d_w_;
 };
 
+class CudaBackend;
+
+// Live CudaBackends, so that the graph functions can tell a CudaBackend from any other Backend
+// without RTTI (the addon builds with -fno-rtti).
+std::mutex g_live_mutex;
+std::unordered_set<const Backend*> g_live_backends;
+
+// A graph recorded on a CudaBackend (a cudaGraphExec_t behind the C API).
+class CudaGraphImpl : public CudaGraph {
+ public:
+  CudaGraphImpl(const Backend* owner, void* exec) : owner_(owner), exec_(exec) {}
+  ~CudaGraphImpl() override { gn_cuda_graph_destroy(exec_); }
+  CudaGraphImpl(const CudaGraphImpl&) = delete;
+  CudaGraphImpl& operator=(const CudaGraphImpl&) = delete;
+  const Backend* owner() const { return owner_; }
+  void* exec() const { return exec_; }
+
+ private:
+  const Backend* owner_;
+  void* exec_;
+};
+
 class CudaBackend : public Backend {
  public:
   CudaBackend(int device, void* stream, std::string device_name)
-      : device_(device), stream_(stream), device_name_(std::move(device_name)) {}
+      : device_(device), stream_(stream), device_name_(std::move(device_name)) {
+    std::lock_guard<std::mutex> lock(g_live_mutex);
+    g_live_backends.insert(this);
+  }
 
   ~CudaBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(g_live_mutex);
+      g_live_backends.erase(this);
+    }
     gn_cuda_set_device(device_);
+    if (capturing_) {
+      void* exec = nullptr;
+      gn_cuda_capture_end(stream_, &exec);
+      gn_cuda_graph_destroy(exec);
+      for (void* p : deferred_release_) gn_cuda_free(p);
+    }
     gn_cuda_stream_synchronize(stream_);
     for (void* p : owned_) gn_cuda_free(p);
     gn_cuda_free(workspace_);
@@ -69,6 +106,7 @@ class CudaBackend : public Backend {
 
   Status alloc(size_t bytes, void** d_ptr) override {
     GN_CHECK_ARG(d_ptr != nullptr, "alloc: null output pointer");
+    GN_RETURN_IF_ERROR(not_capturing("alloc"));
     GN_RETURN_IF_ERROR(enter());
     int st = gn_cuda_malloc(d_ptr, bytes);
     if (st != GN_CUDA_OK)
@@ -79,18 +117,24 @@ class CudaBackend : public Backend {
 
   void release(void* d_ptr) override {
     if (d_ptr == nullptr) return;
+    if (capturing_) {  // freeing would synchronize: after the capture ends
+      deferred_release_.push_back(d_ptr);
+      return;
+    }
     enter();
     gn_cuda_stream_synchronize(stream_);  // queued work may still read it
     gn_cuda_free(d_ptr);
   }
 
   Status upload(void* d_dst, const void* h_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(not_capturing("upload"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_upload(d_dst, h_src, bytes, stream_), "upload to the GPU");
     return Status::Ok();
   }
 
   Status download(void* h_dst, const void* d_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(not_capturing("download"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_download(h_dst, d_src, bytes, stream_), "download from the GPU");
     return Status::Ok();
@@ -180,6 +224,9 @@ class CudaBackend : public Backend {
     gn_cuda_batch b = to_c(batch);
     const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
     if (need > workspace_bytes_) {
+      if (capturing_)
+        return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
+                               "same step shape once uncaptured before capturing it");
       GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
       gn_cuda_free(workspace_);
       workspace_ = nullptr;
@@ -215,12 +262,52 @@ class CudaBackend : public Backend {
   }
 
   Status synchronize() override {
+    GN_RETURN_IF_ERROR(not_capturing("synchronize"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "GPU step");
     return Status::Ok();
   }
 
+  // --- CUDA graphs (cuda_capture_begin / _end / cuda_graph_replay) ---
+  Status capture_begin() {
+    if (capturing_) return InvalidArgument("cuda_capture_begin: a capture is already open on " + name());
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_capture_begin(stream_), "cudaStreamBeginCapture");
+    capturing_ = true;
+    return Status::Ok();
+  }
+
+  Status capture_end(std::unique_ptr<CudaGraph>* out) {
+    GN_CHECK_ARG(out != nullptr, "cuda_capture_end: null output");
+    if (!capturing_) return InvalidArgument("cuda_capture_end: no capture is open on " + name());
+    GN_RETURN_IF_ERROR(enter());
+    void* exec = nullptr;
+    const int st = gn_cuda_capture_end(stream_, &exec);
+    capturing_ = false;
+    std::vector<void*> deferred;
+    deferred.swap(deferred_release_);
+    for (void* p : deferred) release(p);
+    GN_CUDA_STATUS(st, "CUDA graph capture");
+    *out = std::make_unique<CudaGraphImpl>(this, exec);
+    return Status::Ok();
+  }
+
+  Status replay(const CudaGraph& graph) {
+    const auto& g = static_cast<const CudaGraphImpl&>(graph);
+    GN_CHECK_ARG(g.owner() == this, "cuda_graph_replay: the graph was recorded on another backend");
+    GN_RETURN_IF_ERROR(not_capturing("cuda_graph_replay"));
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_graph_launch(g.exec(), stream_), "cudaGraphLaunch");
+    return Status::Ok();
+  }
+
  private:
+  Status not_capturing(const char* what) const {
+    if (!capturing_) return Status::Ok();
+    return InvalidArgument(std::string(what) + " is not allowed while a CUDA graph capture is open on " + name() +
+                           " (it would synchronize)");
+  }
+
   // The current device is per host thread: set it on every entry (cheap).
   Status enter() {
     GN_CUDA_STATUS(gn_cuda_set_device(device_), "cudaSetDevice");
@@ -229,6 +316,7 @@ class CudaBackend : public Backend {
 
   // Uploads count elements of src_dtype and converts them on the device to dst_dtype.
   Status upload_converted(const void* h_src, DType src_dtype, size_t count, DType dst_dtype, void** d_out) {
+    GN_RETURN_IF_ERROR(not_capturing("weight preparation"));
     GN_RETURN_IF_ERROR(enter());
     void* d_dst = nullptr;
     GN_RETURN_IF_ERROR(alloc(count * dtype_size(dst_dtype), &d_dst));
@@ -277,7 +365,15 @@ class CudaBackend : public Backend {
   std::unordered_map<const void*, int> table_rows_;  // rows of each prepared table (embed bounds)
   void* workspace_ = nullptr;                        // attention split scratch
   size_t workspace_bytes_ = 0;
+  bool capturing_ = false;                           // a CUDA graph capture is open
+  std::vector<void*> deferred_release_;              // release() calls made during the capture
 };
+
+// The CudaBackend behind `be`, or nullptr when it is another kind of backend.
+CudaBackend* as_cuda(Backend* be) {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  return be != nullptr && g_live_backends.count(be) ? static_cast<CudaBackend*>(be) : nullptr;
+}
 
 }  // namespace
 
@@ -316,6 +412,24 @@ Status cuda_device_info(int index, CudaDeviceInfo* out) {
     out->why_unusable = buf;
   }
   return Status::Ok();
+}
+
+Status cuda_capture_begin(Backend* backend) {
+  CudaBackend* be = as_cuda(backend);
+  GN_CHECK_ARG(be != nullptr, "cuda_capture_begin: not a CUDA backend");
+  return be->capture_begin();
+}
+
+Status cuda_capture_end(Backend* backend, std::unique_ptr<CudaGraph>* out) {
+  CudaBackend* be = as_cuda(backend);
+  GN_CHECK_ARG(be != nullptr, "cuda_capture_end: not a CUDA backend");
+  return be->capture_end(out);
+}
+
+Status cuda_graph_replay(Backend* backend, const CudaGraph& graph) {
+  CudaBackend* be = as_cuda(backend);
+  GN_CHECK_ARG(be != nullptr, "cuda_graph_replay: not a CUDA backend");
+  return be->replay(graph);
 }
 
 Status create_cuda_backend(int index, std::unique_ptr<Backend>* out) {

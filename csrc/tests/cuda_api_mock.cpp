@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "core/dtype.h"
@@ -27,6 +28,17 @@ float gelu(float x) { return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 constexpr int kSms = 132;
+
+// CUDA graph stand-in: while a capture is open, the recordable ops (gemm, layernorm,
+// argmax_rows — the ones test_cuda_ops captures) queue their work here instead of running it;
+// a "graph" replays the queue. Other ops run at once even during a capture.
+using MockOps = std::vector<std::function<void()>>;
+MockOps* g_recording = nullptr;
+int run_or_record(std::function<void()> op) {
+  if (g_recording) g_recording->push_back(std::move(op));
+  else op();
+  return 0;
+}
 
 }  // namespace
 
@@ -91,6 +103,7 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
             (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC;
+  return run_or_record([=] {
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
       float acc = 0.f;
@@ -103,7 +116,7 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
       float* yp = y + (size_t)i * ldy + j;
       *yp = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? *yp + v : v;
     }
-  return 0;
+  });
 }
 int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* b, float* y, int ldy,
                  int ep, void* s) {
@@ -112,6 +125,7 @@ int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, 
 
 int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g, const float* b, float eps, float* y,
                       int ldy, void*) {
+  return run_or_record([=] {
   for (int r = 0; r < rows; ++r) {
     const float* xr = x + (size_t)r * ldx;
     float mean = 0.f, var = 0.f;
@@ -121,7 +135,7 @@ int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g
     const float rstd = 1.f / std::sqrt(var / dim + eps);
     for (int i = 0; i < dim; ++i) y[(size_t)r * ldy + i] = (xr[i] - mean) * rstd * g[i] + b[i];
   }
-  return 0;
+  });
 }
 
 int gn_cuda_embed(const int32_t* ids, const int32_t* pos, int tokens, const void* wte, int wdt, int vocab, const void* wpe,
@@ -140,6 +154,7 @@ int gn_cuda_gather_rows(const float* src, int ld, const int32_t* rows, int count
 }
 
 int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*) {
+  return run_or_record([=] {
   for (int r = 0; r < rows; ++r) {
     int best = -1;
     for (int c = 0; c < cols; ++c) {
@@ -148,6 +163,30 @@ int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*)
     }
     out[r] = best < 0 ? 0 : best;
   }
+  });
+}
+
+int gn_cuda_capture_begin(void* stream) {
+  if (stream == nullptr) return GN_CUDA_EINVAL;
+  if (g_recording) return 900;  // cudaErrorStreamCaptureUnsupported-like: already capturing
+  g_recording = new MockOps();
+  return 0;
+}
+int gn_cuda_capture_end(void* stream, void** graph_exec) {
+  if (stream == nullptr || graph_exec == nullptr) return GN_CUDA_EINVAL;
+  *graph_exec = nullptr;
+  if (!g_recording) return 901;  // cudaErrorStreamCaptureInvalidated-like: no capture open
+  *graph_exec = g_recording;
+  g_recording = nullptr;
+  return 0;
+}
+int gn_cuda_graph_launch(void* graph_exec, void*) {
+  if (graph_exec == nullptr) return GN_CUDA_EINVAL;
+  for (auto& op : *static_cast<MockOps*>(graph_exec)) op();
+  return 0;
+}
+int gn_cuda_graph_destroy(void* graph_exec) {
+  delete static_cast<MockOps*>(graph_exec);
   return 0;
 }
 

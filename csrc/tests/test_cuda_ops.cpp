@@ -646,6 +646,60 @@ void test_attention(Ctx& c) {
   report(st.code() == ErrorCode::kUnsupported, "attention head_dim=256 is Unsupported", st.message());
 }
 
+// ---------------------------------------------------------------------------------------------
+// CUDA graphs: a small decode-like step (linear + gelu, layernorm, argmax) captured once, replayed
+// on fresh inputs written into the same buffers; each replay must match the reference.
+// ---------------------------------------------------------------------------------------------
+void test_graph(Ctx& c) {
+  const int n = 200, k = 264;
+  std::vector<float> w = randn(c, (size_t)n * k, 0.05f), bias = randn(c, n), g = randn(c, n), beta = randn(c, n);
+  std::unique_ptr<PreparedLinear> lin;
+  float *d_bias = nullptr, *d_g = nullptr, *d_beta = nullptr;
+  if (!check_status(c.be.prepare_linear(w.data(), DType::kF32, n, k, DType::kF32, &lin), "graph prepare_linear") ||
+      !check_status(c.be.prepare_vector(bias.data(), DType::kF32, n, &d_bias), "graph prepare_vector") ||
+      !check_status(c.be.prepare_vector(g.data(), DType::kF32, n, &d_g), "graph prepare_vector") ||
+      !check_status(c.be.prepare_vector(beta.data(), DType::kF32, n, &d_beta), "graph prepare_vector"))
+    return;
+  DevBuf dx(c.be, k * 4), dy(c.be, n * 4), dz(c.be, n * 4), didx(c.be, 4);
+  std::vector<float> x0 = randn(c, k);
+  if (!upload(c, dx.as<void>(), x0.data(), k * 4, "graph x")) return;
+
+  std::unique_ptr<CudaGraph> graph;
+  Status st = cuda_capture_begin(&c.be);
+  if (!check_status(st, "graph capture_begin")) return;
+  Status s1 = c.be.linear(dx.as<float>(), 1, k, *lin, d_bias, dy.as<float>(), n, LinearEpilogue::kGeluNew);
+  Status s2 = c.be.layernorm(dy.as<float>(), 1, n, n, d_g, d_beta, 1e-5f, dz.as<float>(), n);
+  Status s3 = c.be.argmax_rows(dz.as<float>(), 1, n, didx.as<int32_t>());
+  Status refused = c.be.upload(dx.as<void>(), x0.data(), 4);  // would synchronize: refused, capture intact
+  Status again = cuda_capture_begin(&c.be);
+  st = cuda_capture_end(&c.be, &graph);
+  report(refused.code() == ErrorCode::kInvalidArgument, "graph: upload during a capture is refused", refused.message());
+  report(again.code() == ErrorCode::kInvalidArgument, "graph: a second capture_begin is refused", again.message());
+  if (!check_status(s1, "graph linear") || !check_status(s2, "graph layernorm") || !check_status(s3, "graph argmax") ||
+      !check_status(st, "graph capture_end"))
+    return;
+  std::unique_ptr<CudaGraph> none;
+  Status no_open = cuda_capture_end(&c.be, &none);
+  report(no_open.code() == ErrorCode::kInvalidArgument && !none, "graph: capture_end without a capture is refused",
+         no_open.message());
+
+  for (int round = 0; round < 3; ++round) {
+    const std::string what = fmt("graph replay %d (linear+gelu, layernorm, argmax)", round);
+    std::vector<float> x = randn(c, k);
+    std::vector<float> y(n), ref(n);
+    cpu::ref::gemm(x.data(), 1, k, w.data(), n, k, bias.data(), y.data(), n, cpu::Epilogue::kGeluNew);
+    cpu::ref::layernorm(y.data(), 1, n, n, g.data(), beta.data(), 1e-5f, ref.data(), n);
+    if (!upload(c, dx.as<void>(), x.data(), k * 4, what) || !poison(dz.as<float>(), n, what)) return;
+    if (!check_status(cuda_graph_replay(&c.be, *graph), what) || !check_status(c.be.synchronize(), what)) return;
+    std::vector<float> out(n);
+    int32_t idx = -1;
+    if (!download(c, out.data(), dz.as<void>(), n * 4, what) || !download(c, &idx, didx.as<void>(), 4, what)) return;
+    const int want = (int)(std::max_element(out.begin(), out.end()) - out.begin());
+    const double err = rel_error(out, ref);
+    report(err < 1e-4 && idx == want, what, fmt("rel_err=%.3g argmax=%d (expected %d)", err, idx, want));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -694,6 +748,7 @@ int main(int argc, char** argv) {
   test_gather_argmax(c);
   test_segment_mean(c);
   test_attention(c);
+  test_graph(c);
   st = be->synchronize();
   report(st.ok(), "final synchronize (no asynchronous kernel fault)", st.message());
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
