@@ -250,6 +250,102 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
     gn_cuda_free(p);
 }
 
+// One GPT-Neo decoder layer at decode (bf16 weights, `seqs` sequences with one new token each at
+// context `ctx`): layernorm, qkv, kv_write, attention, out_proj (+= residual), layernorm, c_fc+gelu,
+// c_proj (+= residual). Timed per layer as queued launches back to back on one stream, and as the
+// replay of a CUDA graph of the same launches (what a captured decode step would cost).
+void bench_decode_layer(const ModelShape& s, int seqs, int ctx) {
+  const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
+  void* stream = nullptr;
+  BENCH_CHECK(gn_cuda_stream_create(&stream));
+  void* wqkv = random_weights((size_t)s.qkv * hid, GN_DTYPE_BF16, 31u);
+  void* wo = random_weights((size_t)hid * hid, GN_DTYPE_BF16, 32u);
+  void* wfc = random_weights((size_t)s.mlp * hid, GN_DTYPE_BF16, 33u);
+  void* wproj = random_weights((size_t)hid * s.mlp, GN_DTYPE_BF16, 34u);
+  float* bo = random_f32(hid, 35u, 0.1f);
+  float* bfc = random_f32(s.mlp, 36u, 0.1f);
+  float* bproj = random_f32(hid, 37u, 0.1f);
+  float* gamma = random_f32(hid, 38u, 1.f);
+  float* beta = random_f32(hid, 39u, 0.1f);
+  float* h = random_f32((size_t)tokens * hid, 40u, 1.f);
+  float* a = static_cast<float*>(dalloc((size_t)tokens * hid * 4));
+  float* qkv = static_cast<float*>(dalloc((size_t)tokens * s.qkv * 4));
+  float* att = static_cast<float*>(dalloc((size_t)tokens * hid * 4));
+  float* f = static_cast<float*>(dalloc((size_t)tokens * s.mlp * 4));
+  const size_t cache = (size_t)seqs * blocks_per_seq * bs * hid;
+  float* kc = random_f32(cache, 41u, 1.f);
+  float* vc = random_f32(cache, 42u, 1.f);
+  std::vector<int32_t> pos(tokens), starts(seqs + 1), tables((size_t)seqs * blocks_per_seq);
+  for (int q = 0; q < seqs; ++q) {
+    starts[q] = q;
+    pos[q] = ctx - 1;
+    for (int b = 0; b < blocks_per_seq; ++b) tables[(size_t)q * blocks_per_seq + b] = q * blocks_per_seq + b;
+  }
+  starts[seqs] = tokens;
+  int32_t* dpos = static_cast<int32_t*>(dalloc(pos.size() * 4));
+  int32_t* dstarts = static_cast<int32_t*>(dalloc(starts.size() * 4));
+  int32_t* dtab = static_cast<int32_t*>(dalloc(tables.size() * 4));
+  BENCH_CHECK(gn_cuda_upload(dpos, pos.data(), pos.size() * 4, nullptr));
+  BENCH_CHECK(gn_cuda_upload(dstarts, starts.data(), starts.size() * 4, nullptr));
+  BENCH_CHECK(gn_cuda_upload(dtab, tables.data(), tables.size() * 4, nullptr));
+  BENCH_CHECK(cudaDeviceSynchronize());
+  gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
+  const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
+  void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
+  auto layer = [&] {
+    BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+    BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
+    BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, stream));
+    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, &b, s.heads, s.head_dim, 0, 1.0f, att, hid, ws, ws_bytes, stream));
+    BENCH_CHECK(gn_cuda_gemm(att, tokens, hid, wo, GN_DTYPE_BF16, hid, hid, bo, h, hid, GN_EPILOGUE_ACCUMULATE, stream));
+    BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+    BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp, GN_EPILOGUE_GELU_NEW, stream));
+    BENCH_CHECK(gn_cuda_gemm(f, tokens, s.mlp, wproj, GN_DTYPE_BF16, hid, s.mlp, bproj, h, hid, GN_EPILOGUE_ACCUMULATE,
+                             stream));
+  };
+  constexpr int kLayers = 12;  // launches queued per timed region (as layers of one step)
+  cudaEvent_t e0, e1;
+  BENCH_CHECK(cudaEventCreate(&e0));
+  BENCH_CHECK(cudaEventCreate(&e1));
+  auto time_region = [&](auto&& fn) {
+    fn();  // warm-up
+    BENCH_CHECK(gn_cuda_stream_synchronize(stream));
+    std::vector<float> ms(10);
+    for (auto& v : ms) {
+      BENCH_CHECK(cudaEventRecord(e0, static_cast<cudaStream_t>(stream)));
+      fn();
+      BENCH_CHECK(cudaEventRecord(e1, static_cast<cudaStream_t>(stream)));
+      BENCH_CHECK(cudaEventSynchronize(e1));
+      BENCH_CHECK(cudaEventElapsedTime(&v, e0, e1));
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2] / kLayers;
+  };
+  const double ms_launch = time_region([&] {
+    for (int i = 0; i < kLayers; ++i) layer();
+  });
+  BENCH_CHECK(gn_cuda_capture_begin(stream));
+  for (int i = 0; i < kLayers; ++i) layer();
+  void* graph = nullptr;
+  BENCH_CHECK(gn_cuda_capture_end(stream, &graph));
+  const double ms_graph = time_region([&] { BENCH_CHECK(gn_cuda_graph_launch(graph, stream)); });
+  const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
+  char shape[96];
+  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches]", s.name, seqs, ctx);
+  const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx);
+  add("decode_layer_launch", key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
+  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph]", s.name, seqs, ctx);
+  add("decode_layer_graph", "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
+  BENCH_CHECK(gn_cuda_graph_destroy(graph));
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  BENCH_CHECK(gn_cuda_stream_synchronize(stream));
+  for (void* p : {wqkv, wo, wfc, wproj, (void*)bo, (void*)bfc, (void*)bproj, (void*)gamma, (void*)beta, (void*)h, (void*)a,
+                  (void*)qkv, (void*)att, (void*)f, (void*)kc, (void*)vc, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
+    gn_cuda_free(p);
+  BENCH_CHECK(gn_cuda_stream_destroy(stream));
+}
+
 void write_json(const char* path, const gn_cuda_device_info& info) {
   FILE* f = std::fopen(path, "w");
   if (!f) {
@@ -304,6 +400,11 @@ int main(int argc, char** argv) {
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_TILED);  // the previous decode path
       }
     }
+    if (quick) break;
+  }
+  for (const auto& m : models) {
+    for (int seqs : {1, 8})
+      for (int ctx : {128, 512}) bench_decode_layer(m, seqs, ctx);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);
