@@ -1,4 +1,5 @@
 // pack_weight: repacks a [n, k] Linear weight into 16-column panels (see gemm_layout.h).
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -28,22 +29,29 @@ void load_row(const void* src, DType t, size_t row, int k, float* out) {
   }
 }
 
-// Scatters one float row (output column c of panel `panel`) into the packed layout.
-void store_row(const float* v, int k, DType t, int c, void* panel) {
+// Writes one panel (rows [r0, r0 + nr) of the source, converted to float, as `rows`
+// [nr, k] row-major) in the packed layout of gemm_layout.h: k-major, 16 columns per k.
+void store_panel(const float* rows, int nr, int k, DType t, void* panel) {
   switch (t) {
     case DType::kF32: {
-      float* d = static_cast<float*>(panel) + c;
-      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk) * kPanelCols] = v[kk];
+      float* d = static_cast<float*>(panel);
+      for (int kk = 0; kk < k; ++kk)
+        for (int c = 0; c < nr; ++c) d[static_cast<size_t>(kk) * kPanelCols + c] = rows[static_cast<size_t>(c) * k + kk];
       return;
     }
     case DType::kF16: {
-      uint16_t* d = static_cast<uint16_t*>(panel) + c;
-      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk) * kPanelCols] = f32_to_f16(v[kk]);
+      uint16_t* d = static_cast<uint16_t*>(panel);
+      for (int kk = 0; kk < k; ++kk)
+        for (int c = 0; c < nr; ++c)
+          d[static_cast<size_t>(kk) * kPanelCols + c] = f32_to_f16(rows[static_cast<size_t>(c) * k + kk]);
       return;
     }
     case DType::kBF16: {
-      uint16_t* d = static_cast<uint16_t*>(panel) + 2 * c;
-      for (int kk = 0; kk < k; ++kk) d[static_cast<size_t>(kk / 2) * 2 * kPanelCols + (kk & 1)] = f32_to_bf16(v[kk]);
+      uint16_t* d = static_cast<uint16_t*>(panel);
+      for (int kk = 0; kk < k; ++kk)
+        for (int c = 0; c < nr; ++c)
+          d[static_cast<size_t>(kk / 2) * 2 * kPanelCols + 2 * c + (kk & 1)] =
+              f32_to_bf16(rows[static_cast<size_t>(c) * k + kk]);
       return;
     }
   }
@@ -51,7 +59,8 @@ void store_row(const float* v, int k, DType t, int c, void* panel) {
 
 }  // namespace
 
-Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_dtype, PackedWeight* out) {
+Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_dtype, PackedWeight* out,
+                   ThreadPool* pool) {
   GN_CHECK_ARG(out != nullptr, "pack_weight: out is null");
   GN_CHECK_ARG(src != nullptr, "pack_weight: src is null");
   GN_CHECK_ARG(n > 0 && k > 0, "pack_weight: expected positive n and k but received n=" + std::to_string(n) +
@@ -63,13 +72,20 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   void* mem = std::aligned_alloc(64, bytes);
   if (mem == nullptr) return OutOfMemory("pack_weight: cannot allocate " + std::to_string(bytes) + " bytes");
   std::memset(mem, 0, bytes);  // padding columns and the padded k are zero weights
-  std::vector<float> row_buf(k);
   const size_t panel_bytes = panel_stride(k) * dtype_size(store_dtype);
-  for (int row = 0; row < n; ++row) {
-    load_row(src, src_dtype, static_cast<size_t>(row), k, row_buf.data());
-    void* panel = static_cast<char*>(mem) + static_cast<size_t>(row / kPanelCols) * panel_bytes;
-    store_row(row_buf.data(), k, store_dtype, row % kPanelCols, panel);
-  }
+  const int panels = panel_count(n);
+  // One panel at a time: read its 16 source rows (contiguous), write the panel contiguously.
+  auto pack_range = [&](int64_t p0, int64_t p1) {
+    std::vector<float> rows(static_cast<size_t>(kPanelCols) * k);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int r0 = static_cast<int>(p) * kPanelCols;
+      const int nr = std::min(kPanelCols, n - r0);
+      for (int r = 0; r < nr; ++r) load_row(src, src_dtype, static_cast<size_t>(r0 + r), k, rows.data() + static_cast<size_t>(r) * k);
+      store_panel(rows.data(), nr, k, store_dtype, static_cast<char*>(mem) + static_cast<size_t>(p) * panel_bytes);
+    }
+  };
+  if (pool != nullptr) pool->parallel_for(panels, 4, pack_range);
+  else pack_range(0, panels);
   out->n = n;
   out->k = k;
   out->dtype = store_dtype;

@@ -27,9 +27,10 @@ struct PackedWeight {
   size_t bytes = 0;
 };
 
-// src: [n, k] elements of src_dtype. Converts to store_dtype while packing.
+// src: [n, k] elements of src_dtype. Converts to store_dtype while packing; panels are packed
+// in parallel on `pool` when given.
 Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_dtype,
-                   PackedWeight* out);
+                   PackedWeight* out, ThreadPool* pool = nullptr);
 
 enum class Epilogue {
   kStore,      // y = x·Wᵀ + b

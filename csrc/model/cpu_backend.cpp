@@ -69,7 +69,7 @@ class CpuBackend final : public Backend {
   Status prepare_linear(const void* h_w, DType src_dtype, int n, int k, DType store_dtype,
                         std::unique_ptr<PreparedLinear>* out) override {
     auto lin = std::make_unique<CpuLinear>();
-    GN_RETURN_IF_ERROR(cpu::pack_weight(h_w, src_dtype, n, k, store_dtype, &lin->packed));
+    GN_RETURN_IF_ERROR(cpu::pack_weight(h_w, src_dtype, n, k, store_dtype, &lin->packed, &pool_));
     lin->n = n;
     lin->k = k;
     lin->dtype = lin->packed.dtype;
