@@ -50,6 +50,7 @@ __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs
       }
     }
     __syncthreads();  // the previous chunk is consumed
+#pragma unroll 4
     for (int i = threadIdx.x; i < NT * 8 * quads; i += blockDim.x) {
       const int r = i / quads, e = (i - r * quads) * 4;
       float4 v = make_float4(0.f, 0.f, 0.f, 0.f);

@@ -66,16 +66,21 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
     const int kn = min(chunk, a.k - k0);  // a multiple of 8 (k % 8 == 0)
     const int step = 32 * V * ks;
     __syncthreads();
-    for (int m = 0; m < a.m; ++m) {
-      const float* xr = a.x + (size_t)m * a.ldx + k0;
-      float* xd = xs + m * chunk;
-      if (x_vec4) {
-#pragma unroll 4
-        for (int e = threadIdx.x * 4; e < kn; e += blockDim.x * 4)
-          *reinterpret_cast<float4*>(xd + e) = __ldg(reinterpret_cast<const float4*>(xr + e));
-      } else {
-#pragma unroll 4
-        for (int e = threadIdx.x; e < kn; e += blockDim.x) xd[e] = xr[e];
+    // x rows [m][kn] -> xs[m * chunk + e]; one flat loop so that every thread has several
+    // independent loads in flight whatever m is.
+    if (x_vec4) {
+      const int quads = kn >> 2;
+#pragma unroll 8
+      for (int i = threadIdx.x; i < a.m * quads; i += blockDim.x) {
+        const int m = i / quads, e = (i - m * quads) * 4;
+        *reinterpret_cast<float4*>(xs + m * chunk + e) =
+            __ldg(reinterpret_cast<const float4*>(a.x + (size_t)m * a.ldx + k0 + e));
+      }
+    } else {
+#pragma unroll 8
+      for (int i = threadIdx.x; i < a.m * kn; i += blockDim.x) {
+        const int m = i / kn, e = i - m * kn;
+        xs[m * chunk + e] = a.x[(size_t)m * a.ldx + k0 + e];
       }
     }
     __syncthreads();

@@ -133,11 +133,12 @@ bool poison(float* d, size_t n, const std::string& what) {
 // ---------------------------------------------------------------------------------------------
 struct GemmCase {
   int m, n, k;
+  int ldx_pad = -1;  // ldx = k + ldx_pad; -1: 4 when k % 4 == 0 (16-byte rows), else 1
 };
 
 void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool integers) {
   const int m = gc.m, n = gc.n, k = gc.k;
-  const int ldx = k + (k % 4 == 0 ? 4 : 1), ldy = n + 3;
+  const int ldx = k + (gc.ldx_pad >= 0 ? gc.ldx_pad : k % 4 == 0 ? 4 : 1), ldy = n + 3;
   std::vector<float> x = integers ? rand_ints(c, (size_t)m * ldx, -3, 3) : randn(c, (size_t)m * ldx);
   std::vector<float> w = integers ? rand_ints(c, (size_t)n * k, -3, 3) : randn(c, (size_t)n * k, 0.05f);
   std::vector<float> bias = integers ? rand_ints(c, n, -4, 4) : randn(c, n);
@@ -213,7 +214,9 @@ void test_gemm(Ctx& c) {
                                  {1, 4500, 264}, {2, 2600, 520}, {4, 9000, 72}, {6, 300, 2832}, {1, 40, 8200},
                                  // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
                                  // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
-                                 {64, 200, 1032}, {33, 70, 520}, {24, 2600, 264}, {9, 17000, 64}, {16, 33, 2504}};
+                                 {64, 200, 1032}, {33, 70, 520}, {24, 2600, 264}, {9, 17000, 64}, {16, 33, 2504},
+                                 // x rows that cannot be read as float4 (odd ldx): scalar x staging.
+                                 {1, 300, 264, 1}, {5, 200, 1040, 3}, {24, 100, 264, 1}};
   if (!c.quick) {
     cases.push_back({128, 768, 768});
     cases.push_back({300, 2304, 768});
