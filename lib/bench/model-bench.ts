@@ -53,7 +53,9 @@ async function decodeRate(model: GptNeoModel, streams: number, newTokens: number
 }
 
 export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: ModelBenchRow[]; loadMs: Measurement; weightBytes: number; backend: string }> {
-  const loadOpts = { device: 'cpu' as const, dtype: o.dtype, threads: o.threads, contextSize: 2048, kvCacheTokens: 32 * 2048 / 8 + 4096 };
+  // No prefix cache: repeated prompts must be computed every time to be measured.
+  const loadOpts = { device: 'cpu' as const, dtype: o.dtype, threads: o.threads, contextSize: 2048,
+    kvCacheTokens: 32 * 256 + 4096, prefixCaching: false };
   const loadMs = await measure(async () => {
     const t = process.hrtime.bigint();
     const m = await loadModel(o.dir, loadOpts);
