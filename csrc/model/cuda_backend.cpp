@@ -98,6 +98,7 @@ class CudaBackend : public Backend {
     }
     gn_cuda_stream_synchronize(stream_);
     for (void* p : owned_) gn_cuda_free(p);
+    for (void* p : retired_) gn_cuda_free(p);
     gn_cuda_free(workspace_);
     gn_cuda_stream_destroy(stream_);
   }
@@ -228,7 +229,10 @@ class CudaBackend : public Backend {
         return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
                                "same step shape once uncaptured before capturing it");
       GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
-      gn_cuda_free(workspace_);
+      // A recorded graph may still point at the old workspace: keep it until the backend goes.
+      if (workspace_in_graph_) retired_.push_back(workspace_);
+      else gn_cuda_free(workspace_);
+      workspace_in_graph_ = false;
       workspace_ = nullptr;
       workspace_bytes_ = 0;
       GN_RETURN_IF_ERROR(alloc(need, &workspace_));
@@ -237,6 +241,7 @@ class CudaBackend : public Backend {
     GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, d_k_cache, d_v_cache, &b, heads, head_dim, window, scale, d_out,
                                      ldo, workspace_, workspace_bytes_, stream_),
                    "attention");
+    if (capturing_) workspace_in_graph_ = true;
     return Status::Ok();
   }
 
@@ -366,6 +371,8 @@ class CudaBackend : public Backend {
   void* workspace_ = nullptr;                        // attention split scratch
   size_t workspace_bytes_ = 0;
   bool capturing_ = false;                           // a CUDA graph capture is open
+  bool workspace_in_graph_ = false;                  // a recorded graph uses workspace_
+  std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
 };
 

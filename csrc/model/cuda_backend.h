@@ -43,6 +43,11 @@ Status create_cuda_backend(int index, std::unique_ptr<Backend>* out);
 // backend refuses (kInvalidArgument) everything that would synchronize: alloc, upload, download,
 // prepare_*, synchronize, and an attention whose split workspace would have to grow — run the same
 // step shape once uncaptured first. release() during a capture is deferred to its end.
+// A graph keeps the attention plan (splits) of its capture; the workspace it recorded stays
+// allocated for the backend's lifetime even if a later uncaptured step grows it. Positions,
+// sequence starts and block tables are read on the device at replay, so one graph serves any
+// context up to its batch's max_blocks * block_size (pass max_context = that bound when capturing
+// so that the frozen split plan suits the longest context).
 // One capture at a time per backend, from the thread that issues its ops.
 class CudaGraph {
  public:
