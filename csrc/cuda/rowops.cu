@@ -9,6 +9,41 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
+// Rows of up to kRowThreads * kLnRegs elements: each thread keeps its elements in registers, so
+// the row is read from memory once (the same two fp32 passes and summation order as
+// layernorm_kernel below, hence the same result).
+constexpr int kLnRegs = 8;
+__global__ void layernorm_regs_kernel(const float* __restrict__ x, int dim, int ldx,
+                                      const float* __restrict__ gamma, const float* __restrict__ beta,
+                                      float eps, float* y, int ldy) {
+  __shared__ float scratch[32];
+  const float* xr = x + (size_t)blockIdx.x * ldx;
+  float* yr = y + (size_t)blockIdx.x * ldy;
+  float v[kLnRegs];
+#pragma unroll
+  for (int j = 0; j < kLnRegs; ++j) {
+    const int i = threadIdx.x + j * kRowThreads;
+    v[j] = i < dim ? xr[i] : 0.f;
+  }
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < kLnRegs; ++j) s += v[j];
+  const float mean = block_sum(s, scratch) / dim;
+  float var = 0.f;
+#pragma unroll
+  for (int j = 0; j < kLnRegs; ++j) {
+    const float d = threadIdx.x + j * kRowThreads < dim ? v[j] - mean : 0.f;
+    var += d * d;
+  }
+  const float rstd = rsqrtf(block_sum(var, scratch) / dim + eps);
+  // y may alias x: each thread writes only the elements it read.
+#pragma unroll
+  for (int j = 0; j < kLnRegs; ++j) {
+    const int i = threadIdx.x + j * kRowThreads;
+    if (i < dim) yr[i] = (v[j] - mean) * rstd * gamma[i] + beta[i];
+  }
+}
+
 // One block per row; two passes over the row (mean, then centred variance) in fp32.
 __global__ void layernorm_kernel(const float* __restrict__ x, int dim, int ldx,
                                  const float* __restrict__ gamma, const float* __restrict__ beta,
@@ -90,7 +125,10 @@ extern "C" int gn_cuda_layernorm(const float* d_x, int rows, int dim, int ldx, c
                                  const float* d_beta, float eps, float* d_y, int ldy, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  layernorm_kernel<<<rows, kRowThreads, 0, as_stream(stream)>>>(d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
+  if (dim <= kRowThreads * kLnRegs)
+    layernorm_regs_kernel<<<rows, kRowThreads, 0, as_stream(stream)>>>(d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
+  else
+    layernorm_kernel<<<rows, kRowThreads, 0, as_stream(stream)>>>(d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }
