@@ -29,3 +29,18 @@ describe('06 native addon', () => {
     console.log(`      (no usable GPU here: ${cuda.reason})`);
   });
 });
+
+describe('06 native addon: when no binary can be loaded', () => {
+  it('the error names platform, arch, libc, what was tried, and the remedies', async () => {
+    const { loadNativeFrom } = await import('../lib/native/binding.js');
+    assert.throws(() => loadNativeFrom('/nonexistent/gpt-neo-node'), (e: { code?: string; message?: string; hint?: string }) => {
+      assert.equal(e.code, 'ERR_GPTNEO_NATIVE_LOAD');
+      assert.match(e.message!, new RegExp(`${process.platform}-${process.arch}`));
+      assert.match(e.message!, /glibc|musl|libc/);
+      assert.match(e.message!, /prebuilds\/.*build\/Release/);
+      assert.match(e.hint!, /npm install/);
+      assert.match(e.hint!, /build from source/);
+      return true;
+    });
+  });
+});

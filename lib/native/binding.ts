@@ -22,17 +22,21 @@ function libcName(): string {
 }
 
 export function loadNative(): NativeAddon {
-  if (cached) return cached;
+  cached ??= loadNativeFrom(packageRoot);
+  return cached;
+}
+
+/** Loads the addon of the package rooted at `root` (exported for the loader-failure test). */
+export function loadNativeFrom(root: string): NativeAddon {
   try {
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    cached = nodeGypBuild(packageRoot) as NativeAddon;
-    return cached;
+    return nodeGypBuild(root) as NativeAddon;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     throw new GptNeoError('ERR_GPTNEO_NATIVE_LOAD',
       `Could not load the gpt-neo-node native addon for ${process.platform}-${process.arch} ` +
       `(${libcName()}, Node ${process.version}, N-API). Tried prebuilds/${process.platform}-${process.arch}/ ` +
-      `and build/Release/ under ${packageRoot}: ${reason.split('\n')[0]}`,
+      `and build/Release/ under ${root}: ${reason.split('\n')[0]}`,
       {
         hint: 'reinstall the package (npm install gpt-neo-node) so a prebuilt binary is used; on other ' +
           'platforms build from source with a C++17 compiler and Python (npm rebuild gpt-neo-node), ' +
