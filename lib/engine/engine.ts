@@ -75,7 +75,10 @@ export class Engine {
     if (this.closed) return;
     this.closed = true;
     const err = new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model was disposed while this request was pending');
-    for (const r of [...this.waiting, ...this.running]) this.release(r), r.fail(err);
+    for (const r of [...this.waiting, ...this.running]) {
+      this.release(r);
+      r.fail(err);
+    }
     for (const f of this.exclusive) f.fail(err);
     this.waiting.length = 0;
     this.running.length = 0;
@@ -156,10 +159,12 @@ export class Engine {
       result = await this.native.step(batch);
     } catch (e) {
       const err = fromNativeError(e);
+      // The step failed as a whole: every request in it fails; the rest keep running.
       for (const it of items) {
         this.release(it.request);
         it.request.fail(err);
-        this.running.splice(this.running.indexOf(it.request), 1);
+        const at = this.running.indexOf(it.request);
+        if (at >= 0) this.running.splice(at, 1);
       }
       return;
     }
