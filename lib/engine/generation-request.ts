@@ -80,8 +80,7 @@ export class GenerationRequest {
     if (this.finished) return;
     this.finishReason = reason;
     const text = this.flushText();
-    const last = this.seq.generated > 0 ? this.seq.tokens[this.seq.tokens.length - 1]! : -1;
-    this.chunks.push({ text, tokenId: last, finishReason: reason, usage: this.usage() });
+    this.chunks.push({ text, tokenId: -1, finishReason: reason, usage: this.usage() });
     this.chunks.close();
   }
 

@@ -16,10 +16,7 @@ export interface Usage {
 /** One streamed piece: a generated token and the text it completed (possibly empty). */
 export interface GenerationChunk {
   text: string;
-  /**
-   * The generated token. A final chunk that ends a request without a new token (an abort) repeats
-   * the last generated id, or is -1 when none was generated.
-   */
+  /** The generated token; -1 on a final chunk that ends a request without a new token (an abort). */
   tokenId: number;
   /** Set on the last chunk only. */
   finishReason?: FinishReason;
