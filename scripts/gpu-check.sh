@@ -116,6 +116,7 @@ for c in compute-sanitizer "${CUDA_HOME:-/usr/local/cuda}/bin/compute-sanitizer"
 done
 if [ $built -eq 1 ] && [ -n "$SAN" ]; then
   run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
+  run_stage sanitizer_racecheck 120 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
 elif [ $built -eq 1 ]; then
   SUMMARY+=("sanitizer_memcheck|skipped (compute-sanitizer not found)")
 fi
@@ -126,7 +127,8 @@ fi
   echo "================ gpu-check summary (${GPU_NAME:-no nvidia-smi}, sm_$ARCH build) ================"
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
   [ -f "$OUT/test_cuda_ops.log" ] && echo "  test result: $(tail -n 1 "$OUT/test_cuda_ops.log")"
-  [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  sanitizer: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"
+  [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"
+  [ -f "$OUT/sanitizer_racecheck.log" ] && echo "  racecheck: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer_racecheck.log" | tail -n 1)"
   python3 scripts/gpu_summary.py "$OUT" 2>&1 || echo "  (no comparison table: gpu_summary.py failed)"
   echo "  logs and JSON: $OUT   total $(($(date +%s) - START))s"
 } | tee "$OUT/summary.txt"
