@@ -175,3 +175,28 @@ describe('67 engine under memory pressure (small KV pool)', () => {
     assert.equal(model.stats().kv.usedBlocks, 0);
   });
 });
+
+describe('67 engine: local-attention layers in their own, smaller KV pool', () => {
+  it('gives the same results as one shared pool while holding only the window', async () => {
+    const fx = await loadFixtureCase('tiny-neo');  // window 8, local layers 1 and 3
+    const opts = { device: 'cpu' as const, threads: 2, kvBlockSize: 4, kvCacheTokens: 1024 };
+    await using shared = await loadModel(fx.dir, { ...opts, localKvCacheTokens: 0 });
+    await using split = await loadModel(fx.dir, { ...opts, localKvCacheTokens: 128 });
+    assert.equal(shared.info().localKvBlocks, 0);
+    assert.equal(split.info().localKvBlocks, 33);
+    // Half the layers keep 33 blocks instead of 257: KV bytes shrink accordingly.
+    assert.ok(split.info().kvBytes < 0.6 * shared.info().kvBytes, `${split.info().kvBytes} vs ${shared.info().kvBytes}`);
+    // Concurrent sequences longer than the window, whose local blocks slide out as they grow.
+    const outs = await Promise.all(fx.json.sequences.map((s) => split.generate(s.input_ids, { maxNewTokens: 24, temperature: 0 })));
+    outs.forEach((o, i) => assert.deepEqual(o.tokenIds, fx.json.sequences[i]!.greedy_new_ids, `sequence ${i}`));
+    for (const s of fx.json.sequences) {
+      assert.ok(maxAbsDiff(await split.forward(s.input_ids), await shared.forward(s.input_ids)) === 0);
+    }
+    assert.equal(split.stats().kv.usedBlocks, 0);
+  });
+
+  it('rejects a local pool smaller than one context', async () => {
+    const fx = await loadFixtureCase('tiny-neo');
+    await assertRejectsWith(loadModel(fx.dir, { localKvCacheTokens: 64 }), 'ERR_GPTNEO_INVALID_ARGUMENT', /localKvCacheTokens/);
+  });
+});

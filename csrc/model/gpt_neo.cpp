@@ -33,6 +33,12 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
   GN_CHECK_ARG(in.block_tables.size() == static_cast<size_t>(S) * in.max_blocks,
                "block_tables must be [num_seqs, max_blocks]");
   GN_CHECK_ARG(in.seq_starts[0] == 0 && in.seq_starts[S] == T, "seq_starts must run from 0 to the token count");
+  if (options_.local_kv_blocks > 0) {
+    GN_CHECK_ARG(in.local_block_tables.size() == in.block_tables.size(),
+                 "local_block_tables must be [num_seqs, max_blocks] when the model has a local KV pool");
+  } else {
+    GN_CHECK_ARG(in.local_block_tables.empty(), "local_block_tables given but the model has no local KV pool");
+  }
   for (int i = 0; i < T; ++i) {
     int id = in.token_ids[i];
     if (id < 0 || id >= config_.vocab_size)
@@ -55,6 +61,15 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
       int id = in.block_tables[static_cast<size_t>(s) * in.max_blocks + blk];
       if (id < 0 || id >= options_.kv_blocks)
         return InvalidArgument("block id " + std::to_string(id) + " is outside the KV pool");
+    }
+    if (options_.local_kv_blocks > 0) {
+      // Local layers read keys from first - window + 1 on: those blocks must be present.
+      const int lo = std::max(0, in.positions[b] - config_.window + 1) / options_.block_size;
+      for (int blk = lo; blk <= last / options_.block_size; ++blk) {
+        int id = in.local_block_tables[static_cast<size_t>(s) * in.max_blocks + blk];
+        if (id < 0 || id >= options_.local_kv_blocks)
+          return InvalidArgument("local block id " + std::to_string(id) + " is outside the local KV pool");
+      }
     }
   }
   for (int r : in.output_rows) GN_CHECK_ARG(r >= 0 && r < T, "output row outside the step's tokens");
@@ -92,12 +107,13 @@ Status GptNeoModel::ensure_scratch(int tokens, int out_rows) {
   return Status::Ok();
 }
 
-Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch) {
+Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch, DeviceBatch* local_batch) {
   const int T = static_cast<int>(in.token_ids.size());
   const int S = static_cast<int>(in.seq_starts.size()) - 1;
   const int R = static_cast<int>(in.output_rows.size());
   // Layout of meta_: ids[T] positions[T] starts[S+1] tables[S*max_blocks] rows[R] argmax[R]
-  const int need = 2 * T + (S + 1) + S * in.max_blocks + 2 * R;
+  //                 local tables[S*max_blocks] (when present)
+  const int need = 2 * T + (S + 1) + S * in.max_blocks + 2 * R + static_cast<int>(in.local_block_tables.size());
   if (need > scratch_meta_) {
     if (meta_) backend_->release(meta_);
     meta_ = nullptr;
@@ -124,10 +140,15 @@ Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch) {
   int max_ctx = 0;
   for (int s = 0; s < S; ++s) max_ctx = std::max(max_ctx, in.positions[in.seq_starts[s + 1] - 1] + 1);
   batch->max_context = max_ctx;
+  *local_batch = *batch;
+  if (!in.local_block_tables.empty()) {
+    p += 2 * R;  // rows and argmax live right after the main tables (see step())
+    local_batch->d_block_tables = put(in.local_block_tables);
+  }
   return Status::Ok();
 }
 
-Status GptNeoModel::forward_layers(const DeviceBatch& batch) {
+Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch) {
   Backend& be = *backend_;
   const int T = batch.tokens, H = config_.hidden;
   const float eps = config_.layer_norm_eps;
@@ -136,11 +157,14 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch) {
     LayerWeights& L = layers_[l];
     GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln1_g, L.ln1_b, eps, x_, H));
     GN_RETURN_IF_ERROR(be.linear(x_, T, H, *L.qkv, nullptr, qkv_, 3 * H, LinearEpilogue::kStore));
-    GN_RETURN_IF_ERROR(be.kv_write(qkv_ + H, qkv_ + 2 * H, 3 * H, batch, config_.heads,
+    // Local layers address their own pool (if any) through the local tables.
+    const bool local = config_.layer_is_local[l];
+    const DeviceBatch& tables = local ? local_batch : batch;
+    GN_RETURN_IF_ERROR(be.kv_write(qkv_ + H, qkv_ + 2 * H, 3 * H, tables, config_.heads,
                                    config_.head_dim(), L.k_cache, L.v_cache));
     // GPT-Neo does not scale q·k by 1/sqrt(head_dim).
-    const int window = config_.layer_is_local[l] ? config_.window : 0;
-    GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.k_cache, L.v_cache, batch, config_.heads,
+    const int window = local ? config_.window : 0;
+    GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.k_cache, L.v_cache, tables, config_.heads,
                                     config_.head_dim(), window, 1.0f, attn_, H));
     GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
     GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln2_g, L.ln2_b, eps, x_, H));
@@ -158,9 +182,9 @@ Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   const int H = config_.hidden, V = config_.vocab_size;
   const int S = static_cast<int>(in.seq_starts.size()) - 1;
   GN_RETURN_IF_ERROR(ensure_scratch(T, std::max(R, S)));
-  DeviceBatch batch;
-  GN_RETURN_IF_ERROR(upload_batch(in, &batch));
-  GN_RETURN_IF_ERROR(forward_layers(batch));
+  DeviceBatch batch, local_batch;
+  GN_RETURN_IF_ERROR(upload_batch(in, &batch, &local_batch));
+  GN_RETURN_IF_ERROR(forward_layers(batch, local_batch));
 
   out->rows = R;
   out->cols = 0;

@@ -33,8 +33,11 @@ struct TensorEntry {
 
 struct LoadOptions {
   DType weight_dtype = DType::kF32;  // storage dtype of the GEMM weights and embedding tables
-  int kv_blocks = 0;                 // KV pool size in blocks
+  int kv_blocks = 0;                 // KV pool size in blocks (global layers; all layers when
+                                     // local_kv_blocks is 0)
   int block_size = 16;               // tokens per block
+  int local_kv_blocks = 0;           // > 0: local-attention layers get their own, smaller pool
+                                     // addressed through StepInput::local_block_tables
 };
 
 // kMeanPooled: the mean over each sequence's rows of ln_f(h), [num_seqs, hidden] (embeddings);
@@ -46,6 +49,9 @@ struct StepInput {
   std::vector<int32_t> positions;     // [T]
   std::vector<int32_t> seq_starts;    // [S + 1]
   std::vector<int32_t> block_tables;  // [S, max_blocks]
+  // [S, max_blocks] tables of the local-layer pool (only with LoadOptions::local_kv_blocks > 0).
+  // Entries for blocks that slid out of the window are -1 and are never read.
+  std::vector<int32_t> local_block_tables;
   int max_blocks = 0;
   std::vector<int32_t> output_rows;   // [R] token rows whose output is wanted
   OutputKind output = OutputKind::kLogits;
@@ -84,6 +90,7 @@ class GptNeoModel {
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
   int kv_blocks() const { return options_.kv_blocks; }
+  int local_kv_blocks() const { return options_.local_kv_blocks; }
   int block_size() const { return options_.block_size; }
   size_t weight_bytes() const { return weight_bytes_; }
   size_t kv_bytes() const { return kv_bytes_; }
@@ -91,8 +98,8 @@ class GptNeoModel {
  private:
   Status validate_step(const StepInput& in) const;
   Status ensure_scratch(int tokens, int out_rows);
-  Status upload_batch(const StepInput& in, DeviceBatch* batch);
-  Status forward_layers(const DeviceBatch& batch);
+  Status upload_batch(const StepInput& in, DeviceBatch* batch, DeviceBatch* local_batch);
+  Status forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch);
 
   ModelConfig config_;
   std::unique_ptr<Backend> backend_;

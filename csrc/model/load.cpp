@@ -59,6 +59,7 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   GN_RETURN_IF_ERROR(config_.validate());
   GN_CHECK_ARG(options.kv_blocks > 0, "kv_blocks must be positive");
   GN_CHECK_ARG(options.block_size > 0 && options.block_size <= 1024, "block_size must be in [1, 1024]");
+  GN_CHECK_ARG(options.local_kv_blocks >= 0, "local_kv_blocks must not be negative");
   options_ = options;
 
   file_ = std::make_unique<MappedFile>();
@@ -128,9 +129,14 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   GN_RETURN_IF_ERROR(vec("ln_f.bias", H, &lnf_b_));
   GN_RETURN_IF_ERROR(linear(lookup.has("lm_head.weight") ? "lm_head.weight" : "wte.weight", V, H, &lm_head_));
 
-  // The paged KV pool: per layer K and V of [kv_blocks, block_size, heads, head_dim] float32.
-  const size_t per_cache = static_cast<size_t>(options.kv_blocks) * options.block_size * H * sizeof(float);
-  for (auto& L : layers_) {
+  // The paged KV pools: per layer K and V of [blocks, block_size, heads, head_dim] float32;
+  // local-attention layers use the smaller local pool when there is one.
+  kv_bytes_ = 0;
+  for (int l = 0; l < config_.layers; ++l) {
+    LayerWeights& L = layers_[l];
+    const bool local_pool = options.local_kv_blocks > 0 && config_.layer_is_local[l];
+    const int blocks = local_pool ? options.local_kv_blocks : options.kv_blocks;
+    const size_t per_cache = static_cast<size_t>(blocks) * options.block_size * H * sizeof(float);
     void* k_mem = nullptr;
     void* v_mem = nullptr;
     GN_RETURN_IF_ERROR(be.alloc(per_cache, &k_mem));
@@ -139,8 +145,8 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
     allocations_.push_back(v_mem);
     L.k_cache = static_cast<float*>(k_mem);
     L.v_cache = static_cast<float*>(v_mem);
+    kv_bytes_ += 2 * per_cache;
   }
-  kv_bytes_ = 2 * per_cache * layers_.size();
   loaded_ = true;
   return Status::Ok();
 }

@@ -138,7 +138,7 @@ bool NativeModel::acquire(Napi::Env env) {
   return true;
 }
 
-// load(path, tensors: [{ name, dtype, shape, offset, nbytes }], { weightDtype, kvBlocks, blockSize })
+// load(path, tensors: [{ name, dtype, shape, offset, nbytes }], { weightDtype, kvBlocks, blockSize, localKvBlocks? })
 Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsObject())
@@ -179,6 +179,9 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
       !read_int(opts, "blockSize", &lo.block_size, &err))
     return throw_invalid(env, err);
   if (!parse_dtype(wd, &lo.weight_dtype)) return throw_invalid(env, "unsupported weight dtype " + wd);
+  if (opts.Has("localKvBlocks") && !opts.Get("localKvBlocks").IsUndefined() &&
+      !read_int(opts, "localKvBlocks", &lo.local_kv_blocks, &err))
+    return throw_invalid(env, err);
   if (!acquire(env)) return env.Undefined();
   auto* worker = new LoadWorker(env, holder_, std::move(path), std::move(tensors), lo);
   Napi::Promise promise = worker->promise();
@@ -186,7 +189,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// step({ tokenIds, positions, seqStarts, blockTables, maxBlocks, outputRows, output })
+// step({ tokenIds, positions, seqStarts, blockTables, localBlockTables?, maxBlocks, outputRows, output })
 Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) return throw_invalid(env, "step(batch) expects an object");
@@ -197,6 +200,9 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
       !read_int32_array(b, "seqStarts", &in.seq_starts, &err) ||
       !read_int32_array(b, "blockTables", &in.block_tables, &err) || !read_int(b, "maxBlocks", &in.max_blocks, &err) ||
       !read_int32_array(b, "outputRows", &in.output_rows, &err) || !read_string(b, "output", &output, &err))
+    return throw_invalid(env, err);
+  if (b.Has("localBlockTables") && !b.Get("localBlockTables").IsUndefined() &&
+      !read_int32_array(b, "localBlockTables", &in.local_block_tables, &err))
     return throw_invalid(env, err);
   if (output == "logits") in.output = OutputKind::kLogits;
   else if (output == "hidden") in.output = OutputKind::kHidden;
@@ -221,6 +227,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     o.Set("weightBytes", static_cast<double>(holder_->model->weight_bytes()));
     o.Set("kvBytes", static_cast<double>(holder_->model->kv_bytes()));
     o.Set("kvBlocks", holder_->model->kv_blocks());
+    o.Set("localKvBlocks", holder_->model->local_kv_blocks());
     o.Set("blockSize", holder_->model->block_size());
   }
   o.Set("disposed", holder_->disposed.load());

@@ -21,6 +21,8 @@ export interface EngineOptions {
   maxBatchTokens: number;
   vocabSize: number;
   prefixCaching?: boolean;
+  /** A separate, smaller KV pool for local-attention layers (they only read the last windowSize keys). */
+  localWindow?: { windowSize: number; numBlocks: number };
 }
 
 export interface EngineStats {
@@ -50,7 +52,8 @@ export class Engine {
 
   constructor(private readonly native: NativeModel, private readonly options: EngineOptions) {
     this.kv = new KvCacheManager({ numBlocks: options.kvBlocks, blockSize: options.blockSize,
-      prefixCaching: options.prefixCaching ?? true });
+      prefixCaching: options.prefixCaching ?? true,
+      ...(options.localWindow ? { localWindow: options.localWindow } : {}) });
   }
 
   submitGeneration(request: GenerationRequest): void {
@@ -108,6 +111,12 @@ export class Engine {
       // Let new requests and aborts in before the next step.
       await new Promise<void>((r) => setImmediate(r));
     }
+  }
+
+  /** A sequence's block tables for a step: the main pool's, and the local pool's when there is one. */
+  private tables(seqId: number): { blockTable: Int32Array; localTable?: Int32Array } {
+    const blockTable = this.kv.blockTable(seqId);
+    return this.options.localWindow ? { blockTable, localTable: this.kv.localBlockTable(seqId) } : { blockTable };
   }
 
   private release(r: { seq: { seqId: number | undefined } }): void {
@@ -217,7 +226,7 @@ export class Engine {
         `A sequence of ${req.seq.tokens.length} tokens does not fit in the KV cache ` +
         `(${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`, { hint: 'raise kvCacheTokens' }));
     }
-    for (const c of chosen) c.item.blockTable = this.kv.blockTable(c.request.seq.seqId!);
+    for (const c of chosen) Object.assign(c.item, this.tables(c.request.seq.seqId!));
     return chosen;
   }
 
@@ -273,7 +282,7 @@ export class Engine {
         const created = this.kv.createSequence(seq.tokens, { reusePrefix: false });
         seq.seqId = created.seqId;
         this.kv.ensureCapacity(created.seqId, seq.tokens.length);
-        items.push({ seq, blockTable: this.kv.blockTable(created.seqId), count: seq.tokens.length });
+        items.push({ seq, ...this.tables(created.seqId), count: seq.tokens.length });
       }
       let row = 0;
       const rows = new Int32Array(items.length);
@@ -308,7 +317,7 @@ export class Engine {
     try {
       this.kv.ensureCapacity(created.seqId, n);
       const outputRows = Int32Array.from({ length: n }, (_, i) => i);
-      const item: StepItem = { seq: f.seq, blockTable: this.kv.blockTable(created.seqId), count: n };
+      const item: StepItem = { seq: f.seq, ...this.tables(created.seqId), count: n };
       const result = await this.native.step(packStepBatch([item], outputRows, f.output));
       if (this.closed) return;
       this.steps++;

@@ -9,6 +9,8 @@ export interface StepItem {
   seq: SequenceProgress;
   /** Block ids of the sequence in position order. */
   blockTable: Int32Array;
+  /** The local-layer pool's table (same length; -1 for blocks out of the window), when there is one. */
+  localTable?: Int32Array;
   /** How many of the sequence's pending tokens this step computes (from seq.computed on). */
   count: number;
 }
@@ -25,6 +27,8 @@ export function packStepBatch(items: readonly StepItem[], outputRows: Int32Array
   const positions = new Int32Array(total);
   const seqStarts = new Int32Array(items.length + 1);
   const blockTables = new Int32Array(items.length * maxBlocks);
+  const local = items.length > 0 && items[0]!.localTable !== undefined;
+  const localBlockTables = local ? new Int32Array(items.length * maxBlocks).fill(-1) : undefined;
   let row = 0;
   items.forEach((it, s) => {
     seqStarts[s] = row;
@@ -35,7 +39,9 @@ export function packStepBatch(items: readonly StepItem[], outputRows: Int32Array
     }
     row += it.count;
     blockTables.set(it.blockTable, s * maxBlocks);
+    if (localBlockTables) localBlockTables.set(it.localTable!, s * maxBlocks);
   });
   seqStarts[items.length] = row;
-  return { tokenIds, positions, seqStarts, blockTables, maxBlocks, outputRows, output };
+  return { tokenIds, positions, seqStarts, blockTables, ...(localBlockTables ? { localBlockTables } : {}), maxBlocks,
+    outputRows, output };
 }

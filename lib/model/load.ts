@@ -56,6 +56,9 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
       { hint: 'one sequence of the full context must fit in the KV cache; lower contextSize or raise kvCacheTokens' });
   }
   const kvBlocks = Math.ceil(kvTokens / kvBlockSize) + 1;
+  const maxBatchTokens = opts.maxBatchTokens ?? DEFAULT_MAX_BATCH_TOKENS;
+  const localKvTokens = localPoolTokens(config, opts.localKvCacheTokens, contextSize, kvTokens, maxBatchTokens, kvBlockSize);
+  const localKvBlocks = localKvTokens === 0 ? 0 : Math.ceil(localKvTokens / kvBlockSize) + 1;
 
   let native: NativeModel;
   try {
@@ -67,7 +70,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   }
   try {
     await native.load(weightsPath, table.tensors.map((t) => ({ ...t, name: t.name })), {
-      weightDtype: DTYPE_TO_NATIVE[dtype], kvBlocks, blockSize: kvBlockSize,
+      weightDtype: DTYPE_TO_NATIVE[dtype], kvBlocks, blockSize: kvBlockSize, localKvBlocks,
     });
     checkAborted(opts.signal);
   } catch (e) {
@@ -75,9 +78,9 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     throw fromNativeError(e);
   }
   return new GptNeoModel({
-    native, config, tokenizer, dtype, contextSize, kvBlocks, kvBlockSize, source: dir,
+    native, config, tokenizer, dtype, contextSize, kvBlocks, localKvBlocks, kvBlockSize, source: dir,
     device: useCuda ? `cuda:${deviceIndex}` : 'cpu',
-    maxBatchTokens: opts.maxBatchTokens ?? Math.max(DEFAULT_MAX_BATCH_TOKENS, 1),
+    maxBatchTokens,
     prefixCaching: opts.prefixCaching ?? true,
   });
 }
@@ -88,6 +91,25 @@ function nativeConfig(c: GptNeoConfig) {
     heads: c.numHeads, intermediate: c.intermediateSize, window: c.windowSize, layerNormEps: c.layerNormEpsilon,
     localLayers: c.attentionLayers.map((a) => a === 'local'),
   };
+}
+
+/**
+ * Tokens of the local-layer pool (0: local layers share the main pool). A decoding sequence keeps at
+ * most window + one block of local KV, a prefill step its chunk too; the default budgets 32 such
+ * windows plus a step, never below contextSize (so any single sequence is admitted) nor above the
+ * main pool. It only exists when the model has local layers whose window is shorter than the context.
+ */
+function localPoolTokens(c: GptNeoConfig, requested: number | undefined, contextSize: number, kvTokens: number,
+  maxBatchTokens: number, blockSize: number): number {
+  if (!c.attentionLayers.includes('local') || c.windowSize >= contextSize) return 0;
+  if (requested !== undefined) {
+    if (requested !== 0 && requested < contextSize) {
+      throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
+        `Expected localKvCacheTokens of 0 or >= contextSize (${contextSize}) but received ${requested}`);
+    }
+    return requested;
+  }
+  return Math.max(contextSize, Math.min(kvTokens, 32 * (c.windowSize + 2 * blockSize) + maxBatchTokens));
 }
 
 /** About 512 MiB of float32 KV, clamped to [contextSize, 8 × contextSize] tokens. */

@@ -44,6 +44,8 @@ export interface ModelRuntime {
   dtype: 'float32' | 'bfloat16' | 'float16';
   contextSize: number;
   kvBlocks: number;
+  /** Blocks of the local-layer KV pool; 0 when local layers share the main pool. */
+  localKvBlocks: number;
   kvBlockSize: number;
   maxBatchTokens: number;
   prefixCaching: boolean;
@@ -78,6 +80,7 @@ export class GptNeoModel implements AsyncDisposable {
     this.engine = new Engine(rt.native, {
       kvBlocks: rt.kvBlocks, blockSize: rt.kvBlockSize, maxBatchTokens: rt.maxBatchTokens,
       vocabSize: rt.config.vocabSize, prefixCaching: rt.prefixCaching,
+      ...(rt.localKvBlocks > 0 ? { localWindow: { windowSize: rt.config.windowSize, numBlocks: rt.localKvBlocks } } : {}),
     });
   }
 
@@ -87,11 +90,11 @@ export class GptNeoModel implements AsyncDisposable {
   }
 
   /** Native memory and backend: weight bytes as prepared, KV pool bytes, block geometry. */
-  info(): { backend: string; weightBytes: number; kvBytes: number; kvBlocks: number; kvBlockSize: number } {
+  info(): { backend: string; weightBytes: number; kvBytes: number; kvBlocks: number; localKvBlocks: number; kvBlockSize: number } {
     this.assertUsable();
     const i = this.native.info();
     return { backend: i.backend, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
-      kvBlocks: i.kvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0 };
+      kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0 };
   }
 
   /** Engine counters and KV-cache gauges. */

@@ -4,7 +4,7 @@
 import { GptNeoError } from '../errors.js';
 import type { HubProgress } from '../hub/index.js';
 import {
-  expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger, expectString, invalid,
+  expectBoolean, expectInteger, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger, expectString, invalid,
 } from '../validate.js';
 
 export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -21,6 +21,12 @@ export interface LoadModelOptions {
   contextSize?: number;
   /** Tokens the KV cache holds across all sequences. Default: about 512 MiB worth, at least contextSize. */
   kvCacheTokens?: number;
+  /**
+   * Tokens of the separate KV pool of the local-attention layers, which read only the last
+   * window_size keys. Default: enough for 32 concurrent windows plus one prefill step, at least
+   * contextSize and at most kvCacheTokens. 0 makes local layers share the main pool.
+   */
+  localKvCacheTokens?: number;
   /** Most tokens one engine step computes (prefill chunks + decode tokens). Default 512. */
   maxBatchTokens?: number;
   /** Tokens per KV block. Default 16. */
@@ -41,7 +47,7 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
 }
 
-export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'maxBatchTokens',
+export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'localKvCacheTokens', 'maxBatchTokens',
   'kvBlockSize', 'prefixCaching', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
 
 export interface ParsedDevice {
@@ -69,6 +75,7 @@ export function validateLoadOptions(options: unknown): LoadModelOptions {
   for (const key of ['threads', 'contextSize', 'kvCacheTokens', 'maxBatchTokens', 'kvBlockSize'] as const) {
     if (o[key] !== undefined) expectPositiveInteger(key, o[key]);
   }
+  if (o.localKvCacheTokens !== undefined) expectInteger('localKvCacheTokens', o.localKvCacheTokens, 0);
   if (o.threads !== undefined && (o.threads as number) > 1024) throw invalid('integer in [1, 1024]', 'threads', o.threads);
   if (o.kvBlockSize !== undefined && (o.kvBlockSize as number) > 1024) {
     throw invalid('integer in [1, 1024]', 'kvBlockSize', o.kvBlockSize);

@@ -33,8 +33,11 @@ export interface NativeTensorEntry {
 
 export interface NativeLoadOptions {
   weightDtype: NativeDType;
+  /** Blocks of the main KV pool (global layers; every layer when localKvBlocks is absent). */
   kvBlocks: number;
   blockSize: number;
+  /** Blocks of a separate pool for local-attention layers, addressed by localBlockTables. */
+  localKvBlocks?: number;
 }
 
 /** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
@@ -43,6 +46,8 @@ export interface NativeStepBatch {
   positions: Int32Array;
   seqStarts: Int32Array;
   blockTables: Int32Array;
+  /** [num_seqs, maxBlocks] local-pool tables (-1 where a block slid out of the window); with localKvBlocks only. */
+  localBlockTables?: Int32Array;
   maxBlocks: number;
   outputRows: Int32Array;
   /** 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). */
@@ -54,6 +59,7 @@ export interface NativeModelInfo {
   weightBytes?: number;
   kvBytes?: number;
   kvBlocks?: number;
+  localKvBlocks?: number;
   blockSize?: number;
   disposed: boolean;
 }
