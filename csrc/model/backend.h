@@ -45,10 +45,14 @@ struct DeviceBatch {
   int max_context = 0;                     // max over sequences of (last position + 1)
 };
 
+enum class BackendKind { kCpu, kCuda };
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Which implementation this is (lets backend-specific helpers downcast without RTTI).
+  virtual BackendKind kind() const = 0;
 
   // --- memory ---------------------------------------------------------------------------
   virtual Status alloc(size_t bytes, void** d_ptr) = 0;  // 64-byte aligned at least

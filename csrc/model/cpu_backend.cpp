@@ -44,6 +44,7 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return std::string("cpu/") + cpu::simd_name(level_); }
+  BackendKind kind() const override { return BackendKind::kCpu; }
 
   Status alloc(size_t bytes, void** d_ptr) override {
     size_t rounded = (bytes + 63) / 64 * 64;

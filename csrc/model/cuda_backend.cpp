@@ -5,9 +5,7 @@
 
 #include <climits>
 #include <cstdio>
-#include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -56,11 +54,6 @@ class CudaLinear : public PreparedLinear {
 
 class CudaBackend;
 
-// Live CudaBackends, so that the graph functions can tell a CudaBackend from any other Backend
-// without RTTI (the addon builds with -fno-rtti).
-std::mutex g_live_mutex;
-std::unordered_set<const Backend*> g_live_backends;
-
 // A graph recorded on a CudaBackend (a cudaGraphExec_t behind the C API).
 class CudaGraphImpl : public CudaGraph {
  public:
@@ -79,16 +72,9 @@ class CudaGraphImpl : public CudaGraph {
 class CudaBackend : public Backend {
  public:
   CudaBackend(int device, void* stream, std::string device_name)
-      : device_(device), stream_(stream), device_name_(std::move(device_name)) {
-    std::lock_guard<std::mutex> lock(g_live_mutex);
-    g_live_backends.insert(this);
-  }
+      : device_(device), stream_(stream), device_name_(std::move(device_name)) {}
 
   ~CudaBackend() override {
-    {
-      std::lock_guard<std::mutex> lock(g_live_mutex);
-      g_live_backends.erase(this);
-    }
     gn_cuda_set_device(device_);
     if (capturing_) {
       void* exec = nullptr;
@@ -104,6 +90,7 @@ class CudaBackend : public Backend {
   }
 
   std::string name() const override { return "cuda:" + std::to_string(device_) + " (" + device_name_ + ")"; }
+  BackendKind kind() const override { return BackendKind::kCuda; }
 
   Status alloc(size_t bytes, void** d_ptr) override {
     GN_CHECK_ARG(d_ptr != nullptr, "alloc: null output pointer");
@@ -378,8 +365,7 @@ class CudaBackend : public Backend {
 
 // The CudaBackend behind `be`, or nullptr when it is another kind of backend.
 CudaBackend* as_cuda(Backend* be) {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
-  return be != nullptr && g_live_backends.count(be) ? static_cast<CudaBackend*>(be) : nullptr;
+  return be != nullptr && be->kind() == BackendKind::kCuda ? static_cast<CudaBackend*>(be) : nullptr;
 }
 
 }  // namespace
