@@ -4,6 +4,8 @@
 #include "model/cuda_backend.h"
 
 #include <climits>
+#include <cstring>
+#include <cstdlib>
 #include <cstdio>
 #include <unordered_map>
 #include <utility>
@@ -37,6 +39,41 @@ std::string no_device_reason(int st) {
            "(cudaErrorInsufficientDriver); install or update the NVIDIA driver";
   if (st == kCudaErrorNoDevice) return "no CUDA-capable device is present (cudaErrorNoDevice)";
   return std::string("CUDA is unavailable: ") + gn_cuda_status_string(st) + " (" + gn_cuda_status_name(st) + ")";
+}
+
+// GPTNEO_SIMULATE_CUDA, for tests of the fallbacks on any machine: "no-driver" (the runtime finds no
+// driver or one too old for it: cudaErrorInsufficientDriver), "no-device" (cudaErrorNoDevice), or
+// "sm75" (one device of compute capability 7.5, below what the kernels need). Unset: the real answer.
+const char* simulated_cuda() {
+  const char* v = std::getenv("GPTNEO_SIMULATE_CUDA");
+  return v != nullptr && *v != '\0' ? v : nullptr;
+}
+
+int query_device_count(int* n) {
+  if (const char* sim = simulated_cuda()) {
+    *n = 0;
+    if (std::strcmp(sim, "no-driver") == 0) return kCudaErrorInsufficientDriver;
+    if (std::strcmp(sim, "no-device") == 0) return kCudaErrorNoDevice;
+    if (std::strcmp(sim, "sm75") == 0) {
+      *n = 1;
+      return GN_CUDA_OK;
+    }
+  }
+  return gn_cuda_device_count(n);
+}
+
+int query_device_info(int index, gn_cuda_device_info* info) {
+  const char* sim = simulated_cuda();
+  if (sim != nullptr && std::strcmp(sim, "sm75") == 0) {
+    *info = gn_cuda_device_info{};
+    std::snprintf(info->name, sizeof info->name, "%s", "Simulated GPU (sm_75)");
+    info->total_memory = size_t{16} << 30;
+    info->major = 7;
+    info->minor = 5;
+    info->multiprocessors = 40;
+    return GN_CUDA_OK;
+  }
+  return gn_cuda_device_info_get(index, info);
 }
 
 // A Linear weight [n, k] in device memory, row-major in `dtype`.
@@ -372,7 +409,7 @@ CudaBackend* as_cuda(Backend* be) {
 
 int cuda_device_count(std::string* why_none) {
   int n = 0;
-  int st = gn_cuda_device_count(&n);
+  int st = query_device_count(&n);
   if (st != GN_CUDA_OK) {
     if (why_none) *why_none = no_device_reason(st);
     return 0;
@@ -389,7 +426,7 @@ Status cuda_device_info(int index, CudaDeviceInfo* out) {
   GN_CHECK_ARG(index >= 0 && index < n, "Expected a CUDA device index in [0, " + std::to_string(n) +
                                             ") but received " + std::to_string(index));
   gn_cuda_device_info info;
-  GN_CUDA_STATUS(gn_cuda_device_info_get(index, &info), "cudaGetDeviceProperties");
+  GN_CUDA_STATUS(query_device_info(index, &info), "cudaGetDeviceProperties");
   out->index = index;
   out->name = info.name;
   out->total_memory = info.total_memory;
