@@ -112,22 +112,26 @@ Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch, Device
   const int S = static_cast<int>(in.seq_starts.size()) - 1;
   const int R = static_cast<int>(in.output_rows.size());
   // Layout of meta_: ids[T] positions[T] starts[S+1] tables[S*max_blocks] rows[R] argmax[R]
-  //                 local tables[S*max_blocks] (when present)
-  const int need = 2 * T + (S + 1) + S * in.max_blocks + 2 * R + static_cast<int>(in.local_block_tables.size());
-  if (need > scratch_meta_) {
+  //                  local tables[S*max_blocks] (when present). Staged on the host and sent in one
+  //                  copy: one transfer per step instead of one per array.
+  const size_t tables = in.block_tables.size();
+  const size_t need = 2 * static_cast<size_t>(T) + (S + 1) + tables + 2 * static_cast<size_t>(R) +
+                      in.local_block_tables.size();
+  if (need > static_cast<size_t>(scratch_meta_)) {
     if (meta_) backend_->release(meta_);
     meta_ = nullptr;
     void* mem = nullptr;
-    GN_RETURN_IF_ERROR(backend_->alloc(static_cast<size_t>(need) * sizeof(int32_t) * 2, &mem));
+    GN_RETURN_IF_ERROR(backend_->alloc(need * sizeof(int32_t) * 2, &mem));
     meta_ = static_cast<int32_t*>(mem);
-    scratch_meta_ = need * 2;
+    scratch_meta_ = static_cast<int>(need * 2);
   }
-  int32_t* p = meta_;
+  staging_.resize(need);
+  size_t at = 0;
   auto put = [&](const std::vector<int32_t>& v) -> int32_t* {
-    int32_t* at = p;
-    backend_->upload(at, v.data(), v.size() * sizeof(int32_t));
-    p += v.size();
-    return at;
+    std::copy(v.begin(), v.end(), staging_.begin() + static_cast<std::ptrdiff_t>(at));
+    int32_t* device = meta_ + at;
+    at += v.size();
+    return device;
   };
   batch->tokens = T;
   batch->num_seqs = S;
@@ -135,17 +139,16 @@ Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch, Device
   batch->d_positions = put(in.positions);
   batch->d_seq_starts = put(in.seq_starts);
   batch->d_block_tables = put(in.block_tables);
+  put(in.output_rows);
+  at += R;  // argmax output
   batch->max_blocks = in.max_blocks;
   batch->block_size = options_.block_size;
   int max_ctx = 0;
   for (int s = 0; s < S; ++s) max_ctx = std::max(max_ctx, in.positions[in.seq_starts[s + 1] - 1] + 1);
   batch->max_context = max_ctx;
   *local_batch = *batch;
-  if (!in.local_block_tables.empty()) {
-    p += 2 * R;  // rows and argmax live right after the main tables (see step())
-    local_batch->d_block_tables = put(in.local_block_tables);
-  }
-  return Status::Ok();
+  if (!in.local_block_tables.empty()) local_batch->d_block_tables = put(in.local_block_tables);
+  return backend_->upload(meta_, staging_.data(), need * sizeof(int32_t));
 }
 
 Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch) {
@@ -200,9 +203,9 @@ Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
     return backend_->download(out->values.data(), rows_, out->values.size() * sizeof(float));
   }
 
+  // Output rows were uploaded with the batch, right after the block tables (upload_batch).
   int32_t* d_rows = meta_ + 2 * T + (batch.num_seqs + 1) + batch.num_seqs * in.max_blocks;
   int32_t* d_argmax = d_rows + R;
-  GN_RETURN_IF_ERROR(backend_->upload(d_rows, in.output_rows.data(), R * sizeof(int32_t)));
   GN_RETURN_IF_ERROR(backend_->gather_rows(h_, H, d_rows, R, H, rows_));
   GN_RETURN_IF_ERROR(backend_->layernorm(rows_, R, H, H, lnf_g_, lnf_b_, config_.layer_norm_eps, rows_, H));
   if (in.output == OutputKind::kHidden) {

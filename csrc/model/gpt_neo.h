@@ -124,7 +124,8 @@ class GptNeoModel {
   float* mlp_ = nullptr;    // [T, I]
   float* rows_ = nullptr;   // [R, H]
   float* logits_ = nullptr; // [R, V]
-  int32_t* meta_ = nullptr; // ids, positions, seq starts, block tables, rows, argmax
+  int32_t* meta_ = nullptr; // ids, positions, seq starts, block tables, rows, argmax, local tables
+  std::vector<int32_t> staging_;  // host copy of meta_, uploaded in one transfer per step
   std::vector<void*> allocations_;
 };
 
