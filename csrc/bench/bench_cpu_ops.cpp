@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "cpu/limits.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
 
@@ -59,68 +60,7 @@ double best_time(const std::function<void()>& fn, double min_s) {
   return best;
 }
 
-// ---- machine bounds --------------------------------------------------------------------
-__attribute__((target("avx512f"))) float fma_chains_avx512(long iters) {
-  __m512 a[12];
-  const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + i);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], m, c);
-  __m512 s = a[0];
-  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, a[i]);
-  return _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx2,fma"))) float fma_chains_avx2(long iters) {
-  __m256 a[12];
-  const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(1.0f + i);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], m, c);
-  __m256 s = a[0];
-  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, a[i]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  return out[0];
-}
-
-// GFLOP/s of FMAs (2 flops each) over `threads` threads.
-double fma_peak_gflops(ThreadPool& pool, SimdLevel level) {
-  const long iters = 2000000;
-  const bool wide = level >= SimdLevel::kAvx512;
-  const int lanes = wide ? 16 : 8;
-  volatile float sink = 0;
-  double t = best_time([&] {
-    pool.run(pool.size(), [&](int, int) { sink = sink + (wide ? fma_chains_avx512(iters) : fma_chains_avx2(iters)); });
-  }, 0.3);
-  return 2.0 * 12 * lanes * iters * pool.size() / t / 1e9;
-}
-
-__attribute__((target("avx2"))) float sum_avx2(const float* p, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i + 32 <= n; i += 32) {
-    s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));
-    s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
-    s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16));
-    s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
-  }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  return out[0];
-}
-
-// GB/s of a parallel read over `bytes`.
-double read_bandwidth_gbs(ThreadPool& pool, const float* buf, size_t n) {
-  volatile float sink = 0;
-  const int parts = pool.size();
-  double t = best_time([&] {
-    pool.run(parts, [&](int p, int) {
-      size_t b = n / parts * p, e = n / parts * (p + 1);
-      sink = sink + sum_avx2(buf + b, e - b);
-    });
-  }, 0.5);
-  return n * 4.0 / t / 1e9;
-}
+// ---- machine bounds: cpu/limits.cpp (shared with the Node benchmark) ----------------
 
 // ---- kernels -----------------------------------------------------------------------------
 struct Shape {
@@ -232,16 +172,13 @@ int main(int argc, char** argv) {
   if (only_threads != 2) pools.push_back(&p1);
   if (only_threads != 1) pools.push_back(&p2);
   Bounds bounds{};
-  const size_t bw_floats = (quick ? 64u : 256u) << 20 >> 2;  // 64/256 MiB
-  {
-    std::unique_ptr<float, decltype(&std::free)> buf(alloc_floats(bw_floats, 1.0f), std::free);
-    for (ThreadPool* p : pools) {
-      g_use_cpu_clock = g_cpu_time && p->size() == 1;
-      bounds.peak_gflops[p->size()] = fma_peak_gflops(*p, level);
-      bounds.bw_gbs[p->size()] = read_bandwidth_gbs(*p, buf.get(), bw_floats);
-      std::printf("bound threads=%d  FMA peak %.1f GFLOP/s  read bandwidth %.1f GB/s\n", p->size(),
-                  bounds.peak_gflops[p->size()], bounds.bw_gbs[p->size()]);
-    }
+  const size_t bw_bytes = (quick ? 64u : 256u) << 20;  // 64/256 MiB
+  for (ThreadPool* p : pools) {
+    const MachineLimits lim = measure_machine_limits(*p, level, bw_bytes);
+    bounds.peak_gflops[p->size()] = lim.fma_gflops;
+    bounds.bw_gbs[p->size()] = lim.read_gbs;
+    std::printf("bound threads=%d  FMA peak %.1f GFLOP/s  read bandwidth %.1f GB/s\n", p->size(),
+                bounds.peak_gflops[p->size()], bounds.bw_gbs[p->size()]);
   }
   const Shape shapes[] = {{"qkv", 2304, 768}, {"out_proj", 768, 768}, {"c_fc", 3072, 768},
                           {"c_proj", 768, 3072}, {"lm_head", 50257, 768}};

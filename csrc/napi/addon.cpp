@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "napi/devices.h"
+#include "napi/limits_wrap.h"
 #include "napi/model_wrap.h"
 
 namespace {
@@ -10,6 +11,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", gptneo::napi::NativeModel::define(env));
   exports.Set("devices", Napi::Function::New(env, gptneo::napi::devices, "devices"));
   exports.Set("buildInfo", Napi::Function::New(env, gptneo::napi::build_info, "buildInfo"));
+  exports.Set("measureMachineLimits",
+              Napi::Function::New(env, gptneo::napi::measure_machine_limits, "measureMachineLimits"));
   return exports;
 }
 

@@ -9,11 +9,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { devices } from '../devices.js';
+import { loadNative } from '../native/binding.js';
 import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
 import { runTokenizerBench } from './tokenizer.js';
 
-interface Figure { name: string; unit: string; median: number; spread: number; bound?: number }
+interface Figure { name: string; unit: string; median: number; spread: number; bound?: number; boundKind?: string }
 
 export async function benchMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: {
@@ -41,6 +42,9 @@ export async function benchMain(argv: string[]): Promise<number> {
   };
   process.stderr.write(`machine: ${machine.cpu}, simd ${machine.simd}, ${threads} threads, ${dtype}, Node ${machine.node}\n`);
 
+  // The machine's own ceilings, measured in this run (1 GiB read: larger than the caches).
+  const limits = await loadNative().measureMachineLimits({ threads, readBytes: 1 << 30 });
+  process.stderr.write(`bounds: FMA ${limits.fmaGflops.toFixed(1)} GFLOP/s, read ${limits.readGbs.toFixed(1)} GB/s (${threads} threads)\n`);
   let dir = values.model;
   let tmp: string | undefined;
   if (!dir) {
@@ -53,7 +57,14 @@ export async function benchMain(argv: string[]): Promise<number> {
   try {
     const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
     figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
-    for (const r of m.rows) figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread });
+    for (const r of m.rows) {
+      // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ FMA rate ÷ FLOPs per unit.
+      const bound = !r.bound ? undefined : r.bound.kind === 'bandwidth'
+        ? Math.min(limits.readGbs * 1e9 / r.bound.bytesPerStep * r.bound.tokensPerStep,
+          limits.fmaGflops * 1e9 / (2 * r.bound.bytesPerStep / (dtype === 'float32' ? 4 : 2)))
+        : limits.fmaGflops * 1e9 / r.bound.flopsPerUnit;
+      figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
+    }
     process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -63,8 +74,13 @@ export async function benchMain(argv: string[]): Promise<number> {
     for (const r of rows) figures.push({ name: `tokenizer encode: ${r.name}`, unit: 'MB/s', median: r.mbPerSec, spread: r.spread });
   }
 
-  const lines = [`| figure | median | unit | spread |`, `| --- | ---: | --- | ---: |`];
-  for (const f of figures) lines.push(`| ${f.name} | ${f.median.toFixed(f.median < 10 ? 2 : 1)} | ${f.unit} | ${(100 * f.spread).toFixed(1)}% |`);
+  const fmt = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+  const lines = [`| figure | median | unit | spread | bound | achieved/bound |`, `| --- | ---: | --- | ---: | ---: | ---: |`];
+  for (const f of figures) {
+    const bound = f.bound === undefined ? '—' : `${fmt(f.bound)} (${f.boundKind})`;
+    const ratio = f.bound === undefined ? '—' : `${(100 * f.median / f.bound).toFixed(0)}%`;
+    lines.push(`| ${f.name} | ${fmt(f.median)} | ${f.unit} | ${(100 * f.spread).toFixed(1)}% | ${bound} | ${ratio} |`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (values.compare) {
     const base = JSON.parse(await readFile(values.compare, 'utf8')) as { figures: Figure[] };
@@ -75,7 +91,7 @@ export async function benchMain(argv: string[]): Promise<number> {
       if (better < 0.9) process.stdout.write(`REGRESSION: ${f.name}: ${f.median.toFixed(1)} vs ${b.median.toFixed(1)} ${f.unit}\n`);
     }
   }
-  if (values.json) await writeFile(values.json, JSON.stringify({ machine, figures }, null, 2));
+  if (values.json) await writeFile(values.json, JSON.stringify({ machine, limits, figures }, null, 2));
   return 0;
 }
 

@@ -20,6 +20,8 @@ export interface ModelBenchRow {
   name: string;
   unit: string;
   result: Measurement;
+  /** What limits the figure: 'bandwidth' (weights streamed once per step) or 'compute'. */
+  bound?: { kind: 'bandwidth'; bytesPerStep: number; tokensPerStep: number } | { kind: 'compute'; flopsPerUnit: number };
 }
 
 function promptIds(n: number, seed: number, vocab: number): number[] {
@@ -53,6 +55,8 @@ async function decodeRate(model: GptNeoModel, streams: number, newTokens: number
 }
 
 export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: ModelBenchRow[]; loadMs: Measurement; weightBytes: number; backend: string }> {
+  let flopsPerToken = 0;  // matrix FLOPs of one token through the blocks (no lm_head)
+  let lmHeadFlops = 0;
   // No prefix cache: repeated prompts must be computed every time to be measured.
   const loadOpts = { device: 'cpu' as const, dtype: o.dtype, threads: o.threads, contextSize: 2048,
     kvCacheTokens: 32 * 256 + 4096, prefixCaching: false };
@@ -66,17 +70,22 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
   const model = await loadModel(o.dir, loadOpts);
   const info = model.info();
   const rows: ModelBenchRow[] = [];
+  const c = model.config;
+  flopsPerToken = 2 * c.numLayers * (4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize);
+  lmHeadFlops = 2 * c.vocabSize * c.hiddenSize;
   try {
     const V = model.config.vocabSize;
     const prefillLen = o.quick ? 128 : 512;
     const ids = promptIds(prefillLen, 7, V);
     rows.push({ name: `prefill ${prefillLen}, logits for every position (forward)`, unit: 'tok/s',
+      bound: { kind: 'compute', flopsPerUnit: flopsPerToken + lmHeadFlops },
       result: await measure(async () => {
         const t = process.hrtime.bigint();
         await model.forward(ids);
         return prefillLen / seconds(t);
       }, o.repeats) });
     rows.push({ name: `prefill ${prefillLen}, last logits only (generate 1 token)`, unit: 'tok/s',
+      bound: { kind: 'compute', flopsPerUnit: flopsPerToken },
       result: await measure(async () => {
         const t = process.hrtime.bigint();
         await model.generate(ids, { maxNewTokens: 1, temperature: 0 });
@@ -84,6 +93,7 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
       }, o.repeats) });
     if (!o.quick) {
       rows.push({ name: 'prefill 4x128 (4 concurrent requests)', unit: 'tok/s',
+        bound: { kind: 'compute', flopsPerUnit: flopsPerToken },
         result: await measure(async () => {
           const t = process.hrtime.bigint();
           await Promise.all([0, 1, 2, 3].map((i) => model.generate(promptIds(128, 100 + i, V), { maxNewTokens: 1, temperature: 0 })));
@@ -94,10 +104,12 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
     let seed = 1000;
     for (const streams of o.quick ? [1, 8] : [1, 8, 32]) {
       rows.push({ name: `decode, ${streams} stream${streams > 1 ? 's' : ''} (prompt 32, ${newTokens} new, aggregate)`, unit: 'tok/s',
+        bound: { kind: 'bandwidth', bytesPerStep: info.weightBytes, tokensPerStep: streams },
         result: await measure(async () => decodeRate(model, streams, newTokens, (seed += 97)), o.repeats) });
     }
     const texts = Array.from({ length: 32 }, (_, i) => promptIds(o.quick ? 32 : 128, 500 + i, V));
     rows.push({ name: `embeddings ${texts.length}x${texts[0]!.length} (mean pooling)`, unit: 'seq/s',
+      bound: { kind: 'compute', flopsPerUnit: flopsPerToken * texts[0]!.length },
       result: await measure(async () => {
         const t = process.hrtime.bigint();
         await model.embed(texts);

@@ -89,4 +89,7 @@ export interface NativeAddon {
   NativeModel: new (config: NativeConfig, options: NativeModelOptions) => NativeModel;
   devices(): NativeDevices;
   buildInfo(): { cuda: boolean; napiVersion: number };
+  /** The benchmark bounds: FMA GFLOP/s and read GB/s over `threads` threads (about a second). */
+  measureMachineLimits(options: { threads: number; readBytes: number }):
+    Promise<{ fmaGflops: number; readGbs: number; threads: number; simd: string }>;
 }
