@@ -151,6 +151,20 @@ describe('67 engine (tiny-neo-gpt2vocab, cpu)', () => {
     assert.ok(model.stats().kv.prefixHits >= 1);
   });
 
+  it('an unexpected engine failure rejects the requests in flight (no unhandled rejection) and the model recovers', async () => {
+    const kv = (model as unknown as { engine: { kv: { appendTokens: (...a: unknown[]) => void } } }).engine.kv;
+    const original = kv.appendTokens;
+    kv.appendTokens = () => { throw new Error('simulated engine bug'); };
+    try {
+      await assertRejectsWith(model.generate([1, 2, 3], { maxNewTokens: 4, temperature: 0 }), 'ERR_GPTNEO_INTERNAL',
+        /simulated engine bug/);
+    } finally {
+      kv.appendTokens = original;
+    }
+    const out = await model.generate(fx.json.sequences[0]!.input_ids, { maxNewTokens: 24, temperature: 0 });
+    assert.deepEqual(out.tokenIds, fx.json.sequences[0]!.greedy_new_ids);
+  });
+
   it('invalid options throw and leave the model usable', async () => {
     await assertRejectsWith(model.generate([1, 2], { topP: 2 }), 'ERR_GPTNEO_INVALID_ARGUMENT', /topP/);
     await assertRejectsWith(model.generate([1, 2], { stop: [''] }), 'ERR_GPTNEO_INVALID_ARGUMENT', /stop/);

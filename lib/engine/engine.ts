@@ -77,7 +77,11 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const err = new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model was disposed while this request was pending');
+    this.failAll(new GptNeoError('ERR_GPTNEO_DISPOSED', 'The model was disposed while this request was pending'));
+    await this.loop;
+  }
+
+  private failAll(err: GptNeoError): void {
     for (const r of [...this.waiting, ...this.running]) {
       this.release(r);
       r.fail(err);
@@ -86,7 +90,6 @@ export class Engine {
     this.waiting.length = 0;
     this.running.length = 0;
     this.exclusive.length = 0;
-    await this.loop;
   }
 
   private assertOpen(): void {
@@ -107,7 +110,14 @@ export class Engine {
 
   private async runLoop(): Promise<void> {
     while (this.hasWork()) {
-      await this.stepOnce();
+      try {
+        await this.stepOnce();
+      } catch (e) {
+        // A bug, not bad input (that is rejected before it reaches the engine): fail what is in
+        // flight rather than leave an unhandled rejection, and keep serving later requests.
+        this.failAll(new GptNeoError('ERR_GPTNEO_INTERNAL', `The engine failed: ${e instanceof Error ? e.message : String(e)}`,
+          { cause: e }));
+      }
       // Let new requests and aborts in before the next step.
       await new Promise<void>((r) => setImmediate(r));
     }
