@@ -3,7 +3,8 @@
 // shapes. Outputs are poisoned with NaN before each run; NaN never passes.
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
-//   test_cuda_ops [--quick] [--seed N]      (--quick: small sizes, for compute-sanitizer)
+//   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
+//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph — one group, e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
 #include <cmath>
@@ -14,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -716,11 +718,13 @@ void test_graph(Ctx& c) {
 int main(int argc, char** argv) {
   bool quick = false;
   unsigned seed = 1234;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) seed = (unsigned)std::strtoul(argv[++i], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--seed N]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--seed N] [--only GROUP]\n", argv[0]);
       return 2;
     }
   }
@@ -752,14 +756,20 @@ int main(int argc, char** argv) {
                                       info.total_memory / 1073741824.0));
   }
   Ctx c{*be, std::mt19937(seed), quick};
-  test_gemm(c);
-  test_backend_linear(c);
-  test_layernorm(c);
-  test_embed(c);
-  test_gather_argmax(c);
-  test_segment_mean(c);
-  test_attention(c);
-  test_graph(c);
+  const std::pair<const char*, void (*)(Ctx&)> groups[] = {
+      {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
+      {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
+      {"attention", test_attention}, {"graph", test_graph}};
+  bool ran = false;
+  for (const auto& g : groups) {
+    if (!only.empty() && only != g.first) continue;
+    g.second(c);
+    ran = true;
+  }
+  if (!ran) {
+    std::fprintf(stderr, "unknown --only group '%s'\n", only.c_str());
+    return 2;
+  }
   st = be->synchronize();
   report(st.ok(), "final synchronize (no asynchronous kernel fault)", st.message());
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
