@@ -1,18 +1,7 @@
 import assert from 'node:assert/strict';
 import { isGptNeoError } from '../lib/errors.js';
 import { BlockAllocator, fnv1a64, fnv1a64BlockHash } from '../lib/kv-cache/index.js';
-
-/** mulberry32: small seeded PRNG so random-operation tests replay exactly. */
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './helpers/kv.js';
 
 const invalidArgument = (e: unknown): boolean => isGptNeoError(e, 'ERR_GPTNEO_INVALID_ARGUMENT');
 

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { isGptNeoError } from '../lib/errors.js';
 import { KvCacheManager, maxWindowBlocks, windowBlockRange } from '../lib/kv-cache/index.js';
+import { prefill } from './helpers/kv.js';
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
-
-function prefill(kv: KvCacheManager, prompt: number[]): { seqId: number; cachedTokens: number } {
-  const created = kv.createSequence(prompt);
-  assert.ok(kv.ensureCapacity(created.seqId, prompt.length), 'pools large enough for the test');
-  kv.appendTokens(created.seqId, prompt.slice(created.cachedTokens));
-  kv.checkInvariants();
-  return created;
-}
 
 describe('kv-cache: local-layer pool (sliding window)', () => {
   it('a decoding sequence holds at most maxWindowBlocks local blocks, so a tiny local pool suffices', () => {

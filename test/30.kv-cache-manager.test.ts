@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict';
 import { isGptNeoError } from '../lib/errors.js';
 import { type BlockHashFn, KvCacheManager, type KvCacheManagerOptions, windowBlockRange } from '../lib/kv-cache/index.js';
-
-/** mulberry32: small seeded PRNG so random-operation tests replay exactly. */
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prefill, seededRandom } from './helpers/kv.js';
 
 const invalidArgument = (e: unknown): boolean => isGptNeoError(e, 'ERR_GPTNEO_INVALID_ARGUMENT');
-
-function prefill(kv: KvCacheManager, prompt: number[]): { seqId: number; cachedTokens: number } {
-  const created = kv.createSequence(prompt);
-  assert.ok(kv.ensureCapacity(created.seqId, prompt.length), 'pool large enough for the test');
-  kv.appendTokens(created.seqId, prompt.slice(created.cachedTokens));
-  kv.checkInvariants();
-  return created;
-}
 
 describe('kv-cache: KvCacheManager', () => {
   it('evicts cached blocks LRU, deepest block of a sequence first, only when the free list is empty', () => {

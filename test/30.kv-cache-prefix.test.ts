@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { type BlockHashFn, KvCacheManager, PrefixCache, ROOT_LINK } from '../lib/kv-cache/index.js';
-
-/** Runs a prompt through the manager like the engine's prefill would; returns the sequence. */
-function prefill(kv: KvCacheManager, prompt: number[]): { seqId: number; cachedTokens: number } {
-  const created = kv.createSequence(prompt);
-  assert.ok(kv.ensureCapacity(created.seqId, prompt.length), 'pool large enough for the test');
-  kv.appendTokens(created.seqId, prompt.slice(created.cachedTokens));
-  kv.checkInvariants();
-  return created;
-}
+import { prefill } from './helpers/kv.js';
 
 const range = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
 
