@@ -2,6 +2,7 @@
  * devices(): what this process can run on.
  */
 import { loadNative } from './native/binding.js';
+import type { NativeCudaDevice } from './native/types.js';
 
 export interface CpuDevice {
   type: 'cpu';
@@ -12,18 +13,8 @@ export interface CpuDevice {
   threads: number;
 }
 
-export interface CudaDevice {
-  type: 'cuda';
-  index: number;
-  name: string;
-  /** Total device memory in bytes. */
-  memory: number;
-  /** Compute capability, e.g. '9.0'. */
-  capability: string;
-  usable: boolean;
-  /** Why the device cannot be used, when it cannot. */
-  reason?: string;
-}
+/** A CUDA device as the addon reports it (name, memory in bytes, capability '9.0', and why it is unusable). */
+export type CudaDevice = { type: 'cuda' } & NativeCudaDevice;
 
 /** The CPU first, then every CUDA device found (usable or not, with the reason). */
 export function devices(): Array<CpuDevice | CudaDevice> {

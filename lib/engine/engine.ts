@@ -13,6 +13,7 @@ import { SamplingScratch } from '../sampling/index.js';
 import { EmbedRequest } from './embed-request.js';
 import { ForwardRequest } from './forward-request.js';
 import { GenerationRequest } from './generation-request.js';
+import type { SequenceProgress } from './sequence.js';
 import { packStepBatch, type StepItem } from './step-batch.js';
 
 export interface EngineOptions {
@@ -121,6 +122,20 @@ export class Engine {
       // Let new requests and aborts in before the next step.
       await new Promise<void>((r) => setImmediate(r));
     }
+  }
+
+  private cacheTooSmall(tokens: number, what = 'A sequence'): GptNeoError {
+    return new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
+      `${what} of ${tokens} tokens does not fit in the KV cache (${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`,
+      { hint: 'raise kvCacheTokens' });
+  }
+
+  /** Admits a sequence that runs whole in one step (no prefix reuse: every row is computed). */
+  private admitWhole(seq: SequenceProgress): StepItem {
+    const created = this.kv.createSequence(seq.tokens, { reusePrefix: false });
+    seq.seqId = created.seqId;
+    if (!this.kv.ensureCapacity(created.seqId, seq.tokens.length)) throw this.cacheTooSmall(seq.tokens.length);
+    return { seq, ...this.tables(created.seqId), count: seq.tokens.length };
   }
 
   /** A sequence's block tables for a step: the main pool's, and the local pool's when there is one. */
@@ -232,9 +247,7 @@ export class Engine {
     }
     if (chosen.length === 0 && this.running.length === 0 && this.waiting.length > 0) {
       const req = this.waiting.shift()!;
-      req.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
-        `A sequence of ${req.seq.tokens.length} tokens does not fit in the KV cache ` +
-        `(${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`, { hint: 'raise kvCacheTokens' }));
+      req.fail(this.cacheTooSmall(req.seq.tokens.length));
     }
     for (const c of chosen) Object.assign(c.item, this.tables(c.request.seq.seqId!));
     return chosen;
@@ -279,21 +292,13 @@ export class Engine {
       blocks += need;
     }
     if (!this.kv.canAdmit(blocks * bs)) {
-      e.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
-        `A text of ${tokens} tokens does not fit in the KV cache (${this.kv.numBlocks} blocks of ${bs} tokens)`,
-        { hint: 'raise kvCacheTokens' }));
+      e.fail(this.cacheTooSmall(tokens, 'A text'));
       return;
     }
     e.order.splice(0, picked.length);
     const items: StepItem[] = [];
     try {
-      for (const idx of picked) {
-        const seq = e.seqs[idx]!;
-        const created = this.kv.createSequence(seq.tokens, { reusePrefix: false });
-        seq.seqId = created.seqId;
-        this.kv.ensureCapacity(created.seqId, seq.tokens.length);
-        items.push({ seq, ...this.tables(created.seqId), count: seq.tokens.length });
-      }
+      for (const idx of picked) items.push(this.admitWhole(e.seqs[idx]!));
       let row = 0;
       const rows = new Int32Array(items.length);
       items.forEach((it, i) => {
@@ -317,22 +322,17 @@ export class Engine {
   private async runForward(f: ForwardRequest): Promise<void> {
     const n = f.seq.tokens.length;
     if (!this.kv.canAdmit(n)) {
-      f.fail(new GptNeoError('ERR_GPTNEO_CONTEXT_OVERFLOW',
-        `A sequence of ${n} tokens does not fit in the KV cache (${this.kv.numBlocks} blocks of ${this.kv.blockSize} tokens)`,
-        { hint: 'raise kvCacheTokens' }));
+      f.fail(this.cacheTooSmall(n));
       return;
     }
-    const created = this.kv.createSequence(f.seq.tokens, { reusePrefix: false });
-    f.seq.seqId = created.seqId;
     try {
-      this.kv.ensureCapacity(created.seqId, n);
+      const item = this.admitWhole(f.seq);
       const outputRows = Int32Array.from({ length: n }, (_, i) => i);
-      const item: StepItem = { seq: f.seq, ...this.tables(created.seqId), count: n };
       const result = await this.native.step(packStepBatch([item], outputRows, f.output));
       if (this.closed) return;
       this.steps++;
       this.computedTokens += n;
-      this.kv.appendTokens(created.seqId, f.seq.tokens);
+      this.kv.appendTokens(f.seq.seqId!, f.seq.tokens);
       f.resolve(result as Float32Array);
     } catch (e) {
       f.fail(fromNativeError(e));
