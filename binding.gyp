@@ -26,8 +26,15 @@
       "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16"]
     },
     {
+      "target_name": "gptneo_amx",
+      "type": "static_library",
+      "sources": ["<!@(node scripts/sources.mjs cpu_amx)"],
+      "cflags_cc": ["-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16",
+                    "-mamx-tile", "-mamx-bf16"]
+    },
+    {
       "target_name": "gptneo",
-      "dependencies": ["gptneo_avx2", "gptneo_avx512"],
+      "dependencies": ["gptneo_avx2", "gptneo_avx512", "gptneo_amx"],
       "sources": ["<!@(node scripts/sources.mjs core cpu model napi)"],
       "libraries": ["-lpthread"],
       "conditions": [

@@ -6,7 +6,7 @@ import type { NativeCudaDevice } from './native/types.js';
 
 export interface CpuDevice {
   type: 'cpu';
-  /** The SIMD path in use ('portable' | 'avx2' | 'avx512' | 'avx512bf16'), after GPTNEO_SIMD. */
+  /** The SIMD path in use ('portable' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx'), after GPTNEO_SIMD. */
   simd: string;
   /** The best path this CPU supports. */
   simdDetected: string;

@@ -36,7 +36,7 @@ describe('05 build lists: binding.gyp and CMakeLists.txt share sources.json', ()
 
   it('binding.gyp reads each compiled group through scripts/sources.mjs', () => {
     const gyp = readFileSync(join(repoRoot, 'binding.gyp'), 'utf8');
-    for (const group of ['core', 'cpu', 'cpu_avx2', 'cpu_avx512', 'model', 'napi', 'cuda']) {
+    for (const group of ['core', 'cpu', 'cpu_avx2', 'cpu_avx512', 'cpu_amx', 'model', 'napi', 'cuda']) {
       assert.match(gyp, new RegExp(`sources\\.mjs[^"]*\\b${group}\\b`), `binding.gyp does not compile group ${group}`);
     }
     assert.doesNotMatch(gyp, /csrc\/[\w/]+\.(cpp|cu)/, 'binding.gyp names a source file directly instead of via sources.json');
@@ -45,7 +45,7 @@ describe('05 build lists: binding.gyp and CMakeLists.txt share sources.json', ()
   it('CMakeLists.txt reads each group from sources.json', () => {
     const cmake = readFileSync(join(repoRoot, 'CMakeLists.txt'), 'utf8');
     assert.match(cmake, /file\(READ "\$\{CMAKE_CURRENT_SOURCE_DIR\}\/sources\.json"/);
-    for (const group of ['core', 'cpu', 'cpu_avx2', 'cpu_avx512', 'model', 'napi', 'cuda', 'native_tests']) {
+    for (const group of ['core', 'cpu', 'cpu_avx2', 'cpu_avx512', 'cpu_amx', 'model', 'napi', 'cuda', 'native_tests']) {
       assert.match(cmake, new RegExp(`gn_sources\\(${group}\\b`), `CMakeLists.txt does not read group ${group}`);
     }
     assert.doesNotMatch(cmake, /csrc\/[\w/]+\.(cpp|cu)\b/, 'CMakeLists.txt names a source file directly');

@@ -12,7 +12,7 @@ describe('06 native addon', () => {
   it('loads and reports the CPU SIMD path and threads', () => {
     const [cpu] = devices();
     assert.equal(cpu!.type, 'cpu');
-    assert.ok(['portable', 'avx2', 'avx512', 'avx512bf16'].includes((cpu as { simd: string }).simd));
+    assert.ok(['portable', 'avx2', 'avx512', 'avx512bf16', 'amx'].includes((cpu as { simd: string }).simd));
     assert.ok((cpu as { threads: number }).threads >= 1);
   });
 

@@ -1,10 +1,10 @@
-// Every CPU SIMD path this machine has (portable, avx2, avx512, avx512bf16) computes the same
+// Every CPU SIMD path this machine has (portable, avx2, avx512, avx512bf16, amx) computes the same
 // model: each matches the Hugging Face logits within 1e-4, and greedy output is identical.
 import { strict as assert } from 'node:assert';
 import { devices, loadModel } from '../lib/index.js';
 import { loadFixtureCase, maxAbsDiff } from './helpers/fixture-data.js';
 
-const ORDER = ['portable', 'avx2', 'avx512', 'avx512bf16'] as const;
+const ORDER = ['portable', 'avx2', 'avx512', 'avx512bf16', 'amx'] as const;
 
 describe('63 SIMD paths agree (tiny-neo-gpt2vocab, float32)', () => {
   const detected = (devices()[0] as { simdDetected: string }).simdDetected;

@@ -63,6 +63,7 @@ size_t cache_slot(const PagedBatch& b, int seq, int pos) {
 
 AttnRowsFn rows_fn(SimdLevel level) {
   switch (level) {
+    case SimdLevel::kAmx:
     case SimdLevel::kAvx512Bf16:
     case SimdLevel::kAvx512: return avx512::attention_rows;
     case SimdLevel::kAvx2: return avx2::attention_rows;

@@ -14,6 +14,7 @@ void gelu_new(float* x, size_t n) {
 
 void gelu_new_inplace(float* x, size_t n, SimdLevel level) {
   switch (level) {
+    case SimdLevel::kAmx:
     case SimdLevel::kAvx512Bf16:
     case SimdLevel::kAvx512: avx512::gelu_new(x, n); return;
     case SimdLevel::kAvx2: avx2::gelu_new(x, n); return;

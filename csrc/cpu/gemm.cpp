@@ -10,6 +10,8 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/amx_support.h"
+#include "cpu/gemm_amx.h"
 #include "cpu/gemm_layout.h"
 #include "cpu/kernels.h"
 #include "cpu/ops.h"
@@ -21,12 +23,16 @@ namespace {
 constexpr int kKc = 192;        // K block for M > mr (even: bf16 pairs)
 constexpr int kMcTarget = 128;  // rows per task for M > mr
 constexpr int kMaxGroupsPerTask = 8;
+// bf16 weights go to the AMX tiles (gemm_amx.cpp) from this many rows: below it the weights'
+// bandwidth, not arithmetic, bounds the GEMM and the widening kernels keep x in f32.
+constexpr int kAmxMinRows = 16;
 
 GemmKernelSet kernels_for(SimdLevel level) {
   switch (level) {
     // AVX512_BF16's vdpbf16ps measured at about half the throughput of widening bf16 to f32
     // and using FMAs on the target CPU (and it would round x to bf16), so both AVX-512 levels
     // use the widening kernels.
+    case SimdLevel::kAmx:
     case SimdLevel::kAvx512Bf16:
     case SimdLevel::kAvx512: return avx512::gemm_kernels();
     case SimdLevel::kAvx2: return avx2::gemm_kernels();
@@ -83,9 +89,21 @@ void stage_block(const GemmKernelSet& ks, DType dtype, const void* src, size_t s
 
 }  // namespace
 
+bool gemm_rounds_x_to_bf16(int m, const PackedWeight& w, SimdLevel level) {
+  return level == SimdLevel::kAmx && w.dtype == DType::kBF16 && m >= kAmxMinRows && w.k % amx::kAmxK == 0 &&
+         amx_bf16_usable();
+}
+
 void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y, int ldy,
           Epilogue epilogue, ThreadPool& pool, SimdLevel level) {
   if (m <= 0 || w.n <= 0 || w.k <= 0) return;
+  if (gemm_rounds_x_to_bf16(m, w, level)) {
+    int flags = epilogue == Epilogue::kAccumulate ? kTileLoadY : 0;
+    if (bias != nullptr) flags |= kTileBias;
+    if (epilogue == Epilogue::kGeluNew) flags |= kTileGelu;
+    amx::gemm_bf16(x, m, ldx, w, bias, y, ldy, flags, pool);
+    return;
+  }
   const GemmKernelSet ks = kernels_for(level);
   GemmTileFn fn = ks.f32;
   if (w.dtype == DType::kF16) fn = ks.f16;

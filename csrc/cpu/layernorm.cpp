@@ -38,7 +38,7 @@ void layernorm(const float* x, int rows, int dim, int ldx, const float* gamma, c
   if (rows <= 0 || dim <= 0) return;
   auto row = portable::layernorm_row;
   if (level == SimdLevel::kAvx2) row = avx2::layernorm_row;
-  if (level == SimdLevel::kAvx512 || level == SimdLevel::kAvx512Bf16) row = avx512::layernorm_row;
+  if (level >= SimdLevel::kAvx512) row = avx512::layernorm_row;
   pool.parallel_for(rows, 4, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) row(x + r * ldx, dim, gamma, beta, eps, y + r * ldy);
   });

@@ -2,6 +2,8 @@
 // state the OS saves on context switch (an ISA is only usable when both agree).
 #include "cpu/simd.h"
 
+#include "cpu/amx_support.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -51,7 +53,7 @@ SimdLevel detect_simd() {
   bool avx512 = bit(l7.ebx, 16) && bit(l7.ebx, 17) && bit(l7.ebx, 30) && bit(l7.ebx, 31);  // F DQ BW VL
   if (!avx512 || (xcr0 & 0xe0) != 0xe0) return SimdLevel::kAvx2;  // opmask + ZMM_Hi256 + Hi16_ZMM
   CpuidRegs l71 = cpuid(7, 1);
-  if (l7.eax >= 1 && bit(l71.eax, 5)) return SimdLevel::kAvx512Bf16;
+  if (l7.eax >= 1 && bit(l71.eax, 5)) return amx_bf16_usable() ? SimdLevel::kAmx : SimdLevel::kAvx512Bf16;
   return SimdLevel::kAvx512;
 #else
   return SimdLevel::kPortable;
@@ -67,6 +69,7 @@ SimdLevel select_simd() {
   else if (std::strcmp(env, "avx2") == 0) want = SimdLevel::kAvx2;
   else if (std::strcmp(env, "avx512") == 0) want = SimdLevel::kAvx512;
   else if (std::strcmp(env, "avx512bf16") == 0) want = SimdLevel::kAvx512Bf16;
+  else if (std::strcmp(env, "amx") == 0) want = SimdLevel::kAmx;
   else return best;  // unknown value: ignored
   return static_cast<int>(want) < static_cast<int>(best) ? want : best;
 }
@@ -77,6 +80,7 @@ const char* simd_name(SimdLevel level) {
     case SimdLevel::kAvx2: return "avx2";
     case SimdLevel::kAvx512: return "avx512";
     case SimdLevel::kAvx512Bf16: return "avx512bf16";
+    case SimdLevel::kAmx: return "amx";
   }
   return "unknown";
 }

@@ -1,5 +1,5 @@
 // Run-time choice of the CPU code path. detect_simd() reads CPUID (and the OS's XSAVE state);
-// the environment variable GPTNEO_SIMD=portable|avx2|avx512|avx512bf16 forces a lower path.
+// the environment variable GPTNEO_SIMD=portable|avx2|avx512|avx512bf16|amx forces a lower path.
 #pragma once
 
 namespace gptneo::cpu {
@@ -9,6 +9,7 @@ enum class SimdLevel : int {
   kAvx2 = 1,        // AVX2 + FMA + F16C
   kAvx512 = 2,      // AVX-512 F/BW/VL/DQ
   kAvx512Bf16 = 3,  // + AVX512_BF16 dot products
+  kAmx = 4,         // + AMX-TILE/AMX-BF16 granted by the OS: bf16-weight GEMMs with many rows on tiles
 };
 
 // Best level this CPU and OS support.

@@ -45,6 +45,7 @@ cpu::SimdLevel parse_simd(const std::string& s, cpu::SimdLevel best) {
   else if (s == "avx2") want = cpu::SimdLevel::kAvx2;
   else if (s == "avx512") want = cpu::SimdLevel::kAvx512;
   else if (s == "avx512bf16") want = cpu::SimdLevel::kAvx512Bf16;
+  else if (s == "amx") want = cpu::SimdLevel::kAmx;
   return static_cast<int>(want) < static_cast<int>(best) ? want : best;
 }
 

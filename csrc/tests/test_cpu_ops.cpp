@@ -139,9 +139,12 @@ double run_gemm_case(const GemmCase& c, SimdLevel level, ThreadPool& pool, Rng& 
   gemm(x, c.m, ldx, pw, b, y.data(), ldy, c.epi, pool, level);
 
   // Oracles: on the fp32 weights, and on the weights as rounded to the stored dtype.
+  // Where the kernel rounds x to bf16 (AMX tiles), the same-precision oracle does too.
   std::vector<float> wr(w.size());
   for (size_t i = 0; i < w.size(); ++i) wr[i] = round_to(c.dtype, w[i]);
-  const std::vector<float>& xr = xbuf;
+  std::vector<float> xr = xbuf;
+  if (gemm_rounds_x_to_bf16(c.m, pw, level))
+    for (auto& v : xr) v = std::isnan(v) ? v : round_to(DType::kBF16, v);
   const bool rounded = c.dtype != DType::kF32;
   std::vector<float> ref32 = y0, refr = y0;
   ref::gemm(xr.data() + 1, c.m, ldx, wr.data(), c.n, c.k, b, refr.data(), ldy, c.epi);
@@ -238,9 +241,48 @@ void test_gemm_sweeps(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
   }
 }
 
+// Shapes that reach the AMX tile path (bf16 weights, M >= 16, K a multiple of 32): every row and
+// column tail of the 32-row x 2-panel tile blocks, with all epilogues and 1-3 threads.
+void test_gemm_amx(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
+  if (level != SimdLevel::kAmx) return;
+  const int ms[] = {16, 17, 31, 32, 33, 100, 129};
+  const int ns[] = {1, 16, 17, 31, 33, 100, 771};
+  const int ks[] = {32, 64, 96, 768};
+  const Epilogue epis[] = {Epilogue::kStore, Epilogue::kGeluNew, Epilogue::kAccumulate};
+  int counter = 0;
+  for (int m : ms) {
+    double worst = 0;
+    std::string worst_desc;
+    int cases = 0, on_tiles = 0;
+    for (int n : ns) {
+      for (int k : ks) {
+        if (static_cast<double>(m) * n * k > 4.0e6) continue;
+        GemmCase c{m, n, k, DType::kBF16, epis[counter % 3], counter % 2 == 0};
+        ThreadPool& pool = *pools[counter % 3];
+        ++counter;
+        ++cases;
+        PackedWeight probe;
+        probe.n = n;
+        probe.k = k;
+        probe.dtype = DType::kBF16;
+        on_tiles += gemm_rounds_x_to_bf16(m, probe, level);
+        std::string why;
+        double r = run_gemm_case(c, level, pool, rng, &why);
+        if (!(r <= worst)) {
+          worst = r;
+          worst_desc = fmt("N=%g K=%g ", n, k) + epi_name(c.epi) + fmt(" threads=%g ", pool.size()) + why;
+        }
+      }
+    }
+    report(worst <= 1 && on_tiles == cases, std::string("gemm amx tiles bf16 M=") + std::to_string(m),
+           fmt("%g shapes (%g on tiles), worst err/bound %.3g", cases, on_tiles, worst) + (worst > 1 ? "  " + worst_desc : ""));
+  }
+}
+
 // Small integers: every partial sum is an integer below 2^24, so all paths must be exact.
 void test_gemm_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
-  const int shapes[][3] = {{1, 771, 771}, {3, 100, 31}, {17, 17, 100}, {64, 64, 64}, {129, 31, 257}, {7, 5, 1}};
+  const int shapes[][3] = {{1, 771, 771}, {3, 100, 31}, {17, 17, 100}, {64, 64, 64}, {129, 31, 257}, {7, 5, 1},
+                           {33, 771, 96}};
   const DType dtypes[] = {DType::kF32, DType::kBF16, DType::kF16};
   int counter = 0;
   for (DType dt : dtypes) {
@@ -554,7 +596,7 @@ void test_simd_selection() {
   bool ok = true;
   const struct { const char* env; SimdLevel want; } cases[] = {
       {"portable", SimdLevel::kPortable}, {"avx2", SimdLevel::kAvx2}, {"avx512", SimdLevel::kAvx512},
-      {"avx512bf16", SimdLevel::kAvx512Bf16}, {"bogus", best}};
+      {"avx512bf16", SimdLevel::kAvx512Bf16}, {"amx", SimdLevel::kAmx}, {"bogus", best}};
   for (auto& c : cases) {
     setenv("GPTNEO_SIMD", c.env, 1);
     const SimdLevel want = static_cast<int>(c.want) < static_cast<int>(best) ? c.want : best;  // capped
@@ -589,6 +631,8 @@ int main() {
     lap("gemm exact");
     test_gemm_sweeps(level, pools, rng);
     lap("gemm sweeps");
+    test_gemm_amx(level, pools, rng);
+    lap("gemm amx");
     test_gemm_gelu_matches_gelu_kernel(level, p2, rng);
     test_gelu(level, rng);
     test_layernorm(level, pools, rng);

@@ -33,8 +33,12 @@ export interface LoadModelOptions {
   kvBlockSize?: number;
   /** Reuse the KV of equal prompt prefixes across requests. Default true. */
   prefixCaching?: boolean;
-  /** Forces a lower CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' (also env GPTNEO_SIMD). */
-  simd?: 'portable' | 'avx2' | 'avx512' | 'avx512bf16';
+  /**
+   * Forces a lower CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx' (also env GPTNEO_SIMD).
+   * 'amx' (Intel AMX tiles, chosen automatically where the CPU and OS allow it) runs bfloat16-weight GEMMs of
+   * 16 or more rows (prefill, embeddings, large batches) with their inputs rounded to bfloat16.
+   */
+  simd?: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx';
   /** Hub: cache directory (default $HF_HUB_CACHE or ~/.cache/huggingface/hub). */
   cacheDir?: string;
   /** Hub: branch, tag or commit. Default 'main'. */
@@ -81,7 +85,7 @@ export function validateLoadOptions(options: unknown): LoadModelOptions {
     throw invalid('integer in [1, 1024]', 'kvBlockSize', o.kvBlockSize);
   }
   if (o.prefixCaching !== undefined) expectBoolean('prefixCaching', o.prefixCaching);
-  if (o.simd !== undefined) expectOneOf('simd', o.simd, ['portable', 'avx2', 'avx512', 'avx512bf16']);
+  if (o.simd !== undefined) expectOneOf('simd', o.simd, ['portable', 'avx2', 'avx512', 'avx512bf16', 'amx']);
   if (o.cacheDir !== undefined) expectString('cacheDir', o.cacheDir);
   if (o.revision !== undefined) expectString('revision', o.revision);
   if (o.offline !== undefined) expectBoolean('offline', o.offline);

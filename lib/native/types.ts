@@ -17,7 +17,7 @@ export interface NativeModelOptions {
   device: 'cpu' | 'cuda';
   deviceIndex?: number;
   threads?: number;
-  /** Caps the CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16'. */
+  /** Caps the CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx'. */
   simd?: string;
 }
 
