@@ -76,6 +76,7 @@ float* alloc_floats(size_t n, float v) {
 
 struct Bounds {
   double peak_gflops[3];  // by threads (index 1, 2)
+  double amx_gflops[3];   // AMX bf16 tile rate by threads (0 without the amx path)
   double bw_gbs[3];
 };
 
@@ -102,9 +103,10 @@ void bench_gemm(const Shape& s, DType dtype, int m, ThreadPool& pool, SimdLevel 
                 bounds.bw_gbs[th]);
   } else {
     double gf = 2.0 * m * s.n * s.k / t / 1e9;
-    std::printf("gemm  %-10s %-5s M=%-4d N=%-6d K=%-5d thr=%d  %9.1f us  %7.1f GFLOP/s (%3.0f%% of %.0f peak)\n",
-                s.name, dtype_name(dtype), m, s.n, s.k, th, t * 1e6, gf, 100 * gf / bounds.peak_gflops[th],
-                bounds.peak_gflops[th]);
+    const bool tiles = gemm_rounds_x_to_bf16(m, pw, level);
+    const double peak = tiles ? bounds.amx_gflops[th] : bounds.peak_gflops[th];
+    std::printf("gemm  %-10s %-5s M=%-4d N=%-6d K=%-5d thr=%d  %9.1f us  %7.1f GFLOP/s (%3.0f%% of %.0f %s peak)\n",
+                s.name, dtype_name(dtype), m, s.n, s.k, th, t * 1e6, gf, 100 * gf / peak, peak, tiles ? "AMX" : "FMA");
   }
 }
 
@@ -177,8 +179,9 @@ int main(int argc, char** argv) {
     const MachineLimits lim = measure_machine_limits(*p, level, bw_bytes);
     bounds.peak_gflops[p->size()] = lim.fma_gflops;
     bounds.bw_gbs[p->size()] = lim.read_gbs;
-    std::printf("bound threads=%d  FMA peak %.1f GFLOP/s  read bandwidth %.1f GB/s\n", p->size(),
-                bounds.peak_gflops[p->size()], bounds.bw_gbs[p->size()]);
+    bounds.amx_gflops[p->size()] = lim.amx_bf16_gflops;
+    std::printf("bound threads=%d  FMA peak %.1f GFLOP/s  AMX bf16 peak %.1f GFLOP/s  read bandwidth %.1f GB/s\n",
+                p->size(), bounds.peak_gflops[p->size()], bounds.amx_gflops[p->size()], bounds.bw_gbs[p->size()]);
   }
   const Shape shapes[] = {{"qkv", 2304, 768}, {"out_proj", 768, 768}, {"c_fc", 3072, 768},
                           {"c_proj", 768, 3072}, {"lm_head", 50257, 768}};

@@ -7,7 +7,7 @@
 // 16-31), B tiles tmm6-7 (the two panels). x is converted once per call into a bf16 copy padded
 // to a multiple of 32 rows (zero rows), so every A tile is full; results of padding rows are
 // dropped in the epilogue. Tasks are (row block) x (run of panel pairs); a row block's bf16 rows
-// stay in L2 while the task walks its panel pairs, each pair's K run reused by every row pair.
+// and a run of panel pairs stay in L2 while every row pair of the block walks the run.
 // Scalar reference: ref::gemm over the bf16-rounded x and weights (test_cpu_ops).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -28,7 +28,8 @@ namespace gptneo::cpu::amx {
 namespace {
 
 constexpr int kRowPair = 32;                 // rows per 2x2 tile block
-constexpr size_t kRowBlockBytes = 512 << 10; // bf16 rows of a task kept in L2
+constexpr size_t kRowBlockBytes = 1 << 20;   // bf16 rows of a task kept in L2 (2 MiB per core here)
+constexpr size_t kPairRunBytes = 512 << 10;  // weight panels walked by each row pair, kept in L2
 
 // Palette 1 tile configuration (Intel SDM, LDTILECFG): every tile 16 rows x 64 bytes.
 struct alignas(64) TileConfig {
@@ -142,6 +143,7 @@ void gemm_bf16(const float* x, int m, int ldx, const PackedWeight& w, const floa
   const int chunks_wanted = std::max(1, (4 * pool.size() + m_blocks - 1) / m_blocks);
   const int pairs_per_task = std::max(1, (pairs + chunks_wanted - 1) / chunks_wanted);
   const int n_chunks = (pairs + pairs_per_task - 1) / pairs_per_task;
+  const int pairs_per_run = std::max<int>(1, static_cast<int>(kPairRunBytes / (2 * stride * sizeof(uint16_t))));
 
   pool.run(m_blocks * n_chunks, [&](int task, int) {
     _tile_loadconfig(&tile_config());
@@ -149,22 +151,46 @@ void gemm_bf16(const float* x, int m, int ldx, const PackedWeight& w, const floa
     const int mb = task / n_chunks, nc = task % n_chunks;
     const int rb0 = mb * block_rows, rb1 = std::min(mp, rb0 + block_rows);
     const int q0 = nc * pairs_per_task, q1 = std::min(pairs, q0 + pairs_per_task);
-    for (int q = q0; q < q1; ++q) {
-      const int p0 = 2 * q;
-      const bool two = p0 + 1 < panels;
-      const int n0 = p0 * kPanelCols;
-      const int cols = std::min((two ? 2 : 1) * kPanelCols, n - n0);
-      const uint16_t* b = wb + static_cast<size_t>(p0) * stride;
+    // Panel pairs go in runs that fit in L2 beside the row block; each row pair walks a whole
+    // run, so its 32 rows of y are written in contiguous stretches (with a 50k-wide lm_head,
+    // walking rows first would touch a new page per row for every pair).
+    for (int qr = q0; qr < q1; qr += pairs_per_run) {
+      const int qr1 = std::min(q1, qr + pairs_per_run);
       for (int r0 = rb0; r0 < rb1 && r0 < m; r0 += kRowPair) {
         const uint16_t* a = xb + static_cast<size_t>(r0) * k;
-        if (two) tile_block<2>(a, k, b, stride, k, c);
-        else tile_block<1>(a, k, b, stride, k, c);
-        epilogue(c, std::min(kRowPair, m - r0), cols, bias != nullptr ? bias + n0 : nullptr,
-                 y + static_cast<size_t>(r0) * ldy + n0, static_cast<size_t>(ldy), tile_flags);
+        for (int q = qr; q < qr1; ++q) {
+          const int p0 = 2 * q;
+          const bool two = p0 + 1 < panels;
+          const int n0 = p0 * kPanelCols;
+          const int cols = std::min((two ? 2 : 1) * kPanelCols, n - n0);
+          const uint16_t* b = wb + static_cast<size_t>(p0) * stride;
+          if (two) tile_block<2>(a, k, b, stride, k, c);
+          else tile_block<1>(a, k, b, stride, k, c);
+          epilogue(c, std::min(kRowPair, m - r0), cols, bias != nullptr ? bias + n0 : nullptr,
+                   y + static_cast<size_t>(r0) * ldy + n0, static_cast<size_t>(ldy), tile_flags);
+        }
       }
     }
     _tile_release();
   });
+}
+
+void dp_chains(long iters) {
+  _tile_loadconfig(&tile_config());
+  alignas(64) static const uint16_t ones[16 * 32] = {};  // zeros: only the instruction rate matters
+  _tile_loadd(4, ones, 64);
+  _tile_loadd(6, ones, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (long i = 0; i < iters; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 6);
+    _tile_dpbf16ps(2, 4, 6);
+    _tile_dpbf16ps(3, 4, 6);
+  }
+  _tile_release();
 }
 
 }  // namespace gptneo::cpu::amx

@@ -12,4 +12,9 @@ constexpr int kAmxK = 32;  // K per tile step: one 64-byte row of bf16 pairs
 void gemm_bf16(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y, int ldy,
                int tile_flags, ThreadPool& pool);
 
+// Runs iters x 4 independent TDPBF16PS (16x16x32 bf16 each) on the calling thread: the tile unit's
+// peak, for the machine limits (16 * 16 * 32 * 2 FLOP per instruction).
+void dp_chains(long iters);
+constexpr double kFlopsPerTileDp = 16.0 * 16.0 * 32.0 * 2.0;
+
 }  // namespace gptneo::cpu::amx

@@ -2,6 +2,9 @@
 // units busy; the read loop keeps four accumulators per thread so loads, not adds, limit it.
 #include "cpu/limits.h"
 
+#include "cpu/amx_support.h"
+#include "cpu/gemm_amx.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -103,6 +106,11 @@ MachineLimits measure_machine_limits(ThreadPool& pool, SimdLevel level, size_t r
     });
   }, 0.3);
   out.fma_gflops = 2.0 * kChains * lanes * iters * pool.size() / t_fma / 1e9;
+  if (level >= SimdLevel::kAmx && amx_bf16_usable()) {
+    const long amx_iters = 200000;
+    const double t_amx = best_time([&] { pool.run(pool.size(), [&](int, int) { amx::dp_chains(amx_iters); }); }, 0.3);
+    out.amx_bf16_gflops = 4.0 * amx::kFlopsPerTileDp * amx_iters * pool.size() / t_amx / 1e9;
+  }
 
   const size_t n = std::max<size_t>(read_bytes / sizeof(float) / 32 * 32, 32);
   std::unique_ptr<float, void (*)(void*)> buf(static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))), std::free);

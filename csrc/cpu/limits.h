@@ -13,6 +13,7 @@ namespace gptneo::cpu {
 struct MachineLimits {
   double fma_gflops = 0;   // all pool threads together
   double read_gbs = 0;     // all pool threads together
+  double amx_bf16_gflops = 0;  // AMX tile bf16 rate, all threads (0 below SimdLevel::kAmx)
 };
 
 // Takes about a second. read_bytes: size of the buffer streamed (>= 256 MiB recommended).

@@ -36,6 +36,7 @@ class LimitsWorker final : public Napi::AsyncWorker {
     Napi::Object o = Napi::Object::New(env);
     o.Set("fmaGflops", limits_.fma_gflops);
     o.Set("readGbs", limits_.read_gbs);
+    if (limits_.amx_bf16_gflops > 0) o.Set("amxBf16Gflops", limits_.amx_bf16_gflops);
     o.Set("threads", threads_);
     o.Set("simd", cpu::simd_name(level_));
     deferred_.Resolve(o);

@@ -44,7 +44,10 @@ export async function benchMain(argv: string[]): Promise<number> {
 
   // The machine's own ceilings, measured in this run (1 GiB read: larger than the caches).
   const limits = await loadNative().measureMachineLimits({ threads, readBytes: 1 << 30 });
-  process.stderr.write(`bounds: FMA ${limits.fmaGflops.toFixed(1)} GFLOP/s, read ${limits.readGbs.toFixed(1)} GB/s (${threads} threads)\n`);
+  // bf16 matrix products run on the AMX tiles where the 'amx' path is in use: their rate bounds them.
+  const matrixGflops = dtype === 'bfloat16' && limits.amxBf16Gflops ? limits.amxBf16Gflops : limits.fmaGflops;
+  const amx = limits.amxBf16Gflops ? `, AMX bf16 ${limits.amxBf16Gflops.toFixed(0)} GFLOP/s` : '';
+  process.stderr.write(`bounds: FMA ${limits.fmaGflops.toFixed(1)} GFLOP/s${amx}, read ${limits.readGbs.toFixed(1)} GB/s (${threads} threads)\n`);
   let dir = values.model;
   let tmp: string | undefined;
   if (!dir) {
@@ -58,11 +61,11 @@ export async function benchMain(argv: string[]): Promise<number> {
     const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
     figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
     for (const r of m.rows) {
-      // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ FMA rate ÷ FLOPs per unit.
+      // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ matrix rate ÷ FLOPs per unit.
       const bound = !r.bound ? undefined : r.bound.kind === 'bandwidth'
         ? Math.min(limits.readGbs * 1e9 / r.bound.bytesPerStep * r.bound.tokensPerStep,
-          limits.fmaGflops * 1e9 / (2 * r.bound.bytesPerStep / (dtype === 'float32' ? 4 : 2)))
-        : limits.fmaGflops * 1e9 / r.bound.flopsPerUnit;
+          matrixGflops * 1e9 / (2 * r.bound.bytesPerStep / (dtype === 'float32' ? 4 : 2)))
+        : matrixGflops * 1e9 / r.bound.flopsPerUnit;
       figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
     }
     process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);

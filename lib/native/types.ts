@@ -89,7 +89,10 @@ export interface NativeAddon {
   NativeModel: new (config: NativeConfig, options: NativeModelOptions) => NativeModel;
   devices(): NativeDevices;
   buildInfo(): { cuda: boolean; napiVersion: number };
-  /** The benchmark bounds: FMA GFLOP/s and read GB/s over `threads` threads (about a second). */
+  /**
+   * The benchmark bounds over `threads` threads (about a second): FMA GFLOP/s, read GB/s, and the AMX
+   * tiles' bf16 GFLOP/s where the 'amx' path is in use.
+   */
   measureMachineLimits(options: { threads: number; readBytes: number }):
-    Promise<{ fmaGflops: number; readGbs: number; threads: number; simd: string }>;
+    Promise<{ fmaGflops: number; readGbs: number; amxBf16Gflops?: number; threads: number; simd: string }>;
 }
