@@ -36,18 +36,32 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::run_task(int task, int worker) {
+  try {
+    (*fn_)(task, worker);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    if (!error_) error_ = std::current_exception();
+  }
+  done_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 void ThreadPool::drain(int worker) {
+  uint64_t c = claim_.load(std::memory_order_acquire);
   for (;;) {
-    int t = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (t >= num_tasks_) break;
-    (*fn_)(t, worker);
+    const uint32_t num = static_cast<uint32_t>(c >> 32), next = static_cast<uint32_t>(c);
+    if (next >= num) return;
+    // A successful exchange claims task `next` of the run whose word this is; that run cannot
+    // end (nor fn_ change) before the claimed task is done.
+    if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+      run_task(static_cast<int>(next), worker);
   }
 }
 
@@ -67,30 +81,42 @@ void ThreadPool::worker_loop(int worker) {
       gen = generation_.load(std::memory_order_acquire);
     }
     seen = gen;
-    if (stop_) return;
+    if (stop_.load(std::memory_order_acquire)) return;
     drain(worker);
-    pending_workers_.fetch_sub(1, std::memory_order_acq_rel);
   }
 }
 
 void ThreadPool::run(int num_tasks, const Task& fn) {
   if (num_tasks <= 0) return;
   if (workers_.empty() || num_tasks == 1) {
-    for (int t = 0; t < num_tasks; ++t) fn(t, 0);
+    std::exception_ptr first;
+    for (int t = 0; t < num_tasks; ++t) {
+      try {
+        fn(t, 0);
+      } catch (...) {
+        if (!first) first = std::current_exception();
+      }
+    }
+    if (first) std::rethrow_exception(first);
     return;
   }
   fn_ = &fn;
-  num_tasks_ = num_tasks;
-  next_task_.store(0, std::memory_order_relaxed);
-  pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  error_ = nullptr;
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(static_cast<uint64_t>(num_tasks) << 32, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mu_);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   drain(0);
-  while (pending_workers_.load(std::memory_order_acquire) != 0) GN_CPU_RELAX();
+  // Only tasks other threads are running remain; yield the core if one of them was preempted.
+  for (int spins = 0; done_.load(std::memory_order_acquire) != num_tasks; ++spins) {
+    if (spins < 4096) GN_CPU_RELAX();
+    else std::this_thread::yield();
+  }
   fn_ = nullptr;
+  if (error_) std::rethrow_exception(error_);
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain,

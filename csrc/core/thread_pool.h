@@ -1,11 +1,17 @@
 // ThreadPool: a persistent set of worker threads owned by one model (no globals).
 // run(n, fn) calls fn(task, worker) for task in [0, n) across the workers and the calling
-// thread, and returns when every task is done. Workers spin briefly before sleeping so the
-// many short parallel regions of a decode step do not pay a futex wake-up each.
+// thread, and returns when every task is done; the first exception a task throws is rethrown
+// there (the other tasks still run). Workers spin briefly before sleeping so the many short
+// parallel regions of a decode step do not pay a futex wake-up each. Tasks are claimed from
+// one atomic word holding (tasks in this run, next task), so run() returns as soon as the tasks
+// are done: it never waits for a worker that has not woken up yet (on a busy machine that
+// worker may be descheduled for milliseconds), and such a late worker can only ever claim a
+// task of the run that is current when it wakes.
 #pragma once
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -33,17 +39,20 @@ class ThreadPool {
 
  private:
   void worker_loop(int worker);
+  // Claims and runs tasks of the current run until none is left.
   void drain(int worker);
+  void run_task(int task, int worker);
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> next_task_{0};
-  std::atomic<int> pending_workers_{0};
-  int num_tasks_ = 0;
-  const Task* fn_ = nullptr;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};   // bumped by every run() (and the destructor) to wake workers
+  std::atomic<uint64_t> claim_{0};        // (num_tasks << 32) | next unclaimed task of the current run
+  std::atomic<int> done_{0};              // tasks of the current run finished
+  const Task* fn_ = nullptr;              // valid while the current run has unfinished tasks
+  std::mutex error_mu_;
+  std::exception_ptr error_;              // first exception of the current run
+  std::atomic<bool> stop_{false};
 };
 
 // Number of hardware threads this process may use (affinity-aware on Linux).

@@ -13,6 +13,8 @@
 //  * bf16/f16 weights: tightly (the fp32 bound) against the oracle on the rounded weights, and
 //    against the fp32 oracle at most 2x the error of that naive rounded-weight product.
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -589,6 +591,52 @@ void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_
   }
 }
 
+// Every task runs exactly once per run, across many back-to-back runs of varied sizes; a task's
+// exception reaches the caller after the other tasks ran, and the pool stays usable.
+void test_thread_pool(ThreadPool* pools[3]) {
+  bool ok = true;
+  std::string why;
+  for (int pi = 0; pi < 3 && ok; ++pi) {
+    ThreadPool& pool = *pools[pi];
+    std::vector<std::atomic<int>> hits(257);
+    for (int r = 0; r < 2000 && ok; ++r) {
+      const int n = 1 + (r * 37) % 257;
+      for (int t = 0; t < n; ++t) hits[t].store(0);
+      pool.run(n, [&](int t, int worker) {
+        if (worker < 0 || worker >= pool.size()) hits[t].fetch_add(100);
+        hits[t].fetch_add(1);
+      });
+      for (int t = 0; t < n && ok; ++t) {
+        if (hits[t].load() != 1) {
+          ok = false;
+          why = fmt("threads=%g run %g: task %g ran ", pool.size(), r, t) + std::to_string(hits[t].load()) + " times";
+        }
+      }
+    }
+    std::atomic<int> ran{0};
+    bool caught = false;
+    try {
+      pool.run(16, [&](int t, int) {
+        ran.fetch_add(1);
+        if (t == 5) throw std::runtime_error("task 5 failed");
+      });
+    } catch (const std::runtime_error& e) {
+      caught = std::string(e.what()) == "task 5 failed";
+    }
+    if (!caught || ran.load() != 16) {
+      ok = false;
+      why = fmt("threads=%g: exception caught=%g, tasks ran=%g of 16", pool.size(), caught, ran.load());
+    }
+    std::atomic<int> after{0};
+    pool.run(8, [&](int, int) { after.fetch_add(1); });
+    if (after.load() != 8) {
+      ok = false;
+      why = "pool unusable after an exception";
+    }
+  }
+  report(ok, "thread pool: every task once over 2000 runs per pool; task exceptions rethrown by run()", why);
+}
+
 void test_simd_selection() {
   const SimdLevel best = detect_simd();
   const char* saved = std::getenv("GPTNEO_SIMD");
@@ -615,6 +663,7 @@ int main() {
   ThreadPool* pools[3] = {&p1, &p2, &p3};
   Rng rng(20240611);
   test_simd_selection();
+  test_thread_pool(pools);
   test_pack_weight_errors();
   test_embed(pools, rng);
   bool first = true;
