@@ -60,8 +60,18 @@ struct StepInput {
 struct StepOutput {
   int rows = 0;
   int cols = 0;
-  std::vector<float> values;  // logits [R, vocab], hidden [R, hidden] or pooled [S, hidden]
+  // logits [R, vocab], hidden [R, hidden] or pooled [S, hidden]: `count` floats, left
+  // uninitialised by allocate() (every element is written), so that the N-API layer can hand
+  // the block to JavaScript without another copy.
+  std::unique_ptr<float[]> values;
+  size_t count = 0;
   std::vector<int32_t> ids;   // argmax [R]
+
+  float* allocate(size_t n) {
+    values.reset(new float[n]);
+    count = n;
+    return values.get();
+  }
 };
 
 struct LayerWeights {

@@ -46,9 +46,23 @@ Napi::Value StepWorker::result(Napi::Env env) {
     if (!output_.ids.empty()) std::memcpy(ids.Data(), output_.ids.data(), output_.ids.size() * sizeof(int32_t));
     return ids;
   }
-  Napi::Float32Array values = Napi::Float32Array::New(env, output_.values.size());
-  if (!output_.values.empty())
-    std::memcpy(values.Data(), output_.values.data(), output_.values.size() * sizeof(float));
+  const size_t count = output_.count;
+  if (count > 0) {
+    // Hand the native block to JavaScript as it is; its finaliser frees it. Runtimes that
+    // refuse external buffers (e.g. Electron's V8 sandbox) get a copy instead.
+    float* data = output_.values.get();
+    napi_value buffer = nullptr;
+    napi_status st = napi_create_external_arraybuffer(
+        env, data, count * sizeof(float), [](napi_env, void* p, void*) { delete[] static_cast<float*>(p); },
+        nullptr, &buffer);
+    if (st == napi_ok) {
+      output_.values.release();
+      return Napi::Float32Array::New(env, count, Napi::ArrayBuffer(env, buffer), 0);
+    }
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+  }
+  Napi::Float32Array values = Napi::Float32Array::New(env, count);
+  if (count > 0) std::memcpy(values.Data(), output_.values.get(), count * sizeof(float));
   return values;
 }
 
