@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/host_memory.h"
 #include "cpu/gemm_layout.h"
 #include "cpu/ops.h"
 
@@ -69,19 +70,25 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   size_t elems = static_cast<size_t>(panel_count(n)) * panel_stride(k);
   size_t bytes = elems * dtype_size(store_dtype);
   bytes = (bytes + 63) & ~static_cast<size_t>(63);
-  void* mem = std::aligned_alloc(64, bytes);
+  void* mem = host_alloc(bytes);
   if (mem == nullptr) return OutOfMemory("pack_weight: cannot allocate " + std::to_string(bytes) + " bytes");
-  std::memset(mem, 0, bytes);  // padding columns and the padded k are zero weights
   const size_t panel_bytes = panel_stride(k) * dtype_size(store_dtype);
   const int panels = panel_count(n);
+  // Padding is zero weights: the last panel's missing columns (and the bytes after it), and
+  // the padded k row (or the unpaired half of the last bf16 pair) of every panel when k is odd.
+  const size_t last = static_cast<size_t>(panels - 1) * panel_bytes;
+  std::memset(static_cast<char*>(mem) + last, 0, bytes - last);
+  const size_t odd_row_bytes = (k & 1) ? kPanelCols * 2 * dtype_size(store_dtype) : 0;  // last k row (pair)
   // One panel at a time: read its 16 source rows (contiguous), write the panel contiguously.
   auto pack_range = [&](int64_t p0, int64_t p1) {
     std::vector<float> rows(static_cast<size_t>(kPanelCols) * k);
     for (int64_t p = p0; p < p1; ++p) {
       const int r0 = static_cast<int>(p) * kPanelCols;
       const int nr = std::min(kPanelCols, n - r0);
+      char* panel = static_cast<char*>(mem) + static_cast<size_t>(p) * panel_bytes;
+      if (odd_row_bytes) std::memset(panel + panel_bytes - odd_row_bytes, 0, odd_row_bytes);
       for (int r = 0; r < nr; ++r) load_row(src, src_dtype, static_cast<size_t>(r0 + r), k, rows.data() + static_cast<size_t>(r) * k);
-      store_panel(rows.data(), nr, k, store_dtype, static_cast<char*>(mem) + static_cast<size_t>(p) * panel_bytes);
+      store_panel(rows.data(), nr, k, store_dtype, panel);
     }
   };
   if (pool != nullptr) pool->parallel_for(panels, 4, pack_range);
@@ -89,7 +96,7 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   out->n = n;
   out->k = k;
   out->dtype = store_dtype;
-  out->data = std::shared_ptr<void>(mem, [](void* p) { std::free(p); });
+  out->data = std::shared_ptr<void>(mem, [](void* p) { host_free(p); });
   out->bytes = bytes;
   return Status::Ok();
 }

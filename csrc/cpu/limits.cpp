@@ -2,6 +2,7 @@
 // units busy; the read loop keeps four accumulators per thread so loads, not adds, limit it.
 #include "cpu/limits.h"
 
+#include "core/host_memory.h"
 #include "cpu/amx_support.h"
 #include "cpu/gemm_amx.h"
 
@@ -113,7 +114,8 @@ MachineLimits measure_machine_limits(ThreadPool& pool, SimdLevel level, size_t r
   }
 
   const size_t n = std::max<size_t>(read_bytes / sizeof(float) / 32 * 32, 32);
-  std::unique_ptr<float, void (*)(void*)> buf(static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))), std::free);
+  // Allocated like the packed weights (huge pages where available), so the bound matches them.
+  std::unique_ptr<float, void (*)(void*)> buf(static_cast<float*>(host_alloc(n * sizeof(float))), host_free);
   if (!buf) return out;
   pool.parallel_for(static_cast<int64_t>(n), 1 << 20, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) buf.get()[i] = 1.0f;  // touch every page

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/host_memory.h"
 #include "core/thread_pool.h"
 #include "cpu/ops.h"
 
@@ -40,20 +41,19 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(int threads, cpu::SimdLevel level) : pool_(threads), level_(level) {}
   ~CpuBackend() override {
-    for (void* p : owned_) std::free(p);
+    for (void* p : owned_) host_free(p);
   }
 
   std::string name() const override { return std::string("cpu/") + cpu::simd_name(level_); }
   BackendKind kind() const override { return BackendKind::kCpu; }
 
   Status alloc(size_t bytes, void** d_ptr) override {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    void* p = host_alloc(bytes);
     if (p == nullptr) return OutOfMemory("cannot allocate " + std::to_string(bytes) + " bytes");
     *d_ptr = p;
     return Status::Ok();
   }
-  void release(void* d_ptr) override { std::free(d_ptr); }
+  void release(void* d_ptr) override { host_free(d_ptr); }
   Status upload(void* d_dst, const void* h_src, size_t bytes) override {
     if (bytes) std::memcpy(d_dst, h_src, bytes);
     return Status::Ok();
