@@ -32,6 +32,11 @@ struct ScalarOps {
   static void scale(float* y, float alpha, int n) {
     for (int i = 0; i < n; ++i) y[i] *= alpha;
   }
+  static float max_of(const float* s, int n) {
+    float m = s[0];
+    for (int i = 1; i < n; ++i) m = std::max(m, s[i]);
+    return m;
+  }
   static float exp_shift_sum(float* s, int n, float m) {
     float sum = 0.0f;
     for (int i = 0; i < n; ++i) {

@@ -48,6 +48,19 @@ struct Avx2Ops {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(av, _mm256_loadu_ps(y + i)));
     for (; i < n; ++i) y[i] *= alpha;
   }
+  static float max_of(const float* s, int n) {
+    int i = 0;
+    float m = s[0];
+    if (n >= 8) {
+      __m256 v = _mm256_loadu_ps(s);
+      for (i = 8; i + 8 <= n; i += 8) v = _mm256_max_ps(v, _mm256_loadu_ps(s + i));
+      alignas(32) float t[8];
+      _mm256_store_ps(t, v);
+      for (float x : t) m = std::max(m, x);
+    }
+    for (; i < n; ++i) m = std::max(m, s[i]);
+    return m;
+  }
   static float exp_shift_sum(float* s, int n, float m) {
     __m256 mv = _mm256_set1_ps(m), sum = _mm256_setzero_ps();
     int i = 0;

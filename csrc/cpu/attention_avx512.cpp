@@ -77,6 +77,14 @@ struct Avx512Ops {
       _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(av, _mm512_maskz_loadu_ps(m, y + i)));
     }
   }
+  static float max_of(const float* s, int n) {
+    __m512 v = _mm512_set1_ps(s[0]);
+    for (int i = 0; i < n; i += 16) {
+      const __mmask16 k = n - i >= 16 ? static_cast<__mmask16>(0xffff) : tail_mask(n - i);
+      v = _mm512_mask_max_ps(v, k, v, _mm512_maskz_loadu_ps(k, s + i));
+    }
+    return _mm512_reduce_max_ps(v);
+  }
   static float exp_shift_sum(float* s, int n, float m) {
     __m512 mv = _mm512_set1_ps(m), sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {

@@ -7,8 +7,8 @@
 // online-softmax update (running max m, running sum l; the accumulator is rescaled by
 // exp(m_old - m_new) only when the max grows), then acc += exp(s_j - m) * v_j.
 // Ops must provide: dots(q, rows, n, d, scale, s) (s_i = scale * q·rows_i), accumulate(acc, p,
-// rows, n, d) (acc += sum_i p_i rows_i), scale(y, alpha, d), exp_shift_sum(s, n, m)
-// (s_i = exp(s_i - m), returns the sum).
+// rows, n, d) (acc += sum_i p_i rows_i), scale(y, alpha, d), max_of(s, n) (n >= 1),
+// exp_shift_sum(s, n, m) (s_i = exp(s_i - m), returns the sum).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -67,8 +67,7 @@ void attend_rows(const AttnRowArgs* rows, int count) {
       if (b >= e) continue;
       float* acc = rows[r].out;
       Ops::dots(rows[r].q, kp + b, e - b, d, a.scale, s);
-      float cmax = s[0];
-      for (int i = 1; i < e - b; ++i) cmax = std::max(cmax, s[i]);
+      const float cmax = Ops::max_of(s, e - b);
       if (cmax > st[r].m) {
         if (st[r].l > 0.0f) {
           const float c = std::exp(st[r].m - cmax);

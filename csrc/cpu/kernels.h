@@ -59,7 +59,7 @@ struct AttnRowArgs {
   float* out;                 // [head_dim]
 };
 // Up to kAttnMaxQueries rows of one (sequence, head), attended together (see attention_row.h).
-constexpr int kAttnMaxQueries = 8;
+constexpr int kAttnMaxQueries = 16;
 using AttnRowsFn = void (*)(const AttnRowArgs* rows, int count);
 
 // ---- per-ISA entry points ------------------------------------------------------------------
