@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include "cpu/attention_block_avx512.h"
 #include "cpu/attention_row.h"
 #include "cpu/vec_math_avx512.h"
 
@@ -151,9 +152,19 @@ struct FixedOps : Avx512Ops {
   }
 };
 
+constexpr int kMinBlockQueries = 4;
+
 }  // namespace
 
 void attention_rows(const AttnRowArgs* rows, int count) {
+  // Several queries (prefill): the query-transposed block kernel.
+  if (count >= kMinBlockQueries) {
+    switch (rows[0].head_dim) {
+      case 64: attend_block<4>(rows, count); return;
+      case 128: attend_block<8>(rows, count); return;
+      default: break;
+    }
+  }
   switch (rows[0].head_dim) {
     case 16: attend_rows<FixedOps<1>>(rows, count); return;
     case 32: attend_rows<FixedOps<2>>(rows, count); return;

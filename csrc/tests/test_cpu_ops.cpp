@@ -583,6 +583,7 @@ void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_
             {{W - 1, W, W + 1}, {W - 1, 1, 3}, h[0], h[1], bs, window, 1.0f},
             {{1, 37}, {1, 37}, h[0], h[1], bs, window, 1.0f},
             {{W + 1, 70}, {W + 1, 1}, h[0], h[1], bs, window, 0.125f},
+            {{100, 6}, {21, 5}, h[0], h[1], bs, window, 1.0f},  // chunk after 79 cached keys; a short prefill
         };
         if (window > 0 && bs == 5) cases.push_back({{12}, {12}, h[0], h[1], bs, 1, 1.0f});  // window 1: self only
         for (auto& c : cases) run_attn_case(c, level, *pools[counter++ % 3], rng, check_kv && window == 0);
