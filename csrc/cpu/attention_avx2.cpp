@@ -3,6 +3,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "cpu/attention_block_avx2.h"
 #include "cpu/attention_row.h"
 #include "cpu/vec_math_avx2.h"
 
@@ -86,6 +87,17 @@ struct Avx2Ops {
 
 }  // namespace
 
-void attention_rows(const AttnRowArgs* rows, int count) { attend_rows<Avx2Ops>(rows, count); }
+void attention_rows(const AttnRowArgs* rows, int count) {
+  // Several queries (prefill): the query-transposed block kernel.
+  constexpr int kMinBlockQueries = 4;
+  if (count >= kMinBlockQueries) {
+    switch (rows[0].head_dim) {
+      case 64: attend_block<8>(rows, count); return;
+      case 128: attend_block<16>(rows, count); return;
+      default: break;
+    }
+  }
+  attend_rows<Avx2Ops>(rows, count);
+}
 
 }  // namespace gptneo::cpu::avx2
