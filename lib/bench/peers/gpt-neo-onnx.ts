@@ -14,7 +14,9 @@
  * attention_bias_global float [batch, 1, seq, total] | present_key_{l}   float [batch, heads, total, headDim]
  * attention_bias_local  float [batch, 1, seq, total] | present_value_{l} float [batch, heads, total, headDim]
  * past_key_{l}, past_value_{l} float [batch, heads, past, headDim]    (total = past + seq)
- * attention_bias_local exists only when the model has local layers.
+ * attention_bias_local exists only when the model has local layers. With `logits: false` the graph
+ * has no lm_head and no logits output: onnxruntime computed the head even when logits were not
+ * fetched (measured: no time saved), so an embeddings-only model leaves it out.
  */
 import { open } from 'node:fs/promises';
 import { GptNeoError } from '../../errors.js';
@@ -27,6 +29,11 @@ import {
 
 /** Added to a masked score: exp(-1e9 - max) is exactly 0 in float32, and never NaN. */
 export const MASKED = -1e9;
+
+export interface GptNeoOnnxOptions {
+  /** Include lm_head and the logits output. Default true. */
+  logits?: boolean;
+}
 
 export interface GptNeoOnnxExport {
   path: string;
@@ -68,7 +75,9 @@ function transpose(src: Float32Array, rows: number, cols: number): Float32Array 
  * Writes the ONNX model of the checkpoint in `checkpointDir` to `onnxPath` (weights as initializers).
  * @throws GptNeoError from the checkpoint reader, or ERR_GPTNEO_UNSUPPORTED for non-float32 weights
  */
-export async function exportGptNeoOnnx(checkpointDir: string, onnxPath: string): Promise<GptNeoOnnxExport> {
+export async function exportGptNeoOnnx(checkpointDir: string, onnxPath: string,
+  options: GptNeoOnnxOptions = {}): Promise<GptNeoOnnxExport> {
+  const withLogits = options.logits ?? true;
   const ckpt = await readGptNeoCheckpoint(checkpointDir);
   const c = ckpt.config;
   const H = c.hiddenSize;
@@ -140,10 +149,12 @@ export async function exportGptNeoOnnx(checkpointDir: string, onnxPath: string):
   }
   const last = await layerNorm(h, 'ln_f', 'last_hidden_state');
   // lm_head: tied to wte [V, H] unless the checkpoint has its own; logits = last · headᵀ.
-  const headT = ckpt.weights.lmHeadTied
-    ? op('Transpose', [wte], 'lm_head_t', { perm: { ints: [1, 0] } })
-    : init('lm_head.weight_t', [H, c.vocabSize], transpose(await weight('lm_head.weight'), c.vocabSize, H));
-  op('MatMul', [last, headT], 'logits');
+  if (withLogits) {
+    const headT = ckpt.weights.lmHeadTied
+      ? op('Transpose', [wte], 'lm_head_t', { perm: { ints: [1, 0] } })
+      : init('lm_head.weight_t', [H, c.vocabSize], transpose(await weight('lm_head.weight'), c.vocabSize, H));
+    op('MatMul', [last, headT], 'logits');
+  }
 
   const biasInfo = (name: string): ProtoMessage => valueInfo(name, OnnxType.FLOAT, ['batch', 1, 'seq', 'total']);
   const inputs = [
@@ -153,7 +164,7 @@ export async function exportGptNeoOnnx(checkpointDir: string, onnxPath: string):
     ...(hasLocal ? [biasInfo('attention_bias_local')] : []),
   ];
   const outputs = [
-    valueInfo('logits', OnnxType.FLOAT, ['batch', 'seq', c.vocabSize]),
+    ...(withLogits ? [valueInfo('logits', OnnxType.FLOAT, ['batch', 'seq', c.vocabSize])] : []),
     valueInfo('last_hidden_state', OnnxType.FLOAT, ['batch', 'seq', H]),
   ];
   for (let l = 0; l < c.numLayers; l++) {
