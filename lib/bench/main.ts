@@ -3,6 +3,8 @@
  * `npm run bench` / `gpt-neo bench`: model and tokenizer benchmarks on this machine.
  * Without --model it writes a seeded GPT-Neo-125M-shaped random checkpoint to a temporary
  * folder (removed afterwards). Prints a table; --json FILE also writes every figure.
+ * Peers (onnxruntime-node, CPU fp32, when installed) run the same workload on the same checkpoint in
+ * the same run; each row they share shows their figure and ours/theirs. --no-peers skips them.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -12,9 +14,13 @@ import { devices } from '../devices.js';
 import { loadNative } from '../native/binding.js';
 import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
+import { runOnnxRuntimePeer, type PeerOutcome } from './peers/onnxruntime.js';
 import { runTokenizerBench } from './tokenizer.js';
 
-interface Figure { name: string; unit: string; median: number; spread: number; bound?: number; boundKind?: string }
+interface PeerFigure { peer: string; median: number; spread: number }
+interface Figure {
+  name: string; unit: string; median: number; spread: number; bound?: number; boundKind?: string; peer?: PeerFigure;
+}
 
 export async function benchMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: {
@@ -24,13 +30,15 @@ export async function benchMain(argv: string[]): Promise<number> {
     repeats: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     'skip-tokenizer': { type: 'boolean', default: false },
+    'no-peers': { type: 'boolean', default: false },
     json: { type: 'string' },
     compare: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   } });
   if (values.help) {
     process.stdout.write(`Usage: gpt-neo bench [--model DIR] [--dtype float32|bfloat16|float16] [--threads N]
-                   [--repeats N] [--quick] [--skip-tokenizer] [--json FILE] [--compare BASELINE.json]\n`);
+                   [--repeats N] [--quick] [--skip-tokenizer] [--no-peers] [--json FILE] [--compare BASELINE.json]
+  Peers: onnxruntime-node (CPU, fp32), when installed, measured in the same run; --no-peers skips them.\n`);
     return 0;
   }
   const cpu = devices().find((d) => d.type === 'cpu')!;
@@ -57,6 +65,7 @@ export async function benchMain(argv: string[]): Promise<number> {
     await writeRandomCheckpoint(dir, { preset: '125m', seed: 1234, dtype: 'float32' });
   }
   const figures: Figure[] = [];
+  const peers: Record<string, PeerOutcome> = {};
   try {
     const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
     figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
@@ -69,6 +78,17 @@ export async function benchMain(argv: string[]): Promise<number> {
       figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
     }
     process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);
+    if (values['no-peers']) {
+      peers.onnxruntime = { skipped: '--no-peers' };
+    } else {
+      peers.onnxruntime = await measurePeer(dir, threads, Number(values.repeats), values.quick, dtype);
+      if ('ok' in peers.onnxruntime) {
+        for (const [name, result] of peers.onnxruntime.ok.rows) {
+          const f = figures.find((x) => x.name === name);
+          if (f) f.peer = { peer: 'onnxruntime', median: result.median, spread: result.spread };
+        }
+      }
+    }
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
@@ -78,11 +98,20 @@ export async function benchMain(argv: string[]): Promise<number> {
   }
 
   const fmt = (x: number) => x.toFixed(x < 10 ? 2 : 1);
-  const lines = [`| figure | median | unit | spread | bound | achieved/bound |`, `| --- | ---: | --- | ---: | ---: | ---: |`];
+  const withPeer = figures.some((f) => f.peer);
+  const lines = withPeer
+    ? [`| figure | median | unit | spread | bound | achieved/bound | onnxruntime (spread) | ours/onnxruntime |`,
+      `| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |`]
+    : [`| figure | median | unit | spread | bound | achieved/bound |`, `| --- | ---: | --- | ---: | ---: | ---: |`];
   for (const f of figures) {
     const bound = f.bound === undefined ? '—' : `${fmt(f.bound)} (${f.boundKind})`;
     const ratio = f.bound === undefined ? '—' : `${(100 * f.median / f.bound).toFixed(0)}%`;
-    lines.push(`| ${f.name} | ${fmt(f.median)} | ${f.unit} | ${(100 * f.spread).toFixed(1)}% | ${bound} | ${ratio} |`);
+    let line = `| ${f.name} | ${fmt(f.median)} | ${f.unit} | ${(100 * f.spread).toFixed(1)}% | ${bound} | ${ratio} |`;
+    if (withPeer) {
+      // Every peer row is a rate (tok/s, seq/s): above 1 means we are faster.
+      line += f.peer ? ` ${fmt(f.peer.median)} (${(100 * f.peer.spread).toFixed(1)}%) | ${(f.median / f.peer.median).toFixed(2)}x |` : ' — | — |';
+    }
+    lines.push(line);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (values.compare) {
@@ -94,8 +123,27 @@ export async function benchMain(argv: string[]): Promise<number> {
       if (better < 0.9) process.stdout.write(`REGRESSION: ${f.name}: ${f.median.toFixed(1)} vs ${b.median.toFixed(1)} ${f.unit}\n`);
     }
   }
-  if (values.json) await writeFile(values.json, JSON.stringify({ machine, limits, figures }, null, 2));
+  if (values.json) {
+    const peerSummary = Object.fromEntries(Object.entries(peers).map(([name, p]) => [name, 'skipped' in p ? p
+      : { logitsMaxAbsDiff: p.ok.logitsMaxAbsDiff, logitsMaxAbs: p.ok.logitsMaxAbs, exportMs: p.ok.exportMs, onnxBytes: p.ok.onnxBytes }]));
+    await writeFile(values.json, JSON.stringify({ machine, limits, figures, peers: peerSummary }, null, 2));
+  }
   return 0;
+}
+
+/** onnxruntime's figures on the same checkpoint; a failure skips the peer (with its reason), never our figures. */
+async function measurePeer(dir: string, threads: number, repeats: number, quick: boolean, dtype: string): Promise<PeerOutcome> {
+  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+  process.stderr.write('peer: onnxruntime-node (CPU, float32, graph optimization "all")...\n');
+  let outcome: PeerOutcome;
+  try {
+    outcome = await runOnnxRuntimePeer({ dir, threads, repeats, quick, log });
+  } catch (e) {
+    outcome = { skipped: `onnxruntime failed: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  if ('skipped' in outcome) log(`peer onnxruntime skipped: ${outcome.skipped}`);
+  else if (dtype !== 'float32') log(`note: our figures are ${dtype}, onnxruntime's float32`);
+  return outcome;
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').slice(-3).join('/'))) {

@@ -6,6 +6,7 @@
 import { loadModel } from '../model/load.js';
 import type { GptNeoModel } from '../model/model.js';
 import { measure, seconds, type Measurement } from './stats.js';
+import { DECODE_SEED, DECODE_SEED_STEP, embedTexts, PREFILL_SEED, promptIds, rowNames, workload } from './workload.js';
 
 export interface ModelBenchOptions {
   dir: string;
@@ -24,23 +25,15 @@ export interface ModelBenchRow {
   bound?: { kind: 'bandwidth'; bytesPerStep: number; tokensPerStep: number } | { kind: 'compute'; flopsPerUnit: number };
 }
 
-function promptIds(n: number, seed: number, vocab: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % Math.min(vocab, 50000);
-  });
-}
-
 /** Decode tokens/s of `streams` concurrent greedy generations (prompt 32, `newTokens` each). */
-async function decodeRate(model: GptNeoModel, streams: number, newTokens: number, seed: number): Promise<number> {
+async function decodeRate(model: GptNeoModel, streams: number, newTokens: number, promptLen: number, seed: number): Promise<number> {
   // Time from the first generated token of every stream to the end, so prefill is excluded.
   const firstTokenAt: bigint[] = [];
   const start = process.hrtime.bigint();
   let decodeStart = start;
   const runs = Array.from({ length: streams }, async (_, i) => {
     let n = 0;
-    for await (const _c of model.stream(promptIds(32, seed + i, model.config.vocabSize),
+    for await (const _c of model.stream(promptIds(promptLen, seed + i, model.config.vocabSize),
       { maxNewTokens: newTokens, temperature: 0, ignoreEos: true })) {
       if (n++ === 0) {
         firstTokenAt.push(process.hrtime.bigint());
@@ -75,9 +68,10 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
   lmHeadFlops = 2 * c.vocabSize * c.hiddenSize;
   try {
     const V = model.config.vocabSize;
-    const prefillLen = o.quick ? 128 : 512;
-    const ids = promptIds(prefillLen, 7, V);
-    rows.push({ name: `prefill ${prefillLen}, logits for every position (forward)`, unit: 'tok/s',
+    const w = workload(!!o.quick);
+    const prefillLen = w.prefillLen;
+    const ids = promptIds(prefillLen, PREFILL_SEED, V);
+    rows.push({ name: rowNames.prefillForward(w), unit: 'tok/s',
       bound: { kind: 'compute', flopsPerUnit: flopsPerToken + lmHeadFlops },
       result: await measure(async () => {
         const t = process.hrtime.bigint();
@@ -100,15 +94,14 @@ export async function runModelBench(o: ModelBenchOptions): Promise<{ rows: Model
           return 512 / seconds(t);
         }, o.repeats) });
     }
-    const newTokens = o.quick ? 16 : 128;
-    let seed = 1000;
-    for (const streams of o.quick ? [1, 8] : [1, 8, 32]) {
-      rows.push({ name: `decode, ${streams} stream${streams > 1 ? 's' : ''} (prompt 32, ${newTokens} new, aggregate)`, unit: 'tok/s',
+    let seed = DECODE_SEED;
+    for (const streams of w.streams) {
+      rows.push({ name: rowNames.decode(w, streams), unit: 'tok/s',
         bound: { kind: 'bandwidth', bytesPerStep: info.weightBytes, tokensPerStep: streams },
-        result: await measure(async () => decodeRate(model, streams, newTokens, (seed += 97)), o.repeats) });
+        result: await measure(async () => decodeRate(model, streams, w.newTokens, w.decodePromptLen, (seed += DECODE_SEED_STEP)), o.repeats) });
     }
-    const texts = Array.from({ length: 32 }, (_, i) => promptIds(o.quick ? 32 : 128, 500 + i, V));
-    rows.push({ name: `embeddings ${texts.length}x${texts[0]!.length} (mean pooling)`, unit: 'seq/s',
+    const texts = embedTexts(w, V);
+    rows.push({ name: rowNames.embeddings(w), unit: 'seq/s',
       bound: { kind: 'compute', flopsPerUnit: flopsPerToken * texts[0]!.length },
       result: await measure(async () => {
         const t = process.hrtime.bigint();
