@@ -3,11 +3,9 @@
  * second range onward from the first one's hash gives the hash of their concatenation.
  */
 export const FNV_SEED = 0x811c9dc5 | 0;
-/** One step is h = Math.imul(h ^ unit, FNV_PRIME); exported for loops that hash as they copy. */
-export const FNV_PRIME = 0x01000193;
 
 export function hashRange(text: string, start: number, end: number, seed: number = FNV_SEED): number {
   let h = seed;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
   return h;
 }
