@@ -1,15 +1,14 @@
 /**
  * Resolves merge rules, written as ranges of a text, to (left id, right id, merged id) without
- * creating strings. One pass over each side's units hashes it (alone, and continuing the left
- * side's hash for the pair in a row) while checking it against id 256 + r, which GPT-2's files
- * give the result of rule r; each side is then looked up in the VocabIndex, and the pair only
- * when the check failed.
+ * creating strings: each side is hashed in place and looked up in the VocabIndex, and the merged
+ * symbol is checked against id 256 + r first (GPT-2's files give rule r that id), and looked up
+ * by the hash of both sides in a row only when that check fails.
  */
 import { GptNeoError } from '../errors.js';
 import { MergeTable } from './merge-table.js';
 import type { MergeRules } from './spec.js';
 import { utf16Units } from './utf16-units.js';
-import { HASH_MASK, type VocabIndex } from './vocab-index.js';
+import { HASH_MASK, hashUnits, type VocabIndex } from './vocab-index.js';
 
 /** Added tokens, which take part in symbol lookups beside the VocabIndex. */
 export interface AddedSymbols {
@@ -38,49 +37,63 @@ function idOf(index: VocabIndex, added: AddedSymbols, rules: MergeRules, units: 
 }
 
 /**
+ * [2 · count] the hash of each rule's left and right side. A loop of its own: small and hot, it
+ * is optimised early in a fresh process, where the bigger resolving loop would still be
+ * interpreted.
+ */
+function sideHashes(units: Uint16Array, ranges: Int32Array, count: number): Int32Array {
+  const out = new Int32Array(2 * count);
+  for (let k = 0; k < 2 * count; k++) {
+    let h = 0;
+    for (let i = ranges[2 * k]!, end = ranges[2 * k + 1]!; i < end; i++) h = (h * 31 + units[i]!) & HASH_MASK;
+    out[k] = h;
+  }
+  return out;
+}
+
+/** Whether pool[p, …) starts with units[ls, le) followed by units[rs, re) (the lengths are checked by the caller). */
+function poolHoldsPair(pool: Uint16Array, p: number, units: Uint16Array, ls: number, le: number, rs: number, re: number): boolean {
+  for (let i = ls; i < le; i++) if (pool[p++] !== units[i]) return false;
+  for (let i = rs; i < re; i++) if (pool[p++] !== units[i]) return false;
+  return true;
+}
+
+/**
  * @param entryOfId [vocabulary size] entry of `index` whose symbol each id has, or -1
  */
 export function resolveMerges(index: VocabIndex, entryOfId: Int32Array, added: AddedSymbols,
   rules: MergeRules, sources: MergeSources): MergeTable {
   const { ranges, count } = rules;
   const units = utf16Units(rules.text);
+  const hashes = sideHashes(units, ranges, count);
   const { pool, starts, ends } = index;
   const table = new MergeTable(count);
   const overridden = added.symbols.size !== 0;
   for (let rank = 0; rank < count; rank++) {
     const ls = ranges[4 * rank]!, le = ranges[4 * rank + 1]!;
     const rs = ranges[4 * rank + 2]!, re = ranges[4 * rank + 3]!;
-    // p walks the key of id 256 + rank while it matches the two sides in a row; -1 once it does not.
+    const l = idOf(index, added, rules, units, ls, le, hashes[2 * rank]!);
+    const r = idOf(index, added, rules, units, rs, re, hashes[2 * rank + 1]!);
     const guess = 256 + rank;
     const ge = guess < entryOfId.length && !(overridden && added.symbols.has(guess)) ? entryOfId[guess]! : -1;
-    let p = ge >= 0 && ends[ge]! - starts[ge]! === le - ls + re - rs ? starts[ge]! : -1;
-    let left = 0;
-    for (let i = ls; i < le; i++) {
-      const c = units[i]!;
-      left = (left * 31 + c) & HASH_MASK;
-      if (p >= 0) p = pool[p] === c ? p + 1 : -1;
-    }
-    let right = 0;
-    let both = left;
-    for (let i = rs; i < re; i++) {
-      const c = units[i]!;
-      right = (right * 31 + c) & HASH_MASK;
-      both = (both * 31 + c) & HASH_MASK;
-      if (p >= 0) p = pool[p] === c ? p + 1 : -1;
-    }
-    const l = idOf(index, added, rules, units, ls, le, left);
-    const r = idOf(index, added, rules, units, rs, re, right);
-    let merged = p >= 0 ? guess : -1;
-    if (merged < 0 && overridden && added.symbols.get(guess) === sideText(rules, ls, le) + sideText(rules, rs, re)) merged = guess;
-    if (merged < 0) {
-      const e = index.findJoined(units, ls, le, rs, re, both);
-      if (e >= 0) merged = index.ids[e]!;
-      else if (added.extraIds.size !== 0) merged = added.extraIds.get(sideText(rules, ls, le) + sideText(rules, rs, re)) ?? -1;
-    }
+    let merged = ge >= 0 && ends[ge]! - starts[ge]! === le - ls + re - rs && poolHoldsPair(pool, starts[ge]!, units, ls, le, rs, re) ? guess : -1;
+    if (merged < 0) merged = joinedId(index, added, rules, units, rank, guess, hashes[2 * rank]!);
     if (l < 0 || r < 0 || merged < 0) throw missingSymbol(rules, rank, sources, l < 0 ? 'left' : r < 0 ? 'right' : 'both');
     table.add(l, r, rank, merged);
   }
   return table;
+}
+
+/** The id of rule `rank`'s two sides in a row when it is not `guess` in the vocabulary, or -1. */
+function joinedId(index: VocabIndex, added: AddedSymbols, rules: MergeRules, units: Uint16Array,
+  rank: number, guess: number, leftHash: number): number {
+  const r = rules.ranges;
+  const ls = r[4 * rank]!, le = r[4 * rank + 1]!, rs = r[4 * rank + 2]!, re = r[4 * rank + 3]!;
+  const joined = (): string => sideText(rules, ls, le) + sideText(rules, rs, re);
+  if (added.symbols.size !== 0 && added.symbols.get(guess) === joined()) return guess;
+  const e = index.findJoined(units, ls, le, rs, re, hashUnits(units, rs, re, leftHash));
+  if (e >= 0) return index.ids[e]!;
+  return added.extraIds.size === 0 ? -1 : added.extraIds.get(joined()) ?? -1;
 }
 
 function missingSymbol(rules: MergeRules, rank: number, sources: MergeSources, which: 'left' | 'right' | 'both'): GptNeoError {

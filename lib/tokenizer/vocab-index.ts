@@ -44,6 +44,9 @@ export class VocabIndex {
   private shift: number;
   /** Number of distinct keys. */
   count = 0;
+  private largestId = -1;
+  /** Set when a repeated key took the largest id away, so largestId must be recomputed. */
+  private largestIdStale = false;
 
   /** @param pool holds (or will hold) the keys; @param capacityHint expected number of keys. */
   constructor(pool: Uint16Array, capacityHint: number) {
@@ -80,16 +83,32 @@ export class VocabIndex {
    * key was present: its id is replaced and this range is not used.
    */
   insert(start: number, end: number, hash: number, id: number): boolean {
-    const e = this.find(this.pool, start, end, hash);
-    if (e >= 0) { this.ids[e] = id; return false; }
-    if (this.count === this.starts.length) this.grow();
+    const { pool, starts, ends, hashes, table } = this;
+    const mask = table.length - 1;
+    const length = end - start;
+    let slot = this.slotOf(hash);
+    for (; table[slot] !== 0; slot = (slot + 1) & mask) {
+      const e = table[slot]! - 1;
+      if (hashes[e] !== hash || ends[e]! - starts[e]! !== length) continue;
+      let p = starts[e]!;
+      let i = start;
+      while (i < end && pool[p] === pool[i]) { p++; i++; }
+      if (i === end) {
+        if (id > this.largestId) this.largestId = id;
+        else if (this.ids[e] === this.largestId && id < this.largestId) this.largestIdStale = true;
+        this.ids[e] = id;
+        return false;
+      }
+    }
+    if (this.count === starts.length) this.grow();
     const added = this.count++;
     this.starts[added] = start;
     this.ends[added] = end;
     this.hashes[added] = hash;
     this.ids[added] = id;
-    if (2 * this.count > this.table.length) this.rehash();
-    else this.place(added);
+    if (id > this.largestId) this.largestId = id;
+    if (2 * this.count > table.length) this.rehash();
+    else table[slot] = added + 1;
     return true;
   }
 
@@ -183,9 +202,12 @@ export class VocabIndex {
 
   /** Largest id, or -1 when empty. */
   maxId(): number {
-    let max = -1;
-    for (let e = 0; e < this.count; e++) if (this.ids[e]! > max) max = this.ids[e]!;
-    return max;
+    if (this.largestIdStale) {
+      this.largestId = -1;
+      for (let e = 0; e < this.count; e++) if (this.ids[e]! > this.largestId) this.largestId = this.ids[e]!;
+      this.largestIdStale = false;
+    }
+    return this.largestId;
   }
 
   /** [key, id] of every entry, in entry order (for tests and diagnostics). */

@@ -83,12 +83,16 @@ export function scanVocabJson(text: string): VocabIndex | undefined {
     const start = i + 1;
     const end = decodeKey(u, start);
     if (end < 0) return undefined;
+    // The usual `": 123, "` is read inline; skipSpace handles any other whitespace.
     i = keyQuote + 1;
     if (u[i] !== 0x3a) { // :
       i = skipSpace(u, i);
       if (u[i] !== 0x3a) return undefined;
     }
-    i = skipSpace(u, i + 1);
+    i++;
+    if (u[i] === 0x20) i++;
+    const d = u[i]!;
+    if (!(d >= 0x30 && d <= 0x39)) i = skipSpace(u, i);
     const digitsStart = i;
     let id = 0;
     for (;;) {
@@ -100,9 +104,14 @@ export function scanVocabJson(text: string): VocabIndex | undefined {
     const digits = i - digitsStart;
     if (digits === 0 || digits > 9 || (digits > 1 && u[digitsStart] === 0x30)) return undefined;
     index.insert(start, end, keyHash, id);
-    i = skipSpace(u, i);
-    const c = u[i];
-    if (c === 0x2c) { i = skipSpace(u, i + 1); continue; } // ,
+    let c = u[i];
+    if (c !== 0x2c && c !== 0x7d) c = u[i = skipSpace(u, i)];
+    if (c === 0x2c) { // ,
+      i++;
+      if (u[i] === 0x20) i++;
+      if (u[i] !== 0x22) i = skipSpace(u, i);
+      continue;
+    }
     if (c === 0x7d) break; // }
     return undefined;
   }
