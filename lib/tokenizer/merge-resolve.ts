@@ -26,13 +26,8 @@ export interface MergeSources {
 /** The text of a rule's side (or both sides in a row), for added-token lookups and messages. */
 const sideText = (rules: MergeRules, from: number, to: number): string => rules.text.slice(from, to);
 
-/**
- * Id of the symbol units[start, end) (hash `hash`), or -1. Added tokens missing from the
- * vocabulary are looked up by their text.
- */
-function idOf(index: VocabIndex, added: AddedSymbols, rules: MergeRules, units: Uint16Array, start: number, end: number, hash: number): number {
-  const e = index.find(units, start, end, hash);
-  if (e >= 0) return index.ids[e]!;
+/** Id of an added token (missing from the vocabulary) whose content is text[start, end), or -1. */
+function addedId(added: AddedSymbols, rules: MergeRules, start: number, end: number): number {
   return added.extraIds.size === 0 ? -1 : added.extraIds.get(sideText(rules, start, end)) ?? -1;
 }
 
@@ -66,14 +61,16 @@ export function resolveMerges(index: VocabIndex, entryOfId: Int32Array, added: A
   const { ranges, count } = rules;
   const units = utf16Units(rules.text);
   const hashes = sideHashes(units, ranges, count);
-  const { pool, starts, ends } = index;
+  const { pool, starts, ends, ids } = index;
   const table = new MergeTable(count);
   const overridden = added.symbols.size !== 0;
   for (let rank = 0; rank < count; rank++) {
     const ls = ranges[4 * rank]!, le = ranges[4 * rank + 1]!;
     const rs = ranges[4 * rank + 2]!, re = ranges[4 * rank + 3]!;
-    const l = idOf(index, added, rules, units, ls, le, hashes[2 * rank]!);
-    const r = idOf(index, added, rules, units, rs, re, hashes[2 * rank + 1]!);
+    const leftEntry = index.find(units, ls, le, hashes[2 * rank]!);
+    const l = leftEntry >= 0 ? ids[leftEntry]! : addedId(added, rules, ls, le);
+    const rightEntry = index.find(units, rs, re, hashes[2 * rank + 1]!);
+    const r = rightEntry >= 0 ? ids[rightEntry]! : addedId(added, rules, rs, re);
     const guess = 256 + rank;
     const ge = guess < entryOfId.length && !(overridden && added.symbols.has(guess)) ? entryOfId[guess]! : -1;
     let merged = ge >= 0 && ends[ge]! - starts[ge]! === le - ls + re - rs && poolHoldsPair(pool, starts[ge]!, units, ls, le, rs, re) ? guess : -1;
