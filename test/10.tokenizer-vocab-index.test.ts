@@ -83,7 +83,7 @@ describe('10 tokenizer: vocabulary index', () => {
     const units = utf16Units('Ġ t\nĠt he\n\ud800x');
     assert.equal(hashUnits(units, 7, 9), hashString('he'));
     assert.equal(hashUnits(units, 7, 9, hashUnits(units, 5, 6)), hashString('the'));
-    const idAt = (e: number): number => (e < 0 ? -1 : index.ids[e]!);
+    const idAt = (e: number): number => (e < 0 ? -1 : index.idAt(e));
     assert.equal(idAt(index.find(units, 0, 1, hashUnits(units, 0, 1))), 0);
     assert.equal(idAt(index.find(units, 4, 6, hashUnits(units, 4, 6))), 2);
     assert.equal(idAt(index.find(units, 10, 12, hashUnits(units, 10, 12))), 5);

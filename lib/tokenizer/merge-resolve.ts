@@ -8,7 +8,7 @@ import { GptNeoError } from '../errors.js';
 import { MergeTable } from './merge-table.js';
 import type { MergeRules } from './spec.js';
 import { utf16Units } from './utf16-units.js';
-import { HASH_MASK, hashUnits, type VocabIndex } from './vocab-index.js';
+import { HASH_MASK, hashUnits, ID, KEY_END, KEY_START, RECORD, type VocabIndex } from './vocab-index.js';
 
 /** Added tokens, which take part in symbol lookups beside the VocabIndex. */
 export interface AddedSymbols {
@@ -61,19 +61,21 @@ export function resolveMerges(index: VocabIndex, entryOfId: Int32Array, added: A
   const { ranges, count } = rules;
   const units = utf16Units(rules.text);
   const hashes = sideHashes(units, ranges, count);
-  const { pool, starts, ends, ids } = index;
+  const { pool, records } = index;
   const table = new MergeTable(count);
   const overridden = added.symbols.size !== 0;
   for (let rank = 0; rank < count; rank++) {
     const ls = ranges[4 * rank]!, le = ranges[4 * rank + 1]!;
     const rs = ranges[4 * rank + 2]!, re = ranges[4 * rank + 3]!;
     const leftEntry = index.find(units, ls, le, hashes[2 * rank]!);
-    const l = leftEntry >= 0 ? ids[leftEntry]! : addedId(added, rules, ls, le);
+    const l = leftEntry >= 0 ? records[RECORD * leftEntry + ID]! : addedId(added, rules, ls, le);
     const rightEntry = index.find(units, rs, re, hashes[2 * rank + 1]!);
-    const r = rightEntry >= 0 ? ids[rightEntry]! : addedId(added, rules, rs, re);
+    const r = rightEntry >= 0 ? records[RECORD * rightEntry + ID]! : addedId(added, rules, rs, re);
     const guess = 256 + rank;
     const ge = guess < entryOfId.length && !(overridden && added.symbols.has(guess)) ? entryOfId[guess]! : -1;
-    let merged = ge >= 0 && ends[ge]! - starts[ge]! === le - ls + re - rs && poolHoldsPair(pool, starts[ge]!, units, ls, le, rs, re) ? guess : -1;
+    const g = RECORD * ge;
+    let merged = ge >= 0 && records[g + KEY_END]! - records[g + KEY_START]! === le - ls + re - rs
+      && poolHoldsPair(pool, records[g + KEY_START]!, units, ls, le, rs, re) ? guess : -1;
     if (merged < 0) merged = joinedId(index, added, rules, units, rank, guess, hashes[2 * rank]!);
     if (l < 0 || r < 0 || merged < 0) throw missingSymbol(rules, rank, sources, l < 0 ? 'left' : r < 0 ? 'right' : 'both');
     table.add(l, r, rank, merged);
@@ -89,7 +91,7 @@ function joinedId(index: VocabIndex, added: AddedSymbols, rules: MergeRules, uni
   const joined = (): string => sideText(rules, ls, le) + sideText(rules, rs, re);
   if (added.symbols.size !== 0 && added.symbols.get(guess) === joined()) return guess;
   const e = index.findJoined(units, ls, le, rs, re, hashUnits(units, rs, re, leftHash));
-  if (e >= 0) return index.ids[e]!;
+  if (e >= 0) return index.idAt(e);
   return added.extraIds.size === 0 ? -1 : added.extraIds.get(joined()) ?? -1;
 }
 

@@ -4,7 +4,7 @@
  * rare symbol with a unit outside the alphabet) are the UTF-8 of their text.
  */
 import { CHAR_CODE_TO_BYTE } from './byte-alphabet.js';
-import type { VocabIndex } from './vocab-index.js';
+import { KEY_END, KEY_START, RECORD, type VocabIndex } from './vocab-index.js';
 
 const utf8 = new TextEncoder();
 
@@ -37,7 +37,7 @@ function writeAlphabet(pool: Uint16Array, start: number, end: number, out: Uint8
  */
 export function buildTokenBytes(index: VocabIndex, entryOfId: Int32Array, ownBytes: Map<number, Uint8Array>): TokenBytes {
   const size = entryOfId.length;
-  const { pool, starts, ends } = index;
+  const { pool, records } = index;
   const assigned = new Uint8Array(size); // 2 marks an id of ownBytes until it is written
   const byteStart = new Int32Array(size + 1);
   let ownTotal = 0;
@@ -56,8 +56,8 @@ export function buildTokenBytes(index: VocabIndex, entryOfId: Int32Array, ownByt
     const e = entryOfId[id]!;
     if (e < 0) continue;
     assigned[id] = 1;
-    const start = starts[e]!;
-    const end = ends[e]!;
+    const start = records[RECORD * e + KEY_START]!;
+    const end = records[RECORD * e + KEY_END]!;
     const next = writeAlphabet(pool, start, end, out, at);
     if (next >= 0) { at = next; continue; }
     // Rare: a symbol outside the alphabet stands for its own UTF-8 (at most 3 bytes per unit).

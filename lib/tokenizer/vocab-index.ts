@@ -7,7 +7,9 @@
  *
  * The hash is the polynomial h = (31·h + unit) mod 2^25: it stays a small integer, so code that
  * has not been optimised yet (most of a load in a fresh process) never boxes it. The table slot
- * takes the top bits of h times the golden ratio, which mixes every bit of h.
+ * takes the top bits of h times the golden ratio, which mixes every bit of h. A slot holds the
+ * hash beside the entry number, and an entry's key range, hash and id lie side by side, so a
+ * lookup touches few cache lines (resolving merges is mostly memory latency once optimised).
  *
  * Entries keep the order in which their keys first arrived; adding a key again replaces its id
  * (the last wins, as with JSON.parse) and keeps its place, as a Map would.
@@ -15,6 +17,13 @@
 import { utf16Units } from './utf16-units.js';
 
 export const HASH_MASK = 0x1ffffff;
+
+/** Entry e is records[RECORD * e + …]: its key is pool[KEY_START, KEY_END), with hash KEY_HASH and id ID. */
+export const RECORD = 4;
+export const KEY_START = 0;
+export const KEY_END = 1;
+export const KEY_HASH = 2;
+export const ID = 3;
 
 /** Hash of units[start, end); continuing from `seed` (the hash of what precedes) hashes a concatenation. */
 export function hashUnits(units: Uint16Array, start: number, end: number, seed = 0): number {
@@ -31,14 +40,11 @@ export function hashString(text: string): number {
 }
 
 export class VocabIndex {
-  /** Key units: key e is pool[starts[e], ends[e]). */
+  /** Key units: entry e's key is pool[records[4e + KEY_START], records[4e + KEY_END]). */
   pool: Uint16Array;
-  /** [capacity ≥ count] per entry: first unit of its key, one past its last, its hash, its id. */
-  starts: Int32Array;
-  ends: Int32Array;
-  hashes: Int32Array;
-  ids: Int32Array;
-  /** [2^k ≥ 2 · count] entry number + 1 per slot; 0 is empty. */
+  /** [RECORD · capacity] per entry: key start, key end, key hash, id. */
+  records: Int32Array;
+  /** [2 · 2^k, 2^k ≥ 2 · count] per slot: a hash and its entry number + 1 (0: empty slot). */
   private table: Int32Array;
   /** 32 − k: a hash's slot is the top k bits of Math.imul(h, golden ratio). */
   private shift: number;
@@ -52,13 +58,10 @@ export class VocabIndex {
   constructor(pool: Uint16Array, capacityHint: number) {
     const capacity = Math.max(16, capacityHint);
     this.pool = pool;
-    this.starts = new Int32Array(capacity);
-    this.ends = new Int32Array(capacity);
-    this.hashes = new Int32Array(capacity);
-    this.ids = new Int32Array(capacity);
+    this.records = new Int32Array(RECORD * capacity);
     let bits = 5;
     while ((1 << bits) < 2 * capacity) bits++;
-    this.table = new Int32Array(1 << bits);
+    this.table = new Int32Array(2 << bits);
     this.shift = 32 - bits;
   }
 
@@ -74,8 +77,9 @@ export class VocabIndex {
     return index;
   }
 
-  slotOf(hash: number): number {
-    return Math.imul(hash, 0x9e3779b1) >>> this.shift;
+  /** Index in `table` of the first slot to probe for `hash`. */
+  private firstSlot(hash: number): number {
+    return 2 * (Math.imul(hash, 0x9e3779b1) >>> this.shift);
   }
 
   /**
@@ -83,68 +87,69 @@ export class VocabIndex {
    * key was present: its id is replaced and this range is not used.
    */
   insert(start: number, end: number, hash: number, id: number): boolean {
-    const { pool, starts, ends, hashes, table } = this;
+    const { pool, records, table } = this;
     const mask = table.length - 1;
     const length = end - start;
-    let slot = this.slotOf(hash);
-    for (; table[slot] !== 0; slot = (slot + 1) & mask) {
-      const e = table[slot]! - 1;
-      if (hashes[e] !== hash || ends[e]! - starts[e]! !== length) continue;
-      let p = starts[e]!;
+    let slot = this.firstSlot(hash);
+    for (; table[slot + 1] !== 0; slot = (slot + 2) & mask) {
+      if (table[slot] !== hash) continue;
+      const r = RECORD * (table[slot + 1]! - 1);
+      let p = records[r + KEY_START]!;
+      if (records[r + KEY_END]! - p !== length) continue;
       let i = start;
       while (i < end && pool[p] === pool[i]) { p++; i++; }
       if (i === end) {
         if (id > this.largestId) this.largestId = id;
-        else if (this.ids[e] === this.largestId && id < this.largestId) this.largestIdStale = true;
-        this.ids[e] = id;
+        else if (records[r + ID] === this.largestId && id < this.largestId) this.largestIdStale = true;
+        records[r + ID] = id;
         return false;
       }
     }
-    if (this.count === starts.length) this.grow();
+    if (RECORD * this.count === records.length) this.grow();
     const added = this.count++;
-    this.starts[added] = start;
-    this.ends[added] = end;
-    this.hashes[added] = hash;
-    this.ids[added] = id;
+    const r = RECORD * added;
+    this.records[r + KEY_START] = start;
+    this.records[r + KEY_END] = end;
+    this.records[r + KEY_HASH] = hash;
+    this.records[r + ID] = id;
     if (id > this.largestId) this.largestId = id;
-    if (2 * this.count > table.length) this.rehash();
-    else table[slot] = added + 1;
+    if (4 * this.count > table.length) { this.rehash(); return true; }
+    table[slot] = hash;
+    table[slot + 1] = added + 1;
     return true;
   }
 
-  private place(e: number): void {
-    const table = this.table;
-    const mask = table.length - 1;
-    let slot = this.slotOf(this.hashes[e]!);
-    while (table[slot] !== 0) slot = (slot + 1) & mask;
-    table[slot] = e + 1;
-  }
-
   private grow(): void {
-    const n = 2 * this.starts.length;
-    const bigger = (a: Int32Array): Int32Array => { const b = new Int32Array(n); b.set(a); return b; };
-    this.starts = bigger(this.starts);
-    this.ends = bigger(this.ends);
-    this.hashes = bigger(this.hashes);
-    this.ids = bigger(this.ids);
+    const bigger = new Int32Array(2 * this.records.length);
+    bigger.set(this.records);
+    this.records = bigger;
   }
 
   private rehash(): void {
-    this.table = new Int32Array(2 * this.table.length);
+    const table = new Int32Array(2 * this.table.length);
+    const mask = table.length - 1;
     this.shift--;
-    for (let e = 0; e < this.count; e++) this.place(e);
+    this.table = table;
+    for (let e = 0; e < this.count; e++) {
+      const hash = this.records[RECORD * e + KEY_HASH]!;
+      let slot = this.firstSlot(hash);
+      while (table[slot + 1] !== 0) slot = (slot + 2) & mask;
+      table[slot] = hash;
+      table[slot + 1] = e + 1;
+    }
   }
 
   /** Entry whose key is units[start, end) (`hash` = hashUnits of it), or -1. */
   find(units: Uint16Array, start: number, end: number, hash: number): number {
-    const { pool, starts, ends, hashes, table } = this;
+    const { pool, records, table } = this;
     const mask = table.length - 1;
     const length = end - start;
-    for (let slot = this.slotOf(hash); ; slot = (slot + 1) & mask) {
-      const e = table[slot]! - 1;
+    for (let slot = this.firstSlot(hash); ; slot = (slot + 2) & mask) {
+      const e = table[slot + 1]! - 1;
       if (e < 0) return -1;
-      if (hashes[e] !== hash || ends[e]! - starts[e]! !== length) continue;
-      let p = starts[e]!;
+      if (table[slot] !== hash) continue;
+      let p = records[RECORD * e + KEY_START]!;
+      if (records[RECORD * e + KEY_END]! - p !== length) continue;
       let i = start;
       while (i < end && pool[p] === units[i]) { p++; i++; }
       if (i === end) return e;
@@ -158,18 +163,18 @@ export class VocabIndex {
   findJoined(units: Uint16Array, ls: number, le: number, rs: number, re: number, hash: number): number {
     const table = this.table;
     const mask = table.length - 1;
-    for (let slot = this.slotOf(hash); ; slot = (slot + 1) & mask) {
-      const e = table[slot]! - 1;
+    for (let slot = this.firstSlot(hash); ; slot = (slot + 2) & mask) {
+      const e = table[slot + 1]! - 1;
       if (e < 0) return -1;
-      if (this.hashes[e] === hash && this.isJoined(e, units, ls, le, rs, re)) return e;
+      if (table[slot] === hash && this.isJoined(e, units, ls, le, rs, re)) return e;
     }
   }
 
   /** Whether entry e's key is units[ls, le) followed by units[rs, re). */
   isJoined(e: number, units: Uint16Array, ls: number, le: number, rs: number, re: number): boolean {
     const pool = this.pool;
-    let p = this.starts[e]!;
-    if (this.ends[e]! - p !== le - ls + re - rs) return false;
+    let p = this.records[RECORD * e + KEY_START]!;
+    if (this.records[RECORD * e + KEY_END]! - p !== le - ls + re - rs) return false;
     for (let i = ls; i < le; i++) if (pool[p++] !== units[i]) return false;
     for (let i = rs; i < re; i++) if (pool[p++] !== units[i]) return false;
     return true;
@@ -177,24 +182,30 @@ export class VocabIndex {
 
   /** Id of `key`, or undefined. */
   get(key: string): number | undefined {
-    const { pool, starts, ends, hashes, table } = this;
+    const { pool, records, table } = this;
     const mask = table.length - 1;
     const hash = hashString(key);
-    for (let slot = this.slotOf(hash); ; slot = (slot + 1) & mask) {
-      const e = table[slot]! - 1;
+    for (let slot = this.firstSlot(hash); ; slot = (slot + 2) & mask) {
+      const e = table[slot + 1]! - 1;
       if (e < 0) return undefined;
-      if (hashes[e] !== hash || ends[e]! - starts[e]! !== key.length) continue;
-      let p = starts[e]!;
+      if (table[slot] !== hash) continue;
+      let p = records[RECORD * e + KEY_START]!;
+      if (records[RECORD * e + KEY_END]! - p !== key.length) continue;
       let i = 0;
       while (i < key.length && pool[p] === key.charCodeAt(i)) { p++; i++; }
-      if (i === key.length) return this.ids[e]!;
+      if (i === key.length) return records[RECORD * e + ID]!;
     }
+  }
+
+  /** Id of entry e (0 ≤ e < count). */
+  idAt(e: number): number {
+    return this.records[RECORD * e + ID]!;
   }
 
   /** Entry e's key as a string (allocates; for the symbol APIs and error messages). */
   keyAt(e: number): string {
     let s = '';
-    for (let at = this.starts[e]!, end = this.ends[e]!; at < end; at += 4096) {
+    for (let at = this.records[RECORD * e + KEY_START]!, end = this.records[RECORD * e + KEY_END]!; at < end; at += 4096) {
       s += String.fromCharCode.apply(null, this.pool.subarray(at, Math.min(end, at + 4096)) as unknown as number[]);
     }
     return s;
@@ -204,7 +215,7 @@ export class VocabIndex {
   maxId(): number {
     if (this.largestIdStale) {
       this.largestId = -1;
-      for (let e = 0; e < this.count; e++) if (this.ids[e]! > this.largestId) this.largestId = this.ids[e]!;
+      for (let e = 0; e < this.count; e++) if (this.idAt(e) > this.largestId) this.largestId = this.idAt(e);
       this.largestIdStale = false;
     }
     return this.largestId;
@@ -212,6 +223,6 @@ export class VocabIndex {
 
   /** [key, id] of every entry, in entry order (for tests and diagnostics). */
   *entries(): IterableIterator<[string, number]> {
-    for (let e = 0; e < this.count; e++) yield [this.keyAt(e), this.ids[e]!];
+    for (let e = 0; e < this.count; e++) yield [this.keyAt(e), this.idAt(e)];
   }
 }

@@ -9,7 +9,7 @@ import { resolveMerges } from './merge-resolve.js';
 import type { MergeTable } from './merge-table.js';
 import type { AddedTokenSpec, TokenizerSpec } from './spec.js';
 import { buildTokenBytes } from './token-bytes.js';
-import type { VocabIndex } from './vocab-index.js';
+import { ID, RECORD, type VocabIndex } from './vocab-index.js';
 
 const utf8 = new TextEncoder();
 
@@ -41,8 +41,8 @@ export class Vocabulary {
     for (const t of spec.addedTokens) if (t.id > maxId) maxId = t.id;
     this.size = maxId + 1;
     const entryOfId = new Int32Array(this.size).fill(-1);
-    const ids = index.ids;
-    for (let e = 0; e < index.count; e++) entryOfId[ids[e]!] = e;
+    const records = index.records;
+    for (let e = 0; e < index.count; e++) entryOfId[records[RECORD * e + ID]!] = e;
     this.entryOfId = entryOfId;
 
     this.addedTokens = [...spec.addedTokens];
