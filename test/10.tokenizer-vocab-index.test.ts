@@ -81,6 +81,7 @@ describe('10 tokenizer: vocabulary index', () => {
   it('looks up ranges of other text, alone and two in a row, with the hash of the string', () => {
     const index = VocabIndex.fromKeys(['Ġ', 't', 'Ġt', 'he', 'Ġthe', '\ud800x'], [0, 1, 2, 3, 4, 5]);
     const units = utf16Units('Ġ t\nĠt he\n\ud800x');
+    assert.deepEqual([...utf16Units('a\ud800\udc00b\udc00')], [0x61, 0xd800, 0xdc00, 0x62, 0xdc00], 'lone surrogates kept');
     assert.equal(hashUnits(units, 7, 9), hashString('he'));
     assert.equal(hashUnits(units, 7, 9, hashUnits(units, 5, 6)), hashString('the'));
     const idAt = (e: number): number => (e < 0 ? -1 : index.idAt(e));

@@ -12,6 +12,8 @@ import { buildTokenBytes } from './token-bytes.js';
 import { ID, RECORD, type VocabIndex } from './vocab-index.js';
 
 const utf8 = new TextEncoder();
+/** Ids must be below this (tables are indexed by id; GPT-2 has 50257). */
+const MAX_IDS = 1 << 24;
 
 export class Vocabulary {
   /** One more than the largest id (vocabulary and added tokens). */
@@ -39,6 +41,10 @@ export class Vocabulary {
     this.index = index;
     let maxId = index.maxId();
     for (const t of spec.addedTokens) if (t.id > maxId) maxId = t.id;
+    if (maxId >= MAX_IDS) {
+      throw new GptNeoError('ERR_GPTNEO_TOKENIZER',
+        `Vocabulary ${spec.vocabSource} (with its added tokens) has ids up to ${maxId}; at most ${MAX_IDS} ids are supported`);
+    }
     this.size = maxId + 1;
     const entryOfId = new Int32Array(this.size).fill(-1);
     const records = index.records;
