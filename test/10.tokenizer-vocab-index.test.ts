@@ -121,7 +121,7 @@ describe('10 tokenizer: symbols from the index', () => {
     let next = 256;
     for (let b = 0; b < 256; b++) bytes.push(String.fromCharCode(printable(b) ? b : next++));
     const vocab: Record<string, number> = Object.fromEntries(bytes.map((s, i) => [s, i]));
-    Object.assign(vocab, { 'Ġ"': 256, '"\\': 257, 'Ġ"\\': 258, '\u00e9t\u00e9': 300, '<|endoftext|>': 301 });
+    Object.assign(vocab, { 'Ġ"': 256, '"\\': 257, 'Ġ"\\': 258, '\u00e9t\u00e9': 300, '<|endoftext|>': 301, '中文': 302 });
     const merges = ['Ġ "', '" \\', 'Ġ" \\'];
     writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify({ model: { type: 'BPE', vocab, merges } }));
     writeFileSync(join(dir, 'vocab.json'), JSON.stringify(vocab));
@@ -129,7 +129,8 @@ describe('10 tokenizer: symbols from the index', () => {
     const fromJson = Tokenizer.fromFileSync(join(dir, 'tokenizer.json'));
     const fromPair = Tokenizer.fromFileSync(join(dir, 'vocab.json'));
     for (const tok of [fromJson, fromPair]) {
-      assert.equal(tok.vocabSize, 302);
+      assert.equal(tok.vocabSize, 303);
+      assert.equal(tok.decode([302, 116]), '中文t', 'a symbol outside the byte alphabet decodes as its own UTF-8');
       assert.deepEqual(tok.encode(' "\\'), [258]);
       assert.equal(tok.idToToken(300), '\u00e9t\u00e9');
       assert.equal(tok.tokenToId('Ġ"\\'), 258);

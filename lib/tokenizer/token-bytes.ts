@@ -60,8 +60,9 @@ export function buildTokenBytes(index: VocabIndex, entryOfId: Int32Array, ownByt
     const end = records[RECORD * e + KEY_END]!;
     const next = writeAlphabet(pool, start, end, out, at);
     if (next >= 0) { at = next; continue; }
-    // Rare: a symbol outside the alphabet stands for its own UTF-8 (at most 3 bytes per unit).
-    const bigger = new Uint8Array(out.length + 3 * (end - start));
+    // Rare: a symbol outside the alphabet stands for its own UTF-8 (at most 3 bytes per unit,
+    // where the buffer counted 1). Grown geometrically, for vocabularies made of such symbols.
+    const bigger = new Uint8Array(Math.max(2 * out.length, out.length + 3 * (end - start)));
     bigger.set(out.subarray(0, at));
     out = bigger;
     at += utf8.encodeInto(index.keyAt(e), out.subarray(at)).written;
