@@ -133,6 +133,7 @@ describe('10 tokenizer: files and options', () => {
     bad({ 'vocab.json': JSON.stringify({ ...TINY_VOCAB, x: 1.5 }), 'merges.txt': '' }, 'vocab.json');
     bad({ 'vocab.json': JSON.stringify({ ...TINY_VOCAB, x: -3 }), 'merges.txt': '' }, 'vocab.json');
     bad({ 'vocab.json': JSON.stringify({ a: 0 }), 'merges.txt': '' }, /vocab\.json.*byte/);
+    bad({ 'vocab.json': JSON.stringify({ ...TINY_VOCAB, far: 999999999 }), 'merges.txt': '' }, /vocab\.json.*999999999/);
     bad({ 'vocab.json': JSON.stringify(TINY_VOCAB), 'merges.txt': '#version: 0.2\nĠ t x\n' }, /merges\.txt.*line 2/);
     bad({ 'vocab.json': JSON.stringify(TINY_VOCAB), 'merges.txt': 'q z\n' }, /merges\.txt.*"qz"/);
     bad({ 'tokenizer.json': '{"model": ' }, 'tokenizer.json');

@@ -9,7 +9,6 @@ import { generateMixedCorpus, seededRandom } from '../lib/bench/tokenizer.js';
 import { FLAT_LIMIT } from '../lib/tokenizer/bpe.js';
 import { Tokenizer } from '../lib/tokenizer/index.js';
 import { hashPiece, PieceCache } from '../lib/tokenizer/piece-cache.js';
-import { scanFlatVocab } from '../lib/tokenizer/vocab-json.js';
 import { fixture } from './helpers/paths.js';
 
 const rand = seededRandom(0x5eed);
@@ -212,24 +211,5 @@ describe('10 tokenizer: bounded piece cache', () => {
       if (got !== undefined) { held++; assert.deepEqual(got, [i, i + 1]); }
     }
     assert.ok(held > 0 && held < 128);
-  });
-});
-
-describe('10 tokenizer: vocab.json scanner', () => {
-  const asObject = (v: Map<string, number>): Record<string, number> => Object.fromEntries(v);
-
-  it('agrees with JSON.parse or declines, and never hangs, on truncated and odd inputs', () => {
-    const full = JSON.stringify({ a: 0, 'b\\"c': 12, '\u0120the': 262, '\\u00e9': 7, x: 3 }, null, 1);
-    for (let cut = 0; cut <= full.length; cut++) {
-      const text = full.slice(0, cut);
-      const scanned = scanFlatVocab(text);
-      if (scanned !== undefined) assert.deepEqual(asObject(scanned), JSON.parse(text));
-    }
-    assert.deepEqual(asObject(scanFlatVocab(full)!), JSON.parse(full));
-    assert.deepEqual(asObject(scanFlatVocab('{"a": 1, "a": 2}')!), { a: 2 }, 'a repeated key: the last wins');
-    for (const odd of ['{"a": 1.5}', '{"a": -1}', '{"a": 01}', '{"a": 1e3}', '{"a": 1,}', '{"a": 1} x', '[]', '{"a\n": 1}']) {
-      assert.equal(scanFlatVocab(odd), undefined, odd);
-    }
-    assert.deepEqual(scanFlatVocab('\ufeff{}'), new Map());
   });
 });

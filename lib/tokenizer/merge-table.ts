@@ -37,7 +37,9 @@ export class MergeTable {
         this.size++;
         return;
       }
-      if (slots[at] === left && slots[at + 1] === right) return;
+      // Both halves are compared on every occupied slot (not short-circuited), so optimised code
+      // built early in a load has seen this path and need not bail out when a left id repeats.
+      if (((slots[at]! ^ left) | (slots[at + 1]! ^ right)) === 0) return;
       slot = (slot + 1) & this.mask;
     }
   }

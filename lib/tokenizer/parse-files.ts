@@ -4,7 +4,8 @@
 import { GptNeoError } from '../errors.js';
 import type { FileContents, TokenizerFilePlan } from './files.js';
 import type { AddedTokenSpec, MergeRules, TokenizerSpec } from './spec.js';
-import { scanFlatVocab } from './vocab-json.js';
+import { VocabIndex } from './vocab-index.js';
+import { scanVocabJson } from './vocab-json.js';
 
 /** GPT2Tokenizer's default for bos/eos/unk when no special-token file says otherwise. */
 const GPT2_DEFAULT_SPECIAL = '<|endoftext|>';
@@ -25,26 +26,31 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function parseVocab(path: string, value: unknown): Map<string, number> {
+function parseVocab(path: string, value: unknown): VocabIndex {
   if (!isRecord(value)) throw malformed(path, 'the vocabulary must be a JSON object of token → id');
-  const vocab = new Map<string, number>();
+  const keys: string[] = [];
+  const ids: number[] = [];
   for (const key in value) {
     const id = value[key];
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7ffffffe) {
       throw malformed(path, `token ${JSON.stringify(key)} has id ${JSON.stringify(id)}; ids must be non-negative integers`);
     }
-    vocab.set(key, id);
+    keys.push(key);
+    ids.push(id);
   }
-  return vocab;
+  return VocabIndex.fromKeys(keys, ids);
 }
 
 /** Builds MergeRules while validating; `ranges` grows as rules are added. */
 class MergeRulesBuilder {
-  ranges = new Int32Array(4 * 1024);
+  ranges: Int32Array;
   count = 0;
-  readonly lines: number[] = [];
 
-  push(ls: number, le: number, rs: number, re: number, line: number): void {
+  constructor(capacityHint: number) {
+    this.ranges = new Int32Array(4 * Math.max(64, capacityHint));
+  }
+
+  push(ls: number, le: number, rs: number, re: number): void {
     if (4 * this.count + 4 > this.ranges.length) {
       const bigger = new Int32Array(this.ranges.length * 2);
       bigger.set(this.ranges);
@@ -55,67 +61,76 @@ class MergeRulesBuilder {
     this.ranges[at + 1] = le;
     this.ranges[at + 2] = rs;
     this.ranges[at + 3] = re;
-    this.lines.push(line);
   }
 
-  build(text: string, describeRule: (line: number) => string): MergeRules {
-    const lines = this.lines;
-    return { text, ranges: this.ranges.subarray(0, 4 * this.count), count: this.count, where: (rank) => describeRule(lines[rank]!) };
+  /** `where(rank)` describes where rule `rank` is written (used only for error messages). */
+  build(text: string, where: (rank: number) => string): MergeRules {
+    return { text, ranges: this.ranges.subarray(0, 4 * this.count), count: this.count, where };
   }
 }
 
-/** Checks that text[start, end) is "left right" with one space; returns the space's index. */
-function ruleSpace(path: string, text: string, start: number, end: number, where: () => string): number {
+/** The index of the one space splitting text[start, end) into two symbols, or -1. */
+function ruleSpace(text: string, start: number, end: number): number {
   const space = text.indexOf(' ', start);
-  const second = space < 0 ? -1 : text.indexOf(' ', space + 1);
-  if (space <= start || space >= end - 1 || (second !== -1 && second < end)) {
-    throw malformed(path, `${where()}: expected two symbols separated by one space, got ${JSON.stringify(text.slice(start, end))}`);
-  }
-  return space;
+  if (space <= start || space >= end - 1) return -1;
+  const second = text.indexOf(' ', space + 1);
+  return second !== -1 && second < end ? -1 : space;
+}
+
+function badRule(path: string, where: string, rule: string): GptNeoError {
+  return malformed(path, `${where}: expected two symbols separated by one space, got ${JSON.stringify(rule)}`);
+}
+
+/** 1-based line number of text[at]. */
+function lineOf(text: string, at: number): number {
+  let line = 1;
+  for (let nl = text.indexOf('\n'); nl >= 0 && nl < at; nl = text.indexOf('\n', nl + 1)) line++;
+  return line;
 }
 
 /** merges.txt: an optional `#version` line, then one `left right` rule per line. */
 export function parseMergesTxt(path: string, text: string): MergeRules {
-  const rules = new MergeRulesBuilder();
-  let lineNo = 0;
-  for (let pos = 0; pos < text.length;) {
-    let nl = text.indexOf('\n', pos);
-    if (nl < 0) nl = text.length;
-    lineNo++;
-    const start = pos;
-    let end = nl;
-    pos = nl + 1;
+  const rules = new MergeRulesBuilder(text.length >> 3); // GPT-2's rules take about 9 characters
+  let start = 0;
+  if (text.startsWith('#version')) start = text.indexOf('\n') + 1 || text.length;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const next = end + 1;
     if (end > start && text.charCodeAt(end - 1) === 0x0d) end--;
-    if (end === start || (lineNo === 1 && text.startsWith('#version', start))) continue;
-    const line = lineNo;
-    const space = ruleSpace(path, text, start, end, () => `line ${line}`);
-    rules.push(start, space, space + 1, end, lineNo);
+    if (end > start) {
+      const space = ruleSpace(text, start, end);
+      if (space < 0) throw badRule(path, `line ${lineOf(text, start)}`, text.slice(start, end));
+      rules.push(start, space, space + 1, end);
+    }
+    start = next;
   }
-  return rules.build(text, (line) => `line ${line}`);
+  return rules.build(text, (rank) => `line ${lineOf(text, rules.ranges[4 * rank]!)}`);
 }
 
 /** tokenizer.json's model.merges: "a b" strings or ["a", "b"] pairs, laid out in one string. */
 function parseMergesArray(path: string, value: unknown): MergeRules {
   if (!Array.isArray(value)) throw malformed(path, 'model.merges must be an array');
-  const rules = new MergeRulesBuilder();
+  const rules = new MergeRulesBuilder(value.length);
   const parts: string[] = [];
   let at = 0;
   value.forEach((m, i) => {
     if (typeof m === 'string') {
-      const space = ruleSpace(path, m, 0, m.length, () => `model.merges[${i}]`);
-      rules.push(at, at + space, at + space + 1, at + m.length, i);
+      const space = ruleSpace(m, 0, m.length);
+      if (space < 0) throw badRule(path, `model.merges[${i}]`, m);
+      rules.push(at, at + space, at + space + 1, at + m.length);
       parts.push(m, '\n');
       at += m.length + 1;
     } else if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string' && m[0] !== '' && m[1] !== '') {
       const [left, right] = m as [string, string];
-      rules.push(at, at + left.length, at + left.length + 1, at + left.length + 1 + right.length, i);
+      rules.push(at, at + left.length, at + left.length + 1, at + left.length + 1 + right.length);
       parts.push(left, ' ', right, '\n');
       at += left.length + right.length + 2;
     } else {
       throw malformed(path, `model.merges[${i}] must be "a b" or ["a", "b"]`);
     }
   });
-  return rules.build(parts.join(''), (i) => `model.merges[${i}]`);
+  return rules.build(parts.join(''), (rank) => `model.merges[${rank}]`); // one rule per element
 }
 
 function tokenContent(v: unknown): string | undefined {
@@ -201,7 +216,7 @@ export function parseTokenizerFiles(plan: TokenizerFilePlan, contents: FileConte
   } else {
     const { vocabPath, mergesPath } = plan.main;
     const vocabText = contents.get(vocabPath)!;
-    spec.vocab = scanFlatVocab(vocabText) ?? parseVocab(vocabPath, parseJson(vocabPath, vocabText));
+    spec.vocab = scanVocabJson(vocabText) ?? parseVocab(vocabPath, parseJson(vocabPath, vocabText));
     spec.merges = parseMergesTxt(mergesPath, contents.get(mergesPath)!);
     spec.vocabSource = vocabPath;
     spec.mergesSource = mergesPath;

@@ -20,12 +20,15 @@ const MAX_USE = 3;
 
 export class PieceCache {
   private readonly setMask: number;
-  private readonly keys: Array<string | undefined>;
-  private readonly hashes: Int32Array;
+  private readonly entries: number;
+  // The tables are allocated by the first set() (about 2 ms for the tokenizer's 2^17 entries),
+  // so loading a tokenizer does not pay for them and one never used to encode never does.
+  private keys: Array<string | undefined> = [];
+  private hashes = new Int32Array(0);
   /** The id when the piece is one token, else -1 (ids are in `multi`). */
-  private readonly single: Int32Array;
-  private readonly multi: Array<Int32Array | undefined>;
-  private readonly use: Uint8Array;
+  private single = new Int32Array(0);
+  private multi: Array<Int32Array | undefined> = [];
+  private use = new Uint8Array(0);
   private count = 0;
 
   /** @param entries capacity in pieces, rounded up to a power of two (at least 4). */
@@ -33,6 +36,11 @@ export class PieceCache {
     let size = WAYS;
     while (size < entries) size <<= 1;
     this.setMask = size / WAYS - 1;
+    this.entries = size;
+  }
+
+  private allocate(): void {
+    const size = this.entries;
     this.keys = new Array<string | undefined>(size).fill(undefined);
     this.hashes = new Int32Array(size);
     this.single = new Int32Array(size);
@@ -49,6 +57,7 @@ export class PieceCache {
    * or returns false on a miss.
    */
   appendIfCached(text: string, start: number, end: number, hash: number, out: number[]): boolean {
+    if (this.count === 0) return false; // (also: the tables are not allocated yet)
     const base = this.baseOf(hash);
     const length = end - start;
     for (let e = base; e < base + WAYS; e++) {
@@ -78,6 +87,7 @@ export class PieceCache {
    * Returns whether it was stored (see the class comment for when it is not).
    */
   set(piece: string, hash: number, ids: ArrayLike<number>, from = 0): boolean {
+    if (this.keys.length === 0) this.allocate();
     const base = this.baseOf(hash);
     let slot = -1;
     for (let e = base; e < base + WAYS; e++) {
@@ -117,7 +127,7 @@ export class PieceCache {
 
   /** Capacity in pieces. */
   get capacity(): number {
-    return this.keys.length;
+    return this.entries;
   }
 
   clear(): void {

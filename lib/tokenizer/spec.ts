@@ -2,6 +2,7 @@
  * TokenizerSpec: everything a byte-level BPE tokenizer is made of, independent of the files it
  * came from (tokenizer.json, or vocab.json + merges.txt + the special-token files).
  */
+import type { VocabIndex } from './vocab-index.js';
 
 /** A token matched verbatim in the input before pre-tokenization (e.g. `<|endoftext|>`). */
 export interface AddedTokenSpec {
@@ -16,7 +17,7 @@ export interface AddedTokenSpec {
 
 export interface TokenizerSpec {
   /** Byte-alphabet symbol → id (vocab.json, or tokenizer.json's model.vocab). */
-  vocab: Map<string, number>;
+  vocab: VocabIndex;
   /** Merge rules in priority order. */
   merges: MergeRules;
   addedTokens: AddedTokenSpec[];

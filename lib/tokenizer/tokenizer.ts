@@ -214,13 +214,13 @@ export class Tokenizer {
 
   /** Vocabulary symbol of an id (byte alphabet, e.g. 'Ġthe'; added tokens as written). */
   idToToken(id: number): string {
-    return this.vocab.symbols[checkTokenId(this.vocab, id, 'id')]!;
+    return this.vocab.symbolOf(checkTokenId(this.vocab, id, 'id'))!;
   }
 
   /** Ids → vocabulary symbols, as Hugging Face's convert_ids_to_tokens. */
   idsToTokens(ids: readonly number[] | ArrayLike<number>): string[] {
     const list = checkIdList(ids, 'ids');
-    return Array.from({ length: list.length }, (_, i) => this.vocab.symbols[checkTokenId(this.vocab, list[i], `ids[${i}]`)]!);
+    return Array.from({ length: list.length }, (_, i) => this.vocab.symbolOf(checkTokenId(this.vocab, list[i], `ids[${i}]`))!);
   }
 
   /** A decoder for a stream of generated ids; see StreamDecoder. */
