@@ -1,4 +1,5 @@
-// Element types of weights as stored in checkpoints, and scalar conversions to/from float32.
+// Element types of weights as stored in checkpoints (F32/F16/BF16), the int8 store type of
+// quantized CPU weights (never read from a checkpoint), and scalar conversions to/from float32.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -6,15 +7,18 @@
 
 namespace gptneo {
 
-enum class DType : int { kF32 = 0, kF16 = 1, kBF16 = 2 };
+// kI8: symmetric int8 with one float scale per output channel (CPU GEMM weights only; see
+// cpu/gemm_layout.h). Scales live beside the data, so an element alone is not a value.
+enum class DType : int { kF32 = 0, kF16 = 1, kBF16 = 2, kI8 = 3 };
 
-inline size_t dtype_size(DType t) { return t == DType::kF32 ? 4 : 2; }
+inline size_t dtype_size(DType t) { return t == DType::kF32 ? 4 : t == DType::kI8 ? 1 : 2; }
 
 inline const char* dtype_name(DType t) {
   switch (t) {
     case DType::kF32: return "float32";
     case DType::kF16: return "float16";
     case DType::kBF16: return "bfloat16";
+    case DType::kI8: return "int8";
   }
   return "unknown";
 }
@@ -88,6 +92,7 @@ inline float load_as_f32(const void* p, DType t, size_t i) {
     case DType::kF32: return static_cast<const float*>(p)[i];
     case DType::kF16: return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
     case DType::kBF16: return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::kI8: break;  // needs its channel's scale: not a standalone value
   }
   return 0.f;
 }

@@ -24,6 +24,7 @@ inline void add_row(const void* table, DType t, size_t row, int dim, float* out)
       for (int i = 0; i < dim; ++i) out[i] += f16_to_f32(p[i]);
       return;
     }
+    case DType::kI8: return;  // never an embedding table dtype (load keeps tables unquantized)
   }
 }
 

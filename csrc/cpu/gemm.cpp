@@ -68,16 +68,22 @@ struct GemmPlan {
     n_chunks = (groups + groups_per_task - 1) / groups_per_task;
     // Large M: bf16 blocks are widened once instead of once per row tile; f32 blocks are
     // copied, which streams them in with sequential reads where the microkernel's first row
-    // tile would stall on them. The f32 microkernel then runs on the scratch block.
+    // tile would stall on them. int8 blocks are widened and scaled. The f32 microkernel then
+    // runs on the scratch block.
     stage = !small_m && ((w.dtype == DType::kBF16 && ks.widen_bf16 != nullptr) ||
-                         w.dtype == DType::kF32);
+                         w.dtype == DType::kF32 || w.dtype == DType::kI8);
     scratch_stride = static_cast<size_t>(padded_k(std::min(kc, w.k))) * kPanelCols;
   }
 };
 
 // Writes `pc` panels of a K block (`kl` rows starting at src) as f32 k-major panels at dst.
+// scale: the int8 column scales of the first panel's column 0 (int8 only).
 void stage_block(const GemmKernelSet& ks, DType dtype, const void* src, size_t src_stride, int pc, int kl,
-                 float* dst, size_t dst_stride) {
+                 const float* scale, float* dst, size_t dst_stride) {
+  if (dtype == DType::kI8) {
+    ks.widen_i8(static_cast<const int8_t*>(src), src_stride, pc, kl, scale, dst, dst_stride);
+    return;
+  }
   if (dtype == DType::kBF16) {
     ks.widen_bf16(static_cast<const uint16_t*>(src), src_stride, pc, kl, dst, dst_stride);
     return;
@@ -108,6 +114,7 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
   GemmTileFn fn = ks.f32;
   if (w.dtype == DType::kF16) fn = ks.f16;
   if (w.dtype == DType::kBF16) fn = ks.bf16;
+  if (w.dtype == DType::kI8) fn = ks.i8;
   const GemmPlan plan(m, w, ks, pool.size());
   const int n = w.n, k = w.k;
   const size_t stride = panel_stride(k);
@@ -142,11 +149,12 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
         a.ldy = static_cast<size_t>(ldy);
         a.cols = std::min(pc * kPanelCols, n - n0);
         a.bias = bias != nullptr ? bias + n0 : nullptr;
+        a.scale = w.scales != nullptr ? w.scales.get() + n0 : nullptr;
         a.flags = flags;
         GemmTileFn tile_fn = fn;
         if (plan.stage) {
           float* staged = scratch.data() + static_cast<size_t>(worker) * ks.np * plan.scratch_stride;
-          stage_block(ks, w.dtype, block, stride, pc, kl, staged, plan.scratch_stride);
+          stage_block(ks, w.dtype, block, stride, pc, kl, a.scale, staged, plan.scratch_stride);
           a.w = staged;
           a.panel_stride = plan.scratch_stride;
           tile_fn = ks.f32;

@@ -1,5 +1,6 @@
 // AVX2 + FMA GEMM microkernels: up to 6 rows x 16 columns (one panel = two ymm) per tile,
-// 12 accumulators. f16 weights widen with F16C; bf16 pairs split with a shift and a mask.
+// 12 accumulators. f16 weights widen with F16C; bf16 pairs split with a shift and a mask;
+// int8 weights sign-extend (vpmovsxbd) and convert (vcvtdq2ps), scaled per column at the end.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -106,6 +107,27 @@ void tile_bf16(const GemmTileArgs& a) {
   store_tile<R>(acc, a);
 }
 
+// Eight int8 weights (the low 8 bytes of v) as floats.
+inline __m256 widen8_i8(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
+
+template <int R>
+void tile_i8(const GemmTileArgs& a) {
+  __m256 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  const float* x = a.x;
+  const int8_t* w = static_cast<const int8_t*>(a.w);  // [k][16] int8
+  for (int kk = 0; kk < a.k; ++kk) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kk * 16));
+    fma_rows<R>(acc, x, a.ldx, kk, widen8_i8(v), widen8_i8(_mm_unpackhi_epi64(v, v)));
+  }
+  const __m256 s0 = _mm256_loadu_ps(a.scale), s1 = _mm256_loadu_ps(a.scale + 8);  // scales: padded to 16
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = _mm256_mul_ps(acc[r][0], s0);
+    acc[r][1] = _mm256_mul_ps(acc[r][1], s1);
+  }
+  store_tile<R>(acc, a);
+}
+
 #define GN_AVX2_DISPATCH(name)                   \
   void name##_rows(const GemmTileArgs& a) {      \
     switch (a.rows) {                            \
@@ -120,6 +142,7 @@ void tile_bf16(const GemmTileArgs& a) {
 GN_AVX2_DISPATCH(tile_f32)
 GN_AVX2_DISPATCH(tile_f16)
 GN_AVX2_DISPATCH(tile_bf16)
+GN_AVX2_DISPATCH(tile_i8)
 #undef GN_AVX2_DISPATCH
 
 void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float* dst, size_t dst_stride) {
@@ -139,6 +162,20 @@ void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float
   }
 }
 
+void widen_i8(const int8_t* src, size_t src_stride, int panels, int k, const float* scale, float* dst,
+              size_t dst_stride) {
+  for (int p = 0; p < panels; ++p) {
+    const int8_t* s = src + p * src_stride;  // [k][16] int8
+    float* d = dst + p * dst_stride;         // [k][16] f32
+    const __m256 s0 = _mm256_loadu_ps(scale + p * kPanelCols), s1 = _mm256_loadu_ps(scale + p * kPanelCols + 8);
+    for (int kk = 0; kk < k; ++kk) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + kk * 16));
+      _mm256_storeu_ps(d + kk * 16, _mm256_mul_ps(widen8_i8(v), s0));
+      _mm256_storeu_ps(d + kk * 16 + 8, _mm256_mul_ps(widen8_i8(_mm_unpackhi_epi64(v, v)), s1));
+    }
+  }
+}
+
 }  // namespace
 
 GemmKernelSet gemm_kernels() {
@@ -149,6 +186,8 @@ GemmKernelSet gemm_kernels() {
   s.f16 = tile_f16_rows;
   s.bf16 = tile_bf16_rows;
   s.widen_bf16 = widen_bf16;
+  s.i8 = tile_i8_rows;
+  s.widen_i8 = widen_i8;
   return s;
 }
 

@@ -1,5 +1,6 @@
 // AVX-512 GEMM microkernels: up to 8 rows x 2 panels (32 columns, two zmm) per tile, 16
-// accumulators. f16 widens with vcvtph2ps; bf16 pairs widen with a shift and a mask.
+// accumulators. f16 widens with vcvtph2ps; bf16 pairs widen with a shift and a mask; int8
+// sign-extends (vpmovsxbd) and converts (vcvtdq2ps), scaled per column after the K loop.
 // GCC 12 warns spuriously inside its own AVX-512 intrinsics (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -139,6 +140,43 @@ void tile_bf16(const GemmTileArgs& a) {
   store_tile<R, P>(acc, a);
 }
 
+// 16 int8 weights at p as floats.
+inline __m512 widen16_i8(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+
+template <int R, int P>
+void tile_i8(const GemmTileArgs& a) {
+  __m512 acc[R][P], acc2[R][P];
+  zero(acc);
+  zero(acc2);
+  const float* x = a.x;
+  const int8_t* w = static_cast<const int8_t*>(a.w);  // per panel: [k][16] int8
+  int kk = 0;
+  if constexpr (kSplitK<R, P>) {
+    for (; kk + 2 <= a.k; kk += 2) {
+      __m512 w0[P], w1[P];
+      for (int p = 0; p < P; ++p) {
+        w0[p] = widen16_i8(w + p * a.panel_stride + kk * 16);
+        w1[p] = widen16_i8(w + p * a.panel_stride + kk * 16 + 16);
+      }
+      fma_rows<R, P>(acc, x, a.ldx, kk, w0);
+      fma_rows<R, P>(acc2, x, a.ldx, kk + 1, w1);
+    }
+  }
+  for (; kk < a.k; ++kk) {
+    __m512 wv[P];
+    for (int p = 0; p < P; ++p) wv[p] = widen16_i8(w + p * a.panel_stride + kk * 16);
+    fma_rows<R, P>(acc, x, a.ldx, kk, wv);
+  }
+  if constexpr (kSplitK<R, P>) merge(acc, acc2);
+  for (int p = 0; p < P; ++p) {
+    const __m512 s = _mm512_loadu_ps(a.scale + p * kPanelCols);  // scales: padded to whole panels
+    for (int r = 0; r < R; ++r) acc[r][p] = _mm512_mul_ps(acc[r][p], s);
+  }
+  store_tile<R, P>(acc, a);
+}
+
 #define GN_AVX512_DISPATCH(name)                                   \
   template <int P>                                                 \
   void name##_r(const GemmTileArgs& a) {                           \
@@ -160,6 +198,7 @@ void tile_bf16(const GemmTileArgs& a) {
 GN_AVX512_DISPATCH(tile_f32)
 GN_AVX512_DISPATCH(tile_f16)
 GN_AVX512_DISPATCH(tile_bf16)
+GN_AVX512_DISPATCH(tile_i8)
 #undef GN_AVX512_DISPATCH
 
 void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float* dst, size_t dst_stride) {
@@ -175,6 +214,16 @@ void widen_bf16(const uint16_t* src, size_t src_stride, int panels, int k, float
   }
 }
 
+void widen_i8(const int8_t* src, size_t src_stride, int panels, int k, const float* scale, float* dst,
+              size_t dst_stride) {
+  for (int p = 0; p < panels; ++p) {
+    const int8_t* s = src + p * src_stride;  // [k][16] int8
+    float* d = dst + p * dst_stride;         // [k][16] f32
+    const __m512 sv = _mm512_loadu_ps(scale + p * kPanelCols);
+    for (int kk = 0; kk < k; ++kk) _mm512_storeu_ps(d + kk * 16, _mm512_mul_ps(widen16_i8(s + kk * 16), sv));
+  }
+}
+
 }  // namespace
 
 GemmKernelSet gemm_kernels() {
@@ -185,6 +234,8 @@ GemmKernelSet gemm_kernels() {
   s.f16 = tile_f16_rp;
   s.bf16 = tile_bf16_rp;
   s.widen_bf16 = widen_bf16;
+  s.i8 = tile_i8_rp;
+  s.widen_i8 = widen_i8;
   return s;
 }
 

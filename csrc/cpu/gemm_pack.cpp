@@ -1,8 +1,11 @@
 // pack_weight: repacks a [n, k] Linear weight into 16-column panels (see gemm_layout.h).
 #include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@ namespace gptneo::cpu {
 namespace {
 
 bool valid_dtype(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+bool valid_store_dtype(DType t) { return valid_dtype(t) || t == DType::kI8; }
 
 // Converts row `row` of the [n, k] source to float.
 void load_row(const void* src, DType t, size_t row, int k, float* out) {
@@ -27,7 +31,29 @@ void load_row(const void* src, DType t, size_t row, int k, float* out) {
     case DType::kBF16:
       for (int i = 0; i < k; ++i) out[i] = bf16_to_f32(static_cast<const uint16_t*>(src)[base + i]);
       return;
+    case DType::kI8: return;  // never a source dtype (rejected by pack_weight)
   }
+}
+
+// Symmetric per-channel int8 of one [nr, k] panel's rows: scale[c] = max|row c| / 127 (1 for a
+// zero row), q = round-half-away(w / scale) clamped to [-127, 127], written k-major. False when
+// a row has a non-finite weight.
+bool store_panel_i8(const float* rows, int nr, int k, int8_t* panel, float* scale) {
+  for (int c = 0; c < nr; ++c) {
+    const float* row = rows + static_cast<size_t>(c) * k;
+    float amax = 0.f;
+    for (int kk = 0; kk < k; ++kk) {
+      if (!std::isfinite(row[kk])) return false;
+      amax = std::max(amax, std::fabs(row[kk]));
+    }
+    const float s = amax > 0.f ? amax / 127.f : 1.f;
+    scale[c] = s;
+    for (int kk = 0; kk < k; ++kk) {
+      const float q = std::round(row[kk] / s);
+      panel[static_cast<size_t>(kk) * kPanelCols + c] = static_cast<int8_t>(std::min(127.f, std::max(-127.f, q)));
+    }
+  }
+  return true;
 }
 
 // Writes one panel (rows [r0, r0 + nr) of the source, converted to float, as `rows`
@@ -55,6 +81,7 @@ void store_panel(const float* rows, int nr, int k, DType t, void* panel) {
               f32_to_bf16(rows[static_cast<size_t>(c) * k + kk]);
       return;
     }
+    case DType::kI8: return;  // store_panel_i8: needs the scales
   }
 }
 
@@ -66,12 +93,13 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   GN_CHECK_ARG(src != nullptr, "pack_weight: src is null");
   GN_CHECK_ARG(n > 0 && k > 0, "pack_weight: expected positive n and k but received n=" + std::to_string(n) +
                                    ", k=" + std::to_string(k));
-  GN_CHECK_ARG(valid_dtype(src_dtype) && valid_dtype(store_dtype), "pack_weight: unknown dtype");
+  GN_CHECK_ARG(valid_dtype(src_dtype) && valid_store_dtype(store_dtype), "pack_weight: unknown dtype");
   size_t elems = static_cast<size_t>(panel_count(n)) * panel_stride(k);
   size_t bytes = elems * dtype_size(store_dtype);
   bytes = (bytes + 63) & ~static_cast<size_t>(63);
   void* mem = host_alloc(bytes);
   if (mem == nullptr) return OutOfMemory("pack_weight: cannot allocate " + std::to_string(bytes) + " bytes");
+  std::shared_ptr<void> data(mem, [](void* p) { host_free(p); });
   const size_t panel_bytes = panel_stride(k) * dtype_size(store_dtype);
   const int panels = panel_count(n);
   // Padding is zero weights: the last panel's missing columns (and the bytes after it), and
@@ -79,6 +107,15 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
   const size_t last = static_cast<size_t>(panels - 1) * panel_bytes;
   std::memset(static_cast<char*>(mem) + last, 0, bytes - last);
   const size_t odd_row_bytes = (k & 1) ? kPanelCols * 2 * dtype_size(store_dtype) : 0;  // last k row (pair)
+  std::shared_ptr<float> scales;
+  if (store_dtype == DType::kI8) {
+    const size_t count = static_cast<size_t>(panels) * kPanelCols;
+    scales = std::shared_ptr<float>(new (std::nothrow) float[count], std::default_delete<float[]>());
+    if (scales == nullptr) return OutOfMemory("pack_weight: cannot allocate the int8 scales");
+    std::fill(scales.get(), scales.get() + count, 1.f);
+    bytes += count * sizeof(float);
+  }
+  std::atomic<int> bad_row{-1};
   // One panel at a time: read its 16 source rows (contiguous), write the panel contiguously.
   auto pack_range = [&](int64_t p0, int64_t p1) {
     std::vector<float> rows(static_cast<size_t>(kPanelCols) * k);
@@ -88,15 +125,21 @@ Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_d
       char* panel = static_cast<char*>(mem) + static_cast<size_t>(p) * panel_bytes;
       if (odd_row_bytes) std::memset(panel + panel_bytes - odd_row_bytes, 0, odd_row_bytes);
       for (int r = 0; r < nr; ++r) load_row(src, src_dtype, static_cast<size_t>(r0 + r), k, rows.data() + static_cast<size_t>(r) * k);
-      store_panel(rows.data(), nr, k, store_dtype, panel);
+      if (store_dtype != DType::kI8) store_panel(rows.data(), nr, k, store_dtype, panel);
+      else if (!store_panel_i8(rows.data(), nr, k, reinterpret_cast<int8_t*>(panel), scales.get() + r0)) bad_row = r0;
     }
   };
   if (pool != nullptr) pool->parallel_for(panels, 4, pack_range);
   else pack_range(0, panels);
+  if (bad_row >= 0)
+    return InvalidArgument("pack_weight: rows " + std::to_string(bad_row.load()) + ".." +
+                           std::to_string(std::min(n, bad_row.load() + kPanelCols) - 1) +
+                           " hold a non-finite weight, which int8 quantization cannot represent");
   out->n = n;
   out->k = k;
   out->dtype = store_dtype;
-  out->data = std::shared_ptr<void>(mem, [](void* p) { host_free(p); });
+  out->data = std::move(data);
+  out->scales = std::move(scales);
   out->bytes = bytes;
   return Status::Ok();
 }

@@ -20,6 +20,9 @@ inline void load_row(const void* w, int kk, float* out) {
   } else if constexpr (T == DType::kF16) {
     const uint16_t* p = static_cast<const uint16_t*>(w) + static_cast<size_t>(kk) * kPanelCols;
     for (int c = 0; c < kPanelCols; ++c) out[c] = f16_to_f32(p[c]);
+  } else if constexpr (T == DType::kI8) {
+    const int8_t* p = static_cast<const int8_t*>(w) + static_cast<size_t>(kk) * kPanelCols;
+    for (int c = 0; c < kPanelCols; ++c) out[c] = static_cast<float>(p[c]);
   } else {
     const uint16_t* p = static_cast<const uint16_t*>(w) + static_cast<size_t>(kk / 2) * 2 * kPanelCols + (kk % 2);
     for (int c = 0; c < kPanelCols; ++c) out[c] = bf16_to_f32(p[2 * c]);
@@ -42,6 +45,7 @@ void tile(const GemmTileArgs& a) {
     float* y = a.y + r * a.ldy;
     for (int c = 0; c < a.cols; ++c) {
       float v = acc[r][c];
+      if constexpr (T == DType::kI8) v *= a.scale[c];
       if (a.flags & kTileLoadY) v += y[c];
       if (a.flags & kTileBias) v += a.bias[c];
       if (a.flags & kTileGelu) v = gelu_new_scalar(v);
@@ -60,6 +64,15 @@ void dispatch_rows(const GemmTileArgs& a) {
   }
 }
 
+void widen_i8(const int8_t* src, size_t src_stride, int panels, int k, const float* scale, float* dst,
+              size_t dst_stride) {
+  for (int p = 0; p < panels; ++p)
+    for (int kk = 0; kk < k; ++kk)
+      for (int c = 0; c < kPanelCols; ++c)
+        dst[p * dst_stride + static_cast<size_t>(kk) * kPanelCols + c] =
+            static_cast<float>(src[p * src_stride + static_cast<size_t>(kk) * kPanelCols + c]) * scale[p * kPanelCols + c];
+}
+
 }  // namespace
 
 GemmKernelSet gemm_kernels() {
@@ -69,6 +82,8 @@ GemmKernelSet gemm_kernels() {
   s.f32 = dispatch_rows<DType::kF32>;
   s.f16 = dispatch_rows<DType::kF16>;
   s.bf16 = dispatch_rows<DType::kBF16>;
+  s.i8 = dispatch_rows<DType::kI8>;
+  s.widen_i8 = widen_i8;
   return s;
 }
 

@@ -27,6 +27,7 @@ struct GemmTileArgs {
   size_t ldy;
   int cols;             // valid output columns, 1..panels * 16
   const float* bias;    // &bias[n0] when flags has kTileBias
+  const float* scale;   // int8 tiles: &scales[n0], multiplies the block's sums before the epilogue
   int flags;
 };
 using GemmTileFn = void (*)(const GemmTileArgs&);
@@ -37,11 +38,16 @@ struct GemmKernelSet {
   GemmTileFn f32 = nullptr;
   GemmTileFn f16 = nullptr;
   GemmTileFn bf16 = nullptr;   // weights widened to f32 in registers
+  GemmTileFn i8 = nullptr;     // int8 weights widened to f32 in registers, scaled per column at the end
   // Optional: widens `panels` bf16 panels (pair layout, starting at k0, `k` rows, k0 even) into
   // f32 k-major panels at dst (dst_stride floats apart), so large-M GEMMs run the f32 kernel on
   // a block converted once instead of widening it again for every row tile.
   void (*widen_bf16)(const uint16_t* src, size_t src_stride, int panels, int k, float* dst,
                      size_t dst_stride) = nullptr;
+  // Required: widens `panels` int8 panels (k rows from src) into f32 k-major panels at dst,
+  // each column multiplied by its scale (scale: [panels * 16], from the first panel's column 0).
+  void (*widen_i8)(const int8_t* src, size_t src_stride, int panels, int k, const float* scale, float* dst,
+                   size_t dst_stride) = nullptr;
 };
 
 // ---- attention ---------------------------------------------------------------------------

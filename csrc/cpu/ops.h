@@ -17,18 +17,21 @@ namespace gptneo::cpu {
 // GEMM with a packed weight: y[M,N] = epilogue(x[M,K] · W[N,K]ᵀ + bias[N]).
 // W is a torch.nn.Linear weight ([out_features, in_features], row-major), repacked once at
 // load into the layout the microkernels stream (see gemm_pack.cpp). Storage dtype is kept
-// (f32/f16/bf16 stay at their width); accumulation is always float32.
+// (f32/f16/bf16 stay at their width) or quantized to int8 with per-output-channel scales;
+// accumulation is always float32.
 // ---------------------------------------------------------------------------------------
 struct PackedWeight {
   int n = 0;           // output features
   int k = 0;           // input features
   DType dtype = DType::kF32;
   std::shared_ptr<void> data;   // opaque packed panels (layout private to gemm_*.cpp)
-  size_t bytes = 0;
+  std::shared_ptr<float> scales;  // kI8 only: [panels * 16] per-output-channel scales
+  size_t bytes = 0;               // panels + scales
 };
 
-// src: [n, k] elements of src_dtype. Converts to store_dtype while packing; panels are packed
-// in parallel on `pool` when given.
+// src: [n, k] elements of src_dtype (f32/f16/bf16). Converts to store_dtype (f32/f16/bf16, or
+// kI8: symmetric per-channel quantization, see gemm_layout.h) while packing; panels are packed
+// in parallel on `pool` when given. kI8 rejects non-finite weights with kInvalidArgument.
 Status pack_weight(const void* src, DType src_dtype, int n, int k, DType store_dtype,
                    PackedWeight* out, ThreadPool* pool = nullptr);
 

@@ -91,6 +91,8 @@ class CpuBackend final : public Backend {
 
   Status prepare_table(const void* h_table, DType src_dtype, int rows, int cols, DType store_dtype,
                        const void** d_out, DType* dtype_out) override {
+    GN_CHECK_ARG(store_dtype != DType::kI8 && src_dtype != DType::kI8,
+                 "prepare_table: embedding tables are not quantized to int8");
     if (store_dtype == src_dtype) {  // used in place from the mapped file
       *d_out = h_table;
       *dtype_out = src_dtype;
@@ -107,6 +109,7 @@ class CpuBackend final : public Backend {
           case DType::kF32: static_cast<float*>(p)[i] = v; break;
           case DType::kF16: static_cast<uint16_t*>(p)[i] = f32_to_f16(v); break;
           case DType::kBF16: static_cast<uint16_t*>(p)[i] = f32_to_bf16(v); break;
+          case DType::kI8: break;  // rejected above
         }
       }
     });

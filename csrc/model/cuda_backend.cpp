@@ -346,6 +346,8 @@ class CudaBackend : public Backend {
   // Uploads count elements of src_dtype and converts them on the device to dst_dtype.
   Status upload_converted(const void* h_src, DType src_dtype, size_t count, DType dst_dtype, void** d_out) {
     GN_RETURN_IF_ERROR(not_capturing("weight preparation"));
+    if (src_dtype == DType::kI8 || dst_dtype == DType::kI8)
+      return Unsupported("int8 weights are supported on the CPU backend only");
     GN_RETURN_IF_ERROR(enter());
     void* d_dst = nullptr;
     GN_RETURN_IF_ERROR(alloc(count * dtype_size(dst_dtype), &d_dst));

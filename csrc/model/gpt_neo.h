@@ -32,7 +32,9 @@ struct TensorEntry {
 };
 
 struct LoadOptions {
-  DType weight_dtype = DType::kF32;  // storage dtype of the GEMM weights and embedding tables
+  // Storage dtype of the GEMM weights and embedding tables. kI8 (CPU only) quantizes the GEMM
+  // weights (lm_head included); the embedding tables then keep their checkpoint dtype.
+  DType weight_dtype = DType::kF32;
   int kv_blocks = 0;                 // KV pool size in blocks (global layers; all layers when
                                      // local_kv_blocks is 0)
   int block_size = 16;               // tokens per block
@@ -141,5 +143,7 @@ class GptNeoModel {
 
 // Parses "F32" / "F16" / "BF16"; false for anything else.
 bool parse_dtype(const std::string& s, DType* out);
+// Parses a weight storage dtype: parse_dtype's names plus "I8".
+bool parse_weight_dtype(const std::string& s, DType* out);
 
 }  // namespace gptneo

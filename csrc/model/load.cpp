@@ -14,6 +14,11 @@ bool parse_dtype(const std::string& s, DType* out) {
   return false;
 }
 
+bool parse_weight_dtype(const std::string& s, DType* out) {
+  if (s == "I8") { *out = DType::kI8; return true; }
+  return parse_dtype(s, out);
+}
+
 namespace {
 
 struct TensorView {
@@ -69,12 +74,17 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   const int64_t V = config_.vocab_size, P = config_.max_positions, H = config_.hidden,
                 I = config_.intermediate;
   const DType store = options.weight_dtype;
+  if (store == DType::kI8 && be.kind() != BackendKind::kCpu)
+    return Unsupported("int8 weights are supported on the CPU backend only (this model runs on " + be.name() + ")");
 
   TensorView wte, wpe;
   GN_RETURN_IF_ERROR(lookup.get("wte.weight", {V, H}, &wte));
   GN_RETURN_IF_ERROR(lookup.get("wpe.weight", {P, H}, &wpe));
-  GN_RETURN_IF_ERROR(be.prepare_table(wte.data, wte.dtype, V, H, store, &wte_, &wte_dtype_));
-  GN_RETURN_IF_ERROR(be.prepare_table(wpe.data, wpe.dtype, P, H, store, &wpe_, &wpe_dtype_));
+  // int8 quantizes the GEMM weights only: the lookup tables stay as stored (in place on the CPU).
+  const DType wte_store = store == DType::kI8 ? wte.dtype : store;
+  const DType wpe_store = store == DType::kI8 ? wpe.dtype : store;
+  GN_RETURN_IF_ERROR(be.prepare_table(wte.data, wte.dtype, V, H, wte_store, &wte_, &wte_dtype_));
+  GN_RETURN_IF_ERROR(be.prepare_table(wpe.data, wpe.dtype, P, H, wpe_store, &wpe_, &wpe_dtype_));
 
   auto vec = [&](const std::string& name, int64_t n, float** out) -> Status {
     TensorView t;

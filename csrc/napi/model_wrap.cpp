@@ -179,7 +179,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   if (!read_string(opts, "weightDtype", &wd, &err) || !read_int(opts, "kvBlocks", &lo.kv_blocks, &err) ||
       !read_int(opts, "blockSize", &lo.block_size, &err))
     return throw_invalid(env, err);
-  if (!parse_dtype(wd, &lo.weight_dtype)) return throw_invalid(env, "unsupported weight dtype " + wd);
+  if (!parse_weight_dtype(wd, &lo.weight_dtype)) return throw_invalid(env, "unsupported weight dtype " + wd);
   if (opts.Has("localKvBlocks") && !opts.Get("localKvBlocks").IsUndefined() &&
       !read_int(opts, "localKvBlocks", &lo.local_kv_blocks, &err))
     return throw_invalid(env, err);

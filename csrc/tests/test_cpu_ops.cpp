@@ -28,6 +28,7 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "cpu/gemm_layout.h"
 #include "cpu/ops.h"
 #include "cpu/ref/ref.h"
 #include "cpu/simd.h"
@@ -140,20 +141,33 @@ double run_gemm_case(const GemmCase& c, SimdLevel level, ThreadPool& pool, Rng& 
   for (size_t i = 0; i < y.size(); ++i) y[i] = c.epi == Epilogue::kAccumulate ? y0[i] : ((i % ldy) < size_t(c.n) ? kNaN : y0[i]);
   gemm(x, c.m, ldx, pw, b, y.data(), ldy, c.epi, pool, level);
 
-  // Oracles: on the fp32 weights, and on the weights as rounded to the stored dtype.
+  // Oracles: on the fp32 weights, and on the weights as rounded to the stored dtype (int8: the
+  // scalar quantization and int8 GEMM of cpu/ref; wr then holds q * scale for the error bound).
   // Where the kernel rounds x to bf16 (AMX tiles), the same-precision oracle does too.
   std::vector<float> wr(w.size());
-  for (size_t i = 0; i < w.size(); ++i) wr[i] = round_to(c.dtype, w[i]);
+  const bool i8 = c.dtype == DType::kI8;
+  std::vector<int8_t> q(i8 ? w.size() : 0);
+  std::vector<float> scales(i8 ? c.n : 0);
+  if (i8) {
+    ref::quantize_i8(w.data(), c.n, c.k, q.data(), scales.data());
+    for (size_t i = 0; i < w.size(); ++i) wr[i] = float(double(q[i]) * scales[i / c.k]);
+  } else {
+    for (size_t i = 0; i < w.size(); ++i) wr[i] = round_to(c.dtype, w[i]);
+  }
   std::vector<float> xr = xbuf;
   if (gemm_rounds_x_to_bf16(c.m, pw, level))
     for (auto& v : xr) v = std::isnan(v) ? v : round_to(DType::kBF16, v);
   const bool rounded = c.dtype != DType::kF32;
+  auto rounded_ref = [&](float* out, Epilogue e) {
+    if (i8) ref::gemm_i8(xr.data() + 1, c.m, ldx, q.data(), scales.data(), c.n, c.k, b, out, ldy, e);
+    else ref::gemm(xr.data() + 1, c.m, ldx, wr.data(), c.n, c.k, b, out, ldy, e);
+  };
   std::vector<float> ref32 = y0, refr = y0;
-  ref::gemm(xr.data() + 1, c.m, ldx, wr.data(), c.n, c.k, b, refr.data(), ldy, c.epi);
+  rounded_ref(refr.data(), c.epi);
   if (rounded) ref::gemm(x, c.m, ldx, w.data(), c.n, c.k, b, ref32.data(), ldy, c.epi);
   else ref32 = refr;
   std::vector<float> pre = y0;  // pre-activation, for the gelu bound
-  if (c.epi == Epilogue::kGeluNew) ref::gemm(xr.data() + 1, c.m, ldx, wr.data(), c.n, c.k, b, pre.data(), ldy, Epilogue::kStore);
+  if (c.epi == Epilogue::kGeluNew) rounded_ref(pre.data(), Epilogue::kStore);
 
   double worst = 0, err_kernel32 = 0, err_naive32 = 0, max_bound = 0;
   for (int i = 0; i < c.m; ++i) {
@@ -204,16 +218,20 @@ double run_gemm_case(const GemmCase& c, SimdLevel level, ThreadPool& pool, Rng& 
   return worst;
 }
 
-const char* dtype_short(DType t) { return t == DType::kF32 ? "f32" : t == DType::kF16 ? "f16" : "bf16"; }
+const char* dtype_short(DType t) {
+  return t == DType::kF32 ? "f32" : t == DType::kF16 ? "f16" : t == DType::kI8 ? "i8" : "bf16";
+}
 
 void test_gemm_sweeps(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
-  const int ms[] = {1, 2, 3, 7, 17, 64, 129};
+  // int8 also runs every row count of one AVX-512 tile and one past it (1..9).
+  const std::vector<int> ms_float = {1, 2, 3, 7, 17, 64, 129};
+  const std::vector<int> ms_i8 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 64, 129};
   const int nks[] = {1, 5, 16, 17, 31, 64, 100, 771};
-  const DType dtypes[] = {DType::kF32, DType::kBF16, DType::kF16};
+  const DType dtypes[] = {DType::kF32, DType::kBF16, DType::kF16, DType::kI8};
   const Epilogue epis[] = {Epilogue::kStore, Epilogue::kGeluNew, Epilogue::kAccumulate};
   int counter = 0;
   for (DType dt : dtypes) {
-    for (int m : ms) {
+    for (int m : dt == DType::kI8 ? ms_i8 : ms_float) {
       double worst = 0;
       std::string worst_desc;
       int cases = 0;
@@ -312,6 +330,35 @@ void test_gemm_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
   }
 }
 
+// int8 with every row holding a +-127: scale 1 and q = w, so on small-integer x every path
+// (register tiles and the staged large-M path) must be exact, as in test_gemm_exact.
+void test_gemm_i8_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
+  const int shapes[][3] = {{1, 771, 771}, {3, 100, 31}, {9, 33, 17}, {17, 17, 100}, {129, 31, 257}, {7, 5, 1}};
+  int counter = 0;
+  for (auto& s : shapes) {
+    const int m = s[0], n = s[1], k = s[2];
+    std::vector<float> x(size_t(m) * k), w(size_t(n) * k), b(n), y0(size_t(m) * n);
+    for (auto& v : x) v = float(rng.integer(-3, 3));
+    for (auto& v : w) v = float(rng.integer(-127, 127));
+    for (int j = 0; j < n; ++j) w[size_t(j) * k + rng.integer(0, k - 1)] = rng.integer(0, 1) ? 127.f : -127.f;
+    for (auto& v : b) v = float(rng.integer(-20, 20));
+    for (auto& v : y0) v = float(rng.integer(-50, 50));
+    PackedWeight pw;
+    Status st = pack_weight(w.data(), DType::kF32, n, k, DType::kI8, &pw);
+    bool ok = st.ok() && pw.dtype == DType::kI8 && pw.scales != nullptr;
+    for (int j = 0; ok && j < n; ++j) ok = pw.scales.get()[j] == 1.f;
+    for (Epilogue e : {Epilogue::kStore, Epilogue::kAccumulate}) {
+      std::vector<float> y = e == Epilogue::kAccumulate ? y0 : std::vector<float>(y0.size(), kNaN);
+      std::vector<float> want = y0;
+      if (ok) gemm(x.data(), m, k, pw, b.data(), y.data(), n, e, *pools[counter++ % 3], level);
+      ref::gemm(x.data(), m, k, w.data(), n, k, b.data(), want.data(), n, e);
+      for (size_t i = 0; ok && i < y.size(); ++i) ok = y[i] == want[i];
+    }
+    report(ok, std::string("gemm exact ") + simd_name(level) + " i8" + fmt(" M=%g N=%g K=%g", m, n, k),
+           st.ok() ? "" : st.message());
+  }
+}
+
 // The kGeluNew epilogue must be the very function gelu_new_inplace applies.
 void test_gemm_gelu_matches_gelu_kernel(SimdLevel level, ThreadPool& pool, Rng& rng) {
   const int m = 19, n = 77, k = 300;
@@ -337,6 +384,19 @@ void test_pack_weight_errors() {
             pack_weight(w, DType::kF32, 2, 2, DType::kBF16, &pw).ok() && pw.n == 2 && pw.k == 2 &&
             pw.dtype == DType::kBF16 && pw.bytes % 64 == 0;
   report(ok, "pack_weight rejects bad arguments with kInvalidArgument", "");
+
+  // int8: never a source dtype; non-finite weights cannot be quantized; a zero row gets scale 1.
+  float bad[6] = {1, 2, 3, 4, std::numeric_limits<float>::infinity(), 6};
+  float zero_row[6] = {0, 0, 0, 0.5f, -1, 0.25f};
+  int8_t i8w[4] = {1, 2, 3, 4};
+  ok = pack_weight(i8w, DType::kI8, 2, 2, DType::kF32, &pw).code() == ErrorCode::kInvalidArgument &&
+       pack_weight(bad, DType::kF32, 2, 3, DType::kI8, &pw).code() == ErrorCode::kInvalidArgument;
+  bad[4] = kNaN;
+  ok = ok && pack_weight(bad, DType::kF32, 2, 3, DType::kI8, &pw).code() == ErrorCode::kInvalidArgument;
+  ok = ok && pack_weight(zero_row, DType::kF32, 2, 3, DType::kI8, &pw).ok() && pw.scales != nullptr &&
+       pw.scales.get()[0] == 1.f && pw.scales.get()[1] == 1.f / 127.f &&
+       pw.bytes == 64 + kPanelCols * sizeof(float);
+  report(ok, "pack_weight int8: rejects an int8 source and non-finite weights; zero rows get scale 1", "");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -678,6 +738,7 @@ int main() {
       t0 = t1;
     };
     test_gemm_exact(level, pools, rng);
+    test_gemm_i8_exact(level, pools, rng);
     lap("gemm exact");
     test_gemm_sweeps(level, pools, rng);
     lap("gemm sweeps");

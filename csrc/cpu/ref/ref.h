@@ -13,6 +13,15 @@ namespace gptneo::cpu::ref {
 void gemm(const float* x, int m, int ldx, const float* w, int n, int k, const float* bias, float* y, int ldy,
           Epilogue epilogue);
 
+// Symmetric per-output-channel int8 quantization of a plain [n, k] weight, as gemm_layout.h
+// specifies: scales[j] = max|w[j, :]| / 127 (1 for a zero row), q = round-half-away(w / scale)
+// clamped to [-127, 127]. q: [n, k] row-major.
+void quantize_i8(const float* w, int n, int k, int8_t* q, float* scales);
+
+// gemm on int8 weights: y = epilogue(scales[j] * (x · q[j, :]) + bias[j]), sums in double.
+void gemm_i8(const float* x, int m, int ldx, const int8_t* q, const float* scales, int n, int k, const float* bias,
+             float* y, int ldy, Epilogue epilogue);
+
 // gelu_new in double: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x³), evaluated as the
 // identical x / (1 + exp(-2u)) (no cancellation for negative x), rounded to float.
 float gelu_new(float x);
