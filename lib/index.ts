@@ -3,7 +3,7 @@
  */
 export { loadModel } from './model/load.js';
 export { GptNeoModel, type EmbedOptions, type ForwardOptions, type GenerateOptions } from './model/model.js';
-export type { LoadModelOptions, DeviceOption, DTypeOption } from './model/options.js';
+export type { LoadModelOptions, DeviceOption, DTypeOption, WeightDType } from './model/options.js';
 export type { GptNeoConfig } from './model/config.js';
 export type { GenerationChunk, GenerationResult, Usage, FinishReason } from './engine/types.js';
 export type { SamplingOptions } from './sampling/index.js';

@@ -4,7 +4,8 @@
 //   * read bandwidth: a vector sum over a buffer far larger than the caches.
 // Decode GEMV (M=1) is bound by weight bytes / bandwidth: reported as GB/s of weights streamed.
 // Prefill GEMM (M=128/512) is bound by 2·M·N·K / FMA peak: reported as GFLOP/s.
-// Usage: bench_cpu_ops [--quick] [--cpu-time] [--only gemm|attn]   (GPTNEO_SIMD caps the level)
+// Usage: bench_cpu_ops [--quick] [--cpu-time] [--only gemm|gemv|attn]   (GPTNEO_SIMD caps the level)
+//   --only gemv: the M=1 (decode) GEMM rows only, every weight dtype (f32, bf16, int8).
 //   --cpu-time: single-thread rows are timed with the thread's CPU clock instead of the wall
 //   clock, which keeps them meaningful on a machine shared with other work (multi-thread rows
 //   always use the wall clock).
@@ -185,17 +186,18 @@ int main(int argc, char** argv) {
   }
   const Shape shapes[] = {{"qkv", 2304, 768}, {"out_proj", 768, 768}, {"c_fc", 3072, 768},
                           {"c_proj", 768, 3072}, {"lm_head", 50257, 768}};
-  for (DType dt : {DType::kF32, DType::kBF16}) {
+  for (DType dt : {DType::kF32, DType::kBF16, DType::kI8}) {
     if (only == "attn") break;
     for (int m : {1, 8, 32, 128, 512}) {
       for (const Shape& s : shapes) {
         if (quick && (m == 512 || m == 8)) continue;
+        if (only == "gemv" && m != 1) continue;
         for (ThreadPool* p : pools) bench_gemm(s, dt, m, *p, level, bounds, quick);
       }
     }
   }
   for (int ctx : {128, 512, 2048})
-    if (only != "gemm")
+    if (only != "gemm" && only != "gemv")
     for (bool prefill : {false, true})
       for (ThreadPool* p : pools) bench_attention(ctx, prefill, *p, level, quick);
   return 0;

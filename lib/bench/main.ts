@@ -12,10 +12,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { devices } from '../devices.js';
 import { loadNative } from '../native/binding.js';
+import type { WeightDType } from '../model/options.js';
 import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
 import { runOnnxRuntimePeer, type PeerOutcome } from './peers/onnxruntime.js';
 import { runTokenizerBench } from './tokenizer.js';
+
+/** Bytes per stored weight (int8's per-channel scales are negligible here). */
+const WEIGHT_BYTES: Record<WeightDType, number> = { float32: 4, bfloat16: 2, float16: 2, int8: 1 };
 
 interface PeerFigure { peer: string; median: number; spread: number }
 interface Figure {
@@ -36,14 +40,14 @@ export async function benchMain(argv: string[]): Promise<number> {
     help: { type: 'boolean', short: 'h', default: false },
   } });
   if (values.help) {
-    process.stdout.write(`Usage: gpt-neo bench [--model DIR] [--dtype float32|bfloat16|float16] [--threads N]
+    process.stdout.write(`Usage: gpt-neo bench [--model DIR] [--dtype float32|bfloat16|float16|int8] [--threads N]
                    [--repeats N] [--quick] [--skip-tokenizer] [--no-peers] [--json FILE] [--compare BASELINE.json]
   Peers: onnxruntime-node (CPU, fp32), when installed, measured in the same run; --no-peers skips them.\n`);
     return 0;
   }
   const cpu = devices().find((d) => d.type === 'cpu')!;
   const threads = values.threads ? Number(values.threads) : (cpu as { threads: number }).threads;
-  const dtype = values.dtype as 'float32' | 'bfloat16' | 'float16';
+  const dtype = values.dtype as WeightDType;
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', simd: (cpu as { simd: string }).simd, threads, node: process.version,
     date: new Date().toISOString(), dtype,
@@ -73,7 +77,7 @@ export async function benchMain(argv: string[]): Promise<number> {
       // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ matrix rate ÷ FLOPs per unit.
       const bound = !r.bound ? undefined : r.bound.kind === 'bandwidth'
         ? Math.min(limits.readGbs * 1e9 / r.bound.bytesPerStep * r.bound.tokensPerStep,
-          matrixGflops * 1e9 / (2 * r.bound.bytesPerStep / (dtype === 'float32' ? 4 : 2)))
+          matrixGflops * 1e9 / (2 * r.bound.bytesPerStep / WEIGHT_BYTES[dtype]))
         : matrixGflops * 1e9 / r.bound.flopsPerUnit;
       figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
     }

@@ -5,12 +5,13 @@
  */
 import { loadModel } from '../model/load.js';
 import type { GptNeoModel } from '../model/model.js';
+import type { WeightDType } from '../model/options.js';
 import { measure, seconds, type Measurement } from './stats.js';
 import { DECODE_SEED, DECODE_SEED_STEP, embedTexts, PREFILL_SEED, promptIds, rowNames, workload } from './workload.js';
 
 export interface ModelBenchOptions {
   dir: string;
-  dtype: 'float32' | 'bfloat16' | 'float16';
+  dtype: WeightDType;
   threads: number;
   repeats: number;
   /** Smaller runs for a quick look (CI smoke). */

@@ -26,7 +26,7 @@ export const modelOptions = {
 export const MODEL_OPTIONS_HELP = `Model options:
   -m, --model ID|DIR   a Hub repo id or a local directory (default ${DEFAULT_MODEL})
       --device D       auto | cpu | cuda | cuda:N (default auto)
-      --dtype T        auto | float32 | bfloat16 | float16 (default auto)
+      --dtype T        auto | float32 | bfloat16 | float16 | int8 (default auto; int8: CPU only)
       --threads N      CPU threads (default: all available)
       --revision R     Hub branch, tag or commit (default main)
       --offline        use only the local Hugging Face cache (also HF_HUB_OFFLINE=1)

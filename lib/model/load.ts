@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { GptNeoError, fromNativeError } from '../errors.js';
 import { resolveModelSource } from '../hub/index.js';
 import { loadNative } from '../native/binding.js';
-import type { NativeDType, NativeModel } from '../native/types.js';
+import type { NativeModel, NativeWeightDType } from '../native/types.js';
 import { Tokenizer } from '../tokenizer/index.js';
 import { expectString } from '../validate.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights, type GptNeoConfig } from './checkpoint.js';
 import { GptNeoModel } from './model.js';
-import { checkAborted, parseDevice, validateLoadOptions, type LoadModelOptions } from './options.js';
+import { checkAborted, parseDevice, validateLoadOptions, type LoadModelOptions, type WeightDType } from './options.js';
 
-const DTYPE_TO_NATIVE = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' } as const satisfies Record<string, NativeDType>;
+const DTYPE_TO_NATIVE = { float32: 'F32', bfloat16: 'BF16', float16: 'F16', int8: 'I8' } as const satisfies Record<WeightDType, NativeWeightDType>;
 const DEFAULT_KV_BUDGET_BYTES = 512 * 1024 * 1024;
 const DEFAULT_MAX_BATCH_TOKENS = 512;
 const DEFAULT_KV_BLOCK_SIZE = 16;
@@ -42,10 +42,16 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
 
   const addon = loadNative();
   const { kind, index } = parseDevice(opts.device);
-  const useCuda = kind === 'cuda' || (kind === 'auto' && firstUsableCuda(addon.devices()) !== undefined);
+  // int8 weights are CPU-only: 'auto' then means the CPU, an explicit CUDA device is an error.
+  if (opts.dtype === 'int8' && kind === 'cuda') {
+    throw new GptNeoError('ERR_GPTNEO_UNSUPPORTED', "dtype 'int8' is supported on the CPU only",
+      { hint: "use device: 'cpu' (or 'auto') with dtype 'int8', or dtype 'bfloat16' / 'float16' on CUDA" });
+  }
+  const useCuda = kind === 'cuda' ||
+    (kind === 'auto' && opts.dtype !== 'int8' && firstUsableCuda(addon.devices()) !== undefined);
   const deviceIndex = kind === 'auto' ? firstUsableCuda(addon.devices()) ?? 0 : index;
   if (kind === 'cuda') assertCudaUsable(addon.devices(), index);
-  const dtype = !opts.dtype || opts.dtype === 'auto' ? (useCuda ? 'bfloat16' : 'float32') : opts.dtype;
+  const dtype: WeightDType = !opts.dtype || opts.dtype === 'auto' ? (useCuda ? 'bfloat16' : 'float32') : opts.dtype;
 
   const contextSize = Math.min(opts.contextSize ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
   const kvBlockSize = opts.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE;

@@ -13,6 +13,7 @@ import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } f
 import type { Tokenizer } from '../tokenizer/index.js';
 import { describe, expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
 import type { GptNeoConfig } from './config.js';
+import type { WeightDType } from './options.js';
 import { promptToIds, validateTokenIds } from './prompt.js';
 
 export interface ForwardOptions {
@@ -41,7 +42,7 @@ export interface ModelRuntime {
   config: GptNeoConfig;
   tokenizer: Tokenizer | undefined;
   device: string;
-  dtype: 'float32' | 'bfloat16' | 'float16';
+  dtype: WeightDType;
   contextSize: number;
   kvBlocks: number;
   /** Blocks of the local-layer KV pool; 0 when local layers share the main pool. */
@@ -58,7 +59,8 @@ export class GptNeoModel implements AsyncDisposable {
   readonly tokenizer: Tokenizer | undefined;
   /** 'cpu' or 'cuda:N'. */
   readonly device: string;
-  readonly dtype: 'float32' | 'bfloat16' | 'float16';
+  /** Weight storage dtype ('auto' resolved). */
+  readonly dtype: WeightDType;
   /** Longest sequence (prompt + generated) a request may have. */
   readonly contextSize: number;
   /** The directory the weights came from. */

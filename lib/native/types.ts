@@ -22,6 +22,8 @@ export interface NativeModelOptions {
 }
 
 export type NativeDType = 'F32' | 'F16' | 'BF16';
+/** Weight storage dtypes: the checkpoint dtypes plus 'I8' (CPU int8 quantization, never a tensor dtype). */
+export type NativeWeightDType = NativeDType | 'I8';
 
 export interface NativeTensorEntry {
   name: string;
@@ -32,7 +34,7 @@ export interface NativeTensorEntry {
 }
 
 export interface NativeLoadOptions {
-  weightDtype: NativeDType;
+  weightDtype: NativeWeightDType;
   /** Blocks of the main KV pool (global layers; every layer when localKvBlocks is absent). */
   kvBlocks: number;
   blockSize: number;

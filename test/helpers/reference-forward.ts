@@ -1,6 +1,7 @@
 // An independent float64 GPT-Neo forward pass in plain TypeScript, straight from the maths in
 // ../shared/fixtures/README.md. Small models only (tests). Weights can be rounded to bf16/f16
-// first to build the "naive same-precision" baseline that bounds our half-width error.
+// first to build the "naive same-precision" baseline that bounds our half-width error, or the
+// Linear weights and lm_head quantized to int8 per output channel (the int8 baseline).
 import { readSafetensorsHeader, readTensor } from '../../lib/model/safetensors.js';
 import { parseConfig } from '../../lib/model/config.js';
 import { readFileSync } from 'node:fs';
@@ -27,6 +28,31 @@ export const roundF16: Round = (x) => {
   return n * q;
 };
 
+/**
+ * Symmetric per-row int8 quantization of a [n, k] float32 matrix, returned dequantized (q * scale,
+ * exact in float64), following csrc/cpu/gemm_layout.h: scale = fround(max|row| / 127) (1 for a
+ * zero row), q = round-half-away-from-zero(fround(w / scale)) clamped to [-127, 127].
+ */
+export function quantizeRowsInt8(w: Float64Array, n: number, k: number): Float64Array {
+  const out = new Float64Array(w.length);
+  for (let r = 0; r < n; r++) {
+    let amax = 0;
+    for (let c = 0; c < k; c++) amax = Math.max(amax, Math.abs(w[r * k + c]!));
+    const scale = amax === 0 ? 1 : Math.fround(amax / 127);
+    for (let c = 0; c < k; c++) {
+      const x = Math.fround(w[r * k + c]! / scale);
+      const q = Math.min(127, Math.floor(Math.abs(x) + 0.5));
+      out[r * k + c] = (x < 0 ? -q : q) * scale;
+    }
+  }
+  return out;
+}
+
+export interface ReferenceOptions {
+  /** 'int8': every projection and the lm_head quantized with quantizeRowsInt8 (embedding lookups stay). */
+  quantize?: 'int8';
+}
+
 export interface ReferenceModel {
   forward(ids: number[]): { logits: Float64Array[]; hidden: Float64Array[] };
 }
@@ -36,7 +62,8 @@ export interface ReferenceModel {
  * the activations entering each projection and the lm_head, as a GPU tensor-core GEMM that stages
  * its inputs in that precision does.
  */
-export async function loadReferenceModel(dir: string, round?: Round, roundInputs = false): Promise<ReferenceModel> {
+export async function loadReferenceModel(dir: string, round?: Round, roundInputs = false,
+  options: ReferenceOptions = {}): Promise<ReferenceModel> {
   const cfg = parseConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const file = await readSafetensorsHeader(join(dir, 'model.safetensors'));
   const get = async (name: string): Promise<Float64Array> => {
@@ -52,6 +79,11 @@ export async function loadReferenceModel(dir: string, round?: Round, roundInputs
   const H = cfg.hiddenSize, I = cfg.intermediateSize, V = cfg.vocabSize, nh = cfg.numHeads, hd = H / nh;
   const wte = await get('wte.weight');
   const wpe = await get('wpe.weight');
+  const int8 = options.quantize === 'int8';
+  // A Linear weight [n, k], quantized per output channel for the int8 baseline.
+  const proj = async (name: string, n: number, k: number): Promise<Float64Array> =>
+    int8 ? quantizeRowsInt8(await get(name), n, k) : get(name);
+  const lmHead = int8 ? quantizeRowsInt8(wte, V, H) : wte;
   interface Layer {
     ln1g: Float64Array; ln1b: Float64Array; q: Float64Array; k: Float64Array; v: Float64Array; o: Float64Array;
     ob: Float64Array; ln2g: Float64Array; ln2b: Float64Array; fc: Float64Array; fcb: Float64Array;
@@ -62,12 +94,12 @@ export async function loadReferenceModel(dir: string, round?: Round, roundInputs
     const p = `h.${l}.`;
     layers.push({
       ln1g: await get(p + 'ln_1.weight'), ln1b: await get(p + 'ln_1.bias'),
-      q: await get(p + 'attn.attention.q_proj.weight'), k: await get(p + 'attn.attention.k_proj.weight'),
-      v: await get(p + 'attn.attention.v_proj.weight'),
-      o: await get(p + 'attn.attention.out_proj.weight'), ob: await get(p + 'attn.attention.out_proj.bias'),
+      q: await proj(p + 'attn.attention.q_proj.weight', H, H), k: await proj(p + 'attn.attention.k_proj.weight', H, H),
+      v: await proj(p + 'attn.attention.v_proj.weight', H, H),
+      o: await proj(p + 'attn.attention.out_proj.weight', H, H), ob: await get(p + 'attn.attention.out_proj.bias'),
       ln2g: await get(p + 'ln_2.weight'), ln2b: await get(p + 'ln_2.bias'),
-      fc: await get(p + 'mlp.c_fc.weight'), fcb: await get(p + 'mlp.c_fc.bias'),
-      pr: await get(p + 'mlp.c_proj.weight'), prb: await get(p + 'mlp.c_proj.bias'),
+      fc: await proj(p + 'mlp.c_fc.weight', I, H), fcb: await get(p + 'mlp.c_fc.bias'),
+      pr: await proj(p + 'mlp.c_proj.weight', H, I), prb: await get(p + 'mlp.c_proj.bias'),
       local: cfg.attentionLayers[l] === 'local',
     });
   }
@@ -143,7 +175,7 @@ export async function loadReferenceModel(dir: string, round?: Round, roundInputs
         });
       }
       const hidden = h.map((r) => ln(r, lnfg, lnfb));
-      const logits = hidden.map((r) => lin(wte, r, V));
+      const logits = hidden.map((r) => lin(lmHead, r, V));
       return { logits, hidden };
     },
   };
