@@ -163,6 +163,7 @@ describe('int8 weights (cpu)', function () {
     const out = await model.generate(seq.input_ids, { maxNewTokens: 8, temperature: 0, ignoreEos: true });
     assert.equal(out.tokenIds.length, 8);
     assert.equal(model.dtype, 'int8');
+    assert.equal(model.info().dtype, 'int8');
   });
 
   it('bad combinations fail with typed errors', async () => {

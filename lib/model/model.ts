@@ -91,11 +91,17 @@ export class GptNeoModel implements AsyncDisposable {
     return this.native.info().backend;
   }
 
-  /** Native memory and backend: weight bytes as prepared, KV pool bytes, block geometry. */
-  info(): { backend: string; weightBytes: number; kvBytes: number; kvBlocks: number; localKvBlocks: number; kvBlockSize: number } {
+  /**
+   * Native memory and backend: weight storage dtype, weight bytes as prepared (int8: with its
+   * scales), KV pool bytes, block geometry.
+   */
+  info(): {
+    backend: string; dtype: WeightDType; weightBytes: number; kvBytes: number; kvBlocks: number; localKvBlocks: number;
+    kvBlockSize: number;
+  } {
     this.assertUsable();
     const i = this.native.info();
-    return { backend: i.backend, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
+    return { backend: i.backend, dtype: this.dtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
       kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0 };
   }
 
