@@ -5,7 +5,7 @@
 // and for the typed errors of bad combinations.
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
-import { GptNeoError, loadModel } from '../lib/index.js';
+import { devices, GptNeoError, loadModel } from '../lib/index.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
 import { loadNative } from '../lib/native/binding.js';
 import type { NativeModel } from '../lib/native/types.js';
@@ -64,6 +64,25 @@ describe('int8 weights (cpu)', function () {
       }
     });
   }
+
+  it('every SIMD path this CPU offers computes the same int8 model (tiny-neo, vs the float64 int8 model)', async () => {
+    const order = ['portable', 'avx2', 'avx512', 'avx512bf16', 'amx'] as const;
+    const detected = (devices()[0] as { simdDetected: string }).simdDetected;
+    const available = order.slice(0, order.indexOf(detected as (typeof order)[number]) + 1);
+    const fx = await loadFixtureCase('tiny-neo');
+    const naive = await loadReferenceModel(fx.dir, undefined, false, { quantize: 'int8' });
+    const vocab = fx.json.config_json.vocab_size as number;
+    for (const simd of available) {
+      await using model = await loadModel(fx.dir, { device: 'cpu', dtype: 'int8', simd, threads: 2 });
+      assert.match(model.backend, new RegExp(`cpu/${simd}$`));
+      for (const seq of fx.json.sequences) {
+        const want = pickRows(naive.forward(seq.input_ids).logits.flatMap((r) => [...r]), vocab, seq.logit_positions);
+        const ours = pickRows(await model.forward(seq.input_ids), vocab, seq.logit_positions);
+        const diff = maxAbsDiff(ours, want);
+        assert.ok(diff <= 1e-4, `${simd} sequence ${seq.index}: ${diff}`);
+      }
+    }
+  });
 
   it('measures the logit error against float32 and the argmax agreement on every fixture sequence', async () => {
     const lines: string[] = [];
