@@ -67,6 +67,12 @@ inline void merge(__m512 (&acc)[R][P], const __m512 (&acc2)[R][P]) {
     for (int p = 0; p < P; ++p) acc[r][p] = _mm512_add_ps(acc[r][p], acc2[r][p]);
 }
 
+// Decode (few rows): the int8 tile does ~3 vector ops per 16 weights, enough compute that the
+// hardware prefetcher alone left the GEMV stalling on memory and computing in turns (125M decode
+// at ~64% of the bandwidth bound); a software prefetch 1 KiB ahead in each panel stream overlaps
+// the two (~81%; 2 KiB measured the same within noise). The bf16 and f32 decode tiles do the same.
+constexpr int kDecodePrefetchBytes = 1024;
+
 template <int R, int P>
 void tile_f32(const GemmTileArgs& a) {
   __m512 acc[R][P], acc2[R][P];
@@ -78,6 +84,11 @@ void tile_f32(const GemmTileArgs& a) {
   if constexpr (kSplitK<R, P>) {
     for (; kk + 2 <= a.k; kk += 2) {
       __m512 w0[P], w1[P];
+      for (int p = 0; p < P; ++p) {  // two new lines per panel: fetched kDecodePrefetchBytes ahead
+        const char* line = reinterpret_cast<const char*>(w + p * a.panel_stride + kk * 16) + kDecodePrefetchBytes;
+        _mm_prefetch(line, _MM_HINT_T0);
+        _mm_prefetch(line + 64, _MM_HINT_T0);
+      }
       for (int p = 0; p < P; ++p) {
         w0[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16);
         w1[p] = _mm512_loadu_ps(w + p * a.panel_stride + kk * 16 + 16);
@@ -110,6 +121,7 @@ void tile_f16(const GemmTileArgs& a) {
   store_tile<R, P>(acc, a);
 }
 
+
 template <int R, int P>
 void tile_bf16(const GemmTileArgs& a) {
   __m512 acc[R][P], acc2[R][P];
@@ -121,6 +133,9 @@ void tile_bf16(const GemmTileArgs& a) {
   const int pairs = a.k / 2;
   for (int kp = 0; kp < pairs; ++kp) {
     __m512 ev[P], ov[P];
+    if constexpr (kSplitK<R, P>)  // decode: one new line per panel per pair, fetched 1 KiB ahead (as for int8)
+      for (int p = 0; p < P; ++p)
+        _mm_prefetch(reinterpret_cast<const char*>(w + p * a.panel_stride + kp * 32) + kDecodePrefetchBytes, _MM_HINT_T0);
     for (int p = 0; p < P; ++p) {
       __m512i v = _mm512_loadu_si512(w + p * a.panel_stride + kp * 32);
       ev[p] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
@@ -140,11 +155,6 @@ void tile_bf16(const GemmTileArgs& a) {
   store_tile<R, P>(acc, a);
 }
 
-// Decode (few rows): the int8 tile does ~3 vector ops per 16 weights, enough compute that the
-// hardware prefetcher alone left the GEMV stalling on memory and computing in turns (125M decode
-// at ~64% of the bandwidth bound); a software prefetch 1 KiB ahead in each panel stream overlaps
-// the two (~81%; 2 KiB measured the same within noise).
-constexpr int kI8PrefetchBytes = 1024;
 
 // 16 int8 weights at p as floats.
 inline __m512 widen16_i8(const int8_t* p) {
@@ -162,8 +172,8 @@ void tile_i8(const GemmTileArgs& a) {
   if constexpr (kSplitK<R, P>) {
     for (; kk + 2 <= a.k; kk += 2) {
       __m512 w0[P], w1[P];
-      if ((kk & 3) == 0)  // a new cache line per panel every 4 k: fetch kI8PrefetchBytes ahead
-        for (int p = 0; p < P; ++p) _mm_prefetch(reinterpret_cast<const char*>(w + p * a.panel_stride + kk * 16 + kI8PrefetchBytes), _MM_HINT_T0);
+      if ((kk & 3) == 0)  // a new cache line per panel every 4 k: fetch kDecodePrefetchBytes ahead
+        for (int p = 0; p < P; ++p) _mm_prefetch(reinterpret_cast<const char*>(w + p * a.panel_stride + kk * 16 + kDecodePrefetchBytes), _MM_HINT_T0);
       for (int p = 0; p < P; ++p) {
         w0[p] = widen16_i8(w + p * a.panel_stride + kk * 16);
         w1[p] = widen16_i8(w + p * a.panel_stride + kk * 16 + 16);
