@@ -9,10 +9,12 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/host_memory.h"
 #include "core/mapped_file.h"
 #include "core/status.h"
 #include "model/backend.h"
@@ -62,15 +64,20 @@ struct StepInput {
 struct StepOutput {
   int rows = 0;
   int cols = 0;
-  // logits [R, vocab], hidden [R, hidden] or pooled [S, hidden]: `count` floats, left
-  // uninitialised by allocate() (every element is written), so that the N-API layer can hand
-  // the block to JavaScript without another copy.
-  std::unique_ptr<float[]> values;
+  // logits [R, vocab], hidden [R, hidden] or pooled [S, hidden]: `count` floats from
+  // host_alloc (huge pages for big blocks: 512 rows of logits are 103 MB), left uninitialised by
+  // allocate() (every element is written), so that the N-API layer can hand the block to
+  // JavaScript without another copy; free it with host_free.
+  struct HostFree {
+    void operator()(float* p) const { host_free(p); }
+  };
+  std::unique_ptr<float[], HostFree> values;
   size_t count = 0;
   std::vector<int32_t> ids;   // argmax [R]
 
   float* allocate(size_t n) {
-    values.reset(new float[n]);
+    values.reset(static_cast<float*>(host_alloc(n * sizeof(float))));
+    if (!values) throw std::bad_alloc();
     count = n;
     return values.get();
   }

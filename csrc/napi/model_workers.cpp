@@ -4,6 +4,7 @@
 #include <exception>
 #include <new>
 
+#include "core/host_memory.h"
 #include "napi/js_error.h"
 
 namespace gptneo::napi {
@@ -53,7 +54,7 @@ Napi::Value StepWorker::result(Napi::Env env) {
     float* data = output_.values.get();
     napi_value buffer = nullptr;
     napi_status st = napi_create_external_arraybuffer(
-        env, data, count * sizeof(float), [](napi_env, void* p, void*) { delete[] static_cast<float*>(p); },
+        env, data, count * sizeof(float), [](napi_env, void* p, void*) { host_free(p); },
         nullptr, &buffer);
     if (st == napi_ok) {
       output_.values.release();
