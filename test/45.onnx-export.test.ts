@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attentionBias, exportGptNeoOnnx, MASKED } from '../lib/bench/peers/gpt-neo-onnx.js';
 import { encodeVarint, ProtoMessage } from '../lib/bench/peers/onnx-proto.js';
-import { loadOnnxRuntime, OrtGptNeo, type OnnxRuntime } from '../lib/bench/peers/ort-gpt-neo.js';
+import { OrtGptNeo, type OnnxRuntime } from '../lib/bench/peers/ort-gpt-neo.js';
 import { loadFixtureCase, maxAbsDiff, type FixtureCase } from './helpers/fixture-data.js';
+import { onnxRuntimeOrSkip } from './helpers/onnxruntime.js';
 
 const TOL = 1e-4;
 
@@ -41,12 +42,7 @@ describe('ONNX export of GPT-Neo vs Hugging Face: tiny-neo (onnxruntime-node, cp
   let model: OrtGptNeo;
 
   before(async function () {
-    const loaded = await loadOnnxRuntime();
-    if ('missing' in loaded) {
-      console.log(`      skipped: ${loaded.missing}`);
-      this.skip();
-    }
-    ort = loaded.ort;
+    ort = await onnxRuntimeOrSkip(this);
     fx = await loadFixtureCase('tiny-neo');
     tmp = await mkdtemp(join(tmpdir(), 'gpt-neo-onnx-test-'));
     const exported = await exportGptNeoOnnx(fx.dir, join(tmp, 'model.onnx'));

@@ -9,8 +9,9 @@ import { loadModel } from '../lib/index.js';
 import { writeRandomCheckpoint } from '../lib/model/random-checkpoint.js';
 import { exportGptNeoOnnx } from '../lib/bench/peers/gpt-neo-onnx.js';
 import { meanPoolNormalized, runOnnxRuntimePeer } from '../lib/bench/peers/onnxruntime.js';
-import { loadOnnxRuntime, OrtGptNeo, type OnnxRuntime } from '../lib/bench/peers/ort-gpt-neo.js';
+import { OrtGptNeo, type OnnxRuntime } from '../lib/bench/peers/ort-gpt-neo.js';
 import { rowNames, workload } from '../lib/bench/workload.js';
+import { onnxRuntimeOrSkip } from './helpers/onnxruntime.js';
 import { maxAbsDiff } from './helpers/fixture-data.js';
 import { fixture } from './helpers/paths.js';
 
@@ -19,12 +20,7 @@ describe('bench peer: onnxruntime-node', () => {
   let tmp: string;
 
   before(async function () {
-    const loaded = await loadOnnxRuntime();
-    if ('missing' in loaded) {
-      console.log(`      skipped: ${loaded.missing}`);
-      this.skip();
-    }
-    ort = loaded.ort;
+    ort = await onnxRuntimeOrSkip(this);
     tmp = await mkdtemp(join(tmpdir(), 'gpt-neo-peer-test-'));
   });
   after(async () => { if (tmp) await rm(tmp, { recursive: true, force: true }); });
