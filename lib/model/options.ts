@@ -16,7 +16,8 @@ export interface LoadModelOptions {
   /** 'auto' (a usable GPU if any, else CPU), 'cpu', 'cuda' or 'cuda:N'. Default 'auto'. */
   device?: DeviceOption;
   /**
-   * Weight storage dtype. 'auto': float32 on CPU, bfloat16 on CUDA. Compute is float32 on CPU.
+   * Weight storage dtype. 'auto': float32 on CPU, bfloat16 on CUDA. Compute is float32 on CPU, except that
+   * bfloat16 weights on AMX CPUs multiply products of 16+ rows with bfloat16 inputs (see `simd`).
    * 'int8' (CPU only): weight-only quantization of every Linear weight and the LM head, symmetric
    * with one float scale per output channel (scale = max |row| / 127); activations stay float32
    * and the token/position embedding lookups keep the checkpoint's dtype. Decode streams about a
