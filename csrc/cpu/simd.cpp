@@ -53,7 +53,7 @@ SimdLevel detect_simd() {
   bool avx512 = bit(l7.ebx, 16) && bit(l7.ebx, 17) && bit(l7.ebx, 30) && bit(l7.ebx, 31);  // F DQ BW VL
   if (!avx512 || (xcr0 & 0xe0) != 0xe0) return SimdLevel::kAvx2;  // opmask + ZMM_Hi256 + Hi16_ZMM
   CpuidRegs l71 = cpuid(7, 1);
-  if (l7.eax >= 1 && bit(l71.eax, 5)) return amx_bf16_usable() ? SimdLevel::kAmx : SimdLevel::kAvx512Bf16;
+  if (l7.eax >= 1 && bit(l71.eax, 5)) return amx_bf16_supported() ? SimdLevel::kAmx : SimdLevel::kAvx512Bf16;
   return SimdLevel::kAvx512;
 #else
   return SimdLevel::kPortable;
@@ -61,17 +61,21 @@ SimdLevel detect_simd() {
 }
 
 SimdLevel select_simd() {
-  SimdLevel best = detect_simd();
+  const SimdLevel best = detect_simd();
+  SimdLevel want = best;
   const char* env = std::getenv("GPTNEO_SIMD");
-  if (env == nullptr || *env == '\0') return best;
-  SimdLevel want;
-  if (std::strcmp(env, "portable") == 0) want = SimdLevel::kPortable;
-  else if (std::strcmp(env, "avx2") == 0) want = SimdLevel::kAvx2;
-  else if (std::strcmp(env, "avx512") == 0) want = SimdLevel::kAvx512;
-  else if (std::strcmp(env, "avx512bf16") == 0) want = SimdLevel::kAvx512Bf16;
-  else if (std::strcmp(env, "amx") == 0) want = SimdLevel::kAmx;
-  else return best;  // unknown value: ignored
-  return static_cast<int>(want) < static_cast<int>(best) ? want : best;
+  if (env != nullptr && *env != '\0') {
+    if (std::strcmp(env, "portable") == 0) want = SimdLevel::kPortable;
+    else if (std::strcmp(env, "avx2") == 0) want = SimdLevel::kAvx2;
+    else if (std::strcmp(env, "avx512") == 0) want = SimdLevel::kAvx512;
+    else if (std::strcmp(env, "avx512bf16") == 0) want = SimdLevel::kAvx512Bf16;
+    else if (std::strcmp(env, "amx") == 0) want = SimdLevel::kAmx;
+    // unknown value: ignored
+  }
+  SimdLevel level = static_cast<int>(want) < static_cast<int>(best) ? want : best;
+  // The tiles are asked for only when the 'amx' path is chosen; if Linux refuses: AVX-512 BF16.
+  if (level == SimdLevel::kAmx && !amx_bf16_usable()) level = SimdLevel::kAvx512Bf16;
+  return level;
 }
 
 const char* simd_name(SimdLevel level) {

@@ -14,7 +14,8 @@ enum class SimdLevel : int {
 
 // Best level this CPU and OS support.
 SimdLevel detect_simd();
-// detect_simd() capped by GPTNEO_SIMD when set (an unknown value is ignored).
+// detect_simd() capped by GPTNEO_SIMD when set (an unknown value is ignored); 'amx' only when Linux
+// grants the tiles (asked here, once per process, and only when that path would be chosen).
 SimdLevel select_simd();
 const char* simd_name(SimdLevel level);
 
