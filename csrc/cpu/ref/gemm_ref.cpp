@@ -5,6 +5,19 @@
 
 namespace gptneo::cpu::ref {
 
+namespace {
+
+// Writes one output: acc (x·w + bias, in double) through the epilogue.
+void apply_epilogue(double acc, Epilogue epilogue, float* out) {
+  switch (epilogue) {
+    case Epilogue::kStore: *out = static_cast<float>(acc); break;
+    case Epilogue::kGeluNew: *out = gelu_new(static_cast<float>(acc)); break;
+    case Epilogue::kAccumulate: *out = static_cast<float>(acc + *out); break;
+  }
+}
+
+}  // namespace
+
 void gemm(const float* x, int m, int ldx, const float* w, int n, int k, const float* bias, float* y, int ldy,
           Epilogue epilogue) {
   for (int i = 0; i < m; ++i) {
@@ -13,12 +26,7 @@ void gemm(const float* x, int m, int ldx, const float* w, int n, int k, const fl
       for (int kk = 0; kk < k; ++kk)
         acc += static_cast<double>(x[static_cast<size_t>(i) * ldx + kk]) * w[static_cast<size_t>(j) * k + kk];
       if (bias != nullptr) acc += bias[j];
-      float* out = y + static_cast<size_t>(i) * ldy + j;
-      switch (epilogue) {
-        case Epilogue::kStore: *out = static_cast<float>(acc); break;
-        case Epilogue::kGeluNew: *out = gelu_new(static_cast<float>(acc)); break;
-        case Epilogue::kAccumulate: *out = static_cast<float>(acc + *out); break;
-      }
+      apply_epilogue(acc, epilogue, y + static_cast<size_t>(i) * ldy + j);
     }
   }
 }
@@ -48,12 +56,7 @@ void gemm_i8(const float* x, int m, int ldx, const int8_t* q, const float* scale
         acc += static_cast<double>(x[static_cast<size_t>(i) * ldx + kk]) * q[static_cast<size_t>(j) * k + kk];
       acc *= scales[j];
       if (bias != nullptr) acc += bias[j];
-      float* out = y + static_cast<size_t>(i) * ldy + j;
-      switch (epilogue) {
-        case Epilogue::kStore: *out = static_cast<float>(acc); break;
-        case Epilogue::kGeluNew: *out = gelu_new(static_cast<float>(acc)); break;
-        case Epilogue::kAccumulate: *out = static_cast<float>(acc + *out); break;
-      }
+      apply_epilogue(acc, epilogue, y + static_cast<size_t>(i) * ldy + j);
     }
   }
 }
