@@ -3,7 +3,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include "cpu/attention_block_avx2.h"
+#include "cpu/attention_block.h"
 #include "cpu/attention_row.h"
 #include "cpu/vec_math_avx2.h"
 
@@ -87,13 +87,52 @@ struct Avx2Ops {
 
 }  // namespace
 
+namespace {
+
+// Vector policy of the query-transposed block kernel (attention_block.h): 8 queries per register;
+// lane masks are all-ones vectors from compares.
+struct Avx2BlockOps {
+  using vec = __m256;
+  using ivec = __m256i;
+  using mask = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kPvDims = 8;
+  static vec load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, vec v) { _mm256_store_ps(p, v); }
+  static vec zero() { return _mm256_setzero_ps(); }
+  static vec set1(float x) { return _mm256_set1_ps(x); }
+  static vec bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+  static vec sub(vec a, vec b) { return _mm256_sub_ps(a, b); }
+  static vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
+  static vec max(vec a, vec b) { return _mm256_max_ps(a, b); }
+  static vec div(vec a, vec b) { return _mm256_div_ps(a, b); }
+  static vec exp(vec x) { return exp_ps(x); }
+  static ivec iload(const int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
+  static ivec iset1(int32_t x) { return _mm256_set1_epi32(x); }
+  static mask in_range(ivec lo, ivec hi, ivec key) {
+    const __m256i outside = _mm256_or_si256(_mm256_cmpgt_epi32(lo, key), _mm256_cmpgt_epi32(key, hi));
+    return _mm256_castsi256_ps(_mm256_xor_si256(outside, _mm256_set1_epi32(-1)));
+  }
+  static vec keep(mask m, vec v, vec other) { return _mm256_blendv_ps(other, v, m); }
+  static vec zero_unless(mask m, vec v) { return _mm256_and_ps(m, v); }
+  static mask rescale_mask(vec m_new, vec m, vec neg_inf) {  // grew, and had earlier keys
+    return _mm256_and_ps(_mm256_cmp_ps(m_new, m, _CMP_GT_OQ), _mm256_cmp_ps(m, neg_inf, _CMP_GT_OQ));
+  }
+  static bool any(mask m) { return _mm256_movemask_ps(m) != 0; }
+  static vec blend_one(mask m, vec v) { return _mm256_blendv_ps(_mm256_set1_ps(1.0f), v, m); }
+};
+
+}  // namespace
+
 void attention_rows(const AttnRowArgs* rows, int count) {
   // Several queries (prefill): the query-transposed block kernel.
   constexpr int kMinBlockQueries = 4;
   if (count >= kMinBlockQueries) {
     switch (rows[0].head_dim) {
-      case 64: attend_block<8>(rows, count); return;
-      case 128: attend_block<16>(rows, count); return;
+      case 64: attend_block<Avx2BlockOps, 64>(rows, count); return;
+      case 128: attend_block<Avx2BlockOps, 128>(rows, count); return;
       default: break;
     }
   }

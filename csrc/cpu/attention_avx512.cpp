@@ -4,7 +4,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
-#include "cpu/attention_block_avx512.h"
+#include "cpu/attention_block.h"
 #include "cpu/attention_row.h"
 #include "cpu/vec_math_avx512.h"
 
@@ -152,6 +152,39 @@ struct FixedOps : Avx512Ops {
   }
 };
 
+// Vector policy of the query-transposed block kernel (attention_block.h): 16 queries per register.
+struct Avx512BlockOps {
+  using vec = __m512;
+  using ivec = __m512i;
+  using mask = __mmask16;
+  static constexpr int kLanes = 16;
+  static constexpr int kPvDims = 16;
+  static vec load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, vec v) { _mm512_store_ps(p, v); }
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec set1(float x) { return _mm512_set1_ps(x); }
+  static vec bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+  static vec sub(vec a, vec b) { return _mm512_sub_ps(a, b); }
+  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  static vec max(vec a, vec b) { return _mm512_max_ps(a, b); }
+  static vec div(vec a, vec b) { return _mm512_div_ps(a, b); }
+  static vec exp(vec x) { return exp_ps(x); }
+  static ivec iload(const int32_t* p) { return _mm512_load_si512(p); }
+  static ivec iset1(int32_t x) { return _mm512_set1_epi32(x); }
+  static mask in_range(ivec lo, ivec hi, ivec key) {
+    return _mm512_cmple_epi32_mask(lo, key) & _mm512_cmple_epi32_mask(key, hi);
+  }
+  static vec keep(mask m, vec v, vec other) { return _mm512_mask_mov_ps(other, m, v); }
+  static vec zero_unless(mask m, vec v) { return _mm512_maskz_mov_ps(m, v); }
+  static mask rescale_mask(vec m_new, vec m, vec neg_inf) {  // grew, and had earlier keys
+    return _mm512_cmp_ps_mask(m_new, m, _CMP_GT_OQ) & _mm512_cmp_ps_mask(m, neg_inf, _CMP_GT_OQ);
+  }
+  static bool any(mask m) { return m != 0; }
+  static vec blend_one(mask m, vec v) { return _mm512_mask_blend_ps(m, _mm512_set1_ps(1.0f), v); }
+};
+
 constexpr int kMinBlockQueries = 4;
 
 }  // namespace
@@ -160,8 +193,8 @@ void attention_rows(const AttnRowArgs* rows, int count) {
   // Several queries (prefill): the query-transposed block kernel.
   if (count >= kMinBlockQueries) {
     switch (rows[0].head_dim) {
-      case 64: attend_block<4>(rows, count); return;
-      case 128: attend_block<8>(rows, count); return;
+      case 64: attend_block<Avx512BlockOps, 64>(rows, count); return;
+      case 128: attend_block<Avx512BlockOps, 128>(rows, count); return;
       default: break;
     }
   }
