@@ -2,7 +2,8 @@
  * gpt-neo-node: EleutherAI GPT-Neo models in Node.js, natively on CPU and NVIDIA GPUs.
  */
 export { loadModel } from './model/load.js';
-export { GptNeoModel, type EmbedOptions, type ForwardOptions, type GenerateOptions } from './model/model.js';
+export { GptNeoModel, type EmbedOptions, type ForwardOptions, type GenerateOptions, type ModelInfo } from './model/model.js';
+export type { NativeGraphStats as CudaGraphStats } from './native/types.js';
 export type { LoadModelOptions, DeviceOption, DTypeOption, WeightDType } from './model/options.js';
 export type { GptNeoConfig } from './model/config.js';
 export type { GenerationChunk, GenerationResult, Usage, FinishReason } from './engine/types.js';

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for a GPU machine (H100/H200; nvcc, CMake, PyTorch, transformers; maybe no Node):
 #   1. configure + build the CUDA test and bench with CMake for sm_90 only (build-gpu/)
-#   2. test_cuda_ops: every CUDA op against the CPU scalar oracles
+#   2. test_cuda_ops: every CUDA op against the CPU scalar oracles; test_model_graph: the model on
+#      the GPU, with and without CUDA-graph decode steps, against the CPU backend
 #   3. hook: Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
 #   4. bench_cuda_ops: GEMM / attention / copy figures (JSON)
 #   5. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
@@ -67,7 +68,7 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 built=0
 if run_stage configure 120 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGPTNEO_CUDA=ON \
   -DGPTNEO_CUDA_PTXAS_VERBOSE=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH"; then
-  run_stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops && built=1
+  run_stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops test_model_graph && built=1
 fi
 grep -E "registers|spill" "$OUT/build.log" >"$OUT/ptxas.txt" 2>/dev/null
 
@@ -75,6 +76,9 @@ grep -E "registers|spill" "$OUT/build.log" >"$OUT/ptxas.txt" 2>/dev/null
 if [ $built -eq 1 ]; then
   GN_TEST_VERBOSE=1 run_stage test_cuda_ops 150 "$BUILD/test_cuda_ops"
   grep -E "FAIL" "$OUT/test_cuda_ops.log" | head -n 20
+  # The whole model on the GPU with and without recorded decode steps (CUDA graphs) vs the CPU.
+  run_stage test_model_graph 90 "$BUILD/test_model_graph"
+  grep -E "FAIL" "$OUT/test_model_graph.log" | head -n 20
 fi
 
 # --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------

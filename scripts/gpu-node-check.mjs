@@ -26,17 +26,21 @@ async function check(name, fn) {
 for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} float32`, () => checks.checkCudaFloat32(name));
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
+  await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
 }
 await check('embeddings', () => checks.checkCudaEmbeddings());
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
-async function decodeBench(preset, streamsList, newTokens) {
+// graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
+async function decodeBench(preset, streamsList, newTokens, graphs = true) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
   try {
     await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
-    const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048 });
-    console.log(`BENCH ${preset} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
+    const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
+      cudaGraphs: graphs });
+    const tag = graphs ? '' : ' graphs=off';
+    console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
       await Promise.all(Array.from({ length: streams }, (_, i) => model.generate(ids(32, i), { maxNewTokens: 8, temperature: 0, ignoreEos: true })));
@@ -51,7 +55,12 @@ async function decodeBench(preset, streamsList, newTokens) {
       });
       const tokens = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
       const s = (performance.now() - start) / 1000;
-      console.log(`BENCH ${preset} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
+      console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
+    }
+    console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)}`);
+    if (!graphs) {
+      await model.dispose();
+      return;
     }
     const long = ids(512, 5);
     await model.forward(long);
@@ -66,6 +75,8 @@ async function decodeBench(preset, streamsList, newTokens) {
 try {
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8], 64);
+  await decodeBench('125m', [1, 8], 128, false);
+  await decodeBench('1.3b', [1], 64, false);
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

@@ -1,6 +1,8 @@
 // The native kernel tests: every CPU kernel at every SIMD level this CPU has against its scalar
-// oracle in csrc/cpu/ref (test_cpu_ops), and the CUDA backend's test over a host stand-in of the
-// CUDA launcher API (test_cuda_ops_mock). Built with CMake from the same sources.json, CPU only.
+// oracle in csrc/cpu/ref (test_cpu_ops), and the CUDA backend's tests over a host stand-in of the
+// CUDA launcher API: its ops (test_cuda_ops_mock) and the whole model with and without recorded
+// decode steps against the CPU backend (test_model_graph_mock, under AddressSanitizer). Built with
+// CMake from the same sources.json, CPU only.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -14,11 +16,11 @@ describe('50 native kernel tests (CMake)', function () {
   before(() => {
     execFileSync('cmake', ['-S', repoRoot, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DGPTNEO_CUDA=OFF'],
       { stdio: 'pipe' });
-    execFileSync('cmake', ['--build', buildDir, '-j', '2', '--target', 'test_cpu_ops', 'test_cuda_ops_mock'],
+    execFileSync('cmake', ['--build', buildDir, '-j', '2', '--target', 'test_cpu_ops', 'test_cuda_ops_mock', 'test_model_graph_mock'],
       { stdio: 'pipe', maxBuffer: 64 << 20 });
   });
 
-  for (const exe of ['test_cpu_ops', 'test_cuda_ops_mock']) {
+  for (const exe of ['test_cpu_ops', 'test_cuda_ops_mock', 'test_model_graph_mock']) {
     it(`${exe} passes every case`, () => {
       const run = spawnSync(join(buildDir, exe), [], { encoding: 'utf8', maxBuffer: 64 << 20 });
       const lines = `${run.stdout}${run.stderr}`.trim().split('\n');

@@ -89,6 +89,14 @@ describe('errors: bad options and bad input', () => {
       /Expected positive integer for threads but received 0/);
     await assertRejectsWith(loadModel(tiny, { treads: 2 } as never), 'ERR_GPTNEO_INVALID_ARGUMENT', /treads/);
     await assertRejectsWith(loadModel(tiny, { kvCacheTokens: 16 }), 'ERR_GPTNEO_INVALID_ARGUMENT', /kvCacheTokens/);
+    await assertRejectsWith(loadModel(tiny, { cudaGraphs: 'yes' as never }), 'ERR_GPTNEO_INVALID_ARGUMENT',
+      /Expected boolean for cudaGraphs/);
+  });
+
+  it('cudaGraphs is accepted and ignored on the CPU; info() reports graphs on CUDA only', async () => {
+    await using cpu = await loadModel(tiny, { device: 'cpu', threads: 1, cudaGraphs: false });
+    assert.equal(cpu.info().cudaGraphs, undefined);
+    assert.equal(model.info().cudaGraphs, undefined);
   });
 
   it("device: 'cuda' without a usable GPU names the cause", async function () {
@@ -146,12 +154,16 @@ describe('errors: bad options and bad input', () => {
       window: config.windowSize, layerNormEps: config.layerNormEpsilon,
       localLayers: config.attentionLayers.map((a) => a === 'local'),
     }, { device: 'cpu', threads: 1 });
+    const code = (c: string) => (e: { code?: string }) => e.code === c;
+    assert.throws(() => native.load(join(tiny, 'model.safetensors'), table.tensors,
+      { weightDtype: 'F32', kvBlocks: 4, blockSize: 16, graphs: 'yes' as never }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
     await native.load(join(tiny, 'model.safetensors'), table.tensors, { weightDtype: 'F32', kvBlocks: 4, blockSize: 16 });
+    // The CPU backend records nothing: graph stats are reported, off.
+    assert.deepEqual(native.info().graphs, { enabled: false, recorded: 0, replays: 0 });
     const step = (over: object) => native.step({
       tokenIds: Int32Array.of(1), positions: Int32Array.of(0), seqStarts: Int32Array.of(0, 1), blockTables: Int32Array.of(0),
       maxBlocks: 1, outputRows: Int32Array.of(0), output: 'logits', ...over,
     });
-    const code = (c: string) => (e: { code?: string }) => e.code === c;
     await assert.rejects(step({ tokenIds: Int32Array.of(512) }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
     await assert.rejects(step({ positions: Int32Array.of(128) }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
     await assert.rejects(step({ blockTables: Int32Array.of(4) }), code('ERR_GPTNEO_INVALID_ARGUMENT'));

@@ -1,7 +1,7 @@
 // The model on a CUDA GPU against the Hugging Face fixtures and the CPU. Runs only where a usable
 // GPU is present (scripts/gpu-check.sh runs the same checks on the GPU machine without mocha).
 import { cudaUnavailableReason } from '../lib/index.js';
-import { checkCudaBfloat16, checkCudaEmbeddings, checkCudaFloat32 } from './helpers/cuda-model-checks.js';
+import { checkCudaBfloat16, checkCudaEmbeddings, checkCudaFloat32, checkCudaGraphs } from './helpers/cuda-model-checks.js';
 
 describe('90 model on CUDA', function () {
   before(function () {
@@ -18,6 +18,9 @@ describe('90 model on CUDA', function () {
     });
     it(`${name}: bfloat16 within 2x a naive bf16 model`, async () => {
       console.log(`      ${await checkCudaBfloat16(name)}`);
+    });
+    it(`${name}: decode from CUDA graphs equals decode without them`, async () => {
+      console.log(`      ${await checkCudaGraphs(name)}`);
     });
   }
   it('embeddings equal the CPU', async () => {

@@ -47,6 +47,13 @@ struct DeviceBatch {
 
 enum class BackendKind { kCpu, kCuda };
 
+// Work recorded once by Backend::capture_end and replayed by Backend::replay (a CUDA graph on
+// the CUDA backend).
+class RecordedWork {
+ public:
+  virtual ~RecordedWork() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -102,6 +109,27 @@ class Backend {
 
   // Waits for all queued work (a no-op on the CPU backend).
   virtual Status synchronize() = 0;
+
+  // --- recording (optional; the CUDA backend records CUDA graphs) -------------------------------
+  // Ops issued between capture_begin and capture_end are recorded instead of run; replay re-runs
+  // them with the same pointers and scalar arguments, reading whatever the buffers hold then (so
+  // per-step data must live in fixed buffers, updated with upload() before each replay). While
+  // capturing, everything that would synchronize is refused with kInvalidArgument: alloc,
+  // upload, download, prepare_*, synchronize, and an attention whose scratch would have to grow
+  // (run the same step shape once uncaptured first). release() during a capture is deferred to
+  // its end. One capture at a time, opened and closed on one thread.
+  virtual bool can_record() const { return false; }
+  virtual Status capture_begin() { return Unsupported(name() + " cannot record work"); }
+  // Ends the capture; on success *out holds the recording. The capture is closed either way.
+  virtual Status capture_end(std::unique_ptr<RecordedWork>* out) {
+    (void)out;
+    return Unsupported(name() + " cannot record work");
+  }
+  // Queues one replay (synchronize() waits for it). `work` must come from this backend.
+  virtual Status replay(const RecordedWork& work) {
+    (void)work;
+    return Unsupported(name() + " cannot record work");
+  }
 };
 
 }  // namespace gptneo

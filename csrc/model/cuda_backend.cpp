@@ -92,7 +92,7 @@ class CudaLinear : public PreparedLinear {
 class CudaBackend;
 
 // A graph recorded on a CudaBackend (a cudaGraphExec_t behind the C API).
-class CudaGraphImpl : public CudaGraph {
+class CudaGraphImpl : public RecordedWork {
  public:
   CudaGraphImpl(const Backend* owner, void* exec) : owner_(owner), exec_(exec) {}
   ~CudaGraphImpl() override { gn_cuda_graph_destroy(exec_); }
@@ -297,18 +297,20 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  // --- CUDA graphs (cuda_capture_begin / _end / cuda_graph_replay) ---
-  Status capture_begin() {
-    if (capturing_) return InvalidArgument("cuda_capture_begin: a capture is already open on " + name());
+  // --- CUDA graphs ---
+  bool can_record() const override { return true; }
+
+  Status capture_begin() override {
+    if (capturing_) return InvalidArgument("capture_begin: a CUDA graph capture is already open on " + name());
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_capture_begin(stream_), "cudaStreamBeginCapture");
     capturing_ = true;
     return Status::Ok();
   }
 
-  Status capture_end(std::unique_ptr<CudaGraph>* out) {
-    GN_CHECK_ARG(out != nullptr, "cuda_capture_end: null output");
-    if (!capturing_) return InvalidArgument("cuda_capture_end: no capture is open on " + name());
+  Status capture_end(std::unique_ptr<RecordedWork>* out) override {
+    GN_CHECK_ARG(out != nullptr, "capture_end: null output");
+    if (!capturing_) return InvalidArgument("capture_end: no CUDA graph capture is open on " + name());
     GN_RETURN_IF_ERROR(enter());
     void* exec = nullptr;
     const int st = gn_cuda_capture_end(stream_, &exec);
@@ -321,10 +323,12 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  Status replay(const CudaGraph& graph) {
-    const auto& g = static_cast<const CudaGraphImpl&>(graph);
-    GN_CHECK_ARG(g.owner() == this, "cuda_graph_replay: the graph was recorded on another backend");
-    GN_RETURN_IF_ERROR(not_capturing("cuda_graph_replay"));
+  // `work` must come from capture_end of a CUDA backend (the build has no RTTI to check the type;
+  // the owner check catches a graph of another CUDA backend).
+  Status replay(const RecordedWork& work) override {
+    const auto& g = static_cast<const CudaGraphImpl&>(work);
+    GN_CHECK_ARG(g.owner() == this, "replay: the CUDA graph was recorded on another backend");
+    GN_RETURN_IF_ERROR(not_capturing("replay"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_graph_launch(g.exec(), stream_), "cudaGraphLaunch");
     return Status::Ok();
@@ -402,11 +406,6 @@ class CudaBackend : public Backend {
   std::vector<void*> deferred_release_;              // release() calls made during the capture
 };
 
-// The CudaBackend behind `be`, or nullptr when it is another kind of backend.
-CudaBackend* as_cuda(Backend* be) {
-  return be != nullptr && be->kind() == BackendKind::kCuda ? static_cast<CudaBackend*>(be) : nullptr;
-}
-
 }  // namespace
 
 int cuda_device_count(std::string* why_none) {
@@ -444,24 +443,6 @@ Status cuda_device_info(int index, CudaDeviceInfo* out) {
     out->why_unusable = buf;
   }
   return Status::Ok();
-}
-
-Status cuda_capture_begin(Backend* backend) {
-  CudaBackend* be = as_cuda(backend);
-  GN_CHECK_ARG(be != nullptr, "cuda_capture_begin: not a CUDA backend");
-  return be->capture_begin();
-}
-
-Status cuda_capture_end(Backend* backend, std::unique_ptr<CudaGraph>* out) {
-  CudaBackend* be = as_cuda(backend);
-  GN_CHECK_ARG(be != nullptr, "cuda_capture_end: not a CUDA backend");
-  return be->capture_end(out);
-}
-
-Status cuda_graph_replay(Backend* backend, const CudaGraph& graph) {
-  CudaBackend* be = as_cuda(backend);
-  GN_CHECK_ARG(be != nullptr, "cuda_graph_replay: not a CUDA backend");
-  return be->replay(graph);
 }
 
 Status create_cuda_backend(int index, std::unique_ptr<Backend>* out) {

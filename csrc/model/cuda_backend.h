@@ -35,29 +35,11 @@ Status cuda_device_info(int index, CudaDeviceInfo* out);
 // reason), kInvalidArgument (bad index), kCuda.
 Status create_cuda_backend(int index, std::unique_ptr<Backend>* out);
 
-// --- CUDA graphs over a CudaBackend (a step recorded once, replayed many times) ---------------
-// Ops issued on the backend between cuda_capture_begin and cuda_capture_end are recorded into a
-// graph instead of running; cuda_graph_replay re-runs them on the backend's stream with the same
-// pointers and scalar arguments, reading whatever the buffers hold then (so per-step data must
-// live in fixed device buffers, updated with upload() before each replay). While capturing, the
-// backend refuses (kInvalidArgument) everything that would synchronize: alloc, upload, download,
-// prepare_*, synchronize, and an attention whose split workspace would have to grow — run the same
-// step shape once uncaptured first. release() during a capture is deferred to its end.
-// A graph keeps the attention plan (splits) of its capture; the workspace it recorded stays
-// allocated for the backend's lifetime even if a later uncaptured step grows it. Positions,
-// sequence starts and block tables are read on the device at replay, so one graph serves any
-// context up to its batch's max_blocks * block_size (pass max_context = that bound when capturing
-// so that the frozen split plan suits the longest context).
-// One capture at a time per backend, from the thread that issues its ops.
-class CudaGraph {
- public:
-  virtual ~CudaGraph() = default;
-};
-// kInvalidArgument when `backend` is not a CUDA backend or a capture is already open.
-Status cuda_capture_begin(Backend* backend);
-// Ends the capture; on success *out holds the graph. The capture is closed either way.
-Status cuda_capture_end(Backend* backend, std::unique_ptr<CudaGraph>* out);
-// Queues one replay on the backend's stream (synchronize() waits for it).
-Status cuda_graph_replay(Backend* backend, const CudaGraph& graph);
+// The backend records CUDA graphs (Backend::capture_begin / capture_end / replay; the contract is
+// in model/backend.h). CUDA specifics: a graph keeps the attention plan (splits) of its capture,
+// and the split workspace it recorded stays allocated for the backend's lifetime even if a later
+// uncaptured step grows it. Positions, sequence starts and block tables are read on the device at
+// replay, so one graph serves any context up to its batch's max_blocks * block_size when it was
+// captured with max_context = that bound (the frozen split plan then suits the longest context).
 
 }  // namespace gptneo

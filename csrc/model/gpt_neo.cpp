@@ -13,6 +13,7 @@ GptNeoModel::GptNeoModel(ModelConfig config, std::unique_ptr<Backend> backend)
 GptNeoModel::~GptNeoModel() {
   // Prepared weights and vectors are owned by the backend; scratch and KV are ours.
   if (backend_) {
+    drop_graphs();
     for (void* p : allocations_) backend_->release(p);
     for (float* p : {h_, x_, qkv_, attn_, mlp_, rows_, logits_}) if (p) backend_->release(p);
     if (meta_) backend_->release(meta_);
@@ -81,6 +82,8 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
 Status GptNeoModel::ensure_scratch(int tokens, int out_rows) {
   Backend& be = *backend_;
   const size_t H = config_.hidden, I = config_.intermediate, V = config_.vocab_size;
+  // Recordings point at the old buffers: drop them before anything is freed.
+  if (tokens > scratch_tokens_ || out_rows > scratch_rows_) drop_graphs();
   auto grow = [&](float** p, size_t count) -> Status {
     if (*p) be.release(*p);
     *p = nullptr;
@@ -180,6 +183,7 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
 
 Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   GN_RETURN_IF_ERROR(validate_step(in));
+  if (graph_step_eligible(in)) return step_decode_graph(in, out);
   const int T = static_cast<int>(in.token_ids.size());
   const int R = static_cast<int>(in.output_rows.size());
   const int H = config_.hidden, V = config_.vocab_size;

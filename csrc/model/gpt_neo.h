@@ -19,6 +19,7 @@
 #include "core/status.h"
 #include "model/backend.h"
 #include "model/config.h"
+#include "model/decode_graph.h"
 
 namespace gptneo {
 
@@ -42,6 +43,18 @@ struct LoadOptions {
   int block_size = 16;               // tokens per block
   int local_kv_blocks = 0;           // > 0: local-attention layers get their own, smaller pool
                                      // addressed through StepInput::local_block_tables
+  // Replay decode steps from recordings (model/decode_graph.h) on backends that can record
+  // (CUDA graphs); ignored elsewhere.
+  bool graphs = true;
+};
+
+// How decode-step recordings are doing (GptNeoModel::graph_stats).
+struct GraphStats {
+  bool enabled = false;         // the backend records and LoadOptions::graphs is on, and no
+                                // recording has failed
+  uint64_t recorded = 0;        // recordings made (one per shape bucket, again after scratch grows)
+  uint64_t replays = 0;         // steps served by a replay
+  std::string disabled_reason;  // why recording stopped, after a failure
 };
 
 // kMeanPooled: the mean over each sequence's rows of ln_f(h), [num_seqs, hidden] (embeddings);
@@ -113,12 +126,25 @@ class GptNeoModel {
   int block_size() const { return options_.block_size; }
   size_t weight_bytes() const { return weight_bytes_; }
   size_t kv_bytes() const { return kv_bytes_; }
+  GraphStats graph_stats() const;
 
  private:
   Status validate_step(const StepInput& in) const;
   Status ensure_scratch(int tokens, int out_rows);
   Status upload_batch(const StepInput& in, DeviceBatch* batch, DeviceBatch* local_batch);
   Status forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch);
+
+  // Decode steps from recordings (graph_step.cpp).
+  bool graph_step_eligible(const StepInput& in) const;
+  Status step_decode_graph(const StepInput& in, StepOutput* out);
+  GraphShape graph_shape_for(const StepInput& in) const;
+  void stage_graph_meta(const StepInput& in, const GraphShape& shape);
+  DeviceBatch graph_batch(const DecodeGraph& g, bool local) const;
+  // Layers, ln_f and the LM head (and argmax) for a graph's padded batch: what is recorded.
+  Status forward_decode(const DecodeGraph& g);
+  Status record_decode_graph(DecodeGraph* g);
+  Status download_decode_outputs(const StepInput& in, const DecodeGraph& g, StepOutput* out);
+  void drop_graphs();
 
   ModelConfig config_;
   std::unique_ptr<Backend> backend_;
@@ -146,6 +172,14 @@ class GptNeoModel {
   int32_t* meta_ = nullptr; // ids, positions, seq starts, block tables, rows, argmax, local tables
   std::vector<int32_t> staging_;  // host copy of meta_, uploaded in one transfer per step
   std::vector<void*> allocations_;
+
+  // Recorded decode steps. Recordings point at the scratch buffers: growing them drops them all.
+  bool graphs_on_ = false;        // LoadOptions::graphs and the backend can record
+  int spare_block_ = -1;          // the spare block of the main pool (padding rows), or -1
+  int spare_local_block_ = -1;    // the spare block of the local pool
+  std::vector<DecodeGraph> graphs_;
+  uint64_t graphs_recorded_ = 0, graph_replays_ = 0;
+  std::string graphs_disabled_reason_;
 };
 
 // Parses "F32" / "F16" / "BF16"; false for anything else.

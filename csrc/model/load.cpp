@@ -140,12 +140,17 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   GN_RETURN_IF_ERROR(linear(lookup.has("lm_head.weight") ? "lm_head.weight" : "wte.weight", V, H, &lm_head_));
 
   // The paged KV pools: per layer K and V of [blocks, block_size, heads, head_dim] float32;
-  // local-attention layers use the smaller local pool when there is one.
+  // local-attention layers use the smaller local pool when there is one. With recorded decode
+  // steps each pool has one spare block past the ones steps address, for padding rows.
+  graphs_on_ = options.graphs && be.can_record();
+  const int spare = graphs_on_ ? 1 : 0;
+  spare_block_ = graphs_on_ ? options.kv_blocks : -1;
+  spare_local_block_ = graphs_on_ && options.local_kv_blocks > 0 ? options.local_kv_blocks : -1;
   kv_bytes_ = 0;
   for (int l = 0; l < config_.layers; ++l) {
     LayerWeights& L = layers_[l];
     const bool local_pool = options.local_kv_blocks > 0 && config_.layer_is_local[l];
-    const int blocks = local_pool ? options.local_kv_blocks : options.kv_blocks;
+    const int blocks = (local_pool ? options.local_kv_blocks : options.kv_blocks) + spare;
     const size_t per_cache = static_cast<size_t>(blocks) * options.block_size * H * sizeof(float);
     void* k_mem = nullptr;
     void* v_mem = nullptr;

@@ -139,7 +139,8 @@ bool NativeModel::acquire(Napi::Env env) {
   return true;
 }
 
-// load(path, tensors: [{ name, dtype, shape, offset, nbytes }], { weightDtype, kvBlocks, blockSize, localKvBlocks? })
+// load(path, tensors: [{ name, dtype, shape, offset, nbytes }],
+//      { weightDtype, kvBlocks, blockSize, localKvBlocks?, graphs? })
 Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsObject())
@@ -183,6 +184,10 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   if (opts.Has("localKvBlocks") && !opts.Get("localKvBlocks").IsUndefined() &&
       !read_int(opts, "localKvBlocks", &lo.local_kv_blocks, &err))
     return throw_invalid(env, err);
+  if (opts.Has("graphs") && !opts.Get("graphs").IsUndefined()) {
+    if (!opts.Get("graphs").IsBoolean()) return throw_invalid(env, "graphs must be a boolean");
+    lo.graphs = opts.Get("graphs").As<Napi::Boolean>().Value();
+  }
   if (!acquire(env)) return env.Undefined();
   auto* worker = new LoadWorker(env, holder_, std::move(path), std::move(tensors), lo);
   Napi::Promise promise = worker->promise();
@@ -230,6 +235,13 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     o.Set("kvBlocks", holder_->model->kv_blocks());
     o.Set("localKvBlocks", holder_->model->local_kv_blocks());
     o.Set("blockSize", holder_->model->block_size());
+    const GraphStats g = holder_->model->graph_stats();
+    Napi::Object graphs = Napi::Object::New(env);
+    graphs.Set("enabled", g.enabled);
+    graphs.Set("recorded", static_cast<double>(g.recorded));
+    graphs.Set("replays", static_cast<double>(g.replays));
+    if (!g.disabled_reason.empty()) graphs.Set("disabledReason", g.disabled_reason);
+    o.Set("graphs", graphs);
   }
   o.Set("disposed", holder_->disposed.load());
   return o;

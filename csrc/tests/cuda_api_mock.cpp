@@ -29,9 +29,10 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 constexpr int kSms = 132;
 
-// CUDA graph stand-in: while a capture is open, the recordable ops (gemm, layernorm,
-// argmax_rows — the ones test_cuda_ops captures) queue their work here instead of running it;
-// a "graph" replays the queue. Other ops run at once even during a capture.
+// CUDA graph stand-in: while a capture is open, every op that enqueues device work (kernels,
+// memset, device-to-device copies) queues it here instead of running it, as stream capture
+// does; a "graph" replays the queue. Scalars and the batch struct are copied when recorded;
+// device buffers are read when the op runs (at replay), as on a GPU.
 using MockOps = std::vector<std::function<void()>>;
 MockOps* g_recording = nullptr;
 int run_or_record(std::function<void()> op) {
@@ -62,24 +63,45 @@ int gn_cuda_driver_version(int* v) { *v = 13000; return 0; }
 int gn_cuda_runtime_version(int* v) { *v = 13000; return 0; }
 int gn_cuda_min_capability(void) { return 80; }
 int gn_cuda_set_device(int) { return 0; }
+// What CUDA reports when a synchronizing call is made on the capturing thread (the capture is
+// invalidated there; here the mock only refuses the call).
+constexpr int kCaptureViolation = 900;  // cudaErrorStreamCaptureUnsupported
 int gn_cuda_malloc(void** p, size_t bytes) {
+  if (g_recording) return kCaptureViolation;
   *p = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
   return *p ? 0 : 2;
 }
-int gn_cuda_free(void* p) { std::free(p); return 0; }
+int gn_cuda_free(void* p) {
+  if (g_recording) return kCaptureViolation;
+  std::free(p);
+  return 0;
+}
 int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
 int gn_cuda_stream_create(void** s) { static int token; *s = &token; return 0; }
 int gn_cuda_stream_destroy(void*) { return 0; }
-int gn_cuda_stream_synchronize(void*) { return 0; }
-int gn_cuda_upload(void* d, const void* h, size_t n, void*) { if (n) std::memcpy(d, h, n); return 0; }
-int gn_cuda_download(void* h, const void* d, size_t n, void*) { if (n) std::memcpy(h, d, n); return 0; }
-int gn_cuda_copy_d2d(void* d, const void* s, size_t n, void*) { if (n) std::memcpy(d, s, n); return 0; }
-int gn_cuda_memset(void* d, int v, size_t n, void*) { if (n) std::memset(d, v, n); return 0; }
+int gn_cuda_stream_synchronize(void*) { return g_recording ? kCaptureViolation : 0; }
+int gn_cuda_upload(void* d, const void* h, size_t n, void*) {
+  if (g_recording) return kCaptureViolation;
+  if (n) std::memcpy(d, h, n);
+  return 0;
+}
+int gn_cuda_download(void* h, const void* d, size_t n, void*) {
+  if (g_recording) return kCaptureViolation;
+  if (n) std::memcpy(h, d, n);
+  return 0;
+}
+int gn_cuda_copy_d2d(void* d, const void* s, size_t n, void*) {
+  return run_or_record([=] { if (n) std::memcpy(d, s, n); });
+}
+int gn_cuda_memset(void* d, int v, size_t n, void*) {
+  return run_or_record([=] { if (n) std::memset(d, v, n); });
+}
 int gn_cuda_fill_nan_f32(float* d, size_t n, void* s) { return gn_cuda_memset(d, 0xFF, n * 4, s); }
 
 int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void*) {
+  return run_or_record([=] {
   for (size_t i = 0; i < n; ++i) store(dst, ddt, i, load(src, sdt, i));
-  return 0;
+  });
 }
 
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
@@ -140,17 +162,19 @@ int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g
 
 int gn_cuda_embed(const int32_t* ids, const int32_t* pos, int tokens, const void* wte, int wdt, int vocab, const void* wpe,
                   int pdt, int max_pos, int dim, float* out, void*) {
+  return run_or_record([=] {
   for (int t = 0; t < tokens; ++t)
     for (int d = 0; d < dim; ++d)
       out[(size_t)t * dim + d] = (ids[t] < 0 || ids[t] >= vocab || pos[t] < 0 || pos[t] >= max_pos)
                                      ? NAN
                                      : load(wte, wdt, (size_t)ids[t] * dim + d) + load(wpe, pdt, (size_t)pos[t] * dim + d);
-  return 0;
+  });
 }
 
 int gn_cuda_gather_rows(const float* src, int ld, const int32_t* rows, int count, int dim, float* dst, void*) {
+  return run_or_record([=] {
   for (int i = 0; i < count; ++i) std::memcpy(dst + (size_t)i * dim, src + (size_t)rows[i] * ld, dim * 4);
-  return 0;
+  });
 }
 
 int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*) {
@@ -168,7 +192,7 @@ int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*)
 
 int gn_cuda_capture_begin(void* stream) {
   if (stream == nullptr) return GN_CUDA_EINVAL;
-  if (g_recording) return 900;  // cudaErrorStreamCaptureUnsupported-like: already capturing
+  if (g_recording) return kCaptureViolation;  // already capturing
   g_recording = new MockOps();
   return 0;
 }
@@ -201,26 +225,36 @@ static long long slot_of(const gn_cuda_batch* b, int s, int p) {
 
 int gn_cuda_kv_write(const float* k, const float* v, int ldkv, const gn_cuda_batch* b, int heads, int hd, float* kc,
                      float* vc, void*) {
+  const gn_cuda_batch batch = *b;  // the launcher reads the struct now, the buffers at run time
+  return run_or_record([=] {
+  const gn_cuda_batch* b = &batch;
   const int w = heads * hd;
   for (int t = 0; t < b->tokens; ++t) {
     const long long slot = slot_of(b, seq_of(b, t), b->d_positions[t]);
     std::memcpy(kc + slot * w, k + (size_t)t * ldkv, w * 4);
     std::memcpy(vc + slot * w, v + (size_t)t * ldkv, w * 4);
   }
-  return 0;
+  });
 }
 
 int gn_cuda_segment_mean(const float* x, int ldx, const int32_t* starts, int num_seqs, int dim, float* out, void*) {
+  return run_or_record([=] {
   for (int s = 0; s < num_seqs; ++s)
     for (int c = 0; c < dim; ++c) {
       float sum = 0.f;
       for (int r = starts[s]; r < starts[s + 1]; ++r) sum += x[(size_t)r * ldx + c];
       out[(size_t)s * dim + c] = starts[s + 1] > starts[s] ? sum / (starts[s + 1] - starts[s]) : 0.f;
     }
-  return 0;
+  });
 }
 
-size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch*, int, int) { return 0; }
+// A stand-in for the split plan's scratch (partial outputs and softmax stats per split): it grows
+// with tokens, heads and max_context like attention.cu's, so the backend's workspace handling
+// (growth, refusal during a capture) runs here too. The mock itself never touches the buffer.
+size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* b, int heads, int hd) {
+  if (b == nullptr || b->tokens <= 0 || b->max_context <= 128) return 0;
+  return (size_t)b->tokens * heads * ceil_div(b->max_context, 128) * (hd + 2) * sizeof(float);
+}
 
 // Same rule as attention.cu (the mock computes every kernel's result with the one loop below).
 int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const float* kc, const float* vc) {
@@ -234,8 +268,13 @@ const char* gn_cuda_attention_kernel_name(int kernel) {
 }
 
 int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
-                      int window, float scale, float* out, int ldo, void*, size_t, void*) {
+                      int window, float scale, float* out, int ldo, void* ws, size_t ws_bytes, void*) {
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
+  const size_t need = gn_cuda_attention_workspace_bytes(b, heads, hd);
+  if (ws_bytes < need || (need > 0 && ws == nullptr)) return GN_CUDA_EINVAL;
+  const gn_cuda_batch batch = *b;  // the launcher reads the struct now, the buffers at run time
+  return run_or_record([=] {
+  const gn_cuda_batch* b = &batch;
   const int w = heads * hd;
   for (int t = 0; t < b->tokens; ++t) {
     const int s = seq_of(b, t), p = b->d_positions[t];
@@ -258,7 +297,7 @@ int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc,
       }
     }
   }
-  return 0;
+  });
 }
 
 int gn_cuda_attention_with(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,

@@ -677,22 +677,22 @@ void test_graph(Ctx& c) {
   std::vector<float> x0 = randn(c, k);
   if (!upload(c, dx.as<void>(), x0.data(), k * 4, "graph x")) return;
 
-  std::unique_ptr<CudaGraph> graph;
-  Status st = cuda_capture_begin(&c.be);
+  std::unique_ptr<RecordedWork> graph;
+  Status st = c.be.capture_begin();
   if (!check_status(st, "graph capture_begin")) return;
   Status s1 = c.be.linear(dx.as<float>(), 1, k, *lin, d_bias, dy.as<float>(), n, LinearEpilogue::kGeluNew);
   Status s2 = c.be.layernorm(dy.as<float>(), 1, n, n, d_g, d_beta, 1e-5f, dz.as<float>(), n);
   Status s3 = c.be.argmax_rows(dz.as<float>(), 1, n, didx.as<int32_t>());
   Status refused = c.be.upload(dx.as<void>(), x0.data(), 4);  // would synchronize: refused, capture intact
-  Status again = cuda_capture_begin(&c.be);
-  st = cuda_capture_end(&c.be, &graph);
+  Status again = c.be.capture_begin();
+  st = c.be.capture_end(&graph);
   report(refused.code() == ErrorCode::kInvalidArgument, "graph: upload during a capture is refused", refused.message());
   report(again.code() == ErrorCode::kInvalidArgument, "graph: a second capture_begin is refused", again.message());
   if (!check_status(s1, "graph linear") || !check_status(s2, "graph layernorm") || !check_status(s3, "graph argmax") ||
       !check_status(st, "graph capture_end"))
     return;
-  std::unique_ptr<CudaGraph> none;
-  Status no_open = cuda_capture_end(&c.be, &none);
+  std::unique_ptr<RecordedWork> none;
+  Status no_open = c.be.capture_end(&none);
   report(no_open.code() == ErrorCode::kInvalidArgument && !none, "graph: capture_end without a capture is refused",
          no_open.message());
 
@@ -703,7 +703,7 @@ void test_graph(Ctx& c) {
     cpu::ref::gemm(x.data(), 1, k, w.data(), n, k, bias.data(), y.data(), n, cpu::Epilogue::kGeluNew);
     cpu::ref::layernorm(y.data(), 1, n, n, g.data(), beta.data(), 1e-5f, ref.data(), n);
     if (!upload(c, dx.as<void>(), x.data(), k * 4, what) || !poison(dz.as<float>(), n, what)) return;
-    if (!check_status(cuda_graph_replay(&c.be, *graph), what) || !check_status(c.be.synchronize(), what)) return;
+    if (!check_status(c.be.replay(*graph), what) || !check_status(c.be.synchronize(), what)) return;
     std::vector<float> out(n);
     int32_t idx = -1;
     if (!download(c, out.data(), dz.as<void>(), n * 4, what) || !download(c, &idx, didx.as<void>(), 4, what)) return;

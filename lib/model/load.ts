@@ -77,6 +77,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   try {
     await native.load(weightsPath, table.tensors.map((t) => ({ ...t, name: t.name })), {
       weightDtype: DTYPE_TO_NATIVE[dtype], kvBlocks, blockSize: kvBlockSize, localKvBlocks,
+      graphs: opts.cudaGraphs ?? true,
     });
     checkAborted(opts.signal);
   } catch (e) {

@@ -8,7 +8,7 @@ import { ForwardRequest } from '../engine/forward-request.js';
 import { GenerationRequest } from '../engine/generation-request.js';
 import type { GenerationChunk, GenerationResult } from '../engine/types.js';
 import { GptNeoError } from '../errors.js';
-import type { NativeModel } from '../native/types.js';
+import type { NativeGraphStats, NativeModel } from '../native/types.js';
 import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } from '../sampling/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { describe, expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
@@ -35,6 +35,19 @@ export interface EmbedOptions {
 export interface GenerateOptions extends SamplingOptions {
   /** When prompt + maxNewTokens exceed the context: 'error' (default) or 'left' (drop the oldest prompt tokens). */
   truncate?: 'error' | 'left';
+}
+
+/** What GptNeoModel.info() reports. */
+export interface ModelInfo {
+  backend: string;
+  dtype: WeightDType;
+  weightBytes: number;
+  kvBytes: number;
+  kvBlocks: number;
+  localKvBlocks: number;
+  kvBlockSize: number;
+  /** CUDA only: decode-step graphs (enabled, recordings made, steps replayed, why they were turned off). */
+  cudaGraphs?: NativeGraphStats;
 }
 
 export interface ModelRuntime {
@@ -93,16 +106,16 @@ export class GptNeoModel implements AsyncDisposable {
 
   /**
    * Native memory and backend: weight storage dtype, weight bytes as prepared (int8: with its
-   * scales), KV pool bytes, block geometry.
+   * scales), KV pool bytes, block geometry, and on CUDA the decode-step graphs (see the
+   * `cudaGraphs` load option). Taken while a step runs, the native figures are left at 0.
    */
-  info(): {
-    backend: string; dtype: WeightDType; weightBytes: number; kvBytes: number; kvBlocks: number; localKvBlocks: number;
-    kvBlockSize: number;
-  } {
+  info(): ModelInfo {
     this.assertUsable();
     const i = this.native.info();
+    const graphs = i.graphs;
     return { backend: i.backend, dtype: this.dtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
-      kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0 };
+      kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0,
+      ...(this.device.startsWith('cuda') && graphs ? { cudaGraphs: graphs } : {}) };
   }
 
   /** Engine counters and KV-cache gauges. */

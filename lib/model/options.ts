@@ -44,6 +44,13 @@ export interface LoadModelOptions {
   /** Reuse the KV of equal prompt prefixes across requests. Default true. */
   prefixCaching?: boolean;
   /**
+   * CUDA only: record decode steps (every sequence adding one token, up to 64 sequences) as CUDA
+   * graphs, one per batch-size and context-length bucket, and replay them: one launch per step
+   * instead of about ten per layer. Default true; ignored on the CPU. `info().cudaGraphs` reports
+   * recordings and replays.
+   */
+  cudaGraphs?: boolean;
+  /**
    * Forces a lower CPU SIMD path: 'portable' | 'avx2' | 'avx512' | 'avx512bf16' | 'amx' (also env GPTNEO_SIMD).
    * 'amx' (Intel AMX tiles, chosen automatically where the CPU and OS allow it) runs bfloat16-weight GEMMs of
    * 16 or more rows (prefill, embeddings, large batches) with their inputs rounded to bfloat16.
@@ -62,7 +69,7 @@ export interface LoadModelOptions {
 }
 
 export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'localKvCacheTokens', 'maxBatchTokens',
-  'kvBlockSize', 'prefixCaching', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
+  'kvBlockSize', 'prefixCaching', 'cudaGraphs', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
 
 export interface ParsedDevice {
   kind: 'auto' | 'cpu' | 'cuda';
@@ -95,6 +102,7 @@ export function validateLoadOptions(options: unknown): LoadModelOptions {
     throw invalid('integer in [1, 1024]', 'kvBlockSize', o.kvBlockSize);
   }
   if (o.prefixCaching !== undefined) expectBoolean('prefixCaching', o.prefixCaching);
+  if (o.cudaGraphs !== undefined) expectBoolean('cudaGraphs', o.cudaGraphs);
   if (o.simd !== undefined) expectOneOf('simd', o.simd, ['portable', 'avx2', 'avx512', 'avx512bf16', 'amx']);
   if (o.cacheDir !== undefined) expectString('cacheDir', o.cacheDir);
   if (o.revision !== undefined) expectString('revision', o.revision);

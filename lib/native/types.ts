@@ -40,6 +40,20 @@ export interface NativeLoadOptions {
   blockSize: number;
   /** Blocks of a separate pool for local-attention layers, addressed by localBlockTables. */
   localKvBlocks?: number;
+  /** Replay decode steps from CUDA graphs where the backend can record them (default true). */
+  graphs?: boolean;
+}
+
+/** Decode-step recordings (CUDA graphs); see csrc/model/decode_graph.h. */
+export interface NativeGraphStats {
+  /** The backend records, recording was asked for, and no recording has failed. */
+  enabled: boolean;
+  /** Recordings made (one per batch/context bucket; again after the scratch buffers grow). */
+  recorded: number;
+  /** Decode steps served by replaying a recording. */
+  replays: number;
+  /** Why recording was turned off, after a recording failed. */
+  disabledReason?: string;
 }
 
 /** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
@@ -63,6 +77,7 @@ export interface NativeModelInfo {
   kvBlocks?: number;
   localKvBlocks?: number;
   blockSize?: number;
+  graphs?: NativeGraphStats;
   disposed: boolean;
 }
 

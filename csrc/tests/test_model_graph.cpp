@@ -1,0 +1,396 @@
+// Native test of recorded decode steps (model/graph_step.cpp). One random GPT-Neo checkpoint
+// (global and local layers, a separate local KV pool) runs the same scripted steps — prefills of
+// several sequences, then decode steps whose batch size and contexts change (crossing the 128,
+// 256 and 512 context buckets and the model's 600-position limit), a long prefill in the middle
+// that grows the scratch buffers (dropping every recording), argmax and logits outputs — on:
+//   cpu             the CPU backend, float32 (the reference)
+//   cuda            the CUDA backend, float32, recordings off
+//   cuda+graphs     the CUDA backend, float32, recordings on
+//   cuda bf16 (+graphs)  bfloat16 weights, recordings off and on (compared with each other)
+// Every step's logits must match the reference, every argmax must equal the reference's where its
+// top-2 margin is clear, and the recordings must actually serve the decode steps.
+// Built twice: test_model_graph (real kernels; prints SKIP without a GPU) and
+// test_model_graph_mock (CUDA backend over csrc/tests/cuda_api_mock.cpp: the recording glue on
+// any machine, not the kernels). Last line: "N passed, N failed".
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cpu/simd.h"
+#include "model/cpu_backend.h"
+#include "model/cuda_backend.h"
+#include "model/gpt_neo.h"
+
+using namespace gptneo;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void report(bool ok, const std::string& what, const std::string& detail = "") {
+  (ok ? g_passed : g_failed)++;
+  if (!ok || std::getenv("GN_TEST_VERBOSE")) std::printf("%s %s  %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
+}
+
+std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+ModelConfig test_config() {
+  ModelConfig c;
+  c.vocab_size = 320;
+  c.max_positions = 600;  // not a power of two: the last context bucket is capped here
+  c.hidden = 64;
+  c.layers = 4;
+  c.heads = 4;
+  c.intermediate = 256;
+  c.window = 24;
+  c.layer_is_local = {false, true, false, true};
+  return c;
+}
+
+constexpr int kBlockSize = 16;
+constexpr int kKvBlocks = 400;
+
+// Writes a random float32 checkpoint (canonical tensor names) to `path`.
+std::vector<TensorEntry> write_checkpoint(const ModelConfig& c, const std::string& path) {
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<TensorEntry> entries;
+  std::vector<float> data;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.f) {
+    TensorEntry t;
+    t.name = name;
+    t.shape = shape;
+    size_t count = 1;
+    for (int64_t d : shape) count *= static_cast<size_t>(d);
+    t.offset = data.size() * sizeof(float);
+    t.nbytes = count * sizeof(float);
+    for (size_t i = 0; i < count; ++i) data.push_back(offset + scale * normal(rng));
+    entries.push_back(t);
+  };
+  const int64_t V = c.vocab_size, P = c.max_positions, H = c.hidden, I = c.intermediate;
+  add("wte.weight", {V, H}, 0.5f);
+  add("wpe.weight", {P, H}, 0.1f);
+  for (int l = 0; l < c.layers; ++l) {
+    const std::string p = "h." + std::to_string(l) + ".";
+    add(p + "ln_1.weight", {H}, 0.1f, 1.f);
+    add(p + "ln_1.bias", {H}, 0.1f);
+    add(p + "attn.attention.q_proj.weight", {H, H}, 0.1f);
+    add(p + "attn.attention.k_proj.weight", {H, H}, 0.1f);
+    add(p + "attn.attention.v_proj.weight", {H, H}, 0.15f);
+    add(p + "attn.attention.out_proj.weight", {H, H}, 0.15f);
+    add(p + "attn.attention.out_proj.bias", {H}, 0.05f);
+    add(p + "ln_2.weight", {H}, 0.1f, 1.f);
+    add(p + "ln_2.bias", {H}, 0.1f);
+    add(p + "mlp.c_fc.weight", {I, H}, 0.15f);
+    add(p + "mlp.c_fc.bias", {I}, 0.05f);
+    add(p + "mlp.c_proj.weight", {H, I}, 0.08f);
+    add(p + "mlp.c_proj.bias", {H}, 0.05f);
+  }
+  add("ln_f.weight", {H}, 0.1f, 1.f);
+  add("ln_f.bias", {H}, 0.1f);
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr || std::fwrite(data.data(), sizeof(float), data.size(), f) != data.size()) {
+    std::printf("FAIL cannot write %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::fclose(f);
+  return entries;
+}
+
+// A sequence as the test's scheduler sees it: its tokens, how many are in the KV pools, its blocks
+// (the same ids in the main and the local pool, which are equally large here).
+struct Sequence {
+  std::vector<int32_t> tokens;
+  int computed = 0;
+  std::vector<int32_t> blocks;
+};
+
+struct WorkItem {
+  int seq;
+  int count;  // tokens of this step
+};
+
+struct Script {
+  std::vector<Sequence> seqs;
+  int next_block = 0;
+
+  // The step computing `items`; output rows are each item's last row.
+  StepInput build(const std::vector<WorkItem>& items, OutputKind output, int window) {
+    StepInput in;
+    in.output = output;
+    int max_blocks = 1;
+    for (const WorkItem& it : items) {
+      Sequence& s = seqs[it.seq];
+      const int need = (s.computed + it.count + kBlockSize - 1) / kBlockSize;
+      while (static_cast<int>(s.blocks.size()) < need) s.blocks.push_back(next_block++);
+      max_blocks = std::max(max_blocks, need);
+    }
+    in.max_blocks = max_blocks;
+    in.seq_starts.push_back(0);
+    for (const WorkItem& it : items) {
+      const Sequence& s = seqs[it.seq];
+      for (int i = 0; i < it.count; ++i) {
+        in.token_ids.push_back(s.tokens[s.computed + i]);
+        in.positions.push_back(s.computed + i);
+      }
+      in.seq_starts.push_back(static_cast<int32_t>(in.token_ids.size()));
+      in.output_rows.push_back(static_cast<int32_t>(in.token_ids.size()) - 1);
+      // Local tables: blocks wholly before the first new token's window are -1 (never read).
+      const int first_needed = std::max(0, s.computed - window + 1) / kBlockSize;
+      for (int b = 0; b < max_blocks; ++b) {
+        const bool present = b < static_cast<int>(s.blocks.size());
+        in.block_tables.push_back(present ? s.blocks[b] : 0);
+        in.local_block_tables.push_back(present && b >= first_needed ? s.blocks[b] : -1);
+      }
+    }
+    return in;
+  }
+
+  void advance(const std::vector<WorkItem>& items) {
+    for (const WorkItem& it : items) seqs[it.seq].computed += it.count;
+  }
+};
+
+struct Run {
+  std::string name;
+  std::unique_ptr<GptNeoModel> model;
+};
+
+bool make_run(const std::string& name, std::unique_ptr<Backend> backend, const std::string& path,
+              const std::vector<TensorEntry>& tensors, DType dtype, bool graphs, Run* out) {
+  out->name = name;
+  out->model = std::make_unique<GptNeoModel>(test_config(), std::move(backend));
+  LoadOptions lo;
+  lo.weight_dtype = dtype;
+  lo.kv_blocks = kKvBlocks;
+  lo.local_kv_blocks = kKvBlocks;
+  lo.block_size = kBlockSize;
+  lo.graphs = graphs;
+  const Status st = out->model->load(path, tensors, lo);
+  report(st.ok(), name + ": load", st.message());
+  return st.ok();
+}
+
+int argmax(const float* row, int n) { return static_cast<int>(std::max_element(row, row + n) - row); }
+
+// Largest minus second largest.
+float margin(const float* row, int n) {
+  float a = -INFINITY, b = -INFINITY;
+  for (int i = 0; i < n; ++i) {
+    if (row[i] > a) { b = a; a = row[i]; }
+    else if (row[i] > b) b = row[i];
+  }
+  return a - b;
+}
+
+double rel_error(const float* a, const float* b, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    den += (double)b[i] * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+// Checks one run's output of a step against the reference logits [R, V].
+void check_step(const Run& run, const StepInput& in, const StepOutput& out, const std::vector<float>& ref,
+                double tol, const std::string& step_name) {
+  const int R = static_cast<int>(in.output_rows.size());
+  const int V = test_config().vocab_size;
+  const std::string what = run.name + ": " + step_name;
+  if (in.output == OutputKind::kArgmax) {
+    int mismatches = 0, checked = 0;
+    bool shape_ok = static_cast<int>(out.ids.size()) == R;
+    for (int r = 0; shape_ok && r < R; ++r) {
+      const float* row = ref.data() + static_cast<size_t>(r) * V;
+      if (margin(row, V) < 1e-2f) continue;  // too close to call across summation orders
+      ++checked;
+      if (out.ids[r] != argmax(row, V)) ++mismatches;
+    }
+    report(shape_ok && mismatches == 0, what + " argmax", fmt("%d of %d rows differ", mismatches, checked));
+    return;
+  }
+  const bool shape_ok = out.rows == R && out.cols == V && out.count == static_cast<size_t>(R) * V;
+  const double err = shape_ok ? rel_error(out.values.get(), ref.data(), ref.size()) : INFINITY;
+  report(err <= tol, what + " logits", fmt("rel_err=%.3g (tol %.1g)", err, tol));
+}
+
+}  // namespace
+
+int main() {
+  std::string why;
+  if (cuda_device_count(&why) == 0) {
+    std::printf("SKIP: %s\n0 passed, 0 failed\n", why.c_str());
+    return 0;
+  }
+  const ModelConfig cfg = test_config();
+  char dir_template[] = "/tmp/gptneo-graph-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) {
+    std::printf("FAIL cannot create a temporary folder\n");
+    return 1;
+  }
+  const std::string path = std::string(dir_template) + "/model.bin";
+  const std::vector<TensorEntry> tensors = write_checkpoint(cfg, path);
+
+  auto cuda = [&](std::unique_ptr<Backend>* be) {
+    const Status st = create_cuda_backend(0, be);
+    report(st.ok(), "create the CUDA backend", st.message());
+    return st.ok();
+  };
+  std::unique_ptr<Backend> b1, b2, b3, b4;
+  Run ref, plain, graphs, bf16_plain, bf16_graphs;
+  if (!cuda(&b1) || !cuda(&b2) || !cuda(&b3) || !cuda(&b4)) return 1;
+  if (!make_run("cpu", create_cpu_backend(2, cpu::select_simd()), path, tensors, DType::kF32, true, &ref) ||
+      !make_run("cuda", std::move(b1), path, tensors, DType::kF32, false, &plain) ||
+      !make_run("cuda+graphs", std::move(b2), path, tensors, DType::kF32, true, &graphs) ||
+      !make_run("cuda bf16", std::move(b3), path, tensors, DType::kBF16, false, &bf16_plain) ||
+      !make_run("cuda bf16+graphs", std::move(b4), path, tensors, DType::kBF16, true, &bf16_graphs))
+    return 1;
+  report(!ref.model->graph_stats().enabled, "cpu: recordings are off on a backend that cannot record");
+  report(!plain.model->graph_stats().enabled, "cuda: recordings off when LoadOptions::graphs is false");
+  report(graphs.model->graph_stats().enabled, "cuda+graphs: recordings on");
+
+  Script script;
+  std::mt19937 rng(99);
+  auto prompt = [&](int n) {
+    Sequence s;
+    for (int i = 0; i < n; ++i) s.tokens.push_back(static_cast<int32_t>(rng() % cfg.vocab_size));
+    script.seqs.push_back(s);
+  };
+  int decode_steps = 0, step_no = 0;
+  bool stop = false;
+
+  // Runs one step everywhere; the reference's argmax becomes each sampled sequence's next token.
+  auto run_step = [&](const std::vector<WorkItem>& items, OutputKind output) {
+    if (stop) return;
+    const StepInput in = script.build(items, output, cfg.window);
+    StepInput ref_in = in;
+    ref_in.output = OutputKind::kLogits;
+    StepOutput ref_out;
+    const std::string name = fmt("step %d (%zu seqs, %zu tokens, context %d)", step_no++, items.size(),
+                                 in.token_ids.size(), *std::max_element(in.positions.begin(), in.positions.end()) + 1);
+    Status st = ref.model->step(ref_in, &ref_out);
+    if (!st.ok()) {
+      report(false, "cpu: " + name, st.message());
+      stop = true;
+      return;
+    }
+    std::vector<float> ref_logits(ref_out.values.get(), ref_out.values.get() + ref_out.count);
+    StepOutput plain_out, graph_out, bf16_out, bf16_graph_out;
+    const Status s1 = plain.model->step(in, &plain_out);
+    const Status s2 = graphs.model->step(in, &graph_out);
+    // bf16 always returns logits (its argmax is not compared with fp32's; fp32 covers argmax).
+    const Status s3 = bf16_plain.model->step(ref_in, &bf16_out);
+    const Status s4 = bf16_graphs.model->step(ref_in, &bf16_graph_out);
+    if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok()) {
+      report(false, name, (s1.ok() ? "" : "cuda: " + s1.message()) + (s2.ok() ? "" : " cuda+graphs: " + s2.message()) +
+                              (s3.ok() ? "" : " bf16: " + s3.message()) + (s4.ok() ? "" : " bf16+graphs: " + s4.message()));
+      stop = true;
+      return;
+    }
+    check_step(plain, in, plain_out, ref_logits, 2e-5, name);
+    check_step(graphs, in, graph_out, ref_logits, 2e-5, name);
+    // bf16 with and without recordings: the same kernels on the same rows (padding changes only
+    // which rows share a launch), so they agree far more closely than bf16 agrees with fp32.
+    std::vector<float> bf16_ref(bf16_out.values.get(), bf16_out.values.get() + bf16_out.count);
+    check_step(bf16_graphs, ref_in, bf16_graph_out, bf16_ref, 1e-3, name);
+    if (static_cast<int>(in.token_ids.size()) == static_cast<int>(items.size())) ++decode_steps;
+    script.advance(items);
+    for (size_t r = 0; r < items.size(); ++r) {
+      Sequence& s = script.seqs[items[r].seq];
+      if (s.computed == static_cast<int>(s.tokens.size()))
+        s.tokens.push_back(argmax(ref_logits.data() + r * cfg.vocab_size, cfg.vocab_size));
+    }
+  };
+  auto decode = [&](const std::vector<int>& which, OutputKind output) {
+    std::vector<WorkItem> items;
+    for (int s : which)
+      if (script.seqs[s].computed < cfg.max_positions) items.push_back({s, 1});
+    if (!items.empty()) run_step(items, output);
+  };
+  auto kind = [](int i) { return i % 2 == 0 ? OutputKind::kArgmax : OutputKind::kLogits; };
+
+  // A: three prompts in one step (5, 40 and 130 tokens).
+  prompt(5);
+  prompt(40);
+  prompt(130);
+  run_step({{0, 5}, {1, 40}, {2, 130}}, OutputKind::kLogits);
+  // B: 140 decode steps over changing subsets of them (1 to 3 sequences; sequence 2 crosses the
+  // 256-token bucket).
+  for (int i = 0; i < 140 && !stop; ++i) {
+    std::vector<int> which;
+    for (int s = 0; s < 3; ++s)
+      if (i % (s + 2) != 1) which.push_back(s);
+    decode(which, kind(i));
+  }
+  const GraphStats after_b = graphs.model->graph_stats();
+  report(after_b.recorded > 0 && after_b.replays > 0 && after_b.recorded + after_b.replays == (uint64_t)decode_steps,
+         "cuda+graphs: every decode step of phase B was recorded or replayed",
+         fmt("recorded %llu, replayed %llu, decode steps %d", (unsigned long long)after_b.recorded,
+             (unsigned long long)after_b.replays, decode_steps));
+  report(after_b.replays > 4 * after_b.recorded, "cuda+graphs: recordings are reused",
+         fmt("recorded %llu, replayed %llu", (unsigned long long)after_b.recorded, (unsigned long long)after_b.replays));
+
+  // C: a 470-token prompt and ten short ones in one step: the scratch buffers grow, every recording
+  // is dropped (they point at the old buffers) and made again on demand.
+  prompt(470);
+  for (int i = 0; i < 10; ++i) prompt(3);
+  std::vector<WorkItem> prefill = {{3, 470}};
+  for (int s = 4; s < 14; ++s) prefill.push_back({s, 3});
+  run_step(prefill, OutputKind::kLogits);
+  // D: decode over up to 14 sequences (buckets up to 16); sequence 3 crosses 512 and runs to the
+  // model's last position (600), then drops out.
+  const int decode_before_d = decode_steps;
+  for (int i = 0; i < 140 && !stop; ++i) {
+    std::vector<int> which;
+    for (int s = 0; s < 14; ++s)
+      if ((i + s) % 5 != 0 || s == 3) which.push_back(s);
+    decode(which, kind(i));
+  }
+  const GraphStats after_d = graphs.model->graph_stats();
+  report(after_d.recorded + after_d.replays == (uint64_t)decode_steps && after_d.recorded > after_b.recorded,
+         "cuda+graphs: phase D re-recorded after the scratch grew, and served every decode step",
+         fmt("recorded %llu, replayed %llu, decode steps %d (phase D: %d)", (unsigned long long)after_d.recorded,
+             (unsigned long long)after_d.replays, decode_steps, decode_steps - decode_before_d));
+  report(script.seqs[3].computed == cfg.max_positions, "sequence 3 reached the last position",
+         fmt("%d of %d", script.seqs[3].computed, cfg.max_positions));
+
+  // E: a step the model refuses (token id outside the vocabulary) changes nothing; the next
+  // decode step is still served from a recording.
+  {
+    StepInput bad = script.build({{0, 1}}, OutputKind::kArgmax, cfg.window);
+    bad.token_ids[0] = cfg.vocab_size;
+    StepOutput out;
+    const Status st = graphs.model->step(bad, &out);
+    report(st.code() == ErrorCode::kInvalidArgument, "cuda+graphs: a bad token id is refused", st.message());
+    const uint64_t replays = graphs.model->graph_stats().replays;
+    decode({0, 1}, OutputKind::kArgmax);
+    decode({0, 1}, OutputKind::kArgmax);
+    report(graphs.model->graph_stats().replays > replays, "cuda+graphs: replays go on after a refused step");
+  }
+  const GraphStats end = graphs.model->graph_stats();
+  report(end.enabled && end.disabled_reason.empty(), "cuda+graphs: no recording failed", end.disabled_reason);
+  report(bf16_graphs.model->graph_stats().replays > 0, "cuda bf16+graphs: replays happened");
+  report(plain.model->graph_stats().recorded == 0 && plain.model->graph_stats().replays == 0,
+         "cuda: nothing recorded with recordings off");
+
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  unlink(path.c_str());
+  rmdir(dir_template);
+  return g_failed == 0 ? 0 : 1;
+}
