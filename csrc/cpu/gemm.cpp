@@ -23,8 +23,8 @@ namespace {
 constexpr int kKc = 192;        // K block for M > mr (even: bf16 pairs)
 constexpr int kMcTarget = 128;  // rows per task for M > mr
 constexpr int kMaxGroupsPerTask = 8;
-// bf16 weights go to the AMX tiles (gemm_amx.cpp) from this many rows: below it the weights'
-// bandwidth, not arithmetic, bounds the GEMM and the widening kernels keep x in f32.
+// bf16 and int8 weights go to the AMX tiles (gemm_amx.cpp) from this many rows: below it the
+// weights' bandwidth, not arithmetic, bounds the GEMM and the widening kernels keep x in f32.
 constexpr int kAmxMinRows = 16;
 
 GemmKernelSet kernels_for(SimdLevel level) {
@@ -96,8 +96,8 @@ void stage_block(const GemmKernelSet& ks, DType dtype, const void* src, size_t s
 }  // namespace
 
 bool gemm_rounds_x_to_bf16(int m, const PackedWeight& w, SimdLevel level) {
-  return level == SimdLevel::kAmx && w.dtype == DType::kBF16 && m >= kAmxMinRows && w.k % amx::kAmxK == 0 &&
-         amx_bf16_usable();
+  return level == SimdLevel::kAmx && (w.dtype == DType::kBF16 || w.dtype == DType::kI8) && m >= kAmxMinRows &&
+         w.k % amx::kAmxK == 0 && amx_bf16_usable();
 }
 
 void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y, int ldy,
@@ -107,7 +107,7 @@ void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bi
     int flags = epilogue == Epilogue::kAccumulate ? kTileLoadY : 0;
     if (bias != nullptr) flags |= kTileBias;
     if (epilogue == Epilogue::kGeluNew) flags |= kTileGelu;
-    amx::gemm_bf16(x, m, ldx, w, bias, y, ldy, flags, pool);
+    amx::gemm(x, m, ldx, w, bias, y, ldy, flags, pool);
     return;
   }
   const GemmKernelSet ks = kernels_for(level);

@@ -42,8 +42,8 @@ enum class Epilogue {
 };
 
 // x: [m, k] (ldx >= k); bias: [n] or nullptr; y: [m, n] (ldy >= n). x and y must not alias.
-// Products accumulate in f32. x stays f32 except where gemm_rounds_x_to_bf16() (bf16 weights on
-// AMX tiles): then x is rounded to bf16 (nearest even) as it enters the tiles.
+// Products accumulate in f32. x stays f32 except where gemm_rounds_x_to_bf16() (bf16 or int8
+// weights on AMX tiles, 16+ rows): then x is rounded to bf16 (nearest even) as it enters the tiles.
 void gemm(const float* x, int m, int ldx, const PackedWeight& w, const float* bias, float* y,
           int ldy, Epilogue epilogue, ThreadPool& pool, SimdLevel level);
 bool gemm_rounds_x_to_bf16(int m, const PackedWeight& w, SimdLevel level);

@@ -56,8 +56,9 @@ export async function benchMain(argv: string[]): Promise<number> {
 
   // The machine's own ceilings, measured in this run (1 GiB read: larger than the caches).
   const limits = await loadNative().measureMachineLimits({ threads, readBytes: 1 << 30 });
-  // bf16 matrix products run on the AMX tiles where the 'amx' path is in use: their rate bounds them.
-  const matrixGflops = dtype === 'bfloat16' && limits.amxBf16Gflops ? limits.amxBf16Gflops : limits.fmaGflops;
+  // bf16 and int8 matrix products run on the AMX tiles where the 'amx' path is in use: their rate bounds them.
+  const onTiles = dtype === 'bfloat16' || dtype === 'int8';
+  const matrixGflops = onTiles && limits.amxBf16Gflops ? limits.amxBf16Gflops : limits.fmaGflops;
   const amx = limits.amxBf16Gflops ? `, AMX bf16 ${limits.amxBf16Gflops.toFixed(0)} GFLOP/s` : '';
   process.stderr.write(`bounds: FMA ${limits.fmaGflops.toFixed(1)} GFLOP/s${amx}, read ${limits.readGbs.toFixed(1)} GB/s (${threads} threads)\n`);
   let dir = values.model;

@@ -20,7 +20,8 @@ export interface LoadModelOptions {
    * bfloat16 weights on AMX CPUs multiply products of 16+ rows with bfloat16 inputs (see `simd`).
    * 'int8' (CPU only): weight-only quantization of every Linear weight and the LM head, symmetric
    * with one float scale per output channel (scale = max |row| / 127); activations stay float32
-   * and the token/position embedding lookups keep the checkpoint's dtype. Decode streams about a
+   * (on AMX CPUs products of 16+ rows take bfloat16 inputs, as with 'bfloat16') and the
+   * token/position embedding lookups keep the checkpoint's dtype. Decode streams about a
    * quarter of float32's weight bytes, at a small logit error. With device 'auto' it selects the
    * CPU; with device 'cuda' it fails with ERR_GPTNEO_UNSUPPORTED.
    */

@@ -51,6 +51,8 @@ export function quantizeRowsInt8(w: Float64Array, n: number, k: number): Float64
 export interface ReferenceOptions {
   /** 'int8': every projection and the lm_head quantized with quantizeRowsInt8 (embedding lookups stay). */
   quantize?: 'int8';
+  /** Rounds the input of every projection (and the lm_head), e.g. to bf16 as AMX tiles take it. */
+  roundActivations?: Round;
 }
 
 export interface ReferenceModel {
@@ -119,7 +121,7 @@ export async function loadReferenceModel(dir: string, round?: Round, roundInputs
   };
   // y = W x (+ b), W: [n, k] row-major
   const lin = (W: Float64Array, xIn: Float64Array, n: number, b?: Float64Array): Float64Array => {
-    const x = roundInputs && round ? xIn.map(round) : xIn;
+    const x = options.roundActivations ? xIn.map(options.roundActivations) : roundInputs && round ? xIn.map(round) : xIn;
     const k = x.length;
     const y = new Float64Array(n);
     for (let r = 0; r < n; r++) {

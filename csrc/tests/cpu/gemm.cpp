@@ -202,32 +202,35 @@ void test_gemm_amx(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
   const int ks[] = {32, 64, 96, 768};
   const Epilogue epis[] = {Epilogue::kStore, Epilogue::kGeluNew, Epilogue::kAccumulate};
   int counter = 0;
-  for (int m : ms) {
-    double worst = 0;
-    std::string worst_desc;
-    int cases = 0, on_tiles = 0;
-    for (int n : ns) {
-      for (int k : ks) {
-        if (static_cast<double>(m) * n * k > 4.0e6) continue;
-        GemmCase c{m, n, k, DType::kBF16, epis[counter % 3], counter % 2 == 0};
-        ThreadPool& pool = *pools[counter % 3];
-        ++counter;
-        ++cases;
-        PackedWeight probe;
-        probe.n = n;
-        probe.k = k;
-        probe.dtype = DType::kBF16;
-        on_tiles += gemm_rounds_x_to_bf16(m, probe, level);
-        std::string why;
-        double r = run_gemm_case(c, level, pool, rng, &why);
-        if (!(r <= worst)) {
-          worst = r;
-          worst_desc = fmt("N=%g K=%g ", n, k) + epi_name(c.epi) + fmt(" threads=%g ", pool.size()) + why;
+  for (DType dtype : {DType::kBF16, DType::kI8}) {
+    for (int m : ms) {
+      double worst = 0;
+      std::string worst_desc;
+      int cases = 0, on_tiles = 0;
+      for (int n : ns) {
+        for (int k : ks) {
+          if (static_cast<double>(m) * n * k > 4.0e6) continue;
+          GemmCase c{m, n, k, dtype, epis[counter % 3], counter % 2 == 0};
+          ThreadPool& pool = *pools[counter % 3];
+          ++counter;
+          ++cases;
+          PackedWeight probe;
+          probe.n = n;
+          probe.k = k;
+          probe.dtype = dtype;
+          on_tiles += gemm_rounds_x_to_bf16(m, probe, level);
+          std::string why;
+          double r = run_gemm_case(c, level, pool, rng, &why);
+          if (!(r <= worst)) {
+            worst = r;
+            worst_desc = fmt("N=%g K=%g ", n, k) + epi_name(c.epi) + fmt(" threads=%g ", pool.size()) + why;
+          }
         }
       }
+      report(worst <= 1 && on_tiles == cases,
+             std::string("gemm amx tiles ") + dtype_short(dtype) + " M=" + std::to_string(m),
+             fmt("%g shapes (%g on tiles), worst err/bound %.3g", cases, on_tiles, worst) + (worst > 1 ? "  " + worst_desc : ""));
     }
-    report(worst <= 1 && on_tiles == cases, std::string("gemm amx tiles bf16 M=") + std::to_string(m),
-           fmt("%g shapes (%g on tiles), worst err/bound %.3g", cases, on_tiles, worst) + (worst > 1 ? "  " + worst_desc : ""));
   }
 }
 
