@@ -4,6 +4,7 @@
 #include "napi/devices.h"
 #include "napi/limits_wrap.h"
 #include "napi/model_wrap.h"
+#include "napi/sampling_wrap.h"
 
 namespace {
 
@@ -13,6 +14,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, gptneo::napi::build_info, "buildInfo"));
   exports.Set("measureMachineLimits",
               Napi::Function::New(env, gptneo::napi::measure_machine_limits, "measureMachineLimits"));
+  exports.Set("samplingArgmax", Napi::Function::New(env, gptneo::napi::sampling_argmax, "samplingArgmax"));
+  exports.Set("samplingTopK", Napi::Function::New(env, gptneo::napi::sampling_topk, "samplingTopK"));
+  exports.Set("samplingWeigh", Napi::Function::New(env, gptneo::napi::sampling_weigh, "samplingWeigh"));
   return exports;
 }
 

@@ -10,7 +10,8 @@
  *
  * Cost per call: one O(V) copy of the row when bias or penalties apply; greedy is one O(V) scan. Sampling adds O(V) exp's when
  * top-k is off (min-p without top-p skips the exp's of the tokens it drops), or O(V log k) selection
- * and O(k) exp's when it is on. Top-p and typical-p select their tokens by cumulative mass in expected
+ * and O(k) exp's when it is on. The O(V) scans, the top-k selection and the exp's run in the native
+ * kernels when the addon loads (kernels.ts). Top-p and typical-p select their tokens by cumulative mass in expected
  * linear time (no full sort), top-p only among the tokens above a probability floor that provably
  * contains the nucleus. No O(V) allocation beyond the reusable scratch.
  */
@@ -19,7 +20,7 @@ import { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
 import type { NormalizedSamplingOptions } from './options.js';
 import { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty } from './penalties.js';
 import { SamplingScratch } from './scratch.js';
-import { argmax, fillTopKHeap } from './select.js';
+import { samplingKernels } from './kernels.js';
 
 /** A source of uniform floats in [0, 1); `Rng` is the one requests use. */
 export interface RandomSource {
@@ -80,13 +81,7 @@ function processedRow(logits: Float32Array, opts: NormalizedSamplingOptions, sta
 
 /** Fills ids with the top-k candidates (plus any tied with the k-th, as Hugging Face keeps them); returns the count. */
 function topKCandidates(work: Float32Array, k: number, scratch: SamplingScratch): number {
-  fillTopKHeap(work, k, scratch.heap);
-  const kth = work[scratch.heap[0]];
-  const threshold = kth !== kth ? -Infinity : kth; // a NaN k-th means fewer than k usable logits: keep them all
-  const ids = scratch.ids;
-  let count = 0;
-  for (let i = 0; i < work.length; i++) if (work[i] >= threshold) ids[count++] = i;
-  return count;
+  return samplingKernels().topKCandidates(work, k, scratch.ids, scratch.heap);
 }
 
 /**
@@ -95,32 +90,9 @@ function topKCandidates(work: Float32Array, k: number, scratch: SamplingScratch)
  * the rest 0.
  */
 function weighCandidates(work: Float32Array, count: number, temperature: number, scratch: SamplingScratch): [number, number] {
-  const { ids, weights } = scratch;
-  let max = -Infinity;
-  for (let i = 0; i < count; i++) {
-    const v = work[ids[i]];
-    if (v > max) max = v;
-  }
-  if (max === -Infinity) throw noUsableLogits();
-  let kept = 0;
-  let total = 0;
-  if (max === Infinity) {
-    for (let i = 0; i < count; i++) {
-      const id = ids[i];
-      if (work[id] === Infinity) { weights[id] = 1; ids[kept++] = id; total += 1; }
-    }
-    return [kept, total];
-  }
-  for (let i = 0; i < count; i++) {
-    const id = ids[i];
-    const w = Math.exp((work[id] - max) / temperature);
-    if (w > 0) {
-      weights[id] = w;
-      ids[kept++] = id;
-      total += w;
-    }
-  }
-  return [kept, total];
+  const kept = samplingKernels().weighCandidates(work, scratch.ids, count, temperature, scratch.weights, scratch.total);
+  if (kept < 0) throw noUsableLogits();
+  return [kept, scratch.total[0]!];
 }
 
 /**
@@ -201,7 +173,7 @@ function filterCandidates(work: Float32Array, opts: NormalizedSamplingOptions, s
 }
 
 function greedyToken(work: Float32Array): number {
-  const best = argmax(work);
+  const best = samplingKernels().argmax(work);
   if (best < 0 || work[best] === -Infinity) throw noUsableLogits();
   return best;
 }

@@ -14,6 +14,8 @@ export class SamplingScratch {
   ids = new Int32Array(0);
   /** Min-heap for top-k selection. */
   heap = new Int32Array(0);
+  /** The candidates' total weight, as the kernels return it. */
+  readonly total = new Float64Array(1);
 
   /** Grows the buffers to hold a row of `vocabSize` logits (never shrinks). */
   ensure(vocabSize: number): void {

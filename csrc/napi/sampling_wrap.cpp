@@ -1,0 +1,89 @@
+#include "napi/sampling_wrap.h"
+
+#include <cmath>
+#include <string>
+
+#include "cpu/sampling.h"
+#include "napi/js_error.h"
+
+namespace gptneo::napi {
+namespace {
+
+template <typename T, napi_typedarray_type kType>
+bool typed(const Napi::CallbackInfo& info, size_t at, const char* name, const char* type_name, T** data, size_t* length) {
+  Napi::Value v = info.Length() > at ? info[at] : info.Env().Undefined();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) {
+    throw_invalid(info.Env(), std::string("Expected ") + type_name + " for " + name);
+    return false;
+  }
+  auto arr = v.As<Napi::TypedArrayOf<T>>();
+  *data = arr.Data();
+  *length = arr.ElementLength();
+  return true;
+}
+
+bool integer_in(const Napi::CallbackInfo& info, size_t at, const char* name, double lo, double hi, int* out) {
+  Napi::Value v = info.Length() > at ? info[at] : info.Env().Undefined();
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= lo && d <= hi && std::floor(d) == d)) {
+    throw_invalid(info.Env(), std::string("Expected an integer in [") + std::to_string(static_cast<long long>(lo)) +
+                                  ", " + std::to_string(static_cast<long long>(hi)) + "] for " + name);
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
+constexpr double kMaxRow = 1 << 30;
+
+}  // namespace
+
+Napi::Value sampling_argmax(const Napi::CallbackInfo& info) {
+  float* row = nullptr;
+  size_t n = 0;
+  if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return info.Env().Undefined();
+  if (n > kMaxRow) return throw_invalid(info.Env(), "row is too long");
+  return Napi::Number::New(info.Env(), cpu::row_argmax(row, static_cast<int>(n)));
+}
+
+Napi::Value sampling_topk(const Napi::CallbackInfo& info) {
+  float* row = nullptr;
+  int32_t* ids = nullptr;
+  size_t n = 0, ids_len = 0;
+  int k = 0;
+  if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return info.Env().Undefined();
+  if (n == 0 || n > kMaxRow) return throw_invalid(info.Env(), "row must hold between 1 and 2^30 logits");
+  if (!integer_in(info, 1, "k", 1, static_cast<double>(n), &k)) return info.Env().Undefined();
+  if (!typed<int32_t, napi_int32_array>(info, 2, "ids", "Int32Array", &ids, &ids_len)) return info.Env().Undefined();
+  if (ids_len < n) return throw_invalid(info.Env(), "ids must have room for one entry per logit");
+  return Napi::Number::New(info.Env(), cpu::topk_candidates(row, static_cast<int>(n), k, ids));
+}
+
+Napi::Value sampling_weigh(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* row = nullptr;
+  int32_t* ids = nullptr;
+  double* weights = nullptr;
+  double* total = nullptr;
+  size_t n = 0, ids_len = 0, weights_len = 0, total_len = 0;
+  int count = 0;
+  if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
+  if (n > kMaxRow) return throw_invalid(env, "row is too long");
+  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  const double temperature = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
+  if (!(temperature > 0) || !std::isfinite(temperature))
+    return throw_invalid(env, "Expected a finite positive number for temperature");
+  if (!typed<double, napi_float64_array>(info, 4, "weights", "Float64Array", &weights, &weights_len)) return env.Undefined();
+  if (!typed<double, napi_float64_array>(info, 5, "total", "Float64Array", &total, &total_len)) return env.Undefined();
+  if (weights_len < n) return throw_invalid(env, "weights must have one entry per logit");
+  if (total_len < 1) return throw_invalid(env, "total must have room for one number");
+  for (int i = 0; i < count; ++i)
+    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= n) return throw_invalid(env, "ids holds a token id outside the row");
+  const cpu::Weighed w = cpu::weigh_candidates(row, ids, count, temperature, weights);
+  if (!w.usable) return Napi::Number::New(env, -1);
+  total[0] = w.total;
+  return Napi::Number::New(env, w.kept);
+}
+
+}  // namespace gptneo::napi

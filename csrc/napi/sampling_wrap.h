@@ -1,0 +1,18 @@
+// The sampler's O(vocabulary) passes (cpu/sampling.h) for lib/sampling: synchronous functions on
+// typed arrays the caller owns (no copies), every argument checked first (a typed
+// ERR_GPTNEO_INVALID_ARGUMENT, never a read or write out of bounds).
+//   samplingArgmax(row: Float32Array) -> index | -1
+//   samplingTopK(row: Float32Array, k, ids: Int32Array) -> count of ids written
+//   samplingWeigh(row: Float32Array, ids: Int32Array, count, temperature, weights: Float64Array,
+//                 total: Float64Array) -> kept count (total[0] = their weight), or -1 when no
+//                 candidate is usable
+#pragma once
+#include <napi.h>
+
+namespace gptneo::napi {
+
+Napi::Value sampling_argmax(const Napi::CallbackInfo& info);
+Napi::Value sampling_topk(const Napi::CallbackInfo& info);
+Napi::Value sampling_weigh(const Napi::CallbackInfo& info);
+
+}  // namespace gptneo::napi
