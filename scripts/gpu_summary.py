@@ -63,6 +63,14 @@ def main():
             for tag in ("bf16", "f32"):
                 pv = (p.get(tag) or {}).get("ms")
                 row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: fp32 paged)")
+    # One decoder layer at decode, per layer: as launches, as a CUDA graph, and with the layer norms
+    # folded into the GEMVs (the "peer" column is the unfused graph: >1 means fusing helps).
+    for k in keys:
+        if k.startswith("graph/decode_layer/") and not k.endswith("/fused_ln"):
+            launch, graph, fused = ours.get(k[len("graph/"):], {}), ours.get(k, {}), ours.get(k + "/fused_ln", {})
+            row(k[len("graph/"):] + " launch", launch.get("ms"), graph.get("ms"), "ms", "our graph replay of it")
+            if fused:
+                row(k[len("graph/"):] + " fused", fused.get("ms"), graph.get("ms"), "ms", "our unfused graph")
     for k in keys:
         if k.startswith("hf_decode/"):
             p = peers[k]

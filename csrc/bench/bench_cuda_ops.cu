@@ -254,8 +254,13 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // context `ctx`): layernorm, qkv, kv_write, attention, out_proj (+= residual), layernorm, c_fc+gelu,
 // c_proj (+= residual). Timed per layer as queued launches back to back on one stream, and as the
 // replay of a CUDA graph of the same launches (what a captured decode step would cost).
-void bench_decode_layer(const ModelShape& s, int seqs, int ctx) {
+// fused_ln: both layer norms folded into the following GEMV (gn_cuda_layernorm_gemv) where it serves.
+void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
+  // (alignment aside, which dalloc's 256 bytes satisfy: nullptr stands for the weights here)
+  if (fused_ln && !(gn_cuda_layernorm_gemv_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
+                    gn_cuda_layernorm_gemv_supported(tokens, s.mlp, hid, GN_DTYPE_BF16, nullptr)))
+    return;  // past what the fused GEMV serves
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
   void* wqkv = random_weights((size_t)s.qkv * hid, GN_DTYPE_BF16, 31u);
@@ -292,14 +297,26 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx) {
   gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
+  const bool fuse_qkv = fused_ln, fuse_fc = fused_ln;
   auto layer = [&] {
-    BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-    BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
+    if (fuse_qkv) {
+      BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv,
+                                         s.qkv, 0, stream));
+    } else {
+      BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+      BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
+    }
     BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, stream));
     BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, &b, s.heads, s.head_dim, 0, 1.0f, att, hid, ws, ws_bytes, stream));
     BENCH_CHECK(gn_cuda_gemm(att, tokens, hid, wo, GN_DTYPE_BF16, hid, hid, bo, h, hid, GN_EPILOGUE_ACCUMULATE, stream));
-    BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-    BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp, GN_EPILOGUE_GELU_NEW, stream));
+    if (fuse_fc) {
+      BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp,
+                                         GN_EPILOGUE_GELU_NEW, stream));
+    } else {
+      BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+      BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp, GN_EPILOGUE_GELU_NEW,
+                               stream));
+    }
     BENCH_CHECK(gn_cuda_gemm(f, tokens, s.mlp, wproj, GN_DTYPE_BF16, hid, s.mlp, bproj, h, hid, GN_EPILOGUE_ACCUMULATE,
                              stream));
   };
@@ -330,12 +347,15 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx) {
   BENCH_CHECK(gn_cuda_capture_end(stream, &graph));
   const double ms_graph = time_region([&] { BENCH_CHECK(gn_cuda_graph_launch(graph, stream)); });
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
-  char shape[96];
-  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches]", s.name, seqs, ctx);
-  const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx);
-  add("decode_layer_launch", key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
-  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph]", s.name, seqs, ctx);
-  add("decode_layer_graph", "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
+  char shape[112];
+  const char* variant = fused_ln ? ", fused ln" : "";
+  const std::string suffix = fused_ln ? "_fused_ln" : "";
+  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
+  const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
+                          std::to_string(ctx) + (fused_ln ? "/fused_ln" : "");
+  add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
+  std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
+  add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
   BENCH_CHECK(gn_cuda_graph_destroy(graph));
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
@@ -404,7 +424,8 @@ int main(int argc, char** argv) {
   }
   for (const auto& m : models) {
     for (int seqs : {1, 8})
-      for (int ctx : {128, 512}) bench_decode_layer(m, seqs, ctx);
+      for (int ctx : {128, 512})
+        for (bool fused_ln : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);

@@ -121,6 +121,15 @@ int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, const void* 
                       int n, int k, const float* d_bias, float* d_y, int ldy, int epilogue,
                       void* stream);
 
+// y = epilogue(layernorm(x) · Wᵀ + bias), each x row layer-normed as gn_cuda_layernorm would (gamma,
+// beta: [k]; summation order differs) by the decode GEMV itself: one launch instead of two.
+// Serves 1 <= m <= 8 with k % 8 == 0, k <= (8192 / m) rounded down to a multiple of 256 and a
+// 16-byte aligned W; GN_CUDA_EUNSUPPORTED otherwise (run gn_cuda_layernorm, then gn_cuda_gemm).
+int gn_cuda_layernorm_gemv_supported(int m, int n, int k, int w_dtype, const void* d_w);
+int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
+                           float eps, const void* d_w, int w_dtype, int n, int k, const float* d_bias,
+                           float* d_y, int ldy, int epilogue, void* stream);
+
 // --- row ops ---------------------------------------------------------------------------------
 // y = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance). y may alias x
 // when ldy == ldx.

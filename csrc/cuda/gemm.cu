@@ -86,3 +86,19 @@ extern "C" int gn_cuda_gemm(const float* d_x, int m, int ldx, const void* d_w, i
   return gn_cuda_gemm_with(select_kernel(m, n, k, w_dtype, d_x, ldx, d_w), d_x, m, ldx, d_w, w_dtype, n, k,
                            d_bias, d_y, ldy, epilogue, stream);
 }
+
+extern "C" int gn_cuda_layernorm_gemv_supported(int m, int n, int k, int w_dtype, const void* d_w) {
+  return m >= 1 && n >= 1 && valid_dtype(w_dtype) && k % 8 == 0 && aligned16(d_w) && gemv_can_layernorm(m, k);
+}
+
+extern "C" int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
+                                      float eps, const void* d_w, int w_dtype, int n, int k, const float* d_bias,
+                                      float* d_y, int ldy, int epilogue, void* stream) {
+  GN_CUDA_REQUIRE(m >= 0 && n >= 0 && k > 0 && valid_dtype(w_dtype) && eps >= 0.f, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(epilogue >= GN_EPILOGUE_STORE && epilogue <= GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
+  if (m == 0 || n == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(ldx >= k && ldy >= n && d_x && d_w && d_y && d_gamma && d_beta, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(gn_cuda_layernorm_gemv_supported(m, n, k, w_dtype, d_w), GN_CUDA_EUNSUPPORTED);
+  GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue, d_gamma, d_beta, eps};
+  return launch_gemm_gemv(a, as_stream(stream));
+}

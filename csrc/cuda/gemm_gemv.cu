@@ -2,7 +2,8 @@
 // keeps U 16-byte loads per row in flight; x chunks are staged in shared memory as fp32 (the
 // whole of k when it fits: 8192 / m elements per chunk). When the matrix has too few rows to
 // keep every SM busy, 2 or 4 warps of a block share a row group and split k between them
-// (partial sums added in shared memory, no second pass).
+// (partial sums added in shared memory, no second pass). Optionally each staged x row is
+// layer-normed first (gn_cuda_layernorm_gemv: one launch instead of layernorm + GEMV).
 // Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
 
@@ -41,7 +42,9 @@ __device__ __forceinline__ void unpack16<__half>(const uint4& v, float* out) {
   }
 }
 
-template <typename WT, int R, int U>
+// LN: layer-norm the staged x rows first (a separate instantiation, so that the plain kernels'
+// register allocation is unchanged by it).
+template <typename WT, int R, int U, bool LN>
 __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks) {
   constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
   constexpr int kXs = G::kMaxM * G::kChunk;
@@ -84,6 +87,25 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
       }
     }
     __syncthreads();
+    if constexpr (LN) {
+      // Layer norm of the staged rows in place (the launcher guarantees one chunk: kn == k).
+      // Warp w takes rows w, w + kWarps, ...: mean, then centred variance, both fp32 passes
+      // over shared memory as in layernorm_kernel (rowops.cu); summation order differs.
+      for (int m = warp; m < a.m; m += G::kWarps) {
+        float* xr = xs + m * chunk;
+        float s = 0.f;
+        for (int e = lane; e < kn; e += 32) s += xr[e];
+        const float mean = warp_sum(s) / kn;
+        float v = 0.f;
+        for (int e = lane; e < kn; e += 32) {
+          const float d = xr[e] - mean;
+          v += d * d;
+        }
+        const float rstd = rsqrtf(warp_sum(v) / kn + a.ln_eps);
+        for (int e = lane; e < kn; e += 32) xr[e] = (xr[e] - mean) * rstd * a.ln_gamma[e] + a.ln_beta[e];
+      }
+      __syncthreads();
+    }
     for (int kk0 = (wk * 32 + lane) * V; kk0 < kn; kk0 += step * U) {
       uint4 wv[R][U];
 #pragma unroll
@@ -167,7 +189,9 @@ int gemv_split(int n, int rows_per_warp) {
 template <typename WT, int R, int U>
 int launch_config(const GemmArgs& a, cudaStream_t stream) {
   const int ks = gemv_split(a.n, R);
-  gemv_kernel<WT, R, U><<<ceil_div(a.n, (G::kWarps / ks) * R), G::kWarps * 32, 0, stream>>>(a, ks);
+  const dim3 grid(ceil_div(a.n, (G::kWarps / ks) * R)), block(G::kWarps * 32);
+  if (a.ln_gamma != nullptr) gemv_kernel<WT, R, U, true><<<grid, block, 0, stream>>>(a, ks);
+  else gemv_kernel<WT, R, U, false><<<grid, block, 0, stream>>>(a, ks);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }
@@ -180,10 +204,16 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
+// The x chunk gemv_kernel stages for m rows: as much of k as fits, a multiple of 256 elements.
+bool gemv_can_layernorm(int m, int k) {
+  return m >= 1 && m <= G::kMaxM && k <= ((G::kMaxM * G::kChunk / m) & ~255);
+}
+
 // m > kMaxM (up to kMaxSlicedM) runs in slices of kMaxM rows, each streaming W again: still
 // cheaper than a tile kernel whose grid would cover only a few SMs.
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream) {
   if (a.m > G::kMaxSlicedM) return GN_CUDA_EUNSUPPORTED;
+  if (a.ln_gamma != nullptr && !gemv_can_layernorm(a.m, a.k)) return GN_CUDA_EUNSUPPORTED;
   for (int m0 = 0; m0 < a.m; m0 += G::kMaxM) {
     GemmArgs s = a;
     s.x = a.x + (size_t)m0 * a.ldx;

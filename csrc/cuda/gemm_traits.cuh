@@ -70,10 +70,16 @@ struct GemmArgs {
   const float* bias;
   float* y;
   int ldy, epilogue;
+  // GEMV only: when ln_gamma is set, each staged x row is layer-normed first (gamma, beta: [k]).
+  const float* ln_gamma = nullptr;
+  const float* ln_beta = nullptr;
+  float ln_eps = 0.f;
 };
 
 int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
+// Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
+bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 

@@ -88,6 +88,15 @@ class Backend {
   // d_y[m, n] (ldy) = epilogue(d_x[m, k] (ldx) · Wᵀ + d_bias[n])
   virtual Status linear(const float* d_x, int m, int ldx, const PreparedLinear& w,
                         const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue) = 0;
+  // d_y = epilogue(layernorm(d_x) · Wᵀ + d_bias): layernorm then linear, with the normalised rows
+  // in d_norm [m, k] (ld k). Backends may fuse the two (the CUDA decode GEMV can); d_norm then
+  // holds nothing useful afterwards.
+  virtual Status layernorm_linear(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
+                                  float eps, const PreparedLinear& w, const float* d_bias, float* d_y, int ldy,
+                                  LinearEpilogue epilogue, float* d_norm) {
+    GN_RETURN_IF_ERROR(layernorm(d_x, m, w.k, ldx, d_gamma, d_beta, eps, d_norm, w.k));
+    return linear(d_norm, m, w.k, w, d_bias, d_y, ldy, epilogue);
+  }
   // Writes the step's K/V rows ([tokens, heads*head_dim], ld ldkv) into one layer's cache
   // ([num_blocks, block_size, heads, head_dim] float32) at the slots of their positions.
   virtual Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch,

@@ -109,7 +109,10 @@ class CudaGraphImpl : public RecordedWork {
 class CudaBackend : public Backend {
  public:
   CudaBackend(int device, void* stream, std::string device_name)
-      : device_(device), stream_(stream), device_name_(std::move(device_name)) {}
+      : device_(device), stream_(stream), device_name_(std::move(device_name)) {
+    const char* fused = std::getenv("GPTNEO_CUDA_FUSED_LN");
+    fused_layernorm_ = fused != nullptr && std::strcmp(fused, "1") == 0;
+  }
 
   ~CudaBackend() override {
     gn_cuda_set_device(device_);
@@ -230,6 +233,21 @@ class CudaBackend : public Backend {
     GN_CUDA_STATUS(gn_cuda_gemm(d_x, m, ldx, cw.data(), (int)w.dtype, w.n, w.k, d_bias, d_y, ldy,
                                 (int)epilogue, stream_),
                    "linear");
+    return Status::Ok();
+  }
+
+  // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (experimental: off by default
+  // until a GPU run has measured it and test_model_graph has passed with it) and the shape allows.
+  Status layernorm_linear(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
+                          const PreparedLinear& w, const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue,
+                          float* d_norm) override {
+    const auto& cw = static_cast<const CudaLinear&>(w);
+    if (!fused_layernorm_ || !gn_cuda_layernorm_gemv_supported(m, w.n, w.k, (int)w.dtype, cw.data()))
+      return Backend::layernorm_linear(d_x, m, ldx, d_gamma, d_beta, eps, w, d_bias, d_y, ldy, epilogue, d_norm);
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_layernorm_gemv(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
+                                          d_y, ldy, (int)epilogue, stream_),
+                   "layernorm_linear");
     return Status::Ok();
   }
 
@@ -404,6 +422,7 @@ class CudaBackend : public Backend {
   bool workspace_in_graph_ = false;                  // a recorded graph uses workspace_
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
+  bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 
 }  // namespace

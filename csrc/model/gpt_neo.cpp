@@ -161,8 +161,8 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
   GN_RETURN_IF_ERROR(be.embed(batch, wte_, wte_dtype_, wpe_, wpe_dtype_, H, h_));
   for (int l = 0; l < config_.layers; ++l) {
     LayerWeights& L = layers_[l];
-    GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln1_g, L.ln1_b, eps, x_, H));
-    GN_RETURN_IF_ERROR(be.linear(x_, T, H, *L.qkv, nullptr, qkv_, 3 * H, LinearEpilogue::kStore));
+    GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln1_g, L.ln1_b, eps, *L.qkv, nullptr, qkv_, 3 * H,
+                                           LinearEpilogue::kStore, x_));
     // Local layers address their own pool (if any) through the local tables.
     const bool local = config_.layer_is_local[l];
     const DeviceBatch& tables = local ? local_batch : batch;
@@ -173,8 +173,8 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
     GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.k_cache, L.v_cache, tables, config_.heads,
                                     config_.head_dim(), window, 1.0f, attn_, H));
     GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
-    GN_RETURN_IF_ERROR(be.layernorm(h_, T, H, H, L.ln2_g, L.ln2_b, eps, x_, H));
-    GN_RETURN_IF_ERROR(be.linear(x_, T, H, *L.c_fc, L.c_fc_b, mlp_, config_.intermediate, LinearEpilogue::kGeluNew));
+    GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, mlp_,
+                                           config_.intermediate, LinearEpilogue::kGeluNew, x_));
     GN_RETURN_IF_ERROR(be.linear(mlp_, T, config_.intermediate, *L.c_proj, L.c_proj_b, h_, H,
                                  LinearEpilogue::kAccumulate));
   }

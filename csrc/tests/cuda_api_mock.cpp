@@ -145,6 +145,37 @@ int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, 
   return gn_cuda_gemm_with(gn_cuda_gemm_select(m, n, k, wdt, x, ldx, w), x, m, ldx, w, wdt, n, k, b, y, ldy, ep, s);
 }
 
+// Same rule as gemm_gemv.cu: one GEMV launch of m <= 8 rows whose x chunk holds all of k.
+int gn_cuda_layernorm_gemv_supported(int m, int n, int k, int wdt, const void* w) {
+  return m >= 1 && m <= 8 && n >= 1 && k % 8 == 0 && aligned16(w) && k <= ((8 * 1024 / m) & ~255) &&
+         (wdt == GN_DTYPE_F32 || wdt == GN_DTYPE_F16 || wdt == GN_DTYPE_BF16);
+}
+
+int gn_cuda_layernorm_gemv(const float* x, int m, int ldx, const float* g, const float* b, float eps, const void* w,
+                           int wdt, int n, int k, const float* bias, float* y, int ldy, int ep, void*) {
+  if (m == 0 || n == 0) return 0;
+  if (!gn_cuda_layernorm_gemv_supported(m, n, k, wdt, w)) return GN_CUDA_EUNSUPPORTED;
+  return run_or_record([=] {
+  std::vector<float> xn(static_cast<size_t>(k));
+  for (int i = 0; i < m; ++i) {
+    const float* xr = x + (size_t)i * ldx;
+    float mean = 0.f, var = 0.f;
+    for (int e = 0; e < k; ++e) mean += xr[e];
+    mean /= k;
+    for (int e = 0; e < k; ++e) var += (xr[e] - mean) * (xr[e] - mean);
+    const float rstd = 1.f / std::sqrt(var / k + eps);
+    for (int e = 0; e < k; ++e) xn[e] = (xr[e] - mean) * rstd * g[e] + b[e];
+    for (int j = 0; j < n; ++j) {
+      float acc = 0.f;
+      for (int e = 0; e < k; ++e) acc += xn[e] * load(w, wdt, (size_t)j * k + e);
+      const float v = acc + (bias ? bias[j] : 0.f);
+      float* yp = y + (size_t)i * ldy + j;
+      *yp = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? *yp + v : v;
+    }
+  }
+  });
+}
+
 int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g, const float* b, float eps, float* y,
                       int ldy, void*) {
   return run_or_record([=] {

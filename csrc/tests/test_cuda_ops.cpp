@@ -4,7 +4,8 @@
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
-//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph — one group, e.g. for racecheck)
+//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv — one group,
+//   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
 #include <cmath>
@@ -340,6 +341,72 @@ void test_layernorm(Ctx& c) {
       std::copy(full.begin() + (size_t)r * ldy, full.begin() + (size_t)r * ldy + dim, out.begin() + (size_t)r * dim);
     const double err = rel_error(out, ref);
     report(err < 1e-5, what, fmt("rel_err=%.3g", err));
+  }
+}
+
+// The decode GEMV with the layer norm folded in (gn_cuda_layernorm_gemv) against the scalar layer
+// norm followed by the scalar GEMM; x stays fp32 on this path (tolerance as the fp32-x GEMMs).
+// Shapes at the edge of what it serves (k = the whole x chunk of m rows) and just past it.
+void test_layernorm_gemv(Ctx& c) {
+  struct Case { int m, n, k; };
+  const Case cases[] = {{1, 40, 64}, {2, 300, 264}, {3, 2304, 768}, {4, 1, 2048}, {8, 130, 1024}, {5, 4500, 1536},
+                        {1, 9000, 8192}, {7, 768, 1024}};
+  int ep = 0;
+  for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
+    for (const Case& cs : cases) {
+      const int m = cs.m, n = cs.n, k = cs.k, ldx = k + 4, ldy = n + 3, epilogue = (ep++) % 3;
+      const std::string what = fmt("layernorm_gemv %-8s m=%d n=%d k=%d ep=%d", dtype_name(wt), m, n, k, epilogue);
+      std::vector<float> x = randn(c, (size_t)m * ldx, 2.f), g = randn(c, k), b = randn(c, k);
+      for (auto& v : x) v += 1.5f;  // a mean far from zero
+      std::vector<float> w = randn(c, (size_t)n * k, 0.05f), bias = randn(c, n), y0 = randn(c, (size_t)m * ldy);
+      for (auto& v : w) v = round_to(v, wt);
+      std::vector<uint16_t> w16 = wt == DType::kF32 ? std::vector<uint16_t>() : encode16(w, wt);
+      std::vector<float> xn((size_t)m * k), ref = y0;
+      cpu::ref::layernorm(x.data(), m, k, ldx, g.data(), b.data(), 1e-5f, xn.data(), k);
+      cpu::ref::gemm(xn.data(), m, k, w.data(), n, k, bias.data(), ref.data(), ldy, static_cast<cpu::Epilogue>(epilogue));
+      DevBuf dx(c.be, x.size() * 4), dg(c.be, k * 4), dbt(c.be, k * 4), dw(c.be, (size_t)n * k * dtype_size(wt)),
+          dbias(c.be, n * 4), dy(c.be, y0.size() * 4);
+      if (!dx.ok() || !dw.ok() || !dy.ok()) return report(false, what, "alloc");
+      if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) || !upload(c, dg.as<void>(), g.data(), k * 4, what) ||
+          !upload(c, dbt.as<void>(), b.data(), k * 4, what) ||
+          !upload(c, dw.as<void>(), host_bytes(wt, w, w16), (size_t)n * k * dtype_size(wt), what) ||
+          !upload(c, dbias.as<void>(), bias.data(), n * 4, what) || !upload(c, dy.as<void>(), y0.data(), y0.size() * 4, what))
+        return;
+      if (!gn_cuda_layernorm_gemv_supported(m, n, k, (int)wt, dw.as<void>())) {
+        report(false, what, "expected to be supported");
+        continue;
+      }
+      int st = gn_cuda_layernorm_gemv(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f, dw.as<void>(),
+                                      (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy, epilogue, nullptr);
+      if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+      if (st != 0) {
+        report(false, what, gn_cuda_status_string(st));
+        continue;
+      }
+      std::vector<float> out(y0.size());
+      if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) return;
+      std::vector<float> o2, r2;
+      bool pad_ok = true;
+      for (int i = 0; i < m; ++i) {
+        for (int j = 0; j < n; ++j) {
+          o2.push_back(out[(size_t)i * ldy + j]);
+          r2.push_back(ref[(size_t)i * ldy + j]);
+        }
+        for (int j = n; j < ldy; ++j) pad_ok = pad_ok && std::memcmp(&out[(size_t)i * ldy + j], &y0[(size_t)i * ldy + j], 4) == 0;
+      }
+      const double err = rel_error(o2, r2);
+      report(err <= 2e-5 && pad_ok, what, fmt("rel_err=%.3g%s", err, pad_ok ? "" : " wrote past n"));
+    }
+  }
+  // Outside what it serves: refused with GN_CUDA_EUNSUPPORTED, nothing launched.
+  DevBuf dw(c.be, 9000 * 8 * 4), dx(c.be, 16 * 9000 * 4), dy(c.be, 16 * 9000 * 4), dg(c.be, 9000 * 4);
+  const struct { int m, k; const char* why; } refused[] = {{9, 64, "m > 8"}, {8, 1032, "k past the x chunk of 8 rows"},
+                                                          {1, 8200, "k past the x chunk of 1 row"}, {2, 100, "k % 8 != 0"}};
+  for (const auto& r : refused) {
+    const int st = gn_cuda_layernorm_gemv(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(),
+                                          GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, nullptr);
+    report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_layernorm_gemv_supported(r.m, 8, r.k, GN_DTYPE_F32, dw.as<void>()),
+           std::string("layernorm_gemv refuses ") + r.why, fmt("status %d", st));
   }
 }
 
@@ -759,7 +826,7 @@ int main(int argc, char** argv) {
   const std::pair<const char*, void (*)(Ctx&)> groups[] = {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
-      {"attention", test_attention}, {"graph", test_graph}};
+      {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv}};
   bool ran = false;
   for (const auto& g : groups) {
     if (!only.empty() && only != g.first) continue;
