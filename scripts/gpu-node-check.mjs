@@ -32,14 +32,15 @@ await check('embeddings', () => checks.checkCudaEmbeddings());
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
-async function decodeBench(preset, streamsList, newTokens, graphs = true) {
+// sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
+async function decodeBench(preset, streamsList, newTokens, graphs = true, sampling = undefined) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
   try {
     await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
       cudaGraphs: graphs });
-    const tag = graphs ? '' : ' graphs=off';
+    const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -48,7 +49,8 @@ async function decodeBench(preset, streamsList, newTokens, graphs = true) {
       let start = 0;
       const runs = Array.from({ length: streams }, async (_, i) => {
         let n = 0;
-        for await (const _c of model.stream(ids(32, i + 100), { maxNewTokens: newTokens, temperature: 0, ignoreEos: true })) {
+        const opts = { maxNewTokens: newTokens, ignoreEos: true, ...(sampling ?? { temperature: 0 }) };
+        for await (const _c of model.stream(ids(32, i + 100), opts)) {
           if (n++ === 0 && ++firstDone === streams) start = performance.now();
         }
         return n - 1;
@@ -58,7 +60,7 @@ async function decodeBench(preset, streamsList, newTokens, graphs = true) {
       console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
     }
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)}`);
-    if (!graphs) {
+    if (!graphs || sampling) {
       await model.dispose();
       return;
     }
@@ -76,6 +78,7 @@ try {
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8], 64);
   await decodeBench('125m', [1, 8], 128, false);
+  await decodeBench('125m', [1, 8], 128, true, { temperature: 0.8, topP: 0.9, seed: 1 });
   await decodeBench('1.3b', [1], 64, false);
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);

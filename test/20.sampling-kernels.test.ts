@@ -58,6 +58,16 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
     assert.equal(previous.name, 'native');
   });
 
+  it('the working copy: identical, NaN as -Infinity', () => {
+    for (const { name, row } of rows()) {
+      const a = new Float32Array(row.length + 3).fill(7), b = new Float32Array(row.length + 3).fill(7);
+      native!.copyRow(row, a);
+      typescriptKernels.copyRow(row, b);
+      assert.deepEqual(a, b, name);
+      assert.ok(!a.some((v) => Number.isNaN(v)), `${name}: NaN left in the copy`);
+    }
+  });
+
   it('argmax: the same index on every row', () => {
     for (const { name, row } of rows()) assert.equal(native!.argmax(row), typescriptKernels.argmax(row), name);
     assert.equal(native!.argmax(new Float32Array(0)), -1);
@@ -113,6 +123,8 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
       assert.throws(f, (e: unknown) => (e as { code?: string }).code === 'ERR_GPTNEO_INVALID_ARGUMENT', what);
     bad(() => addon.samplingArgmax!(Array.from(row)), 'argmax of a plain array');
     bad(() => addon.samplingArgmax!(new Float64Array(3)), 'argmax of a Float64Array');
+    bad(() => addon.samplingCopyRow!(row, new Float32Array(9)), 'copy into a shorter row');
+    bad(() => addon.samplingCopyRow!(row, new Int32Array(10)), 'copy into an Int32Array');
     bad(() => addon.samplingTopK!(row, 0, ids), 'k = 0');
     bad(() => addon.samplingTopK!(row, 11, ids), 'k > row length');
     bad(() => addon.samplingTopK!(row, 1.5, ids), 'fractional k');

@@ -137,6 +137,10 @@ float kth_largest(const float* row, int n, int k) {
 
 double exp_nonpositive(double x) { return exp_nonpositive_inline(x); }
 
+GN_VECTOR_CLONES void copy_nan_as_neg_inf(const float* src, int n, float* dst) {
+  for (int i = 0; i < n; ++i) dst[i] = src[i] != src[i] ? -kInf : src[i];
+}
+
 int row_argmax(const float* row, int n) {
   const int32_t key = max_key(row, n);
   if (key == INT32_MIN) return -1;  // empty, or only NaN

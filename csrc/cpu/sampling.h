@@ -31,6 +31,9 @@ struct Weighed {
 // are dropped. (sample.ts weighCandidates; exp_nonpositive stands in for Math.exp, within 1 ulp.)
 Weighed weigh_candidates(const float* row, int32_t* ids, int count, double temperature, double* weights);
 
+// dst[i] = src[i], NaN replaced by -Infinity (the row that logit bias and penalties then modify).
+void copy_nan_as_neg_inf(const float* src, int n, float* dst);
+
 // e^x for x <= 0 (x = -Infinity gives 0, NaN gives NaN), relative error below 2^-52.
 double exp_nonpositive(double x);
 

@@ -15,6 +15,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("measureMachineLimits",
               Napi::Function::New(env, gptneo::napi::measure_machine_limits, "measureMachineLimits"));
   exports.Set("samplingArgmax", Napi::Function::New(env, gptneo::napi::sampling_argmax, "samplingArgmax"));
+  exports.Set("samplingCopyRow", Napi::Function::New(env, gptneo::napi::sampling_copy_row, "samplingCopyRow"));
   exports.Set("samplingTopK", Napi::Function::New(env, gptneo::napi::sampling_topk, "samplingTopK"));
   exports.Set("samplingWeigh", Napi::Function::New(env, gptneo::napi::sampling_weigh, "samplingWeigh"));
   return exports;

@@ -46,6 +46,18 @@ Napi::Value sampling_argmax(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::row_argmax(row, static_cast<int>(n)));
 }
 
+Napi::Value sampling_copy_row(const Napi::CallbackInfo& info) {
+  float* src = nullptr;
+  float* dst = nullptr;
+  size_t n = 0, dst_len = 0;
+  if (!typed<float, napi_float32_array>(info, 0, "src", "Float32Array", &src, &n)) return info.Env().Undefined();
+  if (!typed<float, napi_float32_array>(info, 1, "dst", "Float32Array", &dst, &dst_len)) return info.Env().Undefined();
+  if (n > kMaxRow) return throw_invalid(info.Env(), "row is too long");
+  if (dst_len < n) return throw_invalid(info.Env(), "dst is shorter than src");
+  cpu::copy_nan_as_neg_inf(src, static_cast<int>(n), dst);
+  return info.Env().Undefined();
+}
+
 Napi::Value sampling_topk(const Napi::CallbackInfo& info) {
   float* row = nullptr;
   int32_t* ids = nullptr;

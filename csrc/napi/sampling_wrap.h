@@ -2,6 +2,7 @@
 // typed arrays the caller owns (no copies), every argument checked first (a typed
 // ERR_GPTNEO_INVALID_ARGUMENT, never a read or write out of bounds).
 //   samplingArgmax(row: Float32Array) -> index | -1
+//   samplingCopyRow(src: Float32Array, dst: Float32Array) -> undefined (dst = src, NaN -> -Infinity)
 //   samplingTopK(row: Float32Array, k, ids: Int32Array) -> count of ids written
 //   samplingWeigh(row: Float32Array, ids: Int32Array, count, temperature, weights: Float64Array,
 //                 total: Float64Array) -> kept count (total[0] = their weight), or -1 when no
@@ -12,6 +13,7 @@
 namespace gptneo::napi {
 
 Napi::Value sampling_argmax(const Napi::CallbackInfo& info);
+Napi::Value sampling_copy_row(const Napi::CallbackInfo& info);
 Napi::Value sampling_topk(const Napi::CallbackInfo& info);
 Napi::Value sampling_weigh(const Napi::CallbackInfo& info);
 

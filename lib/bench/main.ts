@@ -16,6 +16,7 @@ import type { WeightDType } from '../model/options.js';
 import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
 import { runOnnxRuntimePeer, type PeerOutcome } from './peers/onnxruntime.js';
+import { runSamplingBench } from './sampling.js';
 import { runTokenizerBench } from './tokenizer.js';
 
 /** Bytes per stored weight (int8's per-channel scales are negligible here). */
@@ -101,6 +102,12 @@ export async function benchMain(argv: string[]): Promise<number> {
     const rows = await runTokenizerBench({ corpusBytes: values.quick ? 1 << 20 : 10 << 20, repeats: Number(values.repeats) });
     for (const r of rows) figures.push({ name: `tokenizer encode: ${r.name}`, unit: 'MB/s', median: r.mbPerSec, spread: r.spread });
   }
+  // One token from a 50257-logit row: native kernels, and their TypeScript references in the same run.
+  for (const r of runSamplingBench(Number(values.repeats))) {
+    figures.push({ name: `sampling one row: ${r.name}`, unit: 'us', median: r.nativeUs, spread: r.spread });
+    figures.push({ name: `sampling one row: ${r.name} (TypeScript kernels)`, unit: 'us', median: r.typescriptUs,
+      spread: r.typescriptSpread });
+  }
 
   const fmt = (x: number) => x.toFixed(x < 10 ? 2 : 1);
   const withPeer = figures.some((f) => f.peer);
@@ -124,7 +131,7 @@ export async function benchMain(argv: string[]): Promise<number> {
     for (const f of figures) {
       const b = base.figures.find((x) => x.name === f.name);
       if (!b) continue;
-      const better = f.unit === 'ms' ? b.median / f.median : f.median / b.median;
+      const better = f.unit === 'ms' || f.unit === 'us' ? b.median / f.median : f.median / b.median;
       if (better < 0.9) process.stdout.write(`REGRESSION: ${f.name}: ${f.median.toFixed(1)} vs ${b.median.toFixed(1)} ${f.unit}\n`);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The O(vocabulary) passes of `sampleToken`: argmax, the top-k candidate set, and weighing
+ * The O(vocabulary) passes of `sampleToken`: the working copy of a row, argmax, the top-k candidate set, and weighing
  * candidates by exp((logit − max) / temperature). The native addon has them (csrc/cpu/sampling.h,
  * vectorised: about 10x faster over a 50k vocabulary, where Math.exp alone costs ~1 ms a row); the
  * TypeScript versions here are their reference and the fallback when the addon cannot load.
@@ -12,6 +12,8 @@ import { fillTopKHeap, argmax as referenceArgmax } from './select.js';
 export interface SamplingKernels {
   /** 'native' or 'typescript'. */
   readonly name: string;
+  /** dst = src with NaN as −Infinity (dst.length >= src.length). */
+  copyRow(src: Float32Array, dst: Float32Array): void;
   /** Index of the largest value (NaN ignored; ties → lowest); the first -Infinity if none is larger; -1 if none. */
   argmax(row: Float32Array): number;
   /**
@@ -31,6 +33,12 @@ export interface SamplingKernels {
 
 export const typescriptKernels: SamplingKernels = {
   name: 'typescript',
+  copyRow(src, dst) {
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i];
+      dst[i] = v !== v ? -Infinity : v;
+    }
+  },
   argmax: referenceArgmax,
   topKCandidates(row, k, ids, heap) {
     fillTopKHeap(row, k, heap);
@@ -72,6 +80,7 @@ export const typescriptKernels: SamplingKernels = {
 
 interface NativeSamplingAddon {
   samplingArgmax?(row: Float32Array): number;
+  samplingCopyRow?(src: Float32Array, dst: Float32Array): void;
   samplingTopK?(row: Float32Array, k: number, ids: Int32Array): number;
   samplingWeigh?(row: Float32Array, ids: Int32Array, count: number, temperature: number, weights: Float64Array,
     total: Float64Array): number;
@@ -85,10 +94,11 @@ export function nativeKernels(): SamplingKernels | undefined {
   } catch {
     return undefined;
   }
-  const { samplingArgmax, samplingTopK, samplingWeigh } = addon;
-  if (!samplingArgmax || !samplingTopK || !samplingWeigh) return undefined;
+  const { samplingArgmax, samplingCopyRow, samplingTopK, samplingWeigh } = addon;
+  if (!samplingArgmax || !samplingCopyRow || !samplingTopK || !samplingWeigh) return undefined;
   return {
     name: 'native',
+    copyRow: (src, dst) => samplingCopyRow(src, dst),
     argmax: (row) => samplingArgmax(row),
     topKCandidates: (row, k, ids) => samplingTopK(row, k, ids),
     weighCandidates: (row, ids, count, temperature, weights, total) =>

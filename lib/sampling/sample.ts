@@ -69,10 +69,7 @@ function processedRow(logits: Float32Array, opts: NormalizedSamplingOptions, sta
   scratch.ensure(logits.length);
   if (!changesLogits(opts, state)) return logits;
   const work = scratch.logits.subarray(0, logits.length);
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i];
-    work[i] = v !== v ? -Infinity : v;
-  }
+  samplingKernels().copyRow(logits, work);
   applyLogitBias(work, opts.logitBias);
   applyRepetitionPenalty(work, state.promptAndGeneratedIds, opts.repetitionPenalty);
   applyPresenceFrequencyPenalties(work, state.tokenCounts, opts.presencePenalty, opts.frequencyPenalty);
