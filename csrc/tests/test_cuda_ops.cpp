@@ -349,8 +349,10 @@ void test_layernorm(Ctx& c) {
 // Shapes at the edge of what it serves (k = the whole x chunk of m rows) and just past it.
 void test_layernorm_gemv(Ctx& c) {
   struct Case { int m, n, k; };
-  const Case cases[] = {{1, 40, 64}, {2, 300, 264}, {3, 2304, 768}, {4, 1, 2048}, {8, 130, 1024}, {5, 4500, 1536},
-                        {1, 9000, 8192}, {7, 768, 1024}};
+  // (n from 1 to 4500 puts 4, 2 and 1 warps on a row group; the host mock runs these too, so the
+  // large-k cases keep n small.)
+  const Case cases[] = {{1, 40, 64}, {2, 4500, 264}, {3, 2304, 768}, {4, 1, 2048}, {8, 130, 1024}, {5, 700, 1536},
+                        {1, 300, 8192}, {7, 768, 1024}};
   int ep = 0;
   for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (const Case& cs : cases) {
