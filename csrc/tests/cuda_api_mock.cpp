@@ -29,6 +29,31 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) ==
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 constexpr int kSms = 132;
 
+// One row of layer norm (two fp32 passes, as the kernels): out[i] = (x[i] - mean) * rstd * g[i] + b[i].
+void layernorm_row(const float* x, int dim, const float* g, const float* b, float eps, float* out) {
+  float mean = 0.f, var = 0.f;
+  for (int i = 0; i < dim; ++i) mean += x[i];
+  mean /= dim;
+  for (int i = 0; i < dim; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.f / std::sqrt(var / dim + eps);
+  for (int i = 0; i < dim; ++i) out[i] = (x[i] - mean) * rstd * g[i] + b[i];
+}
+
+// One output row of a GEMM: y[j] = epilogue(x · W[j]ᵀ + bias[j]) for j < n; round_x rounds x to the
+// weight dtype first (the tensor-core paths).
+void gemm_row(const float* x, const void* w, int wdt, int n, int k, const float* bias, float* y, int ep, bool round_x) {
+  for (int j = 0; j < n; ++j) {
+    float acc = 0.f;
+    for (int kk = 0; kk < k; ++kk) {
+      float xv = x[kk];
+      if (round_x) xv = wdt == GN_DTYPE_BF16 ? bf16_to_f32(f32_to_bf16(xv)) : f16_to_f32(f32_to_f16(xv));
+      acc += xv * load(w, wdt, (size_t)j * k + kk);
+    }
+    const float v = acc + (bias ? bias[j] : 0.f);
+    y[j] = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? y[j] + v : v;
+  }
+}
+
 // CUDA graph stand-in: while a capture is open, every op that enqueues device work (kernels,
 // memset, device-to-device copies) queues it here instead of running it, as stream capture
 // does; a "graph" replays the queue. Scalars and the batch struct are copied when recorded;
@@ -126,18 +151,7 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC;
   return run_or_record([=] {
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      float acc = 0.f;
-      for (int kk = 0; kk < k; ++kk) {
-        float xv = x[(size_t)i * ldx + kk];
-        if (round_x) xv = wdt == GN_DTYPE_BF16 ? bf16_to_f32(f32_to_bf16(xv)) : f16_to_f32(f32_to_f16(xv));
-        acc += xv * load(w, wdt, (size_t)j * k + kk);
-      }
-      float v = acc + (bias ? bias[j] : 0.f);
-      float* yp = y + (size_t)i * ldy + j;
-      *yp = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? *yp + v : v;
-    }
+    for (int i = 0; i < m; ++i) gemm_row(x + (size_t)i * ldx, w, wdt, n, k, bias, y + (size_t)i * ldy, ep, round_x);
   });
 }
 int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* b, float* y, int ldy,
@@ -156,38 +170,19 @@ int gn_cuda_layernorm_gemv(const float* x, int m, int ldx, const float* g, const
   if (m == 0 || n == 0) return 0;
   if (!gn_cuda_layernorm_gemv_supported(m, n, k, wdt, w)) return GN_CUDA_EUNSUPPORTED;
   return run_or_record([=] {
-  std::vector<float> xn(static_cast<size_t>(k));
-  for (int i = 0; i < m; ++i) {
-    const float* xr = x + (size_t)i * ldx;
-    float mean = 0.f, var = 0.f;
-    for (int e = 0; e < k; ++e) mean += xr[e];
-    mean /= k;
-    for (int e = 0; e < k; ++e) var += (xr[e] - mean) * (xr[e] - mean);
-    const float rstd = 1.f / std::sqrt(var / k + eps);
-    for (int e = 0; e < k; ++e) xn[e] = (xr[e] - mean) * rstd * g[e] + b[e];
-    for (int j = 0; j < n; ++j) {
-      float acc = 0.f;
-      for (int e = 0; e < k; ++e) acc += xn[e] * load(w, wdt, (size_t)j * k + e);
-      const float v = acc + (bias ? bias[j] : 0.f);
-      float* yp = y + (size_t)i * ldy + j;
-      *yp = ep == GN_EPILOGUE_GELU_NEW ? gelu(v) : ep == GN_EPILOGUE_ACCUMULATE ? *yp + v : v;
+    std::vector<float> xn(static_cast<size_t>(k));
+    for (int i = 0; i < m; ++i) {
+      layernorm_row(x + (size_t)i * ldx, k, g, b, eps, xn.data());
+      gemm_row(xn.data(), w, wdt, n, k, bias, y + (size_t)i * ldy, ep, false);
     }
-  }
   });
 }
 
 int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g, const float* b, float eps, float* y,
                       int ldy, void*) {
   return run_or_record([=] {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + (size_t)r * ldx;
-    float mean = 0.f, var = 0.f;
-    for (int i = 0; i < dim; ++i) mean += xr[i];
-    mean /= dim;
-    for (int i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-    const float rstd = 1.f / std::sqrt(var / dim + eps);
-    for (int i = 0; i < dim; ++i) y[(size_t)r * ldy + i] = (xr[i] - mean) * rstd * g[i] + b[i];
-  }
+    // (y may alias x: layernorm_row reads each element before writing it back)
+    for (int r = 0; r < rows; ++r) layernorm_row(x + (size_t)r * ldx, dim, g, b, eps, y + (size_t)r * ldy);
   });
 }
 

@@ -23,17 +23,15 @@
 #include "cpu/ref/ref.h"
 #include "cuda/api.h"
 #include "model/cuda_backend.h"
+#include "tests/report.h"
 
 using namespace gptneo;
+using gptneo::testing::fmt;
+using gptneo::testing::g_failed;
+using gptneo::testing::g_passed;
+using gptneo::testing::report;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& what, const std::string& detail) {
-  (ok ? g_passed : g_failed)++;
-  if (!ok || std::getenv("GN_TEST_VERBOSE")) std::printf("%s %s  %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
-}
 
 bool check_status(const Status& st, const std::string& what) {
   if (st.ok()) return true;
@@ -52,16 +50,6 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
     den += (double)b[i] * b[i];
   }
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-}
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
 }
 
 // Device buffer owned through the backend.

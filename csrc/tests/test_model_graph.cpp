@@ -27,28 +27,16 @@
 #include "cpu/simd.h"
 #include "model/cpu_backend.h"
 #include "model/cuda_backend.h"
+#include "tests/report.h"
 #include "model/gpt_neo.h"
 
 using namespace gptneo;
+using gptneo::testing::fmt;
+using gptneo::testing::g_failed;
+using gptneo::testing::g_passed;
+using gptneo::testing::report;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void report(bool ok, const std::string& what, const std::string& detail = "") {
-  (ok ? g_passed : g_failed)++;
-  if (!ok || std::getenv("GN_TEST_VERBOSE")) std::printf("%s %s  %s\n", ok ? "ok  " : "FAIL", what.c_str(), detail.c_str());
-}
-
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 ModelConfig test_config() {
   ModelConfig c;

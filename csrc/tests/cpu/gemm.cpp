@@ -234,6 +234,22 @@ void test_gemm_amx(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
   }
 }
 
+// gemm with the store and accumulate epilogues against ref::gemm on the float weights w, bit for bit
+// (small-integer inputs: every path must be exact). `counter` rotates the pools.
+bool exact_both_epilogues(const std::vector<float>& x, int m, int k, const PackedWeight& pw, const std::vector<float>& w,
+                          int n, const std::vector<float>& b, const std::vector<float>& y0, ThreadPool* pools[3],
+                          int* counter, SimdLevel level) {
+  bool ok = true;
+  for (Epilogue e : {Epilogue::kStore, Epilogue::kAccumulate}) {
+    std::vector<float> y = e == Epilogue::kAccumulate ? y0 : std::vector<float>(y0.size(), kNaN);
+    std::vector<float> want = y0;
+    gemm(x.data(), m, k, pw, b.data(), y.data(), n, e, *pools[(*counter)++ % 3], level);
+    ref::gemm(x.data(), m, k, w.data(), n, k, b.data(), want.data(), n, e);
+    for (size_t i = 0; ok && i < y.size(); ++i) ok = y[i] == want[i];
+  }
+  return ok;
+}
+
 // Small integers: every partial sum is an integer below 2^24, so all paths must be exact.
 void test_gemm_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
   const int shapes[][3] = {{1, 771, 771}, {3, 100, 31}, {17, 17, 100}, {64, 64, 64}, {129, 31, 257}, {7, 5, 1},
@@ -251,14 +267,7 @@ void test_gemm_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
       std::vector<uint8_t> src = to_dtype(w, dt);
       PackedWeight pw;
       Status st = pack_weight(src.data(), dt, n, k, dt, &pw);
-      bool ok = st.ok();
-      for (Epilogue e : {Epilogue::kStore, Epilogue::kAccumulate}) {
-        std::vector<float> y = e == Epilogue::kAccumulate ? y0 : std::vector<float>(y0.size(), kNaN);
-        std::vector<float> want = y0;
-        if (ok) gemm(x.data(), m, k, pw, b.data(), y.data(), n, e, *pools[counter++ % 3], level);
-        ref::gemm(x.data(), m, k, w.data(), n, k, b.data(), want.data(), n, e);
-        for (size_t i = 0; ok && i < y.size(); ++i) ok = y[i] == want[i];
-      }
+      const bool ok = st.ok() && exact_both_epilogues(x, m, k, pw, w, n, b, y0, pools, &counter, level);
       report(ok, std::string("gemm exact ") + simd_name(level) + " " + dtype_short(dt) +
                      fmt(" M=%g N=%g K=%g", m, n, k), st.ok() ? "" : st.message());
     }
@@ -282,13 +291,7 @@ void test_gemm_i8_exact(SimdLevel level, ThreadPool* pools[3], Rng& rng) {
     Status st = pack_weight(w.data(), DType::kF32, n, k, DType::kI8, &pw);
     bool ok = st.ok() && pw.dtype == DType::kI8 && pw.scales != nullptr;
     for (int j = 0; ok && j < n; ++j) ok = pw.scales.get()[j] == 1.f;
-    for (Epilogue e : {Epilogue::kStore, Epilogue::kAccumulate}) {
-      std::vector<float> y = e == Epilogue::kAccumulate ? y0 : std::vector<float>(y0.size(), kNaN);
-      std::vector<float> want = y0;
-      if (ok) gemm(x.data(), m, k, pw, b.data(), y.data(), n, e, *pools[counter++ % 3], level);
-      ref::gemm(x.data(), m, k, w.data(), n, k, b.data(), want.data(), n, e);
-      for (size_t i = 0; ok && i < y.size(); ++i) ok = y[i] == want[i];
-    }
+    ok = ok && exact_both_epilogues(x, m, k, pw, w, n, b, y0, pools, &counter, level);
     report(ok, std::string("gemm exact ") + simd_name(level) + " i8" + fmt(" M=%g N=%g K=%g", m, n, k),
            st.ok() ? "" : st.message());
   }
