@@ -115,6 +115,29 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
     assert.ok(worstUlps <= 2, `weights differ from Math.exp by up to ${worstUlps} ulp`);
   });
 
+  it('the min-p and top-p floors: the same survivors in the same order', () => {
+    for (const { name, row } of rows()) {
+      const all = Int32Array.from({ length: row.length }, (_, i) => i);
+      for (const temperature of [0.3, 1, 2.5]) {
+        for (const floor of [Math.log(0.05) - 1e-9, Math.log(0.5) - 1e-9, -1e-9]) {
+          const a = all.slice(), b = all.slice();
+          const na = native!.keepAboveLogitFloor(row, a, row.length, temperature, floor);
+          const nb = typescriptKernels.keepAboveLogitFloor(row, b, row.length, temperature, floor);
+          assert.equal(na, nb, `${name} T=${temperature} floor=${floor}: count`);
+          assert.deepEqual(a.subarray(0, na), b.subarray(0, nb), `${name} T=${temperature} floor=${floor}: ids`);
+        }
+      }
+      const weights = Float64Array.from(row, (v) => (Number.isFinite(v) ? Math.exp(v / 4) : v === Infinity ? 1 : 0));
+      for (const floor of [0, 1e-3, 0.5, 2, Infinity]) {
+        const a = all.slice(), b = all.slice();
+        const na = native!.keepAboveWeightFloor(weights, a, row.length, floor);
+        const nb = typescriptKernels.keepAboveWeightFloor(weights, b, row.length, floor);
+        assert.equal(na, nb, `${name} weight floor ${floor}: count`);
+        assert.deepEqual(a.subarray(0, na), b.subarray(0, nb), `${name} weight floor ${floor}: ids`);
+      }
+    }
+  });
+
   it('bad arguments get ERR_GPTNEO_INVALID_ARGUMENT, never a crash', () => {
     const addon = loadNative() as unknown as Record<string, (...args: unknown[]) => unknown>;
     const row = gaussianRow(10, 1, 1);
@@ -137,6 +160,11 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
     bad(() => addon.samplingWeigh!(row, ids, 2, NaN, weights, total), 'temperature NaN');
     bad(() => addon.samplingWeigh!(row, ids, 2, 1, new Float64Array(9), total), 'weights shorter than the row');
     bad(() => addon.samplingWeigh!(row, ids, 2, 1, weights, new Float64Array(0)), 'no room for the total');
+    bad(() => addon.samplingLogitFloor!(row, Int32Array.of(10), 1, 1, -1), 'logit floor: a candidate outside the row');
+    bad(() => addon.samplingLogitFloor!(row, ids, 2, -1, -1), 'logit floor: negative temperature');
+    bad(() => addon.samplingLogitFloor!(row, ids, 2, 1, NaN), 'logit floor: NaN floor');
+    bad(() => addon.samplingWeightFloor!(weights, Int32Array.of(0, 10), 2, 0.5), 'weight floor: a candidate outside');
+    bad(() => addon.samplingWeightFloor!(row, ids, 2, 0.5), 'weight floor: Float32Array weights');
   });
 
   it('the sampler draws the same tokens with either kernel set (GPT-2-sized rows, every filter)', function () {

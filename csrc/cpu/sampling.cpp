@@ -141,6 +141,35 @@ GN_VECTOR_CLONES void copy_nan_as_neg_inf(const float* src, int n, float* dst) {
   for (int i = 0; i < n; ++i) dst[i] = src[i] != src[i] ? -kInf : src[i];
 }
 
+int keep_above_logit_floor(const float* row, int32_t* ids, int count, double temperature, double floor) {
+  float max = -kInf;
+  bool nan = false;
+  for (int i = 0; i < count; ++i) {
+    const float v = row[ids[i]];
+    nan |= v != v;
+    max = v > max ? v : max;
+  }
+  if (nan || max == kInf || max == -kInf) return count;
+  const double m = max;
+  int kept = 0;
+  for (int i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    ids[kept] = id;
+    kept += (static_cast<double>(row[id]) - m) / temperature >= floor;
+  }
+  return kept;
+}
+
+int keep_above_weight_floor(const double* weights, int32_t* ids, int count, double floor) {
+  int kept = 0;
+  for (int i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    ids[kept] = id;
+    kept += weights[id] >= floor;
+  }
+  return kept;
+}
+
 int row_argmax(const float* row, int n) {
   const int32_t key = max_key(row, n);
   if (key == INT32_MIN) return -1;  // empty, or only NaN

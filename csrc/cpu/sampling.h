@@ -31,6 +31,15 @@ struct Weighed {
 // are dropped. (sample.ts weighCandidates; exp_nonpositive stands in for Math.exp, within 1 ulp.)
 Weighed weigh_candidates(const float* row, int32_t* ids, int count, double temperature, double* weights);
 
+// Keeps (in order) the candidates ids[0..count) with (row[id] - max) / temperature >= floor, max
+// being their largest value; leaves all of them when that max is not finite or any candidate is
+// NaN (as Math.max propagates NaN). Returns the count kept. (sample.ts dropBelowMinPFloor)
+int keep_above_logit_floor(const float* row, int32_t* ids, int count, double temperature, double floor);
+
+// Keeps (in order) the candidates with weights[id] >= floor; returns the count kept.
+// (sample.ts dropBelowNucleusFloor)
+int keep_above_weight_floor(const double* weights, int32_t* ids, int count, double floor);
+
 // dst[i] = src[i], NaN replaced by -Infinity (the row that logit bias and penalties then modify).
 void copy_nan_as_neg_inf(const float* src, int n, float* dst);
 

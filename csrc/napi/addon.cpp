@@ -18,6 +18,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("samplingCopyRow", Napi::Function::New(env, gptneo::napi::sampling_copy_row, "samplingCopyRow"));
   exports.Set("samplingTopK", Napi::Function::New(env, gptneo::napi::sampling_topk, "samplingTopK"));
   exports.Set("samplingWeigh", Napi::Function::New(env, gptneo::napi::sampling_weigh, "samplingWeigh"));
+  exports.Set("samplingLogitFloor", Napi::Function::New(env, gptneo::napi::sampling_logit_floor, "samplingLogitFloor"));
+  exports.Set("samplingWeightFloor", Napi::Function::New(env, gptneo::napi::sampling_weight_floor, "samplingWeightFloor"));
   return exports;
 }
 

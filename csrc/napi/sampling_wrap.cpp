@@ -36,6 +36,20 @@ bool integer_in(const Napi::CallbackInfo& info, size_t at, const char* name, dou
 
 constexpr double kMaxRow = 1 << 30;
 
+double number_at(const Napi::CallbackInfo& info, size_t at) {
+  return info.Length() > at && info[at].IsNumber() ? info[at].As<Napi::Number>().DoubleValue() : NAN;
+}
+
+// Every candidate id in [0, n).
+bool ids_within(const Napi::CallbackInfo& info, const int32_t* ids, int count, size_t n) {
+  for (int i = 0; i < count; ++i)
+    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= n) {
+      throw_invalid(info.Env(), "ids holds a token id outside the row");
+      return false;
+    }
+  return true;
+}
+
 }  // namespace
 
 Napi::Value sampling_argmax(const Napi::CallbackInfo& info) {
@@ -90,12 +104,45 @@ Napi::Value sampling_weigh(const Napi::CallbackInfo& info) {
   if (!typed<double, napi_float64_array>(info, 5, "total", "Float64Array", &total, &total_len)) return env.Undefined();
   if (weights_len < n) return throw_invalid(env, "weights must have one entry per logit");
   if (total_len < 1) return throw_invalid(env, "total must have room for one number");
-  for (int i = 0; i < count; ++i)
-    if (ids[i] < 0 || static_cast<size_t>(ids[i]) >= n) return throw_invalid(env, "ids holds a token id outside the row");
+  if (!ids_within(info, ids, count, n)) return env.Undefined();
   const cpu::Weighed w = cpu::weigh_candidates(row, ids, count, temperature, weights);
   if (!w.usable) return Napi::Number::New(env, -1);
   total[0] = w.total;
   return Napi::Number::New(env, w.kept);
+}
+
+Napi::Value sampling_logit_floor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* row = nullptr;
+  int32_t* ids = nullptr;
+  size_t n = 0, ids_len = 0;
+  int count = 0;
+  if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
+  if (n > kMaxRow) return throw_invalid(env, "row is too long");
+  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  const double temperature = number_at(info, 3), floor = number_at(info, 4);
+  if (!(temperature > 0) || !std::isfinite(temperature))
+    return throw_invalid(env, "Expected a finite positive number for temperature");
+  if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
+  if (!ids_within(info, ids, count, n)) return env.Undefined();
+  return Napi::Number::New(env, cpu::keep_above_logit_floor(row, ids, count, temperature, floor));
+}
+
+Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  double* weights = nullptr;
+  int32_t* ids = nullptr;
+  size_t n = 0, ids_len = 0;
+  int count = 0;
+  if (!typed<double, napi_float64_array>(info, 0, "weights", "Float64Array", &weights, &n)) return env.Undefined();
+  if (n > kMaxRow) return throw_invalid(env, "weights is too long");
+  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  const double floor = number_at(info, 3);
+  if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
+  if (!ids_within(info, ids, count, n)) return env.Undefined();
+  return Napi::Number::New(env, cpu::keep_above_weight_floor(weights, ids, count, floor));
 }
 
 }  // namespace gptneo::napi

@@ -7,6 +7,8 @@
 //   samplingWeigh(row: Float32Array, ids: Int32Array, count, temperature, weights: Float64Array,
 //                 total: Float64Array) -> kept count (total[0] = their weight), or -1 when no
 //                 candidate is usable
+//   samplingLogitFloor(row: Float32Array, ids: Int32Array, count, temperature, floor) -> kept count
+//   samplingWeightFloor(weights: Float64Array, ids: Int32Array, count, floor) -> kept count
 #pragma once
 #include <napi.h>
 
@@ -16,5 +18,7 @@ Napi::Value sampling_argmax(const Napi::CallbackInfo& info);
 Napi::Value sampling_copy_row(const Napi::CallbackInfo& info);
 Napi::Value sampling_topk(const Napi::CallbackInfo& info);
 Napi::Value sampling_weigh(const Napi::CallbackInfo& info);
+Napi::Value sampling_logit_floor(const Napi::CallbackInfo& info);
+Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info);
 
 }  // namespace gptneo::napi

@@ -1,6 +1,7 @@
 /**
- * The O(vocabulary) passes of `sampleToken`: the working copy of a row, argmax, the top-k candidate set, and weighing
- * candidates by exp((logit − max) / temperature). The native addon has them (csrc/cpu/sampling.h,
+ * The O(vocabulary) passes of `sampleToken`: the working copy of a row, argmax, the top-k candidate set, weighing
+ * candidates by exp((logit − max) / temperature), and the min-p / top-p floors that drop candidates before the
+ * exact filters. The native addon has them (csrc/cpu/sampling.h,
  * vectorised: about 10x faster over a 50k vocabulary, where Math.exp alone costs ~1 ms a row); the
  * TypeScript versions here are their reference and the fallback when the addon cannot load.
  * Native weights agree with Math.exp within 1 ulp and the native total is a sum in another order,
@@ -29,6 +30,13 @@ export interface SamplingKernels {
    */
   weighCandidates(row: Float32Array, ids: Int32Array, count: number, temperature: number, weights: Float64Array,
     total: Float64Array): number;
+  /**
+   * Keeps, in order, the candidates with (row[id] − max) / temperature >= floor (max: their largest
+   * value); all of them when that max is not finite or a candidate is NaN. Returns the count kept.
+   */
+  keepAboveLogitFloor(row: Float32Array, ids: Int32Array, count: number, temperature: number, floor: number): number;
+  /** Keeps, in order, the candidates with weights[id] >= floor; returns the count kept. */
+  keepAboveWeightFloor(weights: Float64Array, ids: Int32Array, count: number, floor: number): number;
 }
 
 export const typescriptKernels: SamplingKernels = {
@@ -76,6 +84,25 @@ export const typescriptKernels: SamplingKernels = {
     total[0] = sum;
     return kept;
   },
+  keepAboveLogitFloor(row, ids, count, temperature, floor) {
+    let max = -Infinity;
+    for (let i = 0; i < count; i++) max = Math.max(max, row[ids[i]]);
+    if (!Number.isFinite(max)) return count;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids[i];
+      if ((row[id] - max) / temperature >= floor) ids[kept++] = id;
+    }
+    return kept;
+  },
+  keepAboveWeightFloor(weights, ids, count, floor) {
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      const id = ids[i];
+      if (weights[id] >= floor) ids[kept++] = id;
+    }
+    return kept;
+  },
 };
 
 interface NativeSamplingAddon {
@@ -84,6 +111,8 @@ interface NativeSamplingAddon {
   samplingTopK?(row: Float32Array, k: number, ids: Int32Array): number;
   samplingWeigh?(row: Float32Array, ids: Int32Array, count: number, temperature: number, weights: Float64Array,
     total: Float64Array): number;
+  samplingLogitFloor?(row: Float32Array, ids: Int32Array, count: number, temperature: number, floor: number): number;
+  samplingWeightFloor?(weights: Float64Array, ids: Int32Array, count: number, floor: number): number;
 }
 
 /** The addon's kernels, or undefined where it cannot load (or predates them). */
@@ -94,8 +123,10 @@ export function nativeKernels(): SamplingKernels | undefined {
   } catch {
     return undefined;
   }
-  const { samplingArgmax, samplingCopyRow, samplingTopK, samplingWeigh } = addon;
-  if (!samplingArgmax || !samplingCopyRow || !samplingTopK || !samplingWeigh) return undefined;
+  const { samplingArgmax, samplingCopyRow, samplingTopK, samplingWeigh, samplingLogitFloor, samplingWeightFloor } = addon;
+  if (!samplingArgmax || !samplingCopyRow || !samplingTopK || !samplingWeigh || !samplingLogitFloor || !samplingWeightFloor) {
+    return undefined;
+  }
   return {
     name: 'native',
     copyRow: (src, dst) => samplingCopyRow(src, dst),
@@ -103,6 +134,8 @@ export function nativeKernels(): SamplingKernels | undefined {
     topKCandidates: (row, k, ids) => samplingTopK(row, k, ids),
     weighCandidates: (row, ids, count, temperature, weights, total) =>
       samplingWeigh(row, ids, count, temperature, weights, total),
+    keepAboveLogitFloor: (row, ids, count, temperature, floor) => samplingLogitFloor(row, ids, count, temperature, floor),
+    keepAboveWeightFloor: (weights, ids, count, floor) => samplingWeightFloor(weights, ids, count, floor),
   };
 }
 

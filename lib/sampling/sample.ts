@@ -98,14 +98,8 @@ function weighCandidates(work: Float32Array, count: number, temperature: number,
  * within the kept set, which is usually far smaller than V.
  */
 function dropBelowNucleusFloor(count: number, total: number, topP: number, vocabSize: number, scratch: SamplingScratch): number {
-  const { ids, weights } = scratch;
   const floor = (total * (1 - topP)) / (2 * vocabSize);
-  let kept = 0;
-  for (let i = 0; i < count; i++) {
-    const id = ids[i];
-    if (weights[id] >= floor) ids[kept++] = id;
-  }
-  return kept;
+  return samplingKernels().keepAboveWeightFloor(scratch.weights, scratch.ids, count, floor);
 }
 
 /**
@@ -115,17 +109,7 @@ function dropBelowNucleusFloor(count: number, total: number, topP: number, vocab
  */
 function dropBelowMinPFloor(work: Float32Array, count: number, temperature: number, minP: number,
   scratch: SamplingScratch): number {
-  const ids = scratch.ids;
-  let max = -Infinity;
-  for (let i = 0; i < count; i++) max = Math.max(max, work[ids[i]]);
-  if (!Number.isFinite(max)) return count;
-  const floor = Math.log(minP) - 1e-9;
-  let kept = 0;
-  for (let i = 0; i < count; i++) {
-    const id = ids[i];
-    if ((work[id] - max) / temperature >= floor) ids[kept++] = id;
-  }
-  return kept;
+  return samplingKernels().keepAboveLogitFloor(work, scratch.ids, count, temperature, Math.log(minP) - 1e-9);
 }
 
 function sumWeights(ids: Int32Array, count: number, weights: Float64Array): number {
@@ -146,7 +130,7 @@ function filterCandidates(work: Float32Array, opts: NormalizedSamplingOptions, s
   if (topKActive) {
     count = topKCandidates(work, opts.topK, scratch);
   } else {
-    for (let i = 0; i < vocabSize; i++) ids[i] = i;
+    ids.set(scratch.identity.subarray(0, vocabSize));
     count = vocabSize;
   }
   if (opts.minP > 0 && opts.topP === 1) count = dropBelowMinPFloor(work, count, opts.temperature, opts.minP, scratch);

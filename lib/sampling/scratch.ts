@@ -14,6 +14,8 @@ export class SamplingScratch {
   ids = new Int32Array(0);
   /** Min-heap for top-k selection. */
   heap = new Int32Array(0);
+  /** 0, 1, 2, …: copied into ids when every token is a candidate (a copy costs less than a fill loop). */
+  identity = new Int32Array(0);
   /** The candidates' total weight, as the kernels return it. */
   readonly total = new Float64Array(1);
 
@@ -25,5 +27,6 @@ export class SamplingScratch {
     this.keys = new Float64Array(vocabSize);
     this.ids = new Int32Array(vocabSize);
     this.heap = new Int32Array(vocabSize);
+    this.identity = Int32Array.from({ length: vocabSize }, (_, i) => i);
   }
 }
