@@ -138,6 +138,30 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
     }
   });
 
+  it('the top-p nucleus: the same kept tokens in the same order (flat, peaked, tied and tiny rows)', () => {
+    const cases: Array<{ name: string; weights: Float64Array }> = [];
+    for (const { name, row } of rows()) {
+      const finite = row.filter((v) => Number.isFinite(v));
+      if (finite.length === 0) continue;
+      const max = Math.max(...finite);
+      cases.push({ name, weights: Float64Array.from(row, (v) => (Number.isFinite(v) ? Math.exp(v - max) : 0)) });
+    }
+    cases.push({ name: 'all equal', weights: new Float64Array(500).fill(0.25) });
+    cases.push({ name: 'two levels', weights: Float64Array.from({ length: 333 }, (_, i) => (i % 3 === 0 ? 2 : 1)) });
+    for (const { name, weights } of cases) {
+      const candidates = Int32Array.from({ length: weights.length }, (_, i) => i).filter((i) => weights[i]! > 0);
+      const total = candidates.reduce((s, i) => s + weights[i]!, 0);
+      for (const topP of [0, 1e-9, 0.1, 0.5, 0.9, 0.95, 0.999, 1]) {
+        const a = candidates.slice(), b = candidates.slice();
+        const keys = new Float64Array(weights.length);
+        const na = native!.keepNucleus(a, a.length, weights, keys, total, topP);
+        const nb = typescriptKernels.keepNucleus(b, b.length, weights, new Float64Array(weights.length), total, topP);
+        assert.equal(na, nb, `${name} topP=${topP}: count`);
+        assert.deepEqual(a, b, `${name} topP=${topP}: order of every candidate`);
+      }
+    }
+  });
+
   it('bad arguments get ERR_GPTNEO_INVALID_ARGUMENT, never a crash', () => {
     const addon = loadNative() as unknown as Record<string, (...args: unknown[]) => unknown>;
     const row = gaussianRow(10, 1, 1);
@@ -165,6 +189,10 @@ describe('20.sampling native kernels vs the TypeScript references', () => {
     bad(() => addon.samplingLogitFloor!(row, ids, 2, 1, NaN), 'logit floor: NaN floor');
     bad(() => addon.samplingWeightFloor!(weights, Int32Array.of(0, 10), 2, 0.5), 'weight floor: a candidate outside');
     bad(() => addon.samplingWeightFloor!(row, ids, 2, 0.5), 'weight floor: Float32Array weights');
+    bad(() => addon.samplingNucleus!(Int32Array.of(0, 10), 2, weights, new Float64Array(10), 1, 0.9), 'nucleus: id outside');
+    bad(() => addon.samplingNucleus!(ids, 2, weights, new Float64Array(9), 1, 0.9), 'nucleus: keys too short');
+    bad(() => addon.samplingNucleus!(ids, 2, weights, new Float64Array(10), 1, 1.5), 'nucleus: topP > 1');
+    bad(() => addon.samplingNucleus!(ids, 2, weights, new Float64Array(10), 0, 0.9), 'nucleus: total 0');
   });
 
   it('the sampler draws the same tokens with either kernel set (GPT-2-sized rows, every filter)', function () {

@@ -19,6 +19,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("samplingTopK", Napi::Function::New(env, gptneo::napi::sampling_topk, "samplingTopK"));
   exports.Set("samplingWeigh", Napi::Function::New(env, gptneo::napi::sampling_weigh, "samplingWeigh"));
   exports.Set("samplingLogitFloor", Napi::Function::New(env, gptneo::napi::sampling_logit_floor, "samplingLogitFloor"));
+  exports.Set("samplingNucleus", Napi::Function::New(env, gptneo::napi::sampling_nucleus, "samplingNucleus"));
   exports.Set("samplingWeightFloor", Napi::Function::New(env, gptneo::napi::sampling_weight_floor, "samplingWeightFloor"));
   return exports;
 }

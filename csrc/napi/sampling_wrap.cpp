@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "cpu/mass_select.h"
 #include "cpu/sampling.h"
 #include "napi/js_error.h"
 
@@ -143,6 +144,26 @@ Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info) {
   if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
   if (!ids_within(info, ids, count, n)) return env.Undefined();
   return Napi::Number::New(env, cpu::keep_above_weight_floor(weights, ids, count, floor));
+}
+
+Napi::Value sampling_nucleus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* ids = nullptr;
+  double* weights = nullptr;
+  double* keys = nullptr;
+  size_t ids_len = 0, n = 0, keys_len = 0;
+  int count = 0;
+  if (!typed<int32_t, napi_int32_array>(info, 0, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
+  if (!integer_in(info, 1, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  if (!typed<double, napi_float64_array>(info, 2, "weights", "Float64Array", &weights, &n)) return env.Undefined();
+  if (!typed<double, napi_float64_array>(info, 3, "keys", "Float64Array", &keys, &keys_len)) return env.Undefined();
+  if (n > kMaxRow) return throw_invalid(env, "weights is too long");
+  if (keys_len < n) return throw_invalid(env, "keys must have one entry per token");
+  const double total = number_at(info, 4), top_p = number_at(info, 5);
+  if (!(total > 0) || !std::isfinite(total)) return throw_invalid(env, "Expected a finite positive number for total");
+  if (!(top_p >= 0 && top_p <= 1)) return throw_invalid(env, "Expected a number in [0, 1] for topP");
+  if (!ids_within(info, ids, count, n)) return env.Undefined();
+  return Napi::Number::New(env, cpu::keep_nucleus(ids, count, weights, keys, total, top_p));
 }
 
 }  // namespace gptneo::napi

@@ -9,6 +9,8 @@
 //                 candidate is usable
 //   samplingLogitFloor(row: Float32Array, ids: Int32Array, count, temperature, floor) -> kept count
 //   samplingWeightFloor(weights: Float64Array, ids: Int32Array, count, floor) -> kept count
+//   samplingNucleus(ids: Int32Array, count, weights: Float64Array, keys: Float64Array, total, topP)
+//                 -> kept count (the kept ids first, in the reference's order)
 #pragma once
 #include <napi.h>
 
@@ -20,5 +22,6 @@ Napi::Value sampling_topk(const Napi::CallbackInfo& info);
 Napi::Value sampling_weigh(const Napi::CallbackInfo& info);
 Napi::Value sampling_logit_floor(const Napi::CallbackInfo& info);
 Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info);
+Napi::Value sampling_nucleus(const Napi::CallbackInfo& info);
 
 }  // namespace gptneo::napi

@@ -1,13 +1,15 @@
 /**
  * The O(vocabulary) passes of `sampleToken`: the working copy of a row, argmax, the top-k candidate set, weighing
- * candidates by exp((logit − max) / temperature), and the min-p / top-p floors that drop candidates before the
- * exact filters. The native addon has them (csrc/cpu/sampling.h,
+ * candidates by exp((logit − max) / temperature), the min-p / top-p floors that drop candidates before the
+ * exact filters, and the top-p nucleus selection (csrc/cpu/mass_select: a port of mass-select.ts that leaves
+ * the candidates in the same order, which decides where a draw lands). The native addon has them (csrc/cpu/sampling.h,
  * vectorised: about 10x faster over a 50k vocabulary, where Math.exp alone costs ~1 ms a row); the
  * TypeScript versions here are their reference and the fallback when the addon cannot load.
  * Native weights agree with Math.exp within 1 ulp and the native total is a sum in another order,
  * so a draw can differ only when it lands within rounding of a boundary between two tokens.
  */
 import { loadNative } from '../native/binding.js';
+import { keepNucleus as referenceKeepNucleus } from './filters.js';
 import { fillTopKHeap, argmax as referenceArgmax } from './select.js';
 
 export interface SamplingKernels {
@@ -37,6 +39,8 @@ export interface SamplingKernels {
   keepAboveLogitFloor(row: Float32Array, ids: Int32Array, count: number, temperature: number, floor: number): number;
   /** Keeps, in order, the candidates with weights[id] >= floor; returns the count kept. */
   keepAboveWeightFloor(weights: Float64Array, ids: Int32Array, count: number, floor: number): number;
+  /** Top-p (filters.ts keepNucleus): the kept candidates first, in the reference's order; returns their count. */
+  keepNucleus(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array, total: number, topP: number): number;
 }
 
 export const typescriptKernels: SamplingKernels = {
@@ -103,6 +107,7 @@ export const typescriptKernels: SamplingKernels = {
     }
     return kept;
   },
+  keepNucleus: referenceKeepNucleus,
 };
 
 interface NativeSamplingAddon {
@@ -113,6 +118,8 @@ interface NativeSamplingAddon {
     total: Float64Array): number;
   samplingLogitFloor?(row: Float32Array, ids: Int32Array, count: number, temperature: number, floor: number): number;
   samplingWeightFloor?(weights: Float64Array, ids: Int32Array, count: number, floor: number): number;
+  samplingNucleus?(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array, total: number,
+    topP: number): number;
 }
 
 /** The addon's kernels, or undefined where it cannot load (or predates them). */
@@ -123,8 +130,10 @@ export function nativeKernels(): SamplingKernels | undefined {
   } catch {
     return undefined;
   }
-  const { samplingArgmax, samplingCopyRow, samplingTopK, samplingWeigh, samplingLogitFloor, samplingWeightFloor } = addon;
-  if (!samplingArgmax || !samplingCopyRow || !samplingTopK || !samplingWeigh || !samplingLogitFloor || !samplingWeightFloor) {
+  const { samplingArgmax, samplingCopyRow, samplingTopK, samplingWeigh, samplingLogitFloor, samplingWeightFloor,
+    samplingNucleus } = addon;
+  if (!samplingArgmax || !samplingCopyRow || !samplingTopK || !samplingWeigh || !samplingLogitFloor || !samplingWeightFloor ||
+    !samplingNucleus) {
     return undefined;
   }
   return {
@@ -136,6 +145,7 @@ export function nativeKernels(): SamplingKernels | undefined {
       samplingWeigh(row, ids, count, temperature, weights, total),
     keepAboveLogitFloor: (row, ids, count, temperature, floor) => samplingLogitFloor(row, ids, count, temperature, floor),
     keepAboveWeightFloor: (weights, ids, count, floor) => samplingWeightFloor(weights, ids, count, floor),
+    keepNucleus: (ids, count, weights, keys, total, topP) => samplingNucleus(ids, count, weights, keys, total, topP),
   };
 }
 

@@ -16,7 +16,7 @@
  * contains the nucleus. No O(V) allocation beyond the reusable scratch.
  */
 import { GptNeoError } from '../errors.js';
-import { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
+import { keepAboveMinP, keepTypical } from './filters.js';
 import type { NormalizedSamplingOptions } from './options.js';
 import { applyLogitBias, applyPresenceFrequencyPenalties, applyRepetitionPenalty } from './penalties.js';
 import { SamplingScratch } from './scratch.js';
@@ -139,7 +139,7 @@ function filterCandidates(work: Float32Array, opts: NormalizedSamplingOptions, s
 
   if (opts.topP < 1) {
     if (!topKActive) count = dropBelowNucleusFloor(count, total, opts.topP, vocabSize, scratch);
-    count = keepNucleus(ids, count, weights, scratch.keys, total, opts.topP);
+    count = samplingKernels().keepNucleus(ids, count, weights, scratch.keys, total, opts.topP);
     total = sumWeights(ids, count, weights);
   }
   if (opts.minP > 0) {
