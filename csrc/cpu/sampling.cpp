@@ -6,7 +6,6 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <queue>
 #include <vector>
 
 // The contiguous loops below are compiled for AVX-512, AVX2 and the baseline, picked at load time
@@ -51,10 +50,11 @@ inline float from_key(int32_t key) {
 
 // The largest key of row[0..n) (INT32_MIN when n == 0 or every value is NaN).
 GN_VECTOR_CLONES int32_t max_key(const float* row, int n) {
-  const auto* bits = reinterpret_cast<const int32_t*>(row);  // read as the same-size integers
   int32_t best = INT32_MIN;
   for (int i = 0; i < n; ++i) {
-    best = std::max(best, order_key(bits[i]));
+    int32_t bits;
+    std::memcpy(&bits, row + i, sizeof bits);  // the float's bit pattern (a plain load)
+    best = std::max(best, order_key(bits));
   }
   return best;
 }

@@ -1,5 +1,6 @@
 #include "napi/sampling_wrap.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -97,7 +98,7 @@ Napi::Value sampling_weigh(const Napi::CallbackInfo& info) {
   if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "row is too long");
   if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
   const double temperature = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
   if (!(temperature > 0) || !std::isfinite(temperature))
     return throw_invalid(env, "Expected a finite positive number for temperature");
@@ -121,7 +122,7 @@ Napi::Value sampling_logit_floor(const Napi::CallbackInfo& info) {
   if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "row is too long");
   if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
   const double temperature = number_at(info, 3), floor = number_at(info, 4);
   if (!(temperature > 0) || !std::isfinite(temperature))
     return throw_invalid(env, "Expected a finite positive number for temperature");
@@ -139,7 +140,7 @@ Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info) {
   if (!typed<double, napi_float64_array>(info, 0, "weights", "Float64Array", &weights, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "weights is too long");
   if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
   const double floor = number_at(info, 3);
   if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
   if (!ids_within(info, ids, count, n)) return env.Undefined();
@@ -154,7 +155,7 @@ Napi::Value sampling_nucleus(const Napi::CallbackInfo& info) {
   size_t ids_len = 0, n = 0, keys_len = 0;
   int count = 0;
   if (!typed<int32_t, napi_int32_array>(info, 0, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 1, "count", 0, static_cast<double>(ids_len), &count)) return env.Undefined();
+  if (!integer_in(info, 1, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
   if (!typed<double, napi_float64_array>(info, 2, "weights", "Float64Array", &weights, &n)) return env.Undefined();
   if (!typed<double, napi_float64_array>(info, 3, "keys", "Float64Array", &keys, &keys_len)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "weights is too long");
