@@ -5,16 +5,12 @@
 // totals within summation-order rounding. Then the native argument checks, and the whole sampler
 // drawing the same tokens with either kernel set on a GPT-2-sized vocabulary.
 import assert from 'node:assert/strict';
+import { gaussianRow } from '../lib/bench/sampling.js';
 import { loadNative } from '../lib/native/binding.js';
 import { createSamplingState, Rng, SamplingScratch, sampleToken, validateSamplingOptions } from '../lib/sampling/index.js';
 import { nativeKernels, setSamplingKernels, typescriptKernels, type SamplingKernels } from '../lib/sampling/kernels.js';
 
 const native = nativeKernels();
-
-function gaussianRow(length: number, seed: number, scale: number): Float32Array {
-  const rng = Rng.fromSeed(seed);
-  return Float32Array.from({ length }, () => scale * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next()));
-}
 
 /** Rows that exercise every special case, plus plain random ones. */
 function rows(): Array<{ name: string; row: Float32Array }> {

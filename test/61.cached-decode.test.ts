@@ -1,6 +1,7 @@
 // Cached decoding through the native paged KV cache: feeding a sequence one token per step (and
 // in uneven chunks) gives the logits transformers gives with past_key_values (decode_logits).
 import { strict as assert } from 'node:assert';
+import { nativeConfig } from '../lib/model/load.js';
 import { loadNative } from '../lib/native/binding.js';
 import type { NativeModel } from '../lib/native/types.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
@@ -13,11 +14,7 @@ async function openNative(dir: string, kvBlocks: number): Promise<{ native: Nati
   const config = await readConfig(dir);
   const table = resolveGptNeoWeights(await readSafetensorsHeader(join(dir, 'model.safetensors')), config);
   const addon = loadNative();
-  const native = new addon.NativeModel({
-    vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
-    layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize, window: config.windowSize,
-    layerNormEps: config.layerNormEpsilon, localLayers: config.attentionLayers.map((a) => a === 'local'),
-  }, { device: 'cpu', threads: 2 });
+  const native = new addon.NativeModel(nativeConfig(config), { device: 'cpu', threads: 2 });
   await native.load(join(dir, 'model.safetensors'), table.tensors, { weightDtype: 'F32', kvBlocks, blockSize: BLOCK });
   return { native, vocab: config.vocabSize };
 }

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { devices, GptNeoError, loadModel } from '../lib/index.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
+import { nativeConfig } from '../lib/model/load.js';
 import { loadNative } from '../lib/native/binding.js';
 import type { NativeModel } from '../lib/native/types.js';
 import { loadFixtureCase, maxAbsDiff, type FixtureCase } from './helpers/fixture-data.js';
@@ -158,14 +159,9 @@ describe('int8 weights (cpu)', function () {
       const config = await readConfig(fx.dir);
       const table = resolveGptNeoWeights(await readSafetensorsHeader(join(fx.dir, 'model.safetensors')), config);
       const addon = loadNative();
-      const native: NativeModel = new addon.NativeModel({
-        vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
-        layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize,
-        window: config.windowSize, layerNormEps: config.layerNormEpsilon,
-        localLayers: config.attentionLayers.map((a) => a === 'local'),
-        // This checks the cache, so both passes take the same arithmetic: below AMX, whose tiles
-        // would give the full pass (16+ rows) bf16 inputs that the one-token steps never see.
-      }, { device: 'cpu', threads: 2, simd: belowAmx() });
+      // This checks the cache, so both passes take the same arithmetic: below AMX, whose tiles
+      // would give the full pass (16+ rows) bf16 inputs that the one-token steps never see.
+      const native: NativeModel = new addon.NativeModel(nativeConfig(config), { device: 'cpu', threads: 2, simd: belowAmx() });
       const BLOCK = 4;
       try {
         await native.load(join(fx.dir, 'model.safetensors'), table.tensors, { weightDtype: 'I8', kvBlocks: 64, blockSize: BLOCK });
@@ -226,12 +222,7 @@ describe('int8 weights (cpu)', function () {
     const config = await readConfig(fx.dir);
     const table = resolveGptNeoWeights(await readSafetensorsHeader(join(fx.dir, 'model.safetensors')), config);
     const addon = loadNative();
-    const native = new addon.NativeModel({
-      vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
-      layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize,
-      window: config.windowSize, layerNormEps: config.layerNormEpsilon,
-      localLayers: config.attentionLayers.map((a) => a === 'local'),
-    }, { device: 'cpu', threads: 1 });
+    const native = new addon.NativeModel(nativeConfig(config), { device: 'cpu', threads: 1 });
     try {
       const tensors = table.tensors.map((t, i) => (i === 0 ? { ...t, dtype: 'I8' as never } : t));
       assert.throws(() => native.load(join(fx.dir, 'model.safetensors'), tensors, { weightDtype: 'I8', kvBlocks: 8, blockSize: 4 }),

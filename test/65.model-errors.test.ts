@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import { open, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadModel, type GptNeoModel } from '../lib/index.js';
+import { nativeConfig } from '../lib/model/load.js';
 import { loadNative } from '../lib/native/binding.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
 import {
@@ -61,12 +62,7 @@ describe('errors: loading bad checkpoints', () => {
     const config = await readConfig(tiny);
     const table = resolveGptNeoWeights(await readSafetensorsHeader(join(tiny, 'model.safetensors')), config);
     const addon = loadNative();
-    const native = new addon.NativeModel({
-      vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
-      layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize,
-      window: config.windowSize, layerNormEps: config.layerNormEpsilon,
-      localLayers: config.attentionLayers.map((a) => a === 'local'),
-    }, { device: 'cpu', threads: 1 });
+    const native = new addon.NativeModel(nativeConfig(config), { device: 'cpu', threads: 1 });
     const lying = table.tensors.map((t) => (t.name === 'ln_f.bias' ? { ...t, offset: 1e12 } : t));
     await assert.rejects(native.load(join(tiny, 'model.safetensors'), lying, { weightDtype: 'F32', kvBlocks: 8, blockSize: 16 }),
       (e: { code?: string; message?: string }) => e.code === 'ERR_GPTNEO_BAD_CHECKPOINT' && /ln_f\.bias/.test(e.message ?? ''));
@@ -148,12 +144,7 @@ describe('errors: bad options and bad input', () => {
   it('native steps re-check ids, positions and block tables', async () => {
     const config = await readConfig(tiny);
     const table = resolveGptNeoWeights(await readSafetensorsHeader(join(tiny, 'model.safetensors')), config);
-    const native = new (loadNative().NativeModel)({
-      vocabSize: config.vocabSize, maxPositions: config.maxPositionEmbeddings, hidden: config.hiddenSize,
-      layers: config.numLayers, heads: config.numHeads, intermediate: config.intermediateSize,
-      window: config.windowSize, layerNormEps: config.layerNormEpsilon,
-      localLayers: config.attentionLayers.map((a) => a === 'local'),
-    }, { device: 'cpu', threads: 1 });
+    const native = new (loadNative().NativeModel)(nativeConfig(config), { device: 'cpu', threads: 1 });
     const code = (c: string) => (e: { code?: string }) => e.code === c;
     assert.throws(() => native.load(join(tiny, 'model.safetensors'), table.tensors,
       { weightDtype: 'F32', kvBlocks: 4, blockSize: 16, graphs: 'yes' as never }), code('ERR_GPTNEO_INVALID_ARGUMENT'));

@@ -52,6 +52,15 @@ bool ids_within(const Napi::CallbackInfo& info, const int32_t* ids, int count, s
   return true;
 }
 
+// Candidates: an Int32Array at `at` and their count at `at + 1`, every one of them a token id in
+// [0, n). False (with a pending JS error) otherwise.
+bool read_candidates(const Napi::CallbackInfo& info, size_t at, size_t n, int32_t** ids, int* count) {
+  size_t ids_len = 0;
+  return typed<int32_t, napi_int32_array>(info, at, "ids", "Int32Array", ids, &ids_len) &&
+         integer_in(info, at + 1, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), count) &&
+         ids_within(info, *ids, *count, n);
+}
+
 }  // namespace
 
 Napi::Value sampling_argmax(const Napi::CallbackInfo& info) {
@@ -93,20 +102,18 @@ Napi::Value sampling_weigh(const Napi::CallbackInfo& info) {
   int32_t* ids = nullptr;
   double* weights = nullptr;
   double* total = nullptr;
-  size_t n = 0, ids_len = 0, weights_len = 0, total_len = 0;
+  size_t n = 0, weights_len = 0, total_len = 0;
   int count = 0;
   if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "row is too long");
-  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
-  const double temperature = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
+  if (!read_candidates(info, 1, n, &ids, &count)) return env.Undefined();
+  const double temperature = number_at(info, 3);
   if (!(temperature > 0) || !std::isfinite(temperature))
     return throw_invalid(env, "Expected a finite positive number for temperature");
   if (!typed<double, napi_float64_array>(info, 4, "weights", "Float64Array", &weights, &weights_len)) return env.Undefined();
   if (!typed<double, napi_float64_array>(info, 5, "total", "Float64Array", &total, &total_len)) return env.Undefined();
   if (weights_len < n) return throw_invalid(env, "weights must have one entry per logit");
   if (total_len < 1) return throw_invalid(env, "total must have room for one number");
-  if (!ids_within(info, ids, count, n)) return env.Undefined();
   const cpu::Weighed w = cpu::weigh_candidates(row, ids, count, temperature, weights);
   if (!w.usable) return Napi::Number::New(env, -1);
   total[0] = w.total;
@@ -117,17 +124,15 @@ Napi::Value sampling_logit_floor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   float* row = nullptr;
   int32_t* ids = nullptr;
-  size_t n = 0, ids_len = 0;
+  size_t n = 0;
   int count = 0;
   if (!typed<float, napi_float32_array>(info, 0, "row", "Float32Array", &row, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "row is too long");
-  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
+  if (!read_candidates(info, 1, n, &ids, &count)) return env.Undefined();
   const double temperature = number_at(info, 3), floor = number_at(info, 4);
   if (!(temperature > 0) || !std::isfinite(temperature))
     return throw_invalid(env, "Expected a finite positive number for temperature");
   if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
-  if (!ids_within(info, ids, count, n)) return env.Undefined();
   return Napi::Number::New(env, cpu::keep_above_logit_floor(row, ids, count, temperature, floor));
 }
 
@@ -135,15 +140,13 @@ Napi::Value sampling_weight_floor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double* weights = nullptr;
   int32_t* ids = nullptr;
-  size_t n = 0, ids_len = 0;
+  size_t n = 0;
   int count = 0;
   if (!typed<double, napi_float64_array>(info, 0, "weights", "Float64Array", &weights, &n)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "weights is too long");
-  if (!typed<int32_t, napi_int32_array>(info, 1, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 2, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
+  if (!read_candidates(info, 1, n, &ids, &count)) return env.Undefined();
   const double floor = number_at(info, 3);
   if (std::isnan(floor)) return throw_invalid(env, "Expected a number for floor");
-  if (!ids_within(info, ids, count, n)) return env.Undefined();
   return Napi::Number::New(env, cpu::keep_above_weight_floor(weights, ids, count, floor));
 }
 
@@ -152,18 +155,16 @@ Napi::Value sampling_nucleus(const Napi::CallbackInfo& info) {
   int32_t* ids = nullptr;
   double* weights = nullptr;
   double* keys = nullptr;
-  size_t ids_len = 0, n = 0, keys_len = 0;
+  size_t n = 0, keys_len = 0;
   int count = 0;
-  if (!typed<int32_t, napi_int32_array>(info, 0, "ids", "Int32Array", &ids, &ids_len)) return env.Undefined();
-  if (!integer_in(info, 1, "count", 0, std::min(static_cast<double>(ids_len), kMaxRow), &count)) return env.Undefined();
   if (!typed<double, napi_float64_array>(info, 2, "weights", "Float64Array", &weights, &n)) return env.Undefined();
   if (!typed<double, napi_float64_array>(info, 3, "keys", "Float64Array", &keys, &keys_len)) return env.Undefined();
   if (n > kMaxRow) return throw_invalid(env, "weights is too long");
   if (keys_len < n) return throw_invalid(env, "keys must have one entry per token");
+  if (!read_candidates(info, 0, n, &ids, &count)) return env.Undefined();
   const double total = number_at(info, 4), top_p = number_at(info, 5);
   if (!(total > 0) || !std::isfinite(total)) return throw_invalid(env, "Expected a finite positive number for total");
   if (!(top_p >= 0 && top_p <= 1)) return throw_invalid(env, "Expected a number in [0, 1] for topP");
-  if (!ids_within(info, ids, count, n)) return env.Undefined();
   return Napi::Number::New(env, cpu::keep_nucleus(ids, count, weights, keys, total, top_p));
 }
 

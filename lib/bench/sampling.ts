@@ -31,10 +31,10 @@ const CASES: Array<[string, SamplingOptions]> = [
   ['min-p 0.05', { temperature: 1, minP: 0.05 }],
 ];
 
-function gaussianRows(count: number): Float32Array[] {
-  const rng = Rng.fromSeed(20261126);
-  return Array.from({ length: count }, () => Float32Array.from({ length: VOCAB },
-    () => 3 * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next())));
+/** A seeded row of Gaussian logits (Box–Muller on the sampler's own generator). */
+export function gaussianRow(length: number, seed: number, sd: number): Float32Array {
+  const rng = Rng.fromSeed(seed);
+  return Float32Array.from({ length }, () => sd * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next()));
 }
 
 /** Microseconds per sampled row, median of `repeats` timed passes over the rows. */
@@ -60,7 +60,7 @@ function timeRows(kernels: SamplingKernels, options: SamplingOptions, rows: Floa
 export function runSamplingBench(repeats: number): SamplingBenchRow[] {
   const native = nativeKernels();
   if (!native) return [];
-  const rows = gaussianRows(16);
+  const rows = Array.from({ length: 16 }, (_, i) => gaussianRow(VOCAB, 20261126 + i, 3));
   return CASES.map(([name, options]) => {
     const n = summarize(timeRows(native, options, rows, Math.max(repeats, 3)));
     const t = summarize(timeRows(typescriptKernels, options, rows, Math.max(repeats, 3)));

@@ -92,7 +92,8 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   });
 }
 
-function nativeConfig(c: GptNeoConfig) {
+/** The config object `new NativeModel(config, …)` takes, from a parsed GPT-Neo config. */
+export function nativeConfig(c: GptNeoConfig) {
   return {
     vocabSize: c.vocabSize, maxPositions: c.maxPositionEmbeddings, hidden: c.hiddenSize, layers: c.numLayers,
     heads: c.numHeads, intermediate: c.intermediateSize, window: c.windowSize, layerNormEps: c.layerNormEpsilon,
