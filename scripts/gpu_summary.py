@@ -59,10 +59,13 @@ def main():
             row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", note)
     for k in keys:
         if k.startswith("attn_"):
-            o, p = ours.get(k, {}), peers.get(k, {})
+            # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"); the peer's key has none.
+            kernel = next((t for t in ("tensor-core", "tiled") if f"/{t}_" in k), None)
+            o, p = ours.get(k, {}), peers.get(k.replace(f"/{kernel}_", "/") if kernel else k, {})
+            ours_what = "bf16 tensor cores, paged fp32 cache" if kernel == "tensor-core" else "fp32 paged"
             for tag in ("bf16", "f32"):
                 pv = (p.get(tag) or {}).get("ms")
-                row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: fp32 paged)")
+                row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: {ours_what})")
     # One decoder layer at decode, per layer: as launches, as a CUDA graph, and with the layer norms
     # folded into the GEMVs (the "peer" column is the unfused graph: >1 means fusing helps).
     for k in keys:

@@ -197,9 +197,10 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
 }
 
 // One attention problem: `seqs` sequences, each with `fresh` new queries at the end of `ctx` keys.
-// kernel: GN_ATTENTION_AUTO (what gn_cuda_attention picks) or a forced GN_ATTENTION_* kernel.
+// kernel: GN_ATTENTION_AUTO (what gn_cuda_attention picks) or a forced GN_ATTENTION_* kernel;
+// operand_dtype: the precision the caller accepts (GN_DTYPE_BF16: a bf16 model's attention).
 void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads, int hd,
-                     int kernel = GN_ATTENTION_AUTO) {
+                     int kernel = GN_ATTENTION_AUTO, int operand_dtype = GN_DTYPE_F32) {
   const int bs = 16, width = heads * hd, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs * fresh;
   const size_t cache = (size_t)seqs * blocks_per_seq * bs * width;
   float* kc = random_f32(cache, 21u, 1.f);
@@ -223,12 +224,12 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, heads, hd);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
   auto call = [&] {
-    BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, &b, heads, hd, 0, 1.0f, out, width, ws, ws_bytes,
-                                       nullptr));
+    BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, &b, heads, hd, 0, 1.0f, operand_dtype, out, width, ws,
+                                       ws_bytes, nullptr));
   };
   double ms = time_ms(call, 2, 10);
   char shape[96];
-  const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc) : kernel;
+  const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc, operand_dtype) : kernel;
   std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d [%s]", seqs, ctx, fresh, heads, hd,
                 gn_cuda_attention_kernel_name(ran));
   // Rows of a forced kernel get their own names; the default path keeps the historical ones.
@@ -237,8 +238,9 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
     const double flops = 4.0 * pairs * seqs * heads * hd;
-    add(std::string("attn_prefill_") + label,
-        std::string("attn_prefill/") + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape, ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
+    add(std::string("attn_prefill_") + tag + label,
+        std::string("attn_prefill/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape,
+        ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
   } else {
     const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
     const std::string key = std::string("attn_decode/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx);
@@ -307,7 +309,8 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
       BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
     }
     BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, stream));
-    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, &b, s.heads, s.head_dim, 0, 1.0f, att, hid, ws, ws_bytes, stream));
+    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att, hid, ws,
+                                  ws_bytes, stream));
     BENCH_CHECK(gn_cuda_gemm(att, tokens, hid, wo, GN_DTYPE_BF16, hid, hid, bo, h, hid, GN_EPILOGUE_ACCUMULATE, stream));
     if (fuse_fc) {
       BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp,
@@ -413,7 +416,10 @@ int main(int argc, char** argv) {
     if (quick) break;
   }
   for (const auto& m : models) {
-    for (int ctx : {512, 2048}) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);
+    for (int ctx : {512, 2048}) {
+      bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);  // fp32 operands: the tiled kernel
+      bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16);
+    }
     for (int ctx : {128, 512, 2048}) {
       for (int seqs : {1, 8}) {
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim);

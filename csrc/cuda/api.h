@@ -171,11 +171,17 @@ enum {
   GN_ATTENTION_DECODE = 1,  // decode-like steps (tokens < 4 * num_seqs), head_dim % 4 == 0,
                             // 16-byte aligned caches: one block per (query, head, split), K/V
                             // streamed into registers with 16-byte loads
+  GN_ATTENTION_TENSOR_CORE = 2,  // prefill-like steps with operand_dtype bf16/f16, head_dim % 4 == 0,
+                                 // 16-byte aligned caches: flash-attention tiles on tensor cores
 };
-// The kernel gn_cuda_attention runs for this batch and these cache pointers (GN_CUDA_EINVAL
-// when batch is NULL).
+// operand_dtype (GN_DTYPE_*) is the precision the caller accepts for the attention's matrix
+// products: GN_DTYPE_F32 keeps q·k and p·v in fp32 (the TILED and DECODE kernels); GN_DTYPE_BF16 or
+// GN_DTYPE_F16 lets prefill-like steps round q, k, v and the softmax probabilities to that type
+// (products exact, sums and softmax in fp32), as a model whose projections run in that type.
+// The kernel gn_cuda_attention runs for this batch, these cache pointers and that operand dtype
+// (GN_CUDA_EINVAL when batch is NULL or the dtype is unknown).
 int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
-                             const float* d_v_cache);
+                             const float* d_v_cache, int operand_dtype);
 const char* gn_cuda_attention_kernel_name(int kernel);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
@@ -187,13 +193,14 @@ size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, 
 // head_dim <= 128.
 int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
                       const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
-                      float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
+                      int operand_dtype, float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                       void* stream);
-// Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request.
+// Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request
+// (TENSOR_CORE also needs operand_dtype bf16/f16).
 int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
                            const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
-                           int window, float scale, float* d_out, int ldo, void* d_workspace,
-                           size_t workspace_bytes, void* stream);
+                           int window, float scale, int operand_dtype, float* d_out, int ldo,
+                           void* d_workspace, size_t workspace_bytes, void* stream);
 
 #ifdef __cplusplus
 }  // extern "C"

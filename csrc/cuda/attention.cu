@@ -1,5 +1,6 @@
-// Paged attention (prefill and decode) over the float32 KV cache [blocks, block_size, heads, D].
-// One kernel serves both: a block takes warps*QPW consecutive queries of one sequence and one
+// Paged attention (prefill and decode) over the float32 KV cache [blocks, block_size, heads, D],
+// and the dispatch between the three kernels (this one, attention_decode.cuh, attention_tc.cu).
+// The tiled kernel serves any step: a block takes warps*QPW consecutive queries of one sequence and one
 // head, streams the visible keys in tiles of 32 through shared memory and keeps an online
 // softmax per query in fp32 (lane j scores key j of the tile; lane c owns output dims c+32i).
 // When a step has few queries but long contexts, the key range is split across blocks
@@ -240,6 +241,19 @@ bool decode_kernel_serves(const gn_cuda_batch* b, int head_dim, const float* k, 
   return decode_like(b) && head_dim % 4 == 0 && head_dim <= 128 && aligned16(k) && aligned16(v);
 }
 
+// The tensor-core kernel serves the other steps when the caller accepts half-precision operands
+// and K/V rows can be read as float4.
+bool tc_kernel_serves(const gn_cuda_batch* b, int head_dim, const float* k, const float* v, int operand_dtype) {
+  return !decode_like(b) && (operand_dtype == GN_DTYPE_BF16 || operand_dtype == GN_DTYPE_F16) &&
+         head_dim % 4 == 0 && head_dim <= 128 && aligned16(k) && aligned16(v);
+}
+
+int select_kernel(const gn_cuda_batch* b, int head_dim, const float* k, const float* v, int operand_dtype) {
+  if (decode_kernel_serves(b, head_dim, k, v)) return GN_ATTENTION_DECODE;
+  if (tc_kernel_serves(b, head_dim, k, v, operand_dtype)) return GN_ATTENTION_TENSOR_CORE;
+  return GN_ATTENTION_TILED;
+}
+
 int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
   plan->kernel = GN_ATTENTION_TILED;
   if (head_dim <= 64) plan->cfg = decode_like(b) ? kDecodeConfig64 : kPrefillConfig64;
@@ -302,11 +316,20 @@ int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Pla
 }
 
 int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, int window, const float* k,
-                   const float* v, Plan* plan) {
+                   const float* v, int operand_dtype, Plan* plan) {
   GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
-  if (kernel == GN_ATTENTION_AUTO) kernel = decode_kernel_serves(b, head_dim, k, v) ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+  if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, operand_dtype);
   if (kernel == GN_ATTENTION_TILED) return plan_tiled(b, heads, head_dim, plan);
+  if (kernel == GN_ATTENTION_TENSOR_CORE) {
+    GN_CUDA_REQUIRE(tc_kernel_serves(b, head_dim, k, v, operand_dtype), GN_CUDA_EUNSUPPORTED);
+    plan->kernel = GN_ATTENTION_TENSOR_CORE;
+    plan->cfg = kPrefillConfig128;  // (unused by this kernel)
+    plan->tiles = attention_tc_tiles(b);
+    plan->splits = 1;
+    plan->split_chunk = 1 << 30;
+    return GN_CUDA_OK;
+  }
   GN_CUDA_REQUIRE(kernel == GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(decode_kernel_serves(b, head_dim, k, v), GN_CUDA_EUNSUPPORTED);
   return plan_decode(b, heads, head_dim, window, plan);
@@ -340,14 +363,15 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
   switch (kernel) {
     case GN_ATTENTION_TILED: return "tiled";
     case GN_ATTENTION_DECODE: return "decode";
+    case GN_ATTENTION_TENSOR_CORE: return "tensor-core";
     default: return "auto";
   }
 }
 
 extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
-                                        const float* d_v_cache) {
-  if (batch == nullptr) return GN_CUDA_EINVAL;
-  return decode_kernel_serves(batch, head_dim, d_k_cache, d_v_cache) ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+                                        const float* d_v_cache, int operand_dtype) {
+  if (batch == nullptr || !valid_dtype(operand_dtype)) return GN_CUDA_EINVAL;
+  return select_kernel(batch, head_dim, d_k_cache, d_v_cache, operand_dtype);
 }
 
 extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim) {
@@ -364,15 +388,15 @@ extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, 
 
 extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
                                       const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
-                                      int window, float scale, float* d_out, int ldo, void* d_workspace,
-                                      size_t workspace_bytes, void* stream) {
-  GN_CUDA_REQUIRE(batch != nullptr && window >= 0, GN_CUDA_EINVAL);
+                                      int window, float scale, int operand_dtype, float* d_out, int ldo,
+                                      void* d_workspace, size_t workspace_bytes, void* stream) {
+  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(operand_dtype), GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_TENSOR_CORE, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
-  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, &plan);
+  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, operand_dtype, &plan);
   if (st != GN_CUDA_OK) return st;
   const size_t need = workspace_for(plan, batch, heads, head_dim);
   GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
@@ -396,7 +420,9 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
 
   cudaStream_t s = as_stream(stream);
-  if (plan.kernel == GN_ATTENTION_DECODE) {
+  if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
+    st = launch_attention_tc(p, operand_dtype, s);
+  } else if (plan.kernel == GN_ATTENTION_DECODE) {
     st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
   } else if (plan.cfg.dmax == 64) {
     st = plan.cfg.queries_per_warp == 8 ? launch_tiled<64, 8>(plan, p, s) : launch_tiled<64, 1>(plan, p, s);
@@ -413,8 +439,8 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
 
 extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
                                  const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
-                                 float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
-                                 void* stream) {
+                                 int operand_dtype, float* d_out, int ldo, void* d_workspace,
+                                 size_t workspace_bytes, void* stream) {
   return gn_cuda_attention_with(GN_ATTENTION_AUTO, d_q, ldq, d_k_cache, d_v_cache, batch, heads, head_dim, window,
-                                scale, d_out, ldo, d_workspace, workspace_bytes, stream);
+                                scale, operand_dtype, d_out, ldo, d_workspace, workspace_bytes, stream);
 }

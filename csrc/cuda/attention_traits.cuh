@@ -1,6 +1,6 @@
 // Tile parameters of the paged attention kernels (attention.cu).
 #pragma once
-#include "cuda/api.h"
+#include "cuda/common.cuh"
 
 namespace gncuda {
 
@@ -67,5 +67,10 @@ struct AttentionParams {
   float* part_ml;   // [splits, tokens, heads, 2] running max and sum
   bool vec4;        // K/V rows may be read as float4
 };
+
+// Tensor-core prefill kernel (attention_tc.cu): blocks (grid.x) for a batch, and the launch with
+// operand_dtype GN_DTYPE_BF16 or GN_DTYPE_F16 (no split, no workspace).
+int attention_tc_tiles(const gn_cuda_batch* b);
+int launch_attention_tc(const AttentionParams& p, int operand_dtype, cudaStream_t stream);
 
 }  // namespace gncuda

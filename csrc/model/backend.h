@@ -102,10 +102,15 @@ class Backend {
   virtual Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch,
                           int heads, int head_dim, float* d_k_cache, float* d_v_cache) = 0;
   // Causal (window = 0) or local-window attention of each new token over its sequence's
-  // cache. d_q: [tokens, heads*head_dim] (ldq); d_out: same shape (ldo).
+  // cache. d_q: [tokens, heads*head_dim] (ldq); d_out: same shape (ldo). operands: the precision
+  // the caller accepts for q·k and p·v — kF32, or kBF16/kF16 (a model whose projections run in
+  // that type): a backend may then round q, k, v and the probabilities to it (softmax and sums
+  // stay fp32). The CPU backend always computes in fp32; the CUDA backend's prefill uses tensor
+  // cores for kBF16/kF16.
   virtual Status attention(const float* d_q, int ldq, const float* d_k_cache,
                            const float* d_v_cache, const DeviceBatch& batch, int heads,
-                           int head_dim, int window, float scale, float* d_out, int ldo) = 0;
+                           int head_dim, int window, float scale, DType operands, float* d_out,
+                           int ldo) = 0;
   // Gathers rows: d_dst[i, :] = d_src[rows[i], :]   (d_rows in backend memory)
   virtual Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count,
                              int dim, float* d_dst) = 0;

@@ -146,7 +146,7 @@ class CpuBackend final : public Backend {
 
   Status attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
                    const DeviceBatch& batch, int heads, int head_dim, int window, float scale,
-                   float* d_out, int ldo) override {
+                   DType /*operands: fp32 here whatever the caller accepts*/, float* d_out, int ldo) override {
     cpu::attention_paged(d_q, ldq, d_k_cache, d_v_cache, to_paged(batch), heads, head_dim, window,
                          scale, d_out, ldo, pool_, level_);
     return Status::Ok();

@@ -261,8 +261,8 @@ class CudaBackend : public Backend {
   }
 
   Status attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
-                   const DeviceBatch& batch, int heads, int head_dim, int window, float scale, float* d_out,
-                   int ldo) override {
+                   const DeviceBatch& batch, int heads, int head_dim, int window, float scale, DType operands,
+                   float* d_out, int ldo) override {
     GN_RETURN_IF_ERROR(enter());
     gn_cuda_batch b = to_c(batch);
     const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
@@ -280,8 +280,9 @@ class CudaBackend : public Backend {
       GN_RETURN_IF_ERROR(alloc(need, &workspace_));
       workspace_bytes_ = need;
     }
-    GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, d_k_cache, d_v_cache, &b, heads, head_dim, window, scale, d_out,
-                                     ldo, workspace_, workspace_bytes_, stream_),
+    if (operands == DType::kI8) return InvalidArgument("attention: operands must be a floating-point dtype");
+    GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, d_k_cache, d_v_cache, &b, heads, head_dim, window, scale,
+                                     (int)operands, d_out, ldo, workspace_, workspace_bytes_, stream_),
                    "attention");
     if (capturing_) workspace_in_graph_ = true;
     return Status::Ok();

@@ -158,6 +158,10 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
   Backend& be = *backend_;
   const int T = batch.tokens, H = config_.hidden;
   const float eps = config_.layer_norm_eps;
+  // A bf16/f16 model's q, k, v come out of projections that already round their inputs to that type;
+  // its attention may round them too (the CUDA prefill then runs on tensor cores).
+  const DType w = options_.weight_dtype;
+  const DType attention_operands = w == DType::kBF16 || w == DType::kF16 ? w : DType::kF32;
   GN_RETURN_IF_ERROR(be.embed(batch, wte_, wte_dtype_, wpe_, wpe_dtype_, H, h_));
   for (int l = 0; l < config_.layers; ++l) {
     LayerWeights& L = layers_[l];
@@ -171,7 +175,7 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
     // GPT-Neo does not scale q·k by 1/sqrt(head_dim).
     const int window = local ? config_.window : 0;
     GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.k_cache, L.v_cache, tables, config_.heads,
-                                    config_.head_dim(), window, 1.0f, attn_, H));
+                                    config_.head_dim(), window, 1.0f, attention_operands, attn_, H));
     GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
     GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, mlp_,
                                            config_.intermediate, LinearEpilogue::kGeluNew, x_));

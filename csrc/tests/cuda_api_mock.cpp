@@ -282,25 +282,36 @@ size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* b, int heads, int 
   return (size_t)b->tokens * heads * ceil_div(b->max_context, 128) * (hd + 2) * sizeof(float);
 }
 
-// Same rule as attention.cu (the mock computes every kernel's result with the one loop below).
-int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const float* kc, const float* vc) {
-  if (b == nullptr) return GN_CUDA_EINVAL;
+// Same rule as attention.cu. The mock computes every kernel's result with the one loop below; the
+// tensor-core kernel's operands (q, k, v, probabilities) are rounded to its dtype there, as on the GPU.
+int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const float* kc, const float* vc, int operand_dtype) {
+  if (b == nullptr || operand_dtype < GN_DTYPE_F32 || operand_dtype > GN_DTYPE_BF16) return GN_CUDA_EINVAL;
   const bool aligned = ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15u) == 0;
-  return b->tokens < 4 * b->num_seqs && hd % 4 == 0 && hd <= 128 && aligned ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED;
+  const bool vec = hd % 4 == 0 && hd <= 128 && aligned;
+  if (b->tokens < 4 * b->num_seqs && vec) return GN_ATTENTION_DECODE;
+  if (b->tokens >= 4 * b->num_seqs && vec && operand_dtype != GN_DTYPE_F32) return GN_ATTENTION_TENSOR_CORE;
+  return GN_ATTENTION_TILED;
 }
 
 const char* gn_cuda_attention_kernel_name(int kernel) {
-  return kernel == GN_ATTENTION_TILED ? "tiled" : kernel == GN_ATTENTION_DECODE ? "decode" : "auto";
+  return kernel == GN_ATTENTION_TILED ? "tiled" : kernel == GN_ATTENTION_DECODE ? "decode"
+       : kernel == GN_ATTENTION_TENSOR_CORE ? "tensor-core" : "auto";
 }
 
-int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
-                      int window, float scale, float* out, int ldo, void* ws, size_t ws_bytes, void*) {
+namespace {
+int attention_run(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,
+                  int heads, int hd, int window, float scale, int operand_dtype, float* out, int ldo, void* ws,
+                  size_t ws_bytes) {
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
   const size_t need = gn_cuda_attention_workspace_bytes(b, heads, hd);
   if (ws_bytes < need || (need > 0 && ws == nullptr)) return GN_CUDA_EINVAL;
   const gn_cuda_batch batch = *b;  // the launcher reads the struct now, the buffers at run time
+  const int rdt = kernel == GN_ATTENTION_TENSOR_CORE ? operand_dtype : GN_DTYPE_F32;
   return run_or_record([=] {
   const gn_cuda_batch* b = &batch;
+  auto rd = [rdt](float v) {
+    return rdt == GN_DTYPE_BF16 ? bf16_to_f32(f32_to_bf16(v)) : rdt == GN_DTYPE_F16 ? f16_to_f32(f32_to_f16(v)) : v;
+  };
   const int w = heads * hd;
   for (int t = 0; t < b->tokens; ++t) {
     const int s = seq_of(b, t), p = b->d_positions[t];
@@ -310,30 +321,42 @@ int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc,
       float mx = -INFINITY;
       for (int j = lo; j <= p; ++j) {
         float d = 0.f;
-        for (int e = 0; e < hd; ++e) d += q[(size_t)t * ldq + h * hd + e] * scale * kc[slot_of(b, s, j) * w + h * hd + e];
-        sc[j - lo] = d;
-        mx = std::max(mx, d);
+        for (int e = 0; e < hd; ++e)
+          d += rd(q[(size_t)t * ldq + h * hd + e]) * rd(kc[slot_of(b, s, j) * w + h * hd + e]);
+        sc[j - lo] = d * scale;
+        mx = std::max(mx, sc[j - lo]);
       }
       float sum = 0.f;
       for (auto& v : sc) sum += (v = std::exp(v - mx));
       for (int e = 0; e < hd; ++e) {
         float o = 0.f;
-        for (int j = lo; j <= p; ++j) o += sc[j - lo] * vc[slot_of(b, s, j) * w + h * hd + e];
+        for (int j = lo; j <= p; ++j) o += rd(sc[j - lo]) * rd(vc[slot_of(b, s, j) * w + h * hd + e]);
         out[(size_t)t * ldo + h * hd + e] = o / sum;
       }
     }
   }
   });
 }
+}  // namespace
+
+int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
+                      int window, float scale, int operand_dtype, float* out, int ldo, void* ws, size_t ws_bytes, void*) {
+  const int kernel = gn_cuda_attention_select(b, hd, kc, vc, operand_dtype);
+  if (kernel < 0) return kernel;
+  return attention_run(kernel, q, ldq, kc, vc, b, heads, hd, window, scale, operand_dtype, out, ldo, ws, ws_bytes);
+}
 
 int gn_cuda_attention_with(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,
-                           int heads, int hd, int window, float scale, float* out, int ldo, void* ws, size_t ws_bytes,
-                           void* stream) {
-  if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_DECODE) return GN_CUDA_EINVAL;
+                           int heads, int hd, int window, float scale, int operand_dtype, float* out, int ldo, void* ws,
+                           size_t ws_bytes, void*) {
+  if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_TENSOR_CORE) return GN_CUDA_EINVAL;
+  const int selected = gn_cuda_attention_select(b, hd, kc, vc, operand_dtype);
+  if (selected < 0) return selected;
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
-  if (kernel == GN_ATTENTION_DECODE && gn_cuda_attention_select(b, hd, kc, vc) != GN_ATTENTION_DECODE)
+  if ((kernel == GN_ATTENTION_DECODE || kernel == GN_ATTENTION_TENSOR_CORE) && selected != kernel)
     return GN_CUDA_EUNSUPPORTED;
-  return gn_cuda_attention(q, ldq, kc, vc, b, heads, hd, window, scale, out, ldo, ws, ws_bytes, stream);
+  return attention_run(kernel == GN_ATTENTION_AUTO ? selected : kernel, q, ldq, kc, vc, b, heads, hd, window, scale,
+                       operand_dtype, out, ldo, ws, ws_bytes);
 }
 
 }  // extern "C"

@@ -4,7 +4,8 @@
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
-//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv — one group,
+//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv,
+//   attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "cpu/ref/ref.h"
 #include "cuda/api.h"
 #include "model/cuda_backend.h"
+#include "tests/attention_tc_emulation.h"
 #include "tests/report.h"
 
 using namespace gptneo;
@@ -30,6 +32,7 @@ using gptneo::testing::fmt;
 using gptneo::testing::g_failed;
 using gptneo::testing::g_passed;
 using gptneo::testing::report;
+namespace tc_emu = gptneo::testing::tc_emu;
 
 namespace {
 
@@ -520,6 +523,33 @@ void test_segment_mean(Ctx& c) {
 // ---------------------------------------------------------------------------------------------
 // kv_write + attention over a paged cache with shuffled block tables
 // ---------------------------------------------------------------------------------------------
+// The naive half-precision attention the tensor-core kernel is held to: q, k and v rounded to dt,
+// scores and softmax in double, each probability rounded to dt, products summed in double. Arguments
+// as cpu::ref::attention (k, v: [keys, ldkv] dense, key j at position j).
+void naive_half_attention(const float* q, int ldq, const int32_t* pos, int tokens, const float* k, const float* v,
+                          int ldkv, int heads, int hd, int window, float scale, DType dt, float* out) {
+  for (int t = 0; t < tokens; ++t)
+    for (int h = 0; h < heads; ++h) {
+      const int p = pos[t], lo = window > 0 ? std::max(0, p - window + 1) : 0;
+      std::vector<double> sc(p + 1 - lo);
+      double mx = -INFINITY, sum = 0;
+      for (int j = lo; j <= p; ++j) {
+        double d = 0;
+        for (int e = 0; e < hd; ++e)
+          d += (double)round_to(q[(size_t)t * ldq + h * hd + e], dt) * round_to(k[(size_t)j * ldkv + h * hd + e], dt);
+        sc[j - lo] = d * scale;
+        mx = std::max(mx, sc[j - lo]);
+      }
+      for (auto& x : sc) sum += (x = std::exp(x - mx));
+      for (int e = 0; e < hd; ++e) {
+        double o = 0;
+        for (int j = lo; j <= p; ++j)
+          o += (double)round_to((float)(sc[j - lo] / sum), dt) * round_to(v[(size_t)j * ldkv + h * hd + e], dt);
+        out[(size_t)t * heads * hd + h * hd + e] = (float)o;
+      }
+    }
+}
+
 struct SeqSpec {
   int context;  // keys after this step (last position + 1)
   int fresh;    // new tokens this step: positions context-fresh .. context-1
@@ -624,7 +654,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       download(c, vc.data(), dv.as<void>(), cache_elems * 4, what))
     report(kc == k_expect && vc == v_expect, "kv_write " + what.substr(10), "");
   if (!check_status(c.be.attention(dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), b, heads, hd, window, scale,
-                                   dout.as<float>(), width),
+                                   DType::kF32, dout.as<float>(), width),
                     what))
     return;
   std::vector<float> out(ref.size());
@@ -646,16 +676,21 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   cb.max_context = b.max_context;
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&cb, heads, hd);
   DevBuf dws(c.be, std::max<size_t>(ws_bytes, 16));
-  const int selected = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>());
+  const int selected = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>(), GN_DTYPE_F32);
   const bool decode_like = tokens < 4 * (int)seqs.size();
   report(selected == (decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED),
          what + " selects " + gn_cuda_attention_kernel_name(selected), "");
-  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE}) {
+  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE, GN_ATTENTION_TENSOR_CORE}) {
     if (kernel == selected) continue;  // the backend run above used it
     const std::string kwhat = what + " forced " + gn_cuda_attention_kernel_name(kernel);
     if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
     int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), &cb, heads, hd, window,
-                                    scale, dout.as<float>(), width, dws.as<void>(), ws_bytes, nullptr);
+                                    scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes, nullptr);
+    if (kernel == GN_ATTENTION_TENSOR_CORE) {
+      // fp32 operands never go to tensor cores (test_attention_tc_case covers bf16/f16).
+      report(st == GN_CUDA_EUNSUPPORTED, kwhat + " with fp32 operands is refused", gn_cuda_status_name(st));
+      continue;
+    }
     if (kernel == GN_ATTENTION_DECODE && selected != GN_ATTENTION_DECODE) {
       // Outside the decode kernel's reach (prefill-like step or head_dim % 4 != 0): refused, not run.
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
@@ -670,6 +705,52 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     if (!download(c, kout.data(), dout.as<void>(), kout.size() * 4, kwhat)) return;
     const double kerr = rel_error(kout, ref);
     report(kerr < 1e-4, kwhat, fmt("rel_err=%.3g", kerr));
+  }
+
+  // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core kernel
+  // forced, each held to twice the error of the naive same-precision attention against fp32.
+  for (DType od : {DType::kBF16, DType::kF16}) {
+    std::vector<float> naive((size_t)tokens * width);
+    for (size_t s = 0; s < seqs.size(); ++s) {
+      const int n = starts[s + 1] - starts[s];
+      naive_half_attention(q.data() + (size_t)starts[s] * ldq, ldq, positions.data() + starts[s], n, kd[s].data(),
+                           vd[s].data(), width, heads, hd, window, scale, od, naive.data() + (size_t)starts[s] * width);
+    }
+    const double naive_err = rel_error(naive, ref);
+    const int odt = (int)od;
+    const int sel = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>(), odt);
+    const int expect = decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE
+                     : !decode_like && hd % 4 == 0 ? GN_ATTENTION_TENSOR_CORE : GN_ATTENTION_TILED;
+    const std::string hwhat = what + " " + dtype_name(od);
+    report(sel == expect, hwhat + " selects " + gn_cuda_attention_kernel_name(sel), "");
+    for (bool forced : {false, true}) {
+      const std::string kwhat = hwhat + (forced ? " forced tensor-core" : " backend");
+      if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
+      int st = 0;
+      if (forced) {
+        st = gn_cuda_attention_with(GN_ATTENTION_TENSOR_CORE, dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), &cb,
+                                    heads, hd, window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes,
+                                    nullptr);
+        if (sel != GN_ATTENTION_TENSOR_CORE) {
+          report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
+          continue;
+        }
+        if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+        if (st != 0) {
+          report(false, kwhat, gn_cuda_status_string(st));
+          continue;
+        }
+      } else if (!check_status(c.be.attention(dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), b, heads, hd, window,
+                                              scale, od, dout.as<float>(), width),
+                               kwhat)) {
+        continue;
+      }
+      std::vector<float> hout(ref.size());
+      if (!download(c, hout.data(), dout.as<void>(), hout.size() * 4, kwhat)) return;
+      const double herr = rel_error(hout, ref);
+      const double tol = sel == GN_ATTENTION_TENSOR_CORE ? 2.0 * naive_err : 1e-4;
+      report(herr <= tol, kwhat, fmt("rel_err=%.3g tol=%.3g (naive %.3g)", herr, tol, naive_err));
+    }
   }
 }
 
@@ -712,8 +793,40 @@ void test_attention(Ctx& c) {
   b.max_context = 1;
   DevBuf dummy(c.be, 1024);
   Status st = c.be.attention(dummy.as<float>(), 256, dummy.as<float>(), dummy.as<float>(), b, 1, 256, 0, 1.f,
-                             dummy.as<float>(), 256);
+                             DType::kF32, dummy.as<float>(), 256);
   report(st.code() == ErrorCode::kUnsupported, "attention head_dim=256 is Unsupported", st.message());
+}
+
+// The tensor-core attention kernel's index math, emulated on the host (tests/attention_tc_emulation.h):
+// one block of 1..64 queries of one head, held to twice the naive bf16 attention's error like the kernel.
+void test_attention_tc_emulation(Ctx& c) {
+  const auto bf16 = [](float v) { return round_to(v, DType::kBF16); };
+  for (int D : {16, 64, 72, 128})
+    for (int n : {1, 23, 64})
+      for (int extra : {0, 100})
+        for (int window : {0, 32}) {
+          tc_emu::Problem p;
+          p.n = n;
+          p.D = D;
+          p.DMAX = D <= 64 ? 64 : 128;
+          p.window = window;
+          p.scale = extra ? 0.125f : 1.f;
+          const int keys = n + extra;
+          for (int i = 0; i < n; ++i) p.pos.push_back(extra + i);
+          p.q = randn(c, (size_t)n * D, 0.5f);
+          p.k = randn(c, (size_t)keys * D);
+          p.v = randn(c, (size_t)keys * D);
+          std::vector<float> got, ref((size_t)n * D), naive((size_t)n * D);
+          const bool layout_ok = tc_emu::run_block(p, bf16, &got);
+          cpu::ref::attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
+                              ref.data(), D);
+          naive_half_attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
+                               DType::kBF16, naive.data());
+          const double err = rel_error(got, ref), naive_err = rel_error(naive, ref);
+          report(layout_ok && err <= 2.0 * naive_err,
+                 fmt("attention tensor-core emulation D=%d queries=%d keys=%d window=%d", D, n, keys, window),
+                 fmt("rel_err=%.3g tol=%.3g%s", err, 2.0 * naive_err, layout_ok ? "" : " fragment layout broken"));
+        }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -816,7 +929,8 @@ int main(int argc, char** argv) {
   const std::pair<const char*, void (*)(Ctx&)> groups[] = {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
-      {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv}};
+      {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
+      {"attention_tc_emulation", test_attention_tc_emulation}};
   bool ran = false;
   for (const auto& g : groups) {
     if (!only.empty() && only != g.first) continue;

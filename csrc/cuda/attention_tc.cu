@@ -1,0 +1,297 @@
+// Prefill attention on tensor cores (GN_ATTENTION_TENSOR_CORE): flash-attention tiles with
+// mma.sync m16n8k16, for models whose projections already run in bf16/f16 (the caller passes that
+// operand dtype; an fp32 model keeps the fp32 tiled kernel).
+//
+// A block serves kTcQueries consecutive queries of one sequence and one head (4 warps x 16 rows)
+// and walks the visible keys in tiles of kTcKeys:
+//   - the tile's K and V rows are read from the fp32 paged cache (16-byte loads), rounded to T and
+//     stored row-major in shared memory ([key][DMAX + 8]: the 16-byte pad makes both the 32-bit
+//     fragment reads of K and the ldmatrix row reads of V conflict-free);
+//   - S = Q·Kᵀ on tensor cores (Q fragments built once, K as the "col" B operand: K rows are
+//     k-contiguous), fp32 accumulators;
+//   - online softmax in fp32 on the accumulators (scale and log2(e) folded, exp2), rows reduced
+//     across the 4 lanes of a quad;
+//   - P (rounded to T) reused in registers as the A operand of O += P·V, V fragments by
+//     ldmatrix .trans (V rows are n-contiguous, the B operand wants k pairs).
+// Numerics as a bf16/f16 model's naive attention: q, k, v and the probabilities rounded to T,
+// products exact, sums and softmax in fp32. No split over keys (prefill grids are large).
+// Fragment layouts: cuda/tc_fragments.h (checked on the host by tests/attention_tc_emulation.h).
+#include <limits.h>
+
+#include "cuda/attention_traits.cuh"
+#include "cuda/mma.cuh"
+#include "cuda/paged.cuh"
+#include "cuda/tc_fragments.h"
+
+namespace gncuda {
+namespace {
+
+constexpr int kTcWarps = 4;
+constexpr int kTcQueries = 16 * kTcWarps;  // query rows per block
+constexpr int kTcKeys = 64;                // keys per tile
+constexpr int kTcThreads = 32 * kTcWarps;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t* r, const void* smem_row) {
+  const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+__device__ __forceinline__ uint32_t smem_word(const void* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// Four floats rounded to T, stored as 8 bytes at dst (8-byte aligned).
+template <typename T>
+__device__ __forceinline__ void store4(T* dst, float4 v) {
+  uint2 w;
+  w.x = pack2<T>(v.x, v.y);
+  w.y = pack2<T>(v.z, v.w);
+  *reinterpret_cast<uint2*>(dst) = w;
+}
+
+template <typename T, int DMAX>
+__global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParams p) {
+  constexpr int LD = DMAX + 8;        // elements per shared-memory row
+  constexpr int KC = DMAX / 16;       // k16 chunks of the head dim (S = Q·Kᵀ)
+  constexpr int NS = kTcKeys / 8;     // n8 tiles of S per warp row block
+  constexpr int NO = DMAX / 8;        // n8 tiles of O
+  __shared__ __align__(16) T kq_s[kTcKeys * LD];  // [kTcKeys][LD] K tile (first: the Q tile)
+  __shared__ __align__(16) T v_s[kTcKeys * LD];   // [kTcKeys][LD] V tile
+  __shared__ long long slot_s[kTcKeys];           // cache slot of each key of the tile, -1: none
+  __shared__ int range_s[2 * kTcWarps];           // per warp: min and max query position
+  static_assert(kTcQueries == kTcKeys, "the Q tile is staged in the K tile's buffer");
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = frag::group_of(lane), tq = frag::thread_in_group(lane);
+  const int D = p.head_dim, D4 = D >> 2;
+  const int h = blockIdx.y;
+
+  // This block's sequence and query tile (the grid is an upper bound on the tile count).
+  int s = 0, seq_begin = 0, seq_end = 0, tile = blockIdx.x;
+  for (; s < p.b.num_seqs; ++s) {
+    seq_begin = p.b.d_seq_starts[s];
+    seq_end = p.b.d_seq_starts[s + 1];
+    const int nt = (seq_end - seq_begin + kTcQueries - 1) / kTcQueries;
+    if (tile < nt) break;
+    tile -= nt;
+  }
+  if (s >= p.b.num_seqs) return;
+  const int t0 = seq_begin + tile * kTcQueries;
+  const int t_end = min(t0 + kTcQueries, seq_end);
+
+  // Positions of this lane's two rows (g and g + 8 of the warp's 16); -1 past the tile's end.
+  const int row0 = t0 + warp * 16 + g, row1 = row0 + 8;
+  const int pos0 = row0 < t_end ? p.b.d_positions[row0] : -1;
+  const int pos1 = row1 < t_end ? p.b.d_positions[row1] : -1;
+
+  // Key range of the block: from the earliest query's window start to the latest query.
+  int lo = INT_MAX, hi = -1;
+  if (pos0 >= 0) lo = pos0, hi = pos0;
+  if (pos1 >= 0) lo = min(lo, pos1), hi = max(hi, pos1);
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, o));
+    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
+  }
+  if (lane == 0) range_s[2 * warp] = lo, range_s[2 * warp + 1] = hi;
+
+  // Q tile → shared memory (rounded to T, zero past D and past the tile's end), and V's pad
+  // columns zeroed once (tile loads write columns < D only; K's pad keeps Q's zeros).
+  for (int e = threadIdx.x; e < kTcQueries * DMAX; e += kTcThreads) {
+    const int r = e / DMAX, d = e - r * DMAX, t = t0 + r;
+    const float v = (t < t_end && d < D) ? p.q[(size_t)t * p.ldq + (size_t)h * D + d] : 0.f;
+    kq_s[r * LD + d] = T(v);
+    if (d >= D) v_s[r * LD + d] = T(0.f);
+  }
+  __syncthreads();
+  int pmin = INT_MAX, pmax = -1;
+#pragma unroll
+  for (int w = 0; w < kTcWarps; ++w) pmin = min(pmin, range_s[2 * w]), pmax = max(pmax, range_s[2 * w + 1]);
+  const int kb = p.window > 0 ? max(0, pmin - p.window + 1) : 0;
+  const int ke = pmax + 1;
+
+  // A fragments of this warp's 16 query rows, all head-dim chunks.
+  uint32_t qf[KC][4];
+#pragma unroll
+  for (int kc = 0; kc < KC; ++kc)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const frag::RowCol rc = frag::a_elem(lane, i, 0);
+      qf[kc][i] = smem_word(kq_s + (warp * 16 + rc.row) * LD + kc * 16 + rc.col);
+    }
+
+  float o[NO][4];
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) o[n][r] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // running max (log2 units) and sum
+  const float scale_log2 = p.scale * kLog2e;
+  const size_t slot_stride = (size_t)p.heads * D;
+
+  for (int kt = kb; kt < ke; kt += kTcKeys) {
+    __syncthreads();  // the previous tile (or the Q tile) has been read by every warp
+    if (threadIdx.x < kTcKeys) {
+      const int j = kt + threadIdx.x;
+      slot_s[threadIdx.x] = j < ke ? cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j) : -1;
+    }
+    __syncthreads();
+    // K and V rows → shared memory, 4 float4 of each in flight per thread.
+    for (int e0 = threadIdx.x; e0 < kTcKeys * D4; e0 += 4 * kTcThreads) {
+      float4 kv[4], vv[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int e = e0 + u * kTcThreads;
+        kv[u] = vv[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (e < kTcKeys * D4) {
+          const int r = e / D4;
+          const long long slot = slot_s[r];
+          if (slot >= 0) {
+            const size_t at = (size_t)slot * slot_stride + (size_t)h * D + (size_t)(e - r * D4) * 4;
+            kv[u] = __ldg(reinterpret_cast<const float4*>(p.k_cache + at));
+            vv[u] = __ldg(reinterpret_cast<const float4*>(p.v_cache + at));
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int e = e0 + u * kTcThreads;
+        if (e < kTcKeys * D4) {
+          const int r = e / D4, d = (e - r * D4) * 4;
+          store4<T>(kq_s + r * LD + d, kv[u]);
+          store4<T>(v_s + r * LD + d, vv[u]);
+        }
+      }
+    }
+    __syncthreads();
+
+    // S = Q·Kᵀ for this warp's 16 rows and the tile's keys.
+    float sc[NS][4];
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) sc[j][r] = 0.f;
+#pragma unroll
+    for (int kc = 0; kc < KC; ++kc) {
+      if (kc * 16 < D) {  // (chunks past D hold zero padding)
+#pragma unroll
+        for (int j = 0; j < NS; ++j) {
+          uint32_t bf[2];
+#pragma unroll
+          for (int i = 0; i < 2; ++i) {
+            const frag::RowCol rc = frag::b_elem(lane, i, 0);  // row = k (head dim), col = n (key)
+            bf[i] = smem_word(kq_s + (j * 8 + rc.col) * LD + kc * 16 + rc.row);
+          }
+          mma16816<T>(sc[j], qf[kc], bf);
+        }
+      }
+    }
+
+    // Online softmax: mask, row max over the quad, rescale, exponentiate.
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const frag::RowCol rc = frag::c_elem(lane, r);
+        const int key = kt + j * 8 + rc.col;
+        const int pos = r < 2 ? pos0 : pos1;
+        const bool vis = pos >= 0 && key <= pos && (p.window == 0 || key > pos - p.window);
+        sc[j][r] = vis ? sc[j][r] * scale_log2 : -INFINITY;
+        if (r < 2) mx0 = fmaxf(mx0, sc[j][r]);
+        else mx1 = fmaxf(mx1, sc[j][r]);
+      }
+#pragma unroll
+    for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
+    }
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    // A row with nothing visible yet keeps max -inf: subtract 0 instead (every exp is then 0).
+    const float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
+    const float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1);
+    m0 = mn0;
+    m1 = mn1;
+    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+    for (int j = 0; j < NS; ++j) {
+      sc[j][0] = exp2f(sc[j][0] - base0);
+      sc[j][1] = exp2f(sc[j][1] - base0);
+      sc[j][2] = exp2f(sc[j][2] - base1);
+      sc[j][3] = exp2f(sc[j][3] - base1);
+      sum0 += sc[j][0] + sc[j][1];
+      sum1 += sc[j][2] + sc[j][3];
+    }
+    l0 = l0 * corr0 + sum0;  // this lane's share; the quad's shares are added at the end
+    l1 = l1 * corr1 + sum1;
+#pragma unroll
+    for (int n = 0; n < NO; ++n) {
+      o[n][0] *= corr0;
+      o[n][1] *= corr0;
+      o[n][2] *= corr1;
+      o[n][3] *= corr1;
+    }
+
+    // O += P·V, 16 keys per step: P's A fragment is two S accumulator tiles (a_elem of key c
+    // within the chunk = c_elem of S tile 2kc + c / 8), V's B fragments by ldmatrix .trans.
+#pragma unroll
+    for (int kc = 0; kc < kTcKeys / 16; ++kc) {
+      uint32_t pa[4];
+      pa[0] = pack2<T>(sc[2 * kc][0], sc[2 * kc][1]);
+      pa[1] = pack2<T>(sc[2 * kc][2], sc[2 * kc][3]);
+      pa[2] = pack2<T>(sc[2 * kc + 1][0], sc[2 * kc + 1][1]);
+      pa[3] = pack2<T>(sc[2 * kc + 1][2], sc[2 * kc + 1][3]);
+      const frag::RowCol ra = frag::ldmatrix_x4_row_addr(lane);
+#pragma unroll
+      for (int np = 0; np < NO / 2; ++np) {
+        if (np * 16 < D) {  // (columns past D are padding)
+          uint32_t vb[4];
+          ldmatrix_x4_trans(vb, v_s + (kc * 16 + ra.row) * LD + np * 16 + ra.col);
+          mma16816<T>(o[2 * np], pa, vb);
+          mma16816<T>(o[2 * np + 1], pa, vb + 2);
+        }
+      }
+    }
+  }
+
+  // Normalise and store this lane's output elements of valid rows.
+#pragma unroll
+  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
+  }
+  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+#pragma unroll
+  for (int n = 0; n < NO; ++n)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const frag::RowCol rc = frag::c_elem(lane, r);
+      const int col = n * 8 + rc.col, row = t0 + warp * 16 + rc.row;
+      const int pos = r < 2 ? pos0 : pos1;
+      if (pos >= 0 && col < D) p.out[(size_t)row * p.ldo + (size_t)h * D + col] = o[n][r] * (r < 2 ? inv0 : inv1);
+    }
+}
+
+template <typename T, int DMAX>
+int launch_typed(const AttentionParams& p, int tiles, cudaStream_t stream) {
+  dim3 grid(tiles, p.heads, 1);
+  attention_tc_kernel<T, DMAX><<<grid, kTcThreads, 0, stream>>>(p);
+  GN_CUDA_CHECK_LAUNCH();
+  return GN_CUDA_OK;
+}
+
+}  // namespace
+
+int attention_tc_tiles(const gn_cuda_batch* b) { return ceil_div(b->tokens, kTcQueries) + b->num_seqs; }
+
+int launch_attention_tc(const AttentionParams& p, int operand_dtype, cudaStream_t stream) {
+  const int tiles = attention_tc_tiles(&p.b);
+  const bool wide = p.head_dim > 64;
+  if (operand_dtype == GN_DTYPE_BF16)
+    return wide ? launch_typed<__nv_bfloat16, 128>(p, tiles, stream) : launch_typed<__nv_bfloat16, 64>(p, tiles, stream);
+  if (operand_dtype == GN_DTYPE_F16)
+    return wide ? launch_typed<__half, 128>(p, tiles, stream) : launch_typed<__half, 64>(p, tiles, stream);
+  return GN_CUDA_EUNSUPPORTED;
+}
+
+}  // namespace gncuda
