@@ -33,14 +33,16 @@ await check('embeddings', () => checks.checkCudaEmbeddings());
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
-async function decodeBench(preset, streamsList, newTokens, graphs = true, sampling = undefined) {
+// kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
+async function decodeBench(preset, streamsList, newTokens, { graphs = true, sampling = undefined, kvCacheDtype = 'auto' } = {}) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
   try {
     await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
-      cudaGraphs: graphs });
-    const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '');
+      cudaGraphs: graphs, kvCacheDtype });
+    const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
+      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`);
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -59,8 +61,9 @@ async function decodeBench(preset, streamsList, newTokens, graphs = true, sampli
       const s = (performance.now() - start) / 1000;
       console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
     }
-    console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)}`);
-    if (!graphs || sampling) {
+    console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
+      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB`);
+    if (!graphs || sampling || kvCacheDtype !== 'auto') {
       await model.dispose();
       return;
     }
@@ -69,6 +72,12 @@ async function decodeBench(preset, streamsList, newTokens, graphs = true, sampli
     const t1 = performance.now();
     for (let i = 0; i < 3; i++) await model.forward(long);
     console.log(`BENCH ${preset} prefill 512 (all logits): ${(3 * 512 / ((performance.now() - t1) / 1000)).toFixed(0)} tok/s`);
+    // Time to first token of a 2000-token prompt (prefill on tensor-core attention, last row only).
+    const prompt = ids(2000, 9);
+    await model.generate(prompt, { maxNewTokens: 1, temperature: 0 });
+    const t2 = performance.now();
+    for (let i = 0; i < 3; i++) await model.generate(ids(2000, 10 + i), { maxNewTokens: 1, temperature: 0 });
+    console.log(`BENCH ${preset} time to first token, 2000-token prompt: ${((performance.now() - t2) / 3).toFixed(1)} ms`);
     await model.dispose();
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -77,9 +86,10 @@ async function decodeBench(preset, streamsList, newTokens, graphs = true, sampli
 try {
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8], 64);
-  await decodeBench('125m', [1, 8], 128, false);
-  await decodeBench('125m', [1, 8], 128, true, { temperature: 0.8, topP: 0.9, seed: 1 });
-  await decodeBench('1.3b', [1], 64, false);
+  await decodeBench('125m', [1, 8], 128, { graphs: false });
+  await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  await decodeBench('1.3b', [1], 64, { graphs: false });
+  await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

@@ -87,6 +87,19 @@ describe('errors: bad options and bad input', () => {
     await assertRejectsWith(loadModel(tiny, { kvCacheTokens: 16 }), 'ERR_GPTNEO_INVALID_ARGUMENT', /kvCacheTokens/);
     await assertRejectsWith(loadModel(tiny, { cudaGraphs: 'yes' as never }), 'ERR_GPTNEO_INVALID_ARGUMENT',
       /Expected boolean for cudaGraphs/);
+    await assertRejectsWith(loadModel(tiny, { kvCacheDtype: 'int8' as never }), 'ERR_GPTNEO_INVALID_ARGUMENT',
+      /kvCacheDtype/);
+  });
+
+  it('kvCacheDtype: float32 on the CPU (auto or asked); a half-precision cache there is refused', async () => {
+    assert.equal(model.info().kvDtype, 'float32');
+    await using asked = await loadModel(tiny, { device: 'cpu', threads: 1, dtype: 'bfloat16', kvCacheDtype: 'float32' });
+    assert.equal(asked.info().kvDtype, 'float32');
+    assert.equal(asked.info().kvBytes, model.info().kvBytes);
+    for (const kvCacheDtype of ['bfloat16', 'float16'] as const) {
+      await assertRejectsWith(loadModel(tiny, { device: 'cpu', kvCacheDtype }), 'ERR_GPTNEO_UNSUPPORTED',
+        new RegExp(`kvCacheDtype '${kvCacheDtype}' is supported on CUDA only`));
+    }
   });
 
   it('cudaGraphs is accepted and ignored on the CPU; info() reports graphs on CUDA only', async () => {
@@ -148,6 +161,14 @@ describe('errors: bad options and bad input', () => {
     const code = (c: string) => (e: { code?: string }) => e.code === c;
     assert.throws(() => native.load(join(tiny, 'model.safetensors'), table.tensors,
       { weightDtype: 'F32', kvBlocks: 4, blockSize: 16, graphs: 'yes' as never }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
+    assert.throws(() => native.load(join(tiny, 'model.safetensors'), table.tensors,
+      { weightDtype: 'F32', kvBlocks: 4, blockSize: 16, kvDtype: 'I8' as never }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
+    // The CPU backend's kernels read a float32 cache: a bf16 one is refused by the native load itself.
+    const other = new (loadNative().NativeModel)(nativeConfig(config), { device: 'cpu', threads: 1 });
+    await assert.rejects(other.load(join(tiny, 'model.safetensors'), table.tensors,
+      { weightDtype: 'BF16', kvBlocks: 4, blockSize: 16, kvDtype: 'BF16' }),
+    (e: { code?: string; message?: string }) => e.code === 'ERR_GPTNEO_UNSUPPORTED' && /KV cache/.test(e.message ?? ''));
+    other.dispose();
     await native.load(join(tiny, 'model.safetensors'), table.tensors, { weightDtype: 'F32', kvBlocks: 4, blockSize: 16 });
     // The CPU backend records nothing: graph stats are reported, off.
     assert.deepEqual(native.info().graphs, { enabled: false, recorded: 0, replays: 0 });

@@ -48,8 +48,8 @@ float* random_f32(size_t n, unsigned seed, float scale) {
   return p;
 }
 
-void* random_weights(size_t n, int dtype, unsigned seed) {
-  float* f = random_f32(n, seed, 0.05f);
+void* random_weights(size_t n, int dtype, unsigned seed, float scale = 0.05f) {
+  float* f = random_f32(n, seed, scale);
   if (dtype == GN_DTYPE_F32) return f;
   void* w = dalloc(n * 2);
   BENCH_CHECK(gn_cuda_convert(f, GN_DTYPE_F32, w, dtype, n, nullptr));
@@ -198,13 +198,14 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
 
 // One attention problem: `seqs` sequences, each with `fresh` new queries at the end of `ctx` keys.
 // kernel: GN_ATTENTION_AUTO (what gn_cuda_attention picks) or a forced GN_ATTENTION_* kernel;
-// operand_dtype: the precision the caller accepts (GN_DTYPE_BF16: a bf16 model's attention).
+// operand_dtype: the precision the caller accepts (GN_DTYPE_BF16: a bf16 model's attention);
+// cache_dtype: the KV cache's element type (a bf16 model keeps a bf16 cache).
 void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads, int hd,
-                     int kernel = GN_ATTENTION_AUTO, int operand_dtype = GN_DTYPE_F32) {
+                     int kernel = GN_ATTENTION_AUTO, int operand_dtype = GN_DTYPE_F32, int cache_dtype = GN_DTYPE_F32) {
   const int bs = 16, width = heads * hd, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs * fresh;
   const size_t cache = (size_t)seqs * blocks_per_seq * bs * width;
-  float* kc = random_f32(cache, 21u, 1.f);
-  float* vc = random_f32(cache, 22u, 1.f);
+  void* kc = random_weights(cache, cache_dtype, 21u, 1.f);
+  void* vc = random_weights(cache, cache_dtype, 22u, 1.f);
   float* q = random_f32((size_t)tokens * width, 23u, 0.2f);
   float* out = static_cast<float*>(dalloc((size_t)tokens * width * 4));
   std::vector<int32_t> pos(tokens), starts(seqs + 1), tables((size_t)seqs * blocks_per_seq);
@@ -224,16 +225,19 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, heads, hd);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
   auto call = [&] {
-    BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, &b, heads, hd, 0, 1.0f, operand_dtype, out, width, ws,
-                                       ws_bytes, nullptr));
+    BENCH_CHECK(gn_cuda_attention_with(kernel, q, width, kc, vc, cache_dtype, &b, heads, hd, 0, 1.0f, operand_dtype, out,
+                                       width, ws, ws_bytes, nullptr));
   };
   double ms = time_ms(call, 2, 10);
   char shape[96];
-  const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc, operand_dtype) : kernel;
-  std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d [%s]", seqs, ctx, fresh, heads, hd,
-                gn_cuda_attention_kernel_name(ran));
-  // Rows of a forced kernel get their own names; the default path keeps the historical ones.
-  const std::string tag = kernel == GN_ATTENTION_AUTO ? "" : std::string(gn_cuda_attention_kernel_name(kernel)) + "_";
+  const int ran = kernel == GN_ATTENTION_AUTO ? gn_cuda_attention_select(&b, hd, kc, vc, cache_dtype, operand_dtype)
+                                              : kernel;
+  const char* cache_name = cache_dtype == GN_DTYPE_BF16 ? "bf16" : cache_dtype == GN_DTYPE_F16 ? "f16" : "f32";
+  std::snprintf(shape, sizeof shape, "seqs=%d ctx=%d new=%d H=%d D=%d [%s, %s cache]", seqs, ctx, fresh, heads, hd,
+                gn_cuda_attention_kernel_name(ran), cache_name);
+  // Rows of a forced kernel or a half cache get their own names; the default path keeps the historical ones.
+  std::string tag = kernel == GN_ATTENTION_AUTO ? "" : std::string(gn_cuda_attention_kernel_name(kernel)) + "_";
+  if (cache_dtype != GN_DTYPE_F32) tag += std::string(cache_name) + "cache_";
   if (fresh > 1) {
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
@@ -242,13 +246,13 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
         std::string("attn_prefill/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx), shape,
         ms, flops / (ms * 1e-3) / 1e12, "TFLOP/s");
   } else {
-    const double bytes = 2.0 * seqs * ctx * width * 4;  // K and V once
+    const double bytes = 2.0 * seqs * ctx * width * (cache_dtype == GN_DTYPE_F32 ? 4 : 2);  // K and V once
     const std::string key = std::string("attn_decode/") + tag + label + "/seqs=" + std::to_string(seqs) + "/ctx=" + std::to_string(ctx);
     add(std::string("attn_decode_") + tag + label, key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
     const double ms_b2b = time_ms_b2b(call, 20, 10);
     add(std::string("attn_decode_b2b_") + tag + label, "b2b/" + key, shape, ms_b2b, bytes / (ms_b2b * 1e-3) / 1e9, "GB/s");
   }
-  for (void* p : {(void*)kc, (void*)vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
+  for (void* p : {kc, vc, (void*)q, (void*)out, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
     gn_cuda_free(p);
 }
 
@@ -279,9 +283,9 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
   float* qkv = static_cast<float*>(dalloc((size_t)tokens * s.qkv * 4));
   float* att = static_cast<float*>(dalloc((size_t)tokens * hid * 4));
   float* f = static_cast<float*>(dalloc((size_t)tokens * s.mlp * 4));
-  const size_t cache = (size_t)seqs * blocks_per_seq * bs * hid;
-  float* kc = random_f32(cache, 41u, 1.f);
-  float* vc = random_f32(cache, 42u, 1.f);
+  const size_t cache = (size_t)seqs * blocks_per_seq * bs * hid;  // bf16, as a bf16 model keeps it
+  void* kc = random_weights(cache, GN_DTYPE_BF16, 41u, 1.f);
+  void* vc = random_weights(cache, GN_DTYPE_BF16, 42u, 1.f);
   std::vector<int32_t> pos(tokens), starts(seqs + 1), tables((size_t)seqs * blocks_per_seq);
   for (int q = 0; q < seqs; ++q) {
     starts[q] = q;
@@ -308,9 +312,9 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
       BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
       BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
     }
-    BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, stream));
-    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att, hid, ws,
-                                  ws_bytes, stream));
+    BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, GN_DTYPE_BF16, stream));
+    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att,
+                                  hid, ws, ws_bytes, stream));
     BENCH_CHECK(gn_cuda_gemm(att, tokens, hid, wo, GN_DTYPE_BF16, hid, hid, bo, h, hid, GN_EPILOGUE_ACCUMULATE, stream));
     if (fuse_fc) {
       BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp,
@@ -419,11 +423,14 @@ int main(int argc, char** argv) {
     for (int ctx : {512, 2048}) {
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);  // fp32 operands: the tiled kernel
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16);
+      bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16, GN_DTYPE_BF16);
     }
     for (int ctx : {128, 512, 2048}) {
       for (int seqs : {1, 8}) {
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim);
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_TILED);  // the previous decode path
+        // What a bf16 model runs now: its cache in bf16.
+        bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
       }
     }
     if (quick) break;

@@ -159,9 +159,11 @@ typedef struct gn_cuda_batch {
   int max_context;               // max over sequences of (last position + 1)
 } gn_cuda_batch;
 
-// Cache layout: [num_blocks, block_size, heads, head_dim] float32.
+// Cache layout: [num_blocks, block_size, heads, head_dim] of cache_dtype (GN_DTYPE_F32, or BF16/F16:
+// half the bytes, each value rounded to nearest even on the way in); the k/v rows are float32.
 int gn_cuda_kv_write(const float* d_k, const float* d_v, int ldkv, const gn_cuda_batch* batch,
-                     int heads, int head_dim, float* d_k_cache, float* d_v_cache, void* stream);
+                     int heads, int head_dim, void* d_k_cache, void* d_v_cache, int cache_dtype,
+                     void* stream);
 
 // Attention kernels (gn_cuda_attention picks one; tests and benchmarks force each):
 enum {
@@ -180,8 +182,10 @@ enum {
 // (products exact, sums and softmax in fp32), as a model whose projections run in that type.
 // The kernel gn_cuda_attention runs for this batch, these cache pointers and that operand dtype
 // (GN_CUDA_EINVAL when batch is NULL or the dtype is unknown).
-int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
-                             const float* d_v_cache, int operand_dtype);
+// Caches (any kernel) may be float32, or bf16/f16 (cache_dtype); the tensor-core kernel takes a
+// half-precision cache only of its operand dtype.
+int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
+                             const void* d_v_cache, int cache_dtype, int operand_dtype);
 const char* gn_cuda_attention_kernel_name(int kernel);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
@@ -191,14 +195,14 @@ size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, 
 // j <= pos(t) and (window == 0 || j > pos(t) - window). Flash-style online softmax in fp32; long
 // contexts with few queries are split across blocks and combined (flash-decoding).
 // head_dim <= 128.
-int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
+int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const void* d_v_cache, int cache_dtype,
                       const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
                       int operand_dtype, float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                       void* stream);
 // Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request
 // (TENSOR_CORE also needs operand_dtype bf16/f16).
-int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
-                           const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
+int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_k_cache,
+                           const void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim,
                            int window, float scale, int operand_dtype, float* d_out, int ldo,
                            void* d_workspace, size_t workspace_bytes, void* stream);
 

@@ -1,4 +1,5 @@
-// Paged attention (prefill and decode) over the float32 KV cache [blocks, block_size, heads, D],
+// Paged attention (prefill and decode) over the KV cache [blocks, block_size, heads, D] (float32,
+// bf16 or f16),
 // and the dispatch between the three kernels (this one, attention_decode.cuh, attention_tc.cu).
 // The tiled kernel serves any step: a block takes warps*QPW consecutive queries of one sequence and one
 // head, streams the visible keys in tiles of 32 through shared memory and keeps an online
@@ -86,7 +87,7 @@ __global__ void attention_kernel(AttentionParams p) {
   const size_t slot_stride = (size_t)p.heads * D;
   for (int kt = kb; kt < ke; kt += KT) {
     __syncthreads();  // previous tile fully consumed (and q_s written, first time)
-    if (p.vec4) {  // head_dim % 4 == 0 and 16-byte aligned caches: one 16-byte load per 4 dims
+    if (p.vec4) {  // head_dim % 4 == 0 and 16-byte aligned caches: one load per 4 dims
       const int per_row = D >> 2;
 #pragma unroll 4
       for (int e = threadIdx.x; e < KT * per_row; e += blockDim.x) {
@@ -96,8 +97,8 @@ __global__ void attention_kernel(AttentionParams p) {
           const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
           if (slot >= 0) {
             const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
-            kv = __ldg(reinterpret_cast<const float4*>(p.k_cache + at));
-            vv = __ldg(reinterpret_cast<const float4*>(p.v_cache + at));
+            kv = load4_dyn(p.k_cache, p.cache_dtype, at);
+            vv = load4_dyn(p.v_cache, p.cache_dtype, at);
           }
         }
         k_s[(d + 0) * (KT + 1) + r] = kv.x;
@@ -114,8 +115,8 @@ __global__ void attention_kernel(AttentionParams p) {
           const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j);
           if (slot >= 0) {
             const size_t at = (size_t)slot * slot_stride + (size_t)h * D + d;
-            kv = p.k_cache[at];
-            vv = p.v_cache[at];
+            kv = load_dyn(p.k_cache, p.cache_dtype, at);
+            vv = load_dyn(p.v_cache, p.cache_dtype, at);
           }
         }
         k_s[d * (KT + 1) + r] = kv;
@@ -236,21 +237,29 @@ int multiprocessors(int* sms) {
 
 bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
 
-// The decode kernel serves decode-like steps whose K/V rows can be read as float4.
-bool decode_kernel_serves(const gn_cuda_batch* b, int head_dim, const float* k, const float* v) {
-  return decode_like(b) && head_dim % 4 == 0 && head_dim <= 128 && aligned16(k) && aligned16(v);
+// K/V rows can be read 4 elements at a time (load4).
+bool rows_vec4(int head_dim, const void* k, const void* v) {
+  return head_dim % 4 == 0 && aligned16(k) && aligned16(v);
 }
 
-// The tensor-core kernel serves the other steps when the caller accepts half-precision operands
-// and K/V rows can be read as float4.
-bool tc_kernel_serves(const gn_cuda_batch* b, int head_dim, const float* k, const float* v, int operand_dtype) {
+// The decode kernel serves decode-like steps whose K/V rows can be read 4 elements at a time.
+bool decode_kernel_serves(const gn_cuda_batch* b, int head_dim, const void* k, const void* v) {
+  return decode_like(b) && head_dim <= 128 && rows_vec4(head_dim, k, v);
+}
+
+// The tensor-core kernel serves the other steps when the caller accepts half-precision operands,
+// the cache is float32 or of that type, and K/V rows can be read 4 elements at a time.
+bool tc_kernel_serves(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
+                      int operand_dtype) {
   return !decode_like(b) && (operand_dtype == GN_DTYPE_BF16 || operand_dtype == GN_DTYPE_F16) &&
-         head_dim % 4 == 0 && head_dim <= 128 && aligned16(k) && aligned16(v);
+         (cache_dtype == GN_DTYPE_F32 || cache_dtype == operand_dtype) && head_dim <= 128 &&
+         rows_vec4(head_dim, k, v);
 }
 
-int select_kernel(const gn_cuda_batch* b, int head_dim, const float* k, const float* v, int operand_dtype) {
+int select_kernel(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
+                  int operand_dtype) {
   if (decode_kernel_serves(b, head_dim, k, v)) return GN_ATTENTION_DECODE;
-  if (tc_kernel_serves(b, head_dim, k, v, operand_dtype)) return GN_ATTENTION_TENSOR_CORE;
+  if (tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype)) return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
 }
 
@@ -315,14 +324,14 @@ int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Pla
   return GN_CUDA_OK;
 }
 
-int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, int window, const float* k,
-                   const float* v, int operand_dtype, Plan* plan) {
+int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, int window, const void* k,
+                   const void* v, int cache_dtype, int operand_dtype, Plan* plan) {
   GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
-  if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, operand_dtype);
+  if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, cache_dtype, operand_dtype);
   if (kernel == GN_ATTENTION_TILED) return plan_tiled(b, heads, head_dim, plan);
   if (kernel == GN_ATTENTION_TENSOR_CORE) {
-    GN_CUDA_REQUIRE(tc_kernel_serves(b, head_dim, k, v, operand_dtype), GN_CUDA_EUNSUPPORTED);
+    GN_CUDA_REQUIRE(tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype), GN_CUDA_EUNSUPPORTED);
     plan->kernel = GN_ATTENTION_TENSOR_CORE;
     plan->cfg = kPrefillConfig128;  // (unused by this kernel)
     plan->tiles = attention_tc_tiles(b);
@@ -349,12 +358,19 @@ int launch_tiled(const Plan& plan, const AttentionParams& p, cudaStream_t stream
   return GN_CUDA_OK;
 }
 
-template <int DMAX>
-int launch_decode(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
+template <int DMAX, typename CT>
+int launch_decode_typed(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   dim3 grid(plan.tiles, p.heads, plan.splits);
-  decode_attention_kernel<DMAX><<<grid, kDecodeWarps * 32, 0, stream>>>(p);
+  decode_attention_kernel<DMAX, CT><<<grid, kDecodeWarps * 32, 0, stream>>>(p);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
+}
+
+template <int DMAX>
+int launch_decode(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
+  if (p.cache_dtype == GN_DTYPE_BF16) return launch_decode_typed<DMAX, __nv_bfloat16>(plan, p, stream);
+  if (p.cache_dtype == GN_DTYPE_F16) return launch_decode_typed<DMAX, __half>(plan, p, stream);
+  return launch_decode_typed<DMAX, float>(plan, p, stream);
 }
 
 }  // namespace
@@ -368,10 +384,10 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
   }
 }
 
-extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const float* d_k_cache,
-                                        const float* d_v_cache, int operand_dtype) {
-  if (batch == nullptr || !valid_dtype(operand_dtype)) return GN_CUDA_EINVAL;
-  return select_kernel(batch, head_dim, d_k_cache, d_v_cache, operand_dtype);
+extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
+                                        const void* d_v_cache, int cache_dtype, int operand_dtype) {
+  if (batch == nullptr || !valid_dtype(cache_dtype) || !valid_dtype(operand_dtype)) return GN_CUDA_EINVAL;
+  return select_kernel(batch, head_dim, d_k_cache, d_v_cache, cache_dtype, operand_dtype);
 }
 
 extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim) {
@@ -386,17 +402,19 @@ extern "C" size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, 
   return need;
 }
 
-extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const float* d_k_cache,
-                                      const float* d_v_cache, const gn_cuda_batch* batch, int heads, int head_dim,
-                                      int window, float scale, int operand_dtype, float* d_out, int ldo,
+extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_k_cache,
+                                      const void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads,
+                                      int head_dim, int window, float scale, int operand_dtype, float* d_out, int ldo,
                                       void* d_workspace, size_t workspace_bytes, void* stream) {
-  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(operand_dtype), GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(operand_dtype) && valid_dtype(cache_dtype),
+                  GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_TENSOR_CORE, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
-  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, operand_dtype, &plan);
+  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, cache_dtype, operand_dtype,
+                          &plan);
   if (st != GN_CUDA_OK) return st;
   const size_t need = workspace_for(plan, batch, heads, head_dim);
   GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
@@ -406,6 +424,7 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   p.ldq = ldq;
   p.k_cache = d_k_cache;
   p.v_cache = d_v_cache;
+  p.cache_dtype = cache_dtype;
   p.b = *batch;
   p.heads = heads;
   p.head_dim = head_dim;
@@ -415,7 +434,7 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   p.ldo = ldo;
   p.splits = plan.splits;
   p.split_chunk = plan.split_chunk;
-  p.vec4 = head_dim % 4 == 0 && aligned16(d_k_cache) && aligned16(d_v_cache);
+  p.vec4 = rows_vec4(head_dim, d_k_cache, d_v_cache);
   p.part_o = static_cast<float*>(d_workspace);
   p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
 
@@ -437,10 +456,10 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   return GN_CUDA_OK;
 }
 
-extern "C" int gn_cuda_attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
-                                 const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
-                                 int operand_dtype, float* d_out, int ldo, void* d_workspace,
+extern "C" int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const void* d_v_cache,
+                                 int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim, int window,
+                                 float scale, int operand_dtype, float* d_out, int ldo, void* d_workspace,
                                  size_t workspace_bytes, void* stream) {
-  return gn_cuda_attention_with(GN_ATTENTION_AUTO, d_q, ldq, d_k_cache, d_v_cache, batch, heads, head_dim, window,
-                                scale, operand_dtype, d_out, ldo, d_workspace, workspace_bytes, stream);
+  return gn_cuda_attention_with(GN_ATTENTION_AUTO, d_q, ldq, d_k_cache, d_v_cache, cache_dtype, batch, heads, head_dim,
+                                window, scale, operand_dtype, d_out, ldo, d_workspace, workspace_bytes, stream);
 }

@@ -1,5 +1,5 @@
 // Decode attention: one query per block (grid = tokens x heads x splits), K/V streamed straight
-// from the paged float32 cache into registers with 16-byte loads (no shared-memory staging, no
+// from the paged cache into registers, 4 elements per load (16 bytes of float32, 8 of bf16/f16; no shared-memory staging, no
 // per-tile barriers). Groups of L = DMAX/8 lanes score one key each: lane g of a group owns
 // dims [4g, 4g+4) and [4L+4g, 4L+4g+4), so each load instruction of a group covers a
 // contiguous stretch of the key's row. Each group keeps its own online softmax (m, l, o) over
@@ -15,7 +15,7 @@
 
 namespace gncuda {
 
-template <int DMAX>
+template <int DMAX, typename CT>  // CT: the cache's element type (float, __nv_bfloat16, __half)
 __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
   constexpr int L = DMAX / 8;        // lanes per key
   constexpr int GPW = 32 / L;        // groups per warp
@@ -51,8 +51,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   float m = -INFINITY, l = 0.f;
 
   const size_t slot_stride = (size_t)p.heads * D;
-  const float* kh = p.k_cache + (size_t)h * D;
-  const float* vh = p.v_cache + (size_t)h * D;
+  const CT* kh = static_cast<const CT*>(p.k_cache) + (size_t)h * D;  // [slots, heads * D], head h
+  const CT* vh = static_cast<const CT*>(p.v_cache) + (size_t)h * D;
   for (int c0 = kb; c0 < ke; c0 += ST) {
     const int cn = min(ST, ke - c0);
     __syncthreads();  // the previous slot tile is consumed
@@ -71,12 +71,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
         if (slot >= 0) {  // a slot past the block table reads as zeros (as the tiled kernel)
           const size_t at = (size_t)slot * slot_stride;
           if (has_a) {
-            ka[u] = __ldg(reinterpret_cast<const float4*>(kh + at + da));
-            va[u] = __ldg(reinterpret_cast<const float4*>(vh + at + da));
+            ka[u] = load4(kh + at + da);
+            va[u] = load4(vh + at + da);
           }
           if (has_b) {
-            kb4[u] = __ldg(reinterpret_cast<const float4*>(kh + at + db));
-            vb[u] = __ldg(reinterpret_cast<const float4*>(vh + at + db));
+            kb4[u] = load4(kh + at + db);
+            vb[u] = load4(vh + at + db);
           }
         }
       }

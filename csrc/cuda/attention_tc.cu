@@ -4,7 +4,7 @@
 //
 // A block serves kTcQueries consecutive queries of one sequence and one head (4 warps x 16 rows)
 // and walks the visible keys in tiles of kTcKeys:
-//   - the tile's K and V rows are read from the fp32 paged cache (16-byte loads), rounded to T and
+//   - the tile's K and V rows are read from the paged cache (float32, or already T), rounded to T and
 //     stored row-major in shared memory ([key][DMAX + 8]: the 16-byte pad makes both the 32-bit
 //     fragment reads of K and the ldmatrix row reads of V conflict-free);
 //   - S = Q·Kᵀ on tensor cores (Q fragments built once, K as the "col" B operand: K rows are
@@ -50,7 +50,8 @@ __device__ __forceinline__ void store4(T* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = w;
 }
 
-template <typename T, int DMAX>
+// T: operand type (__nv_bfloat16 or __half); CT: the cache's element type (float or T).
+template <typename T, int DMAX, typename CT>
 __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParams p) {
   constexpr int LD = DMAX + 8;        // elements per shared-memory row
   constexpr int KC = DMAX / 16;       // k16 chunks of the head dim (S = Q·Kᵀ)
@@ -128,6 +129,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // running max (log2 units) and sum
   const float scale_log2 = p.scale * kLog2e;
   const size_t slot_stride = (size_t)p.heads * D;
+  const CT* k_cache = static_cast<const CT*>(p.k_cache);  // [slots, heads * D]
+  const CT* v_cache = static_cast<const CT*>(p.v_cache);
 
   for (int kt = kb; kt < ke; kt += kTcKeys) {
     __syncthreads();  // the previous tile (or the Q tile) has been read by every warp
@@ -148,8 +151,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
           const long long slot = slot_s[r];
           if (slot >= 0) {
             const size_t at = (size_t)slot * slot_stride + (size_t)h * D + (size_t)(e - r * D4) * 4;
-            kv[u] = __ldg(reinterpret_cast<const float4*>(p.k_cache + at));
-            vv[u] = __ldg(reinterpret_cast<const float4*>(p.v_cache + at));
+            kv[u] = load4(k_cache + at);
+            vv[u] = load4(v_cache + at);
           }
         }
       }
@@ -272,12 +275,20 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
     }
 }
 
-template <typename T, int DMAX>
-int launch_typed(const AttentionParams& p, int tiles, cudaStream_t stream) {
-  dim3 grid(tiles, p.heads, 1);
-  attention_tc_kernel<T, DMAX><<<grid, kTcThreads, 0, stream>>>(p);
+template <typename T, int DMAX, typename CT>
+int launch_typed(const AttentionParams& p, cudaStream_t stream) {
+  dim3 grid(attention_tc_tiles(&p.b), p.heads, 1);
+  attention_tc_kernel<T, DMAX, CT><<<grid, kTcThreads, 0, stream>>>(p);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
+}
+
+template <typename T>
+int launch_operand(const AttentionParams& p, cudaStream_t stream) {
+  const bool wide = p.head_dim > 64;
+  if (p.cache_dtype == GN_DTYPE_F32)
+    return wide ? launch_typed<T, 128, float>(p, stream) : launch_typed<T, 64, float>(p, stream);
+  return wide ? launch_typed<T, 128, T>(p, stream) : launch_typed<T, 64, T>(p, stream);
 }
 
 }  // namespace
@@ -285,12 +296,10 @@ int launch_typed(const AttentionParams& p, int tiles, cudaStream_t stream) {
 int attention_tc_tiles(const gn_cuda_batch* b) { return ceil_div(b->tokens, kTcQueries) + b->num_seqs; }
 
 int launch_attention_tc(const AttentionParams& p, int operand_dtype, cudaStream_t stream) {
-  const int tiles = attention_tc_tiles(&p.b);
-  const bool wide = p.head_dim > 64;
-  if (operand_dtype == GN_DTYPE_BF16)
-    return wide ? launch_typed<__nv_bfloat16, 128>(p, tiles, stream) : launch_typed<__nv_bfloat16, 64>(p, tiles, stream);
-  if (operand_dtype == GN_DTYPE_F16)
-    return wide ? launch_typed<__half, 128>(p, tiles, stream) : launch_typed<__half, 64>(p, tiles, stream);
+  // The planner admits a half-precision cache only of the operand type.
+  if (p.cache_dtype != GN_DTYPE_F32 && p.cache_dtype != operand_dtype) return GN_CUDA_EUNSUPPORTED;
+  if (operand_dtype == GN_DTYPE_BF16) return launch_operand<__nv_bfloat16>(p, stream);
+  if (operand_dtype == GN_DTYPE_F16) return launch_operand<__half>(p, stream);
   return GN_CUDA_EUNSUPPORTED;
 }
 

@@ -51,8 +51,9 @@ constexpr int decode_keys_per_round(int dmax) { return kDecodeWarps * (32 / (dma
 struct AttentionParams {
   const float* q;
   int ldq;
-  const float* k_cache;
-  const float* v_cache;
+  const void* k_cache;  // [blocks * block_size, heads * head_dim] of cache_dtype
+  const void* v_cache;
+  int cache_dtype;      // GN_DTYPE_*
   gn_cuda_batch b;
   int heads;
   int head_dim;
@@ -65,7 +66,7 @@ struct AttentionParams {
                     // first key of the query's window)
   float* part_o;    // [splits, tokens, heads, head_dim]
   float* part_ml;   // [splits, tokens, heads, 2] running max and sum
-  bool vec4;        // K/V rows may be read as float4
+  bool vec4;        // K/V rows may be read 4 elements at a time (load4)
 };
 
 // Tensor-core prefill kernel (attention_tc.cu): blocks (grid.x) for a batch, and the launch with

@@ -38,6 +38,38 @@ __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162flo
 // overlap a kernel's first weight reads with its x staging.
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.L2 [%0];" ::"l"(p)); }
 
+// Four consecutive elements of a KV cache row as floats: one 16-byte load of float32, one 8-byte
+// load of bf16/f16 (p 16- resp. 8-byte aligned).
+__device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+__device__ __forceinline__ float4 load4(const __nv_bfloat16* p) {
+  const uint2 w = __ldg(reinterpret_cast<const uint2*>(p));
+  const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.x));
+  const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ float4 load4(const __half* p) {
+  const uint2 w = __ldg(reinterpret_cast<const uint2*>(p));
+  const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&w.x));
+  const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&w.y));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+// load4 of element `at` of a buffer whose dtype is only known at run time.
+__device__ __forceinline__ float4 load4_dyn(const void* p, int dtype, size_t at) {
+  if (dtype == GN_DTYPE_BF16) return load4(static_cast<const __nv_bfloat16*>(p) + at);
+  if (dtype == GN_DTYPE_F16) return load4(static_cast<const __half*>(p) + at);
+  return load4(static_cast<const float*>(p) + at);
+}
+
+// float32 → storage type, round to nearest even.
+template <typename T>
+__device__ __forceinline__ T from_f32(float v);
+template <>
+__device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+
 // Load element i of a buffer whose dtype is only known at run time.
 __device__ __forceinline__ float load_dyn(const void* p, int dtype, size_t i) {
   if (dtype == GN_DTYPE_BF16) return __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]);

@@ -1,13 +1,17 @@
-// kv_write: scatters a step's K/V rows into the paged cache [blocks, block_size, heads, head_dim].
+// kv_write: scatters a step's K/V rows into the paged cache [blocks, block_size, heads, head_dim]
+// of float32, bf16 or f16 (rounded to nearest even).
 #include "cuda/paged.cuh"
 
 using namespace gncuda;
 
 namespace {
 
-__global__ void kv_write_kernel(const float* __restrict__ k, const float* __restrict__ v, int ldkv,
-                                gn_cuda_batch b, int width, float* __restrict__ k_cache,
-                                float* __restrict__ v_cache) {
+template <typename CT>
+__global__ void kv_write_kernel(const float* __restrict__ k,  // [tokens, ldkv]
+                                const float* __restrict__ v,  // [tokens, ldkv]
+                                int ldkv, gn_cuda_batch b, int width,
+                                CT* __restrict__ k_cache,     // [blocks * block_size, width]
+                                CT* __restrict__ v_cache) {
   const int t = blockIdx.x;
   const int pos = b.d_positions[t];
   const int s = seq_of_row_decode(b.d_seq_starts, b.num_seqs, t);
@@ -15,23 +19,34 @@ __global__ void kv_write_kernel(const float* __restrict__ k, const float* __rest
   if (slot < 0) return;  // the host validates positions against the block tables
   const float* kr = k + (size_t)t * ldkv;
   const float* vr = v + (size_t)t * ldkv;
-  float* kc = k_cache + (size_t)slot * width;
-  float* vc = v_cache + (size_t)slot * width;
+  CT* kc = k_cache + (size_t)slot * width;
+  CT* vc = v_cache + (size_t)slot * width;
   for (int i = threadIdx.x; i < width; i += blockDim.x) {
-    kc[i] = kr[i];
-    vc[i] = vr[i];
+    kc[i] = from_f32<CT>(kr[i]);
+    vc[i] = from_f32<CT>(vr[i]);
   }
+}
+
+template <typename CT>
+int launch(const float* k, const float* v, int ldkv, const gn_cuda_batch& b, int width, void* kc, void* vc,
+           cudaStream_t stream) {
+  kv_write_kernel<CT><<<b.tokens, 256, 0, stream>>>(k, v, ldkv, b, width, static_cast<CT*>(kc), static_cast<CT*>(vc));
+  GN_CUDA_CHECK_LAUNCH();
+  return GN_CUDA_OK;
 }
 
 }  // namespace
 
 extern "C" int gn_cuda_kv_write(const float* d_k, const float* d_v, int ldkv, const gn_cuda_batch* batch,
-                                int heads, int head_dim, float* d_k_cache, float* d_v_cache, void* stream) {
+                                int heads, int head_dim, void* d_k_cache, void* d_v_cache, int cache_dtype,
+                                void* stream) {
   GN_CUDA_REQUIRE(batch != nullptr && heads > 0 && head_dim > 0 && ldkv >= heads * head_dim, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(valid_dtype(cache_dtype), GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
-  kv_write_kernel<<<batch->tokens, 256, 0, as_stream(stream)>>>(d_k, d_v, ldkv, *batch, heads * head_dim,
-                                                                d_k_cache, d_v_cache);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  const int width = heads * head_dim;
+  cudaStream_t s = as_stream(stream);
+  if (cache_dtype == GN_DTYPE_BF16) return launch<__nv_bfloat16>(d_k, d_v, ldkv, *batch, width, d_k_cache, d_v_cache, s);
+  if (cache_dtype == GN_DTYPE_F16) return launch<__half>(d_k, d_v, ldkv, *batch, width, d_k_cache, d_v_cache, s);
+  return launch<float>(d_k, d_v, ldkv, *batch, width, d_k_cache, d_v_cache, s);
 }

@@ -45,6 +45,15 @@ struct DeviceBatch {
   int max_context = 0;                     // max over sequences of (last position + 1)
 };
 
+// One layer's paged KV cache: K and V, each [num_blocks, block_size, heads, head_dim] of dtype, in
+// the backend's memory. The CPU backend keeps float32 caches; the CUDA backend also bf16/f16 (half
+// the bytes; values rounded to nearest even when written).
+struct KvCache {
+  void* k = nullptr;
+  void* v = nullptr;
+  DType dtype = DType::kF32;
+};
+
 enum class BackendKind { kCpu, kCuda };
 
 // Work recorded once by Backend::capture_end and replayed by Backend::replay (a CUDA graph on
@@ -97,19 +106,20 @@ class Backend {
     GN_RETURN_IF_ERROR(layernorm(d_x, m, w.k, ldx, d_gamma, d_beta, eps, d_norm, w.k));
     return linear(d_norm, m, w.k, w, d_bias, d_y, ldy, epilogue);
   }
-  // Writes the step's K/V rows ([tokens, heads*head_dim], ld ldkv) into one layer's cache
-  // ([num_blocks, block_size, heads, head_dim] float32) at the slots of their positions.
+  // Whether kv_write/attention take caches of this element dtype.
+  virtual bool supports_kv_dtype(DType dtype) const { return dtype == DType::kF32; }
+  // Writes the step's K/V rows ([tokens, heads*head_dim] float32, ld ldkv) into one layer's cache
+  // at the slots of their positions.
   virtual Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch,
-                          int heads, int head_dim, float* d_k_cache, float* d_v_cache) = 0;
+                          int heads, int head_dim, const KvCache& cache) = 0;
   // Causal (window = 0) or local-window attention of each new token over its sequence's
   // cache. d_q: [tokens, heads*head_dim] (ldq); d_out: same shape (ldo). operands: the precision
   // the caller accepts for q·k and p·v — kF32, or kBF16/kF16 (a model whose projections run in
   // that type): a backend may then round q, k, v and the probabilities to it (softmax and sums
   // stay fp32). The CPU backend always computes in fp32; the CUDA backend's prefill uses tensor
   // cores for kBF16/kF16.
-  virtual Status attention(const float* d_q, int ldq, const float* d_k_cache,
-                           const float* d_v_cache, const DeviceBatch& batch, int heads,
-                           int head_dim, int window, float scale, DType operands, float* d_out,
+  virtual Status attention(const float* d_q, int ldq, const KvCache& cache, const DeviceBatch& batch,
+                           int heads, int head_dim, int window, float scale, DType operands, float* d_out,
                            int ldo) = 0;
   // Gathers rows: d_dst[i, :] = d_src[rows[i], :]   (d_rows in backend memory)
   virtual Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count,

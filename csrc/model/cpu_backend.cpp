@@ -139,15 +139,19 @@ class CpuBackend final : public Backend {
   }
 
   Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch,
-                  int heads, int head_dim, float* d_k_cache, float* d_v_cache) override {
-    cpu::kv_write(d_k, d_v, ldkv, to_paged(batch), heads, head_dim, d_k_cache, d_v_cache, pool_);
+                  int heads, int head_dim, const KvCache& cache) override {
+    if (cache.dtype != DType::kF32) return Unsupported("the CPU backend keeps the KV cache in float32");
+    cpu::kv_write(d_k, d_v, ldkv, to_paged(batch), heads, head_dim, static_cast<float*>(cache.k),
+                  static_cast<float*>(cache.v), pool_);
     return Status::Ok();
   }
 
-  Status attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
-                   const DeviceBatch& batch, int heads, int head_dim, int window, float scale,
-                   DType /*operands: fp32 here whatever the caller accepts*/, float* d_out, int ldo) override {
-    cpu::attention_paged(d_q, ldq, d_k_cache, d_v_cache, to_paged(batch), heads, head_dim, window,
+  Status attention(const float* d_q, int ldq, const KvCache& cache, const DeviceBatch& batch, int heads,
+                   int head_dim, int window, float scale, DType /*operands: fp32 here whatever the caller accepts*/,
+                   float* d_out, int ldo) override {
+    if (cache.dtype != DType::kF32) return Unsupported("the CPU backend keeps the KV cache in float32");
+    cpu::attention_paged(d_q, ldq, static_cast<const float*>(cache.k), static_cast<const float*>(cache.v),
+                         to_paged(batch), heads, head_dim, window,
                          scale, d_out, ldo, pool_, level_);
     return Status::Ok();
   }

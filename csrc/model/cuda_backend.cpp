@@ -251,19 +251,23 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  bool supports_kv_dtype(DType dtype) const override { return dtype != DType::kI8; }
+
   Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch, int heads, int head_dim,
-                  float* d_k_cache, float* d_v_cache) override {
+                  const KvCache& cache) override {
     GN_RETURN_IF_ERROR(enter());
+    if (!supports_kv_dtype(cache.dtype)) return InvalidArgument("kv_write: the cache must be float32, bf16 or f16");
     gn_cuda_batch b = to_c(batch);
-    GN_CUDA_STATUS(gn_cuda_kv_write(d_k, d_v, ldkv, &b, heads, head_dim, d_k_cache, d_v_cache, stream_),
+    GN_CUDA_STATUS(gn_cuda_kv_write(d_k, d_v, ldkv, &b, heads, head_dim, cache.k, cache.v, (int)cache.dtype, stream_),
                    "kv_write");
     return Status::Ok();
   }
 
-  Status attention(const float* d_q, int ldq, const float* d_k_cache, const float* d_v_cache,
-                   const DeviceBatch& batch, int heads, int head_dim, int window, float scale, DType operands,
-                   float* d_out, int ldo) override {
+  Status attention(const float* d_q, int ldq, const KvCache& cache, const DeviceBatch& batch, int heads, int head_dim,
+                   int window, float scale, DType operands, float* d_out, int ldo) override {
     GN_RETURN_IF_ERROR(enter());
+    if (operands == DType::kI8) return InvalidArgument("attention: operands must be a floating-point dtype");
+    if (!supports_kv_dtype(cache.dtype)) return InvalidArgument("attention: the cache must be float32, bf16 or f16");
     gn_cuda_batch b = to_c(batch);
     const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
     if (need > workspace_bytes_) {
@@ -280,8 +284,7 @@ class CudaBackend : public Backend {
       GN_RETURN_IF_ERROR(alloc(need, &workspace_));
       workspace_bytes_ = need;
     }
-    if (operands == DType::kI8) return InvalidArgument("attention: operands must be a floating-point dtype");
-    GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, d_k_cache, d_v_cache, &b, heads, head_dim, window, scale,
+    GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, cache.k, cache.v, (int)cache.dtype, &b, heads, head_dim, window, scale,
                                      (int)operands, d_out, ldo, workspace_, workspace_bytes_, stream_),
                    "attention");
     if (capturing_) workspace_in_graph_ = true;

@@ -46,6 +46,9 @@ struct LoadOptions {
   // Replay decode steps from recordings (model/decode_graph.h) on backends that can record
   // (CUDA graphs); ignored elsewhere.
   bool graphs = true;
+  // Element dtype of the KV cache: kF32, or kBF16/kF16 on backends that support it (half the memory;
+  // K and V rounded when written). Backend::supports_kv_dtype decides; load() refuses the others.
+  DType kv_dtype = DType::kF32;
 };
 
 // How decode-step recordings are doing (GptNeoModel::graph_stats).
@@ -106,8 +109,7 @@ struct LayerWeights {
   float* c_fc_b = nullptr;
   std::unique_ptr<PreparedLinear> c_proj;     // [H, I]
   float* c_proj_b = nullptr;
-  float* k_cache = nullptr;                   // [kv_blocks, block_size, heads, head_dim]
-  float* v_cache = nullptr;
+  KvCache kv;                                 // K, V: [kv_blocks, block_size, heads, head_dim]
 };
 
 class GptNeoModel {
@@ -124,6 +126,7 @@ class GptNeoModel {
   int kv_blocks() const { return options_.kv_blocks; }
   int local_kv_blocks() const { return options_.local_kv_blocks; }
   int block_size() const { return options_.block_size; }
+  DType kv_dtype() const { return options_.kv_dtype; }
   size_t weight_bytes() const { return weight_bytes_; }
   size_t kv_bytes() const { return kv_bytes_; }
   GraphStats graph_stats() const;

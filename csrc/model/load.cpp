@@ -65,6 +65,10 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   GN_CHECK_ARG(options.kv_blocks > 0, "kv_blocks must be positive");
   GN_CHECK_ARG(options.block_size > 0 && options.block_size <= 1024, "block_size must be in [1, 1024]");
   GN_CHECK_ARG(options.local_kv_blocks >= 0, "local_kv_blocks must not be negative");
+  if (!backend_->supports_kv_dtype(options.kv_dtype))
+    return Unsupported(std::string("a ") + dtype_name(options.kv_dtype) + " KV cache is not supported on " +
+                       backend_->name() + " (it keeps float32" +
+                       (backend_->kind() == BackendKind::kCpu ? ")" : ", bfloat16 or float16)"));
   options_ = options;
 
   file_ = std::make_unique<MappedFile>();
@@ -139,7 +143,7 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
   GN_RETURN_IF_ERROR(vec("ln_f.bias", H, &lnf_b_));
   GN_RETURN_IF_ERROR(linear(lookup.has("lm_head.weight") ? "lm_head.weight" : "wte.weight", V, H, &lm_head_));
 
-  // The paged KV pools: per layer K and V of [blocks, block_size, heads, head_dim] float32;
+  // The paged KV pools: per layer K and V of [blocks, block_size, heads, head_dim] kv_dtype;
   // local-attention layers use the smaller local pool when there is one. With recorded decode
   // steps each pool has one spare block past the ones steps address, for padding rows.
   graphs_on_ = options.graphs && be.can_record();
@@ -151,15 +155,14 @@ Status GptNeoModel::load(const std::string& path, const std::vector<TensorEntry>
     LayerWeights& L = layers_[l];
     const bool local_pool = options.local_kv_blocks > 0 && config_.layer_is_local[l];
     const int blocks = (local_pool ? options.local_kv_blocks : options.kv_blocks) + spare;
-    const size_t per_cache = static_cast<size_t>(blocks) * options.block_size * H * sizeof(float);
+    const size_t per_cache = static_cast<size_t>(blocks) * options.block_size * H * dtype_size(options.kv_dtype);
     void* k_mem = nullptr;
     void* v_mem = nullptr;
     GN_RETURN_IF_ERROR(be.alloc(per_cache, &k_mem));
     allocations_.push_back(k_mem);
     GN_RETURN_IF_ERROR(be.alloc(per_cache, &v_mem));
     allocations_.push_back(v_mem);
-    L.k_cache = static_cast<float*>(k_mem);
-    L.v_cache = static_cast<float*>(v_mem);
+    L.kv = KvCache{k_mem, v_mem, options.kv_dtype};
     kv_bytes_ += 2 * per_cache;
   }
   loaded_ = true;

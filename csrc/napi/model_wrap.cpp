@@ -140,7 +140,7 @@ bool NativeModel::acquire(Napi::Env env) {
 }
 
 // load(path, tensors: [{ name, dtype, shape, offset, nbytes }],
-//      { weightDtype, kvBlocks, blockSize, localKvBlocks?, graphs? })
+//      { weightDtype, kvBlocks, blockSize, localKvBlocks?, graphs?, kvDtype? })
 Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsObject())
@@ -187,6 +187,11 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   if (opts.Has("graphs") && !opts.Get("graphs").IsUndefined()) {
     if (!opts.Get("graphs").IsBoolean()) return throw_invalid(env, "graphs must be a boolean");
     lo.graphs = opts.Get("graphs").As<Napi::Boolean>().Value();
+  }
+  if (opts.Has("kvDtype") && !opts.Get("kvDtype").IsUndefined()) {
+    std::string kd;
+    if (!read_string(opts, "kvDtype", &kd, &err)) return throw_invalid(env, err);
+    if (!parse_dtype(kd, &lo.kv_dtype)) return throw_invalid(env, "kvDtype must be F32, F16 or BF16, not " + kd);
   }
   if (!acquire(env)) return env.Undefined();
   auto* worker = new LoadWorker(env, holder_, std::move(path), std::move(tensors), lo);

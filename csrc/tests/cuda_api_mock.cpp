@@ -249,16 +249,19 @@ static long long slot_of(const gn_cuda_batch* b, int s, int p) {
   return (long long)b->d_block_tables[(size_t)s * b->max_blocks + p / b->block_size] * b->block_size + p % b->block_size;
 }
 
-int gn_cuda_kv_write(const float* k, const float* v, int ldkv, const gn_cuda_batch* b, int heads, int hd, float* kc,
-                     float* vc, void*) {
+int gn_cuda_kv_write(const float* k, const float* v, int ldkv, const gn_cuda_batch* b, int heads, int hd, void* kc,
+                     void* vc, int cache_dtype, void*) {
+  if (cache_dtype < GN_DTYPE_F32 || cache_dtype > GN_DTYPE_BF16) return GN_CUDA_EINVAL;
   const gn_cuda_batch batch = *b;  // the launcher reads the struct now, the buffers at run time
   return run_or_record([=] {
   const gn_cuda_batch* b = &batch;
   const int w = heads * hd;
   for (int t = 0; t < b->tokens; ++t) {
     const long long slot = slot_of(b, seq_of(b, t), b->d_positions[t]);
-    std::memcpy(kc + slot * w, k + (size_t)t * ldkv, w * 4);
-    std::memcpy(vc + slot * w, v + (size_t)t * ldkv, w * 4);
+    for (int e = 0; e < w; ++e) {
+      store(kc, cache_dtype, (size_t)slot * w + e, k[(size_t)t * ldkv + e]);
+      store(vc, cache_dtype, (size_t)slot * w + e, v[(size_t)t * ldkv + e]);
+    }
   }
   });
 }
@@ -284,12 +287,16 @@ size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* b, int heads, int 
 
 // Same rule as attention.cu. The mock computes every kernel's result with the one loop below; the
 // tensor-core kernel's operands (q, k, v, probabilities) are rounded to its dtype there, as on the GPU.
-int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const float* kc, const float* vc, int operand_dtype) {
-  if (b == nullptr || operand_dtype < GN_DTYPE_F32 || operand_dtype > GN_DTYPE_BF16) return GN_CUDA_EINVAL;
+int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, const void* vc, int cache_dtype,
+                             int operand_dtype) {
+  auto valid = [](int dt) { return dt >= GN_DTYPE_F32 && dt <= GN_DTYPE_BF16; };
+  if (b == nullptr || !valid(operand_dtype) || !valid(cache_dtype)) return GN_CUDA_EINVAL;
   const bool aligned = ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15u) == 0;
   const bool vec = hd % 4 == 0 && hd <= 128 && aligned;
   if (b->tokens < 4 * b->num_seqs && vec) return GN_ATTENTION_DECODE;
-  if (b->tokens >= 4 * b->num_seqs && vec && operand_dtype != GN_DTYPE_F32) return GN_ATTENTION_TENSOR_CORE;
+  if (b->tokens >= 4 * b->num_seqs && vec && operand_dtype != GN_DTYPE_F32 &&
+      (cache_dtype == GN_DTYPE_F32 || cache_dtype == operand_dtype))
+    return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
 }
 
@@ -299,7 +306,7 @@ const char* gn_cuda_attention_kernel_name(int kernel) {
 }
 
 namespace {
-int attention_run(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,
+int attention_run(int kernel, const float* q, int ldq, const void* kc, const void* vc, int cdt, const gn_cuda_batch* b,
                   int heads, int hd, int window, float scale, int operand_dtype, float* out, int ldo, void* ws,
                   size_t ws_bytes) {
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
@@ -322,7 +329,7 @@ int attention_run(int kernel, const float* q, int ldq, const float* kc, const fl
       for (int j = lo; j <= p; ++j) {
         float d = 0.f;
         for (int e = 0; e < hd; ++e)
-          d += rd(q[(size_t)t * ldq + h * hd + e]) * rd(kc[slot_of(b, s, j) * w + h * hd + e]);
+          d += rd(q[(size_t)t * ldq + h * hd + e]) * rd(load(kc, cdt, slot_of(b, s, j) * w + h * hd + e));
         sc[j - lo] = d * scale;
         mx = std::max(mx, sc[j - lo]);
       }
@@ -330,7 +337,7 @@ int attention_run(int kernel, const float* q, int ldq, const float* kc, const fl
       for (auto& v : sc) sum += (v = std::exp(v - mx));
       for (int e = 0; e < hd; ++e) {
         float o = 0.f;
-        for (int j = lo; j <= p; ++j) o += rd(sc[j - lo]) * rd(vc[slot_of(b, s, j) * w + h * hd + e]);
+        for (int j = lo; j <= p; ++j) o += rd(sc[j - lo]) * rd(load(vc, cdt, slot_of(b, s, j) * w + h * hd + e));
         out[(size_t)t * ldo + h * hd + e] = o / sum;
       }
     }
@@ -339,24 +346,26 @@ int attention_run(int kernel, const float* q, int ldq, const float* kc, const fl
 }
 }  // namespace
 
-int gn_cuda_attention(const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b, int heads, int hd,
-                      int window, float scale, int operand_dtype, float* out, int ldo, void* ws, size_t ws_bytes, void*) {
-  const int kernel = gn_cuda_attention_select(b, hd, kc, vc, operand_dtype);
+int gn_cuda_attention(const float* q, int ldq, const void* kc, const void* vc, int cache_dtype, const gn_cuda_batch* b,
+                      int heads, int hd, int window, float scale, int operand_dtype, float* out, int ldo, void* ws,
+                      size_t ws_bytes, void*) {
+  const int kernel = gn_cuda_attention_select(b, hd, kc, vc, cache_dtype, operand_dtype);
   if (kernel < 0) return kernel;
-  return attention_run(kernel, q, ldq, kc, vc, b, heads, hd, window, scale, operand_dtype, out, ldo, ws, ws_bytes);
+  return attention_run(kernel, q, ldq, kc, vc, cache_dtype, b, heads, hd, window, scale, operand_dtype, out, ldo, ws,
+                       ws_bytes);
 }
 
-int gn_cuda_attention_with(int kernel, const float* q, int ldq, const float* kc, const float* vc, const gn_cuda_batch* b,
-                           int heads, int hd, int window, float scale, int operand_dtype, float* out, int ldo, void* ws,
-                           size_t ws_bytes, void*) {
+int gn_cuda_attention_with(int kernel, const float* q, int ldq, const void* kc, const void* vc, int cache_dtype,
+                           const gn_cuda_batch* b, int heads, int hd, int window, float scale, int operand_dtype,
+                           float* out, int ldo, void* ws, size_t ws_bytes, void*) {
   if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_TENSOR_CORE) return GN_CUDA_EINVAL;
-  const int selected = gn_cuda_attention_select(b, hd, kc, vc, operand_dtype);
+  const int selected = gn_cuda_attention_select(b, hd, kc, vc, cache_dtype, operand_dtype);
   if (selected < 0) return selected;
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
   if ((kernel == GN_ATTENTION_DECODE || kernel == GN_ATTENTION_TENSOR_CORE) && selected != kernel)
     return GN_CUDA_EUNSUPPORTED;
-  return attention_run(kernel == GN_ATTENTION_AUTO ? selected : kernel, q, ldq, kc, vc, b, heads, hd, window, scale,
-                       operand_dtype, out, ldo, ws, ws_bytes);
+  return attention_run(kernel == GN_ATTENTION_AUTO ? selected : kernel, q, ldq, kc, vc, cache_dtype, b, heads, hd, window,
+                       scale, operand_dtype, out, ldo, ws, ws_bytes);
 }
 
 }  // extern "C"

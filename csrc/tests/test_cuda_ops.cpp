@@ -555,8 +555,10 @@ struct SeqSpec {
   int fresh;    // new tokens this step: positions context-fresh .. context-1
 };
 
+// cache_dt: the KV cache's element dtype; for bf16/f16 every cached value (and every k/v row written)
+// is representable in it, so the oracles see the cache exactly as stored.
 void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, int hd, int window, float scale,
-                         bool q_in_qkv) {
+                         bool q_in_qkv, DType cache_dt = DType::kF32) {
   const int bs = 16, width = heads * hd;
   const int ldq = q_in_qkv ? 3 * width : width, ldkv = q_in_qkv ? 3 * width : width;
   int tokens = 0, max_blocks = 0, max_context = 0, total_blocks = 0;
@@ -573,14 +575,20 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   std::vector<int32_t> tables((size_t)seqs.size() * max_blocks, -1), starts(seqs.size() + 1), positions(tokens);
   const size_t cache_elems = (size_t)num_blocks * bs * width;
   std::vector<float> k_cache = randn(c, cache_elems), v_cache = randn(c, cache_elems);  // garbage in free slots
+  auto as_stored = [cache_dt](std::vector<float> v) {
+    for (auto& x : v) x = round_to(x, cache_dt);
+    return v;
+  };
+  k_cache = as_stored(std::move(k_cache));
+  v_cache = as_stored(std::move(v_cache));
   std::vector<float> q((size_t)tokens * ldq), knew((size_t)tokens * ldkv), vnew((size_t)tokens * ldkv);
   std::vector<std::vector<float>> kd(seqs.size()), vd(seqs.size());  // dense per-sequence keys/values
   int next_block = 0, row = 0;
   for (size_t s = 0; s < seqs.size(); ++s) {
     const int ctx = seqs[s].context, nb = (ctx + bs - 1) / bs;
     for (int b = 0; b < nb; ++b) tables[s * max_blocks + b] = perm[next_block++];
-    kd[s] = randn(c, (size_t)ctx * width);
-    vd[s] = randn(c, (size_t)ctx * width);
+    kd[s] = as_stored(randn(c, (size_t)ctx * width));
+    vd[s] = as_stored(randn(c, (size_t)ctx * width));
     starts[s] = row;
     for (int p = 0; p < ctx; ++p) {
       const size_t slot = (size_t)tables[s * max_blocks + p / bs] * bs + p % bs;
@@ -623,13 +631,22 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
 
   std::string shape;
   for (const auto& s : seqs) shape += fmt("%d/%d ", s.fresh, s.context);
-  const std::string what = fmt("attention H=%d D=%d window=%d seqs(new/ctx)=%s%s", heads, hd, window, shape.c_str(),
-                               q_in_qkv ? "(strided)" : "");
-  DevBuf dk(c.be, cache_elems * 4), dv(c.be, cache_elems * 4), dq(c.be, q.size() * 4), dkn(c.be, knew.size() * 4),
+  const std::string what = fmt("attention H=%d D=%d window=%d seqs(new/ctx)=%s%s%s", heads, hd, window, shape.c_str(),
+                               q_in_qkv ? "(strided)" : "",
+                               cache_dt == DType::kF32 ? "" : (std::string(" cache ") + dtype_name(cache_dt)).c_str());
+  const size_t cache_bytes = cache_elems * dtype_size(cache_dt);
+  // The cache as stored on the device (16-bit encodings for a half-precision cache).
+  auto stored_bytes = [cache_dt](const std::vector<float>& v, std::vector<uint16_t>* h16) -> const void* {
+    if (cache_dt == DType::kF32) return v.data();
+    *h16 = encode16(v, cache_dt);
+    return h16->data();
+  };
+  std::vector<uint16_t> k16, v16;
+  DevBuf dk(c.be, cache_bytes), dv(c.be, cache_bytes), dq(c.be, q.size() * 4), dkn(c.be, knew.size() * 4),
       dvn(c.be, vnew.size() * 4), dout(c.be, ref.size() * 4), dpos(c.be, tokens * 4), dst(c.be, starts.size() * 4),
       dtab(c.be, tables.size() * 4);
-  if (!upload(c, dk.as<void>(), k_cache.data(), cache_elems * 4, what) ||
-      !upload(c, dv.as<void>(), v_cache.data(), cache_elems * 4, what) ||
+  if (!upload(c, dk.as<void>(), stored_bytes(k_cache, &k16), cache_bytes, what) ||
+      !upload(c, dv.as<void>(), stored_bytes(v_cache, &v16), cache_bytes, what) ||
       !upload(c, dq.as<void>(), q.data(), q.size() * 4, what) ||
       !upload(c, dkn.as<void>(), knew.data(), knew.size() * 4, what) ||
       !upload(c, dvn.as<void>(), vnew.data(), vnew.size() * 4, what) ||
@@ -646,15 +663,18 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   b.max_blocks = max_blocks;
   b.block_size = bs;
   b.max_context = max_context;
-  if (!check_status(c.be.kv_write(dkn.as<float>(), dvn.as<float>(), ldkv, b, heads, hd, dk.as<float>(), dv.as<float>()),
-                    what + " kv_write"))
+  const KvCache cache{dk.as<void>(), dv.as<void>(), cache_dt};
+  if (!check_status(c.be.kv_write(dkn.as<float>(), dvn.as<float>(), ldkv, b, heads, hd, cache), what + " kv_write"))
     return;
-  std::vector<float> kc(cache_elems), vc(cache_elems);
-  if (download(c, kc.data(), dk.as<void>(), cache_elems * 4, what) &&
-      download(c, vc.data(), dv.as<void>(), cache_elems * 4, what))
-    report(kc == k_expect && vc == v_expect, "kv_write " + what.substr(10), "");
-  if (!check_status(c.be.attention(dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), b, heads, hd, window, scale,
-                                   DType::kF32, dout.as<float>(), width),
+  std::vector<uint8_t> kc(cache_bytes), vc(cache_bytes);
+  std::vector<uint16_t> ke16, ve16;
+  if (download(c, kc.data(), dk.as<void>(), cache_bytes, what) &&
+      download(c, vc.data(), dv.as<void>(), cache_bytes, what))
+    report(std::memcmp(kc.data(), stored_bytes(k_expect, &ke16), cache_bytes) == 0 &&
+               std::memcmp(vc.data(), stored_bytes(v_expect, &ve16), cache_bytes) == 0,
+           "kv_write " + what.substr(10), "");
+  if (!check_status(c.be.attention(dq.as<float>(), ldq, cache, b, heads, hd, window, scale, DType::kF32,
+                                   dout.as<float>(), width),
                     what))
     return;
   std::vector<float> out(ref.size());
@@ -676,7 +696,8 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   cb.max_context = b.max_context;
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&cb, heads, hd);
   DevBuf dws(c.be, std::max<size_t>(ws_bytes, 16));
-  const int selected = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>(), GN_DTYPE_F32);
+  const int cdt = (int)cache_dt;
+  const int selected = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, GN_DTYPE_F32);
   const bool decode_like = tokens < 4 * (int)seqs.size();
   report(selected == (decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED),
          what + " selects " + gn_cuda_attention_kernel_name(selected), "");
@@ -684,8 +705,9 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     if (kernel == selected) continue;  // the backend run above used it
     const std::string kwhat = what + " forced " + gn_cuda_attention_kernel_name(kernel);
     if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
-    int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), &cb, heads, hd, window,
-                                    scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes, nullptr);
+    int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt, &cb, heads, hd,
+                                    window, scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes,
+                                    nullptr);
     if (kernel == GN_ATTENTION_TENSOR_CORE) {
       // fp32 operands never go to tensor cores (test_attention_tc_case covers bf16/f16).
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " with fp32 operands is refused", gn_cuda_status_name(st));
@@ -710,6 +732,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core kernel
   // forced, each held to twice the error of the naive same-precision attention against fp32.
   for (DType od : {DType::kBF16, DType::kF16}) {
+    if (cache_dt != DType::kF32 && od != cache_dt) continue;  // a half cache serves its own operand dtype
     std::vector<float> naive((size_t)tokens * width);
     for (size_t s = 0; s < seqs.size(); ++s) {
       const int n = starts[s + 1] - starts[s];
@@ -718,7 +741,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     }
     const double naive_err = rel_error(naive, ref);
     const int odt = (int)od;
-    const int sel = gn_cuda_attention_select(&cb, hd, dk.as<float>(), dv.as<float>(), odt);
+    const int sel = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, odt);
     const int expect = decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE
                      : !decode_like && hd % 4 == 0 ? GN_ATTENTION_TENSOR_CORE : GN_ATTENTION_TILED;
     const std::string hwhat = what + " " + dtype_name(od);
@@ -728,8 +751,8 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
       int st = 0;
       if (forced) {
-        st = gn_cuda_attention_with(GN_ATTENTION_TENSOR_CORE, dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), &cb,
-                                    heads, hd, window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes,
+        st = gn_cuda_attention_with(GN_ATTENTION_TENSOR_CORE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
+                                    &cb, heads, hd, window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes,
                                     nullptr);
         if (sel != GN_ATTENTION_TENSOR_CORE) {
           report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
@@ -740,8 +763,8 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
           report(false, kwhat, gn_cuda_status_string(st));
           continue;
         }
-      } else if (!check_status(c.be.attention(dq.as<float>(), ldq, dk.as<float>(), dv.as<float>(), b, heads, hd, window,
-                                              scale, od, dout.as<float>(), width),
+      } else if (!check_status(c.be.attention(dq.as<float>(), ldq, cache, b, heads, hd, window, scale, od,
+                                              dout.as<float>(), width),
                                kwhat)) {
         continue;
       }
@@ -769,6 +792,17 @@ void test_attention(Ctx& c) {
     // Decode-like step with several new tokens per sequence (tokens < 4 * sequences).
     test_attention_case(c, {{300, 2}, {40, 3}, {1, 1}}, heads, hd, 0, 1.f, true);
   }
+  // Half-precision caches (a bf16/f16 model on the GPU): every kernel reads them; the tensor-core
+  // kernel takes the cache of its own operand dtype.
+  for (DType cdt : {DType::kBF16, DType::kF16}) {
+    for (int hd : {64, 128, 18}) {
+      const int heads = hd == 128 ? 2 : 3;
+      test_attention_case(c, {{1, 1}, {17, 17}, {W + 1, W + 1}, {70, 70}}, heads, hd, 0, 1.f, false, cdt);
+      test_attention_case(c, {{300, 40}, {W + 1, 1}, {5, 2}}, heads, hd, W, 0.125f, true, cdt);
+      test_attention_case(c, {{300, 1}, {W, 1}, {1, 1}}, heads, hd, 0, 1.f, false, cdt);
+    }
+  }
+  test_attention_case(c, {{1100, 1}, {700, 1}, {3, 1}}, 3, 64, 0, 0.125f, false, DType::kBF16);
   // Decode kernel splits at both head-dim instantiations, with and without a window (the
   // windowed plan splits the window, not the context).
   test_attention_case(c, {{1100, 1}, {700, 1}, {3, 1}}, 3, 64, 0, 0.125f, false);
@@ -792,8 +826,8 @@ void test_attention(Ctx& c) {
   b.block_size = 16;
   b.max_context = 1;
   DevBuf dummy(c.be, 1024);
-  Status st = c.be.attention(dummy.as<float>(), 256, dummy.as<float>(), dummy.as<float>(), b, 1, 256, 0, 1.f,
-                             DType::kF32, dummy.as<float>(), 256);
+  Status st = c.be.attention(dummy.as<float>(), 256, KvCache{dummy.as<void>(), dummy.as<void>(), DType::kF32}, b, 1, 256,
+                             0, 1.f, DType::kF32, dummy.as<float>(), 256);
   report(st.code() == ErrorCode::kUnsupported, "attention head_dim=256 is Unsupported", st.message());
 }
 

@@ -6,7 +6,7 @@
 //   cpu             the CPU backend, float32 (the reference)
 //   cuda            the CUDA backend, float32, recordings off
 //   cuda+graphs     the CUDA backend, float32, recordings on
-//   cuda bf16 (+graphs)  bfloat16 weights, recordings off and on (compared with each other)
+//   cuda bf16 (+graphs)  bfloat16 weights and KV cache, recordings off and on (compared with each other)
 //   cuda+graphs+fused-ln float32, recordings on, layer norms folded into the decode GEMV
 //                   (GPTNEO_CUDA_FUSED_LN=1, experimental until measured on a GPU)
 // Every step's logits must match the reference, every argmax must equal the reference's where its
@@ -160,12 +160,14 @@ struct Run {
   std::unique_ptr<GptNeoModel> model;
 };
 
+// dtype: weights; bf16 models keep a bf16 KV cache, as they do on the GPU by default.
 bool make_run(const std::string& name, std::unique_ptr<Backend> backend, const std::string& path,
               const std::vector<TensorEntry>& tensors, DType dtype, bool graphs, Run* out) {
   out->name = name;
   out->model = std::make_unique<GptNeoModel>(test_config(), std::move(backend));
   LoadOptions lo;
   lo.weight_dtype = dtype;
+  lo.kv_dtype = dtype == DType::kBF16 ? DType::kBF16 : DType::kF32;
   lo.kv_blocks = kKvBlocks;
   lo.local_kv_blocks = kKvBlocks;
   lo.block_size = kBlockSize;

@@ -13,9 +13,12 @@ import { Tokenizer } from '../tokenizer/index.js';
 import { expectString } from '../validate.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights, type GptNeoConfig } from './checkpoint.js';
 import { GptNeoModel } from './model.js';
-import { checkAborted, parseDevice, validateLoadOptions, type LoadModelOptions, type WeightDType } from './options.js';
+import {
+  checkAborted, parseDevice, validateLoadOptions, type KvDType, type LoadModelOptions, type WeightDType,
+} from './options.js';
 
 const DTYPE_TO_NATIVE = { float32: 'F32', bfloat16: 'BF16', float16: 'F16', int8: 'I8' } as const satisfies Record<WeightDType, NativeWeightDType>;
+const KV_DTYPE_BYTES = { float32: 4, bfloat16: 2, float16: 2 } as const satisfies Record<KvDType, number>;
 const DEFAULT_KV_BUDGET_BYTES = 512 * 1024 * 1024;
 const DEFAULT_MAX_BATCH_TOKENS = 512;
 const DEFAULT_KV_BLOCK_SIZE = 16;
@@ -52,10 +55,11 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   const deviceIndex = kind === 'auto' ? firstUsableCuda(addon.devices()) ?? 0 : index;
   if (kind === 'cuda') assertCudaUsable(addon.devices(), index);
   const dtype: WeightDType = !opts.dtype || opts.dtype === 'auto' ? (useCuda ? 'bfloat16' : 'float32') : opts.dtype;
+  const kvDtype = resolveKvDtype(opts.kvCacheDtype, dtype, useCuda);
 
   const contextSize = Math.min(opts.contextSize ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
   const kvBlockSize = opts.kvBlockSize ?? DEFAULT_KV_BLOCK_SIZE;
-  const kvTokens = opts.kvCacheTokens ?? defaultKvTokens(config, contextSize);
+  const kvTokens = opts.kvCacheTokens ?? defaultKvTokens(config, contextSize, KV_DTYPE_BYTES[kvDtype]);
   if (kvTokens < contextSize) {
     throw new GptNeoError('ERR_GPTNEO_INVALID_ARGUMENT',
       `Expected kvCacheTokens >= contextSize (${contextSize}) but received ${kvTokens}`,
@@ -77,7 +81,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
   try {
     await native.load(weightsPath, table.tensors.map((t) => ({ ...t, name: t.name })), {
       weightDtype: DTYPE_TO_NATIVE[dtype], kvBlocks, blockSize: kvBlockSize, localKvBlocks,
-      graphs: opts.cudaGraphs ?? true,
+      graphs: opts.cudaGraphs ?? true, kvDtype: DTYPE_TO_NATIVE[kvDtype],
     });
     checkAborted(opts.signal);
   } catch (e) {
@@ -85,7 +89,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     throw fromNativeError(e);
   }
   return new GptNeoModel({
-    native, config, tokenizer, dtype, contextSize, kvBlocks, localKvBlocks, kvBlockSize, source: dir,
+    native, config, tokenizer, dtype, kvDtype, contextSize, kvBlocks, localKvBlocks, kvBlockSize, source: dir,
     device: useCuda ? `cuda:${deviceIndex}` : 'cpu',
     maxBatchTokens,
     prefixCaching: opts.prefixCaching ?? true,
@@ -120,9 +124,22 @@ function localPoolTokens(c: GptNeoConfig, requested: number | undefined, context
   return Math.max(contextSize, Math.min(kvTokens, 32 * (c.windowSize + 2 * blockSize) + maxBatchTokens));
 }
 
-/** About 512 MiB of float32 KV, clamped to [contextSize, 8 × contextSize] tokens. */
-function defaultKvTokens(c: GptNeoConfig, contextSize: number): number {
-  const bytesPerToken = 2 * c.numLayers * c.hiddenSize * 4;
+/**
+ * The KV cache dtype: 'auto' is the weight dtype for bfloat16/float16 weights on CUDA, float32 otherwise.
+ * A half-precision cache on the CPU is refused (its kernels read float32).
+ */
+function resolveKvDtype(requested: LoadModelOptions['kvCacheDtype'], weights: WeightDType, useCuda: boolean): KvDType {
+  if (!requested || requested === 'auto') return useCuda && (weights === 'bfloat16' || weights === 'float16') ? weights : 'float32';
+  if (requested !== 'float32' && !useCuda) {
+    throw new GptNeoError('ERR_GPTNEO_UNSUPPORTED', `kvCacheDtype '${requested}' is supported on CUDA only`,
+      { hint: "the CPU keeps a float32 KV cache: use kvCacheDtype 'auto' or 'float32' there" });
+  }
+  return requested;
+}
+
+/** About 512 MiB of KV (elements of bytesPerElement), clamped to [contextSize, 8 × contextSize] tokens. */
+function defaultKvTokens(c: GptNeoConfig, contextSize: number, bytesPerElement: number): number {
+  const bytesPerToken = 2 * c.numLayers * c.hiddenSize * bytesPerElement;
   const fit = Math.floor(DEFAULT_KV_BUDGET_BYTES / bytesPerToken);
   return Math.min(Math.max(fit, contextSize), 8 * contextSize);
 }

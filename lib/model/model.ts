@@ -13,7 +13,7 @@ import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } f
 import type { Tokenizer } from '../tokenizer/index.js';
 import { describe, expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
 import type { GptNeoConfig } from './config.js';
-import type { WeightDType } from './options.js';
+import type { KvDType, WeightDType } from './options.js';
 import { promptToIds, validateTokenIds } from './prompt.js';
 
 export interface ForwardOptions {
@@ -41,6 +41,8 @@ export interface GenerateOptions extends SamplingOptions {
 export interface ModelInfo {
   backend: string;
   dtype: WeightDType;
+  /** Element dtype of the KV cache (see the kvCacheDtype load option). */
+  kvDtype: KvDType;
   weightBytes: number;
   kvBytes: number;
   kvBlocks: number;
@@ -56,6 +58,7 @@ export interface ModelRuntime {
   tokenizer: Tokenizer | undefined;
   device: string;
   dtype: WeightDType;
+  kvDtype: KvDType;
   contextSize: number;
   kvBlocks: number;
   /** Blocks of the local-layer KV pool; 0 when local layers share the main pool. */
@@ -74,6 +77,8 @@ export class GptNeoModel implements AsyncDisposable {
   readonly device: string;
   /** Weight storage dtype ('auto' resolved). */
   readonly dtype: WeightDType;
+  /** KV cache element dtype ('auto' resolved). */
+  readonly kvDtype: KvDType;
   /** Longest sequence (prompt + generated) a request may have. */
   readonly contextSize: number;
   /** The directory the weights came from. */
@@ -89,6 +94,7 @@ export class GptNeoModel implements AsyncDisposable {
     this.tokenizer = rt.tokenizer;
     this.device = rt.device;
     this.dtype = rt.dtype;
+    this.kvDtype = rt.kvDtype;
     this.contextSize = rt.contextSize;
     this.source = rt.source;
     this.native = rt.native;
@@ -113,7 +119,7 @@ export class GptNeoModel implements AsyncDisposable {
     this.assertUsable();
     const i = this.native.info();
     const graphs = i.graphs;
-    return { backend: i.backend, dtype: this.dtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
+    return { backend: i.backend, dtype: this.dtype, kvDtype: this.kvDtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
       kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0,
       ...(this.device.startsWith('cuda') && graphs ? { cudaGraphs: graphs } : {}) };
   }

@@ -11,6 +11,10 @@ export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type DTypeOption = 'auto' | 'float32' | 'bfloat16' | 'float16' | 'int8';
 /** The weight storage dtype a loaded model reports (DTypeOption with 'auto' resolved). */
 export type WeightDType = Exclude<DTypeOption, 'auto'>;
+/** Element dtype of the KV cache: 'auto' (default) or one of KvDType. */
+export type KvDTypeOption = 'auto' | 'float32' | 'bfloat16' | 'float16';
+/** The KV cache dtype a loaded model reports (KvDTypeOption with 'auto' resolved). */
+export type KvDType = Exclude<KvDTypeOption, 'auto'>;
 
 export interface LoadModelOptions {
   /** 'auto' (a usable GPU if any, else CPU), 'cpu', 'cuda' or 'cuda:N'. Default 'auto'. */
@@ -32,6 +36,13 @@ export interface LoadModelOptions {
   contextSize?: number;
   /** Tokens the KV cache holds across all sequences. Default: about 512 MiB worth, at least contextSize. */
   kvCacheTokens?: number;
+  /**
+   * Element dtype of the KV cache. 'auto' (default): on CUDA with bfloat16/float16 weights, the weight
+   * dtype (half the memory of float32, so twice the tokens in the same bytes; keys and values are rounded
+   * to it when written, as a half-precision model's own attention rounds them); float32 otherwise.
+   * The CPU keeps a float32 cache: 'bfloat16'/'float16' there fail with ERR_GPTNEO_UNSUPPORTED.
+   */
+  kvCacheDtype?: KvDTypeOption;
   /**
    * Tokens of the separate KV pool of the local-attention layers, which read only the last
    * window_size keys. Default: enough for 32 concurrent windows plus one prefill step, at least
@@ -69,7 +80,7 @@ export interface LoadModelOptions {
   signal?: AbortSignal;
 }
 
-export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'localKvCacheTokens', 'maxBatchTokens',
+export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'kvCacheDtype', 'localKvCacheTokens', 'maxBatchTokens',
   'kvBlockSize', 'prefixCaching', 'cudaGraphs', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
 
 export interface ParsedDevice {
@@ -94,6 +105,7 @@ export function validateLoadOptions(options: unknown): LoadModelOptions {
   expectKnownKeys('options', o, LOAD_OPTION_KEYS);
   parseDevice(o.device);
   if (o.dtype !== undefined) expectOneOf('dtype', o.dtype, ['auto', 'float32', 'bfloat16', 'float16', 'int8']);
+  if (o.kvCacheDtype !== undefined) expectOneOf('kvCacheDtype', o.kvCacheDtype, ['auto', 'float32', 'bfloat16', 'float16']);
   for (const key of ['threads', 'contextSize', 'kvCacheTokens', 'maxBatchTokens', 'kvBlockSize'] as const) {
     if (o[key] !== undefined) expectPositiveInteger(key, o[key]);
   }

@@ -42,6 +42,8 @@ export interface NativeLoadOptions {
   localKvBlocks?: number;
   /** Replay decode steps from CUDA graphs where the backend can record them (default true). */
   graphs?: boolean;
+  /** Element dtype of the KV cache (default F32; BF16/F16 on backends that support them). */
+  kvDtype?: NativeDType;
 }
 
 /** Decode-step recordings (CUDA graphs); see csrc/model/decode_graph.h. */
