@@ -15,20 +15,22 @@ int multiprocessors() {
   return sms;
 }
 
-// Decode-sized m streams W with the GEMV kernel. For a few more rows (m <= kMaxSlicedM) the
-// tile kernels' grid (n/BN x m/BM blocks) can be smaller than the GPU: then bf16/f16 weights are
-// streamed once by the decode tensor-core kernel, fp32 weights by GEMV slices of 8 rows (each
-// re-reading W), either beating a handful of busy SMs.
+// Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
+// m < DecodeTcTraits::kFromM). For more rows (m <= kMaxSlicedM) the tile kernels' grid (n/BN x m/BM blocks) can be smaller
+// than the GPU: then bf16/f16 weights are streamed once by the decode tensor-core kernel, fp32
+// weights by GEMV slices of 8 rows (each re-reading W), either beating a handful of busy SMs.
 int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, const void* w) {
   const bool gemv_ok = k % 8 == 0 && aligned16(w);
-  if (m <= GemvTraits::kMaxM && gemv_ok) return GN_GEMM_GEMV;
-  const bool tc_ok = w_dtype != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  const bool half_w = w_dtype != GN_DTYPE_F32;
+  const bool tc_ok = half_w && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  const bool wide = (long long)n >= 2LL * k;
+  if (m <= GemvTraits::kMaxM && gemv_ok && (!half_w || !wide || m < DecodeTcTraits::kFromM)) return GN_GEMM_GEMV;
   const long long tile_blocks = tc_ok ? (long long)ceil_div(n, TcTraits::kBN) * ceil_div(m, TcTraits::kBM)
                                       : (long long)ceil_div(n, SimtTraits::kBN) * ceil_div(m, SimtTraits::kBM);
   const int sms = multiprocessors();
   if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms)
-    return w_dtype != GN_DTYPE_F32 && m <= DecodeTcTraits::kMaxM ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
-  if (!tc_ok) return GN_GEMM_SIMT;
+    return half_w && m <= DecodeTcTraits::kMaxM ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
+  if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 

@@ -52,6 +52,15 @@ struct DecodeTcTraits {
   static constexpr int kUnroll = 4;
   static constexpr int kSmemElems = 20480;  // 40 KB
   static constexpr int kMaxM = 64;
+  // From this many rows, bf16/f16 weights of wide layers (n >= 2k: qkv, c_fc, lm_head) leave the
+  // GEMV for the tensor cores (this kernel, or the tile kernel where its grid fills the GPU). H200
+  // run 2: the GEMV's time grows about linearly with m (1.3B qkv 10.6 us at m=1, 56.5 at m=8) while
+  // this kernel pads to 16 rows (1.3B qkv 20.4 us at m=16, c_fc 21 vs 58 at m=8; lm_head on the tile
+  // kernel 130 vs 303; 125M qkv/c_fc 9.4 vs 19) — crossover near m=2.5-3. Narrow layers (out_proj,
+  // c_proj) gain little or lose below m=8 (1.3B out_proj 17 vs 22 at m=8 but 9 at m=1; 125M c_proj
+  // 23 vs 24), so they stay on the GEMV. 3 is also where decode-graph padding cannot change the
+  // kernel: batches of 1-2 pad to 1-2 rows, batches of 3 or more to 4 or more.
+  static constexpr int kFromM = 3;
   // 16-row tiles are split over up to kWarps warps until the grid has this many warps per SM.
   static constexpr int kTargetWarpsPerSm = 8;
 };

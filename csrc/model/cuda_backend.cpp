@@ -237,12 +237,14 @@ class CudaBackend : public Backend {
   }
 
   // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (experimental: off by default
-  // until a GPU run has measured it and test_model_graph has passed with it) and the shape allows.
+  // until a GPU run has measured it and test_model_graph has passed with it), the shape allows and the
+  // GEMV is what the linear would run anyway (not for rows the tensor cores take).
   Status layernorm_linear(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
                           const PreparedLinear& w, const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue,
                           float* d_norm) override {
     const auto& cw = static_cast<const CudaLinear&>(w);
-    if (!fused_layernorm_ || !gn_cuda_layernorm_gemv_supported(m, w.n, w.k, (int)w.dtype, cw.data()))
+    if (!fused_layernorm_ || !gn_cuda_layernorm_gemv_supported(m, w.n, w.k, (int)w.dtype, cw.data()) ||
+        gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_norm, w.k, cw.data()) != GN_GEMM_GEMV)
       return Backend::layernorm_linear(d_x, m, ldx, d_gamma, d_beta, eps, w, d_bias, d_y, ldy, epilogue, d_norm);
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_layernorm_gemv(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,

@@ -130,12 +130,14 @@ int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void
 }
 
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
+  // Same rule as gemm.cu: bf16/f16 weights of wide layers leave the GEMV from 3 rows (DecodeTcTraits::kFromM).
   const bool gemv_ok = k % 8 == 0 && aligned16(w);
-  if (m <= 8 && gemv_ok) return GN_GEMM_GEMV;
-  const bool tc_ok = wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  const bool half_w = wdt != GN_DTYPE_F32, wide = (long long)n >= 2LL * k;
+  const bool tc_ok = half_w && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
+  if (m <= 8 && gemv_ok && (!half_w || !wide || m < 3)) return GN_GEMM_GEMV;
   const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
-  if (m <= 64 && gemv_ok && blocks < kSms) return wdt != GN_DTYPE_F32 ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
-  if (!tc_ok) return GN_GEMM_SIMT;
+  if (m <= 64 && gemv_ok && blocks < kSms) return half_w ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
+  if (!tc_ok) return m <= 8 && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;
   return blocks < kSms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 const char* gn_cuda_gemm_kernel_name(int k) {

@@ -233,6 +233,9 @@ void test_gemm(Ctx& c) {
     DType t;
     int kernel;
   } ex[] = {{1, 768, 768, DType::kBF16, GN_GEMM_GEMV},           {8, 768, 768, DType::kF32, GN_GEMM_GEMV},
+            {2, 6144, 2048, DType::kBF16, GN_GEMM_GEMV},        {3, 6144, 2048, DType::kBF16, GN_GEMM_DECODE_TC},
+            {8, 2048, 2048, DType::kBF16, GN_GEMM_GEMV},        {8, 8192, 2048, DType::kF16, GN_GEMM_DECODE_TC},
+            {8, 2048, 8192, DType::kBF16, GN_GEMM_GEMV},        {8, 50257, 768, DType::kBF16, GN_GEMM_TENSOR_CORE},
             {32, 768, 768, DType::kBF16, GN_GEMM_DECODE_TC},          {300, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {64, 50257, 768, DType::kBF16, GN_GEMM_TENSOR_CORE}, {300, 768, 768, DType::kF32, GN_GEMM_SIMT},
             {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
