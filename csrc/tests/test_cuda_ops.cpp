@@ -553,6 +553,13 @@ void naive_half_attention(const float* q, int ldq, const int32_t* pos, int token
     }
 }
 
+// A forced kernel's launch status: waits for it on the legacy stream; a failure is reported as one.
+bool forced_run_ok(int st, const std::string& what) {
+  if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+  if (st != 0) report(false, what, gn_cuda_status_string(st));
+  return st == 0;
+}
+
 struct SeqSpec {
   int context;  // keys after this step (last position + 1)
   int fresh;    // new tokens this step: positions context-fresh .. context-1
@@ -712,7 +719,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
                                     window, scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes,
                                     nullptr);
     if (kernel == GN_ATTENTION_TENSOR_CORE) {
-      // fp32 operands never go to tensor cores (test_attention_tc_case covers bf16/f16).
+      // fp32 operands never go to tensor cores (the half-precision block below covers bf16/f16).
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " with fp32 operands is refused", gn_cuda_status_name(st));
       continue;
     }
@@ -721,11 +728,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
       continue;
     }
-    if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
-    if (st != 0) {
-      report(false, kwhat, gn_cuda_status_string(st));
-      continue;
-    }
+    if (!forced_run_ok(st, kwhat)) continue;
     std::vector<float> kout(ref.size());
     if (!download(c, kout.data(), dout.as<void>(), kout.size() * 4, kwhat)) return;
     const double kerr = rel_error(kout, ref);
@@ -761,11 +764,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
           report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
           continue;
         }
-        if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
-        if (st != 0) {
-          report(false, kwhat, gn_cuda_status_string(st));
-          continue;
-        }
+        if (!forced_run_ok(st, kwhat)) continue;
       } else if (!check_status(c.be.attention(dq.as<float>(), ldq, cache, b, heads, hd, window, scale, od,
                                               dout.as<float>(), width),
                                kwhat)) {
