@@ -4,12 +4,13 @@
 # report, checks the static runtime (no libcudart/libcuda dependency) and runs the test, which
 # must print "SKIP: <reason>" on a machine without a GPU; then runs the test's harness against a
 # host-memory mock of the C API (csrc/tests/cuda_api_mock.cpp).
-#   scripts/cuda-compile-check.sh [ARCHS]     ARCHS: CMAKE_CUDA_ARCHITECTURES (default "90";
-#                                             "all" = the release list 80-real;86-real;89-real;90)
+#   scripts/cuda-compile-check.sh [ARCHS]     ARCHS: CMAKE_CUDA_ARCHITECTURES (default "90a-real;90-virtual":
+#                                             Hopper SASS with wgmma + the PTX; "all" = the release list
+#                                             80-real;86-real;89-real;90a-real;90-virtual)
 set -u
 cd "$(dirname "$0")/.."
-archs="${1:-90}"
-[ "$archs" = "all" ] && archs="80-real;86-real;89-real;90"
+archs="${1:-90a-real;90-virtual}"
+[ "$archs" = "all" ] && archs="80-real;86-real;89-real;90a-real;90-virtual"
 build="build-cuda-check"
 jobs="${JOBS:-2}"
 mkdir -p "$build"

@@ -154,9 +154,10 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
       add(std::string("gemm_prefill_") + dt, std::string("gemm/") + s.name + "/" + l.name + "/m=" + std::to_string(m), shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
-      // The other tensor-core tile shape at the same size, to check the selection threshold.
+      // The other tensor-core tile shape at the same size, to check the selection threshold (the
+      // 128x128 tensor-core kernel when GPTNEO_CUDA_WGMMA=1 made wgmma the selected one).
       const int sel = gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w);
-      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64) {
+      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64 || sel == GN_GEMM_WGMMA) {
         const int alt = sel == GN_GEMM_TENSOR_CORE ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
         double ms_alt = time_ms([&] {
           BENCH_CHECK(gn_cuda_gemm_with(alt, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
@@ -165,6 +166,17 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
                       gn_cuda_gemm_kernel_name(alt));
         add(std::string("gemm_alt_") + dt, std::string("gemm_alt/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
             shape, ms_alt, 2.0 * m * l.n * l.k / (ms_alt * 1e-3) / 1e12, "TFLOP/s");
+      }
+      // The Hopper wgmma kernel forced at the same size (where the device runs it; key gemm_wgmma/).
+      const auto wgmma = [&] { return gn_cuda_gemm_with(GN_GEMM_WGMMA, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
+      const int wst = wgmma();
+      if (wst != GN_CUDA_EUNSUPPORTED) {
+        BENCH_CHECK(wst);
+        double ms_wg = time_ms([&] { BENCH_CHECK(wgmma()); }, 2, 10);
+        std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [wgmma%s]", s.name, l.name, m, l.n, l.k,
+                      sel == GN_GEMM_WGMMA ? "" : ", not selected");
+        add(std::string("gemm_wgmma_") + dt, std::string("gemm_wgmma/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
+            shape, ms_wg, 2.0 * m * l.n * l.k / (ms_wg * 1e-3) / 1e12, "TFLOP/s");
       }
     }
     // Decode batches 1..64: the weights are the bytes that must move (GB/s of W). Per-call event
