@@ -7,8 +7,7 @@
 
 using namespace gncuda;
 
-namespace {
-
+namespace gncuda {
 int multiprocessors() {
   int dev = 0, sms = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
@@ -17,6 +16,9 @@ int multiprocessors() {
   }
   return sms;
 }
+}  // namespace gncuda
+
+namespace {
 
 // GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel (read once; off by default
 // until a GPU run has verified it: csrc/cuda/NOTES.md, round 4). gn_cuda_gemm_with forces it anyway.

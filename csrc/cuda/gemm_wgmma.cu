@@ -164,15 +164,6 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   return GN_CUDA_OK;
 }
 
-int multiprocessors() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 132;
-  }
-  return sms;
-}
-
 // Per device: 0 not asked yet, 1 the sm_90a image is loaded, 2 it is not.
 constexpr int kMaxDevices = 64;
 std::atomic<int> g_wgmma_state[kMaxDevices];
