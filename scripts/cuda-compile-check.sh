@@ -29,6 +29,12 @@ grep -E "Compiling entry|registers|spill" "$build/gn-build.log" | paste - - - \
   | sed -E "s/.*entry function '([^']+)' for '([^']+)'.* ([0-9]+) bytes stack frame, ([0-9]+) bytes spill stores, ([0-9]+) bytes spill loads.*Used ([0-9]+) registers, used [0-9]+ barriers,? ?(.*)/\1  [\2] regs=\6 stack=\3 spills=\4\/\5 \7/" \
   | c++filt | sed -E 's/\(anonymous namespace\):://g; s/gncuda:://g; s/\(.*\)  \[/  [/' | sort -u
 
+# ptxas serializes wgmma (and says so, warnings C7508-C7515) when it cannot prove the register
+# operands safe across the asynchronous MMA: a silent 2-4x loss, so treat it as a failure.
+if grep -E "C75(0[0-9]|1[0-9])|wgmma.*serializ" "$build/gn-build.log"; then
+  echo "cuda-compile-check: ptxas serialized wgmma (see above)"; exit 1
+fi
+
 echo "--- dynamic dependencies of test_cuda_ops (expect no libcudart/libcuda) ---"
 ldd "$build/test_cuda_ops" | grep -Ei "cuda|not found" || echo "none: CUDA runtime linked statically"
 readelf -S "$build/test_cuda_ops" | grep -q nv_fatbin && echo "fatbin: present"

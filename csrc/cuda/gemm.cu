@@ -61,7 +61,7 @@ bool can_run(int kernel, const GemmArgs& a) {
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
     case GN_GEMM_WGMMA:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
-             wgmma_image_loaded();
+             ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
   }
   return false;
 }

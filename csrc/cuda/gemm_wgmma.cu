@@ -83,7 +83,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
   const float* As = reinterpret_cast<const float*>(smem_raw + (a_base - raw));
   const WT* w = static_cast<const WT*>(a.w);  // [n, k]
 
-  const int n0 = blockIdx.x * BN, m0 = blockIdx.y * kBM;
+  const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * BN;  // m fastest: neighbouring blocks share a W tile
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
 
   float acc[T::kAcc];  // [64 rows of warpgroup wg][BN], wgmma D fragment (wgmma_layout.h d_row/d_col)
@@ -158,7 +158,10 @@ template <typename WT, int BN>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   using T = wgmma::Tile<BN>;
   GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  dim3 grid(ceil_div(a.n, BN), ceil_div(a.m, kBM));
+  // Blocks launch m-tile first: the blocks in flight read few W tiles (each once from memory, then
+  // from L2) and x, which is small at these m, from L2. (lm_head m=2048: W 77 MB read once rather
+  // than up to 16 times.)
+  dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
   gemm_wgmma_kernel<WT, BN><<<grid, kThreads, T::kSmemBytes, stream>>>(a);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
