@@ -2,7 +2,7 @@
 // GPT-Neo prefill shapes and GB/s at decode (m = 1), attention prefill TFLOP/s and decode GB/s,
 // and a device-to-device copy as the bandwidth bound. CUDA events around each repeat, warm-up
 // first, median of the repeats; random (never zero) data.
-//   bench_cuda_ops [--quick] [--json PATH]
+//   bench_cuda_ops [--quick] [--gemm-only] [--json PATH]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -398,13 +398,14 @@ void write_json(const char* path, const gn_cuda_device_info& info) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, gemm_only = false;  // --gemm-only: copy and GEMM rows (scripts/gpu-wgmma-check.sh)
   std::string json;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--gemm-only")) gemm_only = true;
     else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json PATH]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--gemm-only] [--json PATH]\n", argv[0]);
       return 2;
     }
   }
@@ -423,6 +424,10 @@ int main(int argc, char** argv) {
   for (const auto& m : models) {
     bench_gemm(m, quick, GN_DTYPE_BF16);
     if (quick) break;
+  }
+  if (gemm_only) {
+    if (!json.empty()) write_json(json.c_str(), info);
+    return 0;
   }
   for (const auto& m : models) {
     for (int ctx : {512, 2048}) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);
