@@ -1,8 +1,8 @@
 // Hopper GEMM on warpgroup MMA: y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b) with
 // wgmma.mma_async m64nBNk16 (bf16/f16 operands, fp32 accumulate), sm_90a only.
 //
-// Block: 256 threads = two warpgroups; block tile 128 x BN (BN = 256, or 128 for grids that would
-// leave SMs idle), warpgroup g owns rows 64g..64g+63 and all BN columns (BN/2 accumulators per
+// Block: 256 threads = two warpgroups; block tile 128 x BN (BN = 256, or 128 when 128-wide blocks
+// finish in fewer rounds over the SMs; launch_gemm_wgmma), warpgroup g owns rows 64g..64g+63 and all BN columns (BN/2 accumulators per
 // thread). Every thread also loads: k-tiles of 64 arrive by cp.async in kStages shared-memory stages
 // (prefetch distance kStages - 1, as gemm_tc.cu):
 //  - x (fp32) into padded rows (wgmma_layout.h a_offset); each warp rounds its 16 rows to the weight
