@@ -52,7 +52,8 @@
                 "<(gptneo_cuda_root)/bin/nvcc", "-std=c++17", "-O3", "-Xcompiler", "-fPIC",
                 "-I<(module_root_dir)/csrc",
                 "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_86,code=sm_86",
-                "-gencode=arch=compute_89,code=sm_89", "-gencode=arch=compute_90,code=[sm_90,compute_90]",
+                "-gencode=arch=compute_89,code=sm_89", "-gencode=arch=compute_90a,code=sm_90a",
+                "-gencode=arch=compute_90,code=compute_90",
                 "-c", "<(RULE_INPUT_PATH)", "-o", "<@(_outputs)"
               ],
               "message": "nvcc <(RULE_INPUT_PATH)",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a GPU machine (H100/H200; nvcc, CMake, PyTorch, transformers; maybe no Node):
-#   1. configure + build the CUDA test and bench with CMake for sm_90 only (build-gpu/)
+#   1. configure + build the CUDA test and bench with CMake for sm_90a only (build-gpu/; sm_90a, not
+#      sm_90: the wgmma GEMM exists only in sm_90a code)
 #   2. test_cuda_ops: every CUDA op against the CPU scalar oracles; test_model_graph: the model on
 #      the GPU, with and without CUDA-graph decode steps, against the CPU backend
 #   3. hook: Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
@@ -9,12 +10,12 @@
 #   6. compute-sanitizer memcheck on `test_cuda_ops --quick` (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
-#   scripts/gpu-check.sh      (env overrides: GN_ARCH=90 GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu)
+#   scripts/gpu-check.sh      (env overrides: GN_ARCH=90a-real GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu)
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
 mkdir -p "$OUT"
-ARCH="${GN_ARCH:-90}"
+ARCH="${GN_ARCH:-90a-real}"
 TOTAL_S="${GN_TOTAL_S:-480}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 8)}"
 BUILD="${GN_BUILD:-build-gpu}"
@@ -71,6 +72,16 @@ if run_stage configure 120 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE
   run_stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops test_model_graph && built=1
 fi
 grep -E "registers|spill" "$OUT/build.log" >"$OUT/ptxas.txt" 2>/dev/null
+# The wgmma GEMM must be HGMMA instructions in the sm_90a SASS (the build machines have no
+# disassembler): count them per kernel, and local-memory traffic (LDL/STL) in the same kernels.
+CUOBJDUMP="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -n 1)"
+if [ $built -eq 1 ] && [ -n "$CUOBJDUMP" ]; then
+  "$CUOBJDUMP" -sass "$BUILD/test_cuda_ops" 2>/dev/null | awk '
+    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_kernel/) }
+    wg && /HGMMA/ { h[fn]++ }  wg && /LDL|STL/ { l[fn]++ }  wg && /Function :/ { h[fn] += 0; l[fn] += 0 }
+    END { for (f in h) printf "%s HGMMA=%d LDL/STL=%d\n", f, h[f], l[f] }' >"$OUT/sass_wgmma.txt"
+  SUMMARY+=("sass_wgmma|$(awk '{print $2, $3}' "$OUT/sass_wgmma.txt" | sort | uniq -c | tr '\n' ';')")
+fi
 
 # --- 2. correctness -------------------------------------------------------------------------------
 if [ $built -eq 1 ]; then
@@ -79,6 +90,10 @@ if [ $built -eq 1 ]; then
   # The whole model on the GPU with and without recorded decode steps (CUDA graphs) vs the CPU.
   run_stage test_model_graph 90 "$BUILD/test_model_graph"
   grep -E "FAIL" "$OUT/test_model_graph.log" | head -n 20
+  # The wgmma GEMM as the dispatcher's choice (opt-in until verified): the gemm group again, with
+  # the selection expectations switched to wgmma.
+  GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
+  grep -E "FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
 fi
 
 # --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------
@@ -131,7 +146,7 @@ fi
 # --- summary (last) ---------------------------------------------------------------------------------
 {
   echo
-  echo "================ gpu-check summary (${GPU_NAME:-no nvidia-smi}, sm_$ARCH build) ================"
+  echo "================ gpu-check summary (${GPU_NAME:-no nvidia-smi}, arch $ARCH build) ================"
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
   [ -f "$OUT/test_cuda_ops.log" ] && echo "  test result: $(tail -n 1 "$OUT/test_cuda_ops.log")"
   [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"

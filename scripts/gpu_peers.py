@@ -145,15 +145,17 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-hf", action="store_true")
+    ap.add_argument("--gemm-only", action="store_true", help="copy and GEMM peers only (scripts/gpu-wgmma-check.sh)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("SKIP: torch sees no CUDA device")
         json.dump({"skipped": "no CUDA device"}, open(args.json, "w"))
         return
     report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "results": {}, "errors": {}}
-    sections = [("copy", lambda r: copy_section(r)), ("gemm", lambda r: gemm_section(r, args.quick)),
-                ("attention", lambda r: attention_section(r, args.quick))]
-    if not args.skip_hf:
+    sections = [("copy", lambda r: copy_section(r)), ("gemm", lambda r: gemm_section(r, args.quick))]
+    if not args.gemm_only:
+        sections.append(("attention", lambda r: attention_section(r, args.quick)))
+    if not args.skip_hf and not args.gemm_only:
         sections.append(("hf", lambda r: hf_section(r, args.quick)))
     for name, fn in sections:
         t0 = time.time()

@@ -57,6 +57,16 @@ def main():
             alt = ours.get("gemm_alt/" + k[len("gemm/"):]) if prefix == "gemm/" else None
             note = f"{peer_name}; other tile {alt['value']:.0f}" if alt else peer_name
             row(k, o.get("value"), p.get("value"), o.get("unit") or p.get("unit") or "", note)
+    # Hopper wgmma GEMM (forced) beside the tensor-core kernel the dispatcher picked and cuBLAS.
+    for k in keys:
+        if k.startswith("gemm/") and k.endswith(prefill_m):
+            rest = k[len("gemm/"):]
+            wg, o, p = ours.get("gemm_wgmma/" + rest), ours.get(k, {}), peers.get(k, {})
+            if not wg:
+                continue
+            tc = ours.get("gemm_alt/" + rest) if "[wgmma]" in (o.get("shape") or "") else o
+            note = f"cuBLAS (torch bf16 linear); tensor-core {tc['value']:.0f}" if tc else "cuBLAS (torch bf16 linear)"
+            row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
     for k in keys:
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"); the peer's key has none.

@@ -2,7 +2,7 @@
 // GPT-Neo prefill shapes and GB/s at decode (m = 1), attention prefill TFLOP/s and decode GB/s,
 // and a device-to-device copy as the bandwidth bound. CUDA events around each repeat, warm-up
 // first, median of the repeats; random (never zero) data.
-//   bench_cuda_ops [--quick] [--json PATH]
+//   bench_cuda_ops [--quick] [--gemm-only] [--json PATH]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -154,9 +154,10 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
       add(std::string("gemm_prefill_") + dt, std::string("gemm/") + s.name + "/" + l.name + "/m=" + std::to_string(m), shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
-      // The other tensor-core tile shape at the same size, to check the selection threshold.
+      // The other tensor-core tile shape at the same size, to check the selection threshold (the
+      // 128x128 tensor-core kernel when GPTNEO_CUDA_WGMMA=1 made wgmma the selected one).
       const int sel = gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w);
-      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64) {
+      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64 || sel == GN_GEMM_WGMMA) {
         const int alt = sel == GN_GEMM_TENSOR_CORE ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
         double ms_alt = time_ms([&] {
           BENCH_CHECK(gn_cuda_gemm_with(alt, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
@@ -165,6 +166,17 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
                       gn_cuda_gemm_kernel_name(alt));
         add(std::string("gemm_alt_") + dt, std::string("gemm_alt/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
             shape, ms_alt, 2.0 * m * l.n * l.k / (ms_alt * 1e-3) / 1e12, "TFLOP/s");
+      }
+      // The Hopper wgmma kernel forced at the same size (where the device runs it; key gemm_wgmma/).
+      const auto wgmma = [&] { return gn_cuda_gemm_with(GN_GEMM_WGMMA, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
+      const int wst = wgmma();
+      if (wst != GN_CUDA_EUNSUPPORTED) {
+        BENCH_CHECK(wst);
+        double ms_wg = time_ms([&] { BENCH_CHECK(wgmma()); }, 2, 10);
+        std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [wgmma%s]", s.name, l.name, m, l.n, l.k,
+                      sel == GN_GEMM_WGMMA ? "" : ", not selected");
+        add(std::string("gemm_wgmma_") + dt, std::string("gemm_wgmma/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
+            shape, ms_wg, 2.0 * m * l.n * l.k / (ms_wg * 1e-3) / 1e12, "TFLOP/s");
       }
     }
     // Decode batches 1..64: the weights are the bytes that must move (GB/s of W). Per-call event
@@ -393,13 +405,14 @@ void write_json(const char* path, const gn_cuda_device_info& info) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, gemm_only = false;  // --gemm-only: copy and GEMM rows (scripts/gpu-wgmma-check.sh)
   std::string json;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--gemm-only")) gemm_only = true;
     else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json PATH]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--gemm-only] [--json PATH]\n", argv[0]);
       return 2;
     }
   }
@@ -418,6 +431,10 @@ int main(int argc, char** argv) {
   for (const auto& m : models) {
     bench_gemm(m, quick, GN_DTYPE_BF16);
     if (quick) break;
+  }
+  if (gemm_only) {
+    if (!json.empty()) write_json(json.c_str(), info);
+    return 0;
   }
   for (const auto& m : models) {
     for (int ctx : {512, 2048}) {

@@ -109,6 +109,9 @@ enum {
   GN_GEMM_TENSOR_CORE_64 = 3,  // as GN_GEMM_TENSOR_CORE with 64x64 tiles (grids too small for 128x128)
   GN_GEMM_DECODE_TC = 4,    // m <= 64, bf16/f16 weights, k % 8 == 0, 16-byte aligned W: streams W
                             // once on tensor cores (x rounded to the weight dtype, as TENSOR_CORE)
+  GN_GEMM_WGMMA = 5,        // Hopper (sm_90a image on a compute capability 9.0 device): as TENSOR_CORE
+                            // (same requirements and numerics) on warpgroup MMA; chosen by
+                            // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=1 (until verified on a GPU)
 };
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

@@ -1,11 +1,13 @@
 // GEMM entry points: argument checks and select_kernel(), used both for dispatch and by
 // callers that want to know (tests, the backend's load-time report) which path a shape takes.
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/gemm_traits.cuh"
 
 using namespace gncuda;
 
-namespace {
-
+namespace gncuda {
 int multiprocessors() {
   int dev = 0, sms = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
@@ -13,6 +15,19 @@ int multiprocessors() {
     return 132;
   }
   return sms;
+}
+}  // namespace gncuda
+
+namespace {
+
+// GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel (read once; off by default
+// until a GPU run has verified it: csrc/cuda/NOTES.md, round 4). gn_cuda_gemm_with forces it anyway.
+bool wgmma_opted_in() {
+  static const bool on = [] {
+    const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
 }
 
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
@@ -31,6 +46,9 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms)
     return half_w && m <= DecodeTcTraits::kMaxM ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
   if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
+  // wgmma blocks are 128 x 128 or 128 x 256: below half an SM's worth of 128 x 128 blocks the 64 x 64
+  // mma.sync tiles keep more SMs busy.
+  if (wgmma_opted_in() && 2 * tile_blocks >= sms && wgmma_image_loaded()) return GN_GEMM_WGMMA;
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 
@@ -43,6 +61,9 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_SIMT: return true;
     case GN_GEMM_DECODE_TC:
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
+    case GN_GEMM_WGMMA:
+      return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
+             ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
   }
   return false;
 }
@@ -60,6 +81,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_SIMT: return "simt";
     case GN_GEMM_TENSOR_CORE_64: return "tensor-core-64";
     case GN_GEMM_DECODE_TC: return "decode-tc";
+    case GN_GEMM_WGMMA: return "wgmma";
   }
   return "unknown";
 }
@@ -79,6 +101,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
+    case GN_GEMM_WGMMA: return launch_gemm_wgmma(a, s);
     default: return launch_gemm_simt(a, s);
   }
 }

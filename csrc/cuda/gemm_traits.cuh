@@ -85,11 +85,19 @@ struct GemmArgs {
   float ln_eps = 0.f;
 };
 
+// SM count of the current device (132 when it cannot be read); gemm.cu.
+int multiprocessors();
+
 int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
 bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
+// Hopper warpgroup-MMA GEMM (gemm_wgmma.cu; tile constants in wgmma_layout.h): bf16/f16 weights,
+// the same requirements as the tensor-core kernel, and the sm_90a image loaded on the current
+// device (wgmma_image_loaded(): decided once per device without launching or synchronizing).
+int launch_gemm_wgmma(const GemmArgs& a, cudaStream_t stream);
+bool wgmma_image_loaded();
 
 }  // namespace gncuda

@@ -130,6 +130,11 @@ struct GemmCase {
   int ldx_pad = -1;  // ldx = k + ldx_pad; -1: 4 when k % 4 == 0 (16-byte rows), else 1
 };
 
+// Forced GN_GEMM_WGMMA runs only on a compute capability 9.0 device with the sm_90a image; elsewhere
+// it is refused (EUNSUPPORTED, like any path that cannot serve a shape). Counted over the cases the
+// 128x128 tensor-core kernel serves (the same shape requirements) to check that.
+int g_wgmma_runs = 0, g_wgmma_refusals = 0;
+
 void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool integers) {
   const int m = gc.m, n = gc.n, k = gc.k;
   const int ldx = k + (gc.ldx_pad >= 0 ? gc.ldx_pad : k % 4 == 0 ? 4 : 1), ldy = n + 3;
@@ -162,7 +167,9 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
       !upload(c, db.as<void>(), bias.data(), n * 4, "gemm bias"))
     return;
 
-  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC}) {
+  bool tc_served = false;
+  for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
+                     GN_GEMM_WGMMA}) {
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -173,6 +180,8 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     }
     int st = gn_cuda_gemm_with(kernel, dx.as<float>(), m, ldx, dw.as<void>(), (int)wt, n, k, db.as<float>(),
                                dy.as<float>(), ldy, epilogue, nullptr);
+    if (kernel == GN_GEMM_TENSOR_CORE) tc_served = st != GN_CUDA_EUNSUPPORTED;
+    if (kernel == GN_GEMM_WGMMA && tc_served) (st == GN_CUDA_EUNSUPPORTED ? g_wgmma_refusals : g_wgmma_runs)++;
     if (st == GN_CUDA_EUNSUPPORTED) continue;  // this path does not serve the shape/dtype
     if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
     if (st != 0) return report(false, what, gn_cuda_status_string(st));
@@ -224,6 +233,27 @@ void test_gemm(Ctx& c) {
   for (DType wt : {DType::kF32, DType::kBF16, DType::kF16})
     for (const GemmCase& gc : {GemmCase{1, 33, 48}, GemmCase{17, 70, 264}, GemmCase{130, 129, 40}})
       test_gemm_case(c, gc, wt, GN_EPILOGUE_STORE, true);
+  // Every epilogue on a wgmma tail shape, both 16-bit dtypes (the loop above cycles epilogues).
+  for (DType wt : {DType::kBF16, DType::kF16})
+    for (int e : {GN_EPILOGUE_STORE, GN_EPILOGUE_GELU_NEW, GN_EPILOGUE_ACCUMULATE}) test_gemm_case(c, {200, 300, 200}, wt, e, false);
+  if (!c.quick) {
+    // wgmma tiles (128 x 256, or 128 x 128 for small grids; k-tiles of 64): m and n tails, the
+    // lm_head width, the model k (768, 2048, 8192) and k % 64 != 0. 16-bit weights only (the
+    // kernels that take these shapes; the CPU oracle dominates the run time).
+    const GemmCase big[] = {{65, 50257, 64}, {257, 520, 768}, {130, 700, 2048}, {129, 260, 8192}, {300, 2304, 776}};
+    for (DType wt : {DType::kBF16, DType::kF16})
+      for (const auto& gc : big) test_gemm_case(c, gc, wt, (ep++) % 3, false);
+  }
+  {
+    // The wgmma path must serve a compute capability 9.0 device (the builds carry sm_90a code) and
+    // be refused everywhere else.
+    CudaDeviceInfo info;
+    const bool hopper = cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
+    const bool ok = hopper ? g_wgmma_refusals == 0 && g_wgmma_runs > 0 : g_wgmma_runs == 0;
+    report(ok, fmt("gemm wgmma %s on cc %d.%d", hopper ? "runs" : "is refused", info.major, info.minor),
+           fmt("ran %d, refused %d", g_wgmma_runs, g_wgmma_refusals));
+    if (!hopper) std::printf("note: gemm wgmma skipped (needs compute capability 9.0 and the sm_90a image)\n");
+  }
 
   // The dispatcher's choice for the typical shapes.
   // (m <= 64 with a tile grid smaller than the GPU goes to sliced GEMV; 64 SMs is a lower bound
@@ -241,6 +271,12 @@ void test_gemm(Ctx& c) {
             {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}, {32, 768, 768, DType::kF32, GN_GEMM_GEMV}};
   alignas(16) static float dummy[4];
+  // GPTNEO_CUDA_WGMMA=1 on a device that runs wgmma: it takes over the 128x128 tensor-core shapes
+  // (the 64x64 cases below have grids far under half the SMs, which stay on mma.sync).
+  const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA");
+  const bool wgmma_auto = wgmma_env && !std::strcmp(wgmma_env, "1") && g_wgmma_runs > 0;
+  for (auto& e : ex)
+    if (wgmma_auto && e.kernel == GN_GEMM_TENSOR_CORE) e.kernel = GN_GEMM_WGMMA;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),
@@ -249,6 +285,8 @@ void test_gemm(Ctx& c) {
   // A forced path that cannot serve the request reports it instead of running.
   int st = gn_cuda_gemm_with(GN_GEMM_TENSOR_CORE, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced tensor-core on fp32 weights is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_with(GN_GEMM_WGMMA, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced wgmma on fp32 weights is refused", gn_cuda_status_name(st));
 }
 
 // The Backend path: prepare_linear (host weights of any dtype converted on the device to the

@@ -1,0 +1,261 @@
+// The index math of the Hopper wgmma GEMM (cuda/wgmma_layout.h, used by cuda/gemm_wgmma.cu),
+// checked on the host against the layouts the PTX ISA documents for wgmma (section
+// "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions"), so that a machine without
+// a GPU catches an index slip:
+//  - B: the shared-memory addresses written by the kernel's cp.async chunks equal, element by
+//    element, the addresses the hardware reads through the matrix descriptor (start address, stride
+//    byte offset, 128-byte swizzle mode) for each of the 4 k16 steps of a stage, and every element
+//    of the tile is stored exactly once ("Shared Memory Matrix Layout", K-major, 128B swizzle;
+//    "Matrix Descriptor Format").
+//  - A: the cp.async chunks cover the padded fp32 tile exactly once, and the register fragments
+//    read every (row, k) of each k16 step exactly once ("Register Fragments", A of .m64nNk16);
+//    the fragment reads are free of shared-memory bank conflicts.
+//  - D: the epilogue's accumulator -> (row, col) mapping covers the 128 x BN block tile exactly once
+//    ("Register Fragments", D of .m64nNk16 with .f32).
+//  - End to end: an emulation of the kernel's data flow (stages written through the load mapping,
+//    B read back through the descriptor model, A through the fragments, D through the epilogue) on
+//    tail shapes equals a plain GEMM of the bf16-rounded operands.
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "cuda/wgmma_layout.h"
+#include "tests/cpu/harness.h"
+
+namespace gptneo::cputest {
+namespace {
+
+namespace wg = gncuda::wgmma;
+
+// --- the hardware's side, written from the PTX ISA's description (not from wgmma_layout.h) --------
+struct Desc {
+  uint32_t start, lbo, sbo, base_offset, swizzle;
+};
+Desc decode(uint64_t d) {
+  return {static_cast<uint32_t>(d & 0x3FFF) << 4, static_cast<uint32_t>((d >> 16) & 0x3FFF) << 4,
+          static_cast<uint32_t>((d >> 32) & 0x3FFF) << 4, static_cast<uint32_t>((d >> 49) & 7),
+          static_cast<uint32_t>(d >> 62)};
+}
+// Shared-memory byte address of element (n, k), k < 16, of a K-major 16-bit B operand described by
+// `d` with the 128-byte swizzle: 8-row groups are `sbo` apart, the rows of a group 128 bytes apart,
+// k runs along the row (2 bytes per element); the swizzle then permutes the 16-byte units of each
+// 128-byte row: address bits [4,7) are XORed with bits [7,10) (the pattern repeats every 1024 bytes;
+// base offset 0 = the pattern is anchored at 1024-byte boundaries).
+uint32_t hw_b_address(const Desc& d, int n, int k) {
+  const uint32_t plain = d.start + static_cast<uint32_t>(n / 8) * d.sbo + static_cast<uint32_t>(n % 8) * 128u +
+                         static_cast<uint32_t>(k) * 2u;
+  return plain ^ (((plain >> 7) & 7u) << 4);
+}
+
+void test_descriptor_fields() {
+  const uint64_t d = wg::b_desc(0x1C400, 3);
+  const Desc x = decode(d);
+  const bool ok = x.start == 0x1C400 + 3 * 32 && x.lbo == 16 && x.sbo == 1024 && x.base_offset == 0 && x.swizzle == 1 &&
+                  ((d >> 14) & 3) == 0 && ((d >> 30) & 3) == 0 && ((d >> 46) & 7) == 0 && ((d >> 52) & 0x3FF) == 0;
+  report(ok, "wgmma descriptor fields", fmt("start=%.0f sbo=%.0f", x.start, x.sbo));
+}
+
+template <int BN>
+void test_b_layout() {
+  using T = wg::Tile<BN>;
+  bool ok = T::kBStageBytes % wg::kSwizzleAtomBytes == 0;
+  std::vector<int> writes(T::kBStageBytes / 2, 0), reads(T::kBStageBytes / 2, 0);
+  // cp.async chunks: 16-byte aligned, 8 consecutive elements, each 2-byte slot written once.
+  for (int c = 0; c < BN * wg::kBK / 8; ++c) {
+    const int row = wg::b_chunk_row(c), k = wg::b_chunk_k(c);
+    const uint32_t dst = wg::b_offset(row, k);
+    ok = ok && row < BN && k + 8 <= wg::kBK && dst % 16 == 0;
+    for (int e = 0; e < 8; ++e) {
+      ok = ok && wg::b_offset(row, k + e) == dst + 2u * e && dst + 2u * e < (uint32_t)T::kBStageBytes;
+      if (ok) writes[(dst + 2 * e) / 2]++;
+    }
+  }
+  ok = ok && std::all_of(writes.begin(), writes.end(), [](int v) { return v == 1; });
+  // The hardware's reads for each k16 step, for stages at several 1024-aligned bases, land where the
+  // loads put element (n, 16 j + kk), and the 4 steps read every element once.
+  int mismatches = 0;
+  for (uint32_t base : {0x0u, 0x400u, 0x2C00u, (uint32_t)(3 * T::kBStageBytes)}) {
+    for (int j = 0; j < 4; ++j) {
+      const Desc d = decode(wg::b_desc(base, j));
+      ok = ok && d.swizzle == 1 && d.base_offset == 0 && ((d.start >> 7) & 7) == 0;  // pattern anchored at base
+      for (int n = 0; n < BN; ++n)
+        for (int kk = 0; kk < 16; ++kk) {
+          const uint32_t hw = hw_b_address(d, n, kk);
+          if (hw != base + wg::b_offset(n, 16 * j + kk)) ++mismatches;
+          else if (base == 0) reads[hw / 2]++;
+        }
+    }
+  }
+  ok = ok && mismatches == 0 && std::all_of(reads.begin(), reads.end(), [](int v) { return v == 1; });
+  report(ok, fmt("wgmma B tile layout BN=%.0f (128B swizzle, descriptor reads == cp.async writes)", BN),
+         fmt("mismatches=%.0f", mismatches));
+}
+
+void test_a_layout() {
+  bool ok = true;
+  std::vector<int> writes(wg::kBM * wg::kALd, 0);
+  for (int c = 0; c < wg::kBM * wg::kBK / 4; ++c) {
+    const int row = wg::a_chunk_row(c), k = wg::a_chunk_k(c);
+    ok = ok && row < wg::kBM && k + 4 <= wg::kBK && wg::a_offset(row, k) % 4 == 0;  // 16-byte chunks
+    for (int e = 0; e < 4; ++e) writes[wg::a_offset(row, k + e)]++;
+  }
+  for (int r = 0; r < wg::kBM; ++r)
+    for (int k = 0; k < wg::kALd; ++k) ok = ok && writes[wg::a_offset(r, k)] == (k < wg::kBK ? 1 : 0);
+  // Fragments: per k16 step, each (row, k) of the 128 x 16 slice read once; reads as the kernel does
+  // (lane base + 16 j, +8 rows, +8 k) land on a_offset(row, k); float2 reads of a half-warp use 32
+  // distinct banks.
+  bool banks_ok = true;
+  for (int j = 0; j < 4; ++j) {
+    std::vector<int> seen(wg::kBM * 16, 0);
+    for (int g = 0; g < wg::kWarpgroups; ++g)
+      for (int warp = 0; warp < 4; ++warp) {
+        for (int q = 0; q < 4; ++q)
+          for (int half = 0; half < 2; ++half) {
+            std::set<int> banks[2];
+            for (int lane = 0; lane < 32; ++lane) {
+              const int row = 64 * g + wg::a_frag_row(warp, lane, q), k = 16 * j + wg::a_frag_k(lane, q) + half;
+              const int lane_base = wg::a_offset(64 * g + wg::a_frag_row(warp, lane, 0), wg::a_frag_k(lane, 0));
+              const int kernel_addr = lane_base + 16 * j + (q & 1) * 8 * wg::kALd + (q >> 1) * 8 + half;
+              ok = ok && kernel_addr == wg::a_offset(row, k) && row < wg::kBM;
+              seen[row * 16 + (k - 16 * j)]++;
+              if (half == 0) {
+                const int word = wg::a_offset(row, k);
+                banks[lane / 16].insert(word % 32);
+                banks[lane / 16].insert((word + 1) % 32);
+              }
+            }
+            if (half == 0) banks_ok = banks_ok && banks[0].size() == 32 && banks[1].size() == 32;
+          }
+      }
+    ok = ok && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+  }
+  report(ok && banks_ok, "wgmma A tile: cp.async chunks and register fragments cover it once",
+         banks_ok ? "" : "bank conflicts in the fragment reads");
+}
+
+template <int BN>
+void test_d_layout() {
+  std::vector<int> seen(wg::kBM * BN, 0);
+  bool ok = true;
+  for (int g = 0; g < wg::kWarpgroups; ++g)
+    for (int warp = 0; warp < 4; ++warp)
+      for (int lane = 0; lane < 32; ++lane)
+        for (int i = 0; i < BN / 2; ++i) {
+          const int row = 64 * g + wg::d_row(warp, lane, i), col = wg::d_col(lane, i);
+          ok = ok && row >= 64 * g && row < 64 * g + 64 && col < BN;
+          if (ok) seen[row * BN + col]++;
+        }
+  ok = ok && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+  report(ok, fmt("wgmma D fragment -> (row, col) covers the 128 x %.0f tile once", BN), "");
+}
+
+// The kernel's data flow on the host: stages written through the load mapping (zero fill beyond
+// m, n, k), B read through the descriptor model, A through the register fragments (rounded to
+// bf16), each k16 step D[64 x BN] += A[64 x 16] B[16 x BN] per warpgroup (the wgmma semantics), and
+// y written through the D mapping with bounds checks. Compared with a double-precision GEMM of the
+// bf16-rounded operands.
+template <int BN>
+void test_emulated_gemm(int m, int n, int k, Rng& rng) {
+  using T = wg::Tile<BN>;
+  std::vector<float> x(static_cast<size_t>(m) * k), w(static_cast<size_t>(n) * k);
+  for (auto& v : x) v = rng.uniform(-1.f, 1.f);
+  for (auto& v : w) v = round_to(DType::kBF16, rng.uniform(-1.f, 1.f));
+  const float kPoison = kNaN;
+  std::vector<float> y(static_cast<size_t>(m) * n, kPoison);
+  std::vector<uint8_t> b_stage(T::kBStageBytes);
+  std::vector<float> a_stage(wg::kBM * wg::kALd);
+  const int ktiles = (k + wg::kBK - 1) / wg::kBK;
+  for (int m0 = 0; m0 < m; m0 += wg::kBM)
+    for (int n0 = 0; n0 < n; n0 += BN) {
+      std::vector<float> acc(static_cast<size_t>(wg::kThreads) * T::kAcc, 0.f);  // [thread][i]
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int k0 = kt * wg::kBK;
+        std::fill(b_stage.begin(), b_stage.end(), 0xCD);  // stale bytes must all be overwritten
+        std::fill(a_stage.begin(), a_stage.end(), kNaN);
+        for (int tid = 0; tid < wg::kThreads; ++tid) {
+          for (int i = 0; i < T::kAChunks; ++i) {
+            const int c = tid + i * wg::kThreads, row = wg::a_chunk_row(c), col = wg::a_chunk_k(c);
+            const bool in = m0 + row < m && k0 + col < k;
+            for (int e = 0; e < 4; ++e)
+              a_stage[wg::a_offset(row, col) + e] = in ? x[(size_t)(m0 + row) * k + k0 + col + e] : 0.f;
+          }
+          for (int i = 0; i < T::kBChunks; ++i) {
+            const int c = tid + i * wg::kThreads, row = wg::b_chunk_row(c), col = wg::b_chunk_k(c);
+            const bool in = n0 + row < n && k0 + col < k;
+            for (int e = 0; e < 8; ++e) {
+              const uint16_t h = in ? f32_to_bf16(w[(size_t)(n0 + row) * k + k0 + col + e]) : 0;
+              std::memcpy(&b_stage[wg::b_offset(row, col) + 2 * e], &h, 2);
+            }
+          }
+        }
+        for (int j = 0; j < 4; ++j) {
+          const Desc d = decode(wg::b_desc(0, j));
+          for (int g = 0; g < wg::kWarpgroups; ++g) {
+            float A[64][16], B[16][BN];
+            for (int warp = 0; warp < 4; ++warp)
+              for (int lane = 0; lane < 32; ++lane)
+                for (int q = 0; q < 4; ++q)
+                  for (int half = 0; half < 2; ++half) {
+                    const int r = wg::a_frag_row(warp, lane, q), kk = wg::a_frag_k(lane, q) + half;
+                    A[r][kk] = round_to(DType::kBF16, a_stage[wg::a_offset(64 * g + r, 16 * j + kk)]);
+                  }
+            for (int kk = 0; kk < 16; ++kk)
+              for (int c = 0; c < BN; ++c) {
+                uint16_t h;
+                std::memcpy(&h, &b_stage[hw_b_address(d, c, kk)], 2);
+                B[kk][c] = bf16_to_f32(h);
+              }
+            for (int warp = 0; warp < 4; ++warp)
+              for (int lane = 0; lane < 32; ++lane)
+                for (int i = 0; i < T::kAcc; ++i) {
+                  const int r = wg::d_row(warp, lane, i), c = wg::d_col(lane, i);
+                  float s = 0.f;
+                  for (int kk = 0; kk < 16; ++kk) s += A[r][kk] * B[kk][c];
+                  acc[(size_t)(128 * g + 32 * warp + lane) * T::kAcc + i] += s;
+                }
+          }
+        }
+      }
+      for (int tid = 0; tid < wg::kThreads; ++tid) {
+        const int g = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+        for (int i = 0; i < T::kAcc; ++i) {
+          const int row = m0 + 64 * g + wg::d_row(warp, lane, i), col = n0 + wg::d_col(lane, i);
+          if (row < m && col < n) y[(size_t)row * n + col] = acc[(size_t)tid * T::kAcc + i];
+        }
+      }
+    }
+  double max_rel = 0.0;
+  bool all_written = true;
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double ref = 0.0, mag = 0.0;
+      for (int kk = 0; kk < k; ++kk) {
+        const double p = (double)round_to(DType::kBF16, x[(size_t)i * k + kk]) * w[(size_t)j * k + kk];
+        ref += p;
+        mag += std::fabs(p);
+      }
+      const float got = y[(size_t)i * n + j];
+      all_written = all_written && !std::isnan(got);
+      max_rel = std::max(max_rel, std::fabs(got - ref) / (mag + 1e-30));
+    }
+  // fp32 accumulation of k products: |error| <= k u sum|p| (u = 2^-24), far below one bf16 ulp.
+  const bool ok = all_written && max_rel <= k * kU;
+  report(ok, fmt("wgmma emulated GEMM BN=%.0f m=%.0f n=%.0f", BN, m, n) + fmt(" k=%.0f", k),
+         fmt("max err/sum|p|=%.3g", max_rel) + (all_written ? "" : " (unwritten outputs)"));
+}
+
+}  // namespace
+
+void test_wgmma_layout(Rng& rng) {
+  test_descriptor_fields();
+  test_b_layout<128>();
+  test_b_layout<256>();
+  test_a_layout();
+  test_d_layout<128>();
+  test_d_layout<256>();
+  test_emulated_gemm<128>(130, 141, 136, rng);  // m, n and k tails (k % 64 = 8)
+  test_emulated_gemm<256>(65, 300, 64, rng);
+  test_emulated_gemm<256>(128, 256, 200, rng);
+}
+
+}  // namespace gptneo::cputest

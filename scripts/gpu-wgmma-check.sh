@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Short device check of the Hopper wgmma GEMM (issue #8; csrc/cuda/NOTES.md round 4), for a lease too
+# short for scripts/gpu-check.sh (about 3-4 minutes on an H100/H200 with 16 cores):
+#   1. build test_cuda_ops and bench_cuda_ops for sm_90a only (build-wgmma/)
+#   2. SASS: HGMMA count and LDL/STL of the wgmma kernels (cuobjdump, when present)
+#   3. test_cuda_ops --only gemm: every GEMM path incl. the forced wgmma kernel against the CPU oracle,
+#      then again with GPTNEO_CUDA_WGMMA=1 (the dispatcher picks wgmma)
+#   4. compute-sanitizer memcheck on the quick gemm group
+#   5. bench_cuda_ops --gemm-only and the torch GEMM peers; the comparison table last
+# Logs and JSON go to $OUT (else ./gpu-out).   env: JOBS, GN_BUILD=build-wgmma
+set -u
+cd "$(dirname "$0")/.."
+OUT="${OUT:-$PWD/gpu-out}"
+mkdir -p "$OUT"
+BUILD="${GN_BUILD:-build-wgmma}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 8)}"
+START=$(date +%s)
+log() { echo "[wgmma-check $(($(date +%s) - START))s] $*"; }
+# stage NAME TIMEOUT CMD...: runs CMD with its log in $OUT/NAME.log, prints the last lines.
+stage() {
+  local name="$1" t="$2"
+  shift 2
+  log "$name: start"
+  timeout -k 5 "$t" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  log "$name: rc=$rc"
+  tail -n 3 "$OUT/$name.log" | sed 's/^/    /'
+  return $rc
+}
+
+{ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm --format=csv,noheader 2>&1; nvcc --version 2>&1 | tail -n 1; } | tee "$OUT/machine.txt"
+gen=()
+command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+stage configure 120 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGPTNEO_CUDA=ON \
+  -DGPTNEO_CUDA_PTXAS_VERBOSE=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real || exit 1
+stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops || exit 1
+grep -A3 "gemm_wgmma_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c >"$OUT/ptxas_wgmma.txt"
+cat "$OUT/ptxas_wgmma.txt"
+
+CUOBJDUMP="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -n 1)"
+if [ -n "$CUOBJDUMP" ]; then
+  "$CUOBJDUMP" -sass "$BUILD/test_cuda_ops" 2>/dev/null | awk '
+    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_kernel/); if (wg) { h[fn] += 0; l[fn] += 0 } }
+    wg && /HGMMA/ { h[fn]++ }  wg && /LDL|STL/ { l[fn]++ }
+    END { for (f in h) printf "%s HGMMA=%d LDL/STL=%d\n", f, h[f], l[f] }' | tee "$OUT/sass_wgmma.txt"
+else
+  log "no cuobjdump: SASS not checked"
+fi
+
+GN_TEST_VERBOSE=1 stage test_gemm 120 "$BUILD/test_cuda_ops" --only gemm
+grep -E "^FAIL|wgmma" "$OUT/test_gemm.log" | grep -E "FAIL|runs on|refused" | head -n 20
+GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 stage test_gemm_wgmma_auto 120 "$BUILD/test_cuda_ops" --only gemm
+grep -E "^FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
+
+SAN="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
+[ -n "$SAN" ] && stage memcheck_gemm 120 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only gemm
+
+stage bench_gemm 120 "$BUILD/bench_cuda_ops" --gemm-only --json "$OUT/bench_cuda_ops.json"
+grep -E "wgmma|tensor-core" "$OUT/bench_gemm.log" | grep "m=2048" | head -n 20
+if python3 -c "import torch" >/dev/null 2>&1; then
+  stage gpu_peers 150 python3 scripts/gpu_peers.py --gemm-only --json "$OUT/peers.json"
+fi
+echo
+echo "================ wgmma check ($(head -n 1 "$OUT/machine.txt")) ================"
+tail -n 1 "$OUT/test_gemm.log" | sed 's/^/  test (forced kernels): /'
+tail -n 1 "$OUT/test_gemm_wgmma_auto.log" | sed 's/^/  test (GPTNEO_CUDA_WGMMA=1): /'
+[ -f "$OUT/memcheck_gemm.log" ] && grep -E "ERROR SUMMARY" "$OUT/memcheck_gemm.log" | tail -n 1 | sed 's/^/  memcheck: /'
+python3 scripts/gpu_summary.py "$OUT" 2>&1 | grep -E "device|key|wgmma/|^  gemm/" || true
+log "done"
