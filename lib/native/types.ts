@@ -56,6 +56,8 @@ export interface NativeGraphStats {
   disabledReason?: string;
 }
 
+import type { NativeSamplingRows } from '../sampling/native-rows.js';
+
 /** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
 export interface NativeStepBatch {
   tokenIds: Int32Array;
@@ -66,12 +68,20 @@ export interface NativeStepBatch {
   localBlockTables?: Int32Array;
   maxBlocks: number;
   outputRows: Int32Array;
-  /** 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). */
-  output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'none';
+  /**
+   * 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). 'sample': the
+   * token sampled natively from each output row's logits with `sampling` (Int32Array [R]; -1 where a
+   * row has no usable logit), the logits never leaving native memory.
+   */
+  output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'sample' | 'none';
+  /** With output 'sample': one entry per output row (lib/sampling/native-rows.ts). */
+  sampling?: NativeSamplingRows;
 }
 
 export interface NativeModelInfo {
   backend: string;
+  /** step() accepts output 'sample' (absent in addons that predate it). */
+  stepSampling?: boolean;
   weightBytes?: number;
   kvBytes?: number;
   kvBlocks?: number;

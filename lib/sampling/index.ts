@@ -9,8 +9,12 @@ export { keepAboveMinP, keepNucleus, keepTypical } from './filters.js';
 export { argmax, topKIndices } from './select.js';
 export { SamplingScratch } from './scratch.js';
 export {
-  createSamplingState, recordToken, sampleToken, samplingDistribution, type RandomSource, type SamplingState,
+  createSamplingState, noUsableLogits, recordToken, sampleToken, samplingDistribution, type RandomSource, type SamplingState,
 } from './sample.js';
 export { Sampler, type SamplerInit } from './sampler.js';
+export { PenaltyHistory } from './history.js';
+export {
+  packSamplingRows, setStepSampler, stepSampler, type NativeSamplingRow, type NativeSamplingRows, type StepSampler,
+} from './native-rows.js';
 export { StopStringMatcher, type StopStringStep } from './stop-strings.js';
 export { StopConditions, type FinishReason } from './finish.js';

@@ -48,7 +48,8 @@ export function recordToken(state: SamplingState, tokenId: number): void {
   state.promptAndGeneratedIds.add(tokenId);
 }
 
-function noUsableLogits(): GptNeoError {
+/** The error of a row with no usable logit (also what the engine reports when the native step finds one). */
+export function noUsableLogits(): GptNeoError {
   return new GptNeoError('ERR_GPTNEO_INTERNAL', 'Cannot sample: every logit is NaN or -Infinity',
     { hint: 'the model produced no usable scores for this step (numerical failure in the forward pass)' });
 }
