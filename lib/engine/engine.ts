@@ -33,6 +33,8 @@ export interface EngineStats {
   running: number;
   waiting: number;
   preemptions: number;
+  /** Rows whose token was chosen in the native step (argmax or 'sample'), and by the TypeScript sampler. */
+  sampledRows: { native: number; typescript: number };
   kv: KvCacheStats;
 }
 
@@ -50,6 +52,7 @@ export class Engine {
   private steps = 0;
   private computedTokens = 0;
   private preemptions = 0;
+  private readonly sampledRows = { native: 0, typescript: 0 };
   /** The addon samples inside the step (output 'sample'). */
   private readonly nativeSampling: boolean;
 
@@ -74,7 +77,8 @@ export class Engine {
 
   stats(): EngineStats {
     return { steps: this.steps, computedTokens: this.computedTokens, running: this.running.length,
-      waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions, kv: this.kv.stats() };
+      waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions,
+      sampledRows: { ...this.sampledRows }, kv: this.kv.stats() };
   }
 
   /** Fails every queued and running request and waits for the step in flight to end. */
@@ -219,6 +223,7 @@ export class Engine {
       this.computedTokens += it.item.count;
     }
     const V = this.options.vocabSize;
+    this.sampledRows[output === 'logits' ? 'typescript' : 'native'] += sampled.length;
     sampled.forEach((s, i) => {
       if (s.request.finished) return;  // aborted while the step ran: no token is taken
       if (output === 'logits') {
