@@ -98,6 +98,7 @@ void test_embed(ThreadPool* pools[3], Rng& rng);
 void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_kv);
 // runtime.cpp
 void test_thread_pool(ThreadPool* pools[3]);
+void test_sampling(ThreadPool* pools[3], Rng& rng);
 void test_simd_selection();
 
 }  // namespace gptneo::cputest
