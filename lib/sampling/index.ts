@@ -1,4 +1,5 @@
-// Sampling and stop conditions: pure TypeScript over one row of logits.
+// Sampling and stop conditions over one row of logits: the TypeScript sampler (the reference), and the
+// packing of a step's rows for the native in-step sampler (native-rows.ts, csrc/cpu/row_sampler.h).
 export {
   DEFAULT_TEMPERATURE, MAX_LOGIT_BIAS, MAX_PENALTY, MAX_STOP_STRINGS, SAMPLING_OPTION_KEYS, validateSamplingOptions,
   type NormalizedSamplingOptions, type SamplingContext, type SamplingOptions,
