@@ -2,7 +2,8 @@
  * Where sampling runs, end to end: N concurrent top-p streams (top-p 0.9) on a small GPT-Neo-shaped
  * model with GPT-2's 50257-token vocabulary, so that choosing tokens weighs as much as the forward pass
  * (as on a GPU). The random weights give flat logits (standard deviation ~0.22 against ~3 for a trained
- * model); temperature 0.075 restores a trained model's spread, so that the nucleus has a realistic size.
+ * model); temperature 0.06 gives them the spread of the one-row sampling bench (sd 3 at temperature 0.8),
+ * so that the nucleus has a realistic size (a few hundred tokens).
  * Each configuration runs with the TypeScript sampler forced (setStepSampler('typescript'): every
  * row's logits come to the Node thread), with the sampler in the native step, and greedy (the native
  * argmax, no sampling: the engine's own floor), alternating within each repeat so all three see the
@@ -43,7 +44,7 @@ export interface StepSamplingBenchRow {
 export const STEP_SAMPLING_MODEL = { preset: '125m', hiddenSize: 128, numLayers: 2, numHeads: 4 } as const;
 
 /** Temperature that gives the random model's logits a trained model's spread (see above). */
-export const STEP_SAMPLING_TEMPERATURE = 0.075;
+export const STEP_SAMPLING_TEMPERATURE = 0.06;
 
 async function run(model: GptNeoModel, streams: number, newTokens: number, seed: number, temperature: number):
   Promise<{ tokS: number; busyMs: number }> {
