@@ -168,6 +168,10 @@ async function stepSamplingFigures(figures: Figure[], threads: number, repeats: 
       figures.push({ name: `${name}: generation`, unit: 'tok/s', median: r.tokensPerSecond.median, spread: r.tokensPerSecond.spread });
       figures.push({ name: `${name}: event loop busy per step`, unit: 'ms', median: r.busyMsPerStep.median,
         spread: r.busyMsPerStep.spread });
+      if (r.mode !== 'typescript') {
+        figures.push({ name: `${name}: tok/s vs TypeScript sampler, paired repeats`, unit: 'x', median: r.pairedSpeedup.median,
+          spread: r.pairedSpeedup.spread });
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -38,6 +38,11 @@ export interface StepSamplingBenchRow {
   mode: StepSamplingMode;
   tokensPerSecond: Measurement;
   busyMsPerStep: Measurement;
+  /**
+   * This mode's tok/s divided by the TypeScript sampler's in the same repeat (the two ran back to back),
+   * one ratio per repeat: steadier than the ratio of medians on a machine whose speed drifts.
+   */
+  pairedSpeedup: Measurement;
 }
 
 /** The small model the bench writes: 2 layers, hidden 128, GPT-2's vocabulary. */
@@ -80,8 +85,11 @@ export async function runStepSamplingBench(o: StepSamplingBenchOptions): Promise
           samples[mode]!.busyMs.push(m.busyMs);
         }
       }
+      const base = samples.typescript!.tokS;
       for (const mode of modes) {
-        rows.push({ streams, mode, tokensPerSecond: summarize(samples[mode]!.tokS), busyMsPerStep: summarize(samples[mode]!.busyMs) });
+        const tokS = samples[mode]!.tokS;
+        rows.push({ streams, mode, tokensPerSecond: summarize(tokS), busyMsPerStep: summarize(samples[mode]!.busyMs),
+          pairedSpeedup: summarize(tokS.map((t, i) => t / base[i]!)) });
       }
     }
   } finally {
