@@ -15,10 +15,9 @@ import {
 } from '../lib/sampling/index.js';
 import { biasArrays } from '../lib/sampling/native-rows.js';
 
-type SampleRows = (logits: Float32Array, vocabSize: number, sampling: NativeSamplingRows) => Int32Array;
 const addon = (() => {
   try {
-    return loadNative() as unknown as { samplingSampleRows?: SampleRows };
+    return loadNative();
   } catch {
     return undefined;
   }

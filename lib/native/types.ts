@@ -120,6 +120,11 @@ export interface NativeAddon {
    * The benchmark bounds over `threads` threads (about a second): FMA GFLOP/s, read GB/s, and the AMX
    * tiles' bf16 GFLOP/s where the 'amx' path is in use.
    */
+  /**
+   * The in-step sampler on rows given from JavaScript (tests and tools; synchronous, on this thread):
+   * `logits` holds whole rows of `vocabSize`; one token id per row, -1 where a row has no usable logit.
+   */
+  samplingSampleRows?(logits: Float32Array, vocabSize: number, sampling: NativeSamplingRows): Int32Array;
   measureMachineLimits(options: { threads: number; readBytes: number }):
     Promise<{ fmaGflops: number; readGbs: number; amxBf16Gflops?: number; threads: number; simd: string }>;
 }
