@@ -30,7 +30,7 @@ void ModelWorker::OnOK() {
   {
     // A dispose() that arrived while we ran left the freeing to us.
     std::lock_guard<std::mutex> lock(holder_->mu);
-    if (holder_->disposed) holder_->model.reset();
+    if (holder_->disposed) holder_->release();
   }
   holder_->busy.store(false);
   if (!status_.ok()) {

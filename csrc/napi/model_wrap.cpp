@@ -124,7 +124,7 @@ NativeModel::~NativeModel() {
   // none in flight the lock is uncontended.
   if (!holder_->busy.load()) {
     std::lock_guard<std::mutex> lock(holder_->mu);
-    holder_->model.reset();
+    holder_->release();
   }
 }
 
@@ -265,7 +265,7 @@ Napi::Value NativeModel::dispose(const Napi::CallbackInfo& info) {
   holder_->disposed.store(true);
   if (!holder_->busy.load()) {  // else the worker in flight frees the model
     std::lock_guard<std::mutex> lock(holder_->mu);
-    holder_->model.reset();
+    holder_->release();
   }
   return info.Env().Undefined();
 }

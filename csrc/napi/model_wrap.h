@@ -26,6 +26,15 @@ struct ModelHolder {
   StepOutput sampled_logits;
   std::unique_ptr<ThreadPool> sampling_pool;
   std::vector<cpu::RowSamplerScratch> sampling_scratch;
+
+  // Frees the model and the sampling buffers (call with `mu` held, no worker running).
+  void release() {
+    model.reset();
+    sampled_logits = StepOutput();
+    sampling_pool.reset();
+    sampling_scratch.clear();
+    sampling_scratch.shrink_to_fit();
+  }
 };
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
