@@ -29,6 +29,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
 }
 await check('embeddings', () => checks.checkCudaEmbeddings());
+await check('in-step sampling', () => checks.checkCudaStepSampling());
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).

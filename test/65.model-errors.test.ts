@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadModel, type GptNeoModel } from '../lib/index.js';
 import { nativeConfig } from '../lib/model/load.js';
 import { loadNative } from '../lib/native/binding.js';
+import { packSamplingRows, sampleToken, validateSamplingOptions } from '../lib/sampling/index.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
 import {
   assertRejectsWith, copyFixtureModel, fixtureConfigJson, TempDirs, writeConfigJson,
@@ -183,6 +184,21 @@ describe('errors: bad options and bad input', () => {
     await assert.rejects(step({ outputRows: Int32Array.of(1) }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
     await assert.rejects(step({ seqStarts: Int32Array.of(0, 2) }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
     assert.throws(() => step({ tokenIds: [1] }), code('ERR_GPTNEO_INVALID_ARGUMENT'));
+    // Output 'sample': the rows' sampling arguments are checked before anything is queued.
+    const opts = validateSamplingOptions({ temperature: 1, seed: 1 }, { vocabSize: config.vocabSize });
+    const e = new Int32Array(0);
+    const row = { options: opts, u: 0.25, seenIds: e, countIds: e, counts: e, biasIds: e, biasValues: new Float64Array(0) };
+    const invalid = (over: object, message: RegExp) => assert.throws(() => step({ output: 'sample', ...over }),
+      (err: Error & { code?: string }) => err.code === 'ERR_GPTNEO_INVALID_ARGUMENT' && message.test(err.message), String(message));
+    invalid({}, /expected an object for sampling/);
+    invalid({ sampling: packSamplingRows([row, row]) }, /one entry per output row in temperature/);
+    invalid({ sampling: packSamplingRows([{ ...row, seenIds: Int32Array.of(config.vocabSize) }]) }, /seenIds holds a token id outside/);
+    invalid({ sampling: { ...packSamplingRows([row]), u: Float64Array.of(1) } }, /u must be in \[0, 1\)/);
+    const sampled = await step({ output: 'sample', sampling: packSamplingRows([row]) });
+    assert.ok(sampled instanceof Int32Array && sampled.length === 1);
+    const logits = await step({}) as Float32Array;  // the same step's logits: the TypeScript sampler agrees
+    assert.equal(sampled[0], sampleToken(logits, opts, { rng: { next: () => 0.25 }, tokenCounts: new Map(),
+      promptAndGeneratedIds: new Set() }));
     // Two steps at once on one model: the second is refused, the first completes.
     const first = step({});
     assert.throws(() => step({}), code('ERR_GPTNEO_BUSY'));

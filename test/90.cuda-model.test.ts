@@ -1,7 +1,9 @@
 // The model on a CUDA GPU against the Hugging Face fixtures and the CPU. Runs only where a usable
 // GPU is present (scripts/gpu-check.sh runs the same checks on the GPU machine without mocha).
 import { cudaUnavailableReason } from '../lib/index.js';
-import { checkCudaBfloat16, checkCudaEmbeddings, checkCudaFloat32, checkCudaGraphs } from './helpers/cuda-model-checks.js';
+import {
+  checkCudaBfloat16, checkCudaEmbeddings, checkCudaFloat32, checkCudaGraphs, checkCudaStepSampling,
+} from './helpers/cuda-model-checks.js';
 
 describe('90 model on CUDA', function () {
   before(function () {
@@ -25,5 +27,8 @@ describe('90 model on CUDA', function () {
   }
   it('embeddings equal the CPU', async () => {
     console.log(`      ${await checkCudaEmbeddings()}`);
+  });
+  it('sampling in the step equals the TypeScript sampler', async () => {
+    console.log(`      ${await checkCudaStepSampling()}`);
   });
 });

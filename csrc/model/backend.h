@@ -15,6 +15,8 @@
 
 namespace gptneo {
 
+class ThreadPool;
+
 enum class LinearEpilogue {
   kStore,       // y = x·Wᵀ + b
   kGeluNew,     // y = gelu_new(x·Wᵀ + b)
@@ -67,6 +69,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // The host thread pool the backend computes with, if any (the CPU backend's); host-side work
+  // after a step (sampling) reuses it. nullptr: the backend computes elsewhere.
+  virtual ThreadPool* host_pool() { return nullptr; }
   // Which implementation this is (lets backend-specific helpers downcast without RTTI).
   virtual BackendKind kind() const = 0;
 

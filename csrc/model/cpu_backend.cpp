@@ -46,6 +46,7 @@ class CpuBackend final : public Backend {
 
   std::string name() const override { return std::string("cpu/") + cpu::simd_name(level_); }
   BackendKind kind() const override { return BackendKind::kCpu; }
+  ThreadPool* host_pool() override { return &pool_; }
 
   Status alloc(size_t bytes, void** d_ptr) override {
     void* p = host_alloc(bytes);

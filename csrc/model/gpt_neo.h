@@ -89,11 +89,15 @@ struct StepOutput {
   };
   std::unique_ptr<float[], HostFree> values;
   size_t count = 0;
+  size_t capacity = 0;        // floats in `values` (a StepOutput kept across steps reuses them)
   std::vector<int32_t> ids;   // argmax [R]
 
   float* allocate(size_t n) {
-    values.reset(static_cast<float*>(host_alloc(n * sizeof(float))));
-    if (!values) throw std::bad_alloc();
+    if (!values || capacity < n) {
+      values.reset(static_cast<float*>(host_alloc(n * sizeof(float))));
+      capacity = values ? n : 0;
+      if (!values) throw std::bad_alloc();
+    }
     count = n;
     return values.get();
   }

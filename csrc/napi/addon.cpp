@@ -5,6 +5,7 @@
 #include "napi/limits_wrap.h"
 #include "napi/model_wrap.h"
 #include "napi/sampling_wrap.h"
+#include "napi/step_sampling.h"
 
 namespace {
 
@@ -21,6 +22,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("samplingLogitFloor", Napi::Function::New(env, gptneo::napi::sampling_logit_floor, "samplingLogitFloor"));
   exports.Set("samplingNucleus", Napi::Function::New(env, gptneo::napi::sampling_nucleus, "samplingNucleus"));
   exports.Set("samplingWeightFloor", Napi::Function::New(env, gptneo::napi::sampling_weight_floor, "samplingWeightFloor"));
+  exports.Set("samplingSampleRows", Napi::Function::New(env, gptneo::napi::sampling_sample_rows, "samplingSampleRows"));
   return exports;
 }
 

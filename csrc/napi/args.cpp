@@ -49,4 +49,17 @@ bool read_int32_array(const Napi::Object& obj, const char* key, std::vector<int3
   return true;
 }
 
+bool read_float64_array(const Napi::Object& obj, const char* key, std::vector<double>* out,
+                        std::string* error) {
+  Napi::Value v = obj.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    *error = std::string("expected a Float64Array for ") + key;
+    return false;
+  }
+  Napi::Float64Array a = v.As<Napi::Float64Array>();
+  out->resize(a.ElementLength());
+  if (!out->empty()) std::memcpy(out->data(), a.Data(), out->size() * sizeof(double));
+  return true;
+}
+
 }  // namespace gptneo::napi

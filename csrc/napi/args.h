@@ -16,5 +16,8 @@ bool read_string(const Napi::Object& obj, const char* key, std::string* out, std
 // Accepts an Int32Array (copied).
 bool read_int32_array(const Napi::Object& obj, const char* key, std::vector<int32_t>* out,
                       std::string* error);
+// Accepts a Float64Array (copied).
+bool read_float64_array(const Napi::Object& obj, const char* key, std::vector<double>* out,
+                        std::string* error);
 
 }  // namespace gptneo::napi

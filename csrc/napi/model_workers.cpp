@@ -30,7 +30,7 @@ void ModelWorker::OnOK() {
   {
     // A dispose() that arrived while we ran left the freeing to us.
     std::lock_guard<std::mutex> lock(holder_->mu);
-    if (holder_->disposed) holder_->model.reset();
+    if (holder_->disposed) holder_->release();
   }
   holder_->busy.store(false);
   if (!status_.ok()) {
@@ -40,9 +40,30 @@ void ModelWorker::OnOK() {
   deferred_.Resolve(result(env));
 }
 
+Status StepWorker::run(GptNeoModel& model) {
+  return sampling_ ? sample(model) : model.step(input_, &output_);
+}
+
+Status StepWorker::sample(GptNeoModel& model) {
+  StepOutput& logits = holder_->sampled_logits;
+  GN_RETURN_IF_ERROR(model.step(input_, &logits));
+  const int vocab = model.config().vocab_size;
+  const int rows = sampling_->rows();
+  if (logits.rows != rows || logits.cols != vocab || logits.count != static_cast<size_t>(rows) * vocab)
+    return Internal("a sampling step returned logits of an unexpected shape");
+  ThreadPool* pool = model.backend().host_pool();
+  if (pool == nullptr) {
+    if (!holder_->sampling_pool) holder_->sampling_pool = std::make_unique<ThreadPool>(hardware_threads());
+    pool = holder_->sampling_pool.get();
+  }
+  output_.ids.resize(static_cast<size_t>(rows));
+  cpu::sample_rows(logits.values.get(), vocab, *sampling_, *pool, &holder_->sampling_scratch, output_.ids.data());
+  return Status::Ok();
+}
+
 Napi::Value StepWorker::result(Napi::Env env) {
   if (input_.output == OutputKind::kNone) return env.Null();
-  if (input_.output == OutputKind::kArgmax) {
+  if (sampling_ || input_.output == OutputKind::kArgmax) {
     Napi::Int32Array ids = Napi::Int32Array::New(env, output_.ids.size());
     if (!output_.ids.empty()) std::memcpy(ids.Data(), output_.ids.data(), output_.ids.size() * sizeof(int32_t));
     return ids;

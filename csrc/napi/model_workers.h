@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/batch_sampler.h"
 #include "napi/model_wrap.h"
 
 namespace gptneo::napi {
@@ -46,16 +47,21 @@ class LoadWorker final : public ModelWorker {
 
 class StepWorker final : public ModelWorker {
  public:
-  StepWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder, StepInput input)
-      : ModelWorker(env, std::move(holder)), input_(std::move(input)) {}
+  // With `sampling`, the step's logits stay in native memory and each row is sampled there.
+  StepWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder, StepInput input,
+             std::unique_ptr<cpu::SamplingBatch> sampling = nullptr)
+      : ModelWorker(env, std::move(holder)), input_(std::move(input)), sampling_(std::move(sampling)) {}
 
  protected:
-  Status run(GptNeoModel& model) override { return model.step(input_, &output_); }
+  Status run(GptNeoModel& model) override;
   Napi::Value result(Napi::Env env) override;
 
  private:
+  Status sample(GptNeoModel& model);
+
   StepInput input_;
   StepOutput output_;
+  std::unique_ptr<cpu::SamplingBatch> sampling_;
 };
 
 }  // namespace gptneo::napi

@@ -8,6 +8,7 @@
 #include "napi/args.h"
 #include "napi/js_error.h"
 #include "napi/model_workers.h"
+#include "napi/step_sampling.h"
 #ifdef GPTNEO_WITH_CUDA
 #include "model/cuda_backend.h"
 #endif
@@ -112,6 +113,7 @@ NativeModel::NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
     return;
   }
   backend_name_ = backend->name();
+  vocab_size_ = cfg.vocab_size;
   holder_->model = std::make_unique<GptNeoModel>(std::move(cfg), std::move(backend));
 }
 
@@ -122,7 +124,7 @@ NativeModel::~NativeModel() {
   // none in flight the lock is uncontended.
   if (!holder_->busy.load()) {
     std::lock_guard<std::mutex> lock(holder_->mu);
-    holder_->model.reset();
+    holder_->release();
   }
 }
 
@@ -200,7 +202,10 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// step({ tokenIds, positions, seqStarts, blockTables, localBlockTables?, maxBlocks, outputRows, output })
+// step({ tokenIds, positions, seqStarts, blockTables, localBlockTables?, maxBlocks, outputRows, output,
+//        sampling? }); output 'sample' (with `sampling`, napi/step_sampling.h) computes the logits
+// of the output rows and returns the token sampled from each ([R] Int32Array, -1 where a row has no
+// usable logit) instead of the logits.
 Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) return throw_invalid(env, "step(batch) expects an object");
@@ -220,9 +225,17 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   else if (output == "argmax") in.output = OutputKind::kArgmax;
   else if (output == "none") in.output = OutputKind::kNone;
   else if (output == "mean") in.output = OutputKind::kMeanPooled;
-  else return throw_invalid(env, "output must be 'logits', 'hidden', 'argmax', 'mean' or 'none'");
+  else if (output == "sample") in.output = OutputKind::kLogits;
+  else return throw_invalid(env, "output must be 'logits', 'hidden', 'argmax', 'mean', 'sample' or 'none'");
+  std::unique_ptr<cpu::SamplingBatch> sampling;
+  if (output == "sample") {
+    sampling = std::make_unique<cpu::SamplingBatch>();
+    if (!read_sampling_batch(b.Get("sampling"), static_cast<int>(in.output_rows.size()), vocab_size_,
+                             &sampling_marks_, sampling.get(), &err))
+      return throw_invalid(env, err);
+  }
   if (!acquire(env)) return env.Undefined();
-  auto* worker = new StepWorker(env, holder_, std::move(in));
+  auto* worker = new StepWorker(env, holder_, std::move(in), std::move(sampling));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
@@ -232,6 +245,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", backend_name_);
+  o.Set("stepSampling", true);  // step() accepts output 'sample'
   // Skip the details while a worker holds the model (never block the JS thread).
   std::unique_lock<std::mutex> lock(holder_->mu, std::try_to_lock);
   if (lock.owns_lock() && holder_->model) {
@@ -256,7 +270,7 @@ Napi::Value NativeModel::dispose(const Napi::CallbackInfo& info) {
   holder_->disposed.store(true);
   if (!holder_->busy.load()) {  // else the worker in flight frees the model
     std::lock_guard<std::mutex> lock(holder_->mu);
-    holder_->model.reset();
+    holder_->release();
   }
   return info.Env().Undefined();
 }

@@ -7,7 +7,10 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <vector>
 
+#include "core/thread_pool.h"
+#include "cpu/row_sampler.h"
 #include "model/gpt_neo.h"
 
 namespace gptneo::napi {
@@ -18,6 +21,20 @@ struct ModelHolder {
   std::unique_ptr<GptNeoModel> model;
   std::atomic<bool> busy{false};
   std::atomic<bool> disposed{false};
+  // Sampling steps (output 'sample'), used by one worker at a time: the host logits block, kept
+  // across steps; a pool for backends without a host pool (CUDA); one scratch per pool thread.
+  StepOutput sampled_logits;
+  std::unique_ptr<ThreadPool> sampling_pool;
+  std::vector<cpu::RowSamplerScratch> sampling_scratch;
+
+  // Frees the model and the sampling buffers (call with `mu` held, no worker running).
+  void release() {
+    model.reset();
+    sampled_logits = StepOutput();
+    sampling_pool.reset();
+    sampling_scratch.clear();
+    sampling_scratch.shrink_to_fit();
+  }
 };
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
@@ -37,6 +54,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   std::shared_ptr<ModelHolder> holder_;
   std::string backend_name_;
+  int vocab_size_ = 0;
+  std::vector<uint8_t> sampling_marks_;  // read_sampling_batch's scratch (JS thread only)
 };
 
 }  // namespace gptneo::napi

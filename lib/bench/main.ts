@@ -17,6 +17,7 @@ import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
 import { runOnnxRuntimePeer, type PeerOutcome } from './peers/onnxruntime.js';
 import { runSamplingBench } from './sampling.js';
+import { runStepSamplingBench, STEP_SAMPLING_MODEL } from './step-sampling.js';
 import { runTokenizerBench } from './tokenizer.js';
 
 /** Bytes per stored weight (int8's per-channel scales are negligible here). */
@@ -35,6 +36,7 @@ export async function benchMain(argv: string[]): Promise<number> {
     repeats: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     'skip-tokenizer': { type: 'boolean', default: false },
+    'sampling-only': { type: 'boolean', default: false },
     'no-peers': { type: 'boolean', default: false },
     json: { type: 'string' },
     compare: { type: 'string' },
@@ -42,7 +44,9 @@ export async function benchMain(argv: string[]): Promise<number> {
   } });
   if (values.help) {
     process.stdout.write(`Usage: gpt-neo bench [--model DIR] [--dtype float32|bfloat16|float16|int8] [--threads N]
-                   [--repeats N] [--quick] [--skip-tokenizer] [--no-peers] [--json FILE] [--compare BASELINE.json]
+                   [--repeats N] [--quick] [--skip-tokenizer] [--sampling-only] [--no-peers] [--json FILE]
+                   [--compare BASELINE.json]
+  --sampling-only: only the sampling figures (one row; concurrent top-p streams, TypeScript vs in-step).
   Peers: onnxruntime-node (CPU, fp32), when installed, measured in the same run; --no-peers skips them.\n`);
     return 0;
   }
@@ -64,7 +68,7 @@ export async function benchMain(argv: string[]): Promise<number> {
   process.stderr.write(`bounds: FMA ${limits.fmaGflops.toFixed(1)} GFLOP/s${amx}, read ${limits.readGbs.toFixed(1)} GB/s (${threads} threads)\n`);
   let dir = values.model;
   let tmp: string | undefined;
-  if (!dir) {
+  if (!dir && !values['sampling-only']) {
     tmp = await mkdtemp(join(tmpdir(), 'gpt-neo-bench-'));
     dir = tmp;
     process.stderr.write('writing a seeded GPT-Neo-125M-shaped random checkpoint...\n');
@@ -73,32 +77,35 @@ export async function benchMain(argv: string[]): Promise<number> {
   const figures: Figure[] = [];
   const peers: Record<string, PeerOutcome> = {};
   try {
-    const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
-    figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
-    for (const r of m.rows) {
-      // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ matrix rate ÷ FLOPs per unit.
-      const bound = !r.bound ? undefined : r.bound.kind === 'bandwidth'
-        ? Math.min(limits.readGbs * 1e9 / r.bound.bytesPerStep * r.bound.tokensPerStep,
-          matrixGflops * 1e9 / (2 * r.bound.bytesPerStep / WEIGHT_BYTES[dtype]))
-        : matrixGflops * 1e9 / r.bound.flopsPerUnit;
-      figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
-    }
-    process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);
-    if (values['no-peers']) {
-      peers.onnxruntime = { skipped: '--no-peers' };
-    } else {
-      peers.onnxruntime = await measurePeer(dir, threads, Number(values.repeats), values.quick, dtype);
-      if ('ok' in peers.onnxruntime) {
-        for (const [name, result] of peers.onnxruntime.ok.rows) {
-          const f = figures.find((x) => x.name === name);
-          if (f) f.peer = { peer: 'onnxruntime', median: result.median, spread: result.spread };
+    if (dir) {  // absent with --sampling-only
+      const m = await runModelBench({ dir, dtype, threads, repeats: Number(values.repeats), quick: values.quick });
+      figures.push({ name: 'load (page cache warm)', unit: 'ms', median: m.loadMs.median, spread: m.loadMs.spread });
+      for (const r of m.rows) {
+        // decode ≤ bandwidth ÷ weight bytes per step × tokens per step; compute-bound ≤ matrix rate ÷ FLOPs per unit.
+        const bound = !r.bound ? undefined : r.bound.kind === 'bandwidth'
+          ? Math.min(limits.readGbs * 1e9 / r.bound.bytesPerStep * r.bound.tokensPerStep,
+            matrixGflops * 1e9 / (2 * r.bound.bytesPerStep / WEIGHT_BYTES[dtype]))
+          : matrixGflops * 1e9 / r.bound.flopsPerUnit;
+        figures.push({ name: r.name, unit: r.unit, median: r.result.median, spread: r.result.spread, bound, boundKind: r.bound?.kind });
+      }
+      process.stderr.write(`backend ${m.backend}, prepared weights ${(m.weightBytes / 1e6).toFixed(1)} MB\n`);
+      if (values['no-peers']) {
+        peers.onnxruntime = { skipped: '--no-peers' };
+      } else {
+        peers.onnxruntime = await measurePeer(dir, threads, Number(values.repeats), values.quick, dtype);
+        if ('ok' in peers.onnxruntime) {
+          for (const [name, result] of peers.onnxruntime.ok.rows) {
+            const f = figures.find((x) => x.name === name);
+            if (f) f.peer = { peer: 'onnxruntime', median: result.median, spread: result.spread };
+          }
         }
       }
     }
+    await stepSamplingFigures(figures, threads, Number(values.repeats), values.quick);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
-  if (!values['skip-tokenizer']) {
+  if (!values['skip-tokenizer'] && !values['sampling-only']) {
     const rows = await runTokenizerBench({ corpusBytes: values.quick ? 1 << 20 : 10 << 20, repeats: Number(values.repeats) });
     for (const r of rows) figures.push({ name: `tokenizer encode: ${r.name}`, unit: 'MB/s', median: r.mbPerSec, spread: r.spread });
   }
@@ -141,6 +148,34 @@ export async function benchMain(argv: string[]): Promise<number> {
     await writeFile(values.json, JSON.stringify({ machine, limits, figures, peers: peerSummary }, null, 2));
   }
   return 0;
+}
+
+/**
+ * Concurrent top-p streams with the TypeScript sampler forced and with the in-step native sampler, in
+ * the same run (step-sampling.ts), on a small random GPT-Neo-shaped model with the real vocabulary.
+ */
+async function stepSamplingFigures(figures: Figure[], threads: number, repeats: number, quick: boolean): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'gpt-neo-bench-sampling-'));
+  try {
+    await writeRandomCheckpoint(dir, { ...STEP_SAMPLING_MODEL, seed: 4321, dtype: 'float32' });
+    const rows = await runStepSamplingBench({ dir, threads, repeats: Math.max(repeats, 3), streams: quick ? [8] : [8, 32],
+      newTokens: quick ? 16 : 48 });
+    const m = STEP_SAMPLING_MODEL;
+    for (const r of rows) {
+      const what = { native: 'top-p, in-step native sampler', typescript: 'top-p, TypeScript sampler',
+        greedy: 'greedy (native argmax, floor)' }[r.mode];
+      const name = `${r.streams} streams ${m.numLayers}x${m.hiddenSize} model V 50257, ${what}`;
+      figures.push({ name: `${name}: generation`, unit: 'tok/s', median: r.tokensPerSecond.median, spread: r.tokensPerSecond.spread });
+      figures.push({ name: `${name}: event loop busy per step`, unit: 'ms', median: r.busyMsPerStep.median,
+        spread: r.busyMsPerStep.spread });
+      if (r.mode !== 'typescript') {
+        figures.push({ name: `${name}: tok/s vs TypeScript sampler, paired repeats`, unit: 'x', median: r.pairedSpeedup.median,
+          spread: r.pairedSpeedup.spread });
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /** onnxruntime's figures on the same checkpoint; a failure skips the peer (with its reason), never our figures. */

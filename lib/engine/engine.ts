@@ -9,7 +9,7 @@
 import { GptNeoError, fromNativeError } from '../errors.js';
 import { KvCacheManager, type KvCacheStats } from '../kv-cache/index.js';
 import type { NativeModel } from '../native/types.js';
-import { SamplingScratch } from '../sampling/index.js';
+import { SamplingScratch, noUsableLogits, packSamplingRows, stepSampler } from '../sampling/index.js';
 import { EmbedRequest } from './embed-request.js';
 import { ForwardRequest } from './forward-request.js';
 import { GenerationRequest } from './generation-request.js';
@@ -33,6 +33,8 @@ export interface EngineStats {
   running: number;
   waiting: number;
   preemptions: number;
+  /** Rows whose token was chosen in the native step (argmax or 'sample'), and by the TypeScript sampler. */
+  sampledRows: { native: number; typescript: number };
   kv: KvCacheStats;
 }
 
@@ -50,8 +52,12 @@ export class Engine {
   private steps = 0;
   private computedTokens = 0;
   private preemptions = 0;
+  private readonly sampledRows = { native: 0, typescript: 0 };
+  /** The addon samples inside the step (output 'sample'). */
+  private readonly nativeSampling: boolean;
 
   constructor(private readonly native: NativeModel, private readonly options: EngineOptions) {
+    this.nativeSampling = native.info().stepSampling === true;
     this.kv = new KvCacheManager({ numBlocks: options.kvBlocks, blockSize: options.blockSize,
       prefixCaching: options.prefixCaching ?? true,
       ...(options.localWindow ? { localWindow: options.localWindow } : {}) });
@@ -71,7 +77,8 @@ export class Engine {
 
   stats(): EngineStats {
     return { steps: this.steps, computedTokens: this.computedTokens, running: this.running.length,
-      waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions, kv: this.kv.stats() };
+      waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions,
+      sampledRows: { ...this.sampledRows }, kv: this.kv.stats() };
   }
 
   /** Fails every queued and running request and waits for the step in flight to end. */
@@ -186,8 +193,13 @@ export class Engine {
       row += it.item.count;
       if (sampled.includes(it)) outputRows[r++] = row - 1;
     }
-    const output = sampled.length === 0 ? 'none' : sampled.every((s) => s.request.plainGreedy) ? 'argmax' : 'logits';
+    // Rows are reduced natively when possible: argmax when every row is plain greedy, else the whole
+    // sampling decision in the step ('sample'; the requests' generators draw here first). 'logits'
+    // brings the rows to this thread for the TypeScript sampler (no native sampler, or it is switched off).
+    const output = sampled.length === 0 ? 'none' : sampled.every((s) => s.request.plainGreedy) ? 'argmax'
+      : this.nativeSampling && stepSampler() === 'native' ? 'sample' : 'logits';
     const batch = packStepBatch(items.map((i) => i.item), outputRows, output);
+    if (output === 'sample') batch.sampling = packSamplingRows(sampled.map((s) => s.request.nativeRow()));
     let result: Float32Array | Int32Array | null;
     try {
       result = await this.native.step(batch);
@@ -211,10 +223,23 @@ export class Engine {
       this.computedTokens += it.item.count;
     }
     const V = this.options.vocabSize;
+    this.sampledRows[output === 'logits' ? 'typescript' : 'native'] += sampled.length;
     sampled.forEach((s, i) => {
       if (s.request.finished) return;  // aborted while the step ran: no token is taken
-      if (output === 'argmax') s.request.accept((result as Int32Array)[i]!);
-      else s.request.accept((result as Float32Array).subarray(i * V, (i + 1) * V));
+      if (output === 'logits') {
+        let tokenId: number;
+        try {
+          tokenId = s.request.sample((result as Float32Array).subarray(i * V, (i + 1) * V));
+        } catch (e) {
+          s.request.fail(e);  // a row with no usable logit fails its own request only
+          return;
+        }
+        s.request.accept(tokenId, true);
+        return;
+      }
+      const tokenId = (result as Int32Array)[i]!;
+      if (tokenId < 0) s.request.fail(noUsableLogits());  // the native sampler's verdict on this row
+      else s.request.accept(tokenId);
     });
     this.removeFinished();
   }

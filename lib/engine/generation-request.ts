@@ -3,7 +3,8 @@
  * arrive, turns tokens into text (incremental detokenizer, stop strings), and streams chunks.
  */
 import {
-  Sampler, StopConditions, StopStringMatcher, type FinishReason, type NormalizedSamplingOptions, type SamplingScratch,
+  Sampler, StopConditions, StopStringMatcher, type FinishReason, type NativeSamplingRow, type NormalizedSamplingOptions,
+  type SamplingScratch,
 } from '../sampling/index.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SequenceProgress } from './sequence.js';
@@ -51,10 +52,19 @@ export class GenerationRequest {
     return this.finished;
   }
 
-  /** Takes the next token: from a logits row, or an id the native argmax already chose. */
-  accept(row: Float32Array | number): void {
-    const tokenId = typeof row === 'number' ? row : this.sampler.sample(row);
-    if (typeof row === 'number') this.sampler.record(tokenId);
+  /** This step's row for the native sampler (draws the step's uniform: call once per sampling step). */
+  nativeRow(): NativeSamplingRow {
+    return this.sampler.nativeRow();
+  }
+
+  /** Samples the next token from a row of logits (TypeScript sampler); throws when the row has nothing usable. */
+  sample(row: Float32Array): number {
+    return this.sampler.sample(row);
+  }
+
+  /** Takes the next token: one `sample()` returned (`sampled`), or one native code chose (argmax or 'sample'). */
+  accept(tokenId: number, sampled = false): void {
+    if (!sampled) this.sampler.record(tokenId);
     this.seq.tokens.push(tokenId);
     let reason = this.stopConditions.afterToken(tokenId, this.seq.generated);
     // EOS and stop ids end the text without adding their own text.

@@ -58,6 +58,8 @@ export interface NativeGraphStats {
   disabledReason?: string;
 }
 
+import type { NativeSamplingRows } from '../sampling/native-rows.js';
+
 /** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
 export interface NativeStepBatch {
   tokenIds: Int32Array;
@@ -68,12 +70,20 @@ export interface NativeStepBatch {
   localBlockTables?: Int32Array;
   maxBlocks: number;
   outputRows: Int32Array;
-  /** 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). */
-  output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'none';
+  /**
+   * 'mean': per-sequence mean of the ln_f rows, [num_seqs, hidden] (outputRows ignored). 'sample': the
+   * token sampled natively from each output row's logits with `sampling` (Int32Array [R]; -1 where a
+   * row has no usable logit), the logits never leaving native memory.
+   */
+  output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'sample' | 'none';
+  /** With output 'sample': one entry per output row (lib/sampling/native-rows.ts). */
+  sampling?: NativeSamplingRows;
 }
 
 export interface NativeModelInfo {
   backend: string;
+  /** step() accepts output 'sample' (absent in addons that predate it). */
+  stepSampling?: boolean;
   weightBytes?: number;
   kvBytes?: number;
   kvBlocks?: number;
@@ -112,6 +122,11 @@ export interface NativeAddon {
    * The benchmark bounds over `threads` threads (about a second): FMA GFLOP/s, read GB/s, and the AMX
    * tiles' bf16 GFLOP/s where the 'amx' path is in use.
    */
+  /**
+   * The in-step sampler on rows given from JavaScript (tests and tools; synchronous, on this thread):
+   * `logits` holds whole rows of `vocabSize`; one token id per row, -1 where a row has no usable logit.
+   */
+  samplingSampleRows?(logits: Float32Array, vocabSize: number, sampling: NativeSamplingRows): Int32Array;
   measureMachineLimits(options: { threads: number; readBytes: number }):
     Promise<{ fmaGflops: number; readGbs: number; amxBf16Gflops?: number; threads: number; simd: string }>;
 }

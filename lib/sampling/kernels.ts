@@ -7,6 +7,7 @@
  * TypeScript versions here are their reference and the fallback when the addon cannot load.
  * Native weights agree with Math.exp within 1 ulp and the native total is a sum in another order,
  * so a draw can differ only when it lands within rounding of a boundary between two tokens.
+ * (The engine's in-step native sampler, csrc/cpu/row_sampler.cpp, calls the same native kernels.)
  */
 import { loadNative } from '../native/binding.js';
 import { keepNucleus as referenceKeepNucleus } from './filters.js';

@@ -14,6 +14,11 @@
  * kernels when the addon loads (kernels.ts). Top-p and typical-p select their tokens by cumulative mass in expected
  * linear time (no full sort), top-p only among the tokens above a probability floor that provably
  * contains the nucleus. No O(V) allocation beyond the reusable scratch.
+ *
+ * The engine normally runs this decision natively, inside the model step (csrc/cpu/row_sampler.cpp,
+ * a step-for-step port; native-rows.ts packs its inputs): this function is its reference, the path
+ * `setStepSampler('typescript')` forces, and the fallback where the addon cannot sample in a step.
+ * Keep the two in step: test/20.sampling-native-step compares them on every option combination.
  */
 import { GptNeoError } from '../errors.js';
 import { keepAboveMinP, keepTypical } from './filters.js';
@@ -48,7 +53,8 @@ export function recordToken(state: SamplingState, tokenId: number): void {
   state.promptAndGeneratedIds.add(tokenId);
 }
 
-function noUsableLogits(): GptNeoError {
+/** The error of a row with no usable logit (also what the engine reports when the native step finds one). */
+export function noUsableLogits(): GptNeoError {
   return new GptNeoError('ERR_GPTNEO_INTERNAL', 'Cannot sample: every logit is NaN or -Infinity',
     { hint: 'the model produced no usable scores for this step (numerical failure in the forward pass)' });
 }

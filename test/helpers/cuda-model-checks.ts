@@ -3,6 +3,7 @@
 // throws an AssertionError on failure and returns a line describing what it measured.
 import { strict as assert } from 'node:assert';
 import { loadModel } from '../../lib/index.js';
+import { setStepSampler } from '../../lib/sampling/native-rows.js';
 import { loadFixtureCase, maxAbsDiff } from './fixture-data.js';
 import { loadReferenceModel, roundBf16 } from './reference-forward.js';
 
@@ -102,4 +103,39 @@ export async function checkCudaGraphs(name: FixtureName, device = 'cuda'): Promi
   assert.ok(gOff && !gOff.enabled && gOff.recorded === 0, `${name}: cudaGraphs: false still recorded: ${JSON.stringify(gOff)}`);
   return `${name} cuda graphs: greedy identical with and without (${a.length} concurrent sequences); ` +
     `${g.recorded} recorded, ${g.replays} replays`;
+}
+
+/**
+ * Sampling in the step on the GPU (logits downloaded to a host buffer, rows sampled on a host thread
+ * pool of the model's own) against the TypeScript sampler on the same device: concurrent seeded
+ * requests with top-p, top-k, min-p, typical-p, penalties and logit bias give the same tokens, and the
+ * rows were sampled where the switch says. (On the CPU this is test/68.engine-sampling.)
+ */
+export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase('tiny-neo-gpt2vocab');
+  await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'float32' });
+  const requests = [
+    { temperature: 1.2, topK: 50, topP: 0.95, seed: 42 },
+    { temperature: 0.8, topP: 0.9, seed: 1, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.7,
+      logitBias: { 11: 5, 13: -3 } },
+    { temperature: 1, typicalP: 0.9, minP: 0.05, seed: 2 },
+    { temperature: 0, repetitionPenalty: 1.5 },
+  ];
+  const run = async (choice: 'native' | 'typescript') => {
+    const previous = setStepSampler(choice);
+    try {
+      return await Promise.all(fx.json.sequences.flatMap((seq) => requests.map((o) =>
+        gpu.generate(seq.input_ids, { ...o, maxNewTokens: 20, ignoreEos: true }))));
+    } finally {
+      setStepSampler(previous);
+    }
+  };
+  const s0 = gpu.stats().sampledRows;
+  const native = await run('native');
+  const s1 = gpu.stats().sampledRows;
+  const typescript = await run('typescript');
+  native.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the samplers differ on ${device}`));
+  assert.equal(s1.typescript, s0.typescript, 'the native run sampled rows in TypeScript');
+  assert.ok(s1.native - s0.native >= native.length * 20, 'the native run sampled too few rows natively');
+  return `${device} in-step sampling: ${native.length} concurrent seeded requests, tokens identical to the TypeScript sampler`;
 }

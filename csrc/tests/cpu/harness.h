@@ -99,6 +99,8 @@ void test_attention(SimdLevel level, ThreadPool* pools[3], Rng& rng, bool check_
 // runtime.cpp
 void test_thread_pool(ThreadPool* pools[3]);
 void test_simd_selection();
+// sampling.cpp: the batch sampler over the thread pool
+void test_sampling(ThreadPool* pools[3], Rng& rng);
 // wgmma_layout.cpp: the index math of the CUDA wgmma GEMM (cuda/wgmma_layout.h), host-only
 void test_wgmma_layout(Rng& rng);
 

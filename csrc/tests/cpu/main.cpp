@@ -33,6 +33,7 @@ int main() {
   test_pack_weight_i8_matches_reference(rng);
   test_embed(pools, rng);
   test_wgmma_layout(rng);
+  test_sampling(pools, rng);
   bool first = true;
   for (SimdLevel level : levels()) {
     std::printf("# level %s\n", simd_name(level));

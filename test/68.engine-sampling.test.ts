@@ -1,0 +1,109 @@
+// Where the engine samples: in the native step (output 'sample', the default when the addon has it)
+// or on the JavaScript thread (setStepSampler('typescript'), the reference). The same seeds give the
+// same tokens and text both ways, for concurrent requests with every kind of option; the rows really
+// were sampled where the switch says; and a model whose logits are all NaN fails each request with
+// the sampler's own ERR_GPTNEO_INTERNAL on both paths, leaving the engine serving.
+import { strict as assert } from 'node:assert';
+import { join } from 'node:path';
+import { loadModel, type GenerationResult, type GptNeoModel } from '../lib/index.js';
+import { setStepSampler, type SamplingOptions, type StepSampler } from '../lib/sampling/index.js';
+import {
+  TempDirs, assertRejectsWith, fixtureConfigJson, gptNeoEntries, writeConfigJson, writeRawSafetensors, writeZeroSafetensors,
+} from './helpers/checkpoints.js';
+import { loadFixtureCase } from './helpers/fixture-data.js';
+
+const REQUESTS: Array<[string, SamplingOptions]> = [
+  ['The quick brown fox', { maxNewTokens: 24, temperature: 1.2, topK: 50, topP: 0.95, seed: 42 }],
+  ['Once upon a time', { maxNewTokens: 24, temperature: 0.8, topP: 0.9, seed: 1, repetitionPenalty: 1.3,
+    presencePenalty: 0.5, frequencyPenalty: 0.7, logitBias: { 11: 5, 13: -3, 262: -100 } }],
+  ['In a hole in the ground', { maxNewTokens: 24, temperature: 1, typicalP: 0.9, minP: 0.05, seed: 2 }],
+  ['Hello', { maxNewTokens: 24, temperature: 0, repetitionPenalty: 1.5, frequencyPenalty: 1 }],
+  ['Hello', { maxNewTokens: 24, temperature: 0 }],
+  ['A B C', { maxNewTokens: 24, temperature: 1.5, seed: 3 }],
+  ['The quick brown fox', { maxNewTokens: 24, temperature: 0.7, topK: 5, minP: 0.2, presencePenalty: -1, seed: 4 }],
+];
+
+async function withSampler<T>(choice: StepSampler, fn: () => Promise<T>): Promise<T> {
+  const previous = setStepSampler(choice);
+  try {
+    return await fn();
+  } finally {
+    setStepSampler(previous);
+  }
+}
+
+describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu)', () => {
+  let model: GptNeoModel;
+  before(async () => {
+    const fx = await loadFixtureCase('tiny-neo-gpt2vocab');
+    model = await loadModel(fx.dir, { device: 'cpu', threads: 2, maxBatchTokens: 64 });
+  });
+  afterEach(() => assert.equal(model.stats().kv.usedBlocks, 0, 'a request leaked KV blocks'));
+  after(() => model?.dispose());
+
+  const runAll = (): Promise<GenerationResult[]> => Promise.all(REQUESTS.map(([p, o]) => model.generate(p, o)));
+
+  it('the same seeds give the same tokens and text, concurrent requests with every option', async function () {
+    this.timeout(60_000);
+    const before = model.stats().sampledRows;
+    const native = await withSampler('native', runAll);
+    const middle = model.stats().sampledRows;
+    const typescript = await withSampler('typescript', runAll);
+    const after = model.stats().sampledRows;
+    native.forEach((n, i) => {
+      assert.deepEqual(n.tokenIds, typescript[i]!.tokenIds, `request ${i}: ${JSON.stringify(REQUESTS[i]![1])}`);
+      assert.equal(n.text, typescript[i]!.text, `request ${i}`);
+      assert.equal(n.tokenIds.length, 24, `request ${i} ended early (${n.finishReason})`);
+    });
+    // Where the rows were sampled: all natively in the first run, all by TypeScript in the second
+    // except those of steps where every row was plain greedy (native argmax either way).
+    assert.equal(middle.typescript, before.typescript, 'the native run sampled rows in TypeScript');
+    assert.ok(middle.native - before.native >= 7 * 24, 'the native run sampled too few rows natively');
+    assert.ok(after.typescript - middle.typescript >= 6 * 24, 'the TypeScript run sampled too few rows in TypeScript');
+  });
+
+  it('a request alone gives the same tokens as in the crowd, with the native sampler', async function () {
+    this.timeout(30_000);
+    const crowd = await withSampler('native', runAll);
+    for (const i of [1, 2]) {
+      const alone = await withSampler('native', () => model.generate(REQUESTS[i]![0], REQUESTS[i]![1]));
+      assert.deepEqual(alone.tokenIds, crowd[i]!.tokenIds, `request ${i}`);
+    }
+  });
+});
+
+describe('68 engine sampling: a model with no usable logits (every weight NaN)', () => {
+  const dirs = new TempDirs();
+  let model: GptNeoModel;
+  before(async () => {
+    const dir = await dirs.make();
+    const config = await fixtureConfigJson('tiny-neo-gpt2vocab');
+    await writeConfigJson(dir, config);
+    const path = join(dir, 'model.safetensors');
+    const header = await writeZeroSafetensors(path, gptNeoEntries(config));
+    const bytes = Math.max(...Object.values(header).map((e) => (e as { data_offsets?: number[] }).data_offsets?.[1] ?? 0));
+    await writeRawSafetensors(path, header, Buffer.alloc(bytes, 0xff));  // 0xffffffff: a NaN float
+    model = await loadModel(dir, { device: 'cpu', threads: 2 });
+  });
+  after(async () => {
+    await model?.dispose();
+    await dirs.cleanup();
+  });
+
+  for (const choice of ['native', 'typescript'] as const) {
+    it(`${choice}: each sampling request fails with ERR_GPTNEO_INTERNAL, the engine keeps serving`, async () => {
+      await withSampler(choice, async () => {
+        const requests = [
+          model.generate([1, 2, 3], { maxNewTokens: 4, temperature: 1, seed: 1 }),
+          model.generate([4, 5], { maxNewTokens: 4, temperature: 0.7, topP: 0.9, seed: 2 }),
+          model.generate([6], { maxNewTokens: 4, temperature: 0, repetitionPenalty: 1.2 }),
+        ];
+        // The sampler's error itself, not the engine's catch-all ('The engine failed: …').
+        for (const r of requests) await assertRejectsWith(r, 'ERR_GPTNEO_INTERNAL', /^Cannot sample: every logit is NaN or -Infinity\n/);
+        const logits = await model.forward([1, 2]);  // the engine still runs steps
+        assert.ok(Number.isNaN(logits[0]));
+        assert.equal(model.stats().kv.usedBlocks, 0);
+      });
+    });
+  }
+});
