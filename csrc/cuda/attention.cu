@@ -9,6 +9,8 @@
 #include <limits.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
@@ -256,10 +258,21 @@ bool tc_kernel_serves(const gn_cuda_batch* b, int head_dim, const void* k, const
          rows_vec4(head_dim, k, v);
 }
 
+// GPTNEO_CUDA_TC_ATTENTION=0 keeps the tensor-core prefill kernel out of automatic selection (read
+// once): an escape hatch while it is unverified on a GPU; gn_cuda_attention_with still forces it.
+bool tc_attention_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("GPTNEO_CUDA_TC_ATTENTION");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
 int select_kernel(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
                   int operand_dtype) {
   if (decode_kernel_serves(b, head_dim, k, v)) return GN_ATTENTION_DECODE;
-  if (tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype)) return GN_ATTENTION_TENSOR_CORE;
+  if (tc_attention_enabled() && tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype))
+    return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
 }
 

@@ -296,6 +296,16 @@ size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* b, int heads, int 
 
 // Same rule as attention.cu. The mock computes every kernel's result with the one loop below; the
 // tensor-core kernel's operands (q, k, v, probabilities) are rounded to its dtype there, as on the GPU.
+}  // extern "C"
+// The tensor-core kernel's reach (attention.cu tc_kernel_serves).
+static bool mock_tc_attention_serves(const gn_cuda_batch* b, int hd, const void* kc, const void* vc, int cache_dtype,
+                                     int operand_dtype) {
+  const bool aligned = ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15u) == 0;
+  return b->tokens >= 4 * b->num_seqs && hd % 4 == 0 && hd <= 128 && aligned && operand_dtype != GN_DTYPE_F32 &&
+         (cache_dtype == GN_DTYPE_F32 || cache_dtype == operand_dtype);
+}
+extern "C" {
+
 int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, const void* vc, int cache_dtype,
                              int operand_dtype) {
   auto valid = [](int dt) { return dt >= GN_DTYPE_F32 && dt <= GN_DTYPE_BF16; };
@@ -303,8 +313,8 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
   const bool aligned = ((reinterpret_cast<uintptr_t>(kc) | reinterpret_cast<uintptr_t>(vc)) & 15u) == 0;
   const bool vec = hd % 4 == 0 && hd <= 128 && aligned;
   if (b->tokens < 4 * b->num_seqs && vec) return GN_ATTENTION_DECODE;
-  if (b->tokens >= 4 * b->num_seqs && vec && operand_dtype != GN_DTYPE_F32 &&
-      (cache_dtype == GN_DTYPE_F32 || cache_dtype == operand_dtype))
+  const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");  // as attention.cu
+  if (mock_tc_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype) && !(tc_env && std::strcmp(tc_env, "0") == 0))
     return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
 }
@@ -371,7 +381,8 @@ int gn_cuda_attention_with(int kernel, const float* q, int ldq, const void* kc, 
   const int selected = gn_cuda_attention_select(b, hd, kc, vc, cache_dtype, operand_dtype);
   if (selected < 0) return selected;
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
-  if ((kernel == GN_ATTENTION_DECODE || kernel == GN_ATTENTION_TENSOR_CORE) && selected != kernel)
+  if (kernel == GN_ATTENTION_DECODE && selected != kernel) return GN_CUDA_EUNSUPPORTED;
+  if (kernel == GN_ATTENTION_TENSOR_CORE && !mock_tc_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype))
     return GN_CUDA_EUNSUPPORTED;
   return attention_run(kernel == GN_ATTENTION_AUTO ? selected : kernel, q, ldq, kc, vc, cache_dtype, b, heads, hd, window,
                        scale, operand_dtype, out, ldo, ws, ws_bytes);

@@ -786,8 +786,10 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     const double naive_err = rel_error(naive, ref);
     const int odt = (int)od;
     const int sel = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, odt);
+    const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");  // "0": out of automatic selection
+    const bool tc_auto = tc_env == nullptr || std::strcmp(tc_env, "0") != 0;
     const int expect = decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE
-                     : !decode_like && hd % 4 == 0 ? GN_ATTENTION_TENSOR_CORE : GN_ATTENTION_TILED;
+                     : !decode_like && hd % 4 == 0 && tc_auto ? GN_ATTENTION_TENSOR_CORE : GN_ATTENTION_TILED;
     const std::string hwhat = what + " " + dtype_name(od);
     report(sel == expect, hwhat + " selects " + gn_cuda_attention_kernel_name(sel), "");
     for (bool forced : {false, true}) {
@@ -798,7 +800,9 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
         st = gn_cuda_attention_with(GN_ATTENTION_TENSOR_CORE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
                                     &cb, heads, hd, window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes,
                                     nullptr);
-        if (sel != GN_ATTENTION_TENSOR_CORE) {
+        if (!decode_like && hd % 4 == 0) {
+          // Forced, the kernel serves every prefill-like step with aligned rows.
+        } else {
           report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
           continue;
         }
@@ -811,7 +815,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       std::vector<float> hout(ref.size());
       if (!download(c, hout.data(), dout.as<void>(), hout.size() * 4, kwhat)) return;
       const double herr = rel_error(hout, ref);
-      const double tol = sel == GN_ATTENTION_TENSOR_CORE ? 2.0 * naive_err : 1e-4;
+      const double tol = forced || sel == GN_ATTENTION_TENSOR_CORE ? 2.0 * naive_err : 1e-4;
       report(herr <= tol, kwhat, fmt("rel_err=%.3g tol=%.3g (naive %.3g)", herr, tol, naive_err));
     }
   }
