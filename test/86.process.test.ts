@@ -1,5 +1,6 @@
-// Process-level behaviour: a model in a worker_threads Worker, two models in one process, and a
-// process that exits with models still loaded (it must exit cleanly, not hang or crash).
+// Process-level behaviour: a model in a worker_threads Worker, two models in one process, a
+// process that exits with models still loaded (it must exit cleanly, not hang or crash) or ends on
+// its own once idle, and steps that do not queue behind libuv's thread pool.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -60,5 +61,33 @@ describe('86 process: workers, several models, exit', () => {
       setTimeout(() => process.exit(0), 20);`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
     assert.match(out, /loaded/);
+  });
+
+  it('an idle model does not keep the process alive: it ends when its work is done', () => {
+    const script = `
+      const { loadModel } = await import(${JSON.stringify(indexJs)});
+      const m = await loadModel(${JSON.stringify(fixture('tiny-neo'))}, { device: 'cpu', threads: 1 });
+      const out = await m.generate([1, 2], { maxNewTokens: 4, temperature: 0 });
+      console.log('generated', out.tokenIds.length);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.match(out, /generated 4/);
+  });
+
+  it("steps run on the model's own thread, not in libuv's pool: a busy pool does not hold them up", () => {
+    // One libuv pool thread, kept busy by a long pbkdf2; a generation started after it must still
+    // finish first (in the pool it would wait for the pbkdf2).
+    const script = `
+      const { pbkdf2 } = await import('node:crypto');
+      const { loadModel } = await import(${JSON.stringify(indexJs)});
+      const m = await loadModel(${JSON.stringify(fixture('tiny-neo'))}, { device: 'cpu', threads: 1 });
+      const order = [];
+      const busy = new Promise((resolve) => pbkdf2('secret', 'salt', 1_000_000, 64, 'sha512', () => { order.push('pbkdf2'); resolve(); }));
+      await m.generate([1, 2], { maxNewTokens: 8, temperature: 0 }).then(() => order.push('generate'));
+      await busy;
+      await m.dispose();
+      console.log(order.join(','));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, UV_THREADPOOL_SIZE: '1' } });
+    assert.equal(out.trim(), 'generate,pbkdf2');
   });
 });

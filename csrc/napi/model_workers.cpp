@@ -9,7 +9,12 @@
 
 namespace gptneo::napi {
 
-void ModelWorker::Execute() {
+void ModelWorker::queue(Napi::Env env) {
+  InferenceThread* thread = holder_->thread.get();
+  thread->submit(env, this);
+}
+
+void ModelWorker::execute() {
   try {
     std::lock_guard<std::mutex> lock(holder_->mu);
     if (holder_->disposed || !holder_->model) {
@@ -24,8 +29,7 @@ void ModelWorker::Execute() {
   }
 }
 
-void ModelWorker::OnOK() {
-  Napi::Env env = Env();
+void ModelWorker::settle(Napi::Env env) {
   Napi::HandleScope scope(env);
   {
     // A dispose() that arrived while we ran left the freeing to us.

@@ -1,5 +1,6 @@
-// AsyncWorkers behind NativeModel.load() and .step(): Execute() runs on a worker thread and
-// makes no N-API calls; results and errors settle a Promise on the JS thread.
+// The jobs behind NativeModel.load() and .step(): execute() runs on the model's thread
+// (napi/inference_thread.h) and makes no N-API calls; settle() resolves or rejects the Promise on
+// the JS thread.
 #pragma once
 #include <napi.h>
 
@@ -8,19 +9,23 @@
 #include <vector>
 
 #include "cpu/batch_sampler.h"
+#include "napi/inference_thread.h"
 #include "napi/model_wrap.h"
 
 namespace gptneo::napi {
 
-class ModelWorker : public Napi::AsyncWorker {
+class ModelWorker : public ThreadJob {
  public:
   ModelWorker(Napi::Env env, std::shared_ptr<ModelHolder> holder)
-      : Napi::AsyncWorker(env), holder_(std::move(holder)), deferred_(Napi::Promise::Deferred::New(env)) {}
+      : holder_(std::move(holder)), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
+  // JS thread: hands the job to the model's thread (which deletes it once settled).
+  void queue(Napi::Env env);
+
+  void execute() final;
+  void settle(Napi::Env env) final;
 
  protected:
-  void Execute() final;
-  void OnOK() final;
   virtual Status run(GptNeoModel& model) = 0;
   virtual Napi::Value result(Napi::Env env) = 0;
 

@@ -115,6 +115,7 @@ NativeModel::NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Nati
   backend_name_ = backend->name();
   vocab_size_ = cfg.vocab_size;
   holder_->model = std::make_unique<GptNeoModel>(std::move(cfg), std::move(backend));
+  holder_->thread = std::make_unique<InferenceThread>(env);
 }
 
 NativeModel::~NativeModel() {
@@ -198,7 +199,7 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
   if (!acquire(env)) return env.Undefined();
   auto* worker = new LoadWorker(env, holder_, std::move(path), std::move(tensors), lo);
   Napi::Promise promise = worker->promise();
-  worker->Queue();
+  worker->queue(env);
   return promise;
 }
 
@@ -237,7 +238,7 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   if (!acquire(env)) return env.Undefined();
   auto* worker = new StepWorker(env, holder_, std::move(in), std::move(sampling));
   Napi::Promise promise = worker->promise();
-  worker->Queue();
+  worker->queue(env);
   return promise;
 }
 

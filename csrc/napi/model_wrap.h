@@ -1,5 +1,5 @@
 // NativeModel: the JS class over GptNeoModel. Construction is cheap and synchronous; load()
-// and step() run off the JS thread and return Promises. One step at a time per model (the
+// and step() run on the model's own thread (napi/inference_thread.h) and return Promises. One step at a time per model (the
 // TypeScript engine serialises them; a concurrent call is rejected with ERR_GPTNEO_BUSY).
 #pragma once
 #include <napi.h>
@@ -12,6 +12,7 @@
 #include "core/thread_pool.h"
 #include "cpu/row_sampler.h"
 #include "model/gpt_neo.h"
+#include "napi/inference_thread.h"
 
 namespace gptneo::napi {
 
@@ -26,6 +27,10 @@ struct ModelHolder {
   StepOutput sampled_logits;
   std::unique_ptr<ThreadPool> sampling_pool;
   std::vector<cpu::RowSamplerScratch> sampling_scratch;
+  // Where load() and step() run. Declared last, so it is joined before anything above goes; the
+  // holder (and so the thread) is destroyed on the JS thread: by the wrapper or by the last job's
+  // settle().
+  std::unique_ptr<InferenceThread> thread;
 
   // Frees the model and the sampling buffers (call with `mu` held, no worker running).
   void release() {
