@@ -17,6 +17,7 @@ import { writeRandomCheckpoint } from '../model/random-checkpoint.js';
 import { runModelBench } from './model-bench.js';
 import { runOnnxRuntimePeer, type PeerOutcome } from './peers/onnxruntime.js';
 import { runSamplingBench } from './sampling.js';
+import { runStepOverheadBench } from './step-overhead.js';
 import { runStepSamplingBench, STEP_SAMPLING_MODEL } from './step-sampling.js';
 import { runTokenizerBench } from './tokenizer.js';
 
@@ -102,6 +103,7 @@ export async function benchMain(argv: string[]): Promise<number> {
       }
     }
     await stepSamplingFigures(figures, threads, Number(values.repeats), values.quick);
+    if (!values['sampling-only']) await stepOverheadFigure(figures, Number(values.repeats));
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
@@ -173,6 +175,19 @@ async function stepSamplingFigures(figures: Figure[], threads: number, repeats: 
           spread: r.pairedSpeedup.spread });
       }
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Host cost per decode token on the tiny random model (step-overhead.ts). */
+async function stepOverheadFigure(figures: Figure[], repeats: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'gpt-neo-bench-tiny-'));
+  try {
+    await writeRandomCheckpoint(dir, { preset: 'tiny', seed: 99, dtype: 'float32' });
+    const m = await runStepOverheadBench(dir, repeats);
+    figures.push({ name: 'decode step host overhead (tiny 4x64 model, greedy, 1 stream)', unit: 'us', median: m.median,
+      spread: m.spread });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
