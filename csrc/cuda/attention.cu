@@ -40,17 +40,8 @@ __global__ void attention_kernel(AttentionParams p) {
     s = seq_of_row(p.b.d_seq_starts, p.b.num_seqs, t0);
     seq_begin = p.b.d_seq_starts[s];
     seq_end = p.b.d_seq_starts[s + 1];
-  } else {
-    int tile = blockIdx.x;
-    for (; s < p.b.num_seqs; ++s) {
-      seq_begin = p.b.d_seq_starts[s];
-      seq_end = p.b.d_seq_starts[s + 1];
-      const int nt = (seq_end - seq_begin + bq - 1) / bq;
-      if (tile < nt) break;
-      tile -= nt;
-    }
-    if (s >= p.b.num_seqs) return;  // grid is an upper bound on the number of tiles
-    t0 = seq_begin + tile * bq;
+  } else if (!find_query_tile(p.b.d_seq_starts, p.b.num_seqs, bq, blockIdx.x, &s, &seq_begin, &seq_end, &t0)) {
+    return;  // grid is an upper bound on the number of tiles
   }
   const int t_end = min(t0 + bq, seq_end);
   const int h = blockIdx.y, split = blockIdx.z;

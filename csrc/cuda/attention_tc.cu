@@ -69,16 +69,8 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
   const int h = blockIdx.y;
 
   // This block's sequence and query tile (the grid is an upper bound on the tile count).
-  int s = 0, seq_begin = 0, seq_end = 0, tile = blockIdx.x;
-  for (; s < p.b.num_seqs; ++s) {
-    seq_begin = p.b.d_seq_starts[s];
-    seq_end = p.b.d_seq_starts[s + 1];
-    const int nt = (seq_end - seq_begin + kTcQueries - 1) / kTcQueries;
-    if (tile < nt) break;
-    tile -= nt;
-  }
-  if (s >= p.b.num_seqs) return;
-  const int t0 = seq_begin + tile * kTcQueries;
+  int s = 0, seq_begin = 0, seq_end = 0, t0 = 0;
+  if (!find_query_tile(p.b.d_seq_starts, p.b.num_seqs, kTcQueries, blockIdx.x, &s, &seq_begin, &seq_end, &t0)) return;
   const int t_end = min(t0 + kTcQueries, seq_end);
 
   // Positions of this lane's two rows (g and g + 8 of the warp's 16); -1 past the tile's end.

@@ -81,18 +81,8 @@ __global__ void __launch_bounds__(T::kThreads) gemm_tc_kernel(GemmArgs a) {
     for (int kk = 0; kk < T::kBK; kk += 16) {
       uint32_t af[T::kMTiles][4];
 #pragma unroll
-      for (int i = 0; i < T::kMTiles; ++i) {
-        const float* r0 = as + (wm0 + i * 16 + g) * T::kALd + kk + 2 * tig;
-        const float* r1 = r0 + 8 * T::kALd;
-        const float2 v00 = *reinterpret_cast<const float2*>(r0);
-        const float2 v10 = *reinterpret_cast<const float2*>(r1);
-        const float2 v01 = *reinterpret_cast<const float2*>(r0 + 8);
-        const float2 v11 = *reinterpret_cast<const float2*>(r1 + 8);
-        af[i][0] = pack2<WT>(v00.x, v00.y);
-        af[i][1] = pack2<WT>(v10.x, v10.y);
-        af[i][2] = pack2<WT>(v01.x, v01.y);
-        af[i][3] = pack2<WT>(v11.x, v11.y);
-      }
+      for (int i = 0; i < T::kMTiles; ++i)
+        a_fragment_from_f32<WT>(as + (wm0 + i * 16 + g) * T::kALd + kk + 2 * tig, T::kALd, af[i]);
       uint32_t bf[T::kNTiles][2];
 #pragma unroll
       for (int j = 0; j < T::kNTiles; ++j) {

@@ -108,18 +108,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
     const float* as = As + slot * (kBM * wgmma::kALd) + a_lane;
     uint32_t af[4][4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      const float* r0 = as + 16 * j;            // (row, k), (row, k+1)
-      const float* r1 = r0 + 8 * wgmma::kALd;   // row + 8
-      const float2 v00 = *reinterpret_cast<const float2*>(r0);
-      const float2 v10 = *reinterpret_cast<const float2*>(r1);
-      const float2 v01 = *reinterpret_cast<const float2*>(r0 + 8);
-      const float2 v11 = *reinterpret_cast<const float2*>(r1 + 8);
-      af[j][0] = pack2<WT>(v00.x, v00.y);
-      af[j][1] = pack2<WT>(v10.x, v10.y);
-      af[j][2] = pack2<WT>(v01.x, v01.y);
-      af[j][3] = pack2<WT>(v11.x, v11.y);
-    }
+    for (int j = 0; j < 4; ++j) a_fragment_from_f32<WT>(as + 16 * j, wgmma::kALd, af[j]);  // k16 step j
 #pragma unroll
     for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
     wgmma::fence();

@@ -1,5 +1,5 @@
 // mma.sync m16n8k16 (bf16/f16 operands, fp32 accumulate) and operand packing, shared by the
-// tensor-core GEMM kernels (gemm_tc.cu, gemm_decode_tc.cu).
+// tensor-core kernels (gemm_tc.cu, gemm_decode_tc.cu, gemm_wgmma.cu's register A, attention_tc.cu).
 #pragma once
 #include "cuda/common.cuh"
 
@@ -17,6 +17,22 @@ template <>
 __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// The m16n8k16 A fragment (16 rows x 16 k) of lane (g, t) from fp32 values in shared memory, rounded
+// to WT: r0 points at (row g, k 2t) of the tile, ld is its row stride in floats (rows g + 8 are
+// 8 * ld further, k + 8 is 8 further). Used by the tensor-core GEMMs, whose x tiles stay fp32.
+template <typename WT>
+__device__ __forceinline__ void a_fragment_from_f32(const float* r0, int ld, uint32_t* a) {
+  const float* r1 = r0 + 8 * ld;
+  const float2 v00 = *reinterpret_cast<const float2*>(r0);
+  const float2 v10 = *reinterpret_cast<const float2*>(r1);
+  const float2 v01 = *reinterpret_cast<const float2*>(r0 + 8);
+  const float2 v11 = *reinterpret_cast<const float2*>(r1 + 8);
+  a[0] = pack2<WT>(v00.x, v00.y);
+  a[1] = pack2<WT>(v10.x, v10.y);
+  a[2] = pack2<WT>(v01.x, v01.y);
+  a[3] = pack2<WT>(v11.x, v11.y);
 }
 
 template <typename WT>

@@ -25,6 +25,26 @@ __device__ __forceinline__ int seq_of_row_decode(const int32_t* seq_starts, int 
   return seq_of_row(seq_starts, num_seqs, t);
 }
 
+// Query tile `tile` of a step whose sequences' rows are cut into tiles of tile_rows rows (sequence
+// by sequence, in order): its sequence *s, the sequence's row range [*seq_begin, *seq_end) and the
+// tile's first row *t0. False when `tile` is past the last one (grids are an upper bound).
+__device__ __forceinline__ bool find_query_tile(const int32_t* seq_starts, int num_seqs, int tile_rows, int tile,
+                                                int* s, int* seq_begin, int* seq_end, int* t0) {
+  for (int q = 0; q < num_seqs; ++q) {
+    const int b = seq_starts[q], e = seq_starts[q + 1];
+    const int nt = (e - b + tile_rows - 1) / tile_rows;
+    if (tile < nt) {
+      *s = q;
+      *seq_begin = b;
+      *seq_end = e;
+      *t0 = b + tile * tile_rows;
+      return true;
+    }
+    tile -= nt;
+  }
+  return false;
+}
+
 // Cache slot (block * block_size + row) of absolute position pos of sequence s; -1 when the
 // position is past the sequence's block table.
 __device__ __forceinline__ long long cache_slot(const int32_t* block_tables, int max_blocks, int block_size,

@@ -36,30 +36,34 @@ bool read_string(const Napi::Object& obj, const char* key, std::string* out, std
   return true;
 }
 
-bool read_int32_array(const Napi::Object& obj, const char* key, std::vector<int32_t>* out,
+namespace {
+
+// Copies obj[key], which must be a typed array of type `kind` (elements T), into *out; `what` names
+// that type in the error ("an Int32Array").
+template <typename T, napi_typedarray_type kind>
+bool read_typed_array(const Napi::Object& obj, const char* key, const char* what, std::vector<T>* out,
                       std::string* error) {
   Napi::Value v = obj.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    *error = std::string("expected an Int32Array for ") + key;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
+    *error = std::string("expected ") + what + " for " + key;
     return false;
   }
-  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   out->resize(a.ElementLength());
-  if (!out->empty()) std::memcpy(out->data(), a.Data(), out->size() * sizeof(int32_t));
+  if (!out->empty()) std::memcpy(out->data(), a.Data(), out->size() * sizeof(T));
   return true;
+}
+
+}  // namespace
+
+bool read_int32_array(const Napi::Object& obj, const char* key, std::vector<int32_t>* out,
+                      std::string* error) {
+  return read_typed_array<int32_t, napi_int32_array>(obj, key, "an Int32Array", out, error);
 }
 
 bool read_float64_array(const Napi::Object& obj, const char* key, std::vector<double>* out,
                         std::string* error) {
-  Napi::Value v = obj.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    *error = std::string("expected a Float64Array for ") + key;
-    return false;
-  }
-  Napi::Float64Array a = v.As<Napi::Float64Array>();
-  out->resize(a.ElementLength());
-  if (!out->empty()) std::memcpy(out->data(), a.Data(), out->size() * sizeof(double));
-  return true;
+  return read_typed_array<double, napi_float64_array>(obj, key, "a Float64Array", out, error);
 }
 
 }  // namespace gptneo::napi
