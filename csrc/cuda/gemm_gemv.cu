@@ -6,41 +6,12 @@
 // layer-normed first (gn_cuda_layernorm_gemv: one launch instead of layernorm + GEMV).
 // Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
+#include "cuda/gemv_rows.cuh"
 
 namespace gncuda {
 namespace {
 
 using G = GemvTraits;
-
-template <typename WT>
-__device__ __forceinline__ void unpack16(const uint4& v, float* out);
-template <>
-__device__ __forceinline__ void unpack16<float>(const uint4& v, float* out) {
-  out[0] = __uint_as_float(v.x);
-  out[1] = __uint_as_float(v.y);
-  out[2] = __uint_as_float(v.z);
-  out[3] = __uint_as_float(v.w);
-}
-template <>
-__device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4& v, float* out) {
-  const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    out[2 * i] = __uint_as_float(u[i] << 16);
-    out[2 * i + 1] = __uint_as_float(u[i] & 0xffff0000u);
-  }
-}
-template <>
-__device__ __forceinline__ void unpack16<__half>(const uint4& v, float* out) {
-  const uint32_t u[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    __half2 h = *reinterpret_cast<const __half2*>(&u[i]);
-    float2 f = __half22float2(h);
-    out[2 * i] = f.x;
-    out[2 * i + 1] = f.y;
-  }
-}
 
 // LN: layer-norm the staged x rows first (a separate instantiation, so that the plain kernels'
 // register allocation is unchanged by it).
@@ -56,7 +27,6 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
   // x chunk length: as much of k as the m staged rows fit in xs (a multiple of 256 elements, so
   // every chunk starts 16-byte aligned in W).
   const int chunk = (kXs / a.m) & ~255;
-  const bool x_vec4 = a.ldx % 4 == 0 && (reinterpret_cast<uintptr_t>(a.x) & 15u) == 0;
   const WT* w = static_cast<const WT*>(a.w);
 
   float acc[G::kMaxM][R];
@@ -69,41 +39,11 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
     const int kn = min(chunk, a.k - k0);  // a multiple of 8 (k % 8 == 0)
     const int step = 32 * V * ks;
     __syncthreads();
-    // x rows [m][kn] -> xs[m * chunk + e]; one flat loop so that every thread has several
-    // independent loads in flight whatever m is.
-    if (x_vec4) {
-      const int quads = kn >> 2;
-#pragma unroll 8
-      for (int i = threadIdx.x; i < a.m * quads; i += blockDim.x) {
-        const int m = i / quads, e = (i - m * quads) * 4;
-        *reinterpret_cast<float4*>(xs + m * chunk + e) =
-            __ldg(reinterpret_cast<const float4*>(a.x + (size_t)m * a.ldx + k0 + e));
-      }
-    } else {
-#pragma unroll 8
-      for (int i = threadIdx.x; i < a.m * kn; i += blockDim.x) {
-        const int m = i / kn, e = i - m * kn;
-        xs[m * chunk + e] = a.x[(size_t)m * a.ldx + k0 + e];
-      }
-    }
+    stage_x_rows(xs, chunk, a.x, a.ldx, a.m, k0, kn);
     __syncthreads();
     if constexpr (LN) {
-      // Layer norm of the staged rows in place (the launcher guarantees one chunk: kn == k).
-      // Warp w takes rows w, w + kWarps, ...: mean, then centred variance, both fp32 passes
-      // over shared memory as in layernorm_kernel (rowops.cu); summation order differs.
-      for (int m = warp; m < a.m; m += G::kWarps) {
-        float* xr = xs + m * chunk;
-        float s = 0.f;
-        for (int e = lane; e < kn; e += 32) s += xr[e];
-        const float mean = warp_sum(s) / kn;
-        float v = 0.f;
-        for (int e = lane; e < kn; e += 32) {
-          const float d = xr[e] - mean;
-          v += d * d;
-        }
-        const float rstd = rsqrtf(warp_sum(v) / kn + a.ln_eps);
-        for (int e = lane; e < kn; e += 32) xr[e] = (xr[e] - mean) * rstd * a.ln_gamma[e] + a.ln_beta[e];
-      }
+      // (the launcher guarantees one chunk: kn == k)
+      layernorm_staged_rows<G::kWarps>(xs, chunk, a.m, kn, a.ln_gamma, a.ln_beta, a.ln_eps);
       __syncthreads();
     }
     for (int kk0 = (wk * 32 + lane) * V; kk0 < kn; kk0 += step * U) {

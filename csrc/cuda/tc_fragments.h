@@ -16,11 +16,7 @@
 // j, low half first (the transpose of the plain load's (row g, cols 2t, 2t + 1)).
 #pragma once
 
-#if defined(__CUDACC__)
-#define GN_HD __host__ __device__ __forceinline__
-#else
-#define GN_HD inline
-#endif
+#include "cuda/host_device.h"
 
 namespace gncuda::frag {
 

@@ -1,0 +1,9 @@
+// GN_HD: functions that compile for the device and the host alike, so that host tests can run the
+// index math of a kernel (tc_fragments.h, gemv_stream_plan.h) without a GPU.
+#pragma once
+
+#if defined(__CUDACC__)
+#define GN_HD __host__ __device__ __forceinline__
+#else
+#define GN_HD inline
+#endif
