@@ -112,6 +112,8 @@ enum {
   GN_GEMM_WGMMA = 5,        // Hopper (sm_90a image on a compute capability 9.0 device): as TENSOR_CORE
                             // (same requirements and numerics) on warpgroup MMA; chosen by
                             // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=1 (until verified on a GPU)
+  GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm, pdl on; never chosen
+                            // by gn_cuda_gemm (callers opt in: GPTNEO_CUDA_GEMV_STREAM=1 in the backend)
 };
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,
@@ -132,6 +134,17 @@ int gn_cuda_layernorm_gemv_supported(int m, int n, int k, int w_dtype, const voi
 int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
                            float eps, const void* d_w, int w_dtype, int n, int k, const float* d_bias,
                            float* d_y, int ldy, int epilogue, void* stream);
+
+// The streaming decode GEMV (gemm_gemv_stream.cu; csrc/cuda/NOTES.md round 5): y = epilogue(x' · Wᵀ +
+// bias) with x' = x, or layernorm(x) when d_gamma and d_beta are both given (as gn_cuda_layernorm_gemv).
+// Serves 1 <= m <= 4, k % 8 == 0, m * k * 4 <= 65536 bytes (x is staged whole in shared memory) and a
+// 16-byte aligned W; GN_CUDA_EUNSUPPORTED otherwise. Numerics as GN_GEMM_GEMV (fp32 x, fp32 sums).
+// pdl != 0: on compute capability 9.0+ it is launched as a programmatic dependent of the previous
+// kernel on the stream, so that its first weight loads overlap that kernel's end (ignored elsewhere).
+int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, const void* d_w);
+int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
+                        const void* d_w, int w_dtype, int n, int k, const float* d_bias, float* d_y, int ldy,
+                        int epilogue, int pdl, void* stream);
 
 // --- row ops ---------------------------------------------------------------------------------
 // y = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance). y may alias x

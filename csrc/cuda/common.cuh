@@ -38,6 +38,23 @@ __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162flo
 // overlap a kernel's first weight reads with its x staging.
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.L2 [%0];" ::"l"(p)); }
 
+// Programmatic dependent launch (sm_90+; no-ops when compiled for older targets, and at run time
+// when the kernel was launched without the programmatic-serialization attribute):
+// grid_dependency_wait() returns once the previous kernel on the stream has completed and its
+// writes are visible, so everything before it may only read what that kernel does not write (the
+// weights); grid_dependents_launch() lets the next kernel, if launched with the attribute, start
+// its own blocks (their prologue) before this grid ends.
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void grid_dependents_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 // Four consecutive elements of a KV cache row as floats: one 16-byte load of float32, one 8-byte
 // load of bf16/f16 (p 16- resp. 8-byte aligned).
 __device__ __forceinline__ float4 load4(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }

@@ -64,6 +64,7 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_WGMMA:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
+    case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k) && aligned16(a.w);
   }
   return false;
 }
@@ -82,6 +83,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_TENSOR_CORE_64: return "tensor-core-64";
     case GN_GEMM_DECODE_TC: return "decode-tc";
     case GN_GEMM_WGMMA: return "wgmma";
+    case GN_GEMM_GEMV_STREAM: return "gemv-stream";
   }
   return "unknown";
 }
@@ -102,6 +104,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA: return launch_gemm_wgmma(a, s);
+    case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, true, s);
     default: return launch_gemm_simt(a, s);
   }
 }
@@ -126,4 +129,21 @@ extern "C" int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const fl
   GN_CUDA_REQUIRE(gn_cuda_layernorm_gemv_supported(m, n, k, w_dtype, d_w), GN_CUDA_EUNSUPPORTED);
   GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue, d_gamma, d_beta, eps};
   return launch_gemm_gemv(a, as_stream(stream));
+}
+
+extern "C" int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, const void* d_w) {
+  return n >= 1 && valid_dtype(w_dtype) && aligned16(d_w) && gemv_stream_serves(m, k);
+}
+
+extern "C" int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
+                                   float eps, const void* d_w, int w_dtype, int n, int k, const float* d_bias,
+                                   float* d_y, int ldy, int epilogue, int pdl, void* stream) {
+  GN_CUDA_REQUIRE(m >= 0 && n >= 0 && k > 0 && valid_dtype(w_dtype) && eps >= 0.f, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(epilogue >= GN_EPILOGUE_STORE && epilogue <= GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE((d_gamma == nullptr) == (d_beta == nullptr), GN_CUDA_EINVAL);
+  if (m == 0 || n == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(ldx >= k && ldy >= n && d_x && d_w && d_y, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(gn_cuda_gemv_stream_supported(m, n, k, w_dtype, d_w), GN_CUDA_EUNSUPPORTED);
+  GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue, d_gamma, d_beta, eps};
+  return launch_gemm_gemv_stream(a, pdl != 0, as_stream(stream));
 }

@@ -1,5 +1,5 @@
 // Tile parameters and internal launchers of the GEMM kernels (gemm_tc.cu, gemm_gemv.cu,
-// gemm_simt.cu); gemm.cu selects one per call.
+// gemm_gemv_stream.cu, gemm_decode_tc.cu, gemm_wgmma.cu, gemm_simt.cu); gemm.cu selects one per call.
 #pragma once
 #include "cuda/common.cuh"
 
@@ -42,6 +42,21 @@ struct GemvTraits {
   static constexpr int kBatchedFromM = 4;
   // Row groups are split over up to kWarps warps until the grid has this many warps per SM.
   static constexpr int kTargetWarpsPerSm = 16;
+};
+
+// Streaming decode GEMV (gemm_gemv_stream.cu, m <= kMaxM): the grid is what the GPU holds at once,
+// each warp streams a fixed run of row groups (gemv_stream_plan.h) and keeps the next item's loads
+// in flight while it multiplies the current one; the first loads are issued before x is staged (and,
+// launched as a programmatic dependent, before the previous kernel has finished). x rows are staged
+// whole (m * k fp32 in shared memory). Rows per group: 1 up to 2 x rows, 2 for 3-4 (each x value
+// read from shared memory then serves two rows); loads per lane and item: kLoadsPerWarp / R per row.
+struct GemvStreamTraits {
+  static constexpr int kWarps = 8;              // per block
+  static constexpr int kMinBlocksPerSm = 2;     // __launch_bounds__: at most 128 registers
+  static constexpr int kLoadsPerWarp = 8;       // 16-byte loads per lane per item, all rows together
+  static constexpr int kMaxM = 4;
+  static constexpr int kTwoRowsFromM = 3;
+  static constexpr int kMaxSmemBytes = 64 * 1024;  // m * k * 4 bytes of staged x
 };
 
 // Batched decode on tensor cores (gemm_decode_tc.cu): W is the mma A operand read straight from
@@ -93,6 +108,11 @@ int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
 bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
+// The streaming GEMV (ln_gamma set: layer-norm x first); pdl: launch it as a programmatic dependent
+// of the previous kernel where the device supports it (compute capability 9.0+).
+bool gemv_stream_serves(int m, int k);
+int launch_gemm_gemv_stream(const GemmArgs& a, bool pdl, cudaStream_t stream);
+
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 // Hopper warpgroup-MMA GEMM (gemm_wgmma.cu; tile constants in wgmma_layout.h): bf16/f16 weights,
 // the same requirements as the tensor-core kernel, and the sm_90a image loaded on the current

@@ -110,8 +110,9 @@ class CudaBackend : public Backend {
  public:
   CudaBackend(int device, void* stream, std::string device_name)
       : device_(device), stream_(stream), device_name_(std::move(device_name)) {
-    const char* fused = std::getenv("GPTNEO_CUDA_FUSED_LN");
-    fused_layernorm_ = fused != nullptr && std::strcmp(fused, "1") == 0;
+    fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
+    gemv_stream_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "1");
+    pdl_ = !env_is("GPTNEO_CUDA_PDL", "0");
   }
 
   ~CudaBackend() override {
@@ -230,6 +231,12 @@ class CudaBackend : public Backend {
                 int ldy, LinearEpilogue epilogue) override {
     GN_RETURN_IF_ERROR(enter());
     const auto& cw = static_cast<const CudaLinear&>(w);
+    if (streams_gemv(m, w, cw, d_x, ldx)) {
+      GN_CUDA_STATUS(gn_cuda_gemv_stream(d_x, m, ldx, nullptr, nullptr, 0.f, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
+                                         d_y, ldy, (int)epilogue, pdl_ ? 1 : 0, stream_),
+                     "linear");
+      return Status::Ok();
+    }
     GN_CUDA_STATUS(gn_cuda_gemm(d_x, m, ldx, cw.data(), (int)w.dtype, w.n, w.k, d_bias, d_y, ldy,
                                 (int)epilogue, stream_),
                    "linear");
@@ -247,6 +254,12 @@ class CudaBackend : public Backend {
         gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_norm, w.k, cw.data()) != GN_GEMM_GEMV)
       return Backend::layernorm_linear(d_x, m, ldx, d_gamma, d_beta, eps, w, d_bias, d_y, ldy, epilogue, d_norm);
     GN_RETURN_IF_ERROR(enter());
+    if (streams_gemv(m, w, cw, d_norm, w.k)) {
+      GN_CUDA_STATUS(gn_cuda_gemv_stream(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
+                                         d_y, ldy, (int)epilogue, pdl_ ? 1 : 0, stream_),
+                     "layernorm_linear");
+      return Status::Ok();
+    }
     GN_CUDA_STATUS(gn_cuda_layernorm_gemv(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
                                           d_y, ldy, (int)epilogue, stream_),
                    "layernorm_linear");
@@ -428,6 +441,19 @@ class CudaBackend : public Backend {
   bool workspace_in_graph_ = false;                  // a recorded graph uses workspace_
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
+  // GPTNEO_CUDA_GEMV_STREAM=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
+  // rows the decode GEMV would take (m <= 4) go to the streaming GEMV instead, launched as programmatic
+  // dependents on sm_90+ unless GPTNEO_CUDA_PDL=0.
+  bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {
+    return gemv_stream_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
+           gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, ldx, cw.data()) == GN_GEMM_GEMV;
+  }
+  static bool env_is(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v != nullptr && std::strcmp(v, value) == 0;
+  }
+  bool gemv_stream_ = false;
+  bool pdl_ = true;
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 

@@ -144,7 +144,7 @@ int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, c
 }
 const char* gn_cuda_gemm_kernel_name(int k) {
   return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : k == 3 ? "tensor-core-64" : k == 4 ? "decode-tc"
-         : k == 5 ? "wgmma" : "unknown";
+         : k == 5 ? "wgmma" : k == 6 ? "gemv-stream" : "unknown";
 }
 
 // The mock reports compute capability 9.0, so it serves GN_GEMM_WGMMA as a Hopper device with the
@@ -155,7 +155,8 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
   bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
             ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_WGMMA) &&
              wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w)) ||
-            (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w));
+            (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w)) ||
+            (kernel == GN_GEMM_GEMV_STREAM && gn_cuda_gemv_stream_supported(m, n, k, wdt, w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC ||
                        kernel == GN_GEMM_WGMMA;
@@ -183,6 +184,30 @@ int gn_cuda_layernorm_gemv(const float* x, int m, int ldx, const float* g, const
     for (int i = 0; i < m; ++i) {
       layernorm_row(x + (size_t)i * ldx, k, g, b, eps, xn.data());
       gemm_row(xn.data(), w, wdt, n, k, bias, y + (size_t)i * ldy, ep, false);
+    }
+  });
+}
+
+// Same rule as gemm_gemv_stream.cu: m <= 4 x rows of k fp32 staged whole in 64 KiB of shared memory.
+int gn_cuda_gemv_stream_supported(int m, int n, int k, int wdt, const void* w) {
+  return m >= 1 && m <= 4 && n >= 1 && k >= 8 && k % 8 == 0 && (long long)m * k * 4 <= 65536 && aligned16(w) &&
+         (wdt == GN_DTYPE_F32 || wdt == GN_DTYPE_F16 || wdt == GN_DTYPE_BF16);
+}
+
+int gn_cuda_gemv_stream(const float* x, int m, int ldx, const float* g, const float* b, float eps, const void* w, int wdt,
+                        int n, int k, const float* bias, float* y, int ldy, int ep, int /*pdl*/, void*) {
+  if ((g == nullptr) != (b == nullptr)) return GN_CUDA_EINVAL;
+  if (m == 0 || n == 0) return 0;
+  if (!gn_cuda_gemv_stream_supported(m, n, k, wdt, w)) return GN_CUDA_EUNSUPPORTED;
+  return run_or_record([=] {
+    std::vector<float> xn(static_cast<size_t>(k));
+    for (int i = 0; i < m; ++i) {
+      const float* xr = x + (size_t)i * ldx;
+      if (g != nullptr) {
+        layernorm_row(xr, k, g, b, eps, xn.data());
+        xr = xn.data();
+      }
+      gemm_row(xr, w, wdt, n, k, bias, y + (size_t)i * ldy, ep, false);
     }
   });
 }

@@ -4,7 +4,7 @@
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
-//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv,
+//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream,
 //   attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
@@ -169,7 +169,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
 
   bool tc_served = false;
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
-                     GN_GEMM_WGMMA}) {
+                     GN_GEMM_WGMMA, GN_GEMM_GEMV_STREAM}) {
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -202,7 +202,8 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     const double err = rel_error(o2, r2);
     double tol;
     if (integers) tol = 0.0;  // small integers are exact in every dtype and accumulation order
-    else if (wt == DType::kF32 || kernel == GN_GEMM_GEMV || kernel == GN_GEMM_SIMT) tol = 2e-5;  // fp32 x
+    else if (wt == DType::kF32 || kernel == GN_GEMM_GEMV || kernel == GN_GEMM_SIMT || kernel == GN_GEMM_GEMV_STREAM)
+      tol = 2e-5;  // fp32 x
     else tol = 2.0 * naive_err;
     report(err <= tol && pad_ok, what, fmt("rel_err=%.3g tol=%.3g (naive %.3g)%s", err, tol, naive_err,
                                            pad_ok ? "" : " wrote past n"));
@@ -215,6 +216,9 @@ void test_gemm(Ctx& c) {
                                  // GEMV row groups split over 1, 2 and 4 warps (n vs the SM count),
                                  // several x chunks at m = 1 (k > 8192) and m = 6 (1280 per chunk).
                                  {1, 4500, 64}, {2, 2600, 136}, {4, 9000, 16}, {6, 300, 2832}, {1, 40, 8200},
+                                 // streaming GEMV: several row groups per warp with several k segments
+                                 // each (the last one partial), one and two rows per group, odd n.
+                                 {2, 4500, 2056}, {3, 5000, 1032}, {3, 201, 136},
                                  // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
                                  // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
                                  {64, 200, 1032}, {33, 70, 520}, {24, 2600, 72}, {9, 17000, 16}, {16, 33, 2504},
@@ -410,26 +414,39 @@ void test_layernorm_gemv(Ctx& c) {
         report(false, what, "expected to be supported");
         continue;
       }
-      int st = gn_cuda_layernorm_gemv(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f, dw.as<void>(),
-                                      (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy, epilogue, nullptr);
-      if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
-      if (st != 0) {
-        report(false, what, gn_cuda_status_string(st));
-        continue;
-      }
-      std::vector<float> out(y0.size());
-      if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what)) return;
-      std::vector<float> o2, r2;
-      bool pad_ok = true;
-      for (int i = 0; i < m; ++i) {
-        for (int j = 0; j < n; ++j) {
-          o2.push_back(out[(size_t)i * ldy + j]);
-          r2.push_back(ref[(size_t)i * ldy + j]);
+      // The GEMV with the layer norm folded in, then the streaming GEMV (m <= 4) doing the same.
+      const bool stream_serves = m <= 4 && (long long)m * k * 4 <= 65536;
+      if (stream_serves != (gn_cuda_gemv_stream_supported(m, n, k, (int)wt, dw.as<void>()) != 0))
+        report(false, what + " [gemv-stream]", "unexpected gn_cuda_gemv_stream_supported");
+      for (int path = 0; path < (stream_serves ? 2 : 1); ++path) {
+        const std::string what_path = path == 0 ? what : what + " [gemv-stream]";
+        if (!upload(c, dy.as<void>(), y0.data(), y0.size() * 4, what_path)) return;
+        int st = path == 0 ? gn_cuda_layernorm_gemv(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f,
+                                                    dw.as<void>(), (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy,
+                                                    epilogue, nullptr)
+                           : gn_cuda_gemv_stream(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f,
+                                                 dw.as<void>(), (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy,
+                                                 epilogue, 1, nullptr);
+        if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+        if (st != 0) {
+          report(false, what_path, gn_cuda_status_string(st));
+          continue;
         }
-        for (int j = n; j < ldy; ++j) pad_ok = pad_ok && std::memcmp(&out[(size_t)i * ldy + j], &y0[(size_t)i * ldy + j], 4) == 0;
+        std::vector<float> out(y0.size());
+        if (!download(c, out.data(), dy.as<void>(), out.size() * 4, what_path)) return;
+        std::vector<float> o2, r2;
+        bool pad_ok = true;
+        for (int i = 0; i < m; ++i) {
+          for (int j = 0; j < n; ++j) {
+            o2.push_back(out[(size_t)i * ldy + j]);
+            r2.push_back(ref[(size_t)i * ldy + j]);
+          }
+          for (int j = n; j < ldy; ++j)
+            pad_ok = pad_ok && std::memcmp(&out[(size_t)i * ldy + j], &y0[(size_t)i * ldy + j], 4) == 0;
+        }
+        const double err = rel_error(o2, r2);
+        report(err <= 2e-5 && pad_ok, what_path, fmt("rel_err=%.3g%s", err, pad_ok ? "" : " wrote past n"));
       }
-      const double err = rel_error(o2, r2);
-      report(err <= 2e-5 && pad_ok, what, fmt("rel_err=%.3g%s", err, pad_ok ? "" : " wrote past n"));
     }
   }
   // Outside what it serves: refused with GN_CUDA_EUNSUPPORTED, nothing launched.
@@ -442,6 +459,133 @@ void test_layernorm_gemv(Ctx& c) {
     report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_layernorm_gemv_supported(r.m, 8, r.k, GN_DTYPE_F32, dw.as<void>()),
            std::string("layernorm_gemv refuses ") + r.why, fmt("status %d", st));
   }
+  const struct { int m, k; const char* why; } stream_refused[] = {
+      {5, 64, "m > 4"}, {2, 8200, "x rows past 64 KiB of shared memory"}, {1, 100, "k % 8 != 0"}};
+  for (const auto& r : stream_refused) {
+    const int st = gn_cuda_gemv_stream(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(),
+                                       GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, 1, nullptr);
+    report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_gemv_stream_supported(r.m, 8, r.k, GN_DTYPE_F32, dw.as<void>()),
+           std::string("gemv_stream refuses ") + r.why, fmt("status %d", st));
+  }
+  const int st = gn_cuda_gemv_stream(dx.as<float>(), 1, 64, dg.as<float>(), nullptr, 1e-5f, dw.as<void>(), GN_DTYPE_F32, 8,
+                                     64, nullptr, dy.as<float>(), 8, 0, 1, nullptr);
+  report(st == GN_CUDA_EINVAL, "gemv_stream refuses gamma without beta", fmt("status %d", st));
+}
+
+// Dependent launches of the streaming GEMV on one stream, as a decoder's MLP runs them: each kernel
+// reads what the one before it wrote. Launched as programmatic dependents (sm_90+), a kernel starts
+// before its predecessor ends, and only its griddepcontrol.wait keeps it from reading x (or the
+// residual it accumulates into) too early: the intermediate buffers are poisoned with NaN first, so
+// an early read shows. Per layer: a = layernorm(h) (a plain kernel), f = gelu(a·W1ᵀ + b1), h += f·W2ᵀ +
+// b2; odd layers fold the layer norm into the first GEMV. Run as queued launches and as a captured
+// graph, against the same chain on the CPU (fp32 throughout: tolerance 1e-4 over 12 dependent ops,
+// where a stale read gives NaN or an O(1) error).
+void test_gemv_stream_chain(Ctx& c) {
+  const int m = 2, d = 1024, f = 2048, layers = 4;
+  std::vector<float> h0 = randn(c, (size_t)m * d), g = randn(c, d), beta = randn(c, d);
+  std::vector<std::vector<float>> w1(layers), w2(layers), b1(layers), b2(layers);
+  for (int l = 0; l < layers; ++l) {
+    w1[l] = randn(c, (size_t)f * d, 0.03f);
+    w2[l] = randn(c, (size_t)d * f, 0.02f);
+    for (auto& v : w1[l]) v = round_to(v, DType::kBF16);
+    for (auto& v : w2[l]) v = round_to(v, DType::kBF16);
+    b1[l] = randn(c, f, 0.1f);
+    b2[l] = randn(c, d, 0.1f);
+  }
+  // CPU chain.
+  std::vector<float> ref = h0, a((size_t)m * d), fr((size_t)m * f);
+  for (int l = 0; l < layers; ++l) {
+    cpu::ref::layernorm(ref.data(), m, d, d, g.data(), beta.data(), 1e-5f, a.data(), d);
+    cpu::ref::gemm(a.data(), m, d, w1[l].data(), f, d, b1[l].data(), fr.data(), f, cpu::Epilogue::kGeluNew);
+    cpu::ref::gemm(fr.data(), m, f, w2[l].data(), d, f, b2[l].data(), ref.data(), d, cpu::Epilogue::kAccumulate);
+  }
+  // Device buffers: weights in bf16 (layer l at offset l * f * d), activations fp32.
+  DevBuf dw1(c.be, (size_t)layers * f * d * 2), dw2(c.be, (size_t)layers * d * f * 2), db1(c.be, (size_t)layers * f * 4),
+      db2(c.be, (size_t)layers * d * 4);
+  const auto w1_of = [&](int l) { return dw1.as<uint16_t>() + (size_t)l * f * d; };
+  const auto w2_of = [&](int l) { return dw2.as<uint16_t>() + (size_t)l * d * f; };
+  const auto b1_of = [&](int l) { return db1.as<float>() + (size_t)l * f; };
+  const auto b2_of = [&](int l) { return db2.as<float>() + (size_t)l * d; };
+  for (int l = 0; l < layers; ++l) {
+    const std::vector<uint16_t> e1 = encode16(w1[l], DType::kBF16), e2 = encode16(w2[l], DType::kBF16);
+    if (!upload(c, w1_of(l), e1.data(), e1.size() * 2, "gemv_stream chain w1") ||
+        !upload(c, w2_of(l), e2.data(), e2.size() * 2, "gemv_stream chain w2") ||
+        !upload(c, b1_of(l), b1[l].data(), f * 4, "gemv_stream chain b1") ||
+        !upload(c, b2_of(l), b2[l].data(), d * 4, "gemv_stream chain b2"))
+      return;
+  }
+  DevBuf dh(c.be, (size_t)m * d * 4), da(c.be, (size_t)m * d * 4), df(c.be, (size_t)m * f * 4), dg(c.be, d * 4),
+      dbeta(c.be, d * 4);
+  if (!upload(c, dg.as<void>(), g.data(), d * 4, "gemv_stream chain gamma") ||
+      !upload(c, dbeta.as<void>(), beta.data(), d * 4, "gemv_stream chain beta"))
+    return;
+  void* stream = nullptr;
+  if (gn_cuda_stream_create(&stream) != 0) return report(false, "gemv_stream chain", "stream_create");
+  auto chain = [&]() -> int {
+    int st = 0;
+    for (int l = 0; l < layers && st == 0; ++l) {
+      if (l % 2 == 0) {
+        st = gn_cuda_layernorm(dh.as<float>(), m, d, d, dg.as<float>(), dbeta.as<float>(), 1e-5f, da.as<float>(), d,
+                               stream);
+        if (st == 0)
+          st = gn_cuda_gemv_stream(da.as<float>(), m, d, nullptr, nullptr, 0.f, w1_of(l), GN_DTYPE_BF16, f, d,
+                                   b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, 1, stream);
+      } else {
+        st = gn_cuda_gemv_stream(dh.as<float>(), m, d, dg.as<float>(), dbeta.as<float>(), 1e-5f, w1_of(l),
+                                 GN_DTYPE_BF16, f, d, b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, 1,
+                                 stream);
+      }
+      if (st == 0)
+        st = gn_cuda_gemv_stream(df.as<float>(), m, f, nullptr, nullptr, 0.f, w2_of(l), GN_DTYPE_BF16, d, f,
+                                 b2_of(l), dh.as<float>(), d, GN_EPILOGUE_ACCUMULATE, 1, stream);
+    }
+    return st;
+  };
+  auto reset = [&](const std::string& what) {
+    return upload(c, dh.as<void>(), h0.data(), h0.size() * 4, what) && poison(da.as<float>(), (size_t)m * d, what) &&
+           poison(df.as<float>(), (size_t)m * f, what);
+  };
+  auto check = [&](const std::string& what) {
+    std::vector<float> out((size_t)m * d);
+    if (!download(c, out.data(), dh.as<void>(), out.size() * 4, what)) return;
+    const double err = rel_error(out, ref);
+    report(err <= 1e-4, what, fmt("rel_err=%.3g", err));
+  };
+  for (int round = 0; round < 3; ++round) {
+    const std::string what = fmt("gemv_stream chain of %d layers, queued launches, round %d", layers, round);
+    if (!reset(what)) break;
+    int st = chain();
+    if (st == 0) st = gn_cuda_stream_synchronize(stream);
+    if (st != 0) {
+      report(false, what, gn_cuda_status_string(st));
+      break;
+    }
+    check(what);
+  }
+  void* graph = nullptr;
+  int st = gn_cuda_capture_begin(stream);
+  if (st == 0) {
+    const int chain_st = chain();
+    st = gn_cuda_capture_end(stream, &graph);
+    if (st == 0) st = chain_st;
+  }
+  if (st != 0) {
+    report(false, "gemv_stream chain captured as a graph", gn_cuda_status_string(st));
+  } else {
+    for (int round = 0; round < 3; ++round) {
+      const std::string what = fmt("gemv_stream chain of %d layers, graph replay %d", layers, round);
+      if (!reset(what)) break;
+      st = gn_cuda_graph_launch(graph, stream);
+      if (st == 0) st = gn_cuda_stream_synchronize(stream);
+      if (st != 0) {
+        report(false, what, gn_cuda_status_string(st));
+        break;
+      }
+      check(what);
+    }
+  }
+  if (graph) gn_cuda_graph_destroy(graph);
+  gn_cuda_stream_destroy(stream);
 }
 
 void test_embed(Ctx& c) {
@@ -1008,6 +1152,7 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
+      {"gemv_stream", test_gemv_stream_chain},
       {"attention_tc_emulation", test_attention_tc_emulation}};
   bool ran = false;
   for (const auto& g : groups) {

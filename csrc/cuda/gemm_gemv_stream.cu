@@ -1,0 +1,181 @@
+// Streaming decode GEMV (GN_GEMM_GEMV_STREAM, gn_cuda_gemv_stream): y[m, n] = epilogue(x · Wᵀ + b)
+// for m <= 4, reading W once at the HBM rate. What the first decode GEMV (gemm_gemv.cu) measured
+// (H200 run 2, back to back, m = 1: 950-2381 GB/s of the ~4.2 TB/s copy rate) is latency, not
+// bandwidth: a grid of 1.3 waves whose second wave runs on a few SMs, each block staging x from L2
+// and only then issuing its first weight loads, each warp's loads waiting for its multiply.
+// Here:
+//   - the grid is what the GPU holds at once (occupancy x SMs), and each warp streams an equal run
+//     of row groups (gemv_stream_plan.h), so there is no second wave and no straggling block;
+//   - a warp issues its first item's weight loads before x is staged (and before the previous
+//     kernel has finished, when launched as a programmatic dependent on sm_90+), and thereafter
+//     always has the next item's loads in flight while it multiplies the current one (two register
+//     buffers of kLoadsPerWarp 16-byte loads per lane).
+// x rows are staged whole in shared memory (fp32; layer-normed there when LN), partial sums stay in
+// registers, and each group's sums meet by warp shuffles: no shared-memory reduction, no atomics, a
+// fixed summation order. Scalar reference: cpu::ref::gemm (test_cuda_ops checks it against it).
+#include "cuda/gemm_traits.cuh"
+#include "cuda/gemv_rows.cuh"
+#include "cuda/gemv_stream_plan.h"
+
+namespace gncuda {
+namespace {
+
+using S = GemvStreamTraits;
+
+// R: rows per group; MM: the largest m this instantiation serves (m <= MM); LN: layer-norm x first.
+template <typename WT, int R, int MM, bool LN>
+__global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
+    gemv_stream_kernel(GemmArgs a, GemvStreamPlan p) {
+  constexpr int V = 16 / sizeof(WT);        // elements per 16-byte load
+  constexpr int U = S::kLoadsPerWarp / R;  // loads per lane and row in one item
+  extern __shared__ __align__(16) float xs[];  // [m, k] fp32: the x rows
+  const int lane = threadIdx.x & 31;
+  const int warp = blockIdx.x * S::kWarps + (threadIdx.x >> 5);
+  const int first = gemv_stream_first_group(p, warp), items = gemv_stream_items(p, warp);
+  const WT* w = static_cast<const WT*>(a.w);  // [n, k], rows 16-byte aligned (k % 8 == 0)
+
+  // Weight loads of item i (zeros past n, past k and past the warp's items: such loads are not issued).
+  auto load = [&](int i, uint4 (&buf)[R][U]) {
+    const int g = first + i / p.segments, s = i % p.segments;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int n = g * R + r;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int e = gemv_stream_element(s, u, lane, U, V);
+        buf[r][u] = i < items && n < a.n && e < a.k
+                        ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)n * a.k + e))
+                        : make_uint4(0, 0, 0, 0);
+      }
+    }
+  };
+
+  float acc[MM][R];
+#pragma unroll
+  for (int m = 0; m < MM; ++m)
+#pragma unroll
+    for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
+
+  // Multiply item i's weights with the staged x; after a group's last segment, its sums go out.
+  auto compute = [&](int i, const uint4 (&buf)[R][U]) {
+    const int g = first + i / p.segments, s = i % p.segments;
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int e = gemv_stream_element(s, u, lane, U, V);
+      if (e >= a.k) break;  // e grows with u; xs has nothing past k
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        float wf[V];
+        unpack16<WT>(buf[r][u], wf);
+#pragma unroll
+        for (int m = 0; m < MM; ++m) {
+          if (m < a.m) {
+            const float4* x4 = reinterpret_cast<const float4*>(xs + m * a.k + e);  // 16-byte aligned
+#pragma unroll
+            for (int j = 0; j < V / 4; ++j) {
+              const float4 xv = x4[j];
+              acc[m][r] += xv.x * wf[4 * j];
+              acc[m][r] += xv.y * wf[4 * j + 1];
+              acc[m][r] += xv.z * wf[4 * j + 2];
+              acc[m][r] += xv.w * wf[4 * j + 3];
+            }
+          }
+        }
+      }
+    }
+    if (s != p.segments - 1) return;
+#pragma unroll
+    for (int m = 0; m < MM; ++m) {
+      if (m >= a.m) break;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        const float v = warp_sum(acc[m][r]);  // every lane holds the sum
+        acc[m][r] = 0.f;
+        const int n = g * R + r;
+        if (lane == m * R + r && n < a.n) {
+          float* yp = a.y + (size_t)m * a.ldy + n;
+          *yp = apply_epilogue(v, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
+        }
+      }
+    }
+  };
+
+  uint4 wa[R][U], wb[R][U];
+  load(0, wa);  // weights only: nothing the previous kernel writes
+  grid_dependents_launch();
+  grid_dependency_wait();  // x (and y, for the accumulate epilogue) come from the previous kernel
+  stage_x_rows(xs, a.k, a.x, a.ldx, a.m, 0, a.k);
+  __syncthreads();
+  if constexpr (LN) {
+    layernorm_staged_rows<S::kWarps>(xs, a.k, a.m, a.k, a.ln_gamma, a.ln_beta, a.ln_eps);
+    __syncthreads();
+  }
+  for (int i = 0; i < items; i += 2) {
+    load(i + 1, wb);
+    compute(i, wa);
+    if (i + 1 >= items) break;
+    load(i + 2, wa);
+    compute(i + 1, wb);
+  }
+}
+
+template <typename WT, int R, int MM, bool LN>
+int launch_plan(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+  constexpr int V = 16 / sizeof(WT), U = S::kLoadsPerWarp / R;
+  const auto kernel = gemv_stream_kernel<WT, R, MM, LN>;
+  const int smem = a.m * a.k * 4;
+  GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kMaxSmemBytes));
+  int per_sm = 0;
+  GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, S::kWarps * 32, smem));
+  const GemvStreamPlan p =
+      plan_gemv_stream(a.n, a.k, R, U * 32 * V, (per_sm > 0 ? per_sm : 1) * multiprocessors() * S::kWarps, S::kWarps);
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(p.blocks);
+  cfg.blockDim = dim3(S::kWarps * 32);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  if (pdl) {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  GN_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, a, p));
+  return GN_CUDA_OK;
+}
+
+template <typename WT>
+int launch_typed(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+  const bool ln = a.ln_gamma != nullptr;
+  if (a.m >= S::kTwoRowsFromM)
+    return ln ? launch_plan<WT, 2, S::kMaxM, true>(a, pdl, stream) : launch_plan<WT, 2, S::kMaxM, false>(a, pdl, stream);
+  return ln ? launch_plan<WT, 1, S::kTwoRowsFromM - 1, true>(a, pdl, stream)
+            : launch_plan<WT, 1, S::kTwoRowsFromM - 1, false>(a, pdl, stream);
+}
+
+// Programmatic dependent launch needs compute capability 9.0+.
+bool device_has_pdl() {
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
+}
+
+}  // namespace
+
+bool gemv_stream_serves(int m, int k) {
+  return m >= 1 && m <= S::kMaxM && k >= 8 && k % 8 == 0 && (long long)m * k * 4 <= S::kMaxSmemBytes;
+}
+
+int launch_gemm_gemv_stream(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+  if (!gemv_stream_serves(a.m, a.k)) return GN_CUDA_EUNSUPPORTED;
+  pdl = pdl && device_has_pdl();
+  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, pdl, stream);
+  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, pdl, stream);
+  return launch_typed<float>(a, pdl, stream);
+}
+
+}  // namespace gncuda

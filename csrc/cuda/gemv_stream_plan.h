@@ -1,0 +1,55 @@
+// How the streaming decode GEMV (gemm_gemv_stream.cu) divides W [n, k] among warps, as plain
+// functions that compile for the host too (tests/cpu/gemv_stream_plan.cpp checks that every weight
+// is read exactly once and that the warps' shares are even).
+//
+// W's rows are cut into groups of R rows. Each warp takes `groups_per_warp` consecutive groups (the
+// last warp the remainder): the fewest per warp that let the warps resident on the GPU at once hold
+// all of them, so that no warp streams more than one group beyond any other and no second wave of
+// blocks runs after the first. A group is streamed in segments of U 16-byte loads per lane and row
+// (U * 32 * V elements, V elements per load); a warp's items are (group, segment) pairs in order,
+// item i = (first group + i / segments, i % segments), and it keeps the next item's loads in flight
+// while it multiplies the current one.
+#pragma once
+
+#include "cuda/host_device.h"
+
+namespace gncuda {
+
+struct GemvStreamPlan {
+  int groups;           // ceil(n / R)
+  int segments;         // per group: ceil(k / segment_elems)
+  int groups_per_warp;  // consecutive groups per warp (the last warp may have fewer, or none)
+  int warps;            // warps with work: ceil(groups / groups_per_warp)
+  int blocks;           // ceil(warps / warps_per_block)
+};
+
+// resident_warps: warps the GPU runs at once for this kernel (blocks per SM x SMs x warps per block).
+GN_HD GemvStreamPlan plan_gemv_stream(int n, int k, int rows_per_group, int segment_elems, int resident_warps,
+                                      int warps_per_block) {
+  GemvStreamPlan p{};
+  p.groups = (n + rows_per_group - 1) / rows_per_group;
+  p.segments = (k + segment_elems - 1) / segment_elems;
+  const int resident = resident_warps > 0 ? resident_warps : 1;
+  p.groups_per_warp = p.groups > 0 ? (p.groups + resident - 1) / resident : 1;
+  p.warps = (p.groups + p.groups_per_warp - 1) / p.groups_per_warp;
+  p.blocks = (p.warps + warps_per_block - 1) / warps_per_block;
+  return p;
+}
+
+// First row group of warp `warp` and how many items (group x segment pairs) it streams (0 for the
+// idle warps of the last block).
+GN_HD int gemv_stream_first_group(const GemvStreamPlan& p, int warp) { return warp * p.groups_per_warp; }
+GN_HD int gemv_stream_items(const GemvStreamPlan& p, int warp) {
+  const int first = gemv_stream_first_group(p, warp);
+  int last = first + p.groups_per_warp;
+  if (last > p.groups) last = p.groups;
+  return last > first ? (last - first) * p.segments : 0;
+}
+
+// The first of the V elements that lane `lane`'s u-th load of segment `segment` covers, in a row of
+// W (the load is live when that element is < k; k % V == 0, so a load is all in or all out).
+GN_HD int gemv_stream_element(int segment, int u, int lane, int loads_per_lane, int elems_per_load) {
+  return (segment * loads_per_lane + u) * 32 * elems_per_load + lane * elems_per_load;
+}
+
+}  // namespace gncuda
