@@ -35,15 +35,21 @@ await check('in-step sampling', () => checks.checkCudaStepSampling());
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
-async function decodeBench(preset, streamsList, newTokens, { graphs = true, sampling = undefined, kvCacheDtype = 'auto' } = {}) {
+// env: environment variables set while the model loads (the CUDA backend reads its experimental
+// switches, GPTNEO_CUDA_GEMV_STREAM and GPTNEO_CUDA_FUSED_LN, when it is created).
+async function decodeBench(preset, streamsList, newTokens,
+  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {} } = {}) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   try {
+    Object.assign(process.env, env);
     await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
       cudaGraphs: graphs, kvCacheDtype });
     const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
-      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`);
+      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
+      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').toLowerCase()}=${v}`).join('');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -64,7 +70,7 @@ async function decodeBench(preset, streamsList, newTokens, { graphs = true, samp
     }
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
       ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB`);
-    if (!graphs || sampling || kvCacheDtype !== 'auto') {
+    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0) {
       await model.dispose();
       return;
     }
@@ -81,6 +87,10 @@ async function decodeBench(preset, streamsList, newTokens, { graphs = true, samp
     console.log(`BENCH ${preset} time to first token, 2000-token prompt: ${((performance.now() - t2) / 3).toFixed(1)} ms`);
     await model.dispose();
   } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -91,6 +101,11 @@ try {
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
   await decodeBench('1.3b', [1], 64, { graphs: false });
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
+  // The streaming GEMV (csrc/cuda/NOTES.md round 5), alone and with the layer norms folded into it.
+  const stream = { GPTNEO_CUDA_GEMV_STREAM: '1' };
+  await decodeBench('1.3b', [1], 64, { env: stream });
+  await decodeBench('1.3b', [1], 64, { env: { ...stream, GPTNEO_CUDA_FUSED_LN: '1' } });
+  await decodeBench('125m', [1], 128, { env: { ...stream, GPTNEO_CUDA_FUSED_LN: '1' } });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

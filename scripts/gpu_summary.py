@@ -76,14 +76,28 @@ def main():
             for tag in ("bf16", "f32"):
                 pv = (p.get(tag) or {}).get("ms")
                 row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: {ours_what})")
-    # One decoder layer at decode, per layer: as launches, as a CUDA graph, and with the layer norms
-    # folded into the GEMVs (the "peer" column is the unfused graph: >1 means fusing helps).
+    # The streaming GEMV (back to back, with and without programmatic dependent launch) beside the
+    # GEMV on the same shapes; the last column is the fraction of the measured copy bandwidth.
     for k in keys:
-        if k.startswith("graph/decode_layer/") and not k.endswith("/fused_ln"):
-            launch, graph, fused = ours.get(k[len("graph/"):], {}), ours.get(k, {}), ours.get(k + "/fused_ln", {})
+        if k.startswith("b2b_stream/"):
+            rest = k[len("b2b_stream/"):]
+            o, nopdl, gemv = ours.get(k, {}), ours.get("b2b_stream_nopdl/" + rest, {}), ours.get("b2b_gemv/" + rest, {})
+            frac = f"; {o['value'] / copy_bw:.0%} of copy" if copy_bw and o.get("value") else ""
+            nopdl_note = f"; without pdl {nopdl['value']:.0f}" if nopdl.get("value") else ""
+            row("stream/" + rest, o.get("value"), gemv.get("value"), "GB/s", f"our gemv{nopdl_note}{frac}")
+    # One decoder layer at decode, per layer: as launches, as a CUDA graph, with the layer norms folded
+    # into the GEMVs, on the streaming GEMV, and both (the "peer" column is the plain graph: >1 means
+    # the variant helps).
+    variants = ("/fused_ln", "/stream", "/fused_ln/stream")
+    for k in keys:
+        if k.startswith("graph/decode_layer/") and not k.endswith(variants):
+            launch, graph = ours.get(k[len("graph/"):], {}), ours.get(k, {})
             row(k[len("graph/"):] + " launch", launch.get("ms"), graph.get("ms"), "ms", "our graph replay of it")
-            if fused:
-                row(k[len("graph/"):] + " fused", fused.get("ms"), graph.get("ms"), "ms", "our unfused graph")
+            for v in variants:
+                other = ours.get(k + v, {})
+                if other:
+                    row(k[len("graph/"):] + " " + v[1:].replace("/", "+"), other.get("ms"), graph.get("ms"), "ms",
+                        "our plain graph")
     for k in keys:
         if k.startswith("hf_decode/"):
             p = peers[k]

@@ -201,6 +201,28 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         add(std::string("gemm_decode_b2b_gemv_") + dt, "b2b_gemv/" + key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
       }
     }
+    // The streaming GEMV beside the GEMV at the batch sizes it serves, back to back (keys b2b_stream/,
+    // b2b_stream_nopdl/, b2b_gemv/): with programmatic dependent launch each launch's first weight
+    // loads overlap the previous launch's end, as consecutive GEMVs of a decode step would.
+    for (int m : {1, 2, 4}) {
+      if (!gn_cuda_gemv_stream_supported(m, l.n, l.k, dtype, w)) continue;
+      const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
+      char shape[112];
+      for (int variant = 0; variant < 3; ++variant) {
+        const char* tag = variant == 0 ? "stream" : variant == 1 ? "stream_nopdl" : "gemv";
+        double ms = time_ms_b2b([&] {
+          if (variant == 2)
+            BENCH_CHECK(gn_cuda_gemm_with(GN_GEMM_GEMV, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
+          else
+            BENCH_CHECK(gn_cuda_gemv_stream(x, m, l.k, nullptr, nullptr, 0.f, w, dtype, l.n, l.k, bias, y, l.n, 0,
+                                            variant == 0 ? 1 : 0, nullptr));
+        }, 20, 10);
+        std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
+                      variant == 0 ? "gemv-stream, pdl" : variant == 1 ? "gemv-stream" : "gemv");
+        add(std::string("gemm_decode_b2b_") + tag + "_" + dt, std::string("b2b_") + tag + "/" + key, shape, ms,
+            bytes / (ms * 1e-3) / 1e9, "GB/s");
+      }
+    }
     gn_cuda_free(w);
     gn_cuda_free(bias);
     gn_cuda_free(x);
@@ -273,12 +295,17 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // c_proj (+= residual). Timed per layer as queued launches back to back on one stream, and as the
 // replay of a CUDA graph of the same launches (what a captured decode step would cost).
 // fused_ln: both layer norms folded into the following GEMV (gn_cuda_layernorm_gemv) where it serves.
-void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
+// gemv_stream: the four projections on the streaming GEMV (gn_cuda_gemv_stream, programmatic dependent
+// launches), as the backend runs them with GPTNEO_CUDA_GEMV_STREAM=1; only where it serves (seqs <= 4).
+void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
   // (alignment aside, which dalloc's 256 bytes satisfy: nullptr stands for the weights here)
   if (fused_ln && !(gn_cuda_layernorm_gemv_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
                     gn_cuda_layernorm_gemv_supported(tokens, s.mlp, hid, GN_DTYPE_BF16, nullptr)))
     return;  // past what the fused GEMV serves
+  if (gemv_stream && !(gn_cuda_gemv_stream_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
+                       gn_cuda_gemv_stream_supported(tokens, hid, s.mlp, GN_DTYPE_BF16, nullptr)))
+    return;  // past what the streaming GEMV serves
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
   void* wqkv = random_weights((size_t)s.qkv * hid, GN_DTYPE_BF16, 31u);
@@ -315,29 +342,27 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
   gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
-  const bool fuse_qkv = fused_ln, fuse_fc = fused_ln;
-  auto layer = [&] {
-    if (fuse_qkv) {
-      BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv,
-                                         s.qkv, 0, stream));
+  // y = x · Wᵀ (+ bias, epilogue), x layer-normed first when fused_ln (then x is h), by the path benched.
+  auto project = [&](const float* x, bool ln, void* w, int n, int k, const float* bias, float* y, int ep) {
+    if (gemv_stream) {
+      BENCH_CHECK(gn_cuda_gemv_stream(x, tokens, k, ln ? gamma : nullptr, ln ? beta : nullptr, 1e-5f, w, GN_DTYPE_BF16, n, k,
+                                      bias, y, n, ep, 1, stream));
+    } else if (ln) {
+      BENCH_CHECK(gn_cuda_layernorm_gemv(x, tokens, k, gamma, beta, 1e-5f, w, GN_DTYPE_BF16, n, k, bias, y, n, ep, stream));
     } else {
-      BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-      BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wqkv, GN_DTYPE_BF16, s.qkv, hid, nullptr, qkv, s.qkv, 0, stream));
+      BENCH_CHECK(gn_cuda_gemm(x, tokens, k, w, GN_DTYPE_BF16, n, k, bias, y, n, ep, stream));
     }
+  };
+  auto layer = [&] {
+    if (!fused_ln) BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+    project(fused_ln ? h : a, fused_ln, wqkv, s.qkv, hid, nullptr, qkv, GN_EPILOGUE_STORE);
     BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, GN_DTYPE_BF16, stream));
     BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att,
                                   hid, ws, ws_bytes, stream));
-    BENCH_CHECK(gn_cuda_gemm(att, tokens, hid, wo, GN_DTYPE_BF16, hid, hid, bo, h, hid, GN_EPILOGUE_ACCUMULATE, stream));
-    if (fuse_fc) {
-      BENCH_CHECK(gn_cuda_layernorm_gemv(h, tokens, hid, gamma, beta, 1e-5f, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp,
-                                         GN_EPILOGUE_GELU_NEW, stream));
-    } else {
-      BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-      BENCH_CHECK(gn_cuda_gemm(a, tokens, hid, wfc, GN_DTYPE_BF16, s.mlp, hid, bfc, f, s.mlp, GN_EPILOGUE_GELU_NEW,
-                               stream));
-    }
-    BENCH_CHECK(gn_cuda_gemm(f, tokens, s.mlp, wproj, GN_DTYPE_BF16, hid, s.mlp, bproj, h, hid, GN_EPILOGUE_ACCUMULATE,
-                             stream));
+    project(att, false, wo, hid, hid, bo, h, GN_EPILOGUE_ACCUMULATE);
+    if (!fused_ln) BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
+    project(fused_ln ? h : a, fused_ln, wfc, s.mlp, hid, bfc, f, GN_EPILOGUE_GELU_NEW);
+    project(f, false, wproj, hid, s.mlp, bproj, h, GN_EPILOGUE_ACCUMULATE);
   };
   constexpr int kLayers = 12;  // launches queued per timed region (as layers of one step)
   cudaEvent_t e0, e1;
@@ -367,11 +392,12 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln) {
   const double ms_graph = time_region([&] { BENCH_CHECK(gn_cuda_graph_launch(graph, stream)); });
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
   char shape[112];
-  const char* variant = fused_ln ? ", fused ln" : "";
-  const std::string suffix = fused_ln ? "_fused_ln" : "";
+  const std::string variant_s = std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "");
+  const char* variant = variant_s.c_str();
+  const std::string suffix = std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
   const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
-                          std::to_string(ctx) + (fused_ln ? "/fused_ln" : "");
+                          std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "");
   add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
   add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
@@ -455,7 +481,8 @@ int main(int argc, char** argv) {
   for (const auto& m : models) {
     for (int seqs : {1, 8})
       for (int ctx : {128, 512})
-        for (bool fused_ln : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln);
+        for (bool fused_ln : {false, true})
+          for (bool gemv_stream : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, gemv_stream);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);
