@@ -1,20 +1,12 @@
 // Tensor-core GEMM: y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b) with mma.sync.m16n8k16
 // (bf16 or f16 operands, fp32 accumulate) and a kStages-deep cp.async pipeline (sm_80+).
 // Requires k % 8 == 0, ldx % 4 == 0 and 16-byte aligned x and W (gemm.cu checks).
+#include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
 
 namespace gncuda {
 namespace {
-
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool pred) {
-  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = pred ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 // Stages k-tile kt of A (fp32 x rows) and B (W rows) into pipeline slot `stage`.
 template <typename WT, typename T>

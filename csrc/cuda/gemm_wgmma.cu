@@ -19,6 +19,7 @@
 // (wgmma_image_loaded()).
 #include <atomic>
 
+#include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
 #include "cuda/wgmma_layout.h"
@@ -40,13 +41,6 @@ using wgmma::kThreads;
 #endif
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void cp_async16(uint32_t smem_addr, const void* gmem, bool pred) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr), "l"(gmem), "r"(pred ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Stages k-tile kt: x rows m0.. into A stage `a_stage` ([kBM][kALd] fp32), W rows n0.. into the
 // swizzled B stage at shared address `b_stage` ([BN][kBK] 16-bit).
 template <typename WT, typename T>
