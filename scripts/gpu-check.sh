@@ -94,6 +94,10 @@ if [ $built -eq 1 ]; then
   # the selection expectations switched to wgmma.
   GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
   grep -E "FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
+  # The tensor-core prefill attention with 32-key tiles (what GPUs with less shared memory than
+  # Hopper and A100 run): the attention group again.
+  GPTNEO_CUDA_TC_ATTENTION_KEYS=32 GN_TEST_VERBOSE=1 run_stage test_attention_keys32 60 "$BUILD/test_cuda_ops" --only attention
+  grep -E "FAIL" "$OUT/test_attention_keys32.log" | head -n 20
 fi
 
 # --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------

@@ -3,10 +3,14 @@
 // operand dtype; an fp32 model keeps the fp32 tiled kernel).
 //
 // A block serves kTcQueries consecutive queries of one sequence and one head (4 warps x 16 rows)
-// and walks the visible keys in tiles of kTcKeys:
+// and walks the visible keys in tiles of KEYS (64, or 32 where shared memory would not hold two
+// blocks of 64-key tiles per SM: sm_86/89):
 //   - the tile's K and V rows are read from the paged cache (float32, or already T), rounded to T and
 //     stored row-major in shared memory ([key][DMAX + 8]: the 16-byte pad makes both the 32-bit
-//     fragment reads of K and the ldmatrix row reads of V conflict-free);
+//     fragment reads of K and the ldmatrix row reads of V conflict-free); two buffers, so that tile
+//     i + 1 is fetched while tile i is multiplied: by cp.async when the cache is already T (no
+//     registers, no conversion), else by loads that convert on the way; the block-table lookups run
+//     one tile further ahead still, carried in a register;
 //   - S = Q·Kᵀ on tensor cores (Q fragments built once, K as the "col" B operand: K rows are
 //     k-contiguous), fp32 accumulators;
 //   - online softmax in fp32 on the accumulators (scale and log2(e) folded, exp2), rows reduced
@@ -17,8 +21,13 @@
 // products exact, sums and softmax in fp32. No split over keys (prefill grids are large).
 // Fragment layouts: cuda/tc_fragments.h (checked on the host by tests/attention_tc_emulation.h).
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <type_traits>
 
 #include "cuda/attention_traits.cuh"
+#include "cuda/cp_async.cuh"
 #include "cuda/mma.cuh"
 #include "cuda/paged.cuh"
 #include "cuda/tc_fragments.h"
@@ -28,7 +37,6 @@ namespace {
 
 constexpr int kTcWarps = 4;
 constexpr int kTcQueries = 16 * kTcWarps;  // query rows per block
-constexpr int kTcKeys = 64;                // keys per tile
 constexpr int kTcThreads = 32 * kTcWarps;
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -50,27 +58,40 @@ __device__ __forceinline__ void store4(T* dst, float4 v) {
   *reinterpret_cast<uint2*>(dst) = w;
 }
 
-// T: operand type (__nv_bfloat16 or __half); CT: the cache's element type (float or T).
-template <typename T, int DMAX, typename CT>
-__global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParams p) {
+// Blocks per SM the register allocation must allow: three on Hopper (168 registers at D = 128, and
+// three blocks' shared memory fit in its 228 KB), two elsewhere (A100's 164 KB holds two).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define GN_TC_MIN_BLOCKS 3
+#else
+#define GN_TC_MIN_BLOCKS 2
+#endif
+
+// T: operand type (__nv_bfloat16 or __half); CT: the cache's element type (float or T); KEYS: keys
+// per tile (64 or 32).
+template <typename T, int DMAX, typename CT, int KEYS>
+__global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_kernel(AttentionParams p) {
   constexpr int LD = DMAX + 8;        // elements per shared-memory row
   constexpr int KC = DMAX / 16;       // k16 chunks of the head dim (S = Q·Kᵀ)
-  constexpr int NS = kTcKeys / 8;     // n8 tiles of S per warp row block
+  constexpr int NS = KEYS / 8;        // n8 tiles of S per warp row block
   constexpr int NO = DMAX / 8;        // n8 tiles of O
-  __shared__ __align__(16) T kq_s[kTcKeys * LD];  // [kTcKeys][LD] K tile (first: the Q tile)
-  __shared__ __align__(16) T v_s[kTcKeys * LD];   // [kTcKeys][LD] V tile
-  __shared__ long long slot_s[kTcKeys];           // cache slot of each key of the tile, -1: none
-  __shared__ int range_s[2 * kTcWarps];           // per warp: min and max query position
-  static_assert(kTcQueries == kTcKeys, "the Q tile is staged in the K tile's buffer");
+  // Dynamic shared memory (TcSmem<T, DMAX>): two K and two V tiles, the slots of two tiles.
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* k_s = reinterpret_cast<T*>(smem_raw);                                  // [2][KEYS][LD] (first: Q)
+  T* v_s = k_s + 2 * KEYS * LD;                                             // [2][KEYS][LD]
+  long long* slot_s = reinterpret_cast<long long*>(v_s + 2 * KEYS * LD);    // [2][KEYS], -1: none
+  int* range_s = reinterpret_cast<int*>(slot_s + 2 * KEYS);                 // [kTcWarps][2] min, max position
+  T* const kq_s = k_s;  // the Q tile ([kTcQueries][LD]) is staged over the K buffers before any key tile
+  static_assert(2 * KEYS >= kTcQueries && KEYS % 16 == 0, "the Q tile fits the two K buffers; whole k16 chunks");
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = frag::group_of(lane), tq = frag::thread_in_group(lane);
   const int D = p.head_dim, D4 = D >> 2;
-  const int h = blockIdx.y;
+  int h = 0, tile = 0;
+  heavy_first_tile(&h, &tile);  // grid (tiles, heads)
 
   // This block's sequence and query tile (the grid is an upper bound on the tile count).
   int s = 0, seq_begin = 0, seq_end = 0, t0 = 0;
-  if (!find_query_tile(p.b.d_seq_starts, p.b.num_seqs, kTcQueries, blockIdx.x, &s, &seq_begin, &seq_end, &t0)) return;
+  if (!find_query_tile(p.b.d_seq_starts, p.b.num_seqs, kTcQueries, tile, &s, &seq_begin, &seq_end, &t0)) return;
   const int t_end = min(t0 + kTcQueries, seq_end);
 
   // Positions of this lane's two rows (g and g + 8 of the warp's 16); -1 past the tile's end.
@@ -88,13 +109,19 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
   }
   if (lane == 0) range_s[2 * warp] = lo, range_s[2 * warp + 1] = hi;
 
-  // Q tile → shared memory (rounded to T, zero past D and past the tile's end), and V's pad
-  // columns zeroed once (tile loads write columns < D only; K's pad keeps Q's zeros).
+  // Q tile → the K buffers (rounded to T, zero past D and past the tile's end), and the pad columns
+  // [D, DMAX) of the K rows Q does not cover and of the V buffers zeroed once (tile loads write
+  // columns < D only; the K rows under Q keep its zeros).
   for (int e = threadIdx.x; e < kTcQueries * DMAX; e += kTcThreads) {
     const int r = e / DMAX, d = e - r * DMAX, t = t0 + r;
     const float v = (t < t_end && d < D) ? p.q[(size_t)t * p.ldq + (size_t)h * D + d] : 0.f;
     kq_s[r * LD + d] = T(v);
-    if (d >= D) v_s[r * LD + d] = T(0.f);
+  }
+  const int pad = DMAX - D;
+  for (int e = threadIdx.x; e < 2 * KEYS * pad; e += kTcThreads) {
+    const int r = e / pad, d = D + (e - r * pad);
+    v_s[r * LD + d] = T(0.f);
+    if (r >= kTcQueries) k_s[r * LD + d] = T(0.f);
   }
   __syncthreads();
   int pmin = INT_MAX, pmax = -1;
@@ -124,23 +151,38 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
   const CT* k_cache = static_cast<const CT*>(p.k_cache);  // [slots, heads * D]
   const CT* v_cache = static_cast<const CT*>(p.v_cache);
 
-  for (int kt = kb; kt < ke; kt += kTcKeys) {
-    __syncthreads();  // the previous tile (or the Q tile) has been read by every warp
-    if (threadIdx.x < kTcKeys) {
-      const int j = kt + threadIdx.x;
-      slot_s[threadIdx.x] = j < ke ? cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j) : -1;
+  // Tile staging. Keys past ke, and positions past the block table, are zero rows (slot -1).
+  const bool async = std::is_same<CT, T>::value && D % 8 == 0;  // 16-byte rows of T: cp.async
+  auto slot_of = [&](int j) -> long long {
+    return j < ke ? cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j) : -1;
+  };
+  auto stage = [&](int buf) {
+    T* kd = k_s + buf * KEYS * LD;
+    T* vd = v_s + buf * KEYS * LD;
+    const long long* slots = slot_s + buf * KEYS;
+    if (async) {
+      // 16-byte chunks of T straight into shared memory (zero-filled where there is no slot).
+      const int C = D >> 3;
+      for (int e = threadIdx.x; e < KEYS * C; e += kTcThreads) {
+        const int r = e / C, c = e - r * C;
+        const long long slot = slots[r];
+        const size_t at = slot >= 0 ? (size_t)slot * slot_stride + (size_t)h * D + (size_t)c * 8 : 0;
+        cp_async16(kd + r * LD + c * 8, k_cache + at, slot >= 0);
+        cp_async16(vd + r * LD + c * 8, v_cache + at, slot >= 0);
+      }
+      return;
     }
-    __syncthreads();
-    // K and V rows → shared memory, 4 float4 of each in flight per thread.
-    for (int e0 = threadIdx.x; e0 < kTcKeys * D4; e0 += 4 * kTcThreads) {
+    // float32 cache (or head_dim % 8 != 0): K and V rows through registers, rounded to T, 4 float4
+    // of each in flight per thread.
+    for (int e0 = threadIdx.x; e0 < KEYS * D4; e0 += 4 * kTcThreads) {
       float4 kv[4], vv[4];
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const int e = e0 + u * kTcThreads;
         kv[u] = vv[u] = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (e < kTcKeys * D4) {
+        if (e < KEYS * D4) {
           const int r = e / D4;
-          const long long slot = slot_s[r];
+          const long long slot = slots[r];
           if (slot >= 0) {
             const size_t at = (size_t)slot * slot_stride + (size_t)h * D + (size_t)(e - r * D4) * 4;
             kv[u] = load4(k_cache + at);
@@ -151,14 +193,41 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         const int e = e0 + u * kTcThreads;
-        if (e < kTcKeys * D4) {
+        if (e < KEYS * D4) {
           const int r = e / D4, d = (e - r * D4) * 4;
-          store4<T>(kq_s + r * LD + d, kv[u]);
-          store4<T>(v_s + r * LD + d, vv[u]);
+          store4<T>(kd + r * LD + d, kv[u]);
+          store4<T>(vd + r * LD + d, vv[u]);
         }
       }
     }
-    __syncthreads();
+  };
+
+  // Prologue: tile 0's slots, tile 1's lookup in flight, tile 0 staged into buffer 0 (the Q
+  // fragments have been read out of it: the barrier below follows every warp's qf reads).
+  long long carry = threadIdx.x < KEYS ? slot_of(kb + threadIdx.x) : -1;
+  __syncthreads();
+  if (threadIdx.x < KEYS) {
+    slot_s[threadIdx.x] = carry;
+    carry = slot_of(kb + KEYS + threadIdx.x);
+  }
+  __syncthreads();
+  stage(0);
+  cp_async_commit();
+
+  for (int kt = kb, i = 0; kt < ke; kt += KEYS, ++i) {
+    const int cur = i & 1, nxt = cur ^ 1;
+    // Tile i + 1's slots from the register; tile i + 2's lookup goes out (in flight during tile i).
+    if (threadIdx.x < KEYS) {
+      slot_s[nxt * KEYS + threadIdx.x] = carry;
+      carry = slot_of(kt + 2 * KEYS + threadIdx.x);
+    }
+    __syncthreads();  // tile i + 1's slots are visible; every warp is done with tile i - 1 (buffer nxt)
+    if (kt + KEYS < ke) stage(nxt);
+    cp_async_commit();    // (an empty group when nothing was staged: keeps the count uniform)
+    cp_async_wait<1>();   // this thread's copies of tile i have landed
+    __syncthreads();      // … and everyone's
+    const T* kt_s = k_s + cur * KEYS * LD;
+    const T* vt_s = v_s + cur * KEYS * LD;
 
     // S = Q·Kᵀ for this warp's 16 rows and the tile's keys.
     float sc[NS][4];
@@ -175,7 +244,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
 #pragma unroll
           for (int i = 0; i < 2; ++i) {
             const frag::RowCol rc = frag::b_elem(lane, i, 0);  // row = k (head dim), col = n (key)
-            bf[i] = smem_word(kq_s + (j * 8 + rc.col) * LD + kc * 16 + rc.row);
+            bf[i] = smem_word(kt_s + (j * 8 + rc.col) * LD + kc * 16 + rc.row);
           }
           mma16816<T>(sc[j], qf[kc], bf);
         }
@@ -230,7 +299,7 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
     // O += P·V, 16 keys per step: P's A fragment is two S accumulator tiles (a_elem of key c
     // within the chunk = c_elem of S tile 2kc + c / 8), V's B fragments by ldmatrix .trans.
 #pragma unroll
-    for (int kc = 0; kc < kTcKeys / 16; ++kc) {
+    for (int kc = 0; kc < KEYS / 16; ++kc) {
       uint32_t pa[4];
       pa[0] = pack2<T>(sc[2 * kc][0], sc[2 * kc][1]);
       pa[1] = pack2<T>(sc[2 * kc][2], sc[2 * kc][3]);
@@ -241,13 +310,15 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
       for (int np = 0; np < NO / 2; ++np) {
         if (np * 16 < D) {  // (columns past D are padding)
           uint32_t vb[4];
-          ldmatrix_x4_trans(vb, v_s + (kc * 16 + ra.row) * LD + np * 16 + ra.col);
+          ldmatrix_x4_trans(vb, vt_s + (kc * 16 + ra.row) * LD + np * 16 + ra.col);
           mma16816<T>(o[2 * np], pa, vb);
           mma16816<T>(o[2 * np + 1], pa, vb + 2);
         }
       }
     }
   }
+
+  cp_async_wait<0>();  // (only empty groups can be left: no copy lands after the block is gone)
 
   // Normalise and store this lane's output elements of valid rows.
 #pragma unroll
@@ -267,12 +338,46 @@ __global__ void __launch_bounds__(kTcThreads) attention_tc_kernel(AttentionParam
     }
 }
 
-template <typename T, int DMAX, typename CT>
-int launch_typed(const AttentionParams& p, cudaStream_t stream) {
+// Bytes of dynamic shared memory of attention_tc_kernel<T, DMAX, …, KEYS>: 2 K + 2 V tiles of
+// [KEYS][DMAX + 8] T, 2 x KEYS slots, the per-warp query ranges.
+template <typename T, int DMAX, int KEYS>
+constexpr int tc_smem_bytes() {
+  return 4 * KEYS * (DMAX + 8) * (int)sizeof(T) + 2 * KEYS * (int)sizeof(long long) + 2 * kTcWarps * (int)sizeof(int);
+}
+
+// 64-key tiles where an SM holds two such blocks (with the 1 KB each block reserves), else 32;
+// GPTNEO_CUDA_TC_ATTENTION_KEYS=32 (read once) takes 32 everywhere, so that a GPU with room for the
+// large tiles can test and time the small ones too (scripts/gpu-check.sh does).
+template <typename T, int DMAX>
+bool large_tiles_fit() {
+  static const bool force_small = [] {
+    const char* v = getenv("GPTNEO_CUDA_TC_ATTENTION_KEYS");
+    return v != nullptr && strcmp(v, "32") == 0;
+  }();
+  if (force_small) return false;
+  int dev = 0, per_sm = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return true;
+  }
+  return per_sm >= 2 * (tc_smem_bytes<T, DMAX, 64>() + 1024);
+}
+
+template <typename T, int DMAX, typename CT, int KEYS>
+int launch_keys(const AttentionParams& p, cudaStream_t stream) {
+  constexpr int smem = tc_smem_bytes<T, DMAX, KEYS>();
+  const auto kernel = attention_tc_kernel<T, DMAX, CT, KEYS>;
+  GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid(attention_tc_tiles(&p.b), p.heads, 1);
-  attention_tc_kernel<T, DMAX, CT><<<grid, kTcThreads, 0, stream>>>(p);
+  kernel<<<grid, kTcThreads, smem, stream>>>(p);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
+}
+
+template <typename T, int DMAX, typename CT>
+int launch_typed(const AttentionParams& p, cudaStream_t stream) {
+  return large_tiles_fit<T, DMAX>() ? launch_keys<T, DMAX, CT, 64>(p, stream) : launch_keys<T, DMAX, CT, 32>(p, stream);
 }
 
 template <typename T>

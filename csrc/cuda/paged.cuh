@@ -45,6 +45,18 @@ __device__ __forceinline__ bool find_query_tile(const int32_t* seq_starts, int n
   return false;
 }
 
+// This block's (head, query tile) for a grid of (tiles, heads) blocks, heaviest tiles first. The
+// hardware starts blocks in the order of their linear index (x fastest); under a causal mask a
+// sequence's later query tiles see more keys, so handing out tile indices from the last down (all
+// heads of a tile together) lets the longest blocks start in the first wave and the short ones fill
+// in behind them, instead of the longest blocks starting last (longest-processing-time first).
+// A bijection of the grid: every (head, tile) pair is served by exactly one block.
+__device__ __forceinline__ void heavy_first_tile(int* head, int* tile) {
+  const int linear = blockIdx.y * gridDim.x + blockIdx.x;
+  *head = linear % gridDim.y;
+  *tile = gridDim.x - 1 - linear / gridDim.y;
+}
+
 // Cache slot (block * block_size + row) of absolute position pos of sequence s; -1 when the
 // position is past the sequence's block table.
 __device__ __forceinline__ long long cache_slot(const int32_t* block_tables, int max_blocks, int block_size,

@@ -68,6 +68,7 @@ struct Problem {
   int n = 0;             // queries (<= 64), consecutive rows of one sequence
   int D = 0, DMAX = 0;   // head dim, and the instantiation's (64 or 128)
   int window = 0;
+  int keys = 64;         // keys per tile: the kernel's KEYS (64, or 32 on GPUs with less shared memory)
   float scale = 1.f;
   std::vector<int> pos;                  // [n]
   std::vector<float> q;                  // [n, D]
@@ -76,10 +77,11 @@ struct Problem {
 
 // out [n, D]; returns false if a fragment layout check failed.
 inline bool run_block(const Problem& p, const Round& rnd, std::vector<float>* out) {
-  constexpr int kQ = 64, kKeys = 64;
+  constexpr int kQ = 64;
+  const int kKeys = p.keys;
   const int LD = p.DMAX + 8, KC = p.DMAX / 16, NS = kKeys / 8, NO = p.DMAX / 8;
   bool ok = true;
-  std::vector<float> kq_s(kKeys * LD, 0.f), v_s(kKeys * LD, 0.f);
+  std::vector<float> kq_s(std::max(kQ, kKeys) * LD, 0.f), v_s(kKeys * LD, 0.f);
   for (int r = 0; r < kQ; ++r)
     for (int d = 0; d < p.DMAX; ++d) kq_s[r * LD + d] = r < p.n && d < p.D ? rnd(p.q[(size_t)r * p.D + d]) : 0.f;
   int pmin = 1 << 30, pmax = -1;

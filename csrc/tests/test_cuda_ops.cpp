@@ -1020,35 +1020,39 @@ void test_attention(Ctx& c) {
 }
 
 // The tensor-core attention kernel's index math, emulated on the host (tests/attention_tc_emulation.h):
-// one block of 1..64 queries of one head, held to twice the naive bf16 attention's error like the kernel.
+// one block of 1..64 queries of one head, held to twice the naive bf16 attention's error like the kernel,
+// with key tiles of 64 and of 32 (the kernel's two KEYS).
 void test_attention_tc_emulation(Ctx& c) {
   const auto bf16 = [](float v) { return round_to(v, DType::kBF16); };
-  for (int D : {16, 64, 72, 128})
-    for (int n : {1, 23, 64})
-      for (int extra : {0, 100})
-        for (int window : {0, 32}) {
-          tc_emu::Problem p;
-          p.n = n;
-          p.D = D;
-          p.DMAX = D <= 64 ? 64 : 128;
-          p.window = window;
-          p.scale = extra ? 0.125f : 1.f;
-          const int keys = n + extra;
-          for (int i = 0; i < n; ++i) p.pos.push_back(extra + i);
-          p.q = randn(c, (size_t)n * D, 0.5f);
-          p.k = randn(c, (size_t)keys * D);
-          p.v = randn(c, (size_t)keys * D);
-          std::vector<float> got, ref((size_t)n * D), naive((size_t)n * D);
-          const bool layout_ok = tc_emu::run_block(p, bf16, &got);
-          cpu::ref::attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
-                              ref.data(), D);
-          naive_half_attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
-                               DType::kBF16, naive.data());
-          const double err = rel_error(got, ref), naive_err = rel_error(naive, ref);
-          report(layout_ok && err <= 2.0 * naive_err,
-                 fmt("attention tensor-core emulation D=%d queries=%d keys=%d window=%d", D, n, keys, window),
-                 fmt("rel_err=%.3g tol=%.3g%s", err, 2.0 * naive_err, layout_ok ? "" : " fragment layout broken"));
-        }
+  for (int tile : {64, 32})
+    for (int D : {16, 64, 72, 128})
+      for (int n : {1, 23, 64})
+        for (int extra : {0, 100})
+          for (int window : {0, 32}) {
+            tc_emu::Problem p;
+            p.n = n;
+            p.D = D;
+            p.DMAX = D <= 64 ? 64 : 128;
+            p.window = window;
+            p.keys = tile;
+            p.scale = extra ? 0.125f : 1.f;
+            const int keys = n + extra;
+            for (int i = 0; i < n; ++i) p.pos.push_back(extra + i);
+            p.q = randn(c, (size_t)n * D, 0.5f);
+            p.k = randn(c, (size_t)keys * D);
+            p.v = randn(c, (size_t)keys * D);
+            std::vector<float> got, ref((size_t)n * D), naive((size_t)n * D);
+            const bool layout_ok = tc_emu::run_block(p, bf16, &got);
+            cpu::ref::attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
+                                ref.data(), D);
+            naive_half_attention(p.q.data(), D, p.pos.data(), n, p.k.data(), p.v.data(), D, 1, D, window, p.scale,
+                                 DType::kBF16, naive.data());
+            const double err = rel_error(got, ref), naive_err = rel_error(naive, ref);
+            report(layout_ok && err <= 2.0 * naive_err,
+                   fmt("attention tensor-core emulation %d-key tiles D=%d queries=%d keys=%d window=%d", tile, D, n, keys,
+                       window),
+                   fmt("rel_err=%.3g tol=%.3g%s", err, 2.0 * naive_err, layout_ok ? "" : " fragment layout broken"));
+          }
 }
 
 // ---------------------------------------------------------------------------------------------
