@@ -72,6 +72,13 @@ int gn_cuda_free(void* d_ptr);
 int gn_cuda_mem_info(size_t* free_bytes, size_t* total_bytes);
 int gn_cuda_stream_create(void** stream);
 int gn_cuda_stream_destroy(void* stream);
+// Marks (on != 0) or unmarks a stream created by gn_cuda_stream_create: on a marked stream, on
+// compute capability 9.0+, the decode-path kernels (layer norm, embedding, argmax, gather, kv_write,
+// decode and tiled attention and their combine pass, the GEMV kernels and the decode tensor-core
+// GEMM) are launched as programmatic dependents of the previous kernel, so that their launch and
+// ramp overlap its end (they wait for its results in the kernel). Off by default; a no-op on other
+// GPUs. GN_CUDA_EUNSUPPORTED when 64 streams are marked already.
+int gn_cuda_stream_set_programmatic_launch(void* stream, int on);
 int gn_cuda_stream_synchronize(void* stream);
 // Host↔device copies on `stream`; both return after the copy completed (host memory may be
 // pageable and is free to reuse on return).
@@ -112,7 +119,7 @@ enum {
   GN_GEMM_WGMMA = 5,        // Hopper (sm_90a image on a compute capability 9.0 device): as TENSOR_CORE
                             // (same requirements and numerics) on warpgroup MMA; chosen by
                             // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=1 (until verified on a GPU)
-  GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm, pdl on; never chosen
+  GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm; never chosen
                             // by gn_cuda_gemm (callers opt in: GPTNEO_CUDA_GEMV_STREAM=1 in the backend)
 };
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
@@ -139,12 +146,12 @@ int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const float* d_gamm
 // bias) with x' = x, or layernorm(x) when d_gamma and d_beta are both given (as gn_cuda_layernorm_gemv).
 // Serves 1 <= m <= 4, k % 8 == 0, m * k * 4 <= 65536 bytes (x is staged whole in shared memory) and a
 // 16-byte aligned W; GN_CUDA_EUNSUPPORTED otherwise. Numerics as GN_GEMM_GEMV (fp32 x, fp32 sums).
-// pdl != 0: on compute capability 9.0+ it is launched as a programmatic dependent of the previous
-// kernel on the stream, so that its first weight loads overlap that kernel's end (ignored elsewhere).
+// On a stream marked for programmatic launch it issues its first weight loads before waiting for the
+// previous kernel, so that they overlap that kernel's end.
 int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, const void* d_w);
 int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
                         const void* d_w, int w_dtype, int n, int k, const float* d_bias, float* d_y, int ldy,
-                        int epilogue, int pdl, void* stream);
+                        int epilogue, void* stream);
 
 // --- row ops ---------------------------------------------------------------------------------
 // y = (x - mean) / sqrt(var + eps) * gamma + beta per row (biased variance). y may alias x

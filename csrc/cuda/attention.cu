@@ -15,6 +15,7 @@
 #include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
 #include "cuda/paged.cuh"
+#include "cuda/programmatic.cuh"
 
 using namespace gncuda;
 
@@ -22,6 +23,7 @@ namespace {
 
 template <int DMAX, int QPW>
 __global__ void attention_kernel(AttentionParams p) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   constexpr int C = DMAX / 32;   // output dims per lane
   constexpr int KT = kKeyTile;
   extern __shared__ float smem[];
@@ -192,6 +194,7 @@ __global__ void attention_kernel(AttentionParams p) {
 
 // Merges the splits' partial results of one (token, head) per block.
 __global__ void combine_kernel(AttentionParams p) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   const int t = blockIdx.x / p.heads, h = blockIdx.x - t * p.heads;
   const size_t per_split = (size_t)p.b.tokens * p.heads;
   const size_t row0 = (size_t)t * p.heads + h;
@@ -357,17 +360,13 @@ template <int DMAX, int QPW>
 int launch_tiled(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   const int smem = attention_smem_bytes(plan.cfg);
   dim3 grid(plan.tiles, p.heads, plan.splits);
-  attention_kernel<DMAX, QPW><<<grid, plan.cfg.warps * 32, smem, stream>>>(p);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(attention_kernel<DMAX, QPW>, grid, dim3(plan.cfg.warps * 32), smem, stream, p);
 }
 
 template <int DMAX, typename CT>
 int launch_decode_typed(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   dim3 grid(plan.tiles, p.heads, plan.splits);
-  decode_attention_kernel<DMAX, CT><<<grid, kDecodeWarps * 32, 0, stream>>>(p);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(decode_attention_kernel<DMAX, CT>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
 }
 
 template <int DMAX>
@@ -454,8 +453,7 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   }
   if (st != GN_CUDA_OK) return st;
   if (plan.splits > 1) {
-    combine_kernel<<<batch->tokens * heads, 128, 0, s>>>(p);
-    GN_CUDA_CHECK_LAUNCH();
+    return launch_dependent(combine_kernel, dim3(batch->tokens * heads), dim3(128), 0, s, p);
   }
   return GN_CUDA_OK;
 }

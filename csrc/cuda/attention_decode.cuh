@@ -17,6 +17,7 @@ namespace gncuda {
 
 template <int DMAX, typename CT>  // CT: the cache's element type (float, __nv_bfloat16, __half)
 __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   constexpr int L = DMAX / 8;        // lanes per key
   constexpr int GPW = 32 / L;        // groups per warp
   constexpr int G = kDecodeWarps * GPW;

@@ -54,6 +54,12 @@ __device__ __forceinline__ void grid_dependents_launch() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
 }
+// First statement of a kernel launched by launch_dependent() (programmatic.cuh) that reads its
+// inputs from the start: wait for the previous kernel, then let the next one be scheduled.
+__device__ __forceinline__ void dependent_kernel_prologue() {
+  grid_dependency_wait();
+  grid_dependents_launch();
+}
 
 // Four consecutive elements of a KV cache row as floats: one 16-byte load of float32, one 8-byte
 // load of bf16/f16 (p 16- resp. 8-byte aligned).

@@ -104,7 +104,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA: return launch_gemm_wgmma(a, s);
-    case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, true, s);
+    case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);
   }
 }
@@ -137,7 +137,7 @@ extern "C" int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, c
 
 extern "C" int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,
                                    float eps, const void* d_w, int w_dtype, int n, int k, const float* d_bias,
-                                   float* d_y, int ldy, int epilogue, int pdl, void* stream) {
+                                   float* d_y, int ldy, int epilogue, void* stream) {
   GN_CUDA_REQUIRE(m >= 0 && n >= 0 && k > 0 && valid_dtype(w_dtype) && eps >= 0.f, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(epilogue >= GN_EPILOGUE_STORE && epilogue <= GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE((d_gamma == nullptr) == (d_beta == nullptr), GN_CUDA_EINVAL);
@@ -145,5 +145,5 @@ extern "C" int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float
   GN_CUDA_REQUIRE(ldx >= k && ldy >= n && d_x && d_w && d_y, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(gn_cuda_gemv_stream_supported(m, n, k, w_dtype, d_w), GN_CUDA_EUNSUPPORTED);
   GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue, d_gamma, d_beta, eps};
-  return launch_gemm_gemv_stream(a, pdl != 0, as_stream(stream));
+  return launch_gemm_gemv_stream(a, as_stream(stream));
 }

@@ -12,6 +12,7 @@
 // tensor-core kernel. Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
+#include "cuda/programmatic.cuh"
 
 namespace gncuda {
 namespace {
@@ -20,6 +21,7 @@ using T = DecodeTcTraits;
 
 template <typename WT, int NT>
 __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs a, int ks, int chunk) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   constexpr int U = T::kUnroll;
   __shared__ __align__(16) uint16_t xs[T::kSmemElems];  // [NT*8][chunk + 32] x as WT bits
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -138,9 +140,8 @@ int launch_nt(const GemmArgs& a, cudaStream_t stream) {
   const int ks = tile_split(a.n);
   // The longest chunk whose NT*8 padded rows fit (a multiple of 64 elements).
   const int chunk = (T::kSmemElems / (NT * 8) - 32) & ~63;
-  gemm_decode_tc_kernel<WT, NT><<<ceil_div(a.n, 16 * (T::kWarps / ks)), T::kWarps * 32, 0, stream>>>(a, ks, chunk);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(gemm_decode_tc_kernel<WT, NT>, dim3(ceil_div(a.n, 16 * (T::kWarps / ks))), dim3(T::kWarps * 32), 0,
+                          stream, a, ks, chunk);
 }
 
 template <typename WT>

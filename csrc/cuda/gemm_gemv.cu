@@ -7,6 +7,7 @@
 // Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
 #include "cuda/gemm_traits.cuh"
 #include "cuda/gemv_rows.cuh"
+#include "cuda/programmatic.cuh"
 
 namespace gncuda {
 namespace {
@@ -17,6 +18,7 @@ using G = GemvTraits;
 // register allocation is unchanged by it).
 template <typename WT, int R, int U, bool LN>
 __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
   constexpr int kXs = G::kMaxM * G::kChunk;
   __shared__ __align__(16) float xs[kXs];
@@ -130,10 +132,8 @@ template <typename WT, int R, int U>
 int launch_config(const GemmArgs& a, cudaStream_t stream) {
   const int ks = gemv_split(a.n, R);
   const dim3 grid(ceil_div(a.n, (G::kWarps / ks) * R)), block(G::kWarps * 32);
-  if (a.ln_gamma != nullptr) gemv_kernel<WT, R, U, true><<<grid, block, 0, stream>>>(a, ks);
-  else gemv_kernel<WT, R, U, false><<<grid, block, 0, stream>>>(a, ks);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(a.ln_gamma != nullptr ? gemv_kernel<WT, R, U, true> : gemv_kernel<WT, R, U, false>, grid, block, 0,
+                          stream, a, ks);
 }
 
 template <typename WT>

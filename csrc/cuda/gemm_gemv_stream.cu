@@ -7,7 +7,7 @@
 //   - the grid is what the GPU holds at once (occupancy x SMs), and each warp streams an equal run
 //     of row groups (gemv_stream_plan.h), so there is no second wave and no straggling block;
 //   - a warp issues its first item's weight loads before x is staged (and before the previous
-//     kernel has finished, when launched as a programmatic dependent on sm_90+), and thereafter
+//     kernel has finished, on a stream marked for programmatic launch on sm_90+), and thereafter
 //     always has the next item's loads in flight while it multiplies the current one (two register
 //     buffers of kLoadsPerWarp 16-byte loads per lane).
 // x rows are staged whole in shared memory (fp32; layer-normed there when LN), partial sums stay in
@@ -16,6 +16,7 @@
 #include "cuda/gemm_traits.cuh"
 #include "cuda/gemv_rows.cuh"
 #include "cuda/gemv_stream_plan.h"
+#include "cuda/programmatic.cuh"
 
 namespace gncuda {
 namespace {
@@ -120,7 +121,7 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
 }
 
 template <typename WT, int R, int MM, bool LN>
-int launch_plan(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+int launch_plan(const GemmArgs& a, cudaStream_t stream) {
   constexpr int V = 16 / sizeof(WT), U = S::kLoadsPerWarp / R;
   const auto kernel = gemv_stream_kernel<WT, R, MM, LN>;
   const int smem = a.m * a.k * 4;
@@ -129,39 +130,16 @@ int launch_plan(const GemmArgs& a, bool pdl, cudaStream_t stream) {
   GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, S::kWarps * 32, smem));
   const GemvStreamPlan p =
       plan_gemv_stream(a.n, a.k, R, U * 32 * V, (per_sm > 0 ? per_sm : 1) * multiprocessors() * S::kWarps, S::kWarps);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(p.blocks);
-  cfg.blockDim = dim3(S::kWarps * 32);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  if (pdl) {
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-  }
-  GN_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, a, p));
-  return GN_CUDA_OK;
+  return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 
 template <typename WT>
-int launch_typed(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   const bool ln = a.ln_gamma != nullptr;
   if (a.m >= S::kTwoRowsFromM)
-    return ln ? launch_plan<WT, 2, S::kMaxM, true>(a, pdl, stream) : launch_plan<WT, 2, S::kMaxM, false>(a, pdl, stream);
-  return ln ? launch_plan<WT, 1, S::kTwoRowsFromM - 1, true>(a, pdl, stream)
-            : launch_plan<WT, 1, S::kTwoRowsFromM - 1, false>(a, pdl, stream);
-}
-
-// Programmatic dependent launch needs compute capability 9.0+.
-bool device_has_pdl() {
-  int dev = 0, major = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return major >= 9;
+    return ln ? launch_plan<WT, 2, S::kMaxM, true>(a, stream) : launch_plan<WT, 2, S::kMaxM, false>(a, stream);
+  return ln ? launch_plan<WT, 1, S::kTwoRowsFromM - 1, true>(a, stream)
+            : launch_plan<WT, 1, S::kTwoRowsFromM - 1, false>(a, stream);
 }
 
 }  // namespace
@@ -170,12 +148,11 @@ bool gemv_stream_serves(int m, int k) {
   return m >= 1 && m <= S::kMaxM && k >= 8 && k % 8 == 0 && (long long)m * k * 4 <= S::kMaxSmemBytes;
 }
 
-int launch_gemm_gemv_stream(const GemmArgs& a, bool pdl, cudaStream_t stream) {
+int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream) {
   if (!gemv_stream_serves(a.m, a.k)) return GN_CUDA_EUNSUPPORTED;
-  pdl = pdl && device_has_pdl();
-  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, pdl, stream);
-  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, pdl, stream);
-  return launch_typed<float>(a, pdl, stream);
+  if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, stream);
+  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, stream);
+  return launch_typed<float>(a, stream);
 }
 
 }  // namespace gncuda

@@ -108,10 +108,9 @@ int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
 bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
-// The streaming GEMV (ln_gamma set: layer-norm x first); pdl: launch it as a programmatic dependent
-// of the previous kernel where the device supports it (compute capability 9.0+).
+// The streaming GEMV (ln_gamma set: layer-norm x first).
 bool gemv_stream_serves(int m, int k);
-int launch_gemm_gemv_stream(const GemmArgs& a, bool pdl, cudaStream_t stream);
+int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream);
 
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 // Hopper warpgroup-MMA GEMM (gemm_wgmma.cu; tile constants in wgmma_layout.h): bf16/f16 weights,

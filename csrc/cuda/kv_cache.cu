@@ -1,6 +1,7 @@
 // kv_write: scatters a step's K/V rows into the paged cache [blocks, block_size, heads, head_dim]
 // of float32, bf16 or f16 (rounded to nearest even).
 #include "cuda/paged.cuh"
+#include "cuda/programmatic.cuh"
 
 using namespace gncuda;
 
@@ -12,6 +13,7 @@ __global__ void kv_write_kernel(const float* __restrict__ k,  // [tokens, ldkv]
                                 int ldkv, gn_cuda_batch b, int width,
                                 CT* __restrict__ k_cache,     // [blocks * block_size, width]
                                 CT* __restrict__ v_cache) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   const int t = blockIdx.x;
   const int pos = b.d_positions[t];
   const int s = seq_of_row_decode(b.d_seq_starts, b.num_seqs, t);
@@ -30,9 +32,8 @@ __global__ void kv_write_kernel(const float* __restrict__ k,  // [tokens, ldkv]
 template <typename CT>
 int launch(const float* k, const float* v, int ldkv, const gn_cuda_batch& b, int width, void* kc, void* vc,
            cudaStream_t stream) {
-  kv_write_kernel<CT><<<b.tokens, 256, 0, stream>>>(k, v, ldkv, b, width, static_cast<CT*>(kc), static_cast<CT*>(vc));
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(kv_write_kernel<CT>, dim3(b.tokens), dim3(256), 0, stream, k, v, ldkv, b, width,
+                          static_cast<CT*>(kc), static_cast<CT*>(vc));
 }
 
 }  // namespace

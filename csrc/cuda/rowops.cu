@@ -2,6 +2,7 @@
 #include <limits.h>
 
 #include "cuda/common.cuh"
+#include "cuda/programmatic.cuh"
 
 using namespace gncuda;
 
@@ -16,6 +17,7 @@ constexpr int kLnRegs = 8;
 __global__ void layernorm_regs_kernel(const float* __restrict__ x, int dim, int ldx,
                                       const float* __restrict__ gamma, const float* __restrict__ beta,
                                       float eps, float* y, int ldy) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ float scratch[32];
   const float* xr = x + (size_t)blockIdx.x * ldx;
   float* yr = y + (size_t)blockIdx.x * ldy;
@@ -48,6 +50,7 @@ __global__ void layernorm_regs_kernel(const float* __restrict__ x, int dim, int 
 __global__ void layernorm_kernel(const float* __restrict__ x, int dim, int ldx,
                                  const float* __restrict__ gamma, const float* __restrict__ beta,
                                  float eps, float* y, int ldy) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ float scratch[32];
   const float* xr = x + (size_t)blockIdx.x * ldx;
   float* yr = y + (size_t)blockIdx.x * ldy;
@@ -67,6 +70,7 @@ __global__ void layernorm_kernel(const float* __restrict__ x, int dim, int ldx,
 __global__ void embed_kernel(const int32_t* __restrict__ ids, const int32_t* __restrict__ positions,
                              const void* wte, int wte_dtype, int vocab, const void* wpe, int wpe_dtype,
                              int max_positions, int dim, float* __restrict__ out) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   const int t = blockIdx.x;
   const int id = ids[t], pos = positions[t];
   float* o = out + (size_t)t * dim;
@@ -81,6 +85,7 @@ __global__ void embed_kernel(const int32_t* __restrict__ ids, const int32_t* __r
 
 __global__ void gather_rows_kernel(const float* __restrict__ src, int ld_src, const int32_t* __restrict__ rows,
                                    int dim, float* __restrict__ dst) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   const float* s = src + (size_t)rows[blockIdx.x] * ld_src;
   float* d = dst + (size_t)blockIdx.x * dim;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) d[i] = s[i];
@@ -94,6 +99,7 @@ __device__ __forceinline__ void argmax_merge(float& best, int& idx, float v, int
 }
 
 __global__ void argmax_rows_kernel(const float* __restrict__ x, int cols, int32_t* __restrict__ out) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ float s_val[32];
   __shared__ int s_idx[32];
   const float* xr = x + (size_t)blockIdx.x * cols;
@@ -125,12 +131,8 @@ extern "C" int gn_cuda_layernorm(const float* d_x, int rows, int dim, int ldx, c
                                  const float* d_beta, float eps, float* d_y, int ldy, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  if (dim <= kRowThreads * kLnRegs)
-    layernorm_regs_kernel<<<rows, kRowThreads, 0, as_stream(stream)>>>(d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
-  else
-    layernorm_kernel<<<rows, kRowThreads, 0, as_stream(stream)>>>(d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(dim <= kRowThreads * kLnRegs ? layernorm_regs_kernel : layernorm_kernel, dim3(rows),
+                          dim3(kRowThreads), 0, as_stream(stream), d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
 }
 
 extern "C" int gn_cuda_embed(const int32_t* d_ids, const int32_t* d_positions, int tokens, const void* d_wte,
@@ -138,25 +140,20 @@ extern "C" int gn_cuda_embed(const int32_t* d_ids, const int32_t* d_positions, i
                              int dim, float* d_out, void* stream) {
   GN_CUDA_REQUIRE(tokens >= 0 && dim > 0 && valid_dtype(wte_dtype) && valid_dtype(wpe_dtype), GN_CUDA_EINVAL);
   if (tokens == 0) return GN_CUDA_OK;
-  embed_kernel<<<tokens, kRowThreads, 0, as_stream(stream)>>>(d_ids, d_positions, d_wte, wte_dtype, vocab, d_wpe,
-                                                              wpe_dtype, max_positions, dim, d_out);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(embed_kernel, dim3(tokens), dim3(kRowThreads), 0, as_stream(stream), d_ids, d_positions, d_wte,
+                          wte_dtype, vocab, d_wpe, wpe_dtype, max_positions, dim, d_out);
 }
 
 extern "C" int gn_cuda_gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count, int dim,
                                    float* d_dst, void* stream) {
   GN_CUDA_REQUIRE(count >= 0 && dim > 0 && ld_src >= dim, GN_CUDA_EINVAL);
   if (count == 0) return GN_CUDA_OK;
-  gather_rows_kernel<<<count, kRowThreads, 0, as_stream(stream)>>>(d_src, ld_src, d_rows, dim, d_dst);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(gather_rows_kernel, dim3(count), dim3(kRowThreads), 0, as_stream(stream), d_src, ld_src, d_rows,
+                          dim, d_dst);
 }
 
 extern "C" int gn_cuda_argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols > 0, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  argmax_rows_kernel<<<rows, 1024, 0, as_stream(stream)>>>(d_x, cols, d_out);
-  GN_CUDA_CHECK_LAUNCH();
-  return GN_CUDA_OK;
+  return launch_dependent(argmax_rows_kernel, dim3(rows), dim3(1024), 0, as_stream(stream), d_x, cols, d_out);
 }

@@ -1,4 +1,5 @@
 // Device queries, memory, streams, copies and status strings of the C API (api.h).
+#include <atomic>
 #include <string.h>
 
 #include "cuda/common.cuh"
@@ -100,8 +101,49 @@ extern "C" int gn_cuda_stream_create(void** stream) {
   return GN_CUDA_OK;
 }
 
+// Streams marked for programmatic dependent launch (programmatic.cuh): a fixed set of slots read
+// without a lock on every decode-path launch; marking and unmarking are rare (one per backend).
+namespace {
+constexpr int kProgrammaticSlots = 64;
+std::atomic<void*> g_programmatic[kProgrammaticSlots];
+
+int find_programmatic(void* stream) {
+  for (int i = 0; i < kProgrammaticSlots; ++i)
+    if (g_programmatic[i].load(std::memory_order_acquire) == stream) return i;
+  return -1;
+}
+}  // namespace
+
+namespace gncuda {
+bool programmatic_launch_on(cudaStream_t stream) {
+  if (stream == nullptr || find_programmatic(stream) < 0) return false;
+  int dev = 0, major = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
+}
+}  // namespace gncuda
+
+extern "C" int gn_cuda_stream_set_programmatic_launch(void* stream, int on) {
+  GN_CUDA_REQUIRE(stream != nullptr, GN_CUDA_EINVAL);
+  const int at = find_programmatic(stream);
+  if (!on) {
+    if (at >= 0) g_programmatic[at].store(nullptr, std::memory_order_release);
+    return GN_CUDA_OK;
+  }
+  if (at >= 0) return GN_CUDA_OK;
+  for (int i = 0; i < kProgrammaticSlots; ++i) {
+    void* empty = nullptr;
+    if (g_programmatic[i].compare_exchange_strong(empty, stream, std::memory_order_acq_rel)) return GN_CUDA_OK;
+  }
+  return GN_CUDA_EUNSUPPORTED;  // more marked streams than slots
+}
+
 extern "C" int gn_cuda_stream_destroy(void* stream) {
   if (stream == nullptr) return GN_CUDA_OK;
+  gn_cuda_stream_set_programmatic_launch(stream, 0);
   GN_CUDA_TRY(cudaStreamDestroy(as_stream(stream)));
   return GN_CUDA_OK;
 }

@@ -112,7 +112,10 @@ class CudaBackend : public Backend {
       : device_(device), stream_(stream), device_name_(std::move(device_name)) {
     fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
     gemv_stream_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "1");
-    pdl_ = !env_is("GPTNEO_CUDA_PDL", "0");
+    // GPTNEO_CUDA_PDL=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
+    // decode-path kernels on this backend's stream become programmatic dependent launches (sm_90+).
+    // Best effort: a stream that cannot be marked runs as before.
+    if (env_is("GPTNEO_CUDA_PDL", "1")) (void)gn_cuda_stream_set_programmatic_launch(stream_, 1);
   }
 
   ~CudaBackend() override {
@@ -233,7 +236,7 @@ class CudaBackend : public Backend {
     const auto& cw = static_cast<const CudaLinear&>(w);
     if (streams_gemv(m, w, cw, d_x, ldx)) {
       GN_CUDA_STATUS(gn_cuda_gemv_stream(d_x, m, ldx, nullptr, nullptr, 0.f, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
-                                         d_y, ldy, (int)epilogue, pdl_ ? 1 : 0, stream_),
+                                         d_y, ldy, (int)epilogue, stream_),
                      "linear");
       return Status::Ok();
     }
@@ -256,7 +259,7 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(enter());
     if (streams_gemv(m, w, cw, d_norm, w.k)) {
       GN_CUDA_STATUS(gn_cuda_gemv_stream(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
-                                         d_y, ldy, (int)epilogue, pdl_ ? 1 : 0, stream_),
+                                         d_y, ldy, (int)epilogue, stream_),
                      "layernorm_linear");
       return Status::Ok();
     }
@@ -442,8 +445,7 @@ class CudaBackend : public Backend {
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
   // GPTNEO_CUDA_GEMV_STREAM=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
-  // rows the decode GEMV would take (m <= 4) go to the streaming GEMV instead, launched as programmatic
-  // dependents on sm_90+ unless GPTNEO_CUDA_PDL=0.
+  // rows the decode GEMV would take (m <= 4) go to the streaming GEMV instead.
   bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {
     return gemv_stream_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
            gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, ldx, cw.data()) == GN_GEMM_GEMV;
@@ -453,7 +455,6 @@ class CudaBackend : public Backend {
     return v != nullptr && std::strcmp(v, value) == 0;
   }
   bool gemv_stream_ = false;
-  bool pdl_ = true;
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 

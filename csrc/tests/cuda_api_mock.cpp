@@ -104,6 +104,7 @@ int gn_cuda_free(void* p) {
 int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
 int gn_cuda_stream_create(void** s) { static int token; *s = &token; return 0; }
 int gn_cuda_stream_destroy(void*) { return 0; }
+int gn_cuda_stream_set_programmatic_launch(void* s, int) { return s ? 0 : GN_CUDA_EINVAL; }  // ordering is a GPU matter
 int gn_cuda_stream_synchronize(void*) { return g_recording ? kCaptureViolation : 0; }
 int gn_cuda_upload(void* d, const void* h, size_t n, void*) {
   if (g_recording) return kCaptureViolation;
@@ -195,7 +196,7 @@ int gn_cuda_gemv_stream_supported(int m, int n, int k, int wdt, const void* w) {
 }
 
 int gn_cuda_gemv_stream(const float* x, int m, int ldx, const float* g, const float* b, float eps, const void* w, int wdt,
-                        int n, int k, const float* bias, float* y, int ldy, int ep, int /*pdl*/, void*) {
+                        int n, int k, const float* bias, float* y, int ldy, int ep, void*) {
   if ((g == nullptr) != (b == nullptr)) return GN_CUDA_EINVAL;
   if (m == 0 || n == 0) return 0;
   if (!gn_cuda_gemv_stream_supported(m, n, k, wdt, w)) return GN_CUDA_EUNSUPPORTED;

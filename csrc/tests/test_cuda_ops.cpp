@@ -426,7 +426,7 @@ void test_layernorm_gemv(Ctx& c) {
                                                     epilogue, nullptr)
                            : gn_cuda_gemv_stream(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f,
                                                  dw.as<void>(), (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy,
-                                                 epilogue, 1, nullptr);
+                                                 epilogue, nullptr);
         if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
         if (st != 0) {
           report(false, what_path, gn_cuda_status_string(st));
@@ -463,23 +463,23 @@ void test_layernorm_gemv(Ctx& c) {
       {5, 64, "m > 4"}, {2, 8200, "x rows past 64 KiB of shared memory"}, {1, 100, "k % 8 != 0"}};
   for (const auto& r : stream_refused) {
     const int st = gn_cuda_gemv_stream(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(),
-                                       GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, 1, nullptr);
+                                       GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, nullptr);
     report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_gemv_stream_supported(r.m, 8, r.k, GN_DTYPE_F32, dw.as<void>()),
            std::string("gemv_stream refuses ") + r.why, fmt("status %d", st));
   }
   const int st = gn_cuda_gemv_stream(dx.as<float>(), 1, 64, dg.as<float>(), nullptr, 1e-5f, dw.as<void>(), GN_DTYPE_F32, 8,
-                                     64, nullptr, dy.as<float>(), 8, 0, 1, nullptr);
+                                     64, nullptr, dy.as<float>(), 8, 0, nullptr);
   report(st == GN_CUDA_EINVAL, "gemv_stream refuses gamma without beta", fmt("status %d", st));
 }
 
-// Dependent launches of the streaming GEMV on one stream, as a decoder's MLP runs them: each kernel
-// reads what the one before it wrote. Launched as programmatic dependents (sm_90+), a kernel starts
-// before its predecessor ends, and only its griddepcontrol.wait keeps it from reading x (or the
-// residual it accumulates into) too early: the intermediate buffers are poisoned with NaN first, so
-// an early read shows. Per layer: a = layernorm(h) (a plain kernel), f = gelu(a·W1ᵀ + b1), h += f·W2ᵀ +
-// b2; odd layers fold the layer norm into the first GEMV. Run as queued launches and as a captured
-// graph, against the same chain on the CPU (fp32 throughout: tolerance 1e-4 over 12 dependent ops,
-// where a stale read gives NaN or an O(1) error).
+// Dependent launches on one stream, as a decoder's MLP runs them: each kernel reads what the one
+// before it wrote. On a stream marked for programmatic launch (sm_90+) a kernel starts before its
+// predecessor ends, and only its griddepcontrol.wait keeps it from reading x (or the residual it
+// accumulates into) too early: the intermediate buffers are poisoned with NaN first, so an early read
+// shows. Per layer: a = layernorm(h) (the layer norm kernel), f = gelu(a·W1ᵀ + b1) and h += f·W2ᵀ + b2
+// on the streaming GEMV; odd layers fold the layer norm into the first GEMV. Run as queued launches
+// and as a captured graph, with the stream marked and not, against the same chain on the CPU (fp32
+// throughout: tolerance 1e-4 over 12 dependent ops, where a stale read gives NaN or an O(1) error).
 void test_gemv_stream_chain(Ctx& c) {
   const int m = 2, d = 1024, f = 2048, layers = 4;
   std::vector<float> h0 = randn(c, (size_t)m * d), g = randn(c, d), beta = randn(c, d);
@@ -529,15 +529,14 @@ void test_gemv_stream_chain(Ctx& c) {
                                stream);
         if (st == 0)
           st = gn_cuda_gemv_stream(da.as<float>(), m, d, nullptr, nullptr, 0.f, w1_of(l), GN_DTYPE_BF16, f, d,
-                                   b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, 1, stream);
+                                   b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, stream);
       } else {
         st = gn_cuda_gemv_stream(dh.as<float>(), m, d, dg.as<float>(), dbeta.as<float>(), 1e-5f, w1_of(l),
-                                 GN_DTYPE_BF16, f, d, b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, 1,
-                                 stream);
+                                 GN_DTYPE_BF16, f, d, b1_of(l), df.as<float>(), f, GN_EPILOGUE_GELU_NEW, stream);
       }
       if (st == 0)
         st = gn_cuda_gemv_stream(df.as<float>(), m, f, nullptr, nullptr, 0.f, w2_of(l), GN_DTYPE_BF16, d, f,
-                                 b2_of(l), dh.as<float>(), d, GN_EPILOGUE_ACCUMULATE, 1, stream);
+                                 b2_of(l), dh.as<float>(), d, GN_EPILOGUE_ACCUMULATE, stream);
     }
     return st;
   };
@@ -545,37 +544,28 @@ void test_gemv_stream_chain(Ctx& c) {
     return upload(c, dh.as<void>(), h0.data(), h0.size() * 4, what) && poison(da.as<float>(), (size_t)m * d, what) &&
            poison(df.as<float>(), (size_t)m * f, what);
   };
+  // Every run must match the CPU chain, and all of them (queued or replayed, programmatic launch on or
+  // off) must be bit-identical to the first: the same kernels run in the same order either way.
+  std::vector<float> first;
   auto check = [&](const std::string& what) {
     std::vector<float> out((size_t)m * d);
     if (!download(c, out.data(), dh.as<void>(), out.size() * 4, what)) return;
     const double err = rel_error(out, ref);
-    report(err <= 1e-4, what, fmt("rel_err=%.3g", err));
+    if (first.empty()) first = out;
+    const bool same = std::memcmp(first.data(), out.data(), out.size() * 4) == 0;
+    report(err <= 1e-4 && same, what, fmt("rel_err=%.3g%s", err, same ? "" : ", differs from the first run"));
   };
-  for (int round = 0; round < 3; ++round) {
-    const std::string what = fmt("gemv_stream chain of %d layers, queued launches, round %d", layers, round);
-    if (!reset(what)) break;
-    int st = chain();
-    if (st == 0) st = gn_cuda_stream_synchronize(stream);
+  for (int programmatic : {0, 1}) {
+    const char* mode = programmatic ? "programmatic launch" : "ordinary launch";
+    int st = gn_cuda_stream_set_programmatic_launch(stream, programmatic);
     if (st != 0) {
-      report(false, what, gn_cuda_status_string(st));
-      break;
+      report(false, fmt("gemv_stream chain: mark the stream (%s)", mode), gn_cuda_status_string(st));
+      continue;
     }
-    check(what);
-  }
-  void* graph = nullptr;
-  int st = gn_cuda_capture_begin(stream);
-  if (st == 0) {
-    const int chain_st = chain();
-    st = gn_cuda_capture_end(stream, &graph);
-    if (st == 0) st = chain_st;
-  }
-  if (st != 0) {
-    report(false, "gemv_stream chain captured as a graph", gn_cuda_status_string(st));
-  } else {
     for (int round = 0; round < 3; ++round) {
-      const std::string what = fmt("gemv_stream chain of %d layers, graph replay %d", layers, round);
+      const std::string what = fmt("gemv_stream chain of %d layers, %s, queued, round %d", layers, mode, round);
       if (!reset(what)) break;
-      st = gn_cuda_graph_launch(graph, stream);
+      st = chain();
       if (st == 0) st = gn_cuda_stream_synchronize(stream);
       if (st != 0) {
         report(false, what, gn_cuda_status_string(st));
@@ -583,8 +573,30 @@ void test_gemv_stream_chain(Ctx& c) {
       }
       check(what);
     }
+    void* graph = nullptr;
+    st = gn_cuda_capture_begin(stream);
+    if (st == 0) {
+      const int chain_st = chain();
+      st = gn_cuda_capture_end(stream, &graph);
+      if (st == 0) st = chain_st;
+    }
+    if (st != 0) {
+      report(false, fmt("gemv_stream chain captured as a graph (%s)", mode), gn_cuda_status_string(st));
+    } else {
+      for (int round = 0; round < 3; ++round) {
+        const std::string what = fmt("gemv_stream chain of %d layers, %s, graph replay %d", layers, mode, round);
+        if (!reset(what)) break;
+        st = gn_cuda_graph_launch(graph, stream);
+        if (st == 0) st = gn_cuda_stream_synchronize(stream);
+        if (st != 0) {
+          report(false, what, gn_cuda_status_string(st));
+          break;
+        }
+        check(what);
+      }
+    }
+    if (graph) gn_cuda_graph_destroy(graph);
   }
-  if (graph) gn_cuda_graph_destroy(graph);
   gn_cuda_stream_destroy(stream);
 }
 

@@ -10,8 +10,10 @@
 //   cuda+graphs+fused-ln float32, recordings on, layer norms folded into the decode GEMV
 //                   (GPTNEO_CUDA_FUSED_LN=1, experimental until measured on a GPU)
 //   cuda+graphs+gemv-stream  as cuda+graphs+fused-ln, with decode rows (m <= 4) on the streaming
-//                   GEMV, layer-normed or not, launched as programmatic dependents on sm_90+
-//                   (GPTNEO_CUDA_GEMV_STREAM=1 GPTNEO_CUDA_FUSED_LN=1, experimental as well)
+//                   GEMV, layer-normed or not (GPTNEO_CUDA_GEMV_STREAM=1 GPTNEO_CUDA_FUSED_LN=1,
+//                   experimental as well)
+//   cuda+graphs+pdl float32, recordings on, the decode-path kernels launched as programmatic
+//                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1, experimental as well)
 // Every step's logits must match the reference, every argmax must equal the reference's where its
 // top-2 margin is clear, and the recordings must actually serve the decode steps.
 // Built twice: test_model_graph (real kernels; prints SKIP without a GPU) and
@@ -247,8 +249,8 @@ int main() {
     report(st.ok(), "create the CUDA backend", st.message());
     return st.ok();
   };
-  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6;
-  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream;
+  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6, b7;
+  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream, pdl;
   if (!cuda(&b1) || !cuda(&b2) || !cuda(&b3) || !cuda(&b4)) return 1;
   setenv("GPTNEO_CUDA_FUSED_LN", "1", 1);  // read when the backend is created
   const bool b5_ok = cuda(&b5);
@@ -256,14 +258,18 @@ int main() {
   const bool b6_ok = cuda(&b6);
   unsetenv("GPTNEO_CUDA_FUSED_LN");
   unsetenv("GPTNEO_CUDA_GEMV_STREAM");
-  if (!b5_ok || !b6_ok) return 1;
+  setenv("GPTNEO_CUDA_PDL", "1", 1);
+  const bool b7_ok = cuda(&b7);
+  unsetenv("GPTNEO_CUDA_PDL");
+  if (!b5_ok || !b6_ok || !b7_ok) return 1;
   if (!make_run("cpu", create_cpu_backend(2, cpu::select_simd()), path, tensors, DType::kF32, true, &ref) ||
       !make_run("cuda", std::move(b1), path, tensors, DType::kF32, false, &plain) ||
       !make_run("cuda+graphs", std::move(b2), path, tensors, DType::kF32, true, &graphs) ||
       !make_run("cuda bf16", std::move(b3), path, tensors, DType::kBF16, false, &bf16_plain) ||
       !make_run("cuda bf16+graphs", std::move(b4), path, tensors, DType::kBF16, true, &bf16_graphs) ||
       !make_run("cuda+graphs+fused-ln", std::move(b5), path, tensors, DType::kF32, true, &fused) ||
-      !make_run("cuda+graphs+gemv-stream", std::move(b6), path, tensors, DType::kF32, true, &stream))
+      !make_run("cuda+graphs+gemv-stream", std::move(b6), path, tensors, DType::kF32, true, &stream) ||
+      !make_run("cuda+graphs+pdl", std::move(b7), path, tensors, DType::kF32, true, &pdl))
     return 1;
   report(!ref.model->graph_stats().enabled, "cpu: recordings are off on a backend that cannot record");
   report(!plain.model->graph_stats().enabled, "cuda: recordings off when LoadOptions::graphs is false");
@@ -295,19 +301,21 @@ int main() {
       return;
     }
     std::vector<float> ref_logits(ref_out.values.get(), ref_out.values.get() + ref_out.count);
-    StepOutput plain_out, graph_out, bf16_out, bf16_graph_out, fused_out, stream_out;
+    StepOutput plain_out, graph_out, bf16_out, bf16_graph_out, fused_out, stream_out, pdl_out;
     const Status s1 = plain.model->step(in, &plain_out);
     const Status s2 = graphs.model->step(in, &graph_out);
     const Status s5 = fused.model->step(in, &fused_out);
     const Status s6 = stream.model->step(in, &stream_out);
+    const Status s7 = pdl.model->step(in, &pdl_out);
     // bf16 always returns logits (its argmax is not compared with fp32's; fp32 covers argmax).
     const Status s3 = bf16_plain.model->step(ref_in, &bf16_out);
     const Status s4 = bf16_graphs.model->step(ref_in, &bf16_graph_out);
-    if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok() || !s5.ok() || !s6.ok()) {
+    if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok() || !s5.ok() || !s6.ok() || !s7.ok()) {
       report(false, name, (s1.ok() ? "" : "cuda: " + s1.message()) + (s2.ok() ? "" : " cuda+graphs: " + s2.message()) +
                               (s3.ok() ? "" : " bf16: " + s3.message()) + (s4.ok() ? "" : " bf16+graphs: " + s4.message()) +
                               (s5.ok() ? "" : " fused-ln: " + s5.message()) +
-                              (s6.ok() ? "" : " gemv-stream: " + s6.message()));
+                              (s6.ok() ? "" : " gemv-stream: " + s6.message()) +
+                              (s7.ok() ? "" : " pdl: " + s7.message()));
       stop = true;
       return;
     }
@@ -315,6 +323,7 @@ int main() {
     check_step(graphs, in, graph_out, ref_logits, 2e-5, name);
     check_step(fused, in, fused_out, ref_logits, 2e-5, name);
     check_step(stream, in, stream_out, ref_logits, 2e-5, name);
+    check_step(pdl, in, pdl_out, ref_logits, 2e-5, name);
     // bf16 with and without recordings: the same kernels on the same rows (padding changes only
     // which rows share a launch), so they agree far more closely than bf16 agrees with fp32.
     std::vector<float> bf16_ref(bf16_out.values.get(), bf16_out.values.get() + bf16_out.count);
@@ -400,6 +409,8 @@ int main() {
          "cuda+graphs+fused-ln: replays happened, no recording failed", fused.model->graph_stats().disabled_reason);
   report(stream.model->graph_stats().replays > 0 && stream.model->graph_stats().disabled_reason.empty(),
          "cuda+graphs+gemv-stream: replays happened, no recording failed", stream.model->graph_stats().disabled_reason);
+  report(pdl.model->graph_stats().replays > 0 && pdl.model->graph_stats().disabled_reason.empty(),
+         "cuda+graphs+pdl: replays happened, no recording failed", pdl.model->graph_stats().disabled_reason);
   report(plain.model->graph_stats().recorded == 0 && plain.model->graph_stats().replays == 0,
          "cuda: nothing recorded with recordings off");
 
