@@ -98,6 +98,10 @@ if [ $built -eq 1 ]; then
   # Hopper and A100 run): the attention group again.
   GPTNEO_CUDA_TC_ATTENTION_KEYS=32 GN_TEST_VERBOSE=1 run_stage test_attention_keys32 60 "$BUILD/test_cuda_ops" --only attention
   grep -E "FAIL" "$OUT/test_attention_keys32.log" | head -n 20
+  # Every op through the backend on a stream marked for programmatic dependent launch (GPTNEO_CUDA_PDL=1;
+  # test_model_graph also runs a model so).
+  GPTNEO_CUDA_PDL=1 GN_TEST_VERBOSE=1 run_stage test_cuda_ops_pdl 90 "$BUILD/test_cuda_ops" --quick
+  grep -E "FAIL" "$OUT/test_cuda_ops_pdl.log" | head -n 20
 fi
 
 # --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------

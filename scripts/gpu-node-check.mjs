@@ -101,11 +101,13 @@ try {
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
   await decodeBench('1.3b', [1], 64, { graphs: false });
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
-  // The streaming GEMV (csrc/cuda/NOTES.md round 5), alone and with the layer norms folded into it.
-  const stream = { GPTNEO_CUDA_GEMV_STREAM: '1' };
-  await decodeBench('1.3b', [1], 64, { env: stream });
-  await decodeBench('1.3b', [1], 64, { env: { ...stream, GPTNEO_CUDA_FUSED_LN: '1' } });
-  await decodeBench('125m', [1], 128, { env: { ...stream, GPTNEO_CUDA_FUSED_LN: '1' } });
+  // The experimental decode switches (csrc/cuda/NOTES.md round 5): programmatic dependent launch, the
+  // streaming GEMV, and both with the layer norms folded into the GEMVs.
+  const all = { GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_PDL: '1', GPTNEO_CUDA_FUSED_LN: '1' };
+  await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_PDL: '1' } });
+  await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_GEMV_STREAM: '1' } });
+  await decodeBench('1.3b', [1, 8], 64, { env: all });
+  await decodeBench('125m', [1, 8], 128, { env: all });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

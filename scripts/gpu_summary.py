@@ -88,7 +88,8 @@ def main():
     # One decoder layer at decode, per layer: as launches, as a CUDA graph, with the layer norms folded
     # into the GEMVs, on the streaming GEMV, and both (the "peer" column is the plain graph: >1 means
     # the variant helps).
-    variants = ("/fused_ln", "/stream", "/fused_ln/stream")
+    variants = ("/pdl", "/fused_ln", "/fused_ln/pdl", "/stream", "/stream/pdl", "/fused_ln/stream",
+                "/fused_ln/stream/pdl")
     for k in keys:
         if k.startswith("graph/decode_layer/") and not k.endswith(variants):
             launch, graph = ours.get(k[len("graph/"):], {}), ours.get(k, {})

@@ -82,7 +82,7 @@ double time_ms(F fn, int warmup, int reps) {
 // runs ahead, so launch latency overlaps the previous kernel: kernel time plus the inter-kernel
 // gap, as a decode step that queues its kernels ahead or replays a graph sees it).
 template <typename F>
-double time_ms_b2b(F fn, int inner, int reps) {
+double time_ms_b2b(F fn, int inner, int reps, void* stream = nullptr) {  // stream: where fn launches
   for (int i = 0; i < inner; ++i) fn();
   BENCH_CHECK(cudaDeviceSynchronize());
   cudaEvent_t a, b;
@@ -90,9 +90,9 @@ double time_ms_b2b(F fn, int inner, int reps) {
   BENCH_CHECK(cudaEventCreate(&b));
   std::vector<float> ms(reps);
   for (int r = 0; r < reps; ++r) {
-    BENCH_CHECK(cudaEventRecord(a));
+    BENCH_CHECK(cudaEventRecord(a, static_cast<cudaStream_t>(stream)));
     for (int i = 0; i < inner; ++i) fn();
-    BENCH_CHECK(cudaEventRecord(b));
+    BENCH_CHECK(cudaEventRecord(b, static_cast<cudaStream_t>(stream)));
     BENCH_CHECK(cudaEventSynchronize(b));
     BENCH_CHECK(cudaEventElapsedTime(&ms[r], a, b));
     ms[r] /= inner;
@@ -202,8 +202,12 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       }
     }
     // The streaming GEMV beside the GEMV at the batch sizes it serves, back to back (keys b2b_stream/,
-    // b2b_stream_nopdl/, b2b_gemv/): with programmatic dependent launch each launch's first weight
-    // loads overlap the previous launch's end, as consecutive GEMVs of a decode step would.
+    // b2b_stream_nopdl/, b2b_gemv/): on a stream marked for programmatic launch each launch's first
+    // weight loads overlap the previous launch's end, as consecutive GEMVs of a decode step would.
+    void *pdl_stream = nullptr, *plain_stream = nullptr;
+    BENCH_CHECK(gn_cuda_stream_create(&pdl_stream));
+    BENCH_CHECK(gn_cuda_stream_create(&plain_stream));
+    BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(pdl_stream, 1));
     for (int m : {1, 2, 4}) {
       if (!gn_cuda_gemv_stream_supported(m, l.n, l.k, dtype, w)) continue;
       const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
@@ -212,17 +216,19 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         const char* tag = variant == 0 ? "stream" : variant == 1 ? "stream_nopdl" : "gemv";
         double ms = time_ms_b2b([&] {
           if (variant == 2)
-            BENCH_CHECK(gn_cuda_gemm_with(GN_GEMM_GEMV, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
+            BENCH_CHECK(gn_cuda_gemm_with(GN_GEMM_GEMV, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, plain_stream));
           else
             BENCH_CHECK(gn_cuda_gemv_stream(x, m, l.k, nullptr, nullptr, 0.f, w, dtype, l.n, l.k, bias, y, l.n, 0,
-                                            variant == 0 ? 1 : 0, nullptr));
-        }, 20, 10);
+                                            variant == 0 ? pdl_stream : plain_stream));
+        }, 20, 10, variant == 0 ? pdl_stream : plain_stream);
         std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s]", s.name, l.name, m, l.n, l.k,
                       variant == 0 ? "gemv-stream, pdl" : variant == 1 ? "gemv-stream" : "gemv");
         add(std::string("gemm_decode_b2b_") + tag + "_" + dt, std::string("b2b_") + tag + "/" + key, shape, ms,
             bytes / (ms * 1e-3) / 1e9, "GB/s");
       }
     }
+    BENCH_CHECK(gn_cuda_stream_destroy(pdl_stream));
+    BENCH_CHECK(gn_cuda_stream_destroy(plain_stream));
     gn_cuda_free(w);
     gn_cuda_free(bias);
     gn_cuda_free(x);
@@ -297,7 +303,9 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // fused_ln: both layer norms folded into the following GEMV (gn_cuda_layernorm_gemv) where it serves.
 // gemv_stream: the four projections on the streaming GEMV (gn_cuda_gemv_stream, programmatic dependent
 // launches), as the backend runs them with GPTNEO_CUDA_GEMV_STREAM=1; only where it serves (seqs <= 4).
-void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream) {
+// pdl: the layer's stream marked for programmatic dependent launch (every kernel of the layer then
+// overlaps its launch with the previous one's end; GPTNEO_CUDA_PDL=1 in the backend).
+void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
   // (alignment aside, which dalloc's 256 bytes satisfy: nullptr stands for the weights here)
   if (fused_ln && !(gn_cuda_layernorm_gemv_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
@@ -308,6 +316,7 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
     return;  // past what the streaming GEMV serves
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
+  BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(stream, pdl ? 1 : 0));
   void* wqkv = random_weights((size_t)s.qkv * hid, GN_DTYPE_BF16, 31u);
   void* wo = random_weights((size_t)hid * hid, GN_DTYPE_BF16, 32u);
   void* wfc = random_weights((size_t)s.mlp * hid, GN_DTYPE_BF16, 33u);
@@ -346,7 +355,7 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   auto project = [&](const float* x, bool ln, void* w, int n, int k, const float* bias, float* y, int ep) {
     if (gemv_stream) {
       BENCH_CHECK(gn_cuda_gemv_stream(x, tokens, k, ln ? gamma : nullptr, ln ? beta : nullptr, 1e-5f, w, GN_DTYPE_BF16, n, k,
-                                      bias, y, n, ep, 1, stream));
+                                      bias, y, n, ep, stream));
     } else if (ln) {
       BENCH_CHECK(gn_cuda_layernorm_gemv(x, tokens, k, gamma, beta, 1e-5f, w, GN_DTYPE_BF16, n, k, bias, y, n, ep, stream));
     } else {
@@ -392,12 +401,15 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   const double ms_graph = time_region([&] { BENCH_CHECK(gn_cuda_graph_launch(graph, stream)); });
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
   char shape[112];
-  const std::string variant_s = std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "");
+  const std::string variant_s =
+      std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "") + (pdl ? ", pdl" : "");
   const char* variant = variant_s.c_str();
-  const std::string suffix = std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "");
+  const std::string suffix =
+      std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "") + (pdl ? "_pdl" : "");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
   const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
-                          std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "");
+                          std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "") +
+                          (pdl ? "/pdl" : "");
   add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
   add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
@@ -482,7 +494,8 @@ int main(int argc, char** argv) {
     for (int seqs : {1, 8})
       for (int ctx : {128, 512})
         for (bool fused_ln : {false, true})
-          for (bool gemv_stream : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, gemv_stream);
+          for (bool gemv_stream : {false, true})
+            for (bool pdl : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, gemv_stream, pdl);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);
