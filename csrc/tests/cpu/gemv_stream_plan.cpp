@@ -9,24 +9,17 @@
 //    blocks for them.
 // Shapes: every GPT-Neo decode projection (125M, 1.3B, 2.7B, lm_head), tails in n and k, one and two
 // rows per group, 16- and 32-bit weights, and resident-warp counts from 1 to an H200's.
-#include <cstdarg>
-#include <cstdio>
 #include <vector>
 
 #include "cuda/gemv_stream_plan.h"
 #include "tests/cpu/harness.h"
+#include "tests/report.h"
 
 namespace gptneo::cputest {
 namespace {
 
-std::string format(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
+// printf-style formatting (the harness's fmt takes doubles only).
+using gptneo::testing::fmt;
 
 struct Shape {
   int n, k;
@@ -36,7 +29,7 @@ void check_plan(int n, int k, int rows, int elems_per_load, int resident) {
   constexpr int kWarpsPerBlock = 8, kLoadsPerWarp = 8;
   const int loads = kLoadsPerWarp / rows, segment = loads * 32 * elems_per_load;
   const gncuda::GemvStreamPlan p = gncuda::plan_gemv_stream(n, k, rows, segment, resident, kWarpsPerBlock);
-  const std::string what = format("gemv_stream plan n=%d k=%d R=%d V=%d resident=%d", n, k, rows, elems_per_load, resident);
+  const std::string what = fmt("gemv_stream plan n=%d k=%d R=%d V=%d resident=%d", n, k, rows, elems_per_load, resident);
   const int pieces = k / elems_per_load;
   std::vector<uint8_t> seen((size_t)n * pieces, 0);
   bool in_bounds = true, coalesced = true, balanced = true;
@@ -79,7 +72,7 @@ void check_plan(int n, int k, int rows, int elems_per_load, int resident) {
                        with_work == p.warps && p.blocks * kWarpsPerBlock >= p.warps &&
                        (p.blocks - 1) * kWarpsPerBlock < p.warps;
   report(missing == 0 && repeated == 0 && in_bounds && coalesced && balanced && grid_ok, what,
-         format("missing %zu, repeated %zu, in bounds %d, coalesced %d, balanced %d, grid %d (warps %d of %d resident, "
+         fmt("missing %zu, repeated %zu, in bounds %d, coalesced %d, balanced %d, grid %d (warps %d of %d resident, "
              "%d blocks, %d groups x %d segments, %d groups per warp)",
              missing, repeated, in_bounds, coalesced, balanced, grid_ok, p.warps, resident, p.blocks, p.groups, p.segments,
              p.groups_per_warp));
