@@ -208,7 +208,7 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
     BENCH_CHECK(gn_cuda_stream_create(&pdl_stream));
     BENCH_CHECK(gn_cuda_stream_create(&plain_stream));
     BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(pdl_stream, 1));
-    for (int m : {1, 2, 4}) {
+    for (int m : {1, 2, 4, 8}) {
       if (!gn_cuda_gemv_stream_supported(m, l.n, l.k, dtype, w)) continue;
       const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
       char shape[112];
@@ -301,19 +301,27 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // c_proj (+= residual). Timed per layer as queued launches back to back on one stream, and as the
 // replay of a CUDA graph of the same launches (what a captured decode step would cost).
 // fused_ln: both layer norms folded into the following GEMV (gn_cuda_layernorm_gemv) where it serves.
-// gemv_stream: the four projections on the streaming GEMV (gn_cuda_gemv_stream, programmatic dependent
-// launches), as the backend runs them with GPTNEO_CUDA_GEMV_STREAM=1; only where it serves (seqs <= 4).
+// gemv_stream: the projections the GEMV would take on the streaming GEMV instead (gn_cuda_gemv_stream),
+// as the backend runs them with GPTNEO_CUDA_GEMV_STREAM=1.
 // pdl: the layer's stream marked for programmatic dependent launch (every kernel of the layer then
 // overlaps its launch with the previous one's end; GPTNEO_CUDA_PDL=1 in the backend).
 void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
-  // (alignment aside, which dalloc's 256 bytes satisfy: nullptr stands for the weights here)
-  if (fused_ln && !(gn_cuda_layernorm_gemv_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
-                    gn_cuda_layernorm_gemv_supported(tokens, s.mlp, hid, GN_DTYPE_BF16, nullptr)))
-    return;  // past what the fused GEMV serves
-  if (gemv_stream && !(gn_cuda_gemv_stream_supported(tokens, s.qkv, hid, GN_DTYPE_BF16, nullptr) &&
-                       gn_cuda_gemv_stream_supported(tokens, hid, s.mlp, GN_DTYPE_BF16, nullptr)))
-    return;  // past what the streaming GEMV serves
+  // Each projection takes the path CudaBackend::linear / layernorm_linear would (alignment aside, which
+  // dalloc's 256 bytes satisfy: nullptr stands for the pointers here): the GEMV where the dispatcher
+  // picks it, the streaming GEMV instead where that serves, the layer norm folded in only there.
+  const auto on_gemv = [&](int n, int k) {
+    return gn_cuda_gemm_select(tokens, n, k, GN_DTYPE_BF16, nullptr, k, nullptr) == GN_GEMM_GEMV;
+  };
+  const auto streamed = [&](int n, int k) {
+    return gemv_stream && on_gemv(n, k) && gn_cuda_gemv_stream_supported(tokens, n, k, GN_DTYPE_BF16, nullptr);
+  };
+  const auto folded = [&](int n, int k) {
+    return fused_ln && on_gemv(n, k) && gn_cuda_layernorm_gemv_supported(tokens, n, k, GN_DTYPE_BF16, nullptr);
+  };
+  // A variant that changes nothing at this batch size would only repeat the plain rows.
+  if (fused_ln && !folded(s.qkv, hid) && !folded(s.mlp, hid)) return;
+  if (gemv_stream && !streamed(s.qkv, hid) && !streamed(hid, hid) && !streamed(s.mlp, hid) && !streamed(hid, s.mlp)) return;
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
   BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(stream, pdl ? 1 : 0));
@@ -352,25 +360,29 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
   // y = x · Wᵀ (+ bias, epilogue), x layer-normed first when fused_ln (then x is h), by the path benched.
-  auto project = [&](const float* x, bool ln, void* w, int n, int k, const float* bias, float* y, int ep) {
-    if (gemv_stream) {
-      BENCH_CHECK(gn_cuda_gemv_stream(x, tokens, k, ln ? gamma : nullptr, ln ? beta : nullptr, 1e-5f, w, GN_DTYPE_BF16, n, k,
-                                      bias, y, n, ep, stream));
-    } else if (ln) {
+  // y = x · Wᵀ (+ bias, epilogue); norm: x is h and goes through the layer norm first.
+  auto project = [&](const float* x, bool norm, void* w, int n, int k, const float* bias, float* y, int ep) {
+    const bool fold = norm && folded(n, k);
+    if (norm && !fold) {
+      BENCH_CHECK(gn_cuda_layernorm(x, tokens, k, k, gamma, beta, 1e-5f, a, k, stream));
+      x = a;
+    }
+    if (streamed(n, k)) {
+      BENCH_CHECK(gn_cuda_gemv_stream(x, tokens, k, fold ? gamma : nullptr, fold ? beta : nullptr, 1e-5f, w, GN_DTYPE_BF16, n,
+                                      k, bias, y, n, ep, stream));
+    } else if (fold) {
       BENCH_CHECK(gn_cuda_layernorm_gemv(x, tokens, k, gamma, beta, 1e-5f, w, GN_DTYPE_BF16, n, k, bias, y, n, ep, stream));
     } else {
       BENCH_CHECK(gn_cuda_gemm(x, tokens, k, w, GN_DTYPE_BF16, n, k, bias, y, n, ep, stream));
     }
   };
   auto layer = [&] {
-    if (!fused_ln) BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-    project(fused_ln ? h : a, fused_ln, wqkv, s.qkv, hid, nullptr, qkv, GN_EPILOGUE_STORE);
+    project(h, true, wqkv, s.qkv, hid, nullptr, qkv, GN_EPILOGUE_STORE);
     BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, GN_DTYPE_BF16, stream));
     BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att,
                                   hid, ws, ws_bytes, stream));
     project(att, false, wo, hid, hid, bo, h, GN_EPILOGUE_ACCUMULATE);
-    if (!fused_ln) BENCH_CHECK(gn_cuda_layernorm(h, tokens, hid, hid, gamma, beta, 1e-5f, a, hid, stream));
-    project(fused_ln ? h : a, fused_ln, wfc, s.mlp, hid, bfc, f, GN_EPILOGUE_GELU_NEW);
+    project(h, true, wfc, s.mlp, hid, bfc, f, GN_EPILOGUE_GELU_NEW);
     project(f, false, wproj, hid, s.mlp, bproj, h, GN_EPILOGUE_ACCUMULATE);
   };
   constexpr int kLayers = 12;  // launches queued per timed region (as layers of one step)

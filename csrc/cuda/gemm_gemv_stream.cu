@@ -1,5 +1,5 @@
 // Streaming decode GEMV (GN_GEMM_GEMV_STREAM, gn_cuda_gemv_stream): y[m, n] = epilogue(x · Wᵀ + b)
-// for m <= 4, reading W once at the HBM rate. What the first decode GEMV (gemm_gemv.cu) measured
+// for m <= 8, reading W once at the HBM rate. What the first decode GEMV (gemm_gemv.cu) measured
 // (H200 run 2, back to back, m = 1: 950-2381 GB/s of the ~4.2 TB/s copy rate) is latency, not
 // bandwidth: a grid of 1.3 waves whose second wave runs on a few SMs, each block staging x from L2
 // and only then issuing its first weight loads, each warp's loads waiting for its multiply.
@@ -9,7 +9,7 @@
 //   - a warp issues its first item's weight loads before x is staged (and before the previous
 //     kernel has finished, on a stream marked for programmatic launch on sm_90+), and thereafter
 //     always has the next item's loads in flight while it multiplies the current one (two register
-//     buffers of kLoadsPerWarp 16-byte loads per lane).
+//     buffers of gemv_stream_loads_per_row(R) 16-byte loads per lane and row).
 // x rows are staged whole in shared memory (fp32; layer-normed there when LN), partial sums stay in
 // registers, and each group's sums meet by warp shuffles: no shared-memory reduction, no atomics, a
 // fixed summation order. Scalar reference: cpu::ref::gemm (test_cuda_ops checks it against it).
@@ -28,7 +28,7 @@ template <typename WT, int R, int MM, bool LN>
 __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
     gemv_stream_kernel(GemmArgs a, GemvStreamPlan p) {
   constexpr int V = 16 / sizeof(WT);        // elements per 16-byte load
-  constexpr int U = S::kLoadsPerWarp / R;  // loads per lane and row in one item
+  constexpr int U = gemv_stream_loads_per_row(R);   // loads per lane and row in one item
   extern __shared__ __align__(16) float xs[];  // [m, k] fp32: the x rows
   const int lane = threadIdx.x & 31;
   const int warp = blockIdx.x * S::kWarps + (threadIdx.x >> 5);
@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
 
 template <typename WT, int R, int MM, bool LN>
 int launch_plan(const GemmArgs& a, cudaStream_t stream) {
-  constexpr int V = 16 / sizeof(WT), U = S::kLoadsPerWarp / R;
+  constexpr int V = 16 / sizeof(WT), U = gemv_stream_loads_per_row(R);
   const auto kernel = gemv_stream_kernel<WT, R, MM, LN>;
   const int smem = a.m * a.k * 4;
   GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kMaxSmemBytes));
@@ -133,13 +133,16 @@ int launch_plan(const GemmArgs& a, cudaStream_t stream) {
   return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 
+template <typename WT, int R, int MM>
+int launch_rows(const GemmArgs& a, cudaStream_t stream) {
+  return a.ln_gamma != nullptr ? launch_plan<WT, R, MM, true>(a, stream) : launch_plan<WT, R, MM, false>(a, stream);
+}
+
 template <typename WT>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
-  const bool ln = a.ln_gamma != nullptr;
-  if (a.m >= S::kTwoRowsFromM)
-    return ln ? launch_plan<WT, 2, S::kMaxM, true>(a, stream) : launch_plan<WT, 2, S::kMaxM, false>(a, stream);
-  return ln ? launch_plan<WT, 1, S::kTwoRowsFromM - 1, true>(a, stream)
-            : launch_plan<WT, 1, S::kTwoRowsFromM - 1, false>(a, stream);
+  if (a.m >= S::kFourRowsFromM) return launch_rows<WT, 4, S::kMaxM>(a, stream);
+  if (a.m >= S::kTwoRowsFromM) return launch_rows<WT, 2, S::kFourRowsFromM - 1>(a, stream);
+  return launch_rows<WT, 1, S::kTwoRowsFromM - 1>(a, stream);
 }
 
 }  // namespace

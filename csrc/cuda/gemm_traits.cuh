@@ -47,16 +47,17 @@ struct GemvTraits {
 // Streaming decode GEMV (gemm_gemv_stream.cu, m <= kMaxM): the grid is what the GPU holds at once,
 // each warp streams a fixed run of row groups (gemv_stream_plan.h) and keeps the next item's loads
 // in flight while it multiplies the current one; the first loads are issued before x is staged (and,
-// launched as a programmatic dependent, before the previous kernel has finished). x rows are staged
-// whole (m * k fp32 in shared memory). Rows per group: 1 up to 2 x rows, 2 for 3-4 (each x value
-// read from shared memory then serves two rows); loads per lane and item: kLoadsPerWarp / R per row.
+// on a stream marked for programmatic launch, before the previous kernel has finished). x rows are
+// staged whole (m * k fp32 in shared memory). Rows per group: 1 up to 2 x rows, 2 for 3-4, 4 for 5-8
+// (each x value read from shared memory then serves that many rows, which keeps the shared-memory
+// bytes per weight byte at or under 4); loads per lane and item: gemv_stream_loads_per_row(R) per row.
 struct GemvStreamTraits {
   static constexpr int kWarps = 8;              // per block
   static constexpr int kMinBlocksPerSm = 2;     // __launch_bounds__: at most 128 registers
-  static constexpr int kLoadsPerWarp = 8;       // 16-byte loads per lane per item, all rows together
-  static constexpr int kMaxM = 4;
+  static constexpr int kMaxM = 8;
   static constexpr int kTwoRowsFromM = 3;
-  static constexpr int kMaxSmemBytes = 64 * 1024;  // m * k * 4 bytes of staged x
+  static constexpr int kFourRowsFromM = 5;
+  static constexpr int kMaxSmemBytes = 96 * 1024;  // m * k * 4 bytes of staged x (two blocks per SM on sm_80/90)
 };
 
 // Batched decode on tensor cores (gemm_decode_tc.cu): W is the mma A operand read straight from

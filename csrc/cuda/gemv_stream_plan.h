@@ -46,6 +46,11 @@ GN_HD int gemv_stream_items(const GemvStreamPlan& p, int warp) {
   return last > first ? (last - first) * p.segments : 0;
 }
 
+// 16-byte loads per lane and row in one item, for groups of `rows` rows: 8 loads per lane in all
+// (4 KB per warp in flight) up to 2 rows per group; 1 per row at 4 rows per group, where the 8 x rows'
+// accumulators leave no room under 128 registers for two buffers of 8.
+GN_HD_CONSTEXPR int gemv_stream_loads_per_row(int rows) { return rows >= 4 ? 1 : 8 / rows; }
+
 // The first of the V elements that lane `lane`'s u-th load of segment `segment` covers, in a row of
 // W (the load is live when that element is < k; k % V == 0, so a load is all in or all out).
 GN_HD int gemv_stream_element(int segment, int u, int lane, int loads_per_lane, int elems_per_load) {

@@ -4,6 +4,8 @@
 
 #if defined(__CUDACC__)
 #define GN_HD __host__ __device__ __forceinline__
+#define GN_HD_CONSTEXPR __host__ __device__ constexpr
 #else
 #define GN_HD inline
+#define GN_HD_CONSTEXPR constexpr
 #endif

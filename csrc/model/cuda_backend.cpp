@@ -445,7 +445,7 @@ class CudaBackend : public Backend {
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
   // GPTNEO_CUDA_GEMV_STREAM=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
-  // rows the decode GEMV would take (m <= 4) go to the streaming GEMV instead.
+  // rows the decode GEMV would take (m <= 8, x within 96 KiB) go to the streaming GEMV instead.
   bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {
     return gemv_stream_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
            gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, ldx, cw.data()) == GN_GEMM_GEMV;

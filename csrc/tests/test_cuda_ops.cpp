@@ -217,8 +217,8 @@ void test_gemm(Ctx& c) {
                                  // several x chunks at m = 1 (k > 8192) and m = 6 (1280 per chunk).
                                  {1, 4500, 64}, {2, 2600, 136}, {4, 9000, 16}, {6, 300, 2832}, {1, 40, 8200},
                                  // streaming GEMV: several row groups per warp with several k segments
-                                 // each (the last one partial), one and two rows per group, odd n.
-                                 {2, 4500, 2056}, {3, 5000, 1032}, {3, 201, 136},
+                                 // each (the last one partial), one, two and four rows per group, odd n.
+                                 {2, 4500, 2056}, {3, 5000, 1032}, {3, 201, 136}, {7, 9000, 520}, {8, 301, 2048},
                                  // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
                                  // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
                                  {64, 200, 1032}, {33, 70, 520}, {24, 2600, 72}, {9, 17000, 16}, {16, 33, 2504},
@@ -414,8 +414,8 @@ void test_layernorm_gemv(Ctx& c) {
         report(false, what, "expected to be supported");
         continue;
       }
-      // The GEMV with the layer norm folded in, then the streaming GEMV (m <= 4) doing the same.
-      const bool stream_serves = m <= 4 && (long long)m * k * 4 <= 65536;
+      // The GEMV with the layer norm folded in, then the streaming GEMV (m <= 8) doing the same.
+      const bool stream_serves = m <= 8 && (long long)m * k * 4 <= 98304;
       if (stream_serves != (gn_cuda_gemv_stream_supported(m, n, k, (int)wt, dw.as<void>()) != 0))
         report(false, what + " [gemv-stream]", "unexpected gn_cuda_gemv_stream_supported");
       for (int path = 0; path < (stream_serves ? 2 : 1); ++path) {
@@ -460,7 +460,7 @@ void test_layernorm_gemv(Ctx& c) {
            std::string("layernorm_gemv refuses ") + r.why, fmt("status %d", st));
   }
   const struct { int m, k; const char* why; } stream_refused[] = {
-      {5, 64, "m > 4"}, {2, 8200, "x rows past 64 KiB of shared memory"}, {1, 100, "k % 8 != 0"}};
+      {9, 64, "m > 8"}, {3, 8200, "x rows past 96 KiB of shared memory"}, {1, 100, "k % 8 != 0"}};
   for (const auto& r : stream_refused) {
     const int st = gn_cuda_gemv_stream(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(),
                                        GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, nullptr);

@@ -9,7 +9,7 @@
 //   cuda bf16 (+graphs)  bfloat16 weights and KV cache, recordings off and on (compared with each other)
 //   cuda+graphs+fused-ln float32, recordings on, layer norms folded into the decode GEMV
 //                   (GPTNEO_CUDA_FUSED_LN=1, experimental until measured on a GPU)
-//   cuda+graphs+gemv-stream  as cuda+graphs+fused-ln, with decode rows (m <= 4) on the streaming
+//   cuda+graphs+gemv-stream  as cuda+graphs+fused-ln, with decode rows (m <= 8) on the streaming
 //                   GEMV, layer-normed or not (GPTNEO_CUDA_GEMV_STREAM=1 GPTNEO_CUDA_FUSED_LN=1,
 //                   experimental as well)
 //   cuda+graphs+pdl float32, recordings on, the decode-path kernels launched as programmatic

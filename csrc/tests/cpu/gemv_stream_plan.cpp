@@ -7,8 +7,8 @@
 //  - no more warps than the GPU holds at once and the fewest groups per warp that allows, each warp
 //    with work streams the same number of row groups except the last, and the grid has just enough
 //    blocks for them.
-// Shapes: every GPT-Neo decode projection (125M, 1.3B, 2.7B, lm_head), tails in n and k, one and two
-// rows per group, 16- and 32-bit weights, and resident-warp counts from 1 to an H200's.
+// Shapes: every GPT-Neo decode projection (125M, 1.3B, 2.7B, lm_head), tails in n and k, one, two and
+// four rows per group, 16- and 32-bit weights, and resident-warp counts from 1 to an H200's.
 #include <vector>
 
 #include "cuda/gemv_stream_plan.h"
@@ -26,8 +26,8 @@ struct Shape {
 };
 
 void check_plan(int n, int k, int rows, int elems_per_load, int resident) {
-  constexpr int kWarpsPerBlock = 8, kLoadsPerWarp = 8;
-  const int loads = kLoadsPerWarp / rows, segment = loads * 32 * elems_per_load;
+  constexpr int kWarpsPerBlock = 8;
+  const int loads = gncuda::gemv_stream_loads_per_row(rows), segment = loads * 32 * elems_per_load;
   const gncuda::GemvStreamPlan p = gncuda::plan_gemv_stream(n, k, rows, segment, resident, kWarpsPerBlock);
   const std::string what = fmt("gemv_stream plan n=%d k=%d R=%d V=%d resident=%d", n, k, rows, elems_per_load, resident);
   const int pieces = k / elems_per_load;
@@ -85,9 +85,9 @@ void test_gemv_stream_plan() {
                          {2048, 2048}, {8192, 2048}, {2048, 8192}, {50257, 2048}, {7680, 2560}, {2560, 10240}};
   const Shape tails[] = {{1, 8}, {3, 8}, {201, 136}, {4500, 2056}, {5000, 1032}, {67, 40}, {9000, 16}, {40, 8200}};
   for (const Shape& s : model)
-    for (int rows : {1, 2}) check_plan(s.n, s.k, rows, 8, 2 * 132 * 8);  // bf16/f16 on an H100/H200
+    for (int rows : {1, 2, 4}) check_plan(s.n, s.k, rows, 8, 2 * 132 * 8);  // bf16/f16 on an H100/H200
   for (const Shape& s : tails)
-    for (int rows : {1, 2})
+    for (int rows : {1, 2, 4})
       for (int v : {4, 8})
         for (int resident : {1, 7, 64, 2112}) check_plan(s.n, s.k, rows, v, resident);
 }
