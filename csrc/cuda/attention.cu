@@ -224,13 +224,6 @@ struct Plan {
   int split_chunk;
 };
 
-int multiprocessors(int* sms) {
-  int dev = 0;
-  GN_CUDA_TRY(cudaGetDevice(&dev));
-  GN_CUDA_TRY(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, dev));
-  return GN_CUDA_OK;
-}
-
 bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
 
 // K/V rows can be read 4 elements at a time (load4).
@@ -280,9 +273,7 @@ int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
   plan->split_chunk = 1 << 30;
   const int min_keys = plan->cfg.min_keys_per_split;
   if (b->max_context >= 2 * min_keys) {
-    int sms = 0;
-    int st = multiprocessors(&sms);
-    if (st != GN_CUDA_OK) return st;
+    const int sms = multiprocessors();
     const long long base = (long long)plan->tiles * heads;
     const long long target = (long long)plan->cfg.blocks_per_sm * sms;
     if (base < target) {
@@ -321,9 +312,7 @@ int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Pla
   plan->kernel = GN_ATTENTION_DECODE;
   plan->cfg = head_dim <= 64 ? kDecodeConfig64 : kDecodeConfig128;
   plan->tiles = b->tokens;
-  int sms = 0;
-  int st = multiprocessors(&sms);
-  if (st != GN_CUDA_OK) return st;
+  const int sms = multiprocessors();
   const long long base = (long long)b->tokens * heads;
   plan->splits = decode_splits(b->max_context, base, sms, plan->cfg.dmax, kMaxSplits, &plan->split_chunk);
   if (window > 0 && window < b->max_context)

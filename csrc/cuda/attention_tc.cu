@@ -355,12 +355,7 @@ bool large_tiles_fit() {
     return v != nullptr && strcmp(v, "32") == 0;
   }();
   if (force_small) return false;
-  int dev = 0, per_sm = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return true;
-  }
+  const int per_sm = device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor, 228 * 1024);
   return per_sm >= 2 * (tc_smem_bytes<T, DMAX, 64>() + 1024);
 }
 

@@ -25,6 +25,13 @@
 namespace gncuda {
 
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+// An attribute of the current device, or `fallback` when it cannot be read (the error is cleared:
+// launch planning then proceeds with the fallback and any real fault surfaces at the launch).
+// runtime.cu.
+int device_attribute(cudaDeviceAttr attr, int fallback);
+// SM count of the current device (132 when it cannot be read).
+inline int multiprocessors() { return device_attribute(cudaDevAttrMultiProcessorCount, 132); }
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 inline bool valid_dtype(int t) { return t == GN_DTYPE_F32 || t == GN_DTYPE_F16 || t == GN_DTYPE_BF16; }

@@ -7,17 +7,6 @@
 
 using namespace gncuda;
 
-namespace gncuda {
-int multiprocessors() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return 132;
-  }
-  return sms;
-}
-}  // namespace gncuda
-
 namespace {
 
 // GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel (read once; off by default

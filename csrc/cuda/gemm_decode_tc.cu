@@ -124,11 +124,7 @@ __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs
 
 // Warps per 16-row tile: the fewest (1, 2, 4 or 8) that give the grid kTargetWarpsPerSm warps per SM.
 int tile_split(int n) {
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    sms = 132;
-  }
+  const int sms = multiprocessors();
   const long long target = (long long)T::kTargetWarpsPerSm * sms, tiles = ceil_div(n, 16);
   int ks = 1;
   while (ks < T::kWarps && tiles * ks < target) ks *= 2;

@@ -117,11 +117,7 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
 // Warps per row group: the fewest (1, 2 or 4) that give the grid kGemvTargetWarpsPerSm warps per
 // SM, so that small matrices still keep every SM streaming.
 int gemv_split(int n, int rows_per_warp) {
-  int dev = 0, sms = 132;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    sms = 132;
-  }
+  const int sms = multiprocessors();
   const long long target = (long long)G::kTargetWarpsPerSm * sms, row_groups = ceil_div(n, rows_per_warp);
   int ks = 1;
   while (ks < G::kWarps && row_groups * ks < target) ks *= 2;

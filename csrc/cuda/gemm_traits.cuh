@@ -101,9 +101,6 @@ struct GemmArgs {
   float ln_eps = 0.f;
 };
 
-// SM count of the current device (132 when it cannot be read); gemm.cu.
-int multiprocessors();
-
 int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);
 int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.

@@ -115,14 +115,18 @@ int find_programmatic(void* stream) {
 }  // namespace
 
 namespace gncuda {
+int device_attribute(cudaDeviceAttr attr, int fallback) {
+  int dev = 0, value = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&value, attr, dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return fallback;
+  }
+  return value;
+}
+
 bool programmatic_launch_on(cudaStream_t stream) {
   if (stream == nullptr || find_programmatic(stream) < 0) return false;
-  int dev = 0, major = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
-    (void)cudaGetLastError();
-    return false;
-  }
-  return major >= 9;
+  return device_attribute(cudaDevAttrComputeCapabilityMajor, 0) >= 9;
 }
 }  // namespace gncuda
 
