@@ -144,8 +144,8 @@ int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const float* d_gamm
 
 // The streaming decode GEMV (gemm_gemv_stream.cu; csrc/cuda/NOTES.md round 5): y = epilogue(x' · Wᵀ +
 // bias) with x' = x, or layernorm(x) when d_gamma and d_beta are both given (as gn_cuda_layernorm_gemv).
-// Serves 1 <= m <= 8, k % 8 == 0, m * k * 4 <= 98304 bytes (x is staged whole in shared memory) and a
-// 16-byte aligned W; GN_CUDA_EUNSUPPORTED otherwise. Numerics as GN_GEMM_GEMV (fp32 x, fp32 sums).
+// Serves bf16/f16 weights, 1 <= m <= 8, k % 8 == 0, m * k * 4 <= 98304 bytes (x is staged whole in
+// shared memory) and a 16-byte aligned W; GN_CUDA_EUNSUPPORTED otherwise. Numerics as GN_GEMM_GEMV (fp32 x, fp32 sums).
 // On a stream marked for programmatic launch it issues its first weight loads before waiting for the
 // previous kernel, so that they overlap that kernel's end.
 int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, const void* d_w);

@@ -126,6 +126,29 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// Sums C values per lane (C a power of two <= 32) over the warp in C - 1 + 5 - log2(C) shuffles instead
+// of C full butterflies: each step of a reduce-scatter butterfly halves the values a lane keeps (the
+// half its partner does not), then the last 5 - log2(C) steps are an ordinary butterfly. Returns, in
+// every lane, the warp's sum of value index lane / (32 / C). Fixed order: deterministic.
+template <int C>
+__device__ __forceinline__ float warp_reduce_scatter(float (&v)[C], int lane) {
+  static_assert(C >= 1 && C <= 32 && (C & (C - 1)) == 0, "C must be a power of two <= 32");
+#pragma unroll
+  for (int half = C / 2, o = 16; half >= 1; half /= 2, o /= 2) {
+    const bool upper = (lane & o) != 0;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const float send = upper ? v[i] : v[i + half];
+      const float keep = upper ? v[i + half] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+  }
+  float s = v[0];
+#pragma unroll
+  for (int o = 16 / C; o >= 1; o /= 2) s += __shfl_xor_sync(0xffffffffu, s, o);
+  return s;
+}
+
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

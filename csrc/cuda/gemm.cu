@@ -53,7 +53,7 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_WGMMA:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
-    case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k) && aligned16(a.w);
+    case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k, a.w_dtype) && aligned16(a.w);
   }
   return false;
 }
@@ -121,7 +121,7 @@ extern "C" int gn_cuda_layernorm_gemv(const float* d_x, int m, int ldx, const fl
 }
 
 extern "C" int gn_cuda_gemv_stream_supported(int m, int n, int k, int w_dtype, const void* d_w) {
-  return n >= 1 && valid_dtype(w_dtype) && aligned16(d_w) && gemv_stream_serves(m, k);
+  return n >= 1 && aligned16(d_w) && gemv_stream_serves(m, k, w_dtype);
 }
 
 extern "C" int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta,

@@ -1,5 +1,5 @@
 // Streaming decode GEMV (GN_GEMM_GEMV_STREAM, gn_cuda_gemv_stream): y[m, n] = epilogue(x · Wᵀ + b)
-// for m <= 8, reading W once at the HBM rate. What the first decode GEMV (gemm_gemv.cu) measured
+// for m <= 8 and bf16/f16 weights (fp32 weights stay on the GEMV), reading W once at the HBM rate. What the first decode GEMV (gemm_gemv.cu) measured
 // (H200 run 2, back to back, m = 1: 950-2381 GB/s of the ~4.2 TB/s copy rate) is latency, not
 // bandwidth: a grid of 1.3 waves whose second wave runs on a few SMs, each block staging x from L2
 // and only then issuing its first weight loads, each warp's loads waiting for its multiply.
@@ -85,19 +85,23 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
       }
     }
     if (s != p.segments - 1) return;
+    // The group's MM x R sums: one reduce-scatter over the warp, then one epilogue per output, written
+    // by the first lane of the lanes holding it (one epilogue call site: the unrolled per-(m, r)
+    // version made every instantiation ~200 KB of SASS).
+    constexpr int C = MM * R, kLanesPerValue = 32 / C;
+    float vals[C];
 #pragma unroll
-    for (int m = 0; m < MM; ++m) {
-      if (m >= a.m) break;
+    for (int m = 0; m < MM; ++m)
 #pragma unroll
       for (int r = 0; r < R; ++r) {
-        const float v = warp_sum(acc[m][r]);  // every lane holds the sum
+        vals[m * R + r] = acc[m][r];
         acc[m][r] = 0.f;
-        const int n = g * R + r;
-        if (lane == m * R + r && n < a.n) {
-          float* yp = a.y + (size_t)m * a.ldy + n;
-          *yp = apply_epilogue(v, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
-        }
       }
+    const float sum = warp_reduce_scatter<C>(vals, lane);
+    const int idx = lane / kLanesPerValue, m = idx / R, n = g * R + idx % R;
+    if (lane % kLanesPerValue == 0 && m < a.m && n < a.n) {
+      float* yp = a.y + (size_t)m * a.ldy + n;
+      *yp = apply_epilogue(sum, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
     }
   };
 
@@ -147,15 +151,15 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 
 }  // namespace
 
-bool gemv_stream_serves(int m, int k) {
-  return m >= 1 && m <= S::kMaxM && k >= 8 && k % 8 == 0 && (long long)m * k * 4 <= S::kMaxSmemBytes;
+bool gemv_stream_serves(int m, int k, int w_dtype) {
+  return (w_dtype == GN_DTYPE_BF16 || w_dtype == GN_DTYPE_F16) && m >= 1 && m <= S::kMaxM && k >= 8 && k % 8 == 0 &&
+         (long long)m * k * 4 <= S::kMaxSmemBytes;
 }
 
 int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream) {
-  if (!gemv_stream_serves(a.m, a.k)) return GN_CUDA_EUNSUPPORTED;
+  if (!gemv_stream_serves(a.m, a.k, a.w_dtype)) return GN_CUDA_EUNSUPPORTED;
   if (a.w_dtype == GN_DTYPE_BF16) return launch_typed<__nv_bfloat16>(a, stream);
-  if (a.w_dtype == GN_DTYPE_F16) return launch_typed<__half>(a, stream);
-  return launch_typed<float>(a, stream);
+  return launch_typed<__half>(a, stream);
 }
 
 }  // namespace gncuda

@@ -106,8 +106,8 @@ int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
 bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
-// The streaming GEMV (ln_gamma set: layer-norm x first).
-bool gemv_stream_serves(int m, int k);
+// The streaming GEMV (ln_gamma set: layer-norm x first); bf16/f16 weights.
+bool gemv_stream_serves(int m, int k, int w_dtype);
 int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream);
 
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);

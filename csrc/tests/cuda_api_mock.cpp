@@ -189,10 +189,11 @@ int gn_cuda_layernorm_gemv(const float* x, int m, int ldx, const float* g, const
   });
 }
 
-// Same rule as gemm_gemv_stream.cu: m <= 8 x rows of k fp32 staged whole in 96 KiB of shared memory.
+// Same rule as gemm_gemv_stream.cu: bf16/f16 weights, m <= 8 x rows of k fp32 staged whole in 96 KiB of
+// shared memory.
 int gn_cuda_gemv_stream_supported(int m, int n, int k, int wdt, const void* w) {
   return m >= 1 && m <= 8 && n >= 1 && k >= 8 && k % 8 == 0 && (long long)m * k * 4 <= 98304 && aligned16(w) &&
-         (wdt == GN_DTYPE_F32 || wdt == GN_DTYPE_F16 || wdt == GN_DTYPE_BF16);
+         (wdt == GN_DTYPE_F16 || wdt == GN_DTYPE_BF16);
 }
 
 int gn_cuda_gemv_stream(const float* x, int m, int ldx, const float* g, const float* b, float eps, const void* w, int wdt,

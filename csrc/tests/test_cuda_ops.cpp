@@ -415,7 +415,7 @@ void test_layernorm_gemv(Ctx& c) {
         continue;
       }
       // The GEMV with the layer norm folded in, then the streaming GEMV (m <= 8) doing the same.
-      const bool stream_serves = m <= 8 && (long long)m * k * 4 <= 98304;
+      const bool stream_serves = wt != DType::kF32 && m <= 8 && (long long)m * k * 4 <= 98304;
       if (stream_serves != (gn_cuda_gemv_stream_supported(m, n, k, (int)wt, dw.as<void>()) != 0))
         report(false, what + " [gemv-stream]", "unexpected gn_cuda_gemv_stream_supported");
       for (int path = 0; path < (stream_serves ? 2 : 1); ++path) {
@@ -460,13 +460,15 @@ void test_layernorm_gemv(Ctx& c) {
            std::string("layernorm_gemv refuses ") + r.why, fmt("status %d", st));
   }
   const struct { int m, k; const char* why; } stream_refused[] = {
-      {9, 64, "m > 8"}, {3, 8200, "x rows past 96 KiB of shared memory"}, {1, 100, "k % 8 != 0"}};
+      {9, 64, "m > 8"}, {3, 8200, "x rows past 96 KiB of shared memory"}, {1, 100, "k % 8 != 0"}, {1, 64, "fp32 weights"}};
   for (const auto& r : stream_refused) {
-    const int st = gn_cuda_gemv_stream(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(),
-                                       GN_DTYPE_F32, 8, r.k, nullptr, dy.as<float>(), 8, 0, nullptr);
-    report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_gemv_stream_supported(r.m, 8, r.k, GN_DTYPE_F32, dw.as<void>()),
+    const int wdt = r.k == 64 && r.m == 1 ? GN_DTYPE_F32 : GN_DTYPE_BF16;
+    const int st = gn_cuda_gemv_stream(dx.as<float>(), r.m, r.k, dg.as<float>(), dg.as<float>(), 1e-5f, dw.as<void>(), wdt, 8,
+                                       r.k, nullptr, dy.as<float>(), 8, 0, nullptr);
+    report(st == GN_CUDA_EUNSUPPORTED && !gn_cuda_gemv_stream_supported(r.m, 8, r.k, wdt, dw.as<void>()),
            std::string("gemv_stream refuses ") + r.why, fmt("status %d", st));
   }
+  report(gn_cuda_gemv_stream_supported(1, 8, 64, GN_DTYPE_BF16, dw.as<void>()) != 0, "gemv_stream serves bf16 m=1 k=64");
   const int st = gn_cuda_gemv_stream(dx.as<float>(), 1, 64, dg.as<float>(), nullptr, 1e-5f, dw.as<void>(), GN_DTYPE_F32, 8,
                                      64, nullptr, dy.as<float>(), 8, 0, nullptr);
   report(st == GN_CUDA_EINVAL, "gemv_stream refuses gamma without beta", fmt("status %d", st));
