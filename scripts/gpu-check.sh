@@ -4,10 +4,11 @@
 #      sm_90: the wgmma GEMM exists only in sm_90a code)
 #   2. test_cuda_ops: every CUDA op against the CPU scalar oracles; test_model_graph: the model on
 #      the GPU, with and without CUDA-graph decode steps, against the CPU backend
-#   3. hook: Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
-#   4. bench_cuda_ops: GEMM / attention / copy figures (JSON)
-#   5. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
-#   6. compute-sanitizer memcheck on `test_cuda_ops --quick` (when the tool exists)
+#   3. bench_cuda_ops: GEMM / attention / copy / decode-layer figures (JSON)
+#   4. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
+#   5. the experimental switches' tests (wgmma, 32-key attention tiles, programmatic launch), then
+#      the Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
+#   6. compute-sanitizer memcheck on `test_cuda_ops --quick`, racecheck per group (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
 #   scripts/gpu-check.sh      (env overrides: GN_ARCH=90a-real GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu)
@@ -90,6 +91,25 @@ if [ $built -eq 1 ]; then
   # The whole model on the GPU with and without recorded decode steps (CUDA graphs) vs the CPU.
   run_stage test_model_graph 90 "$BUILD/test_model_graph"
   grep -E "FAIL" "$OUT/test_model_graph.log" | head -n 20
+fi
+
+if [ $built -eq 1 ]; then
+  # --- 3. benchmark -------------------------------------------------------------------------------
+  run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
+else
+  SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
+fi
+
+# --- 4. peers (PyTorch / transformers) ------------------------------------------------------------
+if python3 -c "import torch" >/dev/null 2>&1; then
+  run_stage gpu_peers 200 python3 scripts/gpu_peers.py --json "$OUT/peers.json"
+else
+  SUMMARY+=("gpu_peers|skipped (no PyTorch)")
+fi
+
+# --- 5. the experimental switches' tests (after the measurements, which matter more if time runs
+# short; the bench above already times each switch), then the Node checks ---------------------------
+if [ $built -eq 1 ]; then
   # The wgmma GEMM as the dispatcher's choice (opt-in until verified): the gemm group again, with
   # the selection expectations switched to wgmma.
   GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
@@ -104,8 +124,7 @@ if [ $built -eq 1 ]; then
   grep -E "FAIL" "$OUT/test_cuda_ops_pdl.log" | head -n 20
 fi
 
-# --- 3. Node hook (wired by the lead engineer) -------------------------------------------------------
-# When .node-bin/node.xz is present: unpack node and, if scripts/gpu-node-tests.sh exists, run it
+# Node hook: when .node-bin/node.xz is present: unpack node and, if scripts/gpu-node-tests.sh exists, run it
 # with NODE set to the unpacked binary (Node-level CUDA checks with the carried addon).
 if [ -f .node-bin/node.xz ]; then
   NODE_DIR="$(mktemp -d)"
@@ -119,20 +138,6 @@ if [ -f .node-bin/node.xz ]; then
   else
     SUMMARY+=("node_tests|FAILED to unpack .node-bin/node.xz")
   fi
-fi
-
-if [ $built -eq 1 ]; then
-  # --- 4. benchmark -------------------------------------------------------------------------------
-  run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
-else
-  SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
-fi
-
-# --- 5. peers (PyTorch / transformers) ------------------------------------------------------------
-if python3 -c "import torch" >/dev/null 2>&1; then
-  run_stage gpu_peers 200 python3 scripts/gpu_peers.py --json "$OUT/peers.json"
-else
-  SUMMARY+=("gpu_peers|skipped (no PyTorch)")
 fi
 
 # --- 6. compute-sanitizer on the quick test ---------------------------------------------------------
@@ -156,7 +161,9 @@ fi
   echo
   echo "================ gpu-check summary (${GPU_NAME:-no nvidia-smi}, arch $ARCH build) ================"
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
-  [ -f "$OUT/test_cuda_ops.log" ] && echo "  test result: $(tail -n 1 "$OUT/test_cuda_ops.log")"
+  for t in test_cuda_ops test_model_graph test_gemm_wgmma_auto test_attention_keys32 test_cuda_ops_pdl; do
+    [ -f "$OUT/$t.log" ] && printf "  %-22s %s\n" "$t:" "$(tail -n 1 "$OUT/$t.log")"
+  done
   [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"
   for f in "$OUT"/racecheck_*.log; do
     [ -f "$f" ] && echo "  $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -n 1)"
