@@ -6,8 +6,8 @@
 #      the GPU, with and without CUDA-graph decode steps, against the CPU backend
 #   3. bench_cuda_ops: GEMM / attention / copy / decode-layer figures (JSON)
 #   4. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
-#   5. the experimental switches' tests (wgmma, 32-key attention tiles, programmatic launch), then
-#      the Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists
+#   5. the Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists, then the
+#      experimental switches' tests (wgmma, 32-key attention tiles, programmatic launch)
 #   6. compute-sanitizer memcheck on `test_cuda_ops --quick`, racecheck per group (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
@@ -107,23 +107,7 @@ else
   SUMMARY+=("gpu_peers|skipped (no PyTorch)")
 fi
 
-# --- 5. the experimental switches' tests (after the measurements, which matter more if time runs
-# short; the bench above already times each switch), then the Node checks ---------------------------
-if [ $built -eq 1 ]; then
-  # The wgmma GEMM as the dispatcher's choice (opt-in until verified): the gemm group again, with
-  # the selection expectations switched to wgmma.
-  GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
-  grep -E "FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
-  # The tensor-core prefill attention with 32-key tiles (what GPUs with less shared memory than
-  # Hopper and A100 run): the attention group again.
-  GPTNEO_CUDA_TC_ATTENTION_KEYS=32 GN_TEST_VERBOSE=1 run_stage test_attention_keys32 60 "$BUILD/test_cuda_ops" --only attention
-  grep -E "FAIL" "$OUT/test_attention_keys32.log" | head -n 20
-  # Every op through the backend on a stream marked for programmatic dependent launch (GPTNEO_CUDA_PDL=1;
-  # test_model_graph also runs a model so).
-  GPTNEO_CUDA_PDL=1 GN_TEST_VERBOSE=1 run_stage test_cuda_ops_pdl 90 "$BUILD/test_cuda_ops" --quick
-  grep -E "FAIL" "$OUT/test_cuda_ops_pdl.log" | head -n 20
-fi
-
+# --- 4b. Node checks -------------------------------------------------------------------------------
 # Node hook: when .node-bin/node.xz is present: unpack node and, if scripts/gpu-node-tests.sh exists, run it
 # with NODE set to the unpacked binary (Node-level CUDA checks with the carried addon).
 if [ -f .node-bin/node.xz ]; then
@@ -138,6 +122,23 @@ if [ -f .node-bin/node.xz ]; then
   else
     SUMMARY+=("node_tests|FAILED to unpack .node-bin/node.xz")
   fi
+fi
+
+# --- 5. the experimental switches' tests (after the measurements and the Node checks, which matter
+# more if time runs short; the bench above already times each switch) ---------------------------------
+if [ $built -eq 1 ]; then
+  # The wgmma GEMM as the dispatcher's choice (opt-in until verified): the gemm group again, with
+  # the selection expectations switched to wgmma.
+  GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
+  grep -E "FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
+  # The tensor-core prefill attention with 32-key tiles (what GPUs with less shared memory than
+  # Hopper and A100 run): the attention group again.
+  GPTNEO_CUDA_TC_ATTENTION_KEYS=32 GN_TEST_VERBOSE=1 run_stage test_attention_keys32 60 "$BUILD/test_cuda_ops" --only attention
+  grep -E "FAIL" "$OUT/test_attention_keys32.log" | head -n 20
+  # Every op through the backend on a stream marked for programmatic dependent launch (GPTNEO_CUDA_PDL=1;
+  # test_model_graph also runs a model so).
+  GPTNEO_CUDA_PDL=1 GN_TEST_VERBOSE=1 run_stage test_cuda_ops_pdl 90 "$BUILD/test_cuda_ops" --quick
+  grep -E "FAIL" "$OUT/test_cuda_ops_pdl.log" | head -n 20
 fi
 
 # --- 6. compute-sanitizer on the quick test ---------------------------------------------------------
