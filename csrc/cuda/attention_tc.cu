@@ -214,8 +214,8 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
   stage(0);
   cp_async_commit();
 
-  for (int kt = kb, i = 0; kt < ke; kt += KEYS, ++i) {
-    const int cur = i & 1, nxt = cur ^ 1;
+  for (int kt = kb, tile_no = 0; kt < ke; kt += KEYS, ++tile_no) {
+    const int cur = tile_no & 1, nxt = cur ^ 1;
     // Tile i + 1's slots from the register; tile i + 2's lookup goes out (in flight during tile i).
     if (threadIdx.x < KEYS) {
       slot_s[nxt * KEYS + threadIdx.x] = carry;
@@ -318,7 +318,7 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
     }
   }
 
-  cp_async_wait<0>();  // (only empty groups can be left: no copy lands after the block is gone)
+  cp_async_wait<0>();  // nothing may land after the block is gone (the prologue's copies, if no tile ran)
 
   // Normalise and store this lane's output elements of valid rows.
 #pragma unroll
