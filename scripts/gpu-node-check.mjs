@@ -27,6 +27,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} float32`, () => checks.checkCudaFloat32(name));
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
+  await check(`${name} experimental switches`, () => checks.checkCudaExperimentalSwitches(name));
 }
 await check('embeddings', () => checks.checkCudaEmbeddings());
 await check('in-step sampling', () => checks.checkCudaStepSampling());
@@ -69,7 +70,7 @@ async function decodeBench(preset, streamsList, newTokens,
       console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
     }
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
-      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB`);
+      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}`);
     if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0) {
       await model.dispose();
       return;

@@ -2,7 +2,8 @@
 // GPU is present (scripts/gpu-check.sh runs the same checks on the GPU machine without mocha).
 import { cudaUnavailableReason } from '../lib/index.js';
 import {
-  checkCudaBfloat16, checkCudaEmbeddings, checkCudaFloat32, checkCudaGraphs, checkCudaStepSampling,
+  checkCudaBfloat16, checkCudaEmbeddings, checkCudaExperimentalSwitches, checkCudaFloat32, checkCudaGraphs,
+  checkCudaStepSampling,
 } from './helpers/cuda-model-checks.js';
 
 describe('90 model on CUDA', function () {
@@ -23,6 +24,9 @@ describe('90 model on CUDA', function () {
     });
     it(`${name}: decode from CUDA graphs equals decode without them`, async () => {
       console.log(`      ${await checkCudaGraphs(name)}`);
+    });
+    it(`${name}: the experimental switches are reported and keep greedy decoding`, async () => {
+      console.log(`      ${await checkCudaExperimentalSwitches(name)}`);
     });
   }
   it('embeddings equal the CPU', async () => {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/status.h"
@@ -69,6 +70,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Experimental switches in effect on this backend (CUDA: set by GPTNEO_CUDA_* environment variables
+  // when it was created; see csrc/cuda/README.md), reported by the model's info(). Empty by default.
+  virtual std::vector<std::string> experimental_switches() const { return {}; }
   // The host thread pool the backend computes with, if any (the CPU backend's); host-side work
   // after a step (sampling) reuses it. nullptr: the backend computes elsewhere.
   virtual ThreadPool* host_pool() { return nullptr; }

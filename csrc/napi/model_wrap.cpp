@@ -262,6 +262,10 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     graphs.Set("replays", static_cast<double>(g.replays));
     if (!g.disabled_reason.empty()) graphs.Set("disabledReason", g.disabled_reason);
     o.Set("graphs", graphs);
+    const std::vector<std::string> switches = holder_->model->backend().experimental_switches();
+    Napi::Array on = Napi::Array::New(env, switches.size());
+    for (size_t i = 0; i < switches.size(); ++i) on.Set(static_cast<uint32_t>(i), switches[i]);
+    o.Set("experimental", on);
   }
   o.Set("disposed", holder_->disposed.load());
   return o;

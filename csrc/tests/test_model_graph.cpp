@@ -272,6 +272,18 @@ int main() {
       !make_run("cuda bf16+graphs+gemv-stream", std::move(b6), path, tensors, DType::kBF16, true, &stream) ||
       !make_run("cuda+graphs+pdl", std::move(b7), path, tensors, DType::kF32, true, &pdl))
     return 1;
+  {
+    // The switches each backend reports (Backend::experimental_switches, info().cudaExperimental).
+    CudaDeviceInfo dev;
+    const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
+    using Names = std::vector<std::string>;
+    report(plain.model->backend().experimental_switches().empty(), "cuda: no experimental switch without the variables");
+    report(fused.model->backend().experimental_switches() == Names{"fusedLayerNorm"}, "cuda+graphs+fused-ln reports it");
+    report(stream.model->backend().experimental_switches() == Names{"fusedLayerNorm", "gemvStream"},
+           "cuda bf16+graphs+gemv-stream reports both switches");
+    report(pdl.model->backend().experimental_switches() == (hopper ? Names{"programmaticLaunch"} : Names{}),
+           "cuda+graphs+pdl reports programmatic launch where the GPU has it");
+  }
   report(!ref.model->graph_stats().enabled, "cpu: recordings are off on a backend that cannot record");
   report(!plain.model->graph_stats().enabled, "cuda: recordings off when LoadOptions::graphs is false");
   report(graphs.model->graph_stats().enabled, "cuda+graphs: recordings on");

@@ -50,6 +50,12 @@ export interface ModelInfo {
   kvBlockSize: number;
   /** CUDA only: decode-step graphs (enabled, recordings made, steps replayed, why they were turned off). */
   cudaGraphs?: NativeGraphStats;
+  /**
+   * CUDA only, when any is on: the experimental switches in effect ('fusedLayerNorm', 'gemvStream',
+   * 'programmaticLaunch', 'wgmma'), set by GPTNEO_CUDA_* environment variables when the model loaded
+   * (csrc/cuda/README.md); a switch that does not apply to the GPU is not listed.
+   */
+  cudaExperimental?: string[];
 }
 
 export interface ModelRuntime {
@@ -113,15 +119,18 @@ export class GptNeoModel implements AsyncDisposable {
   /**
    * Native memory and backend: weight storage dtype, weight bytes as prepared (int8: with its
    * scales), KV pool bytes, block geometry, and on CUDA the decode-step graphs (see the
-   * `cudaGraphs` load option). Taken while a step runs, the native figures are left at 0.
+   * `cudaGraphs` load option) and any experimental switches in effect. Taken while a step runs, the
+   * native figures are left at 0.
    */
   info(): ModelInfo {
     this.assertUsable();
     const i = this.native.info();
     const graphs = i.graphs;
+    const cuda = this.device.startsWith('cuda');
     return { backend: i.backend, dtype: this.dtype, kvDtype: this.kvDtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
       kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0,
-      ...(this.device.startsWith('cuda') && graphs ? { cudaGraphs: graphs } : {}) };
+      ...(cuda && graphs ? { cudaGraphs: graphs } : {}),
+      ...(cuda && i.experimental && i.experimental.length > 0 ? { cudaExperimental: [...i.experimental] } : {}) };
   }
 
   /** Engine counters and KV-cache gauges. */

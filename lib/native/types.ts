@@ -90,6 +90,8 @@ export interface NativeModelInfo {
   localKvBlocks?: number;
   blockSize?: number;
   graphs?: NativeGraphStats;
+  /** Experimental switches in effect on the backend (CUDA: GPTNEO_CUDA_* variables; csrc/cuda/README.md). */
+  experimental?: string[];
   disposed: boolean;
 }
 

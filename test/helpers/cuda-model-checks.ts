@@ -2,7 +2,7 @@
 // present) and scripts/gpu-node-check.mjs (the GPU machine, which has no mocha). Each check
 // throws an AssertionError on failure and returns a line describing what it measured.
 import { strict as assert } from 'node:assert';
-import { loadModel } from '../../lib/index.js';
+import { devices, loadModel } from '../../lib/index.js';
 import { setStepSampler } from '../../lib/sampling/native-rows.js';
 import { loadFixtureCase, maxAbsDiff } from './fixture-data.js';
 import { loadReferenceModel, roundBf16 } from './reference-forward.js';
@@ -103,6 +103,46 @@ export async function checkCudaGraphs(name: FixtureName, device = 'cuda'): Promi
   assert.ok(gOff && !gOff.enabled && gOff.recorded === 0, `${name}: cudaGraphs: false still recorded: ${JSON.stringify(gOff)}`);
   return `${name} cuda graphs: greedy identical with and without (${a.length} concurrent sequences); ` +
     `${g.recorded} recorded, ${g.replays} replays`;
+}
+
+/**
+ * The experimental CUDA switches (GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_PDL; read
+ * when a model loads): a bf16 model loaded with all three reports them in info().cudaExperimental
+ * (programmatic launch only on compute capability 9.0+) and generates, greedy, the same tokens as one
+ * loaded without them: the streaming GEMV and the folded layer norms do the same fp32 arithmetic in
+ * another order, and programmatic launch changes only when kernels may start.
+ */
+export async function checkCudaExperimentalSwitches(name: FixtureName, device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase(name);
+  const switches = { GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_PDL: '1' };
+  const saved = Object.fromEntries(Object.keys(switches).map((k) => [k, process.env[k]]));
+  const opts = { device: device as 'cuda', dtype: 'bfloat16' as const };
+  await using plain = await loadModel(fx.dir, opts);
+  Object.assign(process.env, switches);
+  let on: Awaited<ReturnType<typeof loadModel>>;
+  try {
+    on = await loadModel(fx.dir, opts);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  await using _on = on;
+  const index = device === 'cuda' ? 0 : Number(device.split(':')[1]);
+  const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
+  const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
+  const expected = ['fusedLayerNorm', 'gemvStream', ...(hopper ? ['programmaticLaunch'] : [])];
+  assert.deepEqual(on.info().cudaExperimental, expected, `${name}: switches in effect`);
+  assert.equal(plain.info().cudaExperimental, undefined, `${name}: no switch without the variables`);
+  const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>
+    m.generate(seq.input_ids, { maxNewTokens: 16 + 4 * i, temperature: 0, ignoreEos: true })));
+  const [a, b] = [await run(on), await run(plain)];
+  a.forEach((r, i) => assert.deepEqual(r.tokenIds, b[i]!.tokenIds, `${name} sequence ${i}: greedy differs with the switches on`));
+  const g = on.info().cudaGraphs;
+  assert.ok(g && g.enabled && g.replays > 0, `${name}: decode graphs were not used with the switches: ${JSON.stringify(g)}`);
+  return `${name} experimental switches ${JSON.stringify(expected)}: greedy identical to the plain bf16 model ` +
+    `(${a.length} concurrent sequences), ${g.replays} graph replays`;
 }
 
 /**
