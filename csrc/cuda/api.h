@@ -79,6 +79,9 @@ int gn_cuda_stream_destroy(void* stream);
 // ramp overlap its end (they wait for its results in the kernel). Off by default; a no-op on other
 // GPUs. GN_CUDA_EUNSUPPORTED when 64 streams are marked already.
 int gn_cuda_stream_set_programmatic_launch(void* stream, int on);
+// 1 when kernels launched on `stream` are programmatic dependents now (marked, and the current device
+// has compute capability 9.0+), else 0.
+int gn_cuda_stream_programmatic_launch(void* stream);
 int gn_cuda_stream_synchronize(void* stream);
 // Host↔device copies on `stream`; both return after the copy completed (host memory may be
 // pageable and is free to reuse on return).
@@ -122,6 +125,9 @@ enum {
   GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm; never chosen
                             // by gn_cuda_gemm (callers opt in: GPTNEO_CUDA_GEMV_STREAM=1 in the backend)
 };
+// 1 when gn_cuda_gemm may pick GN_GEMM_WGMMA on the current device (GPTNEO_CUDA_WGMMA=1 and the sm_90a
+// image loaded on a compute capability 9.0 device), else 0.
+int gn_cuda_gemm_wgmma_enabled(void);
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,
                         const void* d_w);

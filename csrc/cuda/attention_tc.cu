@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
   static_assert(2 * KEYS >= kTcQueries && KEYS % 16 == 0, "the Q tile fits the two K buffers; whole k16 chunks");
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = frag::group_of(lane), tq = frag::thread_in_group(lane);
+  const int g = frag::group_of(lane);
   const int D = p.head_dim, D4 = D >> 2;
   int h = 0, tile = 0;
   heavy_first_tile(&h, &tile);  // grid (tiles, heads)

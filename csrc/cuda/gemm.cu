@@ -60,6 +60,8 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 }  // namespace
 
+extern "C" int gn_cuda_gemm_wgmma_enabled(void) { return wgmma_opted_in() && wgmma_image_loaded() ? 1 : 0; }
+
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
   return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
 }

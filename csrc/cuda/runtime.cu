@@ -145,6 +145,10 @@ extern "C" int gn_cuda_stream_set_programmatic_launch(void* stream, int on) {
   return GN_CUDA_EUNSUPPORTED;  // more marked streams than slots
 }
 
+extern "C" int gn_cuda_stream_programmatic_launch(void* stream) {
+  return programmatic_launch_on(as_stream(stream)) ? 1 : 0;
+}
+
 extern "C" int gn_cuda_stream_destroy(void* stream) {
   if (stream == nullptr) return GN_CUDA_OK;
   gn_cuda_stream_set_programmatic_launch(stream, 0);

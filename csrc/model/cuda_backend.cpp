@@ -108,24 +108,24 @@ class CudaGraphImpl : public RecordedWork {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(int device, void* stream, std::string device_name, int capability_major)
+  CudaBackend(int device, void* stream, std::string device_name)
       : device_(device), stream_(stream), device_name_(std::move(device_name)) {
     fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
     gemv_stream_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "1");
     // GPTNEO_CUDA_PDL=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
     // decode-path kernels on this backend's stream become programmatic dependent launches (sm_90+).
     // Best effort: a stream that cannot be marked runs as before.
-    programmatic_launch_ = env_is("GPTNEO_CUDA_PDL", "1") && capability_major >= 9 &&
-                           gn_cuda_stream_set_programmatic_launch(stream_, 1) == GN_CUDA_OK;
-    wgmma_ = env_is("GPTNEO_CUDA_WGMMA", "1") && capability_major == 9;  // (gemm.cu reads it too)
+    if (env_is("GPTNEO_CUDA_PDL", "1")) (void)gn_cuda_stream_set_programmatic_launch(stream_, 1);
   }
 
   std::vector<std::string> experimental_switches() const override {
+    gn_cuda_set_device(device_);  // (the queries below read the current device)
     std::vector<std::string> on;
     if (fused_layernorm_) on.push_back("fusedLayerNorm");
     if (gemv_stream_) on.push_back("gemvStream");
-    if (programmatic_launch_) on.push_back("programmaticLaunch");
-    if (wgmma_) on.push_back("wgmma");
+    // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
+    if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
+    if (gn_cuda_gemm_wgmma_enabled()) on.push_back("wgmma");
     return on;
   }
 
@@ -466,8 +466,6 @@ class CudaBackend : public Backend {
     return v != nullptr && std::strcmp(v, value) == 0;
   }
   bool gemv_stream_ = false;
-  bool programmatic_launch_ = false;  // GPTNEO_CUDA_PDL=1 on compute capability 9.0+, stream marked
-  bool wgmma_ = false;                // GPTNEO_CUDA_WGMMA=1 on compute capability 9.0
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 
@@ -518,7 +516,7 @@ Status create_cuda_backend(int index, std::unique_ptr<Backend>* out) {
   GN_CUDA_STATUS(gn_cuda_set_device(index), "cudaSetDevice");
   void* stream = nullptr;
   GN_CUDA_STATUS(gn_cuda_stream_create(&stream), "cudaStreamCreate");
-  auto backend = std::make_unique<CudaBackend>(index, stream, info.name, info.major);
+  auto backend = std::make_unique<CudaBackend>(index, stream, info.name);
   // Probe: run one tiny kernel so a build without code for this GPU fails here, not mid-model.
   float* d_probe = nullptr;
   GN_RETURN_IF_ERROR(backend->alloc(2 * sizeof(float), reinterpret_cast<void**>(&d_probe)));

@@ -102,9 +102,26 @@ int gn_cuda_free(void* p) {
   return 0;
 }
 int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
-int gn_cuda_stream_create(void** s) { static int token; *s = &token; return 0; }
-int gn_cuda_stream_destroy(void*) { return 0; }
-int gn_cuda_stream_set_programmatic_launch(void* s, int) { return s ? 0 : GN_CUDA_EINVAL; }  // ordering is a GPU matter
+// Each stream is a distinct token (its programmatic-launch mark is per stream).
+struct MockStream {
+  bool programmatic = false;
+};
+int gn_cuda_stream_create(void** s) {
+  *s = new MockStream;
+  return 0;
+}
+int gn_cuda_stream_destroy(void* s) {
+  delete static_cast<MockStream*>(s);
+  return 0;
+}
+// The mock reports compute capability 9.0, so a marked stream is a programmatic one (ordering itself is
+// a GPU matter: the host runs everything in order).
+int gn_cuda_stream_set_programmatic_launch(void* s, int on) {
+  if (s == nullptr) return GN_CUDA_EINVAL;
+  static_cast<MockStream*>(s)->programmatic = on != 0;
+  return 0;
+}
+int gn_cuda_stream_programmatic_launch(void* s) { return s && static_cast<MockStream*>(s)->programmatic ? 1 : 0; }
 int gn_cuda_stream_synchronize(void*) { return g_recording ? kCaptureViolation : 0; }
 int gn_cuda_upload(void* d, const void* h, size_t n, void*) {
   if (g_recording) return kCaptureViolation;
@@ -130,6 +147,11 @@ int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void
   });
 }
 
+// As gemm.cu: GPTNEO_CUDA_WGMMA=1 (the mock is a compute capability 9.0 device with the sm_90a image).
+int gn_cuda_gemm_wgmma_enabled(void) {
+  const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
+  return v && std::strcmp(v, "1") == 0 ? 1 : 0;
+}
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
   // Same rule as gemm.cu: bf16/f16 weights of wide layers leave the GEMV from 3 rows (DecodeTcTraits::kFromM).
   const bool gemv_ok = k % 8 == 0 && aligned16(w);
@@ -139,8 +161,7 @@ int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, c
   const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
   if (m <= 64 && gemv_ok && blocks < kSms) return half_w ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
   if (!tc_ok) return m <= 8 && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;
-  const char* wgmma = std::getenv("GPTNEO_CUDA_WGMMA");  // as gemm.cu: opt-in until verified on a GPU
-  if (wgmma && std::strcmp(wgmma, "1") == 0 && 2 * blocks >= kSms) return GN_GEMM_WGMMA;
+  if (gn_cuda_gemm_wgmma_enabled() && 2 * blocks >= kSms) return GN_GEMM_WGMMA;  // opt-in until verified on a GPU
   return blocks < kSms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 const char* gn_cuda_gemm_kernel_name(int k) {

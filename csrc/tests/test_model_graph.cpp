@@ -32,6 +32,7 @@
 
 #include "cpu/simd.h"
 #include "model/cpu_backend.h"
+#include "cuda/api.h"
 #include "model/cuda_backend.h"
 #include "tests/report.h"
 #include "model/gpt_neo.h"
@@ -277,11 +278,17 @@ int main() {
     CudaDeviceInfo dev;
     const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
     using Names = std::vector<std::string>;
-    report(plain.model->backend().experimental_switches().empty(), "cuda: no experimental switch without the variables");
-    report(fused.model->backend().experimental_switches() == Names{"fusedLayerNorm"}, "cuda+graphs+fused-ln reports it");
-    report(stream.model->backend().experimental_switches() == Names{"fusedLayerNorm", "gemvStream"},
+    // (GPTNEO_CUDA_WGMMA=1 in this process's environment turns wgmma on for every model)
+    const auto with_wgmma = [](Names n) {
+      if (gn_cuda_gemm_wgmma_enabled()) n.push_back("wgmma");
+      return n;
+    };
+    report(plain.model->backend().experimental_switches() == with_wgmma({}),
+           "cuda: no experimental switch without the variables");
+    report(fused.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm"}), "cuda+graphs+fused-ln reports it");
+    report(stream.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm", "gemvStream"}),
            "cuda bf16+graphs+gemv-stream reports both switches");
-    report(pdl.model->backend().experimental_switches() == (hopper ? Names{"programmaticLaunch"} : Names{}),
+    report(pdl.model->backend().experimental_switches() == with_wgmma(hopper ? Names{"programmaticLaunch"} : Names{}),
            "cuda+graphs+pdl reports programmatic launch where the GPU has it");
   }
   report(!ref.model->graph_stats().enabled, "cpu: recordings are off on a backend that cannot record");

@@ -133,8 +133,10 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const expected = ['fusedLayerNorm', 'gemvStream', ...(hopper ? ['programmaticLaunch'] : [])];
-  assert.deepEqual(on.info().cudaExperimental, expected, `${name}: switches in effect`);
-  assert.equal(plain.info().cudaExperimental, undefined, `${name}: no switch without the variables`);
+  // (wgmma, if GPTNEO_CUDA_WGMMA=1 is set for the whole process, is on for both models: not this check's)
+  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma');
+  assert.deepEqual(listed(on), expected, `${name}: switches in effect`);
+  assert.deepEqual(listed(plain), [], `${name}: no switch without the variables`);
   const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>
     m.generate(seq.input_ids, { maxNewTokens: 16 + 4 * i, temperature: 0, ignoreEos: true })));
   const [a, b] = [await run(on), await run(plain)];
