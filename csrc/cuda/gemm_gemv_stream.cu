@@ -13,6 +13,8 @@
 // x rows are staged whole in shared memory (fp32; layer-normed there when LN), partial sums stay in
 // registers, and each group's sums meet by warp shuffles: no shared-memory reduction, no atomics, a
 // fixed summation order. Scalar reference: cpu::ref::gemm (test_cuda_ops checks it against it).
+#include <atomic>
+
 #include "cuda/gemm_traits.cuh"
 #include "cuda/gemv_rows.cuh"
 #include "cuda/gemv_stream_plan.h"
@@ -129,11 +131,21 @@ int launch_plan(const GemmArgs& a, cudaStream_t stream) {
   constexpr int V = 16 / sizeof(WT), U = gemv_stream_loads_per_row(R);
   const auto kernel = gemv_stream_kernel<WT, R, MM, LN>;
   const int smem = a.m * a.k * 4;
-  GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kMaxSmemBytes));
-  int per_sm = 0;
-  GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, S::kWarps * 32, smem));
-  const GemvStreamPlan p =
-      plan_gemv_stream(a.n, a.k, R, U * 32 * V, (per_sm > 0 ? per_sm : 1) * multiprocessors() * S::kWarps, S::kWarps);
+  // Blocks per SM at this x size, remembered for the last (device, size) this instantiation launched
+  // with (a decode step asks the same few shapes every token): key and answer in one word.
+  static std::atomic<unsigned long long> last{~0ull};
+  int dev = 0;
+  GN_CUDA_TRY(cudaGetDevice(&dev));
+  const unsigned long long key = (unsigned long long)dev << 32 | (unsigned)smem;
+  const unsigned long long seen = last.load(std::memory_order_relaxed);
+  int per_sm = (int)(seen & 0xff);
+  if (seen >> 8 != key) {  // first launch on this device at this size: allow the smem, ask the occupancy
+    GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kMaxSmemBytes));
+    GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, S::kWarps * 32, smem));
+    per_sm = per_sm > 0 ? (per_sm < 255 ? per_sm : 255) : 1;
+    last.store(key << 8 | (unsigned)per_sm, std::memory_order_relaxed);
+  }
+  const GemvStreamPlan p = plan_gemv_stream(a.n, a.k, R, U * 32 * V, per_sm * multiprocessors() * S::kWarps, S::kWarps);
   return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 
