@@ -175,6 +175,13 @@ int gn_cuda_gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, i
 // out[r] = argmax_c x[r, c] (ties: lowest index; NaN entries are ignored).
 int gn_cuda_argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out, void* stream);
 
+// --- decode run-ahead ------------------------------------------------------------------------------
+// Feeds one decode step's argmax back as the next step's input, for s < seqs:
+//   history[s] = argmax[s];  ids[s] = argmax[s];  positions[s] += 1.
+// Every pointer: [seqs] int32 on the device; history must not overlap the others.
+int gn_cuda_decode_advance(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
+                           int32_t* d_history, void* stream);
+
 // --- paged KV cache and attention ----------------------------------------------------------------
 // A step's packed batch (device pointers), as gptneo::DeviceBatch.
 typedef struct gn_cuda_batch {

@@ -140,6 +140,12 @@ class Backend {
   // Argmax of each row of d_x [rows, cols] into d_out [rows] (ties: lowest index).
   virtual Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) = 0;
 
+  // Feeds one decode step's argmax back as the next step's input (decode run-ahead), for s < seqs:
+  //   d_history[s] = d_argmax[s];  d_ids[s] = d_argmax[s];  d_positions[s] += 1.
+  // d_argmax, d_ids, d_positions, d_history: [seqs], in backend memory; d_history must not overlap the others.
+  virtual Status advance_decode(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
+                                int32_t* d_history) = 0;
+
   // Waits for all queued work (a no-op on the CPU backend).
   virtual Status synchronize() = 0;
 

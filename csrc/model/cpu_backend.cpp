@@ -183,6 +183,16 @@ class CpuBackend final : public Backend {
     return Status::Ok();
   }
 
+  Status advance_decode(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
+                        int32_t* d_history) override {
+    for (int s = 0; s < seqs; ++s) {
+      d_history[s] = d_argmax[s];
+      d_ids[s] = d_argmax[s];
+      d_positions[s] += 1;
+    }
+    return Status::Ok();
+  }
+
   Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) override {
     pool_.parallel_for(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {

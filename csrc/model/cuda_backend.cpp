@@ -341,6 +341,13 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status advance_decode(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
+                        int32_t* d_history) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_decode_advance(d_argmax, seqs, d_ids, d_positions, d_history, stream_), "decode_advance");
+    return Status::Ok();
+  }
+
   Status synchronize() override {
     GN_RETURN_IF_ERROR(not_capturing("synchronize"));
     GN_RETURN_IF_ERROR(enter());

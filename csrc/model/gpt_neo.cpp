@@ -17,6 +17,7 @@ GptNeoModel::~GptNeoModel() {
     for (void* p : allocations_) backend_->release(p);
     for (float* p : {h_, x_, qkv_, attn_, mlp_, rows_, logits_}) if (p) backend_->release(p);
     if (meta_) backend_->release(meta_);
+    if (history_) backend_->release(history_);
     layers_.clear();
     lm_head_.reset();
     backend_.reset();
@@ -34,6 +35,18 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
   GN_CHECK_ARG(in.block_tables.size() == static_cast<size_t>(S) * in.max_blocks,
                "block_tables must be [num_seqs, max_blocks]");
   GN_CHECK_ARG(in.seq_starts[0] == 0 && in.seq_starts[S] == T, "seq_starts must run from 0 to the token count");
+  GN_CHECK_ARG(in.steps >= 1 && in.steps <= kMaxRunAheadSteps,
+               "steps must be in [1, " + std::to_string(kMaxRunAheadSteps) + "]");
+  if (in.steps > 1) {
+    GN_CHECK_ARG(in.output == OutputKind::kArgmax, "steps > 1 (run-ahead) needs output 'argmax'");
+    GN_CHECK_ARG(T == S, "steps > 1 (run-ahead) needs exactly one token per sequence");
+    GN_CHECK_ARG(static_cast<int>(in.output_rows.size()) == S,
+                 "steps > 1 (run-ahead) needs one output row per sequence");
+    for (int i = 0; i < S; ++i)
+      GN_CHECK_ARG(in.output_rows[i] == i, "steps > 1 (run-ahead) needs output rows 0..num_seqs-1 in order");
+  }
+  // Positions the step reaches past each sequence's last given token.
+  const int ahead = in.steps - 1;
   if (options_.local_kv_blocks > 0) {
     GN_CHECK_ARG(in.local_block_tables.size() == in.block_tables.size(),
                  "local_block_tables must be [num_seqs, max_blocks] when the model has a local KV pool");
@@ -56,7 +69,10 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
     // Positions of one sequence's new tokens are consecutive: the cache holds 0..first-1.
     for (int i = b + 1; i < e; ++i)
       GN_CHECK_ARG(in.positions[i] == in.positions[i - 1] + 1, "positions within a sequence must be consecutive");
-    const int last = in.positions[e - 1];
+    const int last = in.positions[e - 1] + ahead;
+    if (last >= config_.max_positions)
+      return InvalidArgument("run-ahead to position " + std::to_string(last) + " is outside [0, " +
+                             std::to_string(config_.max_positions) + ")");
     GN_CHECK_ARG(last / options_.block_size < in.max_blocks, "a sequence's block table is too short for its positions");
     for (int blk = 0; blk <= last / options_.block_size; ++blk) {
       int id = in.block_tables[static_cast<size_t>(s) * in.max_blocks + blk];
@@ -188,6 +204,40 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
 Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   GN_RETURN_IF_ERROR(validate_step(in));
   if (graph_step_eligible(in)) return step_decode_graph(in, out);
+  if (in.steps > 1) return step_run_ahead(in, out);
+  return step_packed(in, out);
+}
+
+Status GptNeoModel::step_run_ahead(const StepInput& in, StepOutput* out) {
+  const int S = static_cast<int>(in.token_ids.size());
+  StepInput one = in;
+  one.steps = 1;
+  StepOutput single;
+  out->rows = S;
+  out->cols = 0;
+  out->ids.assign(static_cast<size_t>(in.steps) * S, 0);
+  for (int j = 0; j < in.steps; ++j) {
+    GN_RETURN_IF_ERROR(step_packed(one, &single));
+    std::copy(single.ids.begin(), single.ids.end(), out->ids.begin() + static_cast<std::ptrdiff_t>(j) * S);
+    one.token_ids = single.ids;
+    for (int32_t& p : one.positions) ++p;
+  }
+  return Status::Ok();
+}
+
+Status GptNeoModel::ensure_history(int count) {
+  if (count <= history_capacity_) return Status::Ok();
+  if (history_) backend_->release(history_);
+  history_ = nullptr;
+  history_capacity_ = 0;
+  void* mem = nullptr;
+  GN_RETURN_IF_ERROR(backend_->alloc(static_cast<size_t>(count) * sizeof(int32_t), &mem));
+  history_ = static_cast<int32_t*>(mem);
+  history_capacity_ = count;
+  return Status::Ok();
+}
+
+Status GptNeoModel::step_packed(const StepInput& in, StepOutput* out) {
   const int T = static_cast<int>(in.token_ids.size());
   const int R = static_cast<int>(in.output_rows.size());
   const int H = config_.hidden, V = config_.vocab_size;

@@ -75,7 +75,15 @@ struct StepInput {
   int max_blocks = 0;
   std::vector<int32_t> output_rows;   // [R] token rows whose output is wanted
   OutputKind output = OutputKind::kLogits;
+  // Decode run-ahead: steps > 1 runs that many greedy decode steps in one call, each step's argmax
+  // becoming the next step's token (at the next position) without a trip through the caller. Needs
+  // output kArgmax, one token per sequence, output_rows = 0..S-1, and block tables (local ones too)
+  // that cover positions up to positions[s] + steps - 1. StepOutput::ids is then [steps, S].
+  int steps = 1;
 };
+
+// The most steps one run-ahead call may take.
+constexpr int kMaxRunAheadSteps = 256;
 
 struct StepOutput {
   int rows = 0;
@@ -90,7 +98,7 @@ struct StepOutput {
   std::unique_ptr<float[], HostFree> values;
   size_t count = 0;
   size_t capacity = 0;        // floats in `values` (a StepOutput kept across steps reuses them)
-  std::vector<int32_t> ids;   // argmax [R]
+  std::vector<int32_t> ids;   // argmax [R]; [steps, R] for a run-ahead step (StepInput::steps)
 
   float* allocate(size_t n) {
     if (!values || capacity < n) {
@@ -137,6 +145,12 @@ class GptNeoModel {
 
  private:
   Status validate_step(const StepInput& in) const;
+  // One forward pass of a validated step that is not served from a recording.
+  Status step_packed(const StepInput& in, StepOutput* out);
+  // A validated run-ahead step (steps > 1) that is not served from recordings: step_packed per step.
+  Status step_run_ahead(const StepInput& in, StepOutput* out);
+  // history_ holds at least `count` ids.
+  Status ensure_history(int count);
   Status ensure_scratch(int tokens, int out_rows);
   Status upload_batch(const StepInput& in, DeviceBatch* batch, DeviceBatch* local_batch);
   Status forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch);
@@ -178,6 +192,8 @@ class GptNeoModel {
   float* logits_ = nullptr; // [R, V]
   int32_t* meta_ = nullptr; // ids, positions, seq starts, block tables, rows, argmax, local tables
   std::vector<int32_t> staging_;  // host copy of meta_, uploaded in one transfer per step
+  int32_t* history_ = nullptr;    // [steps, S] argmax of a recorded run-ahead (backend memory)
+  int history_capacity_ = 0;
   std::vector<void*> allocations_;
 
   // Recorded decode steps. Recordings point at the scratch buffers: growing them drops them all.

@@ -1,6 +1,8 @@
 // GptNeoModel's decode steps from recordings (model/decode_graph.h): pad the step to its shape
 // bucket, stage its metadata into the bucket's fixed buffer, then replay the bucket's recording
 // (or, the first time, run the padded step uncaptured for this step's result and record it).
+// A run-ahead (StepInput::steps > 1) replays the recording once per step with advance_decode
+// between replays, and waits for the device only once, at the end.
 #include <algorithm>
 
 #include "model/gpt_neo.h"
@@ -28,8 +30,9 @@ bool GptNeoModel::graph_step_eligible(const StepInput& in) const {
 }
 
 GraphShape GptNeoModel::graph_shape_for(const StepInput& in) const {
+  // A run-ahead's last step has the longest context: one recording serves all of its steps.
   int context = 0;
-  for (int p : in.positions) context = std::max(context, p + 1);
+  for (int p : in.positions) context = std::max(context, p + in.steps);
   GraphShape shape;
   shape.seqs = graph_seqs_bucket(static_cast<int>(in.token_ids.size()));
   shape.context = graph_context_bucket(context, config_.max_positions);
@@ -132,32 +135,46 @@ Status GptNeoModel::step_decode_graph(const StepInput& in, StepOutput* out) {
   }
   stage_graph_meta(in, shape);
   GN_RETURN_IF_ERROR(backend_->upload(g->d_meta, staging_.data(), staging_.size() * sizeof(int32_t)));
+  const int S = static_cast<int>(in.token_ids.size());
+  if (in.steps > 1) GN_RETURN_IF_ERROR(ensure_history(in.steps * S));
 
   bool drop_after = false;
-  if (fresh) {
-    // This step's result comes from an uncaptured run of the padded step (which also sizes the
-    // attention scratch the recording will use); then the same ops are recorded. A failed
-    // recording leaves the result intact and turns recording off for this model.
-    const Status ran = forward_decode(*g);
-    if (!ran.ok()) {
-      backend_->release(g->d_meta);
-      graphs_.pop_back();
-      return ran;
-    }
-    const Status recorded = record_decode_graph(g);
-    if (recorded.ok()) {
-      ++graphs_recorded_;
+  Status status = Status::Ok();
+  for (int j = 0; j < in.steps && status.ok(); ++j) {
+    if (fresh && j == 0) {
+      // This step's result comes from an uncaptured run of the padded step (which also sizes the
+      // attention scratch the recording will use); then the same ops are recorded. A failed
+      // recording leaves the result intact and turns recording off for this model.
+      const Status ran = forward_decode(*g);
+      if (!ran.ok()) {
+        backend_->release(g->d_meta);
+        graphs_.pop_back();
+        return ran;
+      }
+      const Status recorded = record_decode_graph(g);
+      if (recorded.ok()) {
+        ++graphs_recorded_;
+      } else {
+        graphs_disabled_reason_ = recorded.message();
+        drop_after = true;
+      }
+    } else if (drop_after) {
+      status = forward_decode(*g);  // the rest of a run-ahead whose recording failed
     } else {
-      graphs_disabled_reason_ = recorded.message();
-      drop_after = true;
+      status = backend_->replay(*g->work);
+      if (status.ok()) ++graph_replays_;
     }
-  } else {
-    GN_RETURN_IF_ERROR(backend_->replay(*g->work));
-    ++graph_replays_;
+    if (status.ok() && in.steps > 1) {
+      // The step's argmax becomes the next one's token, one position on; the real rows only
+      // (padding rows stay at position 0 in the spare block).
+      const GraphMetaLayout m = graph_meta_layout(shape);
+      status = backend_->advance_decode(g->d_meta + m.argmax, S, g->d_meta + m.ids, g->d_meta + m.positions,
+                                        history_ + static_cast<size_t>(j) * S);
+    }
   }
-  const Status downloaded = download_decode_outputs(in, *g, out);
+  if (status.ok()) status = download_decode_outputs(in, *g, out);
   if (drop_after) drop_graphs();
-  return downloaded;
+  return status;
 }
 
 // Copies the step's rows (the first S of the padded batch) to the host.
@@ -168,6 +185,10 @@ Status GptNeoModel::download_decode_outputs(const StepInput& in, const DecodeGra
   GN_RETURN_IF_ERROR(backend_->synchronize());
   if (in.output == OutputKind::kArgmax) {
     out->cols = 0;
+    if (in.steps > 1) {
+      out->ids.resize(static_cast<size_t>(in.steps) * S);
+      return backend_->download(out->ids.data(), history_, out->ids.size() * sizeof(int32_t));
+    }
     out->ids.resize(S);
     return backend_->download(out->ids.data(), g.d_meta + graph_meta_layout(g.shape).argmax, S * sizeof(int32_t));
   }

@@ -204,9 +204,10 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
 }
 
 // step({ tokenIds, positions, seqStarts, blockTables, localBlockTables?, maxBlocks, outputRows, output,
-//        sampling? }); output 'sample' (with `sampling`, napi/step_sampling.h) computes the logits
+//        sampling?, steps? }); output 'sample' (with `sampling`, napi/step_sampling.h) computes the logits
 // of the output rows and returns the token sampled from each ([R] Int32Array, -1 where a row has no
-// usable logit) instead of the logits.
+// usable logit) instead of the logits. `steps` > 1 with output 'argmax' runs that many greedy decode
+// steps (StepInput::steps) and returns [steps, R] ids.
 Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) return throw_invalid(env, "step(batch) expects an object");
@@ -220,6 +221,8 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
     return throw_invalid(env, err);
   if (b.Has("localBlockTables") && !b.Get("localBlockTables").IsUndefined() &&
       !read_int32_array(b, "localBlockTables", &in.local_block_tables, &err))
+    return throw_invalid(env, err);
+  if (b.Has("steps") && !b.Get("steps").IsUndefined() && !read_int(b, "steps", &in.steps, &err))
     return throw_invalid(env, err);
   if (output == "logits") in.output = OutputKind::kLogits;
   else if (output == "hidden") in.output = OutputKind::kHidden;
@@ -247,6 +250,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", backend_name_);
   o.Set("stepSampling", true);  // step() accepts output 'sample'
+  o.Set("runAheadSteps", kMaxRunAheadSteps);  // step() accepts `steps` up to this (greedy run-ahead)
   // Skip the details while a worker holds the model (never block the JS thread).
   std::unique_lock<std::mutex> lock(holder_->mu, std::try_to_lock);
   if (lock.owns_lock() && holder_->model) {

@@ -273,6 +273,18 @@ int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*)
   });
 }
 
+int gn_cuda_decode_advance(const int32_t* argmax, int seqs, int32_t* ids, int32_t* positions, int32_t* history,
+                           void*) {
+  if (seqs < 0) return GN_CUDA_EINVAL;
+  return run_or_record([=] {
+  for (int s = 0; s < seqs; ++s) {
+    history[s] = argmax[s];
+    ids[s] = argmax[s];
+    positions[s] += 1;
+  }
+  });
+}
+
 int gn_cuda_capture_begin(void* stream) {
   if (stream == nullptr) return GN_CUDA_EINVAL;
   if (g_recording) return kCaptureViolation;  // already capturing

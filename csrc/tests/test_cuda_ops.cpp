@@ -350,7 +350,7 @@ void test_backend_linear(Ctx& c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// layer norm, embed, gather_rows, argmax_rows
+// layer norm, embed, gather_rows, argmax_rows, advance_decode
 // ---------------------------------------------------------------------------------------------
 void test_layernorm(Ctx& c) {
   // dim <= 2048: the register-cached kernel; 2049: the two-pass one. The last case runs in place.
@@ -688,6 +688,38 @@ void test_gather_argmax(Ctx& c) {
       for (int d = 0; d < dim; ++d)
         same = same && (std::memcmp(&got[(size_t)i * dim + d], &x[(size_t)pick[i] * cols + d], 4) == 0);
     report(same, "gather_rows", "");
+  }
+
+  // advance_decode (run-ahead): history = ids = argmax, positions + 1, over more than one block of
+  // threads; entries past `seqs` untouched.
+  const int seqs = 200, total = 210;
+  std::vector<int32_t> argmax_in(total), ids(total), positions(total);
+  for (int i = 0; i < total; ++i) {
+    argmax_in[i] = (int32_t)(c.rng() % 50257);
+    ids[i] = -7;
+    positions[i] = (int32_t)(c.rng() % 2047);
+  }
+  DevBuf da(c.be, total * 4), di(c.be, total * 4), dp(c.be, total * 4), dh(c.be, total * 4);
+  const std::vector<int32_t> minus(total, -9);
+  if (!upload(c, da.as<void>(), argmax_in.data(), total * 4, "advance") ||
+      !upload(c, di.as<void>(), ids.data(), total * 4, "advance") ||
+      !upload(c, dp.as<void>(), positions.data(), total * 4, "advance") ||
+      !upload(c, dh.as<void>(), minus.data(), total * 4, "advance"))
+    return;
+  std::vector<int32_t> got_ids(total), got_pos(total), got_hist(total);
+  if (check_status(c.be.advance_decode(da.as<int32_t>(), seqs, di.as<int32_t>(), dp.as<int32_t>(), dh.as<int32_t>()),
+                   "advance_decode") &&
+      download(c, got_ids.data(), di.as<void>(), total * 4, "advance") &&
+      download(c, got_pos.data(), dp.as<void>(), total * 4, "advance") &&
+      download(c, got_hist.data(), dh.as<void>(), total * 4, "advance")) {
+    int wrong = 0;
+    for (int i = 0; i < total; ++i) {
+      const bool in = i < seqs;
+      wrong += got_ids[i] != (in ? argmax_in[i] : -7);
+      wrong += got_pos[i] != positions[i] + (in ? 1 : 0);
+      wrong += got_hist[i] != (in ? argmax_in[i] : -9);
+    }
+    report(wrong == 0, fmt("advance_decode seqs=%d", seqs), fmt("%d wrong entries", wrong));
   }
 }
 
