@@ -46,6 +46,13 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
     return new Promise((resolve, reject) => { this.waiting = { resolve, reject }; });
   }
 
+  /** Drops the items the consumer has not taken yet; returns how many. */
+  discardQueued(): number {
+    const n = this.items.length;
+    this.items.length = 0;
+    return n;
+  }
+
   /** The consumer is done: drop what is queued, end the iteration, and tell the producer. */
   return(): Promise<IteratorResult<T>> {
     const wasOpen = !this.closed;

@@ -19,6 +19,9 @@ export class GenerationRequest {
   finishReason: FinishReason | undefined;
   /** Set when the consumer stopped reading: the engine ends the request at the next step. */
   private cancelled = false;
+  /** Generated tokens whose chunks an abort dropped unread (see abortNow). */
+  private discarded = 0;
+  private readonly onAbort = (): void => this.abortNow();
   private readonly sampler: Sampler;
   private readonly stopConditions: StopConditions;
   private readonly matcher: StopStringMatcher | undefined;
@@ -37,6 +40,7 @@ export class GenerationRequest {
     this.decoder = init.text?.createStreamDecoder();
     this.matcher = options.stop.length > 0 ? new StopStringMatcher(options.stop) : undefined;
     this.chunks.onCancel = () => { this.cancelled = true; };
+    if (options.signal && !options.signal.aborted) options.signal.addEventListener('abort', this.onAbort, { once: true });
     this.plainGreedy = options.temperature === 0 && options.repetitionPenalty === 1 && options.presencePenalty === 0
       && options.frequencyPenalty === 0 && options.logitBias.size === 0;
   }
@@ -45,11 +49,21 @@ export class GenerationRequest {
     return this.finishReason !== undefined;
   }
 
+  /** The generated tokens the consumer gets (those an abort dropped unread excluded). */
+  get tokenIds(): number[] {
+    return this.seq.tokens.slice(this.seq.promptLength, this.seq.tokens.length - this.discarded);
+  }
+
   /** Checked before each step: an aborted request leaves at the step boundary. */
   checkAbort(): boolean {
     const reason = this.cancelled ? 'abort' : this.stopConditions.beforeStep();
     if (reason) this.finish(reason);
     return this.finished;
+  }
+
+  /** Tokens this request may still generate before its length limit (Infinity without one). */
+  get tokensLeft(): number {
+    return this.stopConditions.tokensLeft(this.seq.generated);
   }
 
   /** This step's row for the native sampler (draws the step's uniform: call once per sampling step). */
@@ -77,7 +91,7 @@ export class GenerationRequest {
     }
     if (reason) {
       text += this.flushText();
-      this.finishReason = reason;
+      this.end(reason);
       this.chunks.push({ text, tokenId, finishReason: reason, usage: this.usage() });
       this.chunks.close();
       return;
@@ -88,7 +102,7 @@ export class GenerationRequest {
   /** Ends the request without a new token (abort, or the engine shutting down). */
   finish(reason: FinishReason): void {
     if (this.finished) return;
-    this.finishReason = reason;
+    this.end(reason);
     const text = this.flushText();
     this.chunks.push({ text, tokenId: -1, finishReason: reason, usage: this.usage() });
     this.chunks.close();
@@ -96,13 +110,36 @@ export class GenerationRequest {
 
   fail(error: unknown): void {
     if (this.finished) return;
-    this.finishReason = 'abort';
+    this.end('abort');
     this.chunks.fail(error);
+  }
+
+  /**
+   * The signal fired: the request ends at once, even while a step runs (the engine takes no more of
+   * its tokens and frees it at the next step boundary). Chunks not yet read are dropped (a greedy
+   * run-ahead can have queued a burst of them), and so is the text they carried; the final chunk
+   * comes next, and usage and `tokenIds` count only the tokens delivered.
+   */
+  private abortNow(): void {
+    if (this.finished) return;
+    this.discarded = this.chunks.discardQueued();
+    if (this.discarded === 0) {
+      this.finish('abort');
+      return;
+    }
+    this.end('abort');
+    this.chunks.push({ text: '', tokenId: -1, finishReason: 'abort', usage: this.usage() });
+    this.chunks.close();
+  }
+
+  private end(reason: FinishReason): void {
+    this.finishReason = reason;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
   }
 
   usage(): Usage {
     const promptTokens = this.seq.promptLength;
-    const completionTokens = this.seq.generated;
+    const completionTokens = this.seq.generated - this.discarded;
     return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens,
       cachedPromptTokens: this.seq.cachedPromptTokens };
   }
