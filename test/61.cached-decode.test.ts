@@ -1,5 +1,6 @@
 // Cached decoding through the native paged KV cache: feeding a sequence one token per step (and
-// in uneven chunks) gives the logits transformers gives with past_key_values (decode_logits).
+// in uneven chunks) gives the logits transformers gives with past_key_values (decode_logits), and
+// a greedy run-ahead (several decode steps in one native call) gives transformers' greedy tokens.
 import { strict as assert } from 'node:assert';
 import { nativeConfig } from '../lib/model/load.js';
 import { loadNative } from '../lib/native/binding.js';
@@ -93,6 +94,39 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
           doneA = ea!;
           doneB = eb!;
         }
+      } finally {
+        native.dispose();
+      }
+    });
+
+    it("a run-ahead step (steps > 1) returns the fixture's greedy continuation in one call", async () => {
+      const fx = await loadFixtureCase(name);
+      const { native } = await openNative(fx.dir, 64);
+      try {
+        for (const seq of fx.json.sequences) {
+          const L = seq.input_ids.length;
+          const n = seq.greedy_new_ids.length;
+          const table = shuffledTable(Math.ceil((L + n) / BLOCK), seq.index + 11);
+          const common = { seqStarts: Int32Array.of(0, 1), blockTables: table, maxBlocks: table.length, outputRows: Int32Array.of(0) };
+          const first = await native.step({ ...common, seqStarts: Int32Array.of(0, L), outputRows: Int32Array.of(L - 1),
+            tokenIds: Int32Array.from(seq.input_ids), positions: Int32Array.from({ length: L }, (_, i) => i), output: 'argmax' }) as Int32Array;
+          assert.equal(first[0], seq.greedy_new_ids[0]);
+          // The first new token at position L, then n - 1 steps each fed by the one before.
+          const ahead = await native.step({ ...common, tokenIds: Int32Array.of(first[0]!), positions: Int32Array.of(L),
+            output: 'argmax', steps: n - 1 }) as Int32Array;
+          assert.deepEqual(Array.from(ahead), seq.greedy_new_ids.slice(1), `sequence ${seq.index}`);
+        }
+        // Refused: not argmax, tables too short for the last position, a bad count.
+        const bad = { tokenIds: Int32Array.of(1), positions: Int32Array.of(0), seqStarts: Int32Array.of(0, 1),
+          blockTables: Int32Array.of(0), maxBlocks: 1, outputRows: Int32Array.of(0) };
+        await assert.rejects(native.step({ ...bad, output: 'logits', steps: 2 }),
+          { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /needs output 'argmax'/ });
+        await assert.rejects(native.step({ ...bad, output: 'argmax', steps: BLOCK + 1 }),
+          { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /block table is too short/ });
+        await assert.rejects(native.step({ ...bad, output: 'argmax', steps: 0 }),
+          { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /steps must be in \[1, 256\]/ });
+        assert.throws(() => native.step({ ...bad, output: 'argmax', steps: 2.5 }), { code: 'ERR_GPTNEO_INVALID_ARGUMENT' });
+        assert.equal(native.info().runAheadSteps, 256);
       } finally {
         native.dispose();
       }

@@ -14,6 +14,7 @@ import { EmbedRequest } from './embed-request.js';
 import { ForwardRequest } from './forward-request.js';
 import { GenerationRequest } from './generation-request.js';
 import type { SequenceProgress } from './sequence.js';
+import { DEFAULT_RUN_AHEAD, RunAheadPolicy } from './run-ahead.js';
 import { packStepBatch, type StepItem } from './step-batch.js';
 
 export interface EngineOptions {
@@ -24,7 +25,11 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** A separate, smaller KV pool for local-attention layers (they only read the last windowSize keys). */
   localWindow?: { windowSize: number; numBlocks: number };
+  /** Most greedy decode steps per native call (run-ahead.ts); 1 turns run-ahead off. Default 16. */
+  runAhead?: number;
 }
+
+type Scheduled = { request: GenerationRequest; item: StepItem };
 
 export interface EngineStats {
   steps: number;
@@ -35,6 +40,8 @@ export interface EngineStats {
   preemptions: number;
   /** Rows whose token was chosen in the native step (argmax or 'sample'), and by the TypeScript sampler. */
   sampledRows: { native: number; typescript: number };
+  /** Greedy run-ahead: native calls that took several decode steps, and the decode steps they took. */
+  runAhead: { calls: number; steps: number };
   kv: KvCacheStats;
 }
 
@@ -53,11 +60,16 @@ export class Engine {
   private computedTokens = 0;
   private preemptions = 0;
   private readonly sampledRows = { native: 0, typescript: 0 };
+  private readonly runAheadStats = { calls: 0, steps: 0 };
+  private readonly runAhead: RunAheadPolicy;
   /** The addon samples inside the step (output 'sample'). */
   private readonly nativeSampling: boolean;
 
   constructor(private readonly native: NativeModel, private readonly options: EngineOptions) {
-    this.nativeSampling = native.info().stepSampling === true;
+    const info = native.info();
+    this.nativeSampling = info.stepSampling === true;
+    // Addons that predate run-ahead take one step per call.
+    this.runAhead = new RunAheadPolicy(Math.min(options.runAhead ?? DEFAULT_RUN_AHEAD, info.runAheadSteps ?? 1));
     this.kv = new KvCacheManager({ numBlocks: options.kvBlocks, blockSize: options.blockSize,
       prefixCaching: options.prefixCaching ?? true,
       ...(options.localWindow ? { localWindow: options.localWindow } : {}) });
@@ -78,7 +90,7 @@ export class Engine {
   stats(): EngineStats {
     return { steps: this.steps, computedTokens: this.computedTokens, running: this.running.length,
       waiting: this.waiting.length + this.exclusive.length, preemptions: this.preemptions,
-      sampledRows: { ...this.sampledRows }, kv: this.kv.stats() };
+      sampledRows: { ...this.sampledRows }, runAhead: { ...this.runAheadStats }, kv: this.kv.stats() };
   }
 
   /** Fails every queued and running request and waits for the step in flight to end. */
@@ -198,11 +210,17 @@ export class Engine {
     // brings the rows to this thread for the TypeScript sampler (no native sampler, or it is switched off).
     const output = sampled.length === 0 ? 'none' : sampled.every((s) => s.request.plainGreedy) ? 'argmax'
       : this.nativeSampling && stepSampler() === 'native' ? 'sample' : 'logits';
+    // A decode-only greedy step may run ahead several steps in one call.
+    const decodeOnly = output === 'argmax' && sampled.length === items.length && items.every((it) => it.item.count === 1);
+    const steps = decodeOnly ? this.runAheadSteps(items) : 1;
     const batch = packStepBatch(items.map((i) => i.item), outputRows, output);
     if (output === 'sample') batch.sampling = packSamplingRows(sampled.map((s) => s.request.nativeRow()));
+    if (steps > 1) batch.steps = steps;
     let result: Float32Array | Int32Array | null;
+    const started = performance.now();
     try {
       result = await this.native.step(batch);
+      if (decodeOnly) this.runAhead.observe(performance.now() - started, steps);
     } catch (e) {
       const err = fromNativeError(e);
       // The step failed as a whole: every request in it fails; the rest keep running.
@@ -215,6 +233,11 @@ export class Engine {
       return;
     }
     if (this.closed) return;  // close() already failed and released every request of this step
+    if (steps > 1) {
+      this.acceptRunAhead(sampled, result as Int32Array, steps);
+      this.removeFinished();
+      return;
+    }
     this.steps++;
     for (const it of items) {
       const seq = it.item.seq;
@@ -244,10 +267,50 @@ export class Engine {
     this.removeFinished();
   }
 
+  /**
+   * Steps for a decode-only greedy step (1 unless run-ahead applies: nothing waits to be admitted,
+   * and the policy allows it), with KV capacity reserved and the items' tables refreshed for them.
+   */
+  private runAheadSteps(items: Scheduled[]): number {
+    if (this.waiting.length > 0 || this.exclusive.length > 0) return 1;
+    let tokensLeft = Infinity;
+    for (const it of items) tokensLeft = Math.min(tokensLeft, it.request.tokensLeft);
+    const steps = this.runAhead.choose(tokensLeft);
+    if (steps <= 1) return 1;
+    // Never preempts for it: without room for every sequence's steps, one step it is.
+    for (const it of items) {
+      if (!this.kv.ensureCapacity(it.request.seq.seqId!, it.request.seq.computed + steps)) return 1;
+    }
+    for (const it of items) Object.assign(it.item, this.tables(it.request.seq.seqId!));
+    return steps;
+  }
+
+  /**
+   * Takes a run-ahead's tokens: `ids` is [steps, rows], row i being sampled[i]'s sequence. A request
+   * that finishes part-way (EOS, a stop string, its limit) ignores the rest; the others record the
+   * KV of their step inputs (the pending token and the first steps - 1 new ones).
+   */
+  private acceptRunAhead(sampled: Scheduled[], ids: Int32Array, steps: number): void {
+    const rows = sampled.length;
+    this.steps++;
+    this.runAheadStats.calls++;
+    this.runAheadStats.steps += steps;
+    this.computedTokens += steps * rows;
+    this.sampledRows.native += steps * rows;
+    sampled.forEach((s, i) => {
+      const req = s.request;
+      for (let j = 0; j < steps && !req.finished; j++) req.accept(ids[j * rows + i]!);
+      if (req.finished) return;  // released by removeFinished
+      const seq = req.seq;
+      this.kv.appendTokens(seq.seqId!, seq.tokens.slice(seq.computed, seq.computed + steps));
+      seq.computed += steps;
+    });
+  }
+
   /** Chooses this step's work: running sequences first (decode), then new admissions. */
-  private schedule(): Array<{ request: GenerationRequest; item: StepItem }> {
+  private schedule(): Scheduled[] {
     let budget = this.options.maxBatchTokens;
-    const chosen: Array<{ request: GenerationRequest; item: StepItem }> = [];
+    const chosen: Scheduled[] = [];
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const req = this.running[i]!;
       const count = Math.min(req.seq.pending, budget);
@@ -279,8 +342,7 @@ export class Engine {
   }
 
   /** Makes room for `count` more tokens of `req`, preempting the newest other sequences if needed. */
-  private reserve(req: GenerationRequest, count: number,
-    chosen: Array<{ request: GenerationRequest; item: StepItem }>): boolean {
+  private reserve(req: GenerationRequest, count: number, chosen: Scheduled[]): boolean {
     while (!this.kv.ensureCapacity(req.seq.seqId!, req.seq.computed + count)) {
       const victim = [...this.running].reverse().find((v) => v !== req && !chosen.some((c) => c.request === v));
       if (!victim) return false;

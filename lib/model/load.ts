@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_RUN_AHEAD } from '../engine/run-ahead.js';
 import { GptNeoError, fromNativeError } from '../errors.js';
 import { resolveModelSource } from '../hub/index.js';
 import { loadNative } from '../native/binding.js';
@@ -92,6 +93,7 @@ export async function loadModel(source: string, options?: LoadModelOptions): Pro
     native, config, tokenizer, dtype, kvDtype, contextSize, kvBlocks, localKvBlocks, kvBlockSize, source: dir,
     device: useCuda ? `cuda:${deviceIndex}` : 'cpu',
     maxBatchTokens,
+    runAhead: opts.runAhead ?? DEFAULT_RUN_AHEAD,
     prefixCaching: opts.prefixCaching ?? true,
   });
 }

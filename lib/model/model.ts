@@ -71,6 +71,8 @@ export interface ModelRuntime {
   localKvBlocks: number;
   kvBlockSize: number;
   maxBatchTokens: number;
+  /** Most greedy decode steps per native call (LoadModelOptions.runAhead). */
+  runAhead: number;
   prefixCaching: boolean;
   source: string;
 }
@@ -106,7 +108,7 @@ export class GptNeoModel implements AsyncDisposable {
     this.native = rt.native;
     this.engine = new Engine(rt.native, {
       kvBlocks: rt.kvBlocks, blockSize: rt.kvBlockSize, maxBatchTokens: rt.maxBatchTokens,
-      vocabSize: rt.config.vocabSize, prefixCaching: rt.prefixCaching,
+      vocabSize: rt.config.vocabSize, prefixCaching: rt.prefixCaching, runAhead: rt.runAhead,
       ...(rt.localKvBlocks > 0 ? { localWindow: { windowSize: rt.config.windowSize, numBlocks: rt.localKvBlocks } } : {}),
     });
   }
@@ -161,8 +163,7 @@ export class GptNeoModel implements AsyncDisposable {
     for await (const chunk of request.chunks) {
       text += chunk.text;
       if (chunk.finishReason) {
-        const tokenIds = request.seq.tokens.slice(request.seq.promptLength);
-        return { text, tokenIds, finishReason: chunk.finishReason, usage: chunk.usage! };
+        return { text, tokenIds: request.tokenIds, finishReason: chunk.finishReason, usage: chunk.usage! };
       }
     }
     throw new GptNeoError('ERR_GPTNEO_INTERNAL', 'generation ended without a final chunk');

@@ -1,6 +1,7 @@
 /**
  * loadModel() options: validation and defaults.
  */
+import { MAX_RUN_AHEAD } from '../engine/run-ahead.js';
 import { GptNeoError } from '../errors.js';
 import type { HubProgress } from '../hub/index.js';
 import {
@@ -53,6 +54,16 @@ export interface LoadModelOptions {
   maxBatchTokens?: number;
   /** Tokens per KV block. Default 16. */
   kvBlockSize?: number;
+  /**
+   * Greedy decode run-ahead: the most decode steps one native call may take while every running request
+   * is plain greedy and decoding and no other request waits. Each step's argmax then becomes the next
+   * step's token natively (on CUDA the recorded step is replayed back to back), so a token pays no round
+   * trip through JavaScript. Tokens arrive in bursts: the engine keeps a burst under about 20 ms (fewer
+   * steps when a step is slow; one when it takes over 10 ms) and never past a request's token limit, and
+   * new requests and aborts wait at most for the burst. Integer in [1, 256]; default 16; 1 turns it off.
+   * `stats().runAhead` counts the calls and steps.
+   */
+  runAhead?: number;
   /** Reuse the KV of equal prompt prefixes across requests. Default true. */
   prefixCaching?: boolean;
   /**
@@ -81,7 +92,7 @@ export interface LoadModelOptions {
 }
 
 export const LOAD_OPTION_KEYS = ['device', 'dtype', 'threads', 'contextSize', 'kvCacheTokens', 'kvCacheDtype', 'localKvCacheTokens', 'maxBatchTokens',
-  'kvBlockSize', 'prefixCaching', 'cudaGraphs', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
+  'kvBlockSize', 'runAhead', 'prefixCaching', 'cudaGraphs', 'simd', 'cacheDir', 'revision', 'offline', 'onProgress', 'signal'] as const;
 
 export interface ParsedDevice {
   kind: 'auto' | 'cpu' | 'cuda';
@@ -114,6 +125,7 @@ export function validateLoadOptions(options: unknown): LoadModelOptions {
   if (o.kvBlockSize !== undefined && (o.kvBlockSize as number) > 1024) {
     throw invalid('integer in [1, 1024]', 'kvBlockSize', o.kvBlockSize);
   }
+  if (o.runAhead !== undefined) expectInteger('runAhead', o.runAhead, 1, MAX_RUN_AHEAD);
   if (o.prefixCaching !== undefined) expectBoolean('prefixCaching', o.prefixCaching);
   if (o.cudaGraphs !== undefined) expectBoolean('cudaGraphs', o.cudaGraphs);
   if (o.simd !== undefined) expectOneOf('simd', o.simd, ['portable', 'avx2', 'avx512', 'avx512bf16', 'amx']);

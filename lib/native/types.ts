@@ -78,12 +78,20 @@ export interface NativeStepBatch {
   output: 'logits' | 'hidden' | 'argmax' | 'mean' | 'sample' | 'none';
   /** With output 'sample': one entry per output row (lib/sampling/native-rows.ts). */
   sampling?: NativeSamplingRows;
+  /**
+   * Greedy run-ahead (default 1): with output 'argmax', one token per sequence and output rows
+   * 0..S-1, runs this many decode steps, each step's argmax becoming the next step's token at the next
+   * position; the tables must cover positions up to positions[s] + steps - 1. Returns [steps, S] ids.
+   */
+  steps?: number;
 }
 
 export interface NativeModelInfo {
   backend: string;
   /** step() accepts output 'sample' (absent in addons that predate it). */
   stepSampling?: boolean;
+  /** The most `steps` step() accepts (absent in addons that predate run-ahead). */
+  runAheadSteps?: number;
   weightBytes?: number;
   kvBytes?: number;
   kvBlocks?: number;

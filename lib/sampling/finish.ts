@@ -32,6 +32,11 @@ export class StopConditions {
     return this.signal?.aborted ? 'abort' : undefined;
   }
 
+  /** Tokens that may still be generated after `generated` of them (Infinity without a limit). */
+  tokensLeft(generated: number): number {
+    return this.maxNewTokens - generated;
+  }
+
   /**
    * After a token was generated (`generated` counts it): 'stop' for EOS or a stop token id (they win
    * over the limit), 'length' when the limit is reached, 'abort' if the signal fired, else undefined.

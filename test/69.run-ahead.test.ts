@@ -1,0 +1,187 @@
+// Greedy run-ahead (LoadModelOptions.runAhead): the engine lets the native side take several decode
+// steps per call when every running request is plain greedy. Outputs must equal one step per call
+// (runAhead: 1) in every situation the engine meets: the fixtures' continuations, concurrent requests
+// of different lengths, stop ids and stop strings inside a burst, the context limit, local-attention
+// windows sliding inside a burst, preemption, requests joining mid-generation, and aborts (the stream
+// ends at once: chunks of a burst not yet read are dropped, and usage counts what was delivered).
+import { strict as assert } from 'node:assert';
+import { RunAheadPolicy } from '../lib/engine/run-ahead.js';
+import { loadModel, type GenerateOptions, type GenerationChunk, type GenerationResult, type GptNeoModel } from '../lib/index.js';
+import { assertRejectsWith } from './helpers/checkpoints.js';
+import { loadFixtureCase, type FixtureCase } from './helpers/fixture-data.js';
+
+function prompts(n: number, len: number, vocab: number, seed = 777): number[][] {
+  let s = seed;
+  return Array.from({ length: n }, () => Array.from({ length: len }, () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 8) % vocab;
+  }));
+}
+
+describe('69 run-ahead policy', () => {
+  it('one step until a step has been timed; then as many as fit the budget, the cap and the tokens left', () => {
+    const p = new RunAheadPolicy(16, 20);
+    assert.equal(p.choose(100), 1);
+    p.observe(1, 1);  // 1 ms per step: 20 fit, the cap is 16
+    assert.equal(p.choose(100), 16);
+    assert.equal(p.choose(5), 5);
+    assert.equal(p.choose(1), 1);
+    p.observe(30, 1);  // smoothed to 15.5 ms per step: one step per call
+    assert.equal(p.choose(100), 1);
+    p.observe(16, 4);  // 4 ms per step: 9.75 ms smoothed, 2 fit
+    assert.equal(p.choose(100), 2);
+    const off = new RunAheadPolicy(1, 20);
+    off.observe(0.01, 1);
+    assert.equal(off.choose(100), 1);
+  });
+});
+
+for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
+  describe(`69 greedy run-ahead (${name}, cpu)`, () => {
+    let fx: FixtureCase;
+    let ahead: GptNeoModel;
+    let single: GptNeoModel;
+    before(async () => {
+      fx = await loadFixtureCase(name);
+      ahead = await loadModel(fx.dir, { device: 'cpu', threads: 2, maxBatchTokens: 64 });
+      single = await loadModel(fx.dir, { device: 'cpu', threads: 2, maxBatchTokens: 64, runAhead: 1 });
+    });
+    afterEach(() => {
+      assert.equal(ahead.stats().kv.usedBlocks, 0, 'a request leaked KV blocks');
+      assert.equal(single.stats().kv.usedBlocks, 0, 'a request leaked KV blocks');
+    });
+    after(() => {
+      ahead?.dispose();
+      single?.dispose();
+    });
+
+    const both = async (prompt: number[] | string, options: GenerateOptions) =>
+      Promise.all([ahead.generate(prompt, options), single.generate(prompt, options)]);
+
+    it("gives the fixtures' greedy continuations with several steps per call", async () => {
+      const before = ahead.stats().runAhead;
+      for (const seq of fx.json.sequences) {
+        const out = await ahead.generate(seq.input_ids, { maxNewTokens: seq.greedy_new_ids.length, temperature: 0 });
+        assert.deepEqual(out.tokenIds, seq.greedy_new_ids, `sequence ${seq.index}`);
+        assert.equal(out.usage.completionTokens, seq.greedy_new_ids.length);
+      }
+      const after = ahead.stats().runAhead;
+      assert.ok(after.calls > before.calls && after.steps - before.steps > 2 * (after.calls - before.calls),
+        `run-ahead was not used: ${JSON.stringify({ before, after })}`);
+      assert.deepEqual(single.stats().runAhead, { calls: 0, steps: 0 });
+    });
+
+    it('concurrent requests of different lengths, stop ids and stop strings inside a burst', async () => {
+      const ps = prompts(6, 30, ahead.config.vocabSize).map((p, i) => p.slice(0, 4 + 4 * i));
+      const reference = await Promise.all(ps.map((p, i) => single.generate(p, { maxNewTokens: 3 + 7 * i, temperature: 0 })));
+      const got = await Promise.all(ps.map((p, i) => ahead.generate(p, { maxNewTokens: 3 + 7 * i, temperature: 0 })));
+      got.forEach((g, i) => {
+        assert.deepEqual(g.tokenIds, reference[i]!.tokenIds, `request ${i}`);
+        assert.deepEqual(g.usage, reference[i]!.usage, `request ${i}`);
+        assert.equal(g.finishReason, 'length');
+      });
+      // A stop id that first appears mid-continuation: the request ends there, its neighbours go on.
+      const long = reference[5]!.tokenIds;
+      const stopAt = long.findIndex((t, i) => i >= 9 && long.indexOf(t) === i);
+      assert.ok(stopAt >= 9, 'no stop id candidate');
+      const [a, b] = await both(ps[5]!, { maxNewTokens: 38, temperature: 0, stopTokenIds: [long[stopAt]!] });
+      assert.deepEqual(a.tokenIds, long.slice(0, stopAt + 1));
+      assert.deepEqual(a, b);
+      if (ahead.tokenizer) {
+        const text = reference[5]!.text;
+        const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3);
+        const [c, d] = await both(ps[5]!, { maxNewTokens: 38, temperature: 0, stop: [stop] });
+        assert.equal(c.finishReason, 'stop');
+        assert.deepEqual(c, d);
+      }
+    });
+
+    it('runs to the context limit, its local windows sliding inside bursts', async () => {
+      const limit = ahead.contextSize;
+      const p = prompts(1, limit - 45, ahead.config.vocabSize, 99)[0]!;
+      const [a, b] = await both(p, { maxNewTokens: 45, temperature: 0, ignoreEos: true });
+      assert.equal(a.finishReason, 'length');
+      assert.equal(a.tokenIds.length, 45);
+      assert.deepEqual(a, b);
+    });
+
+    it('a request that arrives mid-generation joins at the next call; both match their solo runs', async () => {
+      const [p1, p2] = prompts(2, 12, ahead.config.vocabSize, 5);
+      const solo1 = await single.generate(p1!, { maxNewTokens: 40, temperature: 0, ignoreEos: true });
+      const solo2 = await single.generate(p2!, { maxNewTokens: 20, temperature: 0, ignoreEos: true });
+      let second: Promise<unknown> | undefined;
+      const ids: number[] = [];
+      for await (const c of ahead.stream(p1!, { maxNewTokens: 40, temperature: 0, ignoreEos: true })) {
+        if (c.tokenId >= 0) ids.push(c.tokenId);
+        if (ids.length === 10) second = ahead.generate(p2!, { maxNewTokens: 20, temperature: 0, ignoreEos: true });
+      }
+      assert.deepEqual(ids, solo1.tokenIds);
+      assert.deepEqual((await second as { tokenIds: number[] }).tokenIds, solo2.tokenIds);
+    });
+
+    it('sampling requests take one step per call', async () => {
+      const before = ahead.stats().runAhead;
+      await ahead.generate([1, 2, 3], { maxNewTokens: 12, temperature: 0.8, seed: 1 });
+      assert.deepEqual(ahead.stats().runAhead, before);
+    });
+
+    it('an abort ends the stream at once: unread chunks of the burst are dropped, usage counts what was read', async () => {
+      // Warm the policy so that the stream's decode steps come in bursts.
+      await ahead.generate([4, 5, 6], { maxNewTokens: 8, temperature: 0 });
+      const before = ahead.stats().runAhead.calls;
+      const story = [7, 8, 9, 10, 11];
+      const controller = new AbortController();
+      const chunks: GenerationChunk[] = [];
+      for await (const c of ahead.stream(story, { maxNewTokens: 60, temperature: 0, ignoreEos: true, signal: controller.signal })) {
+        chunks.push(c);
+        if (chunks.length === 4) controller.abort();
+      }
+      assert.ok(ahead.stats().runAhead.calls > before, 'the stream did not run ahead');
+      assert.equal(chunks.length, 5, 'the final chunk did not follow the abort');
+      const last = chunks[4]!;
+      assert.equal(last.finishReason, 'abort');
+      assert.equal(last.tokenId, -1);
+      assert.equal(last.usage!.completionTokens, 4);
+      // generate() with an abort from outside: its token ids are the ones its chunks delivered.
+      const c2 = new AbortController();
+      const pending = ahead.generate(story, { maxNewTokens: 60, temperature: 0, ignoreEos: true, signal: c2.signal });
+      setImmediate(() => c2.abort());
+      const out = await pending;
+      assert.equal(out.finishReason, 'abort');
+      assert.equal(out.tokenIds.length, out.usage.completionTokens);
+      const full = await single.generate(story, { maxNewTokens: 60, temperature: 0, ignoreEos: true });
+      assert.deepEqual(out.tokenIds, full.tokenIds.slice(0, out.tokenIds.length));
+    });
+  });
+}
+
+describe('69 greedy run-ahead under KV pressure (tiny-neo, cpu)', () => {
+  it('preempted and recomputed sequences still match; bursts fall back to one step when the pool is short', async () => {
+    const fx = await loadFixtureCase('tiny-neo');
+    const opts = { device: 'cpu' as const, threads: 2, maxBatchTokens: 64, kvBlockSize: 4, contextSize: 96, kvCacheTokens: 120 };
+    const ahead = await loadModel(fx.dir, opts);
+    const single = await loadModel(fx.dir, { ...opts, runAhead: 1 });
+    try {
+      const ps = prompts(4, 30, ahead.config.vocabSize, 31);
+      const gen = { maxNewTokens: 30, temperature: 0, ignoreEos: true };
+      const reference: GenerationResult[] = [];
+      for (const p of ps) reference.push(await single.generate(p, gen));
+      const got = await Promise.all(ps.map((p) => ahead.generate(p, gen)));
+      got.forEach((g, i) => assert.deepEqual(g.tokenIds, reference[i]!.tokenIds, `request ${i}`));
+      assert.ok(ahead.stats().preemptions > 0, 'the pool never ran short');
+      assert.ok(ahead.stats().runAhead.calls > 0, 'run-ahead never ran');
+      assert.equal(ahead.stats().kv.usedBlocks, 0);
+    } finally {
+      ahead.dispose();
+      single.dispose();
+    }
+  });
+
+  it('runAhead must be an integer in [1, 256]', async () => {
+    const fx = await loadFixtureCase('tiny-neo');
+    for (const bad of [0, 257, 2.5, '4', null]) {
+      await assertRejectsWith(loadModel(fx.dir, { device: 'cpu', runAhead: bad as never }), 'ERR_GPTNEO_INVALID_ARGUMENT',
+        /runAhead/);
+    }
+  });
+});
