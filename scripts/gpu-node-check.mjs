@@ -27,6 +27,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} float32`, () => checks.checkCudaFloat32(name));
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
+  await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
   await check(`${name} experimental switches`, () => checks.checkCudaExperimentalSwitches(name));
 }
 await check('embeddings', () => checks.checkCudaEmbeddings());
@@ -38,8 +39,9 @@ await check('in-step sampling', () => checks.checkCudaStepSampling());
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
 // env: environment variables set while the model loads (the CUDA backend reads its experimental
 // switches, GPTNEO_CUDA_GEMV_STREAM and GPTNEO_CUDA_FUSED_LN, when it is created).
+// runAhead: the load option (default 16; 1 = one decode step per native call).
 async function decodeBench(preset, streamsList, newTokens,
-  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {} } = {}) {
+  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   try {
@@ -47,8 +49,9 @@ async function decodeBench(preset, streamsList, newTokens,
     await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
-      cudaGraphs: graphs, kvCacheDtype });
+      cudaGraphs: graphs, kvCacheDtype, ...(runAhead === undefined ? {} : { runAhead }) });
     const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
+      (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
       (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
       Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').toLowerCase()}=${v}`).join('');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
@@ -70,8 +73,9 @@ async function decodeBench(preset, streamsList, newTokens,
       console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
     }
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
-      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}`);
-    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0) {
+      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}` +
+      ` runahead ${JSON.stringify(model.stats().runAhead)}`);
+    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0 || runAhead !== undefined) {
       await model.dispose();
       return;
     }
@@ -98,6 +102,9 @@ async function decodeBench(preset, streamsList, newTokens,
 try {
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8], 64);
+  // One decode step per native call: what greedy run-ahead (the default) saves.
+  await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
+  await decodeBench('1.3b', [1], 64, { runAhead: 1 });
   await decodeBench('125m', [1, 8], 128, { graphs: false });
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
   await decodeBench('1.3b', [1], 64, { graphs: false });

@@ -3,7 +3,7 @@
 import { cudaUnavailableReason } from '../lib/index.js';
 import {
   checkCudaBfloat16, checkCudaEmbeddings, checkCudaExperimentalSwitches, checkCudaFloat32, checkCudaGraphs,
-  checkCudaStepSampling,
+  checkCudaRunAhead, checkCudaStepSampling,
 } from './helpers/cuda-model-checks.js';
 
 describe('90 model on CUDA', function () {
@@ -24,6 +24,9 @@ describe('90 model on CUDA', function () {
     });
     it(`${name}: decode from CUDA graphs equals decode without them`, async () => {
       console.log(`      ${await checkCudaGraphs(name)}`);
+    });
+    it(`${name}: greedy run-ahead equals one step per call, with and without graphs`, async () => {
+      console.log(`      ${await checkCudaRunAhead(name)}`);
     });
     it(`${name}: the experimental switches are reported and keep greedy decoding`, async () => {
       console.log(`      ${await checkCudaExperimentalSwitches(name)}`);

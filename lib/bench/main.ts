@@ -186,8 +186,10 @@ async function stepOverheadFigure(figures: Figure[], repeats: number): Promise<v
   try {
     await writeRandomCheckpoint(dir, { preset: 'tiny', seed: 99, dtype: 'float32' });
     const m = await runStepOverheadBench(dir, repeats);
-    figures.push({ name: 'decode step host overhead (tiny 4x64 model, greedy, 1 stream)', unit: 'us', median: m.median,
-      spread: m.spread });
+    figures.push({ name: 'decode step host overhead (tiny 4x64 model, greedy, 1 stream, one step per call)', unit: 'us',
+      median: m.singleStep.median, spread: m.singleStep.spread });
+    figures.push({ name: `decode step host overhead, greedy run-ahead (${m.stepsPerCall.toFixed(1)} steps per call)`,
+      unit: 'us', median: m.runAhead.median, spread: m.runAhead.spread });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

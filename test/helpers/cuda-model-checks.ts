@@ -106,6 +106,37 @@ export async function checkCudaGraphs(name: FixtureName, device = 'cuda'): Promi
 }
 
 /**
+ * Greedy run-ahead on the GPU (several decode steps per call: the recorded step replayed back to back,
+ * each step's argmax fed to the next on the device), with and without CUDA graphs, against one step per
+ * call: every fixture prompt run concurrently with different lengths gives identical tokens, and the
+ * run-ahead models really took several steps per call.
+ */
+export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase(name);
+  const base = { device: device as 'cuda', dtype: 'float32' as const };
+  await using single = await loadModel(fx.dir, { ...base, runAhead: 1 });
+  await using ahead = await loadModel(fx.dir, base);
+  await using aheadNoGraphs = await loadModel(fx.dir, { ...base, cudaGraphs: false });
+  const run = async (m: typeof single) => {
+    await m.generate([1, 2, 3], { maxNewTokens: 4, temperature: 0 });  // times a step for the policy
+    return Promise.all(fx.json.sequences.map((seq, i) =>
+      m.generate(seq.input_ids, { maxNewTokens: 20 + 5 * i, temperature: 0, ignoreEos: true })));
+  };
+  const want = await run(single);
+  for (const [label, m] of [['graphs', ahead], ['no graphs', aheadNoGraphs]] as const) {
+    const got = await run(m);
+    got.forEach((r, i) => assert.deepEqual(r.tokenIds, want[i]!.tokenIds, `${name} sequence ${i}: run-ahead (${label}) differs`));
+    const stats = m.stats().runAhead;
+    assert.ok(stats.calls > 0 && stats.steps > 2 * stats.calls, `${name}: run-ahead (${label}) was not used: ${JSON.stringify(stats)}`);
+  }
+  const g = ahead.info().cudaGraphs;
+  assert.ok(g && g.replays > 0 && !g.disabledReason, `${name}: run-ahead did not replay graphs: ${JSON.stringify(g)}`);
+  const s = ahead.stats().runAhead;
+  return `${name} cuda run-ahead: greedy identical to one step per call, with and without graphs ` +
+    `(${s.steps} steps in ${s.calls} calls; ${g.replays} replays)`;
+}
+
+/**
  * The experimental CUDA switches (GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_PDL; read
  * when a model loads): a bf16 model loaded with all three reports them in info().cudaExperimental
  * (programmatic launch only on compute capability 9.0+) and generates, greedy, the same tokens as one
