@@ -1,11 +1,14 @@
-// Greedy run-ahead (LoadModelOptions.runAhead): the engine lets the native side take several decode
-// steps per call when every running request is plain greedy. Outputs must equal one step per call
-// (runAhead: 1) in every situation the engine meets: the fixtures' continuations, concurrent requests
-// of different lengths, stop ids and stop strings inside a burst, the context limit, local-attention
-// windows sliding inside a burst, preemption, requests joining mid-generation, and aborts (the stream
-// ends at once: chunks of a burst not yet read are dropped, and usage counts what was delivered).
+// Run-ahead (LoadModelOptions.runAhead): the engine lets the native side take several decode steps
+// per call when every running request's tokens are chosen natively (greedy argmax, or the in-step
+// sampler with pre-drawn uniforms). Outputs must equal one step per call (runAhead: 1) in every
+// situation the engine meets: the fixtures' continuations, concurrent requests of different lengths,
+// stop ids and stop strings inside a burst, the context limit, local-attention windows sliding inside
+// a burst, preemption, requests joining mid-generation, seeded sampling with penalties and logit bias,
+// and aborts (the stream ends at once: chunks of a burst not yet read are dropped, and usage counts
+// what was delivered).
 import { strict as assert } from 'node:assert';
 import { RunAheadPolicy } from '../lib/engine/run-ahead.js';
+import { setStepSampler } from '../lib/sampling/native-rows.js';
 import { loadModel, type GenerateOptions, type GenerationChunk, type GenerationResult, type GptNeoModel } from '../lib/index.js';
 import { assertRejectsWith } from './helpers/checkpoints.js';
 import { loadFixtureCase, type FixtureCase } from './helpers/fixture-data.js';
@@ -119,10 +122,39 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
       assert.deepEqual((await second as { tokenIds: number[] }).tokenIds, solo2.tokenIds);
     });
 
-    it('sampling requests take one step per call', async () => {
+    it('seeded sampling with penalties and a logit bias runs ahead and equals one step per call', async () => {
+      const ps = prompts(4, 12, ahead.config.vocabSize, 21);
+      const options: GenerateOptions[] = [
+        { maxNewTokens: 40, temperature: 0.9, topP: 0.9, seed: 1, ignoreEos: true },
+        { maxNewTokens: 33, temperature: 1.1, topK: 20, repetitionPenalty: 1.3, seed: 2, ignoreEos: true },
+        { maxNewTokens: 37, temperature: 0.7, presencePenalty: 0.6, frequencyPenalty: 0.4, minP: 0.02, seed: 3,
+          logitBias: { 5: 3, 7: -100 }, ignoreEos: true },
+        { maxNewTokens: 29, temperature: 0, repetitionPenalty: 1.5, frequencyPenalty: 1, ignoreEos: true },
+      ];
       const before = ahead.stats().runAhead;
-      await ahead.generate([1, 2, 3], { maxNewTokens: 12, temperature: 0.8, seed: 1 });
-      assert.deepEqual(ahead.stats().runAhead, before);
+      const reference = await Promise.all(ps.map((p, i) => single.generate(p, options[i])));
+      const got = await Promise.all(ps.map((p, i) => ahead.generate(p, options[i])));
+      got.forEach((g, i) => assert.deepEqual(g.tokenIds, reference[i]!.tokenIds, `request ${i}`));
+      const after = ahead.stats().runAhead;
+      assert.ok(after.calls > before.calls && after.steps - before.steps > 2 * (after.calls - before.calls),
+        `sampled requests did not run ahead: ${JSON.stringify({ before, after })}`);
+      // The penalties did act (the greedy one with penalties differs from plain greedy).
+      const plain = await single.generate(ps[3]!, { maxNewTokens: 29, temperature: 0, ignoreEos: true });
+      assert.notDeepEqual(reference[3]!.tokenIds, plain.tokenIds);
+    });
+
+    it('rows sampled in TypeScript take one step per call', async () => {
+      const previous = setStepSampler('typescript');
+      try {
+        const before = ahead.stats().runAhead;
+        const a = await ahead.generate([1, 2, 3], { maxNewTokens: 12, temperature: 0.8, seed: 1 });
+        assert.deepEqual(ahead.stats().runAhead, before);
+        setStepSampler('native');
+        const b = await ahead.generate([1, 2, 3], { maxNewTokens: 12, temperature: 0.8, seed: 1 });
+        assert.deepEqual(a.tokenIds, b.tokenIds);
+      } finally {
+        setStepSampler(previous);
+      }
     });
 
     it('an abort ends the stream at once: unread chunks of the burst are dropped, usage counts what was read', async () => {

@@ -77,12 +77,14 @@ RowSampleSpec SamplingBatch::row(int r) const {
 std::string SamplingBatch::check(int vocab, std::vector<uint8_t>* marks) const {
   const int R = rows();
   if (vocab < 1) return "the vocabulary is empty";
-  if (u.size() != params.size()) return "u must have one entry per row";
+  if (steps < 1) return "steps must be at least 1";
+  if (u.size() != params.size() * static_cast<size_t>(steps)) return "u must have one entry per row and step";
   for (int r = 0; r < R; ++r) {
     std::string e = check_params(params[r]);
     if (!e.empty()) return e + " (row " + std::to_string(r) + ")";
-    if (!(u[r] >= 0 && u[r] < 1)) return "u must be in [0, 1) (row " + std::to_string(r) + ")";
   }
+  for (size_t i = 0; i < u.size(); ++i)
+    if (!(u[i] >= 0 && u[i] < 1)) return "u must be in [0, 1) (row " + std::to_string(i % R) + ")";
   if (bias_values.size() != bias_ids.size()) return "biasValues must have one entry per bias id";
   if (counts.size() != count_ids.size()) return "counts must have one entry per count id";
   for (const std::string& e : {check_starts(bias_starts, R, bias_ids.size(), "biasStarts"),

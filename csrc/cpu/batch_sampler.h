@@ -13,7 +13,9 @@ namespace gptneo::cpu {
 
 struct SamplingBatch {
   std::vector<SamplingParams> params;  // [R]
-  std::vector<double> u;               // [R] uniforms in [0, 1) (ignored for temperature 0)
+  std::vector<double> u;               // [steps, R] uniforms in [0, 1) (ignored for temperature 0): one
+                                       // per row and step (steps > 1: a run-ahead, cpu/sampling_run.h)
+  int steps = 1;
   // Row r's logit bias is (bias_ids, bias_values)[bias_starts[r] .. bias_starts[r + 1]); likewise
   // the distinct seen ids and the (count_ids, counts) pairs.
   std::vector<int32_t> bias_starts, bias_ids;
@@ -22,7 +24,7 @@ struct SamplingBatch {
   std::vector<int32_t> count_starts, count_ids, counts;
 
   int rows() const { return static_cast<int>(params.size()); }
-  RowSampleSpec row(int r) const;
+  RowSampleSpec row(int r) const;  // with step 0's uniform
   // Empty when the batch is consistent for `vocab` tokens: every length, offset, option range and
   // uniform checked, every id in [0, vocab) and distinct within its row's list (the N-API layer
   // re-checks what TypeScript validated); else what is wrong. `marks`: reusable scratch.

@@ -24,7 +24,7 @@ GptNeoModel::~GptNeoModel() {
   }
 }
 
-Status GptNeoModel::validate_step(const StepInput& in) const {
+Status GptNeoModel::validate_step(const StepInput& in, bool chosen) const {
   if (!loaded_) return InvalidArgument("model weights are not loaded");
   const int T = static_cast<int>(in.token_ids.size());
   GN_CHECK_ARG(T > 0, "a step needs at least one token");
@@ -37,8 +37,9 @@ Status GptNeoModel::validate_step(const StepInput& in) const {
   GN_CHECK_ARG(in.seq_starts[0] == 0 && in.seq_starts[S] == T, "seq_starts must run from 0 to the token count");
   GN_CHECK_ARG(in.steps >= 1 && in.steps <= kMaxRunAheadSteps,
                "steps must be in [1, " + std::to_string(kMaxRunAheadSteps) + "]");
+  if (chosen) GN_CHECK_ARG(in.output == OutputKind::kLogits, "a chosen-token run needs logits output");
   if (in.steps > 1) {
-    GN_CHECK_ARG(in.output == OutputKind::kArgmax, "steps > 1 (run-ahead) needs output 'argmax'");
+    if (!chosen) GN_CHECK_ARG(in.output == OutputKind::kArgmax, "steps > 1 (run-ahead) needs output 'argmax' or 'sample'");
     GN_CHECK_ARG(T == S, "steps > 1 (run-ahead) needs exactly one token per sequence");
     GN_CHECK_ARG(static_cast<int>(in.output_rows.size()) == S,
                  "steps > 1 (run-ahead) needs one output row per sequence");
@@ -203,23 +204,43 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
 
 Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
   GN_RETURN_IF_ERROR(validate_step(in));
+  if (in.steps > 1 && !graph_step_eligible(in)) return step_run_ahead(in, nullptr, out);
+  return step_single(in, out);
+}
+
+Status GptNeoModel::step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out) {
+  GN_RETURN_IF_ERROR(validate_step(in, true));
+  return step_run_ahead(in, &choose, out);
+}
+
+Status GptNeoModel::step_single(const StepInput& in, StepOutput* out) {
   if (graph_step_eligible(in)) return step_decode_graph(in, out);
-  if (in.steps > 1) return step_run_ahead(in, out);
   return step_packed(in, out);
 }
 
-Status GptNeoModel::step_run_ahead(const StepInput& in, StepOutput* out) {
+Status GptNeoModel::step_run_ahead(const StepInput& in, const TokenChooser* choose, StepOutput* out) {
   const int S = static_cast<int>(in.token_ids.size());
   StepInput one = in;
   one.steps = 1;
+  one.output = choose ? OutputKind::kLogits : OutputKind::kArgmax;
   StepOutput single;
+  std::vector<int32_t> ids(static_cast<size_t>(S));
   out->rows = S;
   out->cols = 0;
   out->ids.assign(static_cast<size_t>(in.steps) * S, 0);
   for (int j = 0; j < in.steps; ++j) {
-    GN_RETURN_IF_ERROR(step_packed(one, &single));
-    std::copy(single.ids.begin(), single.ids.end(), out->ids.begin() + static_cast<std::ptrdiff_t>(j) * S);
-    one.token_ids = single.ids;
+    GN_RETURN_IF_ERROR(step_single(one, &single));
+    if (choose) {
+      if (single.count != static_cast<size_t>(S) * config_.vocab_size) return Internal("a run-ahead step returned no logits");
+      GN_RETURN_IF_ERROR((*choose)(j, single.values.get(), ids.data()));
+    } else {
+      ids = single.ids;
+    }
+    std::copy(ids.begin(), ids.end(), out->ids.begin() + static_cast<std::ptrdiff_t>(j) * S);
+    for (int s = 0; s < S; ++s) {
+      if (ids[s] >= config_.vocab_size) return Internal("a token chooser returned an id outside the vocabulary");
+      one.token_ids[s] = ids[s] < 0 ? 0 : ids[s];  // a row with no usable token goes on with a harmless one
+    }
     for (int32_t& p : one.positions) ++p;
   }
   return Status::Ok();

@@ -8,6 +8,7 @@
 // One step() at a time per model; the caller (the N-API layer) serialises them.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
@@ -75,15 +76,20 @@ struct StepInput {
   int max_blocks = 0;
   std::vector<int32_t> output_rows;   // [R] token rows whose output is wanted
   OutputKind output = OutputKind::kLogits;
-  // Decode run-ahead: steps > 1 runs that many greedy decode steps in one call, each step's argmax
-  // becoming the next step's token (at the next position) without a trip through the caller. Needs
-  // output kArgmax, one token per sequence, output_rows = 0..S-1, and block tables (local ones too)
-  // that cover positions up to positions[s] + steps - 1. StepOutput::ids is then [steps, S].
+  // Decode run-ahead: steps > 1 runs that many decode steps in one call, each step's token (the
+  // argmax, or what a TokenChooser picked from the logits) becoming the next step's input at the next
+  // position without a trip through the caller. Needs output kArgmax (kLogits with a chooser), one
+  // token per sequence, output_rows = 0..S-1, and block tables (local ones too) that cover positions
+  // up to positions[s] + steps - 1. StepOutput::ids is then [steps, S].
   int steps = 1;
 };
 
 // The most steps one run-ahead call may take.
 constexpr int kMaxRunAheadSteps = 256;
+
+// Picks a run-ahead step's tokens: `logits` [S, vocab] (host memory) → ids[S]; an id < 0 marks a row
+// with no usable token (it is reported as such and fed token 0 from then on).
+using TokenChooser = std::function<Status(int step, const float* logits, int32_t* ids)>;
 
 struct StepOutput {
   int rows = 0;
@@ -132,6 +138,9 @@ class GptNeoModel {
   Status load(const std::string& path, const std::vector<TensorEntry>& tensors,
               const LoadOptions& options);
   Status step(const StepInput& in, StepOutput* out);
+  // A run-ahead (in.steps >= 1, in.output kLogits) whose tokens `choose` picks from each step's logits
+  // (the in-step sampler). StepOutput::ids: [steps, S].
+  Status step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
@@ -144,11 +153,14 @@ class GptNeoModel {
   GraphStats graph_stats() const;
 
  private:
-  Status validate_step(const StepInput& in) const;
+  // chosen: the run's tokens come from a TokenChooser (output kLogits) instead of the argmax.
+  Status validate_step(const StepInput& in, bool chosen = false) const;
   // One forward pass of a validated step that is not served from a recording.
   Status step_packed(const StepInput& in, StepOutput* out);
-  // A validated run-ahead step (steps > 1) that is not served from recordings: step_packed per step.
-  Status step_run_ahead(const StepInput& in, StepOutput* out);
+  // A validated single step, from a recording when it can be.
+  Status step_single(const StepInput& in, StepOutput* out);
+  // A validated run-ahead step by single steps: argmax (choose == nullptr) or chosen tokens.
+  Status step_run_ahead(const StepInput& in, const TokenChooser* choose, StepOutput* out);
   // history_ holds at least `count` ids.
   Status ensure_history(int count);
   Status ensure_scratch(int tokens, int out_rows);

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "core/host_memory.h"
+#include "cpu/sampling_run.h"
 #include "napi/js_error.h"
 
 namespace gptneo::napi {
@@ -49,17 +50,28 @@ Status StepWorker::run(GptNeoModel& model) {
 }
 
 Status StepWorker::sample(GptNeoModel& model) {
-  StepOutput& logits = holder_->sampled_logits;
-  GN_RETURN_IF_ERROR(model.step(input_, &logits));
   const int vocab = model.config().vocab_size;
   const int rows = sampling_->rows();
-  if (logits.rows != rows || logits.cols != vocab || logits.count != static_cast<size_t>(rows) * vocab)
-    return Internal("a sampling step returned logits of an unexpected shape");
   ThreadPool* pool = model.backend().host_pool();
   if (pool == nullptr) {
     if (!holder_->sampling_pool) holder_->sampling_pool = std::make_unique<ThreadPool>(hardware_threads());
     pool = holder_->sampling_pool.get();
   }
+  if (input_.steps > 1) {
+    // A run-ahead: each step's rows sampled here, with that step's uniforms and the penalty state
+    // the earlier steps' tokens left.
+    if (sampling_->steps != input_.steps) return Internal("a sampled run-ahead got uniforms for another step count");
+    cpu::SamplingRun run(*sampling_, input_.steps);
+    const TokenChooser choose = [&](int step, const float* logits, int32_t* ids) {
+      run.sample_step(step, logits, vocab, *pool, &holder_->sampling_scratch, ids);
+      return Status::Ok();
+    };
+    return model.step_chosen(input_, choose, &output_);
+  }
+  StepOutput& logits = holder_->sampled_logits;
+  GN_RETURN_IF_ERROR(model.step(input_, &logits));
+  if (logits.rows != rows || logits.cols != vocab || logits.count != static_cast<size_t>(rows) * vocab)
+    return Internal("a sampling step returned logits of an unexpected shape");
   output_.ids.resize(static_cast<size_t>(rows));
   cpu::sample_rows(logits.values.get(), vocab, *sampling_, *pool, &holder_->sampling_scratch, output_.ids.data());
   return Status::Ok();

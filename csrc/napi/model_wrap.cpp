@@ -206,8 +206,9 @@ Napi::Value NativeModel::load(const Napi::CallbackInfo& info) {
 // step({ tokenIds, positions, seqStarts, blockTables, localBlockTables?, maxBlocks, outputRows, output,
 //        sampling?, steps? }); output 'sample' (with `sampling`, napi/step_sampling.h) computes the logits
 // of the output rows and returns the token sampled from each ([R] Int32Array, -1 where a row has no
-// usable logit) instead of the logits. `steps` > 1 with output 'argmax' runs that many greedy decode
-// steps (StepInput::steps) and returns [steps, R] ids.
+// usable logit) instead of the logits. `steps` > 1 with output 'argmax' or 'sample' runs that many
+// decode steps (StepInput::steps; 'sample' then takes [steps, R] uniforms in sampling.u and keeps the
+// penalty state up to date between steps, cpu/sampling_run.h) and returns [steps, R] ids.
 Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) return throw_invalid(env, "step(batch) expects an object");
@@ -235,7 +236,7 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   if (output == "sample") {
     sampling = std::make_unique<cpu::SamplingBatch>();
     if (!read_sampling_batch(b.Get("sampling"), static_cast<int>(in.output_rows.size()), vocab_size_,
-                             &sampling_marks_, sampling.get(), &err))
+                             &sampling_marks_, sampling.get(), &err, std::max(in.steps, 1)))
       return throw_invalid(env, err);
   }
   if (!acquire(env)) return env.Undefined();

@@ -24,7 +24,7 @@ bool per_row(const Napi::Object& o, const char* key, int rows, std::vector<doubl
 }  // namespace
 
 bool read_sampling_batch(const Napi::Value& value, int rows, int vocab, std::vector<uint8_t>* marks,
-                         cpu::SamplingBatch* out, std::string* error) {
+                         cpu::SamplingBatch* out, std::string* error, int steps) {
   if (!value.IsObject()) {
     *error = "expected an object for sampling";
     return false;
@@ -36,9 +36,14 @@ bool read_sampling_batch(const Napi::Value& value, int rows, int vocab, std::vec
       !per_row(o, "minP", rows, &min_p, error) || !per_row(o, "typicalP", rows, &typical_p, error) ||
       !per_row(o, "repetitionPenalty", rows, &repetition, error) ||
       !per_row(o, "presencePenalty", rows, &presence, error) ||
-      !per_row(o, "frequencyPenalty", rows, &frequency, error) || !per_row(o, "u", rows, &out->u, error) ||
-      !read_int32_array(o, "topK", &top_k, error))
+      !per_row(o, "frequencyPenalty", rows, &frequency, error) || !read_int32_array(o, "topK", &top_k, error) ||
+      !read_float64_array(o, "u", &out->u, error))
     return false;
+  if (steps < 1 || out->u.size() != static_cast<size_t>(rows) * static_cast<size_t>(steps)) {
+    *error = steps == 1 ? "expected one entry per output row in u" : "expected one entry per output row and step in u";
+    return false;
+  }
+  out->steps = steps;
   if (top_k.size() != static_cast<size_t>(rows)) {
     *error = "expected one entry per output row in topK";
     return false;

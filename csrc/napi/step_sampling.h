@@ -12,10 +12,11 @@
 
 namespace gptneo::napi {
 
-// Reads `value` (an object of typed arrays) for `rows` rows and a `vocab`-token vocabulary. False
-// with *error set when a field is missing, of the wrong type or length, or out of range.
+// Reads `value` (an object of typed arrays) for `rows` rows and a `vocab`-token vocabulary, with
+// `steps` uniforms per row in `u` ([steps, rows]; steps > 1 for a run-ahead). False with *error set
+// when a field is missing, of the wrong type or length, or out of range.
 bool read_sampling_batch(const Napi::Value& value, int rows, int vocab, std::vector<uint8_t>* marks,
-                         cpu::SamplingBatch* out, std::string* error);
+                         cpu::SamplingBatch* out, std::string* error, int steps = 1);
 
 // samplingSampleRows(logits: Float32Array [R·V], vocabSize, sampling) → Int32Array [R] of token
 // ids (-1: no usable logit in that row). Synchronous, on the calling thread (tests, tools).

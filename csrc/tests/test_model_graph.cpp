@@ -513,6 +513,42 @@ int main() {
       }
     }
 
+    // The same 40 steps again with tokens chosen from each step's logits by a caller's chooser (the
+    // in-step sampler's path; here the argmax, so the tokens must be the same and the keys and values
+    // rewritten are the same): single steps replayed from recordings with logits output, or not.
+    {
+      std::vector<int> saved;
+      for (int r = 0; r < 3; ++r) {
+        saved.push_back(script.seqs[17 + r].computed);
+        script.seqs[17 + r].computed = 100;
+      }
+      const StepInput chosen_in = script.build(ahead_items, OutputKind::kLogits, cfg.window, kAhead);
+      for (int r = 0; r < 3; ++r) script.seqs[17 + r].computed = saved[r];
+      for (size_t i = 0; i < runs.size(); ++i) {
+        if (!same[i]) continue;
+        const uint64_t replays = runs[i]->model->graph_stats().replays;
+        int calls = 0;
+        const TokenChooser pick = [&](int, const float* logits, int32_t* ids) {
+          ++calls;
+          for (int r = 0; r < 3; ++r) ids[r] = argmax(logits + static_cast<size_t>(r) * cfg.vocab_size, cfg.vocab_size);
+          return Status::Ok();
+        };
+        StepOutput out;
+        const Status st = runs[i]->model->step_chosen(chosen_in, pick, &out);
+        report(st.ok() && calls == kAhead, runs[i]->name + ": a 40-step run with a token chooser runs",
+               st.message() + fmt(" (%d chooser calls)", calls));
+        if (st.ok()) compare(*runs[i], out, i == 0);
+        if (runs[i] == &graphs)
+          report(graphs.model->graph_stats().replays >= replays + kAhead - 1, "cuda+graphs: the chosen run's steps were replays",
+                 fmt("%llu", (unsigned long long)(graphs.model->graph_stats().replays - replays)));
+      }
+      StepInput argmax_out = chosen_in;
+      argmax_out.output = OutputKind::kArgmax;
+      StepOutput out;
+      const Status st = graphs.model->step_chosen(argmax_out, [](int, const float*, int32_t*) { return Status::Ok(); }, &out);
+      report(st.code() == ErrorCode::kInvalidArgument, "cuda+graphs: a chooser run needs logits output", st.message());
+    }
+
     // Refusals: a run-ahead needs argmax output, one token per sequence, tables that reach its last
     // position, and must stay inside the model's positions.
     auto refused = [&](StepInput bad, const std::string& what) {

@@ -210,11 +210,15 @@ export class Engine {
     // brings the rows to this thread for the TypeScript sampler (no native sampler, or it is switched off).
     const output = sampled.length === 0 ? 'none' : sampled.every((s) => s.request.plainGreedy) ? 'argmax'
       : this.nativeSampling && stepSampler() === 'native' ? 'sample' : 'logits';
-    // A decode-only greedy step may run ahead several steps in one call.
-    const decodeOnly = output === 'argmax' && sampled.length === items.length && items.every((it) => it.item.count === 1);
+    // A decode-only step whose tokens are chosen natively may run ahead several steps in one call.
+    const decodeOnly = (output === 'argmax' || output === 'sample') && sampled.length === items.length &&
+      items.every((it) => it.item.count === 1);
     const steps = decodeOnly ? this.runAheadSteps(items) : 1;
     const batch = packStepBatch(items.map((i) => i.item), outputRows, output);
-    if (output === 'sample') batch.sampling = packSamplingRows(sampled.map((s) => s.request.nativeRow()));
+    if (output === 'sample') {
+      batch.sampling = packSamplingRows(sampled.map((s) => s.request.nativeRow()));
+      if (steps > 1) batch.sampling.u = this.runAheadUniforms(sampled, batch.sampling.u, steps);
+    }
     if (steps > 1) batch.steps = steps;
     let result: Float32Array | Int32Array | null;
     const started = performance.now();
@@ -285,10 +289,20 @@ export class Engine {
     return steps;
   }
 
+  /** A sampled run-ahead's uniforms, [steps, rows]: step 0's from the rows, then each request's next draws. */
+  private runAheadUniforms(sampled: Scheduled[], first: Float64Array, steps: number): Float64Array {
+    const rows = sampled.length;
+    const u = new Float64Array(steps * rows);
+    u.set(first);
+    for (let j = 1; j < steps; j++) sampled.forEach((s, i) => { u[j * rows + i] = s.request.drawUniform(); });
+    return u;
+  }
+
   /**
    * Takes a run-ahead's tokens: `ids` is [steps, rows], row i being sampled[i]'s sequence. A request
-   * that finishes part-way (EOS, a stop string, its limit) ignores the rest; the others record the
-   * KV of their step inputs (the pending token and the first steps - 1 new ones).
+   * that finishes part-way (EOS, a stop string, its limit, a row with no usable logit) ignores the
+   * rest; the others record the KV of their step inputs (the pending token and the first steps - 1
+   * new ones).
    */
   private acceptRunAhead(sampled: Scheduled[], ids: Int32Array, steps: number): void {
     const rows = sampled.length;
@@ -299,7 +313,11 @@ export class Engine {
     this.sampledRows.native += steps * rows;
     sampled.forEach((s, i) => {
       const req = s.request;
-      for (let j = 0; j < steps && !req.finished; j++) req.accept(ids[j * rows + i]!);
+      for (let j = 0; j < steps && !req.finished; j++) {
+        const tokenId = ids[j * rows + i]!;
+        if (tokenId < 0) req.fail(noUsableLogits());  // the native sampler's verdict on this row
+        else req.accept(tokenId);
+      }
       if (req.finished) return;  // released by removeFinished
       const seq = req.seq;
       this.kv.appendTokens(seq.seqId!, seq.tokens.slice(seq.computed, seq.computed + steps));

@@ -71,6 +71,11 @@ export class GenerationRequest {
     return this.sampler.nativeRow();
   }
 
+  /** The uniform of this request's draw at a later step of a native run-ahead (see Sampler.drawUniform). */
+  drawUniform(): number {
+    return this.sampler.drawUniform();
+  }
+
   /** Samples the next token from a row of logits (TypeScript sampler); throws when the row has nothing usable. */
   sample(row: Float32Array): number {
     return this.sampler.sample(row);

@@ -1,10 +1,11 @@
 /**
- * Greedy decode run-ahead: how many decode steps one native call takes.
+ * Decode run-ahead: how many decode steps one native call takes.
  *
- * When every running request is plain greedy and decoding, and nothing waits to be admitted, the
- * native side can feed each step's argmax to the next step itself (NativeStepBatch.steps; on CUDA
- * the recorded step is replayed back to back with no host sync in between), so a token no longer
- * pays a round trip through JavaScript. Tokens then arrive in bursts, and new requests, aborts and
+ * When every running request is decoding and its tokens are chosen natively (greedy argmax, or the
+ * in-step sampler with uniforms drawn in advance), and nothing waits to be admitted, the native side
+ * can feed each step's token to the next step itself (NativeStepBatch.steps; on CUDA a greedy run
+ * replays the recorded step back to back with no host sync in between, a sampled one samples each
+ * step's logits on the host between steps), so a token no longer pays a round trip through JavaScript. Tokens then arrive in bursts, and new requests, aborts and
  * cancellations wait for a burst to end: the policy keeps a burst under a time budget, measured
  * from the decode steps themselves, and never runs a request past its token limit. Where one step
  * already takes longer than budget / 2 (a large model on a CPU) it stays at one step per call.

@@ -55,10 +55,11 @@ export interface LoadModelOptions {
   /** Tokens per KV block. Default 16. */
   kvBlockSize?: number;
   /**
-   * Greedy decode run-ahead: the most decode steps one native call may take while every running request
-   * is plain greedy and decoding and no other request waits. Each step's argmax then becomes the next
-   * step's token natively (on CUDA the recorded step is replayed back to back), so a token pays no round
-   * trip through JavaScript. Tokens arrive in bursts: the engine keeps a burst under about 20 ms (fewer
+   * Decode run-ahead: the most decode steps one native call may take while every running request is
+   * decoding with its tokens chosen natively (greedy, or sampled in the step: the default sampler) and no
+   * other request waits. Each step's token then becomes the next step's input natively (on CUDA a greedy
+   * run replays the recorded step back to back), so a token pays no round trip through JavaScript; seeded
+   * outputs are the same as with one step per call. Tokens arrive in bursts: the engine keeps a burst under about 20 ms (fewer
    * steps when a step is slow; one when it takes over 10 ms) and never past a request's token limit, and
    * new requests and aborts wait at most for the burst. Integer in [1, 256]; default 16; 1 turns it off.
    * `stats().runAhead` counts the calls and steps.

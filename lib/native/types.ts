@@ -79,8 +79,9 @@ export interface NativeStepBatch {
   /** With output 'sample': one entry per output row (lib/sampling/native-rows.ts). */
   sampling?: NativeSamplingRows;
   /**
-   * Greedy run-ahead (default 1): with output 'argmax', one token per sequence and output rows
-   * 0..S-1, runs this many decode steps, each step's argmax becoming the next step's token at the next
+   * Run-ahead (default 1): with output 'argmax' or 'sample', one token per sequence and output rows
+   * 0..S-1, runs this many decode steps, each step's token (argmax, or sampled with that step's uniform
+   * from `sampling.u`, which then holds [steps, S] of them) becoming the next step's input at the next
    * position; the tables must cover positions up to positions[s] + steps - 1. Returns [steps, S] ids.
    */
   steps?: number;

@@ -47,10 +47,18 @@ export class Sampler {
    * unless temperature is 0) and gives the penalty state as views valid until the next record().
    */
   nativeRow(): NativeSamplingRow {
-    const u = this.options.temperature === 0 ? 0 : this.state.rng.next();
+    const u = this.drawUniform();
     const { ids: countIds, counts } = this.history.counts();
     return { options: this.options, u, seenIds: this.history.seenIds(), countIds, counts,
       biasIds: this.bias.ids, biasValues: this.bias.values };
+  }
+
+  /**
+   * The uniform of a further draw, for a later step of a native run-ahead (the one `nativeRow()` would
+   * draw at that step: one next() unless temperature is 0).
+   */
+  drawUniform(): number {
+    return this.options.temperature === 0 ? 0 : this.state.rng.next();
   }
 
   /** Records a token appended without sampling here (a forced token, or one the native step chose). */

@@ -106,10 +106,11 @@ export async function checkCudaGraphs(name: FixtureName, device = 'cuda'): Promi
 }
 
 /**
- * Greedy run-ahead on the GPU (several decode steps per call: the recorded step replayed back to back,
- * each step's argmax fed to the next on the device), with and without CUDA graphs, against one step per
- * call: every fixture prompt run concurrently with different lengths gives identical tokens, and the
- * run-ahead models really took several steps per call.
+ * Run-ahead on the GPU (several decode steps per call: greedy, the recorded step replayed back to back
+ * with each step's argmax fed to the next on the device; sampled, each step's logits sampled on the host
+ * between steps), with and without CUDA graphs, against one step per call: every fixture prompt run
+ * concurrently with different lengths gives identical tokens, greedy and (in a second round) seeded
+ * top-p with a repetition penalty, and the run-ahead models really took several steps per call.
  */
 export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Promise<string> {
   const fx = await loadFixtureCase(name);
@@ -119,8 +120,11 @@ export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Pro
   await using aheadNoGraphs = await loadModel(fx.dir, { ...base, cudaGraphs: false });
   const run = async (m: typeof single) => {
     await m.generate([1, 2, 3], { maxNewTokens: 4, temperature: 0 });  // times a step for the policy
-    return Promise.all(fx.json.sequences.map((seq, i) =>
+    const greedy = await Promise.all(fx.json.sequences.map((seq, i) =>
       m.generate(seq.input_ids, { maxNewTokens: 20 + 5 * i, temperature: 0, ignoreEos: true })));
+    const sampled = await Promise.all(fx.json.sequences.map((seq, i) => m.generate(seq.input_ids,
+      { maxNewTokens: 18 + 3 * i, temperature: 0.8, topP: 0.9, repetitionPenalty: 1.2, seed: 7 + i, ignoreEos: true })));
+    return [...greedy, ...sampled];
   };
   const want = await run(single);
   for (const [label, m] of [['graphs', ahead], ['no graphs', aheadNoGraphs]] as const) {

@@ -1,13 +1,18 @@
 // The in-step sampler (cpu/batch_sampler.h): every row sampled over a pool of 1, 2 or 3 threads
 // equals the same row sampled alone, whatever the worker and its scratch saw before; rows with no
 // usable logit give kNoUsableLogits without disturbing the others; greedy and top-k 1 are the
-// argmax; penalties move the argmax as their formulas say; check() names each inconsistency.
+// argmax; penalties move the argmax as their formulas say; check() names each inconsistency. A
+// run-ahead (cpu/sampling_run.h) samples each step as rows sampled alone with that step's uniform and
+// a penalty history kept by a plain reference of PenaltyHistory.record.
 // (Agreement with the TypeScript sampler, its reference, is test/20.sampling-native-step.)
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include "cpu/batch_sampler.h"
 #include "cpu/sampling.h"
+#include "cpu/sampling_run.h"
 
 #include "tests/cpu/harness.h"
 
@@ -160,10 +165,80 @@ void test_check_errors(Rng& rng) {
   report(f.batch.check(f.vocab, &marks).empty(), "sampling check: marks are reset after a failure", "");
 }
 
+// Run-ahead: 6 steps over the same logits (so the penalties must move the tokens), each row as if
+// sampled alone with step j's uniform and the history a plain reference keeps.
+void test_sampling_run(ThreadPool* pools[3], Rng& rng) {
+  Fixture f = make_fixture(rng);
+  const int R = f.batch.rows(), V = f.vocab, K = 6;
+  f.batch.steps = K;
+  for (int i = R; i < K * R; ++i) f.batch.u.push_back(rng.uniform(0, 1) * 0.999);
+  std::vector<uint8_t> marks;
+  report(f.batch.check(V, &marks).empty(), "sampling run: the batch with 6 uniforms per row passes check()", "");
+  // The reference: per row, the lists PenaltyHistory would hold.
+  std::vector<std::vector<int32_t>> seen(R), count_ids(R), counts(R);
+  for (int r = 0; r < R; ++r) {
+    seen[r].assign(f.batch.seen_ids.begin() + f.batch.seen_starts[r], f.batch.seen_ids.begin() + f.batch.seen_starts[r + 1]);
+    count_ids[r].assign(f.batch.count_ids.begin() + f.batch.count_starts[r],
+                        f.batch.count_ids.begin() + f.batch.count_starts[r + 1]);
+    counts[r].assign(f.batch.counts.begin() + f.batch.count_starts[r], f.batch.counts.begin() + f.batch.count_starts[r + 1]);
+  }
+  std::vector<int32_t> want(static_cast<size_t>(K) * R);
+  for (int j = 0; j < K; ++j) {
+    for (int r = 0; r < R; ++r) {
+      RowSampleSpec spec = f.batch.row(r);
+      spec.u = f.batch.u[static_cast<size_t>(j) * R + r];
+      spec.seen_ids = seen[r].data();
+      spec.seen_count = static_cast<int>(seen[r].size());
+      spec.count_ids = count_ids[r].data();
+      spec.counts = counts[r].data();
+      spec.counts_count = static_cast<int>(count_ids[r].size());
+      RowSamplerScratch fresh;
+      const int t = sample_row(f.logits.data() + static_cast<size_t>(r) * V, V, spec, &fresh);
+      want[static_cast<size_t>(j) * R + r] = t;
+      if (t < 0) continue;
+      const SamplingParams& p = f.batch.params[r];
+      if (p.repetition_penalty != 1 && std::find(seen[r].begin(), seen[r].end(), t) == seen[r].end()) seen[r].push_back(t);
+      if (p.presence_penalty != 0 || p.frequency_penalty != 0) {
+        auto at = std::find(count_ids[r].begin(), count_ids[r].end(), t);
+        if (at == count_ids[r].end()) {
+          count_ids[r].push_back(t);
+          counts[r].push_back(1);
+        } else {
+          ++counts[r][at - count_ids[r].begin()];
+        }
+      }
+    }
+  }
+  int moved = 0;  // greedy rows with a penalty whose token changed between steps
+  for (int r = 0; r < R; ++r) {
+    const SamplingParams& p = f.batch.params[r];
+    const bool penalised = p.repetition_penalty != 1 || p.presence_penalty != 0 || p.frequency_penalty != 0;
+    if (p.temperature == 0 && penalised && want[r] >= 0 && want[R + r] != want[r]) ++moved;
+  }
+  report(moved > 0, "sampling run: the reference's penalties move greedy rows between steps", fmt("%g rows", moved));
+  for (int t = 0; t < 3; ++t) {
+    SamplingRun run(f.batch, K);
+    std::vector<RowSamplerScratch> scratch;
+    std::vector<int32_t> got(static_cast<size_t>(K) * R, -7);
+    for (int j = 0; j < K; ++j) run.sample_step(j, f.logits.data(), V, *pools[t], &scratch, got.data() + static_cast<size_t>(j) * R);
+    int same = 0;
+    for (size_t i = 0; i < got.size(); ++i) same += got[i] == want[i];
+    bool state = true;
+    for (int r = 0; r < R; ++r)
+      state = state && run.seen_ids(r) == seen[r] && run.count_ids(r) == count_ids[r] && run.counts(r) == counts[r];
+    report(same == K * R && state, "sampling run: " + std::to_string(t + 1) + " threads, 6 steps equal the reference",
+           fmt("%g of %g tokens", same, K * R) + (state ? "" : "; penalty state differs"));
+  }
+  // check(): u must hold one uniform per row and step.
+  f.batch.u.pop_back();
+  report(!f.batch.check(V, &marks).empty(), "sampling run: check() refuses a missing uniform", "");
+}
+
 }  // namespace
 
 void test_sampling(ThreadPool* pools[3], Rng& rng) {
   test_rows_match_alone(pools, rng);
+  test_sampling_run(pools, rng);
   test_greedy_and_penalties(rng);
   test_check_errors(rng);
 }
