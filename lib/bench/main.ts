@@ -164,8 +164,8 @@ async function stepSamplingFigures(figures: Figure[], threads: number, repeats: 
       newTokens: quick ? 16 : 48 });
     const m = STEP_SAMPLING_MODEL;
     for (const r of rows) {
-      const what = { native: 'top-p, in-step native sampler', typescript: 'top-p, TypeScript sampler',
-        greedy: 'greedy (native argmax, floor)' }[r.mode];
+      const what = { native: 'top-p, in-step native sampler, run-ahead', 'native-single': 'top-p, in-step native sampler, one step per call',
+        typescript: 'top-p, TypeScript sampler', greedy: 'greedy (native argmax, run-ahead, floor)' }[r.mode];
       const name = `${r.streams} streams ${m.numLayers}x${m.hiddenSize} model V 50257, ${what}`;
       figures.push({ name: `${name}: generation`, unit: 'tok/s', median: r.tokensPerSecond.median, spread: r.tokensPerSecond.spread });
       figures.push({ name: `${name}: event loop busy per step`, unit: 'ms', median: r.busyMsPerStep.median,

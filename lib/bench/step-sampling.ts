@@ -5,12 +5,12 @@
  * model); temperature 0.06 gives them the spread of the one-row sampling bench (sd 3 at temperature 0.8),
  * so that the nucleus has a realistic size (a few hundred tokens).
  * Each configuration runs with the TypeScript sampler forced (setStepSampler('typescript'): every
- * row's logits come to the Node thread), with the sampler in the native step, and greedy (the native
- * argmax, no sampling: the engine's own floor), alternating within each repeat so all three see the
- * same machine drift.
+ * row's logits come to the Node thread), with the sampler in the native step one decode step per call
+ * (runAhead 1) and with run-ahead (the default), and greedy (the native argmax, no sampling: the
+ * engine's own floor), alternating within each repeat so all four see the same machine drift.
  *
  * Figures: generated tokens per second (all streams together), and the event loop's busy time per
- * engine step (performance.eventLoopUtilization's `active`, i.e. every millisecond the Node thread
+ * decode step (every step of a run-ahead call counted) (performance.eventLoopUtilization's `active`, i.e. every millisecond the Node thread
  * was running JavaScript or native calls on it — sampling, packing, detokenizing, streaming), which
  * is the time an HTTP server sharing that thread cannot answer.
  */
@@ -30,8 +30,11 @@ export interface StepSamplingBenchOptions {
   newTokens: number;
 }
 
-/** 'greedy': temperature 0 (argmax in the step), the floor the other two are compared with. */
-export type StepSamplingMode = StepSampler | 'greedy';
+/**
+ * 'greedy': temperature 0 (argmax in the step), the floor the others are compared with. 'native-single':
+ * the native sampler with one decode step per call (runAhead 1), to show what run-ahead adds.
+ */
+export type StepSamplingMode = StepSampler | 'native-single' | 'greedy';
 
 export interface StepSamplingBenchRow {
   streams: number;
@@ -54,32 +57,40 @@ export const STEP_SAMPLING_TEMPERATURE = 0.06;
 async function run(model: GptNeoModel, streams: number, newTokens: number, seed: number, temperature: number):
   Promise<{ tokS: number; busyMs: number }> {
   const V = model.config.vocabSize;
-  const steps0 = model.stats().steps;
+  // Decode steps, counting every step of a run-ahead call.
+  const decodeSteps = (): number => {
+    const st = model.stats();
+    return st.steps + st.runAhead.steps - st.runAhead.calls;
+  };
+  const steps0 = decodeSteps();
   const elu0 = performance.eventLoopUtilization();
   const t0 = process.hrtime.bigint();
   const results = await Promise.all(Array.from({ length: streams }, (_, i) => model.generate(promptIds(8, seed + i, V),
     { maxNewTokens: newTokens, temperature, topP: 0.9, seed: seed + i, ignoreEos: true })));
   const elapsed = seconds(t0);
   const elu = performance.eventLoopUtilization(elu0);
-  const steps = model.stats().steps - steps0;
+  const steps = decodeSteps() - steps0;
   const tokens = results.reduce((a, r) => a + r.tokenIds.length, 0);
   return { tokS: tokens / elapsed, busyMs: elu.active / steps };
 }
 
 export async function runStepSamplingBench(o: StepSamplingBenchOptions): Promise<StepSamplingBenchRow[]> {
   const maxStreams = Math.max(...o.streams);
-  const model = await loadModel(o.dir, { device: 'cpu', threads: o.threads, contextSize: 256,
-    kvCacheTokens: maxStreams * (8 + o.newTokens + 16), maxBatchTokens: Math.max(256, maxStreams * 8), prefixCaching: false });
+  const options = { device: 'cpu' as const, threads: o.threads, contextSize: 256,
+    kvCacheTokens: maxStreams * (8 + o.newTokens + 16), maxBatchTokens: Math.max(256, maxStreams * 8), prefixCaching: false };
+  const model = await loadModel(o.dir, options);
+  const single = await loadModel(o.dir, { ...options, runAhead: 1 });
   const previous = setStepSampler('native');
   const rows: StepSamplingBenchRow[] = [];
   try {
     for (const streams of o.streams) {
-      const modes = ['typescript', 'native', 'greedy'] as const;
+      const modes = ['typescript', 'native-single', 'native', 'greedy'] as const;
       const samples = Object.fromEntries(modes.map((m) => [m, { tokS: [] as number[], busyMs: [] as number[] }]));
       for (let r = -1; r < o.repeats; r++) {  // r = -1: warm-up
         for (const mode of modes) {
-          setStepSampler(mode === 'greedy' ? 'native' : mode);
-          const m = await run(model, streams, o.newTokens, 1000 + 100 * r, mode === 'greedy' ? 0 : STEP_SAMPLING_TEMPERATURE);
+          setStepSampler(mode === 'typescript' ? 'typescript' : 'native');
+          const m = await run(mode === 'native-single' ? single : model, streams, o.newTokens, 1000 + 100 * r,
+            mode === 'greedy' ? 0 : STEP_SAMPLING_TEMPERATURE);
           if (r < 0) continue;
           samples[mode]!.tokS.push(m.tokS);
           samples[mode]!.busyMs.push(m.busyMs);
@@ -95,6 +106,7 @@ export async function runStepSamplingBench(o: StepSamplingBenchOptions): Promise
   } finally {
     setStepSampler(previous);
     await model.dispose();
+    await single.dispose();
   }
   return rows;
 }
