@@ -40,7 +40,7 @@ describe('69 run-ahead policy', () => {
 });
 
 for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
-  describe(`69 greedy run-ahead (${name}, cpu)`, () => {
+  describe(`69 run-ahead (${name}, cpu)`, () => {
     let fx: FixtureCase;
     let ahead: GptNeoModel;
     let single: GptNeoModel;
@@ -187,7 +187,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
   });
 }
 
-describe('69 greedy run-ahead under KV pressure (tiny-neo, cpu)', () => {
+describe('69 run-ahead under KV pressure (tiny-neo, cpu)', () => {
   it('preempted and recomputed sequences still match; bursts fall back to one step when the pool is short', async () => {
     const fx = await loadFixtureCase('tiny-neo');
     const opts = { device: 'cpu' as const, threads: 2, maxBatchTokens: 64, kvBlockSize: 4, contextSize: 96, kvCacheTokens: 120 };

@@ -25,7 +25,7 @@ describe('90 model on CUDA', function () {
     it(`${name}: decode from CUDA graphs equals decode without them`, async () => {
       console.log(`      ${await checkCudaGraphs(name)}`);
     });
-    it(`${name}: greedy run-ahead equals one step per call, with and without graphs`, async () => {
+    it(`${name}: run-ahead (greedy and sampled) equals one step per call, with and without graphs`, async () => {
       console.log(`      ${await checkCudaRunAhead(name)}`);
     });
     it(`${name}: the experimental switches are reported and keep greedy decoding`, async () => {

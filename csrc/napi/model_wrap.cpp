@@ -251,7 +251,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", backend_name_);
   o.Set("stepSampling", true);  // step() accepts output 'sample'
-  o.Set("runAheadSteps", kMaxRunAheadSteps);  // step() accepts `steps` up to this (greedy run-ahead)
+  o.Set("runAheadSteps", kMaxRunAheadSteps);  // step() accepts `steps` up to this (run-ahead)
   // Skip the details while a worker holds the model (never block the JS thread).
   std::unique_lock<std::mutex> lock(holder_->mu, std::try_to_lock);
   if (lock.owns_lock() && holder_->model) {

@@ -17,7 +17,8 @@
 //                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1, experimental as well)
 // Every step's logits must match the reference, every argmax must equal the reference's where its
 // top-2 margin is clear, and the recordings must actually serve the decode steps. Phase F runs
-// greedy run-ahead (StepInput::steps > 1) on the fp32 models against their single steps.
+// run-ahead (StepInput::steps > 1; argmax, and tokens from a TokenChooser) on the fp32 models against
+// their single steps.
 // Built twice: test_model_graph (real kernels; prints SKIP without a GPU) and
 // test_model_graph_mock (CUDA backend over csrc/tests/cuda_api_mock.cpp: the recording glue on
 // any machine, not the kernels). Last line: "N passed, N failed".

@@ -13,8 +13,8 @@ import { SamplingScratch, noUsableLogits, packSamplingRows, stepSampler } from '
 import { EmbedRequest } from './embed-request.js';
 import { ForwardRequest } from './forward-request.js';
 import { GenerationRequest } from './generation-request.js';
-import type { SequenceProgress } from './sequence.js';
 import { DEFAULT_RUN_AHEAD, RunAheadPolicy } from './run-ahead.js';
+import type { SequenceProgress } from './sequence.js';
 import { packStepBatch, type StepItem } from './step-batch.js';
 
 export interface EngineOptions {
@@ -25,7 +25,7 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** A separate, smaller KV pool for local-attention layers (they only read the last windowSize keys). */
   localWindow?: { windowSize: number; numBlocks: number };
-  /** Most greedy decode steps per native call (run-ahead.ts); 1 turns run-ahead off. Default 16. */
+  /** Most decode steps per native call (run-ahead.ts); 1 turns run-ahead off. Default 16. */
   runAhead?: number;
 }
 
@@ -40,7 +40,7 @@ export interface EngineStats {
   preemptions: number;
   /** Rows whose token was chosen in the native step (argmax or 'sample'), and by the TypeScript sampler. */
   sampledRows: { native: number; typescript: number };
-  /** Greedy run-ahead: native calls that took several decode steps, and the decode steps they took. */
+  /** Run-ahead: native calls that took several decode steps, and the decode steps they took. */
   runAhead: { calls: number; steps: number };
   kv: KvCacheStats;
 }
@@ -272,8 +272,9 @@ export class Engine {
   }
 
   /**
-   * Steps for a decode-only greedy step (1 unless run-ahead applies: nothing waits to be admitted,
-   * and the policy allows it), with KV capacity reserved and the items' tables refreshed for them.
+   * Steps for a decode-only step whose tokens are chosen natively (1 unless run-ahead applies: nothing
+   * waits to be admitted, and the policy allows it), with KV capacity reserved and the items' tables
+   * refreshed for them.
    */
   private runAheadSteps(items: Scheduled[]): number {
     if (this.waiting.length > 0 || this.exclusive.length > 0) return 1;

@@ -71,7 +71,7 @@ export interface ModelRuntime {
   localKvBlocks: number;
   kvBlockSize: number;
   maxBatchTokens: number;
-  /** Most greedy decode steps per native call (LoadModelOptions.runAhead). */
+  /** Most decode steps per native call (LoadModelOptions.runAhead). */
   runAhead: number;
   prefixCaching: boolean;
   source: string;
