@@ -223,7 +223,7 @@ Status GptNeoModel::step_run_ahead(const StepInput& in, const TokenChooser* choo
   StepInput one = in;
   one.steps = 1;
   one.output = choose ? OutputKind::kLogits : OutputKind::kArgmax;
-  StepOutput single;
+  StepOutput& single = run_ahead_step_;
   std::vector<int32_t> ids(static_cast<size_t>(S));
   out->rows = S;
   out->cols = 0;

@@ -206,6 +206,7 @@ class GptNeoModel {
   std::vector<int32_t> staging_;  // host copy of meta_, uploaded in one transfer per step
   int32_t* history_ = nullptr;    // [steps, S] argmax of a recorded run-ahead (backend memory)
   int history_capacity_ = 0;
+  StepOutput run_ahead_step_;     // one step of step_run_ahead (its logits block kept across calls)
   std::vector<void*> allocations_;
 
   // Recorded decode steps. Recordings point at the scratch buffers: growing them drops them all.
