@@ -7,6 +7,7 @@ import { loadNative } from '../lib/native/binding.js';
 import type { NativeModel } from '../lib/native/types.js';
 import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/model/checkpoint.js';
 import { join } from 'node:path';
+import { packSamplingRows, validateSamplingOptions } from '../lib/sampling/index.js';
 import { loadFixtureCase, maxAbsDiff } from './helpers/fixture-data.js';
 
 const BLOCK = 4;
@@ -101,7 +102,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
 
     it("a run-ahead step (steps > 1) returns the fixture's greedy continuation in one call", async () => {
       const fx = await loadFixtureCase(name);
-      const { native } = await openNative(fx.dir, 64);
+      const { native, vocab } = await openNative(fx.dir, 64);
       try {
         for (const seq of fx.json.sequences) {
           const L = seq.input_ids.length;
@@ -116,6 +117,26 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
             output: 'argmax', steps: n - 1 }) as Int32Array;
           assert.deepEqual(Array.from(ahead), seq.greedy_new_ids.slice(1), `sequence ${seq.index}`);
         }
+        // The same through the in-step sampler at temperature 0 with a repetition penalty of 1 (the
+        // argmax): one uniform per step; u of the wrong length is refused.
+        const seq = fx.json.sequences[0]!;
+        const L = seq.input_ids.length;
+        const n = seq.greedy_new_ids.length;
+        const table = Int32Array.from({ length: Math.ceil((L + n) / BLOCK) }, (_, i) => i);
+        await native.step({ tokenIds: Int32Array.from(seq.input_ids), positions: Int32Array.from({ length: L }, (_, i) => i),
+          seqStarts: Int32Array.of(0, L), blockTables: table, maxBlocks: table.length, outputRows: Int32Array.of(L - 1),
+          output: 'argmax' });
+        const options = validateSamplingOptions({ temperature: 0 }, { vocabSize: vocab });
+        const row = { options, u: 0, seenIds: new Int32Array(0), countIds: new Int32Array(0), counts: new Int32Array(0),
+          biasIds: new Int32Array(0), biasValues: new Float64Array(0) };
+        const sampling = packSamplingRows([row]);
+        const sampledStep = { tokenIds: Int32Array.of(seq.greedy_new_ids[0]!), positions: Int32Array.of(L),
+          seqStarts: Int32Array.of(0, 1), blockTables: table, maxBlocks: table.length, outputRows: Int32Array.of(0),
+          output: 'sample' as const, steps: n - 1 };
+        const sampled = await native.step({ ...sampledStep, sampling: { ...sampling, u: new Float64Array(n - 1) } }) as Int32Array;
+        assert.deepEqual(Array.from(sampled), seq.greedy_new_ids.slice(1));
+        assert.throws(() => native.step({ ...sampledStep, sampling }),
+          { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /one entry per output row and step in u/ });
         // Refused: not argmax, tables too short for the last position, a bad count.
         const bad = { tokenIds: Int32Array.of(1), positions: Int32Array.of(0), seqStarts: Int32Array.of(0, 1),
           blockTables: Int32Array.of(0), maxBlocks: 1, outputRows: Int32Array.of(0) };
@@ -123,8 +144,10 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
           { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /needs output 'argmax'/ });
         await assert.rejects(native.step({ ...bad, output: 'argmax', steps: BLOCK + 1 }),
           { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /block table is too short/ });
-        await assert.rejects(native.step({ ...bad, output: 'argmax', steps: 0 }),
-          { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /steps must be in \[1, 256\]/ });
+        for (const steps of [0, 257]) {
+          assert.throws(() => native.step({ ...bad, output: 'argmax', steps }),
+            { code: 'ERR_GPTNEO_INVALID_ARGUMENT', message: /steps must be in \[1, 256\]/ });
+        }
         assert.throws(() => native.step({ ...bad, output: 'argmax', steps: 2.5 }), { code: 'ERR_GPTNEO_INVALID_ARGUMENT' });
         assert.equal(native.info().runAheadSteps, 256);
       } finally {

@@ -225,6 +225,8 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
     return throw_invalid(env, err);
   if (b.Has("steps") && !b.Get("steps").IsUndefined() && !read_int(b, "steps", &in.steps, &err))
     return throw_invalid(env, err);
+  if (in.steps < 1 || in.steps > kMaxRunAheadSteps)
+    return throw_invalid(env, "steps must be in [1, " + std::to_string(kMaxRunAheadSteps) + "]");
   if (output == "logits") in.output = OutputKind::kLogits;
   else if (output == "hidden") in.output = OutputKind::kHidden;
   else if (output == "argmax") in.output = OutputKind::kArgmax;
@@ -236,7 +238,7 @@ Napi::Value NativeModel::step(const Napi::CallbackInfo& info) {
   if (output == "sample") {
     sampling = std::make_unique<cpu::SamplingBatch>();
     if (!read_sampling_batch(b.Get("sampling"), static_cast<int>(in.output_rows.size()), vocab_size_,
-                             &sampling_marks_, sampling.get(), &err, std::max(in.steps, 1)))
+                             &sampling_marks_, sampling.get(), &err, in.steps))
       return throw_invalid(env, err);
   }
   if (!acquire(env)) return env.Undefined();
