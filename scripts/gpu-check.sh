@@ -170,5 +170,11 @@ fi
     [ -f "$f" ] && echo "  $(basename "$f" .log): $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$f" | tail -n 1)"
   done
   python3 scripts/gpu_summary.py "$OUT" 2>&1 || echo "  (no comparison table: gpu_summary.py failed)"
+  # End-to-end figures through Node (decode with and without run-ahead, prefill, time to first token)
+  # and the Node checks' verdicts.
+  if [ -f "$OUT/node_tests.log" ]; then
+    grep -E "^BENCH .*(decode streams|prefill|first token)" "$OUT/node_tests.log" | sed 's/^BENCH /  node: /'
+    grep -E "^(FAIL|[0-9]+ passed)" "$OUT/node_tests.log" | sed 's/^/  node: /'
+  fi
   echo "  logs and JSON: $OUT   total $(($(date +%s) - START))s"
 } | tee "$OUT/summary.txt"
