@@ -7,6 +7,7 @@
 // and aborts (the stream ends at once: chunks of a burst not yet read are dropped, and usage counts
 // what was delivered).
 import { strict as assert } from 'node:assert';
+import { onAbort } from '../lib/engine/abort-subscriptions.js';
 import { RunAheadPolicy } from '../lib/engine/run-ahead.js';
 import { setStepSampler } from '../lib/sampling/native-rows.js';
 import { loadModel, type GenerateOptions, type GenerationChunk, type GenerationResult, type GptNeoModel } from '../lib/index.js';
@@ -20,6 +21,33 @@ function prompts(n: number, len: number, vocab: number, seed = 777): number[][] 
     return (s >>> 8) % vocab;
   }));
 }
+
+describe('69 abort subscriptions', () => {
+  it('one listener per signal however many requests share it; each callback once; unsubscribed ones never', () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(w.name); };
+    process.on('warning', onWarning);
+    try {
+      const c = new AbortController();
+      const calls = new Array<number>(30).fill(0);
+      const unsubscribe = calls.map((_, i) => onAbort(c.signal, () => { calls[i]!++; }));
+      for (let i = 0; i < 10; i++) unsubscribe[i]!();
+      c.abort();
+      c.signal.dispatchEvent(new Event('abort'));  // a second event reaches nobody
+      assert.deepEqual(calls, [...new Array(10).fill(0), ...new Array(20).fill(1)]);
+      // Everyone left: the listener is gone, an abort calls nothing.
+      const d = new AbortController();
+      const undo = [onAbort(d.signal, () => assert.fail('called after unsubscribing')), onAbort(d.signal, () => assert.fail('x'))];
+      undo.forEach((u) => { u(); u(); });
+      d.abort();
+      // An already aborted signal: never called.
+      onAbort(c.signal, () => assert.fail('called for an aborted signal'))();
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings, []);
+  });
+});
 
 describe('69 run-ahead policy', () => {
   it('one step until a step has been timed; then as many as fit the budget, the cap and the tokens left', () => {
@@ -183,6 +211,28 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
       assert.equal(out.tokenIds.length, out.usage.completionTokens);
       const full = await single.generate(story, { maxNewTokens: 60, temperature: 0, ignoreEos: true });
       assert.deepEqual(out.tokenIds, full.tokenIds.slice(0, out.tokenIds.length));
+    });
+
+    it('one signal shared by 24 requests aborts them all, with no listener-leak warning', async () => {
+      const warnings: string[] = [];
+      const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+      process.on('warning', onWarning);
+      try {
+        const controller = new AbortController();
+        const ps = prompts(24, 6, ahead.config.vocabSize, 3);
+        const runs = ps.map((p) => ahead.generate(p, { maxNewTokens: 100, temperature: 0, ignoreEos: true,
+          signal: controller.signal }));
+        setImmediate(() => controller.abort());
+        const outs = await Promise.all(runs);
+        outs.forEach((o, i) => {
+          assert.equal(o.finishReason, 'abort', `request ${i}`);
+          assert.equal(o.tokenIds.length, o.usage.completionTokens);
+        });
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        process.off('warning', onWarning);
+      }
+      assert.deepEqual(warnings, []);
     });
   });
 }

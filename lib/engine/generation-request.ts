@@ -6,6 +6,7 @@ import {
   Sampler, StopConditions, StopStringMatcher, type FinishReason, type NativeSamplingRow, type NormalizedSamplingOptions,
   type SamplingScratch,
 } from '../sampling/index.js';
+import { onAbort } from './abort-subscriptions.js';
 import { ChunkQueue } from './chunk-queue.js';
 import { SequenceProgress } from './sequence.js';
 import type { GenerationChunk, TextDecoderSource, Usage } from './types.js';
@@ -21,7 +22,8 @@ export class GenerationRequest {
   private cancelled = false;
   /** Generated tokens whose chunks an abort dropped unread (see abortNow). */
   private discarded = 0;
-  private readonly onAbort = (): void => this.abortNow();
+  /** Ends the abort subscription (a no-op once the request has ended). */
+  private unsubscribe: () => void = () => {};
   private readonly sampler: Sampler;
   private readonly stopConditions: StopConditions;
   private readonly matcher: StopStringMatcher | undefined;
@@ -40,7 +42,7 @@ export class GenerationRequest {
     this.decoder = init.text?.createStreamDecoder();
     this.matcher = options.stop.length > 0 ? new StopStringMatcher(options.stop) : undefined;
     this.chunks.onCancel = () => { this.cancelled = true; };
-    if (options.signal && !options.signal.aborted) options.signal.addEventListener('abort', this.onAbort, { once: true });
+    if (options.signal) this.unsubscribe = onAbort(options.signal, () => this.abortNow());
     this.plainGreedy = options.temperature === 0 && options.repetitionPenalty === 1 && options.presencePenalty === 0
       && options.frequencyPenalty === 0 && options.logitBias.size === 0;
   }
@@ -139,7 +141,7 @@ export class GenerationRequest {
 
   private end(reason: FinishReason): void {
     this.finishReason = reason;
-    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.unsubscribe();
   }
 
   usage(): Usage {
