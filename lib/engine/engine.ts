@@ -175,6 +175,7 @@ export class Engine {
         if (r.finished || r.checkAbort()) {
           this.release(r);
           list.splice(i, 1);
+          r.released();
         }
       }
     }

@@ -22,6 +22,8 @@ export class GenerationRequest {
   private cancelled = false;
   /** Generated tokens whose chunks an abort dropped unread (see abortNow). */
   private discarded = 0;
+  /** abortNow ran; the final chunk waits for the engine to release the request. */
+  private abortPending = false;
   /** Ends the abort subscription (a no-op once the request has ended). */
   private unsubscribe: () => void = () => {};
   private readonly sampler: Sampler;
@@ -116,6 +118,10 @@ export class GenerationRequest {
   }
 
   fail(error: unknown): void {
+    if (this.abortPending) {
+      this.released();  // it had ended by its abort already
+      return;
+    }
     if (this.finished) return;
     this.end('abort');
     this.chunks.fail(error);
@@ -123,19 +129,25 @@ export class GenerationRequest {
 
   /**
    * The signal fired: the request ends at once, even while a step runs (the engine takes no more of
-   * its tokens and frees it at the next step boundary). Chunks not yet read are dropped (a greedy
-   * run-ahead can have queued a burst of them), and so is the text they carried; the final chunk
-   * comes next, and usage and `tokenIds` count only the tokens delivered.
+   * its tokens). Chunks not yet read are dropped (a run-ahead can have queued a burst of them), and so
+   * is the text they carried; usage and `tokenIds` count only the tokens delivered. The final chunk
+   * follows when the engine lets the request go (`released`, at the end of the step in flight), so
+   * that a finished generate() or stream has freed its KV blocks.
    */
   private abortNow(): void {
     if (this.finished) return;
     this.discarded = this.chunks.discardQueued();
-    if (this.discarded === 0) {
-      this.finish('abort');
-      return;
-    }
     this.end('abort');
-    this.chunks.push({ text: '', tokenId: -1, finishReason: 'abort', usage: this.usage() });
+    this.abortPending = true;
+  }
+
+  /** The engine has let the request go (its KV blocks are free): an abort's final chunk is sent now. */
+  released(): void {
+    if (!this.abortPending) return;
+    this.abortPending = false;
+    // Text the decoder holds belongs to the tokens delivered only when none was dropped.
+    const text = this.discarded === 0 ? this.flushText() : '';
+    this.chunks.push({ text, tokenId: -1, finishReason: 'abort', usage: this.usage() });
     this.chunks.close();
   }
 
