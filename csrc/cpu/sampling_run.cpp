@@ -12,7 +12,7 @@ SamplingRun::SamplingRun(const SamplingBatch& batch, int steps) : batch_(batch),
     s.track_seen = p.repetition_penalty != 1;
     s.track_counts = p.presence_penalty != 0 || p.frequency_penalty != 0;
     for (int i = batch.seen_starts[r]; i < batch.seen_starts[r + 1]; ++i) {
-      s.seen_set.emplace(batch.seen_ids[i], static_cast<int>(s.seen.size()));
+      s.seen_set.insert(batch.seen_ids[i]);
       s.seen.push_back(batch.seen_ids[i]);
     }
     for (int i = batch.count_starts[r]; i < batch.count_starts[r + 1]; ++i) {
@@ -37,7 +37,7 @@ RowSampleSpec SamplingRun::spec(int step, int r) const {
 
 void SamplingRun::record(int r, int32_t token) {
   RowState& s = state_[r];
-  if (s.track_seen && s.seen_set.emplace(token, static_cast<int>(s.seen.size())).second) s.seen.push_back(token);
+  if (s.track_seen && s.seen_set.insert(token).second) s.seen.push_back(token);
   if (!s.track_counts) return;
   const auto [at, added] = s.count_slot.emplace(token, static_cast<int>(s.count_ids.size()));
   if (added) {

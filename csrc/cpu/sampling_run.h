@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -38,7 +39,7 @@ class SamplingRun {
     bool track_seen = false;
     bool track_counts = false;
     std::vector<int32_t> seen;  // distinct prompt + generated ids, in the order first seen
-    std::unordered_map<int32_t, int> seen_set;
+    std::unordered_set<int32_t> seen_set;
     std::vector<int32_t> count_ids, counts;  // generated ids and their counts, in first-seen order
     std::unordered_map<int32_t, int> count_slot;
   };

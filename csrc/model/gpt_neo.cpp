@@ -224,19 +224,18 @@ Status GptNeoModel::step_run_ahead(const StepInput& in, const TokenChooser* choo
   one.steps = 1;
   one.output = choose ? OutputKind::kLogits : OutputKind::kArgmax;
   StepOutput& single = run_ahead_step_;
-  std::vector<int32_t> ids(static_cast<size_t>(S));
   out->rows = S;
   out->cols = 0;
   out->ids.assign(static_cast<size_t>(in.steps) * S, 0);
   for (int j = 0; j < in.steps; ++j) {
     GN_RETURN_IF_ERROR(step_single(one, &single));
+    int32_t* ids = out->ids.data() + static_cast<size_t>(j) * S;  // this step's row of the result
     if (choose) {
       if (single.count != static_cast<size_t>(S) * config_.vocab_size) return Internal("a run-ahead step returned no logits");
-      GN_RETURN_IF_ERROR((*choose)(j, single.values.get(), ids.data()));
+      GN_RETURN_IF_ERROR((*choose)(j, single.values.get(), ids));
     } else {
-      ids = single.ids;
+      std::copy(single.ids.begin(), single.ids.end(), ids);
     }
-    std::copy(ids.begin(), ids.end(), out->ids.begin() + static_cast<std::ptrdiff_t>(j) * S);
     for (int s = 0; s < S; ++s) {
       if (ids[s] >= config_.vocab_size) return Internal("a token chooser returned an id outside the vocabulary");
       one.token_ids[s] = ids[s] < 0 ? 0 : ids[s];  // a row with no usable token goes on with a harmless one

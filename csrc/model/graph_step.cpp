@@ -137,6 +137,7 @@ Status GptNeoModel::step_decode_graph(const StepInput& in, StepOutput* out) {
   GN_RETURN_IF_ERROR(backend_->upload(g->d_meta, staging_.data(), staging_.size() * sizeof(int32_t)));
   const int S = static_cast<int>(in.token_ids.size());
   if (in.steps > 1) GN_RETURN_IF_ERROR(ensure_history(in.steps * S));
+  const GraphMetaLayout m = graph_meta_layout(shape);
 
   bool drop_after = false;
   Status status = Status::Ok();
@@ -167,7 +168,6 @@ Status GptNeoModel::step_decode_graph(const StepInput& in, StepOutput* out) {
     if (status.ok() && in.steps > 1) {
       // The step's argmax becomes the next one's token, one position on; the real rows only
       // (padding rows stay at position 0 in the spare block).
-      const GraphMetaLayout m = graph_meta_layout(shape);
       status = backend_->advance_decode(g->d_meta + m.argmax, S, g->d_meta + m.ids, g->d_meta + m.positions,
                                         history_ + static_cast<size_t>(j) * S);
     }

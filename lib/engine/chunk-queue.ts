@@ -56,7 +56,7 @@ export class ChunkQueue<T> implements AsyncIterable<T> {
   /** The consumer is done: drop what is queued, end the iteration, and tell the producer. */
   return(): Promise<IteratorResult<T>> {
     const wasOpen = !this.closed;
-    this.items.length = 0;
+    this.discardQueued();
     this.close();
     if (wasOpen) this.onCancel?.();
     return Promise.resolve({ value: undefined, done: true });

@@ -32,6 +32,7 @@ export interface EngineOptions {
 type Scheduled = { request: GenerationRequest; item: StepItem };
 
 export interface EngineStats {
+  /** Native step calls (a run-ahead call counts once; `runAhead` counts its decode steps). */
   steps: number;
   /** Tokens whose KV was computed (prefix-cache hits excluded). */
   computedTokens: number;
