@@ -90,17 +90,18 @@ int keep_typical(int32_t* ids, int count, const double* weights, double* keys, d
 
 // sample.ts filterCandidates: leaves the survivors in ids[0..count) with their weights; returns
 // count (kNoUsableLogits when nothing is usable) and their total in *total.
-int filter_candidates(const float* work, int vocab, const SamplingParams& p, RowSamplerScratch* scratch,
+// work: n entries of a vocabulary of `vocab` tokens (n < vocab: a candidate row, see the header).
+int filter_candidates(const float* work, int n, int vocab, const SamplingParams& p, RowSamplerScratch* scratch,
                       double* total) {
   int32_t* ids = scratch->ids.data();
   double* weights = scratch->weights.data();
   const bool top_k_active = p.top_k > 0 && p.top_k < vocab;
   int count;
   if (top_k_active) {
-    count = topk_candidates(work, vocab, p.top_k, ids);
+    count = topk_candidates(work, n, std::min(p.top_k, n), ids);
   } else {
-    std::iota(ids, ids + vocab, 0);
-    count = vocab;
+    std::iota(ids, ids + n, 0);
+    count = n;
   }
   if (p.min_p > 0 && p.top_p == 1)
     count = keep_above_logit_floor(work, ids, count, p.temperature, std::log(p.min_p) - 1e-9);
@@ -140,15 +141,19 @@ void RowSamplerScratch::ensure(int vocab) {
 }
 
 int sample_row(const float* logits, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch) {
-  if (vocab <= 0) return kNoUsableLogits;
-  scratch->ensure(vocab);
-  const float* work = processed_row(logits, vocab, spec, scratch->logits.data());
+  return sample_row_of(logits, vocab, vocab, spec, scratch);
+}
+
+int sample_row_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch) {
+  if (n <= 0 || n > vocab) return kNoUsableLogits;
+  scratch->ensure(n);
+  const float* work = processed_row(logits, n, spec, scratch->logits.data());
   if (spec.params.temperature == 0) {  // sample.ts greedyToken
-    const int best = row_argmax(work, vocab);
+    const int best = row_argmax(work, n);
     return best < 0 || work[best] == kNegInf ? kNoUsableLogits : best;
   }
   double total = 0;
-  const int count = filter_candidates(work, vocab, spec.params, scratch, &total);
+  const int count = filter_candidates(work, n, vocab, spec.params, scratch, &total);
   if (count == kNoUsableLogits) return kNoUsableLogits;
   const int32_t* ids = scratch->ids.data();
   const double* weights = scratch->weights.data();

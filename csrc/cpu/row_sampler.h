@@ -62,4 +62,10 @@ constexpr int kNoUsableLogits = -1;
 // kNoUsableLogits. Reads `logits` only.
 int sample_row(const float* logits, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch);
 
+// sample_row on a row that holds n of the vocabulary's `vocab` tokens (a candidate row,
+// cpu/candidate_sampler.h): the spec's ids index the row, and the options that depend on the
+// vocabulary's size (whether top-k is active; top-p's weight floor without top-k) use `vocab`.
+// Returns an index into the row. n == vocab is sample_row.
+int sample_row_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch);
+
 }  // namespace gptneo::cpu

@@ -55,8 +55,12 @@ void SamplingRun::sample_step(int step, const float* logits, int vocab, ThreadPo
   pool.run(R, [&](int r, int worker) {
     out[r] = sample_row(logits + static_cast<size_t>(r) * vocab, vocab, spec(step, r), &(*scratch)[worker]);
   });
-  for (int r = 0; r < R; ++r)
-    if (out[r] != kNoUsableLogits) record(r, out[r]);
+  record_step(out);
+}
+
+void SamplingRun::record_step(const int32_t* tokens) {
+  for (int r = 0; r < rows(); ++r)
+    if (tokens[r] != kNoUsableLogits) record(r, tokens[r]);
 }
 
 }  // namespace gptneo::cpu

@@ -29,6 +29,13 @@ class SamplingRun {
   void sample_step(int step, const float* logits, int vocab, ThreadPool& pool, std::vector<RowSamplerScratch>* scratch,
                    int32_t* out);
 
+  // Row r's spec at step `step` (its uniform, its penalty state now), and the state update after a step
+  // sampled elsewhere (tokens[rows]; kNoUsableLogits leaves a row's state as it was): what
+  // sample_step does around sample_row, for samplers that do not hold the whole rows
+  // (cpu/candidate_sampler.h).
+  RowSampleSpec spec(int step, int r) const;
+  void record_step(const int32_t* tokens);
+
   // Row r's penalty state now (tests).
   const std::vector<int32_t>& seen_ids(int r) const { return state_[r].seen; }
   const std::vector<int32_t>& count_ids(int r) const { return state_[r].count_ids; }
@@ -43,7 +50,6 @@ class SamplingRun {
     std::vector<int32_t> count_ids, counts;  // generated ids and their counts, in first-seen order
     std::unordered_map<int32_t, int> count_slot;
   };
-  RowSampleSpec spec(int step, int r) const;
   void record(int r, int32_t token);
 
   const SamplingBatch& batch_;

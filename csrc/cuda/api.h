@@ -175,6 +175,17 @@ int gn_cuda_gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, i
 // out[r] = argmax_c x[r, c] (ties: lowest index; NaN entries are ignored).
 int gn_cuda_argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out, void* stream);
 
+// Sampling prefilter (cpu/candidates.h select_candidates_row per row; model/backend.h CandidateArgs):
+// for r < rows with need[r] > 0, counts[r] = how many columns of x[r, :] have a key
+// (cuda/candidate_key.h) >= the need[r]-th largest, and when that fits in
+// [out_start[r], out_start[r + 1]) those columns (ascending) and their values are written there;
+// need[r] <= 0 gives counts[r] = 0. extra_vals[e] = x[r, extra_ids[e]] for e in
+// [extra_start[r], extra_start[r + 1]). x: [rows, cols] fp32; every other pointer int32/fp32 on the
+// device, sized by need [rows], out_start/extra_start [rows + 1], the rest by those offsets.
+int gn_cuda_select_candidates(const float* d_x, int rows, int cols, const int32_t* d_need,
+                              const int32_t* d_out_start, const int32_t* d_extra_start, const int32_t* d_extra_ids,
+                              int32_t* d_counts, int32_t* d_ids, float* d_vals, float* d_extra_vals, void* stream);
+
 // --- decode run-ahead ------------------------------------------------------------------------------
 // Feeds one decode step's argmax back as the next step's input, for s < seqs:
 //   history[s] = argmax[s];  ids[s] = argmax[s];  positions[s] += 1.

@@ -42,4 +42,8 @@ void kv_write(const float* k, const float* v, int ldkv, const PagedBatch& batch,
 void attention(const float* q, int ldq, const int32_t* q_pos, int tokens, const float* k, const float* v, int ldkv,
                int heads, int head_dim, int window, float scale, float* out, int ldo);
 
+// The sampling prefilter (cpu/candidates.h select_candidates_row), by a full sort: the keys
+// (cuda/candidate_key.h) sorted descending, t = the need-th, then every column with key >= t.
+int select_candidates_row(const float* row, int cols, int need, int capacity, int32_t* ids, float* vals);
+
 }  // namespace gptneo::cpu::ref

@@ -101,6 +101,7 @@ void test_thread_pool(ThreadPool* pools[3]);
 void test_simd_selection();
 // sampling.cpp: the batch sampler over the thread pool
 void test_sampling(ThreadPool* pools[3], Rng& rng);
+void test_candidates(Rng& rng);
 // wgmma_layout.cpp: the index math of the CUDA wgmma GEMM (cuda/wgmma_layout.h), host-only
 void test_wgmma_layout(Rng& rng);
 // gemv_stream_plan.cpp: the work split of the CUDA streaming decode GEMV (cuda/gemv_stream_plan.h)

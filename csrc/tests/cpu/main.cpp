@@ -35,6 +35,7 @@ int main() {
   test_wgmma_layout(rng);
   test_gemv_stream_plan();
   test_sampling(pools, rng);
+  test_candidates(rng);
   bool first = true;
   for (SimdLevel level : levels()) {
     std::printf("# level %s\n", simd_name(level));
