@@ -59,6 +59,25 @@ struct KvCache {
 
 enum class BackendKind { kCpu, kCuda };
 
+// Backend::select_candidates over x [rows, cols]: for each row r with need[r] > 0, counts[r] = the
+// number of columns ranking at or above the need[r]-th largest value (cuda/candidate_key.h order:
+// NaN lowest, counted with multiplicity), and when that fits in [out_start[r], out_start[r + 1]),
+// those columns (ascending) and their values, bit for bit, are written to ids/vals there (else they
+// are left alone); need[r] <= 0 gives counts[r] = 0. extra_vals[e] = x[r, extra_ids[e]] for e in
+// [extra_start[r], extra_start[r + 1]).
+struct CandidateArgs {
+  int rows = 0;
+  int cols = 0;
+  const int32_t* need = nullptr;         // [rows]
+  const int32_t* out_start = nullptr;    // [rows + 1]
+  const int32_t* extra_start = nullptr;  // [rows + 1]
+  const int32_t* extra_ids = nullptr;    // [extra_start[rows]], each in [0, cols)
+  int32_t* counts = nullptr;             // [rows]
+  int32_t* ids = nullptr;                // [out_start[rows]]
+  float* vals = nullptr;                 // [out_start[rows]]
+  float* extra_vals = nullptr;           // [extra_start[rows]]
+};
+
 // Work recorded once by Backend::capture_end and replayed by Backend::replay (a CUDA graph on
 // the CUDA backend).
 class RecordedWork {
@@ -139,6 +158,12 @@ class Backend {
                               float* d_out) = 0;
   // Argmax of each row of d_x [rows, cols] into d_out [rows] (ties: lowest index).
   virtual Status argmax_rows(const float* d_x, int rows, int cols, int32_t* d_out) = 0;
+
+  // Sampling prefilter: each row's top candidates (cpu/candidates.h select_candidates_row per row,
+  // ties with the need-th value kept) and the logits of extra ids, so that a sampler can work from
+  // those instead of downloading whole rows (model/device_sampling.h). Every pointer of `args` is in
+  // backend memory.
+  virtual Status select_candidates(const float* d_x, const CandidateArgs& args) = 0;
 
   // Feeds one decode step's argmax back as the next step's input (decode run-ahead), for s < seqs:
   //   d_history[s] = d_argmax[s];  d_ids[s] = d_argmax[s];  d_positions[s] += 1.

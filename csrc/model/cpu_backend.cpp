@@ -7,6 +7,7 @@
 
 #include "core/host_memory.h"
 #include "core/thread_pool.h"
+#include "cpu/candidates.h"
 #include "cpu/ops.h"
 
 namespace gptneo {
@@ -190,6 +191,20 @@ class CpuBackend final : public Backend {
       d_ids[s] = d_argmax[s];
       d_positions[s] += 1;
     }
+    return Status::Ok();
+  }
+
+  Status select_candidates(const float* d_x, const CandidateArgs& a) override {
+    pool_.parallel_for(a.rows, 1, [&](int64_t b, int64_t e) {
+      std::vector<uint32_t> keys;
+      for (int64_t r = b; r < e; ++r) {
+        const float* row = d_x + static_cast<size_t>(r) * a.cols;
+        for (int i = a.extra_start[r]; i < a.extra_start[r + 1]; ++i) a.extra_vals[i] = row[a.extra_ids[i]];
+        const int first = a.out_start[r];
+        a.counts[r] = cpu::select_candidates_row(row, a.cols, a.need[r], a.out_start[r + 1] - first, a.ids + first,
+                                                 a.vals + first, &keys);
+      }
+    });
     return Status::Ok();
   }
 

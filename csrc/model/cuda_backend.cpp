@@ -341,6 +341,14 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status select_candidates(const float* d_x, const CandidateArgs& a) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_select_candidates(d_x, a.rows, a.cols, a.need, a.out_start, a.extra_start, a.extra_ids,
+                                             a.counts, a.ids, a.vals, a.extra_vals, stream_),
+                   "select_candidates");
+    return Status::Ok();
+  }
+
   Status advance_decode(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
                         int32_t* d_history) override {
     GN_RETURN_IF_ERROR(enter());

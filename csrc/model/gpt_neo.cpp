@@ -18,6 +18,7 @@ GptNeoModel::~GptNeoModel() {
     for (float* p : {h_, x_, qkv_, attn_, mlp_, rows_, logits_}) if (p) backend_->release(p);
     if (meta_) backend_->release(meta_);
     if (history_) backend_->release(history_);
+    if (candidates_) backend_->release(candidates_);
     layers_.clear();
     lm_head_.reset();
     backend_.reset();
@@ -37,7 +38,9 @@ Status GptNeoModel::validate_step(const StepInput& in, bool chosen) const {
   GN_CHECK_ARG(in.seq_starts[0] == 0 && in.seq_starts[S] == T, "seq_starts must run from 0 to the token count");
   GN_CHECK_ARG(in.steps >= 1 && in.steps <= kMaxRunAheadSteps,
                "steps must be in [1, " + std::to_string(kMaxRunAheadSteps) + "]");
-  if (chosen) GN_CHECK_ARG(in.output == OutputKind::kLogits, "a chosen-token run needs logits output");
+  if (chosen)
+    GN_CHECK_ARG(in.output == OutputKind::kLogits || in.output == OutputKind::kBackendLogits,
+                 "a chosen-token run needs logits output");
   if (in.steps > 1) {
     if (!chosen) GN_CHECK_ARG(in.output == OutputKind::kArgmax, "steps > 1 (run-ahead) needs output 'argmax' or 'sample'");
     GN_CHECK_ARG(T == S, "steps > 1 (run-ahead) needs exactly one token per sequence");
@@ -203,26 +206,30 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
 }
 
 Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
+  backend_logits_rows_ = 0;
   GN_RETURN_IF_ERROR(validate_step(in));
   if (in.steps > 1 && !graph_step_eligible(in)) return step_run_ahead(in, nullptr, out);
   return step_single(in, out);
 }
 
 Status GptNeoModel::step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out) {
+  backend_logits_rows_ = 0;
   GN_RETURN_IF_ERROR(validate_step(in, true));
   return step_run_ahead(in, &choose, out);
 }
 
 Status GptNeoModel::step_single(const StepInput& in, StepOutput* out) {
-  if (graph_step_eligible(in)) return step_decode_graph(in, out);
-  return step_packed(in, out);
+  backend_logits_rows_ = 0;
+  const Status st = graph_step_eligible(in) ? step_decode_graph(in, out) : step_packed(in, out);
+  if (st.ok() && in.output == OutputKind::kBackendLogits) backend_logits_rows_ = out->rows;
+  return st;
 }
 
 Status GptNeoModel::step_run_ahead(const StepInput& in, const TokenChooser* choose, StepOutput* out) {
   const int S = static_cast<int>(in.token_ids.size());
   StepInput one = in;
   one.steps = 1;
-  one.output = choose ? OutputKind::kLogits : OutputKind::kArgmax;
+  one.output = choose ? in.output : OutputKind::kArgmax;  // a chooser's: kLogits or kBackendLogits
   StepOutput& single = run_ahead_step_;
   out->rows = S;
   out->cols = 0;
@@ -231,8 +238,10 @@ Status GptNeoModel::step_run_ahead(const StepInput& in, const TokenChooser* choo
     GN_RETURN_IF_ERROR(step_single(one, &single));
     int32_t* ids = out->ids.data() + static_cast<size_t>(j) * S;  // this step's row of the result
     if (choose) {
-      if (single.count != static_cast<size_t>(S) * config_.vocab_size) return Internal("a run-ahead step returned no logits");
-      GN_RETURN_IF_ERROR((*choose)(j, single.values.get(), ids));
+      const bool on_host = one.output == OutputKind::kLogits;
+      if (on_host && single.count != static_cast<size_t>(S) * config_.vocab_size)
+        return Internal("a run-ahead step returned no logits");
+      GN_RETURN_IF_ERROR((*choose)(j, on_host ? single.values.get() : nullptr, ids));
     } else {
       std::copy(single.ids.begin(), single.ids.end(), ids);
     }
@@ -291,6 +300,11 @@ Status GptNeoModel::step_packed(const StepInput& in, StepOutput* out) {
     float* dst = out->allocate(static_cast<size_t>(R) * H);
     GN_RETURN_IF_ERROR(backend_->synchronize());
     return backend_->download(dst, rows_, out->count * sizeof(float));
+  }
+  if (in.output == OutputKind::kBackendLogits) {  // left in logits_ for the step's sampler
+    out->cols = V;
+    out->count = 0;
+    return backend_->linear(rows_, R, H, *lm_head_, nullptr, logits_, V, LinearEpilogue::kStore);
   }
   if (in.output == OutputKind::kLogits && backend_->kind() == BackendKind::kCpu) {
     // Host memory: the lm_head writes straight into the result (for 512 rows that is 103 MB

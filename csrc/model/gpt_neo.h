@@ -62,8 +62,10 @@ struct GraphStats {
 };
 
 // kMeanPooled: the mean over each sequence's rows of ln_f(h), [num_seqs, hidden] (embeddings);
-// output_rows is ignored.
-enum class OutputKind { kNone = 0, kLogits = 1, kHidden = 2, kArgmax = 3, kMeanPooled = 4 };
+// output_rows is ignored. kBackendLogits: the logits [R, vocab] are computed and left in backend
+// memory for the step's sampler (GptNeoModel::select_logit_candidates / download_logit_rows, valid
+// until the next step); StepOutput then carries only rows and cols.
+enum class OutputKind { kNone = 0, kLogits = 1, kHidden = 2, kArgmax = 3, kMeanPooled = 4, kBackendLogits = 5 };
 
 struct StepInput {
   std::vector<int32_t> token_ids;     // [T]
@@ -87,9 +89,26 @@ struct StepInput {
 // The most steps one run-ahead call may take.
 constexpr int kMaxRunAheadSteps = 256;
 
-// Picks a run-ahead step's tokens: `logits` [S, vocab] (host memory) → ids[S]; an id < 0 marks a row
+// Picks a run-ahead step's tokens: `logits` [S, vocab] (host memory; nullptr when the run's output is
+// kBackendLogits: the chooser then reads them through the model) → ids[S]; an id < 0 marks a row
 // with no usable token (it is reported as such and fed token 0 from then on).
 using TokenChooser = std::function<Status(int step, const float* logits, int32_t* ids)>;
+
+// A request to GptNeoModel::select_logit_candidates, host memory, in Backend::select_candidates'
+// layout (model/backend.h CandidateArgs) for the last step's R logit rows.
+struct CandidateRequest {
+  std::vector<int32_t> need;         // [R]
+  std::vector<int32_t> out_start;    // [R + 1], from 0, non-decreasing
+  std::vector<int32_t> extra_start;  // [R + 1], from 0, non-decreasing
+  std::vector<int32_t> extra_ids;    // [extra_start[R]], each in [0, vocab)
+};
+
+// Its answer: counts[R]; row r's candidates are ids/vals[out_start[r] .. + counts[r]) when counts[r]
+// fits its slots; extra_vals[e] is the logit of extra_ids[e].
+struct CandidateRows {
+  std::vector<int32_t> counts, ids;
+  std::vector<float> vals, extra_vals;
+};
 
 struct StepOutput {
   int rows = 0;
@@ -141,6 +160,13 @@ class GptNeoModel {
   // A run-ahead (in.steps >= 1, in.output kLogits) whose tokens `choose` picks from each step's logits
   // (the in-step sampler). StepOutput::ids: [steps, S].
   Status step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out);
+
+  // After a step with output kBackendLogits (inside a step_chosen chooser too): each row's top
+  // candidates and the extra ids' logits (Backend::select_candidates; one upload, one download), and
+  // whole rows of logits (out: [rows.size(), vocab]). kInvalidArgument when no such step precedes the
+  // call or the request does not fit its rows.
+  Status select_logit_candidates(const CandidateRequest& req, CandidateRows* out);
+  Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
@@ -207,6 +233,10 @@ class GptNeoModel {
   int32_t* history_ = nullptr;    // [steps, S] argmax of a recorded run-ahead (backend memory)
   int history_capacity_ = 0;
   StepOutput run_ahead_step_;     // one step of step_run_ahead (its logits block kept across calls)
+  int backend_logits_rows_ = 0;   // rows of logits_ a kBackendLogits step left for its sampler (else 0)
+  int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
+  size_t candidates_capacity_ = 0;
+  std::vector<int32_t> candidate_staging_;
   std::vector<void*> allocations_;
 
   // Recorded decode steps. Recordings point at the scratch buffers: growing them drops them all.

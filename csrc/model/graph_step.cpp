@@ -20,7 +20,8 @@ GraphStats GptNeoModel::graph_stats() const {
 
 bool GptNeoModel::graph_step_eligible(const StepInput& in) const {
   if (!graphs_on_ || !graphs_disabled_reason_.empty()) return false;
-  if (in.output != OutputKind::kLogits && in.output != OutputKind::kArgmax) return false;
+  if (in.output != OutputKind::kLogits && in.output != OutputKind::kArgmax && in.output != OutputKind::kBackendLogits)
+    return false;
   const int T = static_cast<int>(in.token_ids.size());
   const int S = static_cast<int>(in.seq_starts.size()) - 1;
   if (T != S || S > kMaxGraphSeqs || static_cast<int>(in.output_rows.size()) != S) return false;
@@ -37,7 +38,8 @@ GraphShape GptNeoModel::graph_shape_for(const StepInput& in) const {
   shape.seqs = graph_seqs_bucket(static_cast<int>(in.token_ids.size()));
   shape.context = graph_context_bucket(context, config_.max_positions);
   shape.max_blocks = (shape.context + options_.block_size - 1) / options_.block_size;
-  shape.output = static_cast<int>(in.output);
+  // Logits left in backend memory are recorded as logits output: only the download differs.
+  shape.output = static_cast<int>(in.output == OutputKind::kBackendLogits ? OutputKind::kLogits : in.output);
   shape.local = options_.local_kv_blocks > 0;
   return shape;
 }
@@ -182,6 +184,11 @@ Status GptNeoModel::download_decode_outputs(const StepInput& in, const DecodeGra
   const int S = static_cast<int>(in.token_ids.size());
   const int V = config_.vocab_size;
   out->rows = S;
+  if (in.output == OutputKind::kBackendLogits) {  // left in logits_ (its first S rows) for the sampler
+    out->cols = V;
+    out->count = 0;
+    return Status::Ok();
+  }
   GN_RETURN_IF_ERROR(backend_->synchronize());
   if (in.output == OutputKind::kArgmax) {
     out->cols = 0;

@@ -1,5 +1,6 @@
 #include "napi/model_workers.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -49,6 +50,13 @@ Status StepWorker::run(GptNeoModel& model) {
   return sampling_ ? sample(model) : model.step(input_, &output_);
 }
 
+bool sampling_prefilter_on(GptNeoModel& model) {
+  const char* env = std::getenv("GPTNEO_SAMPLING_PREFILTER");
+  if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+  if (env != nullptr && std::strcmp(env, "1") == 0) return true;
+  return model.backend().kind() != BackendKind::kCpu;
+}
+
 Status StepWorker::sample(GptNeoModel& model) {
   const int vocab = model.config().vocab_size;
   const int rows = sampling_->rows();
@@ -57,6 +65,7 @@ Status StepWorker::sample(GptNeoModel& model) {
     if (!holder_->sampling_pool) holder_->sampling_pool = std::make_unique<ThreadPool>(hardware_threads());
     pool = holder_->sampling_pool.get();
   }
+  if (sampling_prefilter_on(model)) return sample_on_backend(model, *pool);
   if (input_.steps > 1) {
     // A run-ahead: each step's rows sampled here, with that step's uniforms and the penalty state
     // the earlier steps' tokens left.
@@ -75,6 +84,29 @@ Status StepWorker::sample(GptNeoModel& model) {
   output_.ids.resize(static_cast<size_t>(rows));
   cpu::sample_rows(logits.values.get(), vocab, *sampling_, *pool, &holder_->sampling_scratch, output_.ids.data());
   return Status::Ok();
+}
+
+Status StepWorker::sample_on_backend(GptNeoModel& model, ThreadPool& pool) {
+  if (!holder_->device_sampler) holder_->device_sampler = std::make_unique<DeviceRowSampler>();
+  DeviceRowSampler& sampler = *holder_->device_sampler;
+  const int rows = sampling_->rows();
+  input_.output = OutputKind::kBackendLogits;
+  if (input_.steps > 1) {
+    if (sampling_->steps != input_.steps) return Internal("a sampled run-ahead got uniforms for another step count");
+    cpu::SamplingRun run(*sampling_, input_.steps);
+    const TokenChooser choose = [&](int step, const float*, int32_t* ids) {
+      GN_RETURN_IF_ERROR(sampler.sample(model, rows, [&](int r) { return run.spec(step, r); }, pool, ids));
+      run.record_step(ids);
+      return Status::Ok();
+    };
+    return model.step_chosen(input_, choose, &output_);
+  }
+  StepOutput& logits = holder_->sampled_logits;
+  GN_RETURN_IF_ERROR(model.step(input_, &logits));
+  if (logits.rows != rows || logits.cols != model.config().vocab_size)
+    return Internal("a sampling step left logits of an unexpected shape");
+  output_.ids.resize(static_cast<size_t>(rows));
+  return sampler.sample(model, rows, [&](int r) { return sampling_->row(r); }, pool, output_.ids.data());
 }
 
 Napi::Value StepWorker::result(Napi::Env env) {

@@ -50,6 +50,12 @@ class LoadWorker final : public ModelWorker {
   LoadOptions options_;
 };
 
+// Whether sampled steps read the logits where the backend left them (model/device_sampling.h: rows
+// whose token depends only on the top of their logits cross to the host as candidates). On for
+// backends whose memory is not the host's; GPTNEO_SAMPLING_PREFILTER=0 turns it off, =1 on for
+// every backend (the CPU one included: tests drive the path there).
+bool sampling_prefilter_on(GptNeoModel& model);
+
 class StepWorker final : public ModelWorker {
  public:
   // With `sampling`, the step's logits stay in native memory and each row is sampled there.
@@ -63,6 +69,8 @@ class StepWorker final : public ModelWorker {
 
  private:
   Status sample(GptNeoModel& model);
+  // sample() with the logits left on the backend (sampling_prefilter_on).
+  Status sample_on_backend(GptNeoModel& model, ThreadPool& pool);
 
   StepInput input_;
   StepOutput output_;

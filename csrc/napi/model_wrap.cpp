@@ -269,6 +269,12 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     graphs.Set("replays", static_cast<double>(g.replays));
     if (!g.disabled_reason.empty()) graphs.Set("disabledReason", g.disabled_reason);
     o.Set("graphs", graphs);
+    Napi::Object prefilter = Napi::Object::New(env);
+    const DeviceSamplingStats ds = holder_->device_sampler ? holder_->device_sampler->stats() : DeviceSamplingStats();
+    prefilter.Set("enabled", sampling_prefilter_on(*holder_->model));
+    prefilter.Set("candidateRows", static_cast<double>(ds.candidate_rows));
+    prefilter.Set("fullRows", static_cast<double>(ds.full_rows));
+    o.Set("samplingPrefilter", prefilter);
     const std::vector<std::string> switches = holder_->model->backend().experimental_switches();
     Napi::Array on = Napi::Array::New(env, switches.size());
     for (size_t i = 0; i < switches.size(); ++i) on.Set(static_cast<uint32_t>(i), switches[i]);

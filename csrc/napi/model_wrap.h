@@ -11,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "cpu/row_sampler.h"
+#include "model/device_sampling.h"
 #include "model/gpt_neo.h"
 #include "napi/inference_thread.h"
 
@@ -27,6 +28,8 @@ struct ModelHolder {
   StepOutput sampled_logits;
   std::unique_ptr<ThreadPool> sampling_pool;
   std::vector<cpu::RowSamplerScratch> sampling_scratch;
+  // Sampling from logits left on the backend (model/device_sampling.h), created on first use.
+  std::unique_ptr<DeviceRowSampler> device_sampler;
   // Where load() and step() run. Declared last, so it is joined before anything above goes; the
   // holder (and so the thread) is destroyed on the JS thread: by the wrapper or by the last job's
   // settle().
@@ -39,6 +42,7 @@ struct ModelHolder {
     sampling_pool.reset();
     sampling_scratch.clear();
     sampling_scratch.shrink_to_fit();
+    device_sampler.reset();
   }
 };
 

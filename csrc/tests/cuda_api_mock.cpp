@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/ref/ref.h"
 #include "cuda/api.h"
 #include "cuda/pooling_api.h"
 
@@ -269,6 +270,20 @@ int gn_cuda_argmax_rows(const float* x, int rows, int cols, int32_t* out, void*)
       if (!std::isnan(v) && (best < 0 || v > x[(size_t)r * cols + best])) best = c;
     }
     out[r] = best < 0 ? 0 : best;
+  }
+  });
+}
+
+int gn_cuda_select_candidates(const float* x, int rows, int cols, const int32_t* need, const int32_t* out_start,
+                              const int32_t* extra_start, const int32_t* extra_ids, int32_t* counts, int32_t* ids,
+                              float* vals, float* extra_vals, void*) {
+  if (rows < 0 || cols < 1) return GN_CUDA_EINVAL;
+  return run_or_record([=] {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = x + (size_t)r * cols;
+    for (int e = extra_start[r]; e < extra_start[r + 1]; ++e) extra_vals[e] = row[extra_ids[e]];
+    counts[r] = gptneo::cpu::ref::select_candidates_row(row, cols, need[r], out_start[r + 1] - out_start[r],
+                                                        ids + out_start[r], vals + out_start[r]);
   }
   });
 }

@@ -4,7 +4,7 @@
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
-//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream,
+//   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream, candidates,
 //   attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
@@ -654,6 +654,93 @@ void test_embed(Ctx& c) {
   }
 }
 
+// The sampling prefilter (Backend::select_candidates) against the sort oracle, bit for bit: rows of
+// the vocabulary's width with ties, NaN, ±Infinity, ±0, needs from 1 to past the width, need 0,
+// a row whose count overflows its capacity (its slots must stay untouched), and extra ids gathered.
+void test_select_candidates(Ctx& c) {
+  const int rows = c.quick ? 7 : 40, cols = c.quick ? 1000 : 50257;
+  std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
+  std::uniform_int_distribution<int> col(0, cols - 1);
+  for (int r = 0; r < rows; ++r) {
+    float* row = x.data() + (size_t)r * cols;
+    if (r % 3 == 1)  // a coarse grid: many exact ties
+      for (int i = 0; i < cols; ++i) row[i] = std::round(row[i] * 4.f) * 0.25f;
+    if (r % 4 == 2) {
+      for (int i = 0; i < cols / 40; ++i) row[col(c.rng)] = NAN;
+      row[col(c.rng)] = -INFINITY;
+      row[col(c.rng)] = INFINITY;
+      row[col(c.rng)] = -0.0f;
+    }
+    if (r == 5) std::fill(row, row + cols, 0.5f);  // every column ties
+  }
+  const int needs[] = {1, 50, 250, 0, 7, 1000, 2, 40000, 60000};
+  std::vector<int32_t> need(rows), out_start(rows + 1, 0), extra_start(rows + 1, 0), extra_ids;
+  for (int r = 0; r < rows; ++r) {
+    need[r] = c.quick ? std::min(needs[r % 9], 900) : needs[r % 9];
+    // Capacity: twice the need plus slack, except row 5 (all ties: count = cols) which overflows.
+    const int capacity = r == 5 ? 64 : std::min(2 * std::max(need[r], 0) + 64, cols);
+    out_start[r + 1] = out_start[r] + capacity;
+    for (int e = 0; e < r % 5; ++e) extra_ids.push_back(col(c.rng));
+    extra_start[r + 1] = (int32_t)extra_ids.size();
+  }
+  const int slots = out_start[rows], extras = std::max<int>(1, (int)extra_ids.size());
+  DevBuf dx(c.be, x.size() * 4), dneed(c.be, rows * 4), dstart(c.be, (rows + 1) * 4), destart(c.be, (rows + 1) * 4),
+      deids(c.be, extras * 4), dcounts(c.be, rows * 4), dids(c.be, (size_t)slots * 4), dvals(c.be, (size_t)slots * 4),
+      devals(c.be, extras * 4);
+  const std::vector<int32_t> sentinel(slots, -7);
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, "candidates") ||
+      !upload(c, dneed.as<void>(), need.data(), rows * 4, "candidates") ||
+      !upload(c, dstart.as<void>(), out_start.data(), (rows + 1) * 4, "candidates") ||
+      !upload(c, destart.as<void>(), extra_start.data(), (rows + 1) * 4, "candidates") ||
+      (!extra_ids.empty() && !upload(c, deids.as<void>(), extra_ids.data(), extra_ids.size() * 4, "candidates")) ||
+      !upload(c, dids.as<void>(), sentinel.data(), (size_t)slots * 4, "candidates") ||
+      !poison(dvals.as<float>(), slots, "candidates") || !poison(devals.as<float>(), extras, "candidates"))
+    return;
+  CandidateArgs a;
+  a.rows = rows;
+  a.cols = cols;
+  a.need = dneed.as<int32_t>();
+  a.out_start = dstart.as<int32_t>();
+  a.extra_start = destart.as<int32_t>();
+  a.extra_ids = deids.as<int32_t>();
+  a.counts = dcounts.as<int32_t>();
+  a.ids = dids.as<int32_t>();
+  a.vals = dvals.as<float>();
+  a.extra_vals = devals.as<float>();
+  std::vector<int32_t> counts(rows), ids(slots);
+  std::vector<float> vals(slots), evals(extras);
+  if (!check_status(c.be.select_candidates(dx.as<float>(), a), "select_candidates") ||
+      !download(c, counts.data(), dcounts.as<void>(), rows * 4, "candidates") ||
+      !download(c, ids.data(), dids.as<void>(), (size_t)slots * 4, "candidates") ||
+      !download(c, vals.data(), dvals.as<void>(), (size_t)slots * 4, "candidates") ||
+      !download(c, evals.data(), devals.as<void>(), (size_t)extras * 4, "candidates"))
+    return;
+  int same = 0, overflowed = 0;
+  for (int r = 0; r < rows; ++r) {
+    const float* row = x.data() + (size_t)r * cols;
+    const int capacity = out_start[r + 1] - out_start[r];
+    std::vector<int32_t> want_ids(capacity, -7);
+    std::vector<float> want_vals(capacity);
+    const int want = cpu::ref::select_candidates_row(row, cols, need[r], capacity, want_ids.data(), want_vals.data());
+    bool ok = counts[r] == want;
+    if (want > capacity) {
+      ++overflowed;
+      for (int i = 0; i < capacity; ++i) ok = ok && ids[out_start[r] + i] == -7;
+    } else {
+      for (int i = 0; i < want; ++i)
+        ok = ok && ids[out_start[r] + i] == want_ids[i] && std::memcmp(&vals[out_start[r] + i], &want_vals[i], 4) == 0;
+      for (int i = want; i < capacity; ++i) ok = ok && ids[out_start[r] + i] == -7;  // nothing past the count
+    }
+    for (int e = extra_start[r]; e < extra_start[r + 1]; ++e)
+      ok = ok && std::memcmp(&evals[e], &row[extra_ids[e]], 4) == 0;
+    if (!ok && same == r)
+      report(false, fmt("select_candidates row %d", r), fmt("need %d: count %d, want %d", need[r], counts[r], want));
+    same += ok;
+  }
+  report(same == rows && overflowed >= 1, fmt("select_candidates %d rows x %d cols (ties, NaN, inf, overflow, extras)", rows, cols),
+         fmt("%d of %d rows equal the oracle; %d over capacity", same, rows, overflowed));
+}
+
 void test_gather_argmax(Ctx& c) {
   const int rows = 5, cols = c.quick ? 1000 : 50257;
   std::vector<float> x = randn(c, (size_t)rows * cols);
@@ -1202,7 +1289,7 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
-      {"gemv_stream", test_gemv_stream_chain},
+      {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates},
       {"attention_tc_emulation", test_attention_tc_emulation}};
   bool ran = false;
   for (const auto& g : groups) {

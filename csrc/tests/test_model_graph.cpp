@@ -18,7 +18,8 @@
 // Every step's logits must match the reference, every argmax must equal the reference's where its
 // top-2 margin is clear, and the recordings must actually serve the decode steps. Phase F runs
 // run-ahead (StepInput::steps > 1; argmax, and tokens from a TokenChooser) on the fp32 models against
-// their single steps.
+// their single steps. Phase G samples from logits left on the backend (output kBackendLogits:
+// candidates, whole rows, the backend sampler, sampled run-ahead) against the host's sampling.
 // Built twice: test_model_graph (real kernels; prints SKIP without a GPU) and
 // test_model_graph_mock (CUDA backend over csrc/tests/cuda_api_mock.cpp: the recording glue on
 // any machine, not the kernels). Last line: "N passed, N failed".
@@ -27,6 +28,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -38,6 +40,11 @@
 #include "model/cuda_backend.h"
 #include "tests/report.h"
 #include "model/gpt_neo.h"
+#include "model/device_sampling.h"
+#include "cpu/batch_sampler.h"
+#include "cpu/ref/ref.h"
+#include "cpu/sampling_run.h"
+#include "core/thread_pool.h"
 
 using namespace gptneo;
 using gptneo::testing::fmt;
@@ -578,6 +585,137 @@ int main() {
     StepInput zero = script.build({{17, 1}}, OutputKind::kArgmax, cfg.window, 1);
     zero.steps = 0;
     refused(zero, "of 0 steps");
+  }
+
+  // G: sampling from logits left in backend memory (output kBackendLogits; model/device_sampling.h).
+  // Three new sequences; on each fp32 model and the bf16 one with recordings, one decode step is
+  // run with logits output and again with the logits left on the backend: the rows read back must
+  // be the same logits, the backend's candidates must equal the oracle's on them, and the sampler
+  // must pick, for a greedy row with a repetition penalty, a top-k row with bias and a presence
+  // penalty, and a top-p row (downloaded whole), what cpu::sample_row picks from the whole rows.
+  // Then an 8-step sampled run-ahead through the backend sampler must choose what the same run
+  // choosing on host logits chooses.
+  if (!stop) {
+    for (int i = 0; i < 3; ++i) prompt(60);
+    run_step({{20, 60}, {21, 60}, {22, 60}}, OutputKind::kLogits);
+    const std::vector<WorkItem> items = {{20, 1}, {21, 1}, {22, 1}};
+    const int V = cfg.vocab_size;
+    cpu::SamplingBatch batch;
+    batch.params.resize(3);
+    batch.params[0].temperature = 0;
+    batch.params[0].repetition_penalty = 1.3;
+    batch.params[1].temperature = 0.8;
+    batch.params[1].top_k = 5;
+    batch.params[1].presence_penalty = 0.5;
+    batch.params[2].temperature = 1;
+    batch.params[2].top_p = 0.9;
+    batch.bias_starts = {0, 0, 1, 1};
+    batch.bias_ids = {7};
+    batch.bias_values = {2.5};
+    batch.seen_starts = {0, 10, 10, 10};
+    for (int i = 0; i < 10; ++i) batch.seen_ids.push_back(i * 31 % V);
+    batch.count_starts = {0, 0, 1, 1};
+    batch.count_ids = {3};
+    batch.counts = {2};
+    constexpr int kSampled = 8;
+    for (int i = 0; i < 3 * kSampled; ++i) batch.u.push_back((i * 0.37 + 0.11) - std::floor(i * 0.37 + 0.11));
+    batch.steps = kSampled;
+    std::vector<uint8_t> marks;
+    report(batch.check(V, &marks).empty(), "phase G: the sampling batch is consistent", batch.check(V, &marks));
+    batch.steps = 1;
+    std::vector<cpu::RowSamplerScratch> host_scratch;
+    for (const Run* run : {&ref, &plain, &graphs, &bf16_graphs}) {
+      GptNeoModel& m = *run->model;
+      const StepInput host_in = script.build(items, OutputKind::kLogits, cfg.window);
+      StepInput backend_in = host_in;
+      backend_in.output = OutputKind::kBackendLogits;
+      StepOutput host_out, backend_out;
+      std::vector<float> rows(3 * static_cast<size_t>(V));
+      Status st = m.step(host_in, &host_out);
+      if (st.ok()) st = m.step(backend_in, &backend_out);
+      if (st.ok()) st = m.download_logit_rows({0, 1, 2}, rows.data());
+      report(st.ok() && backend_out.rows == 3 && backend_out.cols == V && backend_out.count == 0,
+             run->name + ": a step leaves its logits on the backend", st.message());
+      if (!st.ok()) continue;
+      // The same step twice on the same model: the same arithmetic, so the same logits.
+      report(std::memcmp(rows.data(), host_out.values.get(), rows.size() * sizeof(float)) == 0,
+             run->name + ": the rows read back are the step's logits", "");
+      CandidateRequest req;
+      req.need = {1, 20, 0};
+      req.out_start = {0, 40, 120, 120};
+      req.extra_start = {0, 2, 2, 3};
+      req.extra_ids = {5, 7, 3};
+      CandidateRows got;
+      st = m.select_logit_candidates(req, &got);
+      bool same = st.ok() && got.counts.size() == 3 && got.extra_vals.size() == 3;
+      for (int r = 0; same && r < 3; ++r) {
+        const float* row = rows.data() + static_cast<size_t>(r) * V;
+        const int slots = req.out_start[r + 1] - req.out_start[r];
+        std::vector<int32_t> ids(std::max(slots, 1));
+        std::vector<float> vals(std::max(slots, 1));
+        const int want = cpu::ref::select_candidates_row(row, V, req.need[r], slots, ids.data(), vals.data());
+        same = got.counts[r] == want && want <= slots;
+        for (int i = 0; same && i < want; ++i)
+          same = got.ids[req.out_start[r] + i] == ids[i] &&
+                 std::memcmp(&got.vals[req.out_start[r] + i], &vals[i], sizeof(float)) == 0;
+        for (int e = req.extra_start[r]; same && e < req.extra_start[r + 1]; ++e)
+          same = std::memcmp(&got.extra_vals[e], &row[req.extra_ids[e]], sizeof(float)) == 0;
+      }
+      report(same, run->name + ": select_logit_candidates equals the oracle on the step's rows", st.message());
+      // The sampler: rows 0 and 1 from candidates, row 2 (top-p) whole.
+      DeviceRowSampler sampler;
+      ThreadPool pool(2);
+      std::vector<int32_t> picked(3, -9), expect(3, -8);
+      st = sampler.sample(m, 3, [&](int r) { return batch.row(r); }, pool, picked.data());
+      cpu::sample_rows(rows.data(), V, batch, pool, &host_scratch, expect.data());
+      report(st.ok() && picked == expect && sampler.stats().candidate_rows == 2 && sampler.stats().full_rows == 1,
+             run->name + ": the backend sampler picks what sample_row picks from the whole rows",
+             st.message() + fmt(" got %d %d %d, want %d %d %d", picked[0], picked[1], picked[2], expect[0], expect[1],
+                                expect[2]) +
+                 fmt(" (%llu from candidates, %llu whole)", (unsigned long long)sampler.stats().candidate_rows,
+                     (unsigned long long)sampler.stats().full_rows));
+      // Refusals: an extra id outside the vocabulary, a row the step did not have, and reading after
+      // a step whose logits went to the host.
+      CandidateRequest bad = req;
+      bad.extra_ids[1] = V;
+      report(m.select_logit_candidates(bad, &got).code() == ErrorCode::kInvalidArgument,
+             run->name + ": refuses a candidate extra id outside the vocabulary", "");
+      report(m.download_logit_rows({3}, rows.data()).code() == ErrorCode::kInvalidArgument,
+             run->name + ": refuses a logit row the step did not have", "");
+      st = m.step(host_in, &host_out);
+      report(st.ok() && m.select_logit_candidates(req, &got).code() == ErrorCode::kInvalidArgument &&
+                 m.download_logit_rows({0}, rows.data()).code() == ErrorCode::kInvalidArgument,
+             run->name + ": nothing to read after a step whose logits went to the host", st.message());
+
+      // Sampled run-ahead: chosen on host logits (SamplingRun) and through the backend sampler.
+      batch.steps = kSampled;
+      StepInput run_in = script.build(items, OutputKind::kLogits, cfg.window, kSampled);
+      StepOutput on_host, on_backend;
+      {
+        cpu::SamplingRun host_run(batch, kSampled);
+        st = m.step_chosen(run_in, [&](int step, const float* logits, int32_t* ids) {
+          host_run.sample_step(step, logits, V, pool, &host_scratch, ids);
+          return Status::Ok();
+        }, &on_host);
+      }
+      Status st2 = st;
+      int null_logits = 0;
+      if (st.ok()) {
+        cpu::SamplingRun backend_run(batch, kSampled);
+        run_in.output = OutputKind::kBackendLogits;
+        st2 = m.step_chosen(run_in, [&](int step, const float* logits, int32_t* ids) {
+          null_logits += logits == nullptr;
+          GN_RETURN_IF_ERROR(sampler.sample(m, 3, [&](int r) { return backend_run.spec(step, r); }, pool, ids));
+          backend_run.record_step(ids);
+          return Status::Ok();
+        }, &on_backend);
+      }
+      batch.steps = 1;
+      report(st.ok() && st2.ok() && on_host.ids == on_backend.ids && on_host.ids.size() == 3 * kSampled &&
+                 null_logits == kSampled,
+             run->name + ": an 8-step sampled run-ahead through the backend sampler chooses the host's tokens",
+             st.message() + " " + st2.message());
+    }
   }
 
   const GraphStats end = graphs.model->graph_stats();

@@ -1,0 +1,63 @@
+#include "model/device_sampling.h"
+
+#include <algorithm>
+
+namespace gptneo {
+
+namespace {
+
+// Slots per row for a need: the need plus room for ties with the need-th value.
+int32_t slots_for(int need, int vocab) { return need <= 0 ? 0 : std::min(vocab, 2 * need + 64); }
+
+}  // namespace
+
+Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::function<cpu::RowSampleSpec(int)>& spec,
+                                ThreadPool& pool, int32_t* out) {
+  const int V = model.config().vocab_size;
+  specs_.resize(static_cast<size_t>(rows));
+  request_.need.assign(static_cast<size_t>(rows), 0);
+  request_.out_start.assign(1, 0);
+  request_.extra_start.assign(1, 0);
+  changed_.clear();
+  bool any = false;
+  for (int r = 0; r < rows; ++r) {
+    specs_[r] = spec(r);
+    const int need = cpu::candidate_need(specs_[r], V);
+    request_.need[r] = need;
+    any = any || need > 0;
+    if (need > 0) cpu::changed_ids(specs_[r], &changed_);
+    request_.out_start.push_back(request_.out_start.back() + slots_for(need, V));
+    request_.extra_start.push_back(static_cast<int32_t>(changed_.size()));
+  }
+  request_.extra_ids = changed_;
+  std::fill(out, out + rows, cpu::kNeedFullRow);
+  if (any) {
+    GN_RETURN_IF_ERROR(model.select_logit_candidates(request_, &candidates_));
+    if (candidate_scratch_.size() < static_cast<size_t>(pool.size())) candidate_scratch_.resize(pool.size());
+    const CandidateRows& c = candidates_;
+    pool.run(rows, [&](int r, int worker) {
+      const int first = request_.out_start[r], slots = request_.out_start[r + 1] - first;
+      if (request_.need[r] <= 0 || c.counts[r] > slots) return;  // out[r] stays kNeedFullRow
+      const int e = request_.extra_start[r];
+      out[r] = cpu::sample_candidates(c.ids.data() + first, c.vals.data() + first, c.counts[r], changed_.data() + e,
+                                      c.extra_vals.data() + e, request_.extra_start[r + 1] - e, V, specs_[r],
+                                      &candidate_scratch_[worker]);
+    });
+  }
+  full_rows_.clear();
+  for (int r = 0; r < rows; ++r)
+    if (out[r] == cpu::kNeedFullRow) full_rows_.push_back(r);
+  stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size();
+  stats_.full_rows += full_rows_.size();
+  if (full_rows_.empty()) return Status::Ok();
+  full_logits_.resize(full_rows_.size() * static_cast<size_t>(V));
+  GN_RETURN_IF_ERROR(model.download_logit_rows(full_rows_, full_logits_.data()));
+  if (row_scratch_.size() < static_cast<size_t>(pool.size())) row_scratch_.resize(pool.size());
+  pool.run(static_cast<int>(full_rows_.size()), [&](int i, int worker) {
+    const int r = full_rows_[i];
+    out[r] = cpu::sample_row(full_logits_.data() + static_cast<size_t>(i) * V, V, specs_[r], &row_scratch_[worker]);
+  });
+  return Status::Ok();
+}
+
+}  // namespace gptneo
