@@ -53,7 +53,7 @@ async function decodeBench(preset, streamsList, newTokens,
     const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
       (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
       (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
-      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').toLowerCase()}=${v}`).join('');
+      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -74,7 +74,7 @@ async function decodeBench(preset, streamsList, newTokens,
     }
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
       ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}` +
-      ` runahead ${JSON.stringify(model.stats().runAhead)}`);
+      ` runahead ${JSON.stringify(model.stats().runAhead)} prefilter ${JSON.stringify(model.info().samplingPrefilter)}`);
     if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0 || runAhead !== undefined) {
       await model.dispose();
       return;
@@ -107,6 +107,11 @@ try {
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });
   await decodeBench('125m', [1, 8], 128, { graphs: false });
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default) and, for
+  // comparison, from whole rows downloaded (GPTNEO_SAMPLING_PREFILTER=0).
+  const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
+  await decodeBench('125m', [1, 32], 128, { sampling: topK });
+  await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
   await decodeBench('1.3b', [1], 64, { graphs: false });
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
   // The experimental decode switches (csrc/cuda/NOTES.md round 5): programmatic dependent launch, the

@@ -2,7 +2,9 @@
 // or on the JavaScript thread (setStepSampler('typescript'), the reference). The same seeds give the
 // same tokens and text both ways, for concurrent requests with every kind of option; the rows really
 // were sampled where the switch says; and a model whose logits are all NaN fails each request with
-// the sampler's own ERR_GPTNEO_INTERNAL on both paths, leaving the engine serving.
+// the sampler's own ERR_GPTNEO_INTERNAL on both paths, leaving the engine serving. With the sampling
+// prefilter forced on (the GPU's path: rows sampled from backend-selected candidates) the tokens stay
+// the same.
 import { strict as assert } from 'node:assert';
 import { join } from 'node:path';
 import { loadModel, type GenerationResult, type GptNeoModel } from '../lib/index.js';
@@ -62,6 +64,33 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
     assert.ok(after.typescript - middle.typescript >= 6 * 24, 'the TypeScript run sampled too few rows in TypeScript');
   });
 
+  // The sampling prefilter (csrc/model/device_sampling.h) serves GPU backends; forced on here, the
+  // CPU backend runs the same path: greedy and top-k rows sampled from the candidates the backend
+  // selects, the others from whole rows read back. The tokens must not change.
+  it('with the sampling prefilter forced on, the native step still gives the TypeScript tokens', async function () {
+    this.timeout(60_000);
+    const typescript = await withSampler('typescript', runAll);
+    const before = model.info().samplingPrefilter!;
+    assert.equal(before.enabled, false, 'the prefilter is off on the CPU backend by default');
+    process.env.GPTNEO_SAMPLING_PREFILTER = '1';
+    let prefiltered: GenerationResult[];
+    let during;
+    try {
+      during = model.info().samplingPrefilter!;
+      prefiltered = await withSampler('native', runAll);
+    } finally {
+      delete process.env.GPTNEO_SAMPLING_PREFILTER;
+    }
+    const after = model.info().samplingPrefilter!;
+    assert.equal(during.enabled, true, 'GPTNEO_SAMPLING_PREFILTER=1 turns it on');
+    prefiltered.forEach((p, i) => {
+      assert.deepEqual(p.tokenIds, typescript[i]!.tokenIds, `request ${i}: ${JSON.stringify(REQUESTS[i]![1])}`);
+    });
+    // Requests 0, 3 and 6 (top-k, greedy with penalties) give candidate rows; 1, 2 and 5 whole rows.
+    assert.ok(after.candidateRows - before.candidateRows >= 3 * 24, `candidate rows: ${after.candidateRows - before.candidateRows}`);
+    assert.ok(after.fullRows - before.fullRows >= 3 * 24, `whole rows: ${after.fullRows - before.fullRows}`);
+  });
+
   it('a request alone gives the same tokens as in the crowd, with the native sampler', async function () {
     this.timeout(30_000);
     const crowd = await withSampler('native', runAll);
@@ -90,19 +119,26 @@ describe('68 engine sampling: a model with no usable logits (every weight NaN)',
     await dirs.cleanup();
   });
 
-  for (const choice of ['native', 'typescript'] as const) {
+  // 'native+prefilter': the sampling prefilter forced on (a NaN threshold decides nothing, so the
+  // greedy and top-k rows fall back to whole rows and fail the same way).
+  for (const choice of ['native', 'native+prefilter', 'typescript'] as const) {
     it(`${choice}: each sampling request fails with ERR_GPTNEO_INTERNAL, the engine keeps serving`, async () => {
-      await withSampler(choice, async () => {
+      if (choice === 'native+prefilter') process.env.GPTNEO_SAMPLING_PREFILTER = '1';
+      const sampler = choice === 'typescript' ? 'typescript' : 'native';
+      await withSampler(sampler, async () => {
         const requests = [
           model.generate([1, 2, 3], { maxNewTokens: 4, temperature: 1, seed: 1 }),
           model.generate([4, 5], { maxNewTokens: 4, temperature: 0.7, topP: 0.9, seed: 2 }),
           model.generate([6], { maxNewTokens: 4, temperature: 0, repetitionPenalty: 1.2 }),
+          model.generate([7], { maxNewTokens: 4, temperature: 0.9, topK: 3, seed: 3 }),
         ];
         // The sampler's error itself, not the engine's catch-all ('The engine failed: …').
         for (const r of requests) await assertRejectsWith(r, 'ERR_GPTNEO_INTERNAL', /^Cannot sample: every logit is NaN or -Infinity\n/);
         const logits = await model.forward([1, 2]);  // the engine still runs steps
         assert.ok(Number.isNaN(logits[0]));
         assert.equal(model.stats().kv.usedBlocks, 0);
+      }).finally(() => {
+        delete process.env.GPTNEO_SAMPLING_PREFILTER;
       });
     });
   }

@@ -171,6 +171,29 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
       assert.notDeepEqual(reference[3]!.tokenIds, plain.tokenIds);
     });
 
+    it('the same sampled run-ahead with the sampling prefilter forced on (the GPU path) chooses the same tokens', async () => {
+      const ps = prompts(3, 10, ahead.config.vocabSize, 33);
+      const options: GenerateOptions[] = [
+        { maxNewTokens: 30, temperature: 1.1, topK: 20, repetitionPenalty: 1.3, seed: 5, ignoreEos: true },
+        { maxNewTokens: 26, temperature: 0, repetitionPenalty: 1.5, frequencyPenalty: 1, logitBias: { 5: 3 }, ignoreEos: true },
+        { maxNewTokens: 28, temperature: 0.8, topP: 0.9, seed: 6, ignoreEos: true },
+      ];
+      const reference = await Promise.all(ps.map((p, i) => single.generate(p, options[i])));
+      process.env.GPTNEO_SAMPLING_PREFILTER = '1';
+      try {
+        const before = { runAhead: ahead.stats().runAhead, prefilter: ahead.info().samplingPrefilter! };
+        const got = await Promise.all(ps.map((p, i) => ahead.generate(p, options[i])));
+        got.forEach((g, i) => assert.deepEqual(g.tokenIds, reference[i]!.tokenIds, `request ${i}`));
+        const runAhead = ahead.stats().runAhead, prefilter = ahead.info().samplingPrefilter!;
+        assert.ok(runAhead.steps - before.runAhead.steps > 2 * (runAhead.calls - before.runAhead.calls),
+          `no run-ahead: ${JSON.stringify({ before, runAhead })}`);
+        assert.ok(prefilter.candidateRows - before.prefilter.candidateRows >= 50, JSON.stringify({ before, prefilter }));
+        assert.ok(prefilter.fullRows - before.prefilter.fullRows >= 20, JSON.stringify({ before, prefilter }));
+      } finally {
+        delete process.env.GPTNEO_SAMPLING_PREFILTER;
+      }
+    });
+
     it('rows sampled in TypeScript take one step per call', async () => {
       const previous = setStepSampler('typescript');
       try {

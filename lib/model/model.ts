@@ -8,7 +8,7 @@ import { ForwardRequest } from '../engine/forward-request.js';
 import { GenerationRequest } from '../engine/generation-request.js';
 import type { GenerationChunk, GenerationResult } from '../engine/types.js';
 import { GptNeoError } from '../errors.js';
-import type { NativeGraphStats, NativeModel } from '../native/types.js';
+import type { NativeGraphStats, NativeModel, NativeSamplingPrefilterStats } from '../native/types.js';
 import { SAMPLING_OPTION_KEYS, validateSamplingOptions, type SamplingOptions } from '../sampling/index.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { describe, expectBoolean, expectKnownKeys, expectObject, expectOneOf, expectPositiveInteger } from '../validate.js';
@@ -56,6 +56,11 @@ export interface ModelInfo {
    * (csrc/cuda/README.md); a switch that does not apply to the GPU is not listed.
    */
   cudaExperimental?: string[];
+  /**
+   * Sampled steps on a GPU: whether the sampling prefilter is on, and how many rows were sampled from
+   * the candidates the GPU selected (greedy and top-k rows) or from whole rows of logits downloaded.
+   */
+  samplingPrefilter?: NativeSamplingPrefilterStats;
 }
 
 export interface ModelRuntime {
@@ -132,7 +137,8 @@ export class GptNeoModel implements AsyncDisposable {
     return { backend: i.backend, dtype: this.dtype, kvDtype: this.kvDtype, weightBytes: i.weightBytes ?? 0, kvBytes: i.kvBytes ?? 0,
       kvBlocks: i.kvBlocks ?? 0, localKvBlocks: i.localKvBlocks ?? 0, kvBlockSize: i.blockSize ?? 0,
       ...(cuda && graphs ? { cudaGraphs: graphs } : {}),
-      ...(cuda && i.experimental && i.experimental.length > 0 ? { cudaExperimental: [...i.experimental] } : {}) };
+      ...(cuda && i.experimental && i.experimental.length > 0 ? { cudaExperimental: [...i.experimental] } : {}),
+      ...(i.samplingPrefilter ? { samplingPrefilter: { ...i.samplingPrefilter } } : {}) };
   }
 
   /** Engine counters and KV-cache gauges. */

@@ -58,6 +58,19 @@ export interface NativeGraphStats {
   disabledReason?: string;
 }
 
+/**
+ * Where sampled rows were read (csrc/model/device_sampling.h): with the prefilter on (backends whose
+ * memory is not the host's; GPTNEO_SAMPLING_PREFILTER=0/1 overrides), greedy and top-k rows are
+ * sampled from candidates the backend selects, the others from whole rows downloaded.
+ */
+export interface NativeSamplingPrefilterStats {
+  enabled: boolean;
+  /** Rows sampled from their candidates. */
+  candidateRows: number;
+  /** Rows downloaded whole (prefilter on, but the row's options need more than its top). */
+  fullRows: number;
+}
+
 import type { NativeSamplingRows } from '../sampling/native-rows.js';
 
 /** One step's packed batch (see csrc/model/gpt_neo.h StepInput). */
@@ -99,6 +112,7 @@ export interface NativeModelInfo {
   localKvBlocks?: number;
   blockSize?: number;
   graphs?: NativeGraphStats;
+  samplingPrefilter?: NativeSamplingPrefilterStats;
   /** Experimental switches in effect on the backend (CUDA: GPTNEO_CUDA_* variables; csrc/cuda/README.md). */
   experimental?: string[];
   disposed: boolean;
