@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "cpu/candidate_sampler.h"
+#include "cpu/candidates.h"
 #include "cpu/limits.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
@@ -150,6 +152,67 @@ void bench_attention(int ctx, bool prefill, ThreadPool& pool, SimdLevel level, b
   }
 }
 
+// The host side of a sampled step on a GPU (model/device_sampling.h), per row of GPT-2's 50257
+// tokens: sampling from the whole row (what runs after downloading 201 KB) against sampling from the
+// candidates the GPU selects for top-k 50 with 30 penalised ids (about 1.3 KB to download). Logits
+// are gaussian with sd 3 (a trained model's spread). Also the CPU backend's own selection
+// (select_candidates_row), which the GPU path does not use. One thread; best of repeats.
+void bench_sampling_row() {
+  const int V = 50257, rows = 64;
+  std::vector<float> logits(static_cast<size_t>(rows) * V);
+  uint64_t state = 12345;
+  auto gauss = [&]() {  // sum of 4 uniforms, scaled to sd 3
+    double sum = 0;
+    for (int i = 0; i < 4; ++i) {
+      state = state * 6364136223846793005ull + 1442695040888963407ull;
+      sum += static_cast<double>(state >> 11) * (1.0 / 9007199254740992.0) - 0.5;
+    }
+    return static_cast<float>(sum * 3.0 * 1.7320508);
+  };
+  for (float& v : logits) v = gauss();
+  std::vector<int32_t> seen;
+  for (int i = 0; i < 30; ++i) seen.push_back(i * 997 % V);
+  std::sort(seen.begin(), seen.end());
+  cpu::RowSampleSpec spec;
+  spec.params.temperature = 0.8;
+  spec.params.top_k = 50;
+  spec.params.repetition_penalty = 1.1;
+  spec.seen_ids = seen.data();
+  spec.seen_count = static_cast<int>(seen.size());
+  spec.u = 0.37;
+  const int need = cpu::candidate_need(spec, V), slots = 2 * need + 64;
+  std::vector<int32_t> ids(static_cast<size_t>(rows) * slots), counts(rows);
+  std::vector<float> vals(static_cast<size_t>(rows) * slots), seen_vals(static_cast<size_t>(rows) * seen.size());
+  std::vector<uint32_t> keys;
+  const double select_s = best_time([&] {
+    for (int r = 0; r < rows; ++r)
+      counts[r] = cpu::select_candidates_row(logits.data() + static_cast<size_t>(r) * V, V, need, slots,
+                                             ids.data() + static_cast<size_t>(r) * slots,
+                                             vals.data() + static_cast<size_t>(r) * slots, &keys);
+  }, 0.5);
+  for (int r = 0; r < rows; ++r)
+    for (size_t i = 0; i < seen.size(); ++i) seen_vals[r * seen.size() + i] = logits[static_cast<size_t>(r) * V + seen[i]];
+  cpu::RowSamplerScratch row_scratch;
+  cpu::CandidateScratch cand_scratch;
+  int64_t checksum_full = 0, checksum_cand = 0;
+  const double full_s = best_time([&] {
+    checksum_full = 0;
+    for (int r = 0; r < rows; ++r) checksum_full += cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, spec, &row_scratch);
+  }, 0.5);
+  const double cand_s = best_time([&] {
+    checksum_cand = 0;
+    for (int r = 0; r < rows; ++r)
+      checksum_cand += cpu::sample_candidates(ids.data() + static_cast<size_t>(r) * slots, vals.data() + static_cast<size_t>(r) * slots,
+                                              counts[r], seen.data(), seen_vals.data() + r * seen.size(),
+                                              static_cast<int>(seen.size()), V, spec, &cand_scratch);
+  }, 0.5);
+  const double slot_bytes = 4.0 + (static_cast<double>(counts[0]) + seen.size()) * 8.0;
+  std::printf("sampling row (V=%d, top-k 50, 30 penalised ids; need %d): whole row %.1f us  candidates %.2f us  "
+              "(%.0fx; same tokens: %s)  bytes to host %.0f vs %.0f  cpu select_candidates_row %.1f us\n",
+              V, need, full_s / rows * 1e6, cand_s / rows * 1e6, full_s / cand_s,
+              checksum_full == checksum_cand ? "yes" : "NO", V * 4.0, slot_bytes, select_s / rows * 1e6);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +237,10 @@ int main(int argc, char** argv) {
   std::vector<ThreadPool*> pools;
   if (only_threads != 2) pools.push_back(&p1);
   if (only_threads != 1) pools.push_back(&p2);
+  if (only == "sampling") {
+    bench_sampling_row();
+    return 0;
+  }
   Bounds bounds{};
   const size_t bw_bytes = (quick ? 64u : 256u) << 20;  // 64/256 MiB
   for (ThreadPool* p : pools) {
