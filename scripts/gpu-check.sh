@@ -150,7 +150,7 @@ done
 if [ $built -eq 1 ] && [ -n "$SAN" ]; then
   run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
   # racecheck is slow: one group per stage, the kernels that share memory between threads.
-  for g in ${GN_RACECHECK_GROUPS:-attention layernorm gemv_stream gemm}; do
+  for g in ${GN_RACECHECK_GROUPS:-attention candidates layernorm gemv_stream gemm}; do
     run_stage "racecheck_$g" 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only "$g"
   done
 elif [ $built -eq 1 ]; then

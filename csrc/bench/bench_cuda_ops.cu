@@ -117,6 +117,34 @@ void add(const std::string& name, const std::string& key, const std::string& sha
   std::fflush(stdout);
 }
 
+// The sampling prefilter (candidates.cu) on rows of GPT-2's vocabulary: need 80 (top-k 50 and 30
+// penalised ids), 224 slots and 30 extras per row, back to back. Logits: uniform in [-10, 10]. The
+// value is the rows' logit bytes over the time (one pass's worth; the kernel makes six).
+void bench_candidates() {
+  const int V = 50257, need = 80, slots = 2 * need + 64, extras = 30;
+  for (int rows : {1, 8, 32, 64}) {
+    float* x = random_f32((size_t)rows * V, 77, 10.f);
+    std::vector<int32_t> query;
+    for (int r = 0; r < rows; ++r) query.push_back(need);
+    for (int r = 0; r <= rows; ++r) query.push_back(r * slots);
+    for (int r = 0; r <= rows; ++r) query.push_back(r * extras);
+    for (int i = 0; i < rows * extras; ++i) query.push_back((i * 997) % V);
+    int32_t* d_query = static_cast<int32_t*>(dalloc(query.size() * 4));
+    BENCH_CHECK(gn_cuda_upload(d_query, query.data(), query.size() * 4, nullptr));
+    int32_t* d_counts = static_cast<int32_t*>(dalloc((size_t)rows * 4));
+    int32_t* d_ids = static_cast<int32_t*>(dalloc((size_t)rows * slots * 4));
+    float* d_vals = static_cast<float*>(dalloc((size_t)rows * slots * 4));
+    float* d_extra = static_cast<float*>(dalloc((size_t)rows * extras * 4));
+    const double ms = time_ms_b2b([&] {
+      BENCH_CHECK(gn_cuda_select_candidates(x, rows, V, d_query, d_query + rows, d_query + 2 * rows + 1,
+                                            d_query + 3 * rows + 2, d_counts, d_ids, d_vals, d_extra, nullptr));
+    }, 20, 5);
+    add("select_candidates", "candidates/" + std::to_string(rows), std::to_string(rows) + " rows x 50257, need 80", ms,
+        (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
+    for (void* p : {(void*)x, (void*)d_query, (void*)d_counts, (void*)d_ids, (void*)d_vals, (void*)d_extra}) gn_cuda_free(p);
+  }
+}
+
 struct ModelShape {
   const char* name;
   int hidden, qkv, mlp, vocab, heads, head_dim;
@@ -502,6 +530,7 @@ int main(int argc, char** argv) {
     }
     if (quick) break;
   }
+  bench_candidates();
   for (const auto& m : models) {
     for (int seqs : {1, 8})
       for (int ctx : {128, 512})
