@@ -64,9 +64,13 @@ def main():
             wg, o, p = ours.get("gemm_wgmma/" + rest), ours.get(k, {}), peers.get(k, {})
             if not wg:
                 continue
-            tc = ours.get("gemm_alt/" + rest) if "[wgmma]" in (o.get("shape") or "") else o
+            tc = ours.get("gemm_alt/" + rest) if "[wgmma" in (o.get("shape") or "") else o
             note = f"cuBLAS (torch bf16 linear); tensor-core {tc['value']:.0f}" if tc else "cuBLAS (torch bf16 linear)"
             row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
+            ss = ours.get("gemm_wgmma_ss/" + rest)
+            if ss:
+                row("wgmma_ss/" + rest, ss.get("value"), p.get("value"), "TFLOP/s",
+                    f"cuBLAS (torch bf16 linear); wgmma (A in registers) {wg.get('value') or 0:.0f}")
     for k in keys:
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"); the peer's key has none.

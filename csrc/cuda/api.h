@@ -124,9 +124,13 @@ enum {
                             // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=1 (until verified on a GPU)
   GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm; never chosen
                             // by gn_cuda_gemm (callers opt in: GPTNEO_CUDA_GEMV_STREAM=1 in the backend)
+  GN_GEMM_WGMMA_SS = 7,     // as GN_GEMM_WGMMA with A in shared memory too (x rounded to the weight
+                            // dtype once, by a pass into a cudaMallocAsync workspace); chosen by
+                            // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=ss (until verified on a GPU)
 };
-// 1 when gn_cuda_gemm may pick GN_GEMM_WGMMA on the current device (GPTNEO_CUDA_WGMMA=1 and the sm_90a
-// image loaded on a compute capability 9.0 device), else 0.
+// Non-zero when gn_cuda_gemm may pick a wgmma kernel on the current device (the sm_90a image loaded on a
+// compute capability 9.0 device, and GPTNEO_CUDA_WGMMA=1: GN_GEMM_WGMMA, returns 1; =ss:
+// GN_GEMM_WGMMA_SS, returns 2), else 0.
 int gn_cuda_gemm_wgmma_enabled(void);
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

@@ -9,14 +9,18 @@ using namespace gncuda;
 
 namespace {
 
-// GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel (read once; off by default
-// until a GPU run has verified it: csrc/cuda/NOTES.md, round 4). gn_cuda_gemm_with forces it anyway.
-bool wgmma_opted_in() {
-  static const bool on = [] {
+// GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel with A in registers, =ss the
+// one with A in shared memory (read once; off by default until a GPU run has verified them:
+// csrc/cuda/NOTES.md, rounds 4 and 7). gn_cuda_gemm_with forces either anyway. Returns the kernel
+// id, or -1 when not opted in.
+int wgmma_opted_in() {
+  static const int kernel = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    if (v != nullptr && std::strcmp(v, "1") == 0) return static_cast<int>(GN_GEMM_WGMMA);
+    if (v != nullptr && std::strcmp(v, "ss") == 0) return static_cast<int>(GN_GEMM_WGMMA_SS);
+    return -1;
   }();
-  return on;
+  return kernel;
 }
 
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
@@ -37,7 +41,7 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
   // wgmma blocks are 128 x 128 or 128 x 256: below half an SM's worth of 128 x 128 blocks the 64 x 64
   // mma.sync tiles keep more SMs busy.
-  if (wgmma_opted_in() && 2 * tile_blocks >= sms && wgmma_image_loaded()) return GN_GEMM_WGMMA;
+  if (wgmma_opted_in() >= 0 && 2 * tile_blocks >= sms && wgmma_image_loaded()) return wgmma_opted_in();
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 
@@ -51,6 +55,7 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_DECODE_TC:
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
     case GN_GEMM_WGMMA:
+    case GN_GEMM_WGMMA_SS:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
     case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k, a.w_dtype) && aligned16(a.w);
@@ -60,7 +65,10 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 }  // namespace
 
-extern "C" int gn_cuda_gemm_wgmma_enabled(void) { return wgmma_opted_in() && wgmma_image_loaded() ? 1 : 0; }
+extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
+  if (wgmma_opted_in() < 0 || !wgmma_image_loaded()) return 0;
+  return wgmma_opted_in() == GN_GEMM_WGMMA_SS ? 2 : 1;
+}
 
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
   return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
@@ -75,6 +83,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_DECODE_TC: return "decode-tc";
     case GN_GEMM_WGMMA: return "wgmma";
     case GN_GEMM_GEMV_STREAM: return "gemv-stream";
+    case GN_GEMM_WGMMA_SS: return "wgmma-ss";
   }
   return "unknown";
 }
@@ -95,6 +104,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA: return launch_gemm_wgmma(a, s);
+    case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
     case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);
   }

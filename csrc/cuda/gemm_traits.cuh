@@ -115,6 +115,9 @@ int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 // the same requirements as the tensor-core kernel, and the sm_90a image loaded on the current
 // device (wgmma_image_loaded(): decided once per device without launching or synchronizing).
 int launch_gemm_wgmma(const GemmArgs& a, cudaStream_t stream);
+// gemm_wgmma_ss.cu: the same tiles with A from shared memory too (x rounded once into a stream-ordered
+// workspace); same requirements.
+int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream);
 bool wgmma_image_loaded();
 
 }  // namespace gncuda

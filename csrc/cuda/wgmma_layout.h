@@ -80,6 +80,34 @@ GN_WGMMA_HD uint64_t b_desc(uint32_t stage_addr, int step) {
   return make_desc(stage_addr + (uint32_t)(step * kK16StepBytes), 16, kSwizzleAtomBytes, kDescSwizzle128);
 }
 
+// --- the shared-operand kernel (gemm_wgmma.cu gemm_wgmma_ss_kernel): A from shared memory too ------
+// x is rounded to the weight's 16-bit type by a conversion pass first, so the A tile ([kBM rows][kBK]
+// 16-bit) is K-major with the 128-byte swizzle, laid out exactly as a B tile of kBM rows; warpgroup g
+// reads its 64 rows (8 KB, a whole number of swizzle atoms) through its own descriptor.
+constexpr int kA16StageBytes = kBM * kSwizzleRowBytes;
+GN_WGMMA_HD uint32_t a16_offset(int row, int k) { return b_offset(row, k); }
+GN_WGMMA_HD int a16_chunk_row(int c) { return b_chunk_row(c); }
+GN_WGMMA_HD int a16_chunk_k(int c) { return b_chunk_k(c); }
+GN_WGMMA_HD uint64_t a16_desc(uint32_t stage_addr, int warpgroup, int step) {
+  return b_desc(stage_addr + (uint32_t)(warpgroup * 64 * kSwizzleRowBytes), step);
+}
+
+template <int BN>
+struct TileSS {
+  static_assert(BN == 128 || BN == 256, "wgmma N of the block tile");
+  static constexpr int kBN = BN;
+  // One wgmma group stays in flight across k-tiles: stages = prefetch distance + 2.
+  static constexpr int kStages = BN == 256 ? 4 : 6;
+  static constexpr int kBStageBytes = BN * kSwizzleRowBytes;
+  static constexpr int kStageBytes = kA16StageBytes + kBStageBytes;  // A then B, both 1024-byte multiples
+  static constexpr int kAcc = BN / 2;
+  static constexpr int kSmemBytes = kStages * kStageBytes + kSwizzleAtomBytes;
+  static constexpr int kAChunks = kBM * kBK / 8 / kThreads;  // 16-byte cp.async of 16-bit x per thread
+  static constexpr int kBChunks = BN * kBK / 8 / kThreads;
+  static_assert(kBM * kBK / 8 % kThreads == 0 && BN * kBK / 8 % kThreads == 0, "whole chunks");
+  static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
+};
+
 // --- register fragments (lane = thread % 32, warp = warp index within the warpgroup) -------------
 // A of m64nNk16 (16-bit types): warp w holds rows 16w..16w+15; register q (0..3) of lane holds the
 // pair (row, k), (row, k+1) with row = lane/4 + 8 (q % 2), k = 2 (lane % 4) + 8 (q / 2), low half

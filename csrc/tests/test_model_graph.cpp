@@ -291,9 +291,9 @@ int main() {
     CudaDeviceInfo dev;
     const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
     using Names = std::vector<std::string>;
-    // (GPTNEO_CUDA_WGMMA=1 in this process's environment turns wgmma on for every model)
+    // (GPTNEO_CUDA_WGMMA=1 or =ss in this process's environment turns wgmma on for every model)
     const auto with_wgmma = [](Names n) {
-      if (gn_cuda_gemm_wgmma_enabled()) n.push_back("wgmma");
+      if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaShared" : "wgmma");
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),

@@ -52,7 +52,7 @@ export interface ModelInfo {
   cudaGraphs?: NativeGraphStats;
   /**
    * CUDA only, when any is on: the experimental switches in effect ('fusedLayerNorm', 'gemvStream',
-   * 'programmaticLaunch', 'wgmma'), set by GPTNEO_CUDA_* environment variables when the model loaded
+   * 'programmaticLaunch', 'wgmma', 'wgmmaShared'), set by GPTNEO_CUDA_* environment variables when the model loaded
    * (csrc/cuda/README.md); a switch that does not apply to the GPU is not listed.
    */
   cudaExperimental?: string[];

@@ -169,7 +169,7 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const expected = ['fusedLayerNorm', 'gemvStream', ...(hopper ? ['programmaticLaunch'] : [])];
   // (wgmma, if GPTNEO_CUDA_WGMMA=1 is set for the whole process, is on for both models: not this check's)
-  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma');
+  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma' && s !== 'wgmmaShared');
   assert.deepEqual(listed(on), expected, `${name}: switches in effect`);
   assert.deepEqual(listed(plain), [], `${name}: no switch without the variables`);
   const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>

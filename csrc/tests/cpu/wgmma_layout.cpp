@@ -12,6 +12,8 @@
 //    the fragment reads are free of shared-memory bank conflicts.
 //  - D: the epilogue's accumulator -> (row, col) mapping covers the 128 x BN block tile exactly once
 //    ("Register Fragments", D of .m64nNk16 with .f32).
+//  - A of the shared-operand kernel (gemm_wgmma_ss.cu): its chunks and each warpgroup's descriptor
+//    reads agree as B's do.
 //  - End to end: an emulation of the kernel's data flow (stages written through the load mapping,
 //    B read back through the descriptor model, A through the fragments, D through the epilogue) on
 //    tail shapes equals a plain GEMM of the bf16-rounded operands.
@@ -133,6 +135,42 @@ void test_a_layout() {
          banks_ok ? "" : "bank conflicts in the fragment reads");
 }
 
+// The shared-operand kernel's A tile (gemm_wgmma_ss.cu): its cp.async chunks write each 16-bit slot
+// of the 128 x 64 tile once, and each warpgroup's descriptor for k16 step j reads, element by
+// element, where the chunks put (64 g + row, 16 j + kk) (the hardware model of B applied to A's
+// 64 rows: both K-major with the 128-byte swizzle).
+void test_a16_layout() {
+  bool ok = wg::kA16StageBytes % wg::kSwizzleAtomBytes == 0 && (64 * wg::kSwizzleRowBytes) % wg::kSwizzleAtomBytes == 0;
+  std::vector<int> writes(wg::kA16StageBytes / 2, 0), reads(wg::kA16StageBytes / 2, 0);
+  for (int c = 0; c < wg::kBM * wg::kBK / 8; ++c) {
+    const int row = wg::a16_chunk_row(c), k = wg::a16_chunk_k(c);
+    const uint32_t dst = wg::a16_offset(row, k);
+    ok = ok && row < wg::kBM && k + 8 <= wg::kBK && dst % 16 == 0;
+    for (int e = 0; e < 8; ++e) {
+      ok = ok && wg::a16_offset(row, k + e) == dst + 2u * e && dst + 2u * e < (uint32_t)wg::kA16StageBytes;
+      if (ok) writes[(dst + 2 * e) / 2]++;
+    }
+  }
+  ok = ok && std::all_of(writes.begin(), writes.end(), [](int v) { return v == 1; });
+  int mismatches = 0;
+  for (uint32_t base : {0x0u, 0x400u, 0xC000u}) {
+    for (int g = 0; g < wg::kWarpgroups; ++g)
+      for (int j = 0; j < 4; ++j) {
+        const Desc d = decode(wg::a16_desc(base, g, j));
+        ok = ok && d.swizzle == 1 && d.base_offset == 0 && d.sbo == 1024 && ((d.start >> 7) & 7) == 0;
+        for (int r = 0; r < 64; ++r)
+          for (int kk = 0; kk < 16; ++kk) {
+            const uint32_t hw = hw_b_address(d, r, kk);
+            if (hw != base + wg::a16_offset(64 * g + r, 16 * j + kk)) ++mismatches;
+            else if (base == 0) reads[hw / 2]++;
+          }
+      }
+  }
+  ok = ok && mismatches == 0 && std::all_of(reads.begin(), reads.end(), [](int v) { return v == 1; });
+  report(ok, "wgmma-ss A tile layout (128B swizzle, per-warpgroup descriptor reads == cp.async writes)",
+         fmt("mismatches=%.0f", mismatches));
+}
+
 template <int BN>
 void test_d_layout() {
   std::vector<int> seen(wg::kBM * BN, 0);
@@ -154,16 +192,21 @@ void test_d_layout() {
 // bf16), each k16 step D[64 x BN] += A[64 x 16] B[16 x BN] per warpgroup (the wgmma semantics), and
 // y written through the D mapping with bounds checks. Compared with a double-precision GEMM of the
 // bf16-rounded operands.
-template <int BN>
+// SmemA: the shared-operand kernel (gemm_wgmma_ss.cu): x rounded to bf16 first (its conversion pass),
+// A staged through the a16 chunk mapping and read through each warpgroup's descriptor model.
+template <int BN, bool SmemA = false>
 void test_emulated_gemm(int m, int n, int k, Rng& rng) {
   using T = wg::Tile<BN>;
+  using TS = wg::TileSS<BN>;
   std::vector<float> x(static_cast<size_t>(m) * k), w(static_cast<size_t>(n) * k);
   for (auto& v : x) v = rng.uniform(-1.f, 1.f);
   for (auto& v : w) v = round_to(DType::kBF16, rng.uniform(-1.f, 1.f));
   const float kPoison = kNaN;
   std::vector<float> y(static_cast<size_t>(m) * n, kPoison);
-  std::vector<uint8_t> b_stage(T::kBStageBytes);
+  std::vector<uint8_t> b_stage(T::kBStageBytes), a16_stage(wg::kA16StageBytes);
   std::vector<float> a_stage(wg::kBM * wg::kALd);
+  std::vector<uint16_t> x16(x.size());  // the conversion pass's output
+  for (size_t i = 0; i < x.size(); ++i) x16[i] = f32_to_bf16(x[i]);
   const int ktiles = (k + wg::kBK - 1) / wg::kBK;
   for (int m0 = 0; m0 < m; m0 += wg::kBM)
     for (int n0 = 0; n0 < n; n0 += BN) {
@@ -172,6 +215,16 @@ void test_emulated_gemm(int m, int n, int k, Rng& rng) {
         const int k0 = kt * wg::kBK;
         std::fill(b_stage.begin(), b_stage.end(), 0xCD);  // stale bytes must all be overwritten
         std::fill(a_stage.begin(), a_stage.end(), kNaN);
+        std::fill(a16_stage.begin(), a16_stage.end(), 0xCD);
+        for (int tid = 0; SmemA && tid < wg::kThreads; ++tid)
+          for (int i = 0; i < TS::kAChunks; ++i) {
+            const int c = tid + i * wg::kThreads, row = wg::a16_chunk_row(c), col = wg::a16_chunk_k(c);
+            const bool in = m0 + row < m && k0 + col < k;
+            for (int e = 0; e < 8; ++e) {
+              const uint16_t h = in ? x16[(size_t)(m0 + row) * k + k0 + col + e] : 0;
+              std::memcpy(&a16_stage[wg::a16_offset(row, col) + 2 * e], &h, 2);
+            }
+          }
         for (int tid = 0; tid < wg::kThreads; ++tid) {
           for (int i = 0; i < T::kAChunks; ++i) {
             const int c = tid + i * wg::kThreads, row = wg::a_chunk_row(c), col = wg::a_chunk_k(c);
@@ -192,7 +245,16 @@ void test_emulated_gemm(int m, int n, int k, Rng& rng) {
           const Desc d = decode(wg::b_desc(0, j));
           for (int g = 0; g < wg::kWarpgroups; ++g) {
             float A[64][16], B[16][BN];
-            for (int warp = 0; warp < 4; ++warp)
+            if (SmemA) {
+              const Desc ad = decode(wg::a16_desc(0, g, j));
+              for (int r = 0; r < 64; ++r)
+                for (int kk = 0; kk < 16; ++kk) {
+                  uint16_t h;
+                  std::memcpy(&h, &a16_stage[hw_b_address(ad, r, kk)], 2);
+                  A[r][kk] = bf16_to_f32(h);
+                }
+            }
+            for (int warp = 0; !SmemA && warp < 4; ++warp)
               for (int lane = 0; lane < 32; ++lane)
                 for (int q = 0; q < 4; ++q)
                   for (int half = 0; half < 2; ++half) {
@@ -240,7 +302,8 @@ void test_emulated_gemm(int m, int n, int k, Rng& rng) {
     }
   // fp32 accumulation of k products: |error| <= k u sum|p| (u = 2^-24), far below one bf16 ulp.
   const bool ok = all_written && max_rel <= k * kU;
-  report(ok, fmt("wgmma emulated GEMM BN=%.0f m=%.0f n=%.0f", BN, m, n) + fmt(" k=%.0f", k),
+  report(ok, fmt(SmemA ? "wgmma-ss emulated GEMM BN=%.0f m=%.0f n=%.0f" : "wgmma emulated GEMM BN=%.0f m=%.0f n=%.0f", BN, m, n) +
+                 fmt(" k=%.0f", k),
          fmt("max err/sum|p|=%.3g", max_rel) + (all_written ? "" : " (unwritten outputs)"));
 }
 
@@ -256,6 +319,9 @@ void test_wgmma_layout(Rng& rng) {
   test_emulated_gemm<128>(130, 141, 136, rng);  // m, n and k tails (k % 64 = 8)
   test_emulated_gemm<256>(65, 300, 64, rng);
   test_emulated_gemm<256>(128, 256, 200, rng);
+  test_a16_layout();
+  test_emulated_gemm<128, true>(130, 141, 136, rng);
+  test_emulated_gemm<256, true>(200, 300, 264, rng);
 }
 
 }  // namespace gptneo::cputest

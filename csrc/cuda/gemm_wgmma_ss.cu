@@ -1,0 +1,209 @@
+// Hopper GEMM with both wgmma operands in shared memory: y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b),
+// bf16/f16 weights, fp32 accumulation, sm_90a only (GN_GEMM_WGMMA_SS; the register-A twin is
+// gemm_wgmma.cu, whose tile shape, B layout, D fragments and epilogue this kernel shares).
+//
+// What changes against gemm_wgmma.cu (csrc/cuda/NOTES.md round 4, "next steps" 1 and 3):
+//  - x is rounded to the weight's 16-bit type once, by a conversion pass into a stream-ordered
+//    workspace (cudaMallocAsync; legal inside a CUDA graph capture), instead of per block and k-tile
+//    while building register fragments: the GEMM reads half the bytes of A (16-bit instead of fp32,
+//    from L2 once per n-tile) and its threads no longer load and convert A fragments between wgmmas.
+//    The rounding is the same (round to nearest even), so the numerics equal gemm_wgmma.cu's and
+//    gemm_tc.cu's.
+//  - A arrives by cp.async into the same 128-byte-swizzled K-major layout as B (wgmma_layout.h
+//    a16_offset) and is read through a matrix descriptor per warpgroup (a16_desc).
+//  - One wgmma group stays in flight across k-tiles (wait_group 1 instead of 0): the tensor cores
+//    work on tile kt while the threads wait for tile kt+1. The stage a refill overwrites is the one
+//    tile kt-2 used, whose wgmmas every warpgroup has waited for before the barrier of iteration kt.
+// Block: 256 threads, two warpgroups of 64 rows, tile 128 x BN (BN = 256: 4 stages of 48 KB; BN = 128:
+// 6 stages of 32 KB); prefetch distance kStages - 2.
+// Requires k % 8 == 0, ldx % 4 == 0, 16-byte aligned x and W (gemm.cu checks) and the sm_90a image.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+
+#include "cuda/cp_async.cuh"
+#include "cuda/gemm_traits.cuh"
+#include "cuda/mma.cuh"
+#include "cuda/wgmma_layout.h"
+#include "cuda/wgmma_ops.cuh"
+
+namespace gncuda {
+namespace {
+
+using wgmma::kBK;
+using wgmma::kBM;
+using wgmma::kThreads;
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define GN_WGMMA_SS_BOUNDS __launch_bounds__(wgmma::kThreads, 1)
+#else
+#define GN_WGMMA_SS_BOUNDS __launch_bounds__(wgmma::kStubThreads)
+#endif
+
+// x [m, k] fp32 (row stride ldx; k % 4 == 0, ldx % 4 == 0, 16-byte aligned) → x16 [m, k] of WT,
+// dense, each value rounded to nearest even (pack2, as the register-A kernels round).
+template <typename WT>
+__global__ void round_rows_kernel(const float* __restrict__ x, int m, int k, int ldx, WT* __restrict__ x16) {
+  const int quads = k / 4;
+  const size_t total = (size_t)m * quads;
+  for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < total; q += (size_t)gridDim.x * blockDim.x) {
+    const size_t row = q / quads, c = (q % quads) * 4;
+    const float4 v = *reinterpret_cast<const float4*>(x + row * ldx + c);
+    uint2 packed;
+    packed.x = pack2<WT>(v.x, v.y);
+    packed.y = pack2<WT>(v.z, v.w);
+    *reinterpret_cast<uint2*>(x16 + row * k + c) = packed;
+  }
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Stages k-tile kt: x16 rows m0.. and W rows n0.. into the swizzled A and B tiles at shared
+// addresses a_stage ([kBM][kBK] 16-bit) and b_stage ([BN][kBK] 16-bit). Zero-filled past m, n, k.
+template <typename WT, typename T>
+__device__ __forceinline__ void load_tile_ss(const GemmArgs& a, const WT* x16, const WT* w, int m0, int n0, int kt,
+                                             uint32_t a_stage, uint32_t b_stage) {
+  const int tid = threadIdx.x, k0 = kt * kBK;
+#pragma unroll
+  for (int i = 0; i < T::kAChunks; ++i) {
+    const int c = tid + i * kThreads, row = wgmma::a16_chunk_row(c), col = wgmma::a16_chunk_k(c);
+    const int gm = m0 + row, gk = k0 + col;
+    const bool ok = gm < a.m && gk < a.k;
+    cp_async16(a_stage + wgmma::a16_offset(row, col), ok ? x16 + (size_t)gm * a.k + gk : x16, ok);
+  }
+#pragma unroll
+  for (int i = 0; i < T::kBChunks; ++i) {
+    const int c = tid + i * kThreads, row = wgmma::b_chunk_row(c), col = wgmma::b_chunk_k(c);
+    const int gn = n0 + row, gk = k0 + col;
+    const bool ok = gn < a.n && gk < a.k;
+    cp_async16(b_stage + wgmma::b_offset(row, col), ok ? w + (size_t)gn * a.k + gk : w, ok);
+  }
+}
+#endif
+
+// x16: [m, k] of WT (the rounded x); W: [n, k] of WT; y as GemmArgs.
+template <typename WT, int BN>
+__global__ void GN_WGMMA_SS_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __restrict__ x16) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using T = wgmma::TileSS<BN>;
+  constexpr int S = T::kStages;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  // Swizzle atoms must start 1024-byte aligned: round the dynamic base up (kSmemBytes has the slack).
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const uint32_t base = (raw + wgmma::kSwizzleAtomBytes - 1) & ~uint32_t(wgmma::kSwizzleAtomBytes - 1);
+  // Stage s: A tile at base + s * kStageBytes, its B tile kA16StageBytes after it.
+  const auto a_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes); };
+  const auto b_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes + wgmma::kA16StageBytes); };
+  const WT* w = static_cast<const WT*>(a.w);
+
+  const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * BN;  // m fastest: neighbouring blocks share a W tile
+  const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
+
+  float acc[T::kAcc];  // [64 rows of warpgroup wg][BN], wgmma D fragment (wgmma_layout.h d_row/d_col)
+#pragma unroll
+  for (int i = 0; i < T::kAcc; ++i) acc[i] = 0.f;
+
+  const int ktiles = (a.k + kBK - 1) / kBK;
+  // Prologue: tiles 0 .. S-3, one cp.async group each.
+#pragma unroll
+  for (int s = 0; s < S - 2; ++s) {
+    if (s < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, s, a_stage(s), b_stage(s));
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int slot = kt % S;
+    // Groups committed so far: tiles 0 .. kt+S-3; at most S-3 may still be pending, so tile kt is here.
+    cp_async_wait<S - 3>();
+    wgmma::fence_proxy_async();  // this thread's copies, visible to wgmma's async-proxy reads
+    __syncthreads();             // everyone's copies of tile kt; every thread has waited (wait_group 1
+                                 // in iteration kt-1) for its warpgroup's wgmmas of tile kt-2
+    // Refill the stage of tile kt-2 with tile kt+S-2 (same slot: (kt+S-2) % S == (kt-2) % S).
+    const int next = kt + S - 2;
+    if (next < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, next, a_stage(next % S), b_stage(next % S));
+    cp_async_commit();
+
+#pragma unroll
+    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+    wgmma::fence();
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(a_stage(slot), wg, j), wgmma::b_desc(b_stage(slot), j));
+    wgmma::commit_group();
+    wgmma::wait_group<1>();  // tile kt-1's wgmmas are done; tile kt's stay in flight
+#pragma unroll
+    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+  }
+  wgmma::wait_group<0>();
+#pragma unroll
+  for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+  cp_async_wait<0>();
+
+  // Epilogue straight from the D fragments (as gemm_wgmma.cu).
+  const int row0 = m0 + 64 * wg;
+#pragma unroll
+  for (int i = 0; i < T::kAcc; ++i) {
+    const int row = row0 + wgmma::d_row(warp, lane, i), col = n0 + wgmma::d_col(lane, i);
+    if (row < a.m && col < a.n) {
+      float* yp = a.y + (size_t)row * a.ldy + col;
+      *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
+    }
+  }
+#endif
+}
+
+// Per device: the default memory pool keeps what the workspace frees (0 not done yet, 1 done), so
+// that a GEMM's cudaMallocAsync after a synchronize does not go back to the driver.
+constexpr int kMaxDevices = 64;
+std::atomic<int> g_pool_kept[kMaxDevices];
+
+int keep_pool_memory() {
+  int dev = 0;
+  GN_CUDA_TRY(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices || g_pool_kept[dev].load(std::memory_order_relaxed)) return GN_CUDA_OK;
+  cudaMemPool_t pool;
+  GN_CUDA_TRY(cudaDeviceGetDefaultMemPool(&pool, dev));
+  uint64_t keep = UINT64_MAX;
+  GN_CUDA_TRY(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+  g_pool_kept[dev].store(1, std::memory_order_relaxed);
+  return GN_CUDA_OK;
+}
+
+template <typename WT, int BN>
+int launch_typed(const GemmArgs& a, cudaStream_t stream) {
+  using T = wgmma::TileSS<BN>;
+  const int kept = keep_pool_memory();
+  if (kept != GN_CUDA_OK) return kept;
+  void* workspace = nullptr;
+  GN_CUDA_TRY(cudaMallocAsync(&workspace, (size_t)a.m * a.k * sizeof(WT), stream));
+  WT* x16 = static_cast<WT*>(workspace);
+  const size_t quads = (size_t)a.m * (a.k / 4);
+  const int blocks = (int)std::min<size_t>((quads + 255) / 256, 4096);
+  round_rows_kernel<WT><<<blocks, 256, 0, stream>>>(a.x, a.m, a.k, a.ldx, x16);
+  int status = static_cast<int>(cudaGetLastError());
+  if (status == GN_CUDA_OK) status = static_cast<int>(cudaFuncSetAttribute(
+      gemm_wgmma_ss_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+  if (status == GN_CUDA_OK) {
+    dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
+    gemm_wgmma_ss_kernel<WT, BN><<<grid, kThreads, T::kSmemBytes, stream>>>(a, x16);
+    status = static_cast<int>(cudaGetLastError());
+  }
+  // Freed in stream order: after the GEMM has read it (and at once if nothing was launched).
+  const int freed = static_cast<int>(cudaFreeAsync(workspace, stream));
+  return status != GN_CUDA_OK ? status : freed;
+}
+
+}  // namespace
+
+int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream) {
+  // The tile width as gemm_wgmma.cu chooses it: 128 x 256 unless 128 x 128 takes fewer rounds.
+  const long long sms = multiprocessors(), mt = ceil_div(a.m, kBM);
+  const long long waves_wide = (ceil_div(a.n, 256) * mt + sms - 1) / sms;
+  const long long waves_narrow = (ceil_div(a.n, 128) * mt + sms - 1) / sms;
+  const bool wide = 2 * waves_wide <= waves_narrow;
+  if (a.w_dtype == GN_DTYPE_BF16)
+    return wide ? launch_typed<__nv_bfloat16, 256>(a, stream) : launch_typed<__nv_bfloat16, 128>(a, stream);
+  if (a.w_dtype == GN_DTYPE_F16)
+    return wide ? launch_typed<__half, 256>(a, stream) : launch_typed<__half, 128>(a, stream);
+  return GN_CUDA_EUNSUPPORTED;
+}
+
+}  // namespace gncuda
