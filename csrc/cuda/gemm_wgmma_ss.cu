@@ -170,8 +170,13 @@ int keep_pool_memory() {
 template <typename WT, int BN>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   using T = wgmma::TileSS<BN>;
-  const int kept = keep_pool_memory();
-  if (kept != GN_CUDA_OK) return kept;
+  // (Skipped while the stream is being captured into a graph, which owns its allocations anyway.)
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  GN_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing));
+  if (capturing == cudaStreamCaptureStatusNone) {
+    const int kept = keep_pool_memory();
+    if (kept != GN_CUDA_OK) return kept;
+  }
   void* workspace = nullptr;
   GN_CUDA_TRY(cudaMallocAsync(&workspace, (size_t)a.m * a.k * sizeof(WT), stream));
   WT* x16 = static_cast<WT*>(workspace);
