@@ -107,11 +107,11 @@ try {
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });
   await decodeBench('125m', [1, 8], 128, { graphs: false });
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
-  // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default) and, for
-  // comparison, from whole rows downloaded (GPTNEO_SAMPLING_PREFILTER=0).
+  // Top-k sampling: rows from whole rows of logits downloaded (the default) and from GPU-selected
+  // candidates (the sampling prefilter, GPTNEO_SAMPLING_PREFILTER=1, experimental).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: topK });
-  await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
+  await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '1' } });
   await decodeBench('1.3b', [1], 64, { graphs: false });
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
   // The experimental decode switches (csrc/cuda/NOTES.md round 5): programmatic dependent launch, the

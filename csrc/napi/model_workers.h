@@ -51,10 +51,11 @@ class LoadWorker final : public ModelWorker {
 };
 
 // Whether sampled steps read the logits where the backend left them (model/device_sampling.h: rows
-// whose token depends only on the top of their logits cross to the host as candidates). On for
-// backends whose memory is not the host's; GPTNEO_SAMPLING_PREFILTER=0 turns it off, =1 on for
-// every backend (the CPU one included: tests drive the path there).
-bool sampling_prefilter_on(GptNeoModel& model);
+// whose token depends only on the top of their logits cross to the host as candidates):
+// GPTNEO_SAMPLING_PREFILTER=1, read at every step. Off by default until a GPU run has verified its
+// CUDA kernel (then the plan is on by default for the CUDA backend, where it pays); on the CPU backend
+// it gains nothing (the logits are in host memory already) and serves the tests of the path.
+bool sampling_prefilter_on();
 
 class StepWorker final : public ModelWorker {
  public:

@@ -57,8 +57,9 @@ export interface ModelInfo {
    */
   cudaExperimental?: string[];
   /**
-   * Sampled steps on a GPU: whether the sampling prefilter is on, and how many rows were sampled from
-   * the candidates the GPU selected (greedy and top-k rows) or from whole rows of logits downloaded.
+   * Sampled steps: whether the sampling prefilter is on (GPTNEO_SAMPLING_PREFILTER=1, experimental), and
+   * how many rows were sampled from the candidates the backend selected (greedy and top-k rows) or from
+   * whole rows of logits read back.
    */
   samplingPrefilter?: NativeSamplingPrefilterStats;
 }

@@ -208,28 +208,27 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
     }
   };
   const s0 = gpu.stats().sampledRows;
-  const p0 = gpu.info().samplingPrefilter!;
   const native = await run('native');
   const s1 = gpu.stats().sampledRows;
-  const p1 = gpu.info().samplingPrefilter!;
   const typescript = await run('typescript');
   native.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the samplers differ on ${device}`));
   assert.equal(s1.typescript, s0.typescript, 'the native run sampled rows in TypeScript');
   assert.ok(s1.native - s0.native >= native.length * 20, 'the native run sampled too few rows natively');
-  // The sampling prefilter (on by default on a GPU): the top-k and greedy-with-penalty requests were
-  // sampled from GPU-selected candidates, the others from whole rows; with it off, the same tokens.
-  assert.ok(p1.enabled, `the sampling prefilter is off on ${device}`);
-  const candidateRows = p1.candidateRows - p0.candidateRows, fullRows = p1.fullRows - p0.fullRows;
-  assert.ok(candidateRows >= fx.json.sequences.length * 2 * 20 && fullRows >= fx.json.sequences.length * 2 * 20,
-    `prefilter rows: ${candidateRows} from candidates, ${fullRows} whole`);
-  process.env.GPTNEO_SAMPLING_PREFILTER = '0';
-  let unfiltered;
+  // The sampling prefilter (GPTNEO_SAMPLING_PREFILTER=1, experimental): the top-k and greedy-with-penalty
+  // requests are sampled from GPU-selected candidates, the others from whole rows; the tokens stay.
+  const p0 = gpu.info().samplingPrefilter!;
+  process.env.GPTNEO_SAMPLING_PREFILTER = '1';
+  let prefiltered;
   try {
-    unfiltered = await run('native');
+    prefiltered = await run('native');
   } finally {
     delete process.env.GPTNEO_SAMPLING_PREFILTER;
   }
-  native.forEach((r, i) => assert.deepEqual(r.tokenIds, unfiltered[i]!.tokenIds, `request ${i}: the prefilter changed the tokens`));
+  const p1 = gpu.info().samplingPrefilter!;
+  native.forEach((r, i) => assert.deepEqual(prefiltered[i]!.tokenIds, r.tokenIds, `request ${i}: the prefilter changed the tokens`));
+  const candidateRows = p1.candidateRows - p0.candidateRows, fullRows = p1.fullRows - p0.fullRows;
+  assert.ok(candidateRows >= fx.json.sequences.length * 2 * 20 && fullRows >= fx.json.sequences.length * 2 * 20,
+    `prefilter rows: ${candidateRows} from candidates, ${fullRows} whole`);
   return `${device} in-step sampling: ${native.length} concurrent seeded requests, tokens identical to the TypeScript sampler` +
-    ` and with the sampling prefilter off (${candidateRows} rows from GPU candidates, ${fullRows} whole)`;
+    ` and with the sampling prefilter on (${candidateRows} rows from GPU candidates, ${fullRows} whole)`;
 }
