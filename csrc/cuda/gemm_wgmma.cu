@@ -22,6 +22,7 @@
 #include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
+#include "cuda/wgmma_common.cuh"
 #include "cuda/wgmma_layout.h"
 #include "cuda/wgmma_ops.cuh"
 
@@ -31,14 +32,6 @@ namespace {
 using wgmma::kBK;
 using wgmma::kBM;
 using wgmma::kThreads;
-
-// Images built without the sm_90a feature set hold an empty stub with a different launch bound:
-// the host reads the loaded image's maxThreadsPerBlock to learn which one the device runs.
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define GN_WGMMA_BOUNDS __launch_bounds__(wgmma::kThreads, 1)
-#else
-#define GN_WGMMA_BOUNDS __launch_bounds__(wgmma::kStubThreads)
-#endif
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Stages k-tile kt: x rows m0.. into A stage `a_stage` ([kBM][kALd] fp32), W rows n0.. into the
@@ -54,13 +47,7 @@ __device__ __forceinline__ void load_tile(const GemmArgs& a, const WT* w, int m0
     const bool ok = gm < a.m && gk < a.k;
     cp_async16(a_stage + 4u * wgmma::a_offset(row, col), ok ? a.x + (size_t)gm * a.ldx + gk : a.x, ok);
   }
-#pragma unroll
-  for (int i = 0; i < T::kBChunks; ++i) {
-    const int c = tid + i * kThreads, row = wgmma::b_chunk_row(c), col = wgmma::b_chunk_k(c);
-    const int gn = n0 + row, gk = k0 + col;
-    const bool ok = gn < a.n && gk < a.k;
-    cp_async16(b_stage + wgmma::b_offset(row, col), ok ? w + (size_t)gn * a.k + gk : w, ok);
-  }
+  wgmma::load_b_tile<WT, T::kBChunks>(a, w, n0, kt, b_stage);
 }
 #endif
 
@@ -125,15 +112,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
   cp_async_wait<0>();
 
   // Epilogue straight from the D fragments: accumulators 4j + 2h + e are (row g + 8h, col 8j + 2t + e).
-  const int row0 = m0 + 64 * wg;
-#pragma unroll
-  for (int i = 0; i < T::kAcc; ++i) {
-    const int row = row0 + wgmma::d_row(warp, lane, i), col = n0 + wgmma::d_col(lane, i);
-    if (row < a.m && col < a.n) {
-      float* yp = a.y + (size_t)row * a.ldy + col;
-      *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
-    }
-  }
+  wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, wg, warp, lane);
 #endif
 }
 
@@ -183,12 +162,7 @@ bool wgmma_image_loaded() {
 }
 
 int launch_gemm_wgmma(const GemmArgs& a, cudaStream_t stream) {
-  // 128 x 256 tiles unless 128 x 128 tiles (about half the time each) finish in fewer rounds of
-  // blocks over the SMs (e.g. 144 wide blocks on 132 SMs: 2 rounds of ~2T vs 3 rounds of ~T).
-  const long long sms = multiprocessors(), mt = ceil_div(a.m, kBM);
-  const long long waves_wide = (ceil_div(a.n, 256) * mt + sms - 1) / sms;
-  const long long waves_narrow = (ceil_div(a.n, 128) * mt + sms - 1) / sms;
-  const bool wide = 2 * waves_wide <= waves_narrow;
+  const bool wide = wgmma::wide_tiles(a);
   if (a.w_dtype == GN_DTYPE_BF16)
     return wide ? launch_typed<__nv_bfloat16, 256>(a, stream) : launch_typed<__nv_bfloat16, 128>(a, stream);
   if (a.w_dtype == GN_DTYPE_F16)

@@ -24,6 +24,7 @@
 #include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
+#include "cuda/wgmma_common.cuh"
 #include "cuda/wgmma_layout.h"
 #include "cuda/wgmma_ops.cuh"
 
@@ -33,12 +34,6 @@ namespace {
 using wgmma::kBK;
 using wgmma::kBM;
 using wgmma::kThreads;
-
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define GN_WGMMA_SS_BOUNDS __launch_bounds__(wgmma::kThreads, 1)
-#else
-#define GN_WGMMA_SS_BOUNDS __launch_bounds__(wgmma::kStubThreads)
-#endif
 
 // x [m, k] fp32 (row stride ldx; k % 4 == 0, ldx % 4 == 0, 16-byte aligned) → x16 [m, k] of WT,
 // dense, each value rounded to nearest even (pack2, as the register-A kernels round).
@@ -70,19 +65,13 @@ __device__ __forceinline__ void load_tile_ss(const GemmArgs& a, const WT* x16, c
     const bool ok = gm < a.m && gk < a.k;
     cp_async16(a_stage + wgmma::a16_offset(row, col), ok ? x16 + (size_t)gm * a.k + gk : x16, ok);
   }
-#pragma unroll
-  for (int i = 0; i < T::kBChunks; ++i) {
-    const int c = tid + i * kThreads, row = wgmma::b_chunk_row(c), col = wgmma::b_chunk_k(c);
-    const int gn = n0 + row, gk = k0 + col;
-    const bool ok = gn < a.n && gk < a.k;
-    cp_async16(b_stage + wgmma::b_offset(row, col), ok ? w + (size_t)gn * a.k + gk : w, ok);
-  }
+  wgmma::load_b_tile<WT, T::kBChunks>(a, w, n0, kt, b_stage);
 }
 #endif
 
 // x16: [m, k] of WT (the rounded x); W: [n, k] of WT; y as GemmArgs.
 template <typename WT, int BN>
-__global__ void GN_WGMMA_SS_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __restrict__ x16) {
+__global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __restrict__ x16) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using T = wgmma::TileSS<BN>;
   constexpr int S = T::kStages;
@@ -137,16 +126,7 @@ __global__ void GN_WGMMA_SS_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __
   for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
   cp_async_wait<0>();
 
-  // Epilogue straight from the D fragments (as gemm_wgmma.cu).
-  const int row0 = m0 + 64 * wg;
-#pragma unroll
-  for (int i = 0; i < T::kAcc; ++i) {
-    const int row = row0 + wgmma::d_row(warp, lane, i), col = n0 + wgmma::d_col(lane, i);
-    if (row < a.m && col < a.n) {
-      float* yp = a.y + (size_t)row * a.ldy + col;
-      *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
-    }
-  }
+  wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, wg, warp, lane);
 #endif
 }
 
@@ -199,11 +179,7 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream) {
-  // The tile width as gemm_wgmma.cu chooses it: 128 x 256 unless 128 x 128 takes fewer rounds.
-  const long long sms = multiprocessors(), mt = ceil_div(a.m, kBM);
-  const long long waves_wide = (ceil_div(a.n, 256) * mt + sms - 1) / sms;
-  const long long waves_narrow = (ceil_div(a.n, 128) * mt + sms - 1) / sms;
-  const bool wide = 2 * waves_wide <= waves_narrow;
+  const bool wide = wgmma::wide_tiles(a);
   if (a.w_dtype == GN_DTYPE_BF16)
     return wide ? launch_typed<__nv_bfloat16, 256>(a, stream) : launch_typed<__nv_bfloat16, 128>(a, stream);
   if (a.w_dtype == GN_DTYPE_F16)

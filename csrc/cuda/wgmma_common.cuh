@@ -1,0 +1,64 @@
+// What the two Hopper wgmma GEMMs share (gemm_wgmma.cu: A in registers; gemm_wgmma_ss.cu: A in
+// shared memory): the launch bound of the sm_90a image and its stub, the B tile's cp.async loads, the
+// epilogue from the D fragments, and the choice of the tile width.
+#pragma once
+#include "cuda/cp_async.cuh"
+#include "cuda/gemm_traits.cuh"
+#include "cuda/wgmma_layout.h"
+
+namespace gncuda {
+namespace wgmma {
+
+// Images built without the sm_90a feature set hold an empty stub with a different launch bound:
+// the host reads the loaded image's maxThreadsPerBlock to learn which one the device runs
+// (wgmma_image_loaded).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define GN_WGMMA_BOUNDS __launch_bounds__(gncuda::wgmma::kThreads, 1)
+#else
+#define GN_WGMMA_BOUNDS __launch_bounds__(gncuda::wgmma::kStubThreads)
+#endif
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// W rows n0 .. n0+BN-1, k-tile kt, into the swizzled B stage at shared address b_stage ([BN][kBK]
+// 16-bit); zero-filled past n and k. kChunks: 16-byte chunks per thread (BN * kBK / 8 / kThreads).
+template <typename WT, int kChunks>
+__device__ __forceinline__ void load_b_tile(const GemmArgs& a, const WT* w, int n0, int kt, uint32_t b_stage) {
+  const int tid = threadIdx.x, k0 = kt * kBK;
+#pragma unroll
+  for (int i = 0; i < kChunks; ++i) {
+    const int c = tid + i * kThreads, row = b_chunk_row(c), col = b_chunk_k(c);
+    const int gn = n0 + row, gk = k0 + col;
+    const bool ok = gn < a.n && gk < a.k;
+    cp_async16(b_stage + b_offset(row, col), ok ? w + (size_t)gn * a.k + gk : w, ok);
+  }
+}
+
+// The epilogue straight from the D fragments of warpgroup wg (rows m0 + 64 wg ..): accumulator i of
+// (warp, lane) is element (d_row, d_col); bias, gelu_new or accumulate (common.cuh apply_epilogue),
+// bounds-checked against m and n.
+template <int kAcc>
+__device__ __forceinline__ void store_d_tile(const GemmArgs& a, const float* acc, int m0, int n0, int wg, int warp,
+                                             int lane) {
+  const int row0 = m0 + 64 * wg;
+#pragma unroll
+  for (int i = 0; i < kAcc; ++i) {
+    const int row = row0 + d_row(warp, lane, i), col = n0 + d_col(lane, i);
+    if (row < a.m && col < a.n) {
+      float* yp = a.y + (size_t)row * a.ldy + col;
+      *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
+    }
+  }
+}
+#endif
+
+// 128 x 256 tiles unless 128 x 128 tiles (about half the time each) finish in fewer rounds of blocks
+// over the SMs (e.g. 144 wide blocks on 132 SMs: 2 rounds of ~2T vs 3 rounds of ~T).
+inline bool wide_tiles(const GemmArgs& a) {
+  const long long sms = multiprocessors(), mt = ceil_div(a.m, kBM);
+  const long long waves_wide = (ceil_div(a.n, 256) * mt + sms - 1) / sms;
+  const long long waves_narrow = (ceil_div(a.n, 128) * mt + sms - 1) / sms;
+  return 2 * waves_wide <= waves_narrow;
+}
+
+}  // namespace wgmma
+}  // namespace gncuda
