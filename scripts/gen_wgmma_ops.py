@@ -39,52 +39,42 @@ FOOTER = """#endif  // __CUDA_ARCH_FEAT_SM90_ALL
 """
 
 
-def mma(wt_cpp, wt_ptx, n):
+def mma(wt_cpp, wt_ptx, n, a_in_smem):
+    """One specialisation: mma_ss (A through a descriptor) when a_in_smem, else mma_rs (A in 4 registers)."""
     acc = n // 2
     d = ", ".join(f"%{i}" for i in range(acc))
-    a = ", ".join(f"%{acc + i}" for i in range(4))
-    desc = f"%{acc + 4}"
-    lines = []
-    lines.append("template <>")
-    lines.append(f"__device__ __forceinline__ void mma_rs<{wt_cpp}, {n}>(float* d, const uint32_t* a, uint64_t b_desc) {{")
-    lines.append("  asm volatile(")
-    lines.append('      "{\\n"')
-    # scale-d = 1 (D += A*B; the accumulators start at zero), scale-a = scale-b = 1, B not transposed (K-major).
-    lines.append(f'      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{wt_ptx}.{wt_ptx} "')
-    lines.append(f'      "{{{d}}}, "')
-    lines.append(f'      "{{{a}}}, {desc}, 1, 1, 1, 0;\\n"')
-    lines.append('      "}\\n"')
+    if a_in_smem:
+        name, params = "mma_ss", "float* d, uint64_t a_desc, uint64_t b_desc"
+        # scale-d = 1 (D += A*B; the accumulators start at zero), scale-a = scale-b = 1, neither
+        # operand transposed (both K-major).
+        operands = f"%{acc}, %{acc + 1}, 1, 1, 1, 0, 0"
+        inputs = '"l"(a_desc), "l"(b_desc)'
+    else:
+        name, params = "mma_rs", "float* d, const uint32_t* a, uint64_t b_desc"
+        # scale-d = 1, scale-a = scale-b = 1, B not transposed (K-major).
+        operands = "{" + ", ".join(f"%{acc + i}" for i in range(4)) + f"}}, %{acc + 4}, 1, 1, 1, 0"
+        inputs = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc)'
     outs = ", ".join(f'"+f"(d[{i}])' for i in range(acc))
-    lines.append(f"      : {outs}")
-    lines.append('      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc));')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def mma_ss(wt_cpp, wt_ptx, n):
-    acc = n // 2
-    d = ", ".join(f"%{i}" for i in range(acc))
-    lines = []
-    lines.append("template <>")
-    lines.append(f"__device__ __forceinline__ void mma_ss<{wt_cpp}, {n}>(float* d, uint64_t a_desc, uint64_t b_desc) {{")
-    lines.append("  asm volatile(")
-    lines.append('      "{\\n"')
-    # scale-d = 1, scale-a = scale-b = 1, neither operand transposed (both K-major).
-    lines.append(f'      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{wt_ptx}.{wt_ptx} "')
-    lines.append(f'      "{{{d}}}, "')
-    lines.append(f'      "%{acc}, %{acc + 1}, 1, 1, 1, 0, 0;\\n"')
-    lines.append('      "}\\n"')
-    outs = ", ".join(f'"+f"(d[{i}])' for i in range(acc))
-    lines.append(f"      : {outs}")
-    lines.append('      : "l"(a_desc), "l"(b_desc));')
-    lines.append("}")
+    lines = [
+        "template <>",
+        f"__device__ __forceinline__ void {name}<{wt_cpp}, {n}>({params}) {{",
+        "  asm volatile(",
+        '      "{\\n"',
+        f'      "wgmma.mma_async.sync.aligned.m64n{n}k16.f32.{wt_ptx}.{wt_ptx} "',
+        f'      "{{{d}}}, "',
+        f'      "{operands};\\n"',
+        '      "}\\n"',
+        f"      : {outs}",
+        f"      : {inputs});",
+        "}",
+    ]
     return "\n".join(lines) + "\n"
 
 
 out = [HEADER]
 for wt_cpp, wt_ptx in (("__nv_bfloat16", "bf16"), ("__half", "f16")):
     for n in (128, 256):
-        out.append(mma(wt_cpp, wt_ptx, n))
-        out.append(mma_ss(wt_cpp, wt_ptx, n))
+        out.append(mma(wt_cpp, wt_ptx, n, a_in_smem=False))
+        out.append(mma(wt_cpp, wt_ptx, n, a_in_smem=True))
 out.append(FOOTER)
 print("".join(out), end="")
