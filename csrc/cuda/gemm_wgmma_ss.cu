@@ -92,22 +92,23 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
   for (int i = 0; i < T::kAcc; ++i) acc[i] = 0.f;
 
   const int ktiles = (a.k + kBK - 1) / kBK;
-  // Prologue: tiles 0 .. S-3, one cp.async group each.
+  // Prologue: tiles 0 .. S-3, one cp.async group each (the schedule: wgmma_layout.h ss_*).
 #pragma unroll
-  for (int s = 0; s < S - 2; ++s) {
-    if (s < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, s, a_stage(s), b_stage(s));
+  for (int t = 0; t < wgmma::ss_prologue_tiles(S); ++t) {
+    if (t < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, t, a_stage(wgmma::ss_slot(t, S)), b_stage(wgmma::ss_slot(t, S)));
     cp_async_commit();
   }
   for (int kt = 0; kt < ktiles; ++kt) {
-    const int slot = kt % S;
+    const int slot = wgmma::ss_slot(kt, S);
     // Groups committed so far: tiles 0 .. kt+S-3; at most S-3 may still be pending, so tile kt is here.
-    cp_async_wait<S - 3>();
+    cp_async_wait<wgmma::ss_pending_groups(S)>();
     wgmma::fence_proxy_async();  // this thread's copies, visible to wgmma's async-proxy reads
     __syncthreads();             // everyone's copies of tile kt; every thread has waited (wait_group 1
                                  // in iteration kt-1) for its warpgroup's wgmmas of tile kt-2
     // Refill the stage of tile kt-2 with tile kt+S-2 (same slot: (kt+S-2) % S == (kt-2) % S).
-    const int next = kt + S - 2;
-    if (next < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, next, a_stage(next % S), b_stage(next % S));
+    const int next = wgmma::ss_refill_tile(kt, S);
+    if (next < ktiles)
+      load_tile_ss<WT, T>(a, x16, w, m0, n0, next, a_stage(wgmma::ss_slot(next, S)), b_stage(wgmma::ss_slot(next, S)));
     cp_async_commit();
 
 #pragma unroll

@@ -80,7 +80,7 @@ GN_WGMMA_HD uint64_t b_desc(uint32_t stage_addr, int step) {
   return make_desc(stage_addr + (uint32_t)(step * kK16StepBytes), 16, kSwizzleAtomBytes, kDescSwizzle128);
 }
 
-// --- the shared-operand kernel (gemm_wgmma.cu gemm_wgmma_ss_kernel): A from shared memory too ------
+// --- the shared-operand kernel (gemm_wgmma_ss.cu): A from shared memory too ----------------------------
 // x is rounded to the weight's 16-bit type by a conversion pass first, so the A tile ([kBM rows][kBK]
 // 16-bit) is K-major with the 128-byte swizzle, laid out exactly as a B tile of kBM rows; warpgroup g
 // reads its 64 rows (8 KB, a whole number of swizzle atoms) through its own descriptor.
@@ -91,6 +91,15 @@ GN_WGMMA_HD int a16_chunk_k(int c) { return b_chunk_k(c); }
 GN_WGMMA_HD uint64_t a16_desc(uint32_t stage_addr, int warpgroup, int step) {
   return b_desc(stage_addr + (uint32_t)(warpgroup * 64 * kSwizzleRowBytes), step);
 }
+
+// Its pipeline over S stages (prefetch distance S - 2, one wgmma group in flight): the prologue loads
+// tiles 0 .. S-3; iteration kt waits until at most S - 3 cp.async groups are pending (tile kt has then
+// landed), loads tile kt + S - 2 into that tile's slot (the slot tile kt - 2 used), and issues tile
+// kt's wgmmas; tile t lives in slot t % S. tests/cpu/wgmma_layout.cpp plays the schedule through.
+GN_WGMMA_HD constexpr int ss_prologue_tiles(int stages) { return stages - 2; }
+GN_WGMMA_HD constexpr int ss_pending_groups(int stages) { return stages - 3; }
+GN_WGMMA_HD constexpr int ss_refill_tile(int kt, int stages) { return kt + stages - 2; }
+GN_WGMMA_HD constexpr int ss_slot(int tile, int stages) { return tile % stages; }
 
 template <int BN>
 struct TileSS {

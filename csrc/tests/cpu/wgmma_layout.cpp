@@ -171,6 +171,51 @@ void test_a16_layout() {
          fmt("mismatches=%.0f", mismatches));
 }
 
+// The shared-operand kernel's schedule (wgmma_layout.h ss_*), played through with the weakest
+// guarantees the instructions give: cp.async.wait_group N leaves the last N committed groups possibly
+// unfinished, wgmma.wait_group 1 the last wgmma group. Every tile must be loaded once, into a slot
+// nothing may still read, and have landed when its wgmmas are issued.
+void test_ss_schedule() {
+  bool ok = true;
+  int checked = 0;
+  for (int S : {wg::TileSS<256>::kStages, wg::TileSS<128>::kStages})
+    for (int ktiles = 1; ktiles <= 40; ++ktiles) {
+      std::vector<int> group_tile;            // cp.async group -> the tile it loads (-1: empty group)
+      std::vector<int> slot_tile(S, -1);      // the tile last loaded into each slot
+      std::vector<int> loads(ktiles, 0);
+      auto load = [&](int t) {
+        if (t >= ktiles) {
+          group_tile.push_back(-1);
+          return;
+        }
+        ok = ok && t >= 0 && wg::ss_slot(t, S) >= 0 && wg::ss_slot(t, S) < S;
+        slot_tile[wg::ss_slot(t, S)] = t;
+        loads[t]++;
+        group_tile.push_back(t);
+      };
+      for (int t = 0; t < wg::ss_prologue_tiles(S); ++t) load(t);
+      for (int kt = 0; kt < ktiles; ++kt) {
+        // cp.async.wait_group: all but the last ss_pending_groups(S) groups have landed.
+        const int landed = (int)group_tile.size() - wg::ss_pending_groups(S);
+        bool here = false;
+        for (int g = 0; g < landed; ++g) here = here || group_tile[g] == kt;
+        ok = ok && here && slot_tile[wg::ss_slot(kt, S)] == kt;
+        // After the barrier: wgmma groups 0 .. kt-2 are done; kt-1's may still read its slot.
+        const int next = wg::ss_refill_tile(kt, S);
+        if (next < ktiles) {
+          const int slot = wg::ss_slot(next, S), previous = slot_tile[slot];
+          ok = ok && slot != wg::ss_slot(kt, S) && (kt == 0 || slot != wg::ss_slot(kt - 1, S)) &&
+               (previous < 0 || previous <= kt - 2);  // an empty slot, or one whose wgmmas are done
+        }
+        load(next);  // the kernel commits a group every iteration, empty past the last tile
+        ++checked;
+      }
+      ok = ok && std::all_of(loads.begin(), loads.end(), [](int v) { return v == 1; });
+    }
+  report(ok, "wgmma-ss pipeline schedule (tiles loaded once, into free slots, landed before use)",
+         fmt("%.0f iterations over 4 and 6 stages", checked));
+}
+
 template <int BN>
 void test_d_layout() {
   std::vector<int> seen(wg::kBM * BN, 0);
@@ -320,6 +365,7 @@ void test_wgmma_layout(Rng& rng) {
   test_emulated_gemm<256>(65, 300, 64, rng);
   test_emulated_gemm<256>(128, 256, 200, rng);
   test_a16_layout();
+  test_ss_schedule();
   test_emulated_gemm<128, true>(130, 141, 136, rng);
   test_emulated_gemm<256, true>(200, 300, 264, rng);
 }
