@@ -18,18 +18,18 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
   request_.need.assign(static_cast<size_t>(rows), 0);
   request_.out_start.assign(1, 0);
   request_.extra_start.assign(1, 0);
-  changed_.clear();
+  request_.extra_ids.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
     specs_[r] = spec(r);
     const int need = cpu::candidate_need(specs_[r], V);
     request_.need[r] = need;
     any = any || need > 0;
-    if (need > 0) cpu::changed_ids(specs_[r], &changed_);
+    // The ids this row's bias and penalties change: their logits come back as the request's extras.
+    if (need > 0) cpu::changed_ids(specs_[r], &request_.extra_ids);
     request_.out_start.push_back(request_.out_start.back() + slots_for(need, V));
-    request_.extra_start.push_back(static_cast<int32_t>(changed_.size()));
+    request_.extra_start.push_back(static_cast<int32_t>(request_.extra_ids.size()));
   }
-  request_.extra_ids = changed_;
   std::fill(out, out + rows, cpu::kNeedFullRow);
   if (any) {
     GN_RETURN_IF_ERROR(model.select_logit_candidates(request_, &candidates_));
@@ -37,10 +37,10 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
     const CandidateRows& c = candidates_;
     pool.run(rows, [&](int r, int worker) {
       const int first = request_.out_start[r], slots = request_.out_start[r + 1] - first;
-      if (request_.need[r] <= 0 || c.counts[r] > slots) return;  // out[r] stays kNeedFullRow
+      if (request_.need[r] <= 0 || c.counts()[r] > slots) return;  // out[r] stays kNeedFullRow
       const int e = request_.extra_start[r];
-      out[r] = cpu::sample_candidates(c.ids.data() + first, c.vals.data() + first, c.counts[r], changed_.data() + e,
-                                      c.extra_vals.data() + e, request_.extra_start[r + 1] - e, V, specs_[r],
+      out[r] = cpu::sample_candidates(c.ids() + first, c.vals() + first, c.counts()[r], request_.extra_ids.data() + e,
+                                      c.extra_vals() + e, request_.extra_start[r + 1] - e, V, specs_[r],
                                       &candidate_scratch_[worker]);
     });
   }

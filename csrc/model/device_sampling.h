@@ -34,8 +34,7 @@ class DeviceRowSampler {
 
  private:
   std::vector<cpu::RowSampleSpec> specs_;
-  std::vector<int32_t> changed_;  // each row's changed ids, at request_.extra_start
-  CandidateRequest request_;
+  CandidateRequest request_;  // its extras: each row's changed ids (cpu::changed_ids)
   CandidateRows candidates_;
   std::vector<int32_t> full_rows_;
   std::vector<float> full_logits_;  // [full_rows_.size(), vocab]

@@ -206,20 +206,18 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
 }
 
 Status GptNeoModel::step(const StepInput& in, StepOutput* out) {
-  backend_logits_rows_ = 0;
   GN_RETURN_IF_ERROR(validate_step(in));
   if (in.steps > 1 && !graph_step_eligible(in)) return step_run_ahead(in, nullptr, out);
   return step_single(in, out);
 }
 
 Status GptNeoModel::step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out) {
-  backend_logits_rows_ = 0;
   GN_RETURN_IF_ERROR(validate_step(in, true));
   return step_run_ahead(in, &choose, out);
 }
 
 Status GptNeoModel::step_single(const StepInput& in, StepOutput* out) {
-  backend_logits_rows_ = 0;
+  backend_logits_rows_ = 0;  // every forward pass goes through here: the previous step's logits are gone
   const Status st = graph_step_eligible(in) ? step_decode_graph(in, out) : step_packed(in, out);
   if (st.ok() && in.output == OutputKind::kBackendLogits) backend_logits_rows_ = out->rows;
   return st;

@@ -103,11 +103,17 @@ struct CandidateRequest {
   std::vector<int32_t> extra_ids;    // [extra_start[R]], each in [0, vocab)
 };
 
-// Its answer: counts[R]; row r's candidates are ids/vals[out_start[r] .. + counts[r]) when counts[r]
-// fits its slots; extra_vals[e] is the logit of extra_ids[e].
+// Its answer, the block of words as downloaded: counts[R], ids[slots], vals[slots], extra_vals[extras].
+// Row r's candidates are ids()/vals()[out_start[r] .. + counts()[r]) when counts()[r] fits its slots;
+// extra_vals()[e] is the logit of extra_ids[e].
 struct CandidateRows {
-  std::vector<int32_t> counts, ids;
-  std::vector<float> vals, extra_vals;
+  std::vector<int32_t> words;
+  int rows = 0;
+  size_t slots = 0, extras = 0;
+  const int32_t* counts() const { return words.data(); }
+  const int32_t* ids() const { return words.data() + rows; }
+  const float* vals() const { return reinterpret_cast<const float*>(words.data() + rows + slots); }
+  const float* extra_vals() const { return reinterpret_cast<const float*>(words.data() + rows + 2 * slots); }
 };
 
 struct StepOutput {

@@ -64,16 +64,12 @@ Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, Candida
   args.extra_vals = reinterpret_cast<float*>(d_result + R + 2 * slots);
   GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, args));
   GN_RETURN_IF_ERROR(backend_->synchronize());
-  candidate_staging_.resize(result);
-  GN_RETURN_IF_ERROR(backend_->download(candidate_staging_.data(), d_result, result * sizeof(int32_t)));
-  const int32_t* words = candidate_staging_.data();
-  out->counts.assign(words, words + R);
-  out->ids.assign(words + R, words + R + slots);
-  out->vals.resize(slots);
-  out->extra_vals.resize(extras);
-  std::copy_n(reinterpret_cast<const float*>(words + R + slots), slots, out->vals.data());
-  std::copy_n(reinterpret_cast<const float*>(words + R + 2 * slots), extras, out->extra_vals.data());
-  return Status::Ok();
+  // Straight into the caller's block, which keeps its capacity from step to step.
+  out->words.resize(result);
+  out->rows = R;
+  out->slots = slots;
+  out->extras = extras;
+  return backend_->download(out->words.data(), d_result, result * sizeof(int32_t));
 }
 
 Status GptNeoModel::download_logit_rows(const std::vector<int32_t>& rows, float* out) {

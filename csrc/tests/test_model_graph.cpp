@@ -647,19 +647,19 @@ int main() {
       req.extra_ids = {5, 7, 3};
       CandidateRows got;
       st = m.select_logit_candidates(req, &got);
-      bool same = st.ok() && got.counts.size() == 3 && got.extra_vals.size() == 3;
+      bool same = st.ok() && got.rows == 3 && got.extras == 3 && got.slots == 120;
       for (int r = 0; same && r < 3; ++r) {
         const float* row = rows.data() + static_cast<size_t>(r) * V;
         const int slots = req.out_start[r + 1] - req.out_start[r];
         std::vector<int32_t> ids(std::max(slots, 1));
         std::vector<float> vals(std::max(slots, 1));
         const int want = cpu::ref::select_candidates_row(row, V, req.need[r], slots, ids.data(), vals.data());
-        same = got.counts[r] == want && want <= slots;
+        same = got.counts()[r] == want && want <= slots;
         for (int i = 0; same && i < want; ++i)
-          same = got.ids[req.out_start[r] + i] == ids[i] &&
-                 std::memcmp(&got.vals[req.out_start[r] + i], &vals[i], sizeof(float)) == 0;
+          same = got.ids()[req.out_start[r] + i] == ids[i] &&
+                 std::memcmp(&got.vals()[req.out_start[r] + i], &vals[i], sizeof(float)) == 0;
         for (int e = req.extra_start[r]; same && e < req.extra_start[r + 1]; ++e)
-          same = std::memcmp(&got.extra_vals[e], &row[req.extra_ids[e]], sizeof(float)) == 0;
+          same = std::memcmp(&got.extra_vals()[e], &row[req.extra_ids[e]], sizeof(float)) == 0;
       }
       report(same, run->name + ": select_logit_candidates equals the oracle on the step's rows", st.message());
       // The sampler: rows 0 and 1 from candidates, row 2 (top-p) whole.
