@@ -57,9 +57,8 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
   using T = wgmma::Tile<BN>;
   constexpr int S = T::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  // Swizzle atoms must start 1024-byte aligned: round the dynamic base up (kSmemBytes has the slack).
   const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
-  const uint32_t b_base = (raw + wgmma::kSwizzleAtomBytes - 1) & ~uint32_t(wgmma::kSwizzleAtomBytes - 1);
+  const uint32_t b_base = wgmma::atom_aligned_base(smem_raw);  // swizzle atoms start 1024-byte aligned
   const uint32_t a_base = b_base + S * T::kBStageBytes;                        // [S][kBM][kALd] fp32
   const float* As = reinterpret_cast<const float*>(smem_raw + (a_base - raw));
   const WT* w = static_cast<const WT*>(a.w);  // [n, k]
@@ -90,8 +89,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
     uint32_t af[4][4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) a_fragment_from_f32<WT>(as + 16 * j, wgmma::kALd, af[j]);  // k16 step j
-#pragma unroll
-    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+    wgmma::fence_accumulators<T::kAcc>(acc);
     wgmma::fence();
     const uint32_t b_stage = b_base + slot * T::kBStageBytes;
 #pragma unroll
@@ -106,8 +104,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_kernel(GemmArgs a) {
     }
     cp_async_commit();
     wgmma::wait_group<0>();
-#pragma unroll
-    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+    wgmma::fence_accumulators<T::kAcc>(acc);
   }
   cp_async_wait<0>();
 

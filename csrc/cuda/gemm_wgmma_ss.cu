@@ -76,9 +76,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
   using T = wgmma::TileSS<BN>;
   constexpr int S = T::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  // Swizzle atoms must start 1024-byte aligned: round the dynamic base up (kSmemBytes has the slack).
-  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
-  const uint32_t base = (raw + wgmma::kSwizzleAtomBytes - 1) & ~uint32_t(wgmma::kSwizzleAtomBytes - 1);
+  const uint32_t base = wgmma::atom_aligned_base(smem_raw);  // swizzle atoms start 1024-byte aligned
   // Stage s: A tile at base + s * kStageBytes, its B tile kA16StageBytes after it.
   const auto a_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes); };
   const auto b_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes + wgmma::kA16StageBytes); };
@@ -111,20 +109,17 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
       load_tile_ss<WT, T>(a, x16, w, m0, n0, next, a_stage(wgmma::ss_slot(next, S)), b_stage(wgmma::ss_slot(next, S)));
     cp_async_commit();
 
-#pragma unroll
-    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+    wgmma::fence_accumulators<T::kAcc>(acc);
     wgmma::fence();
 #pragma unroll
     for (int j = 0; j < 4; ++j)
       wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(a_stage(slot), wg, j), wgmma::b_desc(b_stage(slot), j));
     wgmma::commit_group();
     wgmma::wait_group<1>();  // tile kt-1's wgmmas are done; tile kt's stay in flight
-#pragma unroll
-    for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+    wgmma::fence_accumulators<T::kAcc>(acc);
   }
   wgmma::wait_group<0>();
-#pragma unroll
-  for (int i = 0; i < T::kAcc; ++i) wgmma::fence_operand(acc[i]);
+  wgmma::fence_accumulators<T::kAcc>(acc);
   cp_async_wait<0>();
 
   wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, wg, warp, lane);

@@ -5,6 +5,7 @@
 #include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/wgmma_layout.h"
+#include "cuda/wgmma_ops.cuh"
 
 namespace gncuda {
 namespace wgmma {
@@ -31,6 +32,21 @@ __device__ __forceinline__ void load_b_tile(const GemmArgs& a, const WT* w, int 
     const bool ok = gn < a.n && gk < a.k;
     cp_async16(b_stage + b_offset(row, col), ok ? w + (size_t)gn * a.k + gk : w, ok);
   }
+}
+
+// Shared address of the dynamic shared memory's base rounded up to a swizzle atom (1024 bytes: the
+// 128-byte swizzle pattern is anchored there; the kernels' kSmemBytes include the slack).
+__device__ __forceinline__ uint32_t atom_aligned_base(const void* smem_raw) {
+  const uint32_t raw = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  return (raw + kSwizzleAtomBytes - 1) & ~uint32_t(kSwizzleAtomBytes - 1);
+}
+
+// fence_operand on every accumulator: the compiler keeps their reads and writes on their side of a
+// wgmma fence or wait.
+template <int kAcc>
+__device__ __forceinline__ void fence_accumulators(float* acc) {
+#pragma unroll
+  for (int i = 0; i < kAcc; ++i) fence_operand(acc[i]);
 }
 
 // The epilogue straight from the D fragments of warpgroup wg (rows m0 + 64 wg ..): accumulator i of
