@@ -11,7 +11,10 @@
 #   6. compute-sanitizer memcheck on `test_cuda_ops --quick`, racecheck per group (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
-#   scripts/gpu-check.sh      (env overrides: GN_ARCH=90a-real GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu)
+#   scripts/gpu-check.sh      (env overrides: GN_ARCH=90a-real GN_TOTAL_S=480 JOBS=nproc GN_BUILD=build-gpu,
+#                              GN_SKIP="bench peers node" skips those stages for a correctness-only rerun)
+# The device tool returns only a few files per call: at the end every log is packed into
+# $OUT/gpu-out.tgz and only it, summary.txt and the two JSON files stay beside it.
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-out}"
@@ -21,7 +24,13 @@ TOTAL_S="${GN_TOTAL_S:-480}"
 JOBS="${JOBS:-$(nproc 2>/dev/null || echo 8)}"
 BUILD="${GN_BUILD:-build-gpu}"
 START=$(date +%s)
+SKIP=" ${GN_SKIP:-} "
 declare -a SUMMARY=()
+# skipped NAME: true when GN_SKIP names the stage (and records that in the summary).
+skipped() {
+  case "$SKIP" in *" $1 "*) SUMMARY+=("$1|skipped (GN_SKIP)"); return 0 ;; esac
+  return 1
+}
 
 log() { echo "[gpu-check $(($(date +%s) - START))s] $*"; }
 # Seconds left before the overall deadline, capped at $1.
@@ -95,13 +104,15 @@ fi
 
 if [ $built -eq 1 ]; then
   # --- 3. benchmark -------------------------------------------------------------------------------
-  run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
+  skipped bench || run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
 else
   SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
 fi
 
 # --- 4. peers (PyTorch / transformers) ------------------------------------------------------------
-if python3 -c "import torch" >/dev/null 2>&1; then
+if skipped peers; then
+  :
+elif python3 -c "import torch" >/dev/null 2>&1; then
   run_stage gpu_peers 200 python3 scripts/gpu_peers.py --json "$OUT/peers.json"
 else
   SUMMARY+=("gpu_peers|skipped (no PyTorch)")
@@ -110,7 +121,7 @@ fi
 # --- 4b. Node checks -------------------------------------------------------------------------------
 # Node hook: when .node-bin/node.xz is present: unpack node and, if scripts/gpu-node-tests.sh exists, run it
 # with NODE set to the unpacked binary (Node-level CUDA checks with the carried addon).
-if [ -f .node-bin/node.xz ]; then
+if [ -f .node-bin/node.xz ] && ! skipped node; then
   NODE_DIR="$(mktemp -d)"
   if xz -dc .node-bin/node.xz >"$NODE_DIR/node" && chmod +x "$NODE_DIR/node"; then
     log "node: $("$NODE_DIR/node" --version 2>&1)"
@@ -178,3 +189,8 @@ fi
   fi
   echo "  logs and JSON: $OUT   total $(($(date +%s) - START))s"
 } | tee "$OUT/summary.txt"
+# Pack every log into one archive (the device tool brings back only a few files per call).
+PACK="$(mktemp -d)"
+tar czf "$PACK/gpu-out.tgz" -C "$OUT" . && mv "$PACK/gpu-out.tgz" "$OUT/" &&
+  find "$OUT" -mindepth 1 -maxdepth 1 ! -name gpu-out.tgz ! -name summary.txt ! -name '*.json' -exec rm -rf {} +
+rmdir "$PACK" 2>/dev/null
