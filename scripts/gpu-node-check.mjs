@@ -28,7 +28,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
   await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
-  await check(`${name} experimental switches`, () => checks.checkCudaExperimentalSwitches(name));
+  await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
 }
 await check('embeddings', () => checks.checkCudaEmbeddings());
 await check('in-step sampling', () => checks.checkCudaStepSampling());
@@ -37,8 +37,114 @@ await check('in-step sampling', () => checks.checkCudaStepSampling());
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
-// env: environment variables set while the model loads (the CUDA backend reads its experimental
-// switches, GPTNEO_CUDA_GEMV_STREAM and GPTNEO_CUDA_FUSED_LN, when it is created).
+// env: environment variables set while the model loads (the CUDA backend reads its decode switches,
+// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL and GPTNEO_CUDA_FUSED_LN, when it is created; the sampling
+// prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
+// runAhead: the load option (default 16; 1 = one decode step per native call).
+async function decodeBench(preset, streamsList, newTokens,
+  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  try {
+    Object.assign(process.env, env);
+    await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
+    const t0 = performance.now();
+    const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
+      cudaGraphs: graphs, kvCacheDtype, ...(runAhead === undefined ? {} : { runAhead }) });
+    const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
+      (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
+      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
+      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('');
+    console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
+    const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
+    for (const streams of streamsList) {
+      await Promise.all(Array.from({ length: streams }, (_, i) => model.generate(ids(32, i), { maxNewTokens: 8, temperature: 0, ignoreEos: true })));
+      let firstDone = 0;
+      let start = 0;
+      const runs = Array.from({ length: streams }, async (_, i) => {
+        let n = 0;
+        const opts = { maxNewTokens: newTokens, ignoreEos: true, ...(sampling ?? { temperature: 0 }) };
+        for await (const _c of model.stream(ids(32, i + 100), opts)) {
+          if (n++ === 0 && ++firstDone === streams) start = performance.now();
+        }
+        return n - 1;
+      });
+      const tokens = (await Promise.all(runs)).reduce((a, b) => a + b, 0);
+      const s = (performance.now() - start) / 1000;
+      console.log(`BENCH ${preset}${tag} decode streams=${streams}: ${(tokens / s).toFixed(1)} tok/s aggregate`);
+    }
+    console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
+      ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}` +
+      ` runahead ${JSON.stringify(model.stats().runAhead)} prefilter ${JSON.stringify(model.info().samplingPrefilter)}`);
+    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0 || runAhead !== undefined) {
+      await model.dispose();
+      return;
+    }
+    const long = ids(512, 5);
+    await model.forward(long);
+    const t1 = performance.now();
+    for (let i = 0; i < 3; i++) await model.forward(long);
+    console.log(`BENCH ${preset} prefill 512 (all logits): ${(3 * 512 / ((performance.now() - t1) / 1000)).toFixed(0)} tok/s`);
+    // Time to first token of a 2000-token prompt (prefill on tensor-core attention, last row only).
+    const prompt = ids(2000, 9);
+    await model.generate(prompt, { maxNewTokens: 1, temperature: 0 });
+    const t2 = performance.now();
+    for (let i = 0; i < 3; i++) await model.generate(ids(2000, 10 + i), { maxNewTokens: 1, temperature: 0 });
+    console.log(`BENCH ${preset} time to first token, 2000-token prompt: ${((performance.now() - t2) / 3).toFixed(1)} ms`);
+    await model.dispose();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+try {
+  await decodeBench('125m', [1, 8, 32], 128);
+  await decodeBench('1.3b', [1, 8], 64);
+  // One decode step per native call: what greedy run-ahead (the default) saves.
+  await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
+  await decodeBench('1.3b', [1], 64, { runAhead: 1 });
+  await decodeBench('125m', [1, 8], 128, { graphs: false });
+  await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default on CUDA)
+  // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
+  const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
+  await decodeBench('125m', [1, 32], 128, { sampling: topK });
+  await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
+  await decodeBench('1.3b', [1], 64, { graphs: false });
+  await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
+  // The decode switches (csrc/cuda/NOTES.md rounds 5 and 8): the kernels before them (streaming GEMV
+  // and programmatic launch off), the streaming GEMV for every row count it serves (the default stops
+  // at 4), and the folded layer norm (opt-in).
+  const before = { GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' };
+  await decodeBench('1.3b', [1, 8], 64, { env: before });
+  await decodeBench('125m', [1, 8], 128, { env: before });
+  await decodeBench('1.3b', [1, 8], 64, { env: { GPTNEO_CUDA_GEMV_STREAM: '1' } });
+  await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1' } });
+} catch (e) {
+    console.log(`FAIL ${name}: ${e instanceof Error ? e.message : e}`);
+    failed++;
+  }
+}
+for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
+  await check(`${name} float32`, () => checks.checkCudaFloat32(name));
+  await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
+  await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
+  await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
+  await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
+}
+await check('embeddings', () => checks.checkCudaEmbeddings());
+await check('in-step sampling', () => checks.checkCudaStepSampling());
+
+// Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
+// graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
+// sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
+// kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
+// env: environment variables set while the model loads (the CUDA backend reads its decode switches,
+// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL and GPTNEO_CUDA_FUSED_LN, when it is created; the sampling
+// prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
 // runAhead: the load option (default 16; 1 = one decode step per native call).
 async function decodeBench(preset, streamsList, newTokens,
   { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {

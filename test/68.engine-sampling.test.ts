@@ -64,14 +64,16 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
     assert.ok(after.typescript - middle.typescript >= 6 * 24, 'the TypeScript run sampled too few rows in TypeScript');
   });
 
-  // The sampling prefilter (csrc/model/device_sampling.h; experimental, meant for GPU backends), forced on here: the
+  // The sampling prefilter (csrc/model/device_sampling.h; on by default on GPU backends only), forced on here: the
   // CPU backend runs the same path: greedy and top-k rows sampled from the candidates the backend
   // selects, the others from whole rows read back. The tokens must not change.
   it('with the sampling prefilter forced on, the native step still gives the TypeScript tokens', async function () {
     this.timeout(60_000);
     const typescript = await withSampler('typescript', runAll);
     const before = model.info().samplingPrefilter!;
-    assert.equal(before.enabled, false, 'the prefilter is off by default');
+    assert.equal(before.enabled, false, 'the prefilter is off by default on the CPU');
+    process.env.GPTNEO_SAMPLING_PREFILTER = '0';
+    assert.equal(model.info().samplingPrefilter!.enabled, false, 'GPTNEO_SAMPLING_PREFILTER=0 keeps it off');
     process.env.GPTNEO_SAMPLING_PREFILTER = '1';
     let prefiltered: GenerationResult[];
     let during;

@@ -28,7 +28,7 @@ describe('90 model on CUDA', function () {
     it(`${name}: run-ahead (greedy and sampled) equals one step per call, with and without graphs`, async () => {
       console.log(`      ${await checkCudaRunAhead(name)}`);
     });
-    it(`${name}: the experimental switches are reported and keep greedy decoding`, async () => {
+    it(`${name}: the decode switches are reported and keep greedy decoding`, async () => {
       console.log(`      ${await checkCudaExperimentalSwitches(name)}`);
     });
   }

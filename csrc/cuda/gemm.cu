@@ -9,16 +9,16 @@ using namespace gncuda;
 
 namespace {
 
-// GPTNEO_CUDA_WGMMA=1 lets select_kernel() pick the Hopper wgmma kernel with A in registers, =ss the
-// one with A in shared memory (read once; off by default until a GPU run has verified them:
-// csrc/cuda/NOTES.md, rounds 4 and 7). gn_cuda_gemm_with forces either anyway. Returns the kernel
-// id, or -1 when not opted in.
+// The Hopper kernel select_kernel() may pick for prompt-sized GEMMs: by default the wgmma kernel
+// with A in shared memory (verified and measured on an H200: 1.5-1.7x the mma.sync kernel at the
+// 1.3B shapes, bench/RESULTS.md run 4); GPTNEO_CUDA_WGMMA=1 the one with A in registers, =0 neither
+// (mma.sync tiles). gn_cuda_gemm_with forces either anyway. Returns the kernel id, or -1 for none.
 int wgmma_opted_in() {
   static const int kernel = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
     if (v != nullptr && std::strcmp(v, "1") == 0) return static_cast<int>(GN_GEMM_WGMMA);
-    if (v != nullptr && std::strcmp(v, "ss") == 0) return static_cast<int>(GN_GEMM_WGMMA_SS);
-    return -1;
+    return static_cast<int>(GN_GEMM_WGMMA_SS);
   }();
   return kernel;
 }

@@ -110,19 +110,28 @@ class CudaBackend : public Backend {
  public:
   CudaBackend(int device, void* stream, std::string device_name)
       : device_(device), stream_(stream), device_name_(std::move(device_name)) {
+    // Decode switches, chosen by measurement on an H200 (bench/RESULTS.md, run 4; csrc/cuda/NOTES.md
+    // round 8); each variable's "0" restores the kernels used before.
+    // GPTNEO_CUDA_GEMV_STREAM: the streaming GEMV takes decode projections of up to
+    // kGemvStreamDefaultRows rows (1.3B batch 1: 469 -> 612 tok/s; past 4 rows the plain GEMV is
+    // faster on some layers); "1" gives it every row count it serves (up to 8), "0" none.
+    gemv_stream_rows_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "0")   ? 0
+                        : env_is("GPTNEO_CUDA_GEMV_STREAM", "1") ? kGemvStreamMaxRows
+                                                                 : kGemvStreamDefaultRows;
+    // GPTNEO_CUDA_FUSED_LN=1: layer norms folded into the decode GEMV. Opt-in: it measured slower
+    // than a separate layer norm in every decode-layer configuration.
     fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
-    gemv_stream_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "1");
-    // GPTNEO_CUDA_PDL=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
-    // decode-path kernels on this backend's stream become programmatic dependent launches (sm_90+).
-    // Best effort: a stream that cannot be marked runs as before.
-    if (env_is("GPTNEO_CUDA_PDL", "1")) (void)gn_cuda_stream_set_programmatic_launch(stream_, 1);
+    // GPTNEO_CUDA_PDL (default on; "0" off): the decode-path kernels on this backend's stream become
+    // programmatic dependent launches on sm_90+ (1.3B batch 1: +6%, with the streaming GEMV +13%).
+    // Best effort: a stream that cannot be marked, or a GPU without it, runs as before.
+    if (!env_is("GPTNEO_CUDA_PDL", "0")) (void)gn_cuda_stream_set_programmatic_launch(stream_, 1);
   }
 
   std::vector<std::string> experimental_switches() const override {
     gn_cuda_set_device(device_);  // (the queries below read the current device)
     std::vector<std::string> on;
     if (fused_layernorm_) on.push_back("fusedLayerNorm");
-    if (gemv_stream_) on.push_back("gemvStream");
+    if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
     const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: A in registers, 2: A in shared memory too
@@ -258,9 +267,9 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (experimental: off by default
-  // until a GPU run has measured it and test_model_graph has passed with it), the shape allows and the
-  // GEMV is what the linear would run anyway (not for rows the tensor cores take).
+  // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (opt-in: measured slower than
+  // the separate layer norm on an H200), the shape allows and the GEMV is what the linear would run
+  // anyway (not for rows the tensor cores take).
   Status layernorm_linear(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
                           const PreparedLinear& w, const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue,
                           float* d_norm) override {
@@ -471,17 +480,19 @@ class CudaBackend : public Backend {
   bool workspace_in_graph_ = false;                  // a recorded graph uses workspace_
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
-  // GPTNEO_CUDA_GEMV_STREAM=1 (experimental until measured on a GPU: csrc/cuda/NOTES.md round 5): the
-  // rows the decode GEMV would take (m <= 8, x within 96 KiB) go to the streaming GEMV instead.
+  // The rows the decode GEMV would take (m <= gemv_stream_rows_, x within 96 KiB) go to the
+  // streaming GEMV instead (csrc/cuda/NOTES.md rounds 5 and 8).
   bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {
-    return gemv_stream_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
+    return m <= gemv_stream_rows_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
            gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, ldx, cw.data()) == GN_GEMM_GEMV;
   }
   static bool env_is(const char* name, const char* value) {
     const char* v = std::getenv(name);
     return v != nullptr && std::strcmp(v, value) == 0;
   }
-  bool gemv_stream_ = false;
+  static constexpr int kGemvStreamDefaultRows = 4;  // the rows the streaming GEMV takes by default
+  static constexpr int kGemvStreamMaxRows = 8;      // every row count it serves (GPTNEO_CUDA_GEMV_STREAM=1)
+  int gemv_stream_rows_ = 0;                        // decode rows at most this many stream (0: off)
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 

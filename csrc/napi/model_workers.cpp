@@ -50,9 +50,11 @@ Status StepWorker::run(GptNeoModel& model) {
   return sampling_ ? sample(model) : model.step(input_, &output_);
 }
 
-bool sampling_prefilter_on() {
+bool sampling_prefilter_on(const Backend& backend) {
   const char* env = std::getenv("GPTNEO_SAMPLING_PREFILTER");
-  return env != nullptr && std::strcmp(env, "1") == 0;
+  if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+  if (env != nullptr && std::strcmp(env, "1") == 0) return true;
+  return backend.kind() == BackendKind::kCuda;
 }
 
 Status StepWorker::sample(GptNeoModel& model) {
@@ -63,7 +65,7 @@ Status StepWorker::sample(GptNeoModel& model) {
     if (!holder_->sampling_pool) holder_->sampling_pool = std::make_unique<ThreadPool>(hardware_threads());
     pool = holder_->sampling_pool.get();
   }
-  if (sampling_prefilter_on()) return sample_on_backend(model, *pool);
+  if (sampling_prefilter_on(model.backend())) return sample_on_backend(model, *pool);
   if (input_.steps > 1) {
     // A run-ahead: each step's rows sampled here, with that step's uniforms and the penalty state
     // the earlier steps' tokens left.

@@ -271,7 +271,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     o.Set("graphs", graphs);
     Napi::Object prefilter = Napi::Object::New(env);
     const DeviceSamplingStats ds = holder_->device_sampler ? holder_->device_sampler->stats() : DeviceSamplingStats();
-    prefilter.Set("enabled", sampling_prefilter_on());
+    prefilter.Set("enabled", sampling_prefilter_on(holder_->model->backend()));
     prefilter.Set("candidateRows", static_cast<double>(ds.candidate_rows));
     prefilter.Set("fullRows", static_cast<double>(ds.full_rows));
     o.Set("samplingPrefilter", prefilter);

@@ -148,10 +148,11 @@ int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void
   });
 }
 
-// As gemm.cu: GPTNEO_CUDA_WGMMA=1 or =ss (the mock is a compute capability 9.0 device with the sm_90a image).
+// As gemm.cu: wgmma-ss by default, GPTNEO_CUDA_WGMMA=1 the register-A kernel, =0 none (the mock is a
+// compute capability 9.0 device with the sm_90a image).
 int gn_cuda_gemm_wgmma_enabled(void) {
   const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
-  return v && std::strcmp(v, "1") == 0 ? 1 : v && std::strcmp(v, "ss") == 0 ? 2 : 0;
+  return v && std::strcmp(v, "0") == 0 ? 0 : v && std::strcmp(v, "1") == 0 ? 1 : 2;
 }
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
   // Same rule as gemm.cu: bf16/f16 weights of wide layers leave the GEMV from 3 rows (DecodeTcTraits::kFromM).
@@ -162,7 +163,7 @@ int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, c
   const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
   if (m <= 64 && gemv_ok && blocks < kSms) return half_w ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
   if (!tc_ok) return m <= 8 && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;
-  if (gn_cuda_gemm_wgmma_enabled() && 2 * blocks >= kSms)  // opt-in until verified on a GPU
+  if (gn_cuda_gemm_wgmma_enabled() && 2 * blocks >= kSms)
     return gn_cuda_gemm_wgmma_enabled() == 2 ? GN_GEMM_WGMMA_SS : GN_GEMM_WGMMA;
   return blocks < kSms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }

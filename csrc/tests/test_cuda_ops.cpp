@@ -276,14 +276,19 @@ void test_gemm(Ctx& c) {
             {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}, {32, 768, 768, DType::kF32, GN_GEMM_GEMV}};
   alignas(16) static float dummy[4];
-  // GPTNEO_CUDA_WGMMA=1 (=ss) on a device that runs wgmma: the register-A (shared-A) kernel takes
-  // over the 128x128 tensor-core shapes (the 64x64 cases below have grids far under half the SMs,
-  // which stay on mma.sync).
+  // On a device that runs wgmma the shared-A kernel takes over the 128x128 tensor-core shapes by
+  // default (GPTNEO_CUDA_WGMMA=1: the register-A kernel; =0: neither); the 64x64 cases below have
+  // grids far under half the SMs, which stay on mma.sync.
   const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA");
-  const bool wgmma_auto = wgmma_env && (!std::strcmp(wgmma_env, "1") || !std::strcmp(wgmma_env, "ss")) && g_wgmma_runs > 0;
+  const int wgmma_expected = g_wgmma_runs == 0                             ? 0
+                             : wgmma_env && !std::strcmp(wgmma_env, "0") ? 0
+                             : wgmma_env && !std::strcmp(wgmma_env, "1") ? 1
+                                                                         : 2;
+  report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (shared-A by default on Hopper)",
+         fmt("enabled %d, expected %d", gn_cuda_gemm_wgmma_enabled(), wgmma_expected));
   for (auto& e : ex)
-    if (wgmma_auto && e.kernel == GN_GEMM_TENSOR_CORE)
-      e.kernel = !std::strcmp(wgmma_env, "ss") ? GN_GEMM_WGMMA_SS : GN_GEMM_WGMMA;
+    if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE)
+      e.kernel = wgmma_expected == 2 ? GN_GEMM_WGMMA_SS : GN_GEMM_WGMMA;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),

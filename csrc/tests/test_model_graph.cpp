@@ -23,7 +23,11 @@
 //                   relative difference d flips roundings in proportion to d and so moves the result by
 //                   about sqrt(d * 2^-8): H200, mean 2.1e-5, at most 7.8e-4 (a 12-row step at context 504)
 //   cuda+graphs+pdl float32, recordings on, the decode-path kernels launched as programmatic
-//                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1, experimental as well)
+//                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1)
+//   cuda bf16+graphs defaults  bfloat16, recordings on, none of the variables set: the shipped
+//                   choice (streaming GEMV up to 4 rows, programmatic launch, wgmma-ss on Hopper), judged
+//                   like the streaming model. Every other CUDA model sets GPTNEO_CUDA_GEMV_STREAM and
+//                   GPTNEO_CUDA_PDL explicitly (0 unless it is that model's switch).
 // Every step's logits must match the reference, every argmax must equal the reference's where its
 // top-2 margin is clear, and the recordings must actually serve the decode steps. Phase F runs
 // run-ahead (StepInput::steps > 1; argmax, and tokens from a TokenChooser) on the fp32 models against
@@ -274,19 +278,24 @@ int main() {
     report(st.ok(), "create the CUDA backend", st.message());
     return st.ok();
   };
-  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6, b7, b8, b9;
-  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream, pdl, f32kv_plain, f32kv_stream;
+  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6, b7, b8, b9, b10;
+  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream, pdl, f32kv_plain, f32kv_stream, defaults;
+  // (the variables are read when a backend is created)
+  setenv("GPTNEO_CUDA_GEMV_STREAM", "0", 1);
+  setenv("GPTNEO_CUDA_PDL", "0", 1);
   if (!cuda(&b1) || !cuda(&b2) || !cuda(&b3) || !cuda(&b4) || !cuda(&b8)) return 1;
-  setenv("GPTNEO_CUDA_FUSED_LN", "1", 1);  // read when the backend is created
+  setenv("GPTNEO_CUDA_FUSED_LN", "1", 1);
   const bool b5_ok = cuda(&b5);
   setenv("GPTNEO_CUDA_GEMV_STREAM", "1", 1);
   const bool b6_ok = cuda(&b6) && cuda(&b9);
   unsetenv("GPTNEO_CUDA_FUSED_LN");
-  unsetenv("GPTNEO_CUDA_GEMV_STREAM");
+  setenv("GPTNEO_CUDA_GEMV_STREAM", "0", 1);
   setenv("GPTNEO_CUDA_PDL", "1", 1);
   const bool b7_ok = cuda(&b7);
+  unsetenv("GPTNEO_CUDA_GEMV_STREAM");
   unsetenv("GPTNEO_CUDA_PDL");
-  if (!b5_ok || !b6_ok || !b7_ok) return 1;
+  const bool b10_ok = cuda(&b10);
+  if (!b5_ok || !b6_ok || !b7_ok || !b10_ok) return 1;
   if (!make_run("cpu", create_cpu_backend(2, cpu::select_simd()), path, tensors, DType::kF32, true, &ref) ||
       !make_run("cuda", std::move(b1), path, tensors, DType::kF32, false, &plain) ||
       !make_run("cuda+graphs", std::move(b2), path, tensors, DType::kF32, true, &graphs) ||
@@ -297,7 +306,8 @@ int main() {
       !make_run("cuda+graphs+pdl", std::move(b7), path, tensors, DType::kF32, true, &pdl) ||
       !make_run("cuda bf16w f32kv+graphs", std::move(b8), path, tensors, DType::kBF16, true, &f32kv_plain, true) ||
       !make_run("cuda bf16w f32kv+graphs+gemv-stream", std::move(b9), path, tensors, DType::kBF16, true, &f32kv_stream,
-                true))
+                true) ||
+      !make_run("cuda bf16+graphs defaults", std::move(b10), path, tensors, DType::kBF16, true, &defaults))
     return 1;
   {
     // The switches each backend reports (Backend::experimental_switches, info().cudaExperimental).
@@ -310,7 +320,10 @@ int main() {
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),
-           "cuda: no experimental switch without the variables");
+           "cuda: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0");
+    report(defaults.model->backend().experimental_switches() ==
+               with_wgmma(hopper ? Names{"gemvStream", "programmaticLaunch"} : Names{"gemvStream"}),
+           "cuda bf16+graphs defaults: the streaming GEMV, and programmatic launch where the GPU has it");
     report(fused.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm"}), "cuda+graphs+fused-ln reports it");
     report(stream.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm", "gemvStream"}),
            "cuda bf16+graphs+gemv-stream reports both switches");
@@ -348,7 +361,7 @@ int main() {
     }
     std::vector<float> ref_logits(ref_out.values.get(), ref_out.values.get() + ref_out.count);
     StepOutput plain_out, graph_out, bf16_out, bf16_graph_out, fused_out, stream_out, pdl_out, f32kv_out,
-        f32kv_stream_out;
+        f32kv_stream_out, defaults_out;
     const Status s1 = plain.model->step(in, &plain_out);
     const Status s2 = graphs.model->step(in, &graph_out);
     const Status s5 = fused.model->step(in, &fused_out);
@@ -359,14 +372,17 @@ int main() {
     const Status s4 = bf16_graphs.model->step(ref_in, &bf16_graph_out);
     const Status s8 = f32kv_plain.model->step(ref_in, &f32kv_out);
     const Status s9 = f32kv_stream.model->step(ref_in, &f32kv_stream_out);
-    if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok() || !s5.ok() || !s6.ok() || !s7.ok() || !s8.ok() || !s9.ok()) {
+    const Status s10 = defaults.model->step(ref_in, &defaults_out);
+    if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok() || !s5.ok() || !s6.ok() || !s7.ok() || !s8.ok() || !s9.ok() ||
+        !s10.ok()) {
       report(false, name, (s1.ok() ? "" : "cuda: " + s1.message()) + (s2.ok() ? "" : " cuda+graphs: " + s2.message()) +
                               (s3.ok() ? "" : " bf16: " + s3.message()) + (s4.ok() ? "" : " bf16+graphs: " + s4.message()) +
                               (s5.ok() ? "" : " fused-ln: " + s5.message()) +
                               (s6.ok() ? "" : " gemv-stream: " + s6.message()) +
                               (s7.ok() ? "" : " pdl: " + s7.message()) +
                               (s8.ok() ? "" : " bf16w f32kv: " + s8.message()) +
-                              (s9.ok() ? "" : " bf16w f32kv gemv-stream: " + s9.message()));
+                              (s9.ok() ? "" : " bf16w f32kv gemv-stream: " + s9.message()) +
+                              (s10.ok() ? "" : " bf16 defaults: " + s10.message()));
       stop = true;
       return;
     }
@@ -386,6 +402,7 @@ int main() {
     const double bf16_err = bf16_shape_ok ? rel_error(bf16_out.values.get(), ref_logits.data(), ref_logits.size()) : 0;
     report(bf16_shape_ok, "cuda bf16: " + name + " logits shape");
     check_step(stream, ref_in, stream_out, ref_logits, 2 * bf16_err, name + " vs fp32 (2x cuda bf16's error)");
+    check_step(defaults, ref_in, defaults_out, ref_logits, 2 * bf16_err, name + " vs fp32 (2x cuda bf16's error)");
     std::vector<float> f32kv_ref(f32kv_out.values.get(), f32kv_out.values.get() + f32kv_out.count);
     check_step(f32kv_stream, ref_in, f32kv_stream_out, f32kv_ref, 1e-3, name);
     if (static_cast<int>(in.token_ids.size()) == static_cast<int>(items.size())) ++decode_steps;
@@ -751,6 +768,8 @@ int main() {
          "cuda+graphs+fused-ln: replays happened, no recording failed", fused.model->graph_stats().disabled_reason);
   report(stream.model->graph_stats().replays > 0 && stream.model->graph_stats().disabled_reason.empty(),
          "cuda bf16+graphs+gemv-stream: replays happened, no recording failed", stream.model->graph_stats().disabled_reason);
+  report(defaults.model->graph_stats().replays > 0 && defaults.model->graph_stats().disabled_reason.empty(),
+         "cuda bf16+graphs defaults: replays happened, no recording failed", defaults.model->graph_stats().disabled_reason);
   report(f32kv_stream.model->graph_stats().replays > 0 && f32kv_stream.model->graph_stats().disabled_reason.empty(),
          "cuda bf16w f32kv+graphs+gemv-stream: replays happened, no recording failed",
          f32kv_stream.model->graph_stats().disabled_reason);

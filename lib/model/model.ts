@@ -51,13 +51,15 @@ export interface ModelInfo {
   /** CUDA only: decode-step graphs (enabled, recordings made, steps replayed, why they were turned off). */
   cudaGraphs?: NativeGraphStats;
   /**
-   * CUDA only, when any is on: the experimental switches in effect ('fusedLayerNorm', 'gemvStream',
-   * 'programmaticLaunch', 'wgmma', 'wgmmaShared'), set by GPTNEO_CUDA_* environment variables when the model loaded
-   * (csrc/cuda/README.md); a switch that does not apply to the GPU is not listed.
+   * CUDA only, when any is on: the switchable CUDA kernel paths in effect ('gemvStream', 'programmaticLaunch',
+   * 'wgmmaShared', 'wgmma', 'fusedLayerNorm'). The first three are the defaults where the GPU has them
+   * (programmatic launch and wgmma need compute capability 9.0); GPTNEO_CUDA_* environment variables read when
+   * the model loaded change them (README, csrc/cuda/README.md). A switch that does not apply to the GPU is not
+   * listed. (The name is historical: these paths were experimental until measured on a GPU.)
    */
   cudaExperimental?: string[];
   /**
-   * Sampled steps: whether the sampling prefilter is on (GPTNEO_SAMPLING_PREFILTER=1, experimental), and
+   * Sampled steps: whether the sampling prefilter is on (by default on CUDA; GPTNEO_SAMPLING_PREFILTER=0/1), and
    * how many rows were sampled from the candidates the backend selected (greedy and top-k rows) or from
    * whole rows of logits read back.
    */

@@ -59,9 +59,9 @@ export interface NativeGraphStats {
 }
 
 /**
- * Where sampled rows were read (csrc/model/device_sampling.h): with the prefilter on
- * (GPTNEO_SAMPLING_PREFILTER=1; experimental, off by default), greedy and top-k rows are sampled from
- * candidates the backend selects, the others from whole rows downloaded.
+ * Where sampled rows were read (csrc/model/device_sampling.h): with the prefilter on (the default on
+ * CUDA backends; GPTNEO_SAMPLING_PREFILTER=0 / =1 turn it off / on), greedy and top-k rows are sampled
+ * from candidates the backend selects, the others from whole rows downloaded.
  */
 export interface NativeSamplingPrefilterStats {
   enabled: boolean;

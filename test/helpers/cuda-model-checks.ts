@@ -141,45 +141,53 @@ export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Pro
 }
 
 /**
- * The experimental CUDA switches (GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_PDL; read
- * when a model loads): a bf16 model loaded with all three reports them in info().cudaExperimental
- * (programmatic launch only on compute capability 9.0+) and generates, greedy, the same tokens as one
- * loaded without them: the streaming GEMV and the folded layer norms do the same fp32 arithmetic in
- * another order, and programmatic launch changes only when kernels may start.
+ * The CUDA decode switches (GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL: on by default; GPTNEO_CUDA_FUSED_LN:
+ * opt-in; read when a model loads): bf16 models loaded with all of them off, with the defaults and with
+ * all three forced on report what is in effect in info().cudaExperimental (programmatic launch only on
+ * compute capability 9.0+) and generate, greedy, the same tokens: the streaming GEMV and the folded layer
+ * norms do the same fp32 arithmetic in another order, and programmatic launch changes only when kernels
+ * may start.
  */
 export async function checkCudaExperimentalSwitches(name: FixtureName, device = 'cuda'): Promise<string> {
   const fx = await loadFixtureCase(name);
-  const switches = { GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_PDL: '1' };
-  const saved = Object.fromEntries(Object.keys(switches).map((k) => [k, process.env[k]]));
   const opts = { device: device as 'cuda', dtype: 'bfloat16' as const };
-  await using plain = await loadModel(fx.dir, opts);
-  Object.assign(process.env, switches);
-  let on: Awaited<ReturnType<typeof loadModel>>;
-  try {
-    on = await loadModel(fx.dir, opts);
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+  const names = ['GPTNEO_CUDA_GEMV_STREAM', 'GPTNEO_CUDA_FUSED_LN', 'GPTNEO_CUDA_PDL'];
+  const loadWith = async (env: Record<string, string>) => {
+    const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]));
+    for (const k of names) delete process.env[k];
+    Object.assign(process.env, env);
+    try {
+      return await loadModel(fx.dir, opts);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
-  }
-  await using _on = on;
+  };
+  await using off = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' });
+  await using defaults = await loadWith({});
+  await using on = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_PDL: '1' });
   const index = device === 'cuda' ? 0 : Number(device.split(':')[1]);
   const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
-  const expected = ['fusedLayerNorm', 'gemvStream', ...(hopper ? ['programmaticLaunch'] : [])];
-  // (wgmma, if GPTNEO_CUDA_WGMMA=1 is set for the whole process, is on for both models: not this check's)
+  const pdl = hopper ? ['programmaticLaunch'] : [];
+  // (wgmma is a process-wide choice, GPTNEO_CUDA_WGMMA read once: the same for every model, not this check's)
   const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma' && s !== 'wgmmaShared');
-  assert.deepEqual(listed(on), expected, `${name}: switches in effect`);
-  assert.deepEqual(listed(plain), [], `${name}: no switch without the variables`);
+  assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
+  assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);
+  assert.deepEqual(listed(on), ['fusedLayerNorm', 'gemvStream', ...pdl], `${name}: every switch forced on`);
   const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>
     m.generate(seq.input_ids, { maxNewTokens: 16 + 4 * i, temperature: 0, ignoreEos: true })));
-  const [a, b] = [await run(on), await run(plain)];
-  a.forEach((r, i) => assert.deepEqual(r.tokenIds, b[i]!.tokenIds, `${name} sequence ${i}: greedy differs with the switches on`));
-  const g = on.info().cudaGraphs;
-  assert.ok(g && g.enabled && g.replays > 0, `${name}: decode graphs were not used with the switches: ${JSON.stringify(g)}`);
-  return `${name} experimental switches ${JSON.stringify(expected)}: greedy identical to the plain bf16 model ` +
-    `(${a.length} concurrent sequences), ${g.replays} graph replays`;
+  const reference = await run(off);
+  for (const [what, m] of [['the defaults', defaults], ['every switch', on]] as const) {
+    (await run(m)).forEach((r, i) =>
+      assert.deepEqual(r.tokenIds, reference[i]!.tokenIds, `${name} sequence ${i}: greedy differs with ${what}`));
+    const g = m.info().cudaGraphs;
+    assert.ok(g && g.enabled && g.replays > 0, `${name}: decode graphs were not used with ${what}: ${JSON.stringify(g)}`);
+  }
+  return `${name} switches: greedy identical with none, the defaults ${JSON.stringify(listed(defaults))} and all ` +
+    `${JSON.stringify(listed(on))} (${reference.length} concurrent sequences)`;
 }
 
 /**
@@ -208,22 +216,25 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
     }
   };
   const s0 = gpu.stats().sampledRows;
-  const native = await run('native');
+  // Whole rows downloaded for every sampled row: the prefilter off (it is on by default on CUDA).
+  process.env.GPTNEO_SAMPLING_PREFILTER = '0';
+  let native;
+  try {
+    native = await run('native');
+  } finally {
+    delete process.env.GPTNEO_SAMPLING_PREFILTER;
+  }
   const s1 = gpu.stats().sampledRows;
   const typescript = await run('typescript');
   native.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the samplers differ on ${device}`));
   assert.equal(s1.typescript, s0.typescript, 'the native run sampled rows in TypeScript');
   assert.ok(s1.native - s0.native >= native.length * 20, 'the native run sampled too few rows natively');
-  // The sampling prefilter (GPTNEO_SAMPLING_PREFILTER=1, experimental): the top-k and greedy-with-penalty
-  // requests are sampled from GPU-selected candidates, the others from whole rows; the tokens stay.
+  // The sampling prefilter (on by default on CUDA; the runs above had it off): the top-k and
+  // greedy-with-penalty requests are sampled from GPU-selected candidates, the others from whole rows;
+  // the tokens stay.
   const p0 = gpu.info().samplingPrefilter!;
-  process.env.GPTNEO_SAMPLING_PREFILTER = '1';
-  let prefiltered;
-  try {
-    prefiltered = await run('native');
-  } finally {
-    delete process.env.GPTNEO_SAMPLING_PREFILTER;
-  }
+  assert.equal(p0.enabled, true, 'the sampling prefilter is on by default on CUDA');
+  const prefiltered = await run('native');
   const p1 = gpu.info().samplingPrefilter!;
   native.forEach((r, i) => assert.deepEqual(prefiltered[i]!.tokenIds, r.tokenIds, `request ${i}: the prefilter changed the tokens`));
   const candidateRows = p1.candidateRows - p0.candidateRows, fullRows = p1.fullRows - p0.fullRows;
