@@ -1,14 +1,40 @@
 #!/usr/bin/env bash
-# Prepares what the GPU machine needs to run the Node checks (all git-ignored, carried by the
-# device call): .node-bin/node.xz, .gpu/fixtures, dist/, build/Release/gptneo.node (built here
-# with CUDA for sm_80..90), node_modules/node-gyp-build.
+# Assembles the git-ignored bundle a GPU machine needs for scripts/gpu-check.sh including the Node
+# checks, in .gpu/src: the compiled TypeScript (dist/, no maps or types), the addon built here with
+# CUDA (sm_80/86/89/90a + PTX; stripped), node-gyp-build, this machine's node binary (xz) and the two
+# fixtures the checks use. The sources are not in it: the device call copies the working tree in
+# (the device tool carries at most 64 MiB, tree included):
+#   run(command="tar --exclude=./.gpu -cf - . | tar -x -C .gpu/src && cd .gpu/src &&
+#                OUT=$OUT GN_TOTAL_S=400 bash scripts/gpu-check.sh", carry=[".gpu"])
+# Build the addon with CUDA first (JOBS=2 npm run build:native). The addon must come from the same
+# commit as the tree the call copies: .gpu/src/BUNDLE_COMMIT records it.
 set -eu
 cd "$(dirname "$0")/.."
-mkdir -p .node-bin .gpu/fixtures
-[ -f .node-bin/node.xz ] || xz -T2 -6 -c "$(command -v node)" > .node-bin/node.xz
-rm -rf .gpu/fixtures/*
-for c in tiny-neo tiny-neo-gpt2vocab; do cp -r ../shared/fixtures/$c .gpu/fixtures/; chmod -R u+w .gpu/fixtures/$c; done
-npx tsc -p tsconfig.json
 [ -f build/Release/gptneo.node ] || { echo "build the addon first (npm run build:native)"; exit 1; }
 node -e "const a=require('./build/Release/gptneo.node'); if(!a.buildInfo().cuda){console.error('addon built without CUDA');process.exit(1)}"
-du -sh .node-bin .gpu dist build/Release/gptneo.node node_modules/node-gyp-build
+npx tsc -p tsconfig.json
+
+B=.gpu/src
+rm -rf "$B"
+mkdir -p "$B/build/Release" "$B/node_modules" "$B/.node-bin" "$B/.gpu/fixtures"
+mkdir -p "$B/dist"
+(cd dist && find . -type f ! -name '*.map' ! -name '*.d.ts' -exec cp --parents {} "../$B/dist/" \;)
+strip --strip-unneeded -o "$B/build/Release/gptneo.node" build/Release/gptneo.node
+cp -r node_modules/node-gyp-build "$B/node_modules/"
+[ -f .node-bin/node.xz ] || { mkdir -p .node-bin && xz -T2 -6 -c "$(command -v node)" > .node-bin/node.xz; }
+cp .node-bin/node.xz "$B/.node-bin/"
+for c in tiny-neo tiny-neo-gpt2vocab; do cp -r ../shared/fixtures/$c "$B/.gpu/fixtures/"; chmod -R u+w "$B/.gpu/fixtures/$c"; done
+{
+  git rev-parse HEAD
+  git diff --quiet HEAD -- csrc lib binding.gyp CMakeLists.txt sources.json || echo "(the tree had uncommitted changes)"
+} > "$B/BUNDLE_COMMIT"
+cat > .gpu/README.txt <<EOF
+GPU bundle (git-ignored), made by scripts/gpu-bundle.sh at the commit in src/BUNDLE_COMMIT. Use it only
+while the working tree's csrc/ and lib/ still match that commit (the addon and dist/ came from it);
+otherwise rebuild the addon with CUDA and run scripts/gpu-bundle.sh again.
+  run(command="tar --exclude=./.gpu -cf - . | tar -x -C .gpu/src && cd .gpu/src && OUT=\$OUT GN_TOTAL_S=400 bash scripts/gpu-check.sh", carry=[".gpu"])
+EOF
+bundle=$(du -sb .gpu | cut -f1)
+tree=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -n 1 | cut -f1)
+echo "bundle $((bundle / 1024)) KiB + tracked tree $((tree / 1024)) KiB (limit 65536 KiB)"
+[ $((bundle + tree)) -le $((64 * 1024 * 1024)) ] || { echo "over the device tool's 64 MiB carry limit"; exit 1; }

@@ -7,7 +7,7 @@
 #   3. bench_cuda_ops: GEMM / attention / copy / decode-layer figures (JSON)
 #   4. scripts/gpu_peers.py: cuBLAS (torch), SDPA and Hugging Face GPT-Neo decode at the same shapes
 #   5. the Node checks (scripts/gpu-node-tests.sh) when .node-bin/node.xz exists, then the
-#      experimental switches' tests (wgmma, 32-key attention tiles, programmatic launch)
+#      switches' tests (mma.sync GEMM selection, 32-key attention tiles, ordinary launches)
 #   6. compute-sanitizer memcheck on `test_cuda_ops --quick`, racecheck per group (when the tool exists)
 # Prints a short comparison table last. Logs and JSON go to $OUT (else ./gpu-out).
 # Every stage is time-boxed and the script continues past failed stages; total about 8 minutes.
@@ -87,7 +87,7 @@ grep -E "registers|spill" "$OUT/build.log" >"$OUT/ptxas.txt" 2>/dev/null
 CUOBJDUMP="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -n 1)"
 if [ $built -eq 1 ] && [ -n "$CUOBJDUMP" ]; then
   "$CUOBJDUMP" -sass "$BUILD/test_cuda_ops" 2>/dev/null | awk '
-    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_kernel/) }
+    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_ss_kernel/) }
     wg && /HGMMA/ { h[fn]++ }  wg && /LDL|STL/ { l[fn]++ }  wg && /Function :/ { h[fn] += 0; l[fn] += 0 }
     END { for (f in h) printf "%s HGMMA=%d LDL/STL=%d\n", f, h[f], l[f] }' >"$OUT/sass_wgmma.txt"
   SUMMARY+=("sass_wgmma|$(awk '{print $2, $3}' "$OUT/sass_wgmma.txt" | sort | uniq -c | tr '\n' ';')")
@@ -135,13 +135,13 @@ if [ -f .node-bin/node.xz ] && ! skipped node; then
   fi
 fi
 
-# --- 5. the experimental switches' tests (after the measurements and the Node checks, which matter
+# --- 5. the switches' tests (after the measurements and the Node checks, which matter
 # more if time runs short; the bench above already times each switch) ---------------------------------
 if [ $built -eq 1 ]; then
-  # The register-A wgmma GEMM as the dispatcher's choice (GPTNEO_CUDA_WGMMA=1; the default is the
-  # shared-A one): the gemm group again, with the selection expectations switched to it.
-  GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_auto 60 "$BUILD/test_cuda_ops" --only gemm
-  grep -E "FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
+  # The gemm group with the mma.sync tiles as the dispatcher's choice (GPTNEO_CUDA_WGMMA=0; wgmma is the
+  # default on Hopper): the selection expectations switch back to them.
+  GPTNEO_CUDA_WGMMA=0 GN_TEST_VERBOSE=1 run_stage test_gemm_mma_sync 60 "$BUILD/test_cuda_ops" --only gemm
+  grep -E "FAIL" "$OUT/test_gemm_mma_sync.log" | head -n 20
   # The tensor-core prefill attention with 32-key tiles (what GPUs with less shared memory than
   # Hopper and A100 run): the attention group again.
   GPTNEO_CUDA_TC_ATTENTION_KEYS=32 GN_TEST_VERBOSE=1 run_stage test_attention_keys32 60 "$BUILD/test_cuda_ops" --only attention
@@ -173,7 +173,7 @@ fi
   echo
   echo "================ gpu-check summary (${GPU_NAME:-no nvidia-smi}, arch $ARCH build) ================"
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
-  for t in test_cuda_ops test_model_graph test_gemm_wgmma_auto test_attention_keys32 test_cuda_ops_nopdl; do
+  for t in test_cuda_ops test_model_graph test_gemm_mma_sync test_attention_keys32 test_cuda_ops_nopdl; do
     [ -f "$OUT/$t.log" ] && printf "  %-22s %s\n" "$t:" "$(tail -n 1 "$OUT/$t.log")"
   done
   [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"

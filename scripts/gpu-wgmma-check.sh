@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Short device check of the Hopper wgmma GEMM (issue #8; csrc/cuda/NOTES.md round 4), for a lease too
+# Short device check of the Hopper wgmma GEMM (issue #8; csrc/cuda/NOTES.md rounds 4, 7, 8), for a lease too
 # short for scripts/gpu-check.sh (about 3-4 minutes on an H100/H200 with 16 cores):
 #   1. build test_cuda_ops and bench_cuda_ops for sm_90a only (build-wgmma/)
-#   2. SASS: HGMMA count and LDL/STL of the wgmma kernels (cuobjdump, when present)
-#   3. test_cuda_ops --only gemm: every GEMM path incl. the forced wgmma kernel against the CPU oracle,
-#      then again with GPTNEO_CUDA_WGMMA=1 (the dispatcher picks wgmma)
+#   2. SASS: HGMMA count and LDL/STL of the wgmma kernel (cuobjdump, when present)
+#   3. test_cuda_ops --only gemm: every GEMM path incl. the forced wgmma kernel against the CPU oracle
+#      (the dispatcher picks wgmma by default), then again with GPTNEO_CUDA_WGMMA=0 (mma.sync)
 #   4. compute-sanitizer memcheck on the quick gemm group
 #   5. bench_cuda_ops --gemm-only and the torch GEMM peers; the comparison table last
 # Logs and JSON go to $OUT (else ./gpu-out).   env: JOBS, GN_BUILD=build-wgmma
@@ -34,13 +34,13 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 stage configure 120 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGPTNEO_CUDA=ON \
   -DGPTNEO_CUDA_PTXAS_VERBOSE=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real || exit 1
 stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops || exit 1
-grep -A3 "gemm_wgmma_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c >"$OUT/ptxas_wgmma.txt"
+grep -A3 "gemm_wgmma_ss_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c >"$OUT/ptxas_wgmma.txt"
 cat "$OUT/ptxas_wgmma.txt"
 
 CUOBJDUMP="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -n 1)"
 if [ -n "$CUOBJDUMP" ]; then
   "$CUOBJDUMP" -sass "$BUILD/test_cuda_ops" 2>/dev/null | awk '
-    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_kernel/); if (wg) { h[fn] += 0; l[fn] += 0 } }
+    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_ss_kernel/); if (wg) { h[fn] += 0; l[fn] += 0 } }
     wg && /HGMMA/ { h[fn]++ }  wg && /LDL|STL/ { l[fn]++ }
     END { for (f in h) printf "%s HGMMA=%d LDL/STL=%d\n", f, h[f], l[f] }' | tee "$OUT/sass_wgmma.txt"
 else
@@ -49,8 +49,8 @@ fi
 
 GN_TEST_VERBOSE=1 stage test_gemm 120 "$BUILD/test_cuda_ops" --only gemm
 grep -E "^FAIL|wgmma" "$OUT/test_gemm.log" | grep -E "FAIL|runs on|refused" | head -n 20
-GPTNEO_CUDA_WGMMA=1 GN_TEST_VERBOSE=1 stage test_gemm_wgmma_auto 120 "$BUILD/test_cuda_ops" --only gemm
-grep -E "^FAIL" "$OUT/test_gemm_wgmma_auto.log" | head -n 20
+GPTNEO_CUDA_WGMMA=0 GN_TEST_VERBOSE=1 stage test_gemm_mma_sync 120 "$BUILD/test_cuda_ops" --only gemm
+grep -E "^FAIL" "$OUT/test_gemm_mma_sync.log" | head -n 20
 
 SAN="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)"
 [ -n "$SAN" ] && stage memcheck_gemm 120 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only gemm
@@ -63,7 +63,7 @@ fi
 echo
 echo "================ wgmma check ($(head -n 1 "$OUT/machine.txt")) ================"
 tail -n 1 "$OUT/test_gemm.log" | sed 's/^/  test (forced kernels): /'
-tail -n 1 "$OUT/test_gemm_wgmma_auto.log" | sed 's/^/  test (GPTNEO_CUDA_WGMMA=1): /'
+tail -n 1 "$OUT/test_gemm_mma_sync.log" | sed 's/^/  test (GPTNEO_CUDA_WGMMA=0): /'
 [ -f "$OUT/memcheck_gemm.log" ] && grep -E "ERROR SUMMARY" "$OUT/memcheck_gemm.log" | tail -n 1 | sed 's/^/  memcheck: /'
 python3 scripts/gpu_summary.py "$OUT" 2>&1 | grep -E "device|key|wgmma/|^  gemm/" || true
 log "done"

@@ -183,9 +183,9 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
                     gn_cuda_gemm_kernel_name(gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w)));
       add(std::string("gemm_prefill_") + dt, std::string("gemm/") + s.name + "/" + l.name + "/m=" + std::to_string(m), shape, ms, 2.0 * m * l.n * l.k / (ms * 1e-3) / 1e12, "TFLOP/s");
       // The other tensor-core tile shape at the same size, to check the selection threshold (the
-      // 128x128 tensor-core kernel when GPTNEO_CUDA_WGMMA=1 made wgmma the selected one).
+      // 128x128 mma.sync kernel when wgmma is the selected one, as by default on Hopper).
       const int sel = gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w);
-      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64 || sel == GN_GEMM_WGMMA || sel == GN_GEMM_WGMMA_SS) {
+      if (sel == GN_GEMM_TENSOR_CORE || sel == GN_GEMM_TENSOR_CORE_64 || sel == GN_GEMM_WGMMA_SS) {
         const int alt = sel == GN_GEMM_TENSOR_CORE ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
         double ms_alt = time_ms([&] {
           BENCH_CHECK(gn_cuda_gemm_with(alt, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr));
@@ -195,15 +195,15 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         add(std::string("gemm_alt_") + dt, std::string("gemm_alt/") + s.name + "/" + l.name + "/m=" + std::to_string(m),
             shape, ms_alt, 2.0 * m * l.n * l.k / (ms_alt * 1e-3) / 1e12, "TFLOP/s");
       }
-      // The Hopper wgmma kernels forced at the same size (where the device runs them; keys gemm_wgmma/
-      // (A in registers) and gemm_wgmma_ss/ (A in shared memory; its time includes rounding x).
-      for (const int kernel : {(int)GN_GEMM_WGMMA, (int)GN_GEMM_WGMMA_SS}) {
+      // The Hopper wgmma kernel forced at the same size (where the device runs it; key gemm_wgmma/; its
+      // time includes rounding x), also where the dispatcher does not pick it.
+      for (const int kernel : {(int)GN_GEMM_WGMMA_SS}) {
         const auto wgmma = [&] { return gn_cuda_gemm_with(kernel, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
         const int wst = wgmma();
         if (wst == GN_CUDA_EUNSUPPORTED) continue;
         BENCH_CHECK(wst);
         double ms_wg = time_ms([&] { BENCH_CHECK(wgmma()); }, 2, 10);
-        const std::string tag = kernel == GN_GEMM_WGMMA ? "wgmma" : "wgmma_ss";
+        const std::string tag = "wgmma";
         std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s%s]", s.name, l.name, m, l.n, l.k,
                       gn_cuda_gemm_kernel_name(kernel), sel == kernel ? "" : ", not selected");
         add("gemm_" + tag + "_" + dt, "gemm_" + tag + "/" + s.name + "/" + l.name + "/m=" + std::to_string(m),

@@ -119,18 +119,17 @@ enum {
   GN_GEMM_TENSOR_CORE_64 = 3,  // as GN_GEMM_TENSOR_CORE with 64x64 tiles (grids too small for 128x128)
   GN_GEMM_DECODE_TC = 4,    // m <= 64, bf16/f16 weights, k % 8 == 0, 16-byte aligned W: streams W
                             // once on tensor cores (x rounded to the weight dtype, as TENSOR_CORE)
-  GN_GEMM_WGMMA = 5,        // Hopper (sm_90a image on a compute capability 9.0 device): as TENSOR_CORE
-                            // (same requirements and numerics) on warpgroup MMA; chosen by
-                            // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=1 (until verified on a GPU)
+  // 5: retired (round 4's wgmma kernel with A in registers; measured slower than GN_GEMM_WGMMA_SS)
   GN_GEMM_GEMV_STREAM = 6,  // as gn_cuda_gemv_stream (below) without layer norm; never chosen
-                            // by gn_cuda_gemm (callers opt in: GPTNEO_CUDA_GEMV_STREAM=1 in the backend)
-  GN_GEMM_WGMMA_SS = 7,     // as GN_GEMM_WGMMA with A in shared memory too (x rounded to the weight
-                            // dtype once, by a pass into a cudaMallocAsync workspace); chosen by
-                            // gn_cuda_gemm only when GPTNEO_CUDA_WGMMA=ss (until verified on a GPU)
+                            // by gn_cuda_gemm (the backend routes decode rows to it: GPTNEO_CUDA_GEMV_STREAM)
+  GN_GEMM_WGMMA_SS = 7,     // Hopper (sm_90a image on a compute capability 9.0 device): as TENSOR_CORE
+                            // (same requirements and numerics) on warpgroup MMA with both operands in
+                            // shared memory (x rounded to the weight dtype once, into a cudaMallocAsync
+                            // workspace); gn_cuda_gemm's choice for grids of at least half the SMs in
+                            // 128x128 blocks unless GPTNEO_CUDA_WGMMA=0
 };
-// Non-zero when gn_cuda_gemm may pick a wgmma kernel on the current device (the sm_90a image loaded on a
-// compute capability 9.0 device, and GPTNEO_CUDA_WGMMA=1: GN_GEMM_WGMMA, returns 1; =ss:
-// GN_GEMM_WGMMA_SS, returns 2), else 0.
+// 1 when gn_cuda_gemm may pick GN_GEMM_WGMMA_SS on the current device (the sm_90a image loaded on a
+// compute capability 9.0 device, and GPTNEO_CUDA_WGMMA is not "0"), else 0.
 int gn_cuda_gemm_wgmma_enabled(void);
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

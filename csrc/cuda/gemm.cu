@@ -9,18 +9,15 @@ using namespace gncuda;
 
 namespace {
 
-// The Hopper kernel select_kernel() may pick for prompt-sized GEMMs: by default the wgmma kernel
-// with A in shared memory (verified and measured on an H200: 1.5-1.7x the mma.sync kernel at the
-// 1.3B shapes, bench/RESULTS.md run 4); GPTNEO_CUDA_WGMMA=1 the one with A in registers, =0 neither
-// (mma.sync tiles). gn_cuda_gemm_with forces either anyway. Returns the kernel id, or -1 for none.
-int wgmma_opted_in() {
-  static const int kernel = [] {
+// Whether select_kernel() may pick the Hopper wgmma kernel for prompt-sized GEMMs: yes by default
+// (verified and measured on an H200: 1.07-1.97x the mma.sync kernel, bench/RESULTS.md run 4);
+// GPTNEO_CUDA_WGMMA=0 keeps the mma.sync tiles. gn_cuda_gemm_with forces it anyway. Read once.
+bool wgmma_allowed() {
+  static const bool allowed = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
-    if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
-    if (v != nullptr && std::strcmp(v, "1") == 0) return static_cast<int>(GN_GEMM_WGMMA);
-    return static_cast<int>(GN_GEMM_WGMMA_SS);
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
   }();
-  return kernel;
+  return allowed;
 }
 
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
@@ -41,7 +38,7 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
   // wgmma blocks are 128 x 128 or 128 x 256: below half an SM's worth of 128 x 128 blocks the 64 x 64
   // mma.sync tiles keep more SMs busy.
-  if (wgmma_opted_in() >= 0 && 2 * tile_blocks >= sms && wgmma_image_loaded()) return wgmma_opted_in();
+  if (wgmma_allowed() && 2 * tile_blocks >= sms && wgmma_image_loaded()) return GN_GEMM_WGMMA_SS;
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 
@@ -54,7 +51,6 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_SIMT: return true;
     case GN_GEMM_DECODE_TC:
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
-    case GN_GEMM_WGMMA:
     case GN_GEMM_WGMMA_SS:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
@@ -65,10 +61,7 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 }  // namespace
 
-extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
-  if (wgmma_opted_in() < 0 || !wgmma_image_loaded()) return 0;
-  return wgmma_opted_in() == GN_GEMM_WGMMA_SS ? 2 : 1;
-}
+extern "C" int gn_cuda_gemm_wgmma_enabled(void) { return wgmma_allowed() && wgmma_image_loaded() ? 1 : 0; }
 
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
   return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
@@ -81,7 +74,6 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_SIMT: return "simt";
     case GN_GEMM_TENSOR_CORE_64: return "tensor-core-64";
     case GN_GEMM_DECODE_TC: return "decode-tc";
-    case GN_GEMM_WGMMA: return "wgmma";
     case GN_GEMM_GEMV_STREAM: return "gemv-stream";
     case GN_GEMM_WGMMA_SS: return "wgmma-ss";
   }
@@ -103,7 +95,6 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
-    case GN_GEMM_WGMMA: return launch_gemm_wgmma(a, s);
     case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
     case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);

@@ -1,5 +1,5 @@
 // Tile parameters and internal launchers of the GEMM kernels (gemm_tc.cu, gemm_gemv.cu,
-// gemm_gemv_stream.cu, gemm_decode_tc.cu, gemm_wgmma.cu, gemm_simt.cu); gemm.cu selects one per call.
+// gemm_gemv_stream.cu, gemm_decode_tc.cu, gemm_wgmma_ss.cu, gemm_simt.cu); gemm.cu selects one per call.
 #pragma once
 #include "cuda/common.cuh"
 
@@ -111,12 +111,10 @@ bool gemv_stream_serves(int m, int k, int w_dtype);
 int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream);
 
 int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
-// Hopper warpgroup-MMA GEMM (gemm_wgmma.cu; tile constants in wgmma_layout.h): bf16/f16 weights,
-// the same requirements as the tensor-core kernel, and the sm_90a image loaded on the current
-// device (wgmma_image_loaded(): decided once per device without launching or synchronizing).
-int launch_gemm_wgmma(const GemmArgs& a, cudaStream_t stream);
-// gemm_wgmma_ss.cu: the same tiles with A from shared memory too (x rounded once into a stream-ordered
-// workspace); same requirements.
+// Hopper warpgroup-MMA GEMM (gemm_wgmma_ss.cu; tile constants in wgmma_layout.h; x rounded once into a
+// stream-ordered workspace, both operands from shared memory): bf16/f16 weights, the same requirements
+// as the tensor-core kernel, and the sm_90a image loaded on the current device (wgmma_image_loaded():
+// decided once per device without launching or synchronizing).
 int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream);
 bool wgmma_image_loaded();
 

@@ -1,14 +1,14 @@
 // Hopper GEMM with both wgmma operands in shared memory: y[m, n] = epilogue(x[m, k] · W[n, k]ᵀ + b),
-// bf16/f16 weights, fp32 accumulation, sm_90a only (GN_GEMM_WGMMA_SS; the register-A twin is
-// gemm_wgmma.cu, whose tile shape, B layout, D fragments and epilogue this kernel shares).
-//
-// What changes against gemm_wgmma.cu (csrc/cuda/NOTES.md round 4, "next steps" 1 and 3):
+// bf16/f16 weights, fp32 accumulation, sm_90a only (GN_GEMM_WGMMA_SS; the default for prompt-sized
+// GEMMs on compute capability 9.0). Verified and measured on an H200 (bench/RESULTS.md run 4): 1.07-1.97x
+// the mma.sync kernel, 43-49% of cuBLAS at the 1.3B shapes (csrc/cuda/NOTES.md round 8 on why).
+// History: round 4's kernel kept A in registers (x loaded as fp32 and rounded while building
+// fragments); it measured slower on 8 of 10 shapes and was removed. This one (NOTES.md round 7):
 //  - x is rounded to the weight's 16-bit type once, by a conversion pass into a stream-ordered
-//    workspace (cudaMallocAsync; legal inside a CUDA graph capture), instead of per block and k-tile
-//    while building register fragments: the GEMM reads half the bytes of A (16-bit instead of fp32,
-//    from L2 once per n-tile) and its threads no longer load and convert A fragments between wgmmas.
-//    The rounding is the same (round to nearest even), so the numerics equal gemm_wgmma.cu's and
-//    gemm_tc.cu's.
+//    workspace (cudaMallocAsync; legal inside a CUDA graph capture): the GEMM reads half the bytes of
+//    A (16-bit instead of fp32, from L2 once per n-tile) and its threads do not convert A between
+//    wgmmas. The rounding is round to nearest even, as gemm_tc.cu's (same numerics). Where the
+//    workspace cannot be allocated (device memory full), the GEMM runs on gemm_tc.cu's kernel instead.
 //  - A arrives by cp.async into the same 128-byte-swizzled K-major layout as B (wgmma_layout.h
 //    a16_offset) and is read through a matrix descriptor per warpgroup (a16_desc).
 //  - One wgmma group stays in flight across k-tiles (wait_group 1 instead of 0): the tensor cores
@@ -126,9 +126,12 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
 #endif
 }
 
+// Per device: 0 not asked yet, 1 the sm_90a image is loaded, 2 it is not.
+constexpr int kMaxDevices = 64;
+std::atomic<int> g_wgmma_state[kMaxDevices];
+
 // Per device: the default memory pool keeps what the workspace frees (0 not done yet, 1 done), so
 // that a GEMM's cudaMallocAsync after a synchronize does not go back to the driver.
-constexpr int kMaxDevices = 64;
 std::atomic<int> g_pool_kept[kMaxDevices];
 
 int keep_pool_memory() {
@@ -154,7 +157,12 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
     if (kept != GN_CUDA_OK) return kept;
   }
   void* workspace = nullptr;
-  GN_CUDA_TRY(cudaMallocAsync(&workspace, (size_t)a.m * a.k * sizeof(WT), stream));
+  const cudaError_t allocated = cudaMallocAsync(&workspace, (size_t)a.m * a.k * sizeof(WT), stream);
+  if (allocated == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    return launch_gemm_tc(a, false, stream);  // same numerics, no workspace
+  }
+  GN_CUDA_TRY(allocated);
   WT* x16 = static_cast<WT*>(workspace);
   const size_t quads = (size_t)a.m * (a.k / 4);
   const int blocks = (int)std::min<size_t>((quads + 255) / 256, 4096);
@@ -173,6 +181,32 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 }
 
 }  // namespace
+
+bool wgmma_image_loaded() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  if (dev < 0 || dev >= kMaxDevices) return false;
+  int state = g_wgmma_state[dev].load(std::memory_order_relaxed);
+  if (state == 0) {
+    // cudaFuncGetAttributes neither launches nor synchronizes (legal during stream capture). The
+    // sm_90a image reports the real launch bound; the stub (sm_80-89 SASS, compute_90 PTX JIT-ed on
+    // a later GPU) reports kStubThreads; no loadable image at all is an error.
+    cudaFuncAttributes fa{};
+    int major = 0, minor = 0;
+    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+                    major == 9 && minor == 0 &&
+                    cudaFuncGetAttributes(&fa, gemm_wgmma_ss_kernel<__nv_bfloat16, 256>) == cudaSuccess &&
+                    fa.maxThreadsPerBlock >= kThreads;
+    (void)cudaGetLastError();
+    state = ok ? 1 : 2;
+    g_wgmma_state[dev].store(state, std::memory_order_relaxed);
+  }
+  return state == 1;
+}
 
 int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream) {
   const bool wide = wgmma::wide_tiles(a);

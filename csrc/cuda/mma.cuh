@@ -1,5 +1,5 @@
 // mma.sync m16n8k16 (bf16/f16 operands, fp32 accumulate) and operand packing, shared by the
-// tensor-core kernels (gemm_tc.cu, gemm_decode_tc.cu, gemm_wgmma.cu's register A, attention_tc.cu).
+// tensor-core kernels (gemm_tc.cu, gemm_decode_tc.cu, attention_tc.cu; gemm_wgmma_ss.cu's rounding pass).
 #pragma once
 #include "cuda/common.cuh"
 

@@ -1,6 +1,6 @@
-// What the two Hopper wgmma GEMMs share (gemm_wgmma.cu: A in registers; gemm_wgmma_ss.cu: A in
-// shared memory): the launch bound of the sm_90a image and its stub, the B tile's cp.async loads, the
-// epilogue from the D fragments, and the choice of the tile width.
+// Building blocks of the Hopper wgmma GEMM (gemm_wgmma_ss.cu): the launch bound of the sm_90a image
+// and its stub, the B tile's cp.async loads, the epilogue from the D fragments, and the choice of the
+// tile width.
 #pragma once
 #include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"

@@ -1,12 +1,11 @@
-// Index math of the Hopper wgmma GEMM (gemm_wgmma.cu): tile shape, the shared-memory layouts
-// written by its cp.async loads, the wgmma matrix descriptor, and the register fragment
-// mappings. Plain C++ (no CUDA types) so that the host test csrc/tests/cpu/wgmma_layout.cpp checks
+// Index math of the Hopper wgmma GEMM (gemm_wgmma_ss.cu): tile shape, the shared-memory layouts
+// written by its cp.async loads, the wgmma matrix descriptors, the pipeline schedule and the
+// accumulator fragment mapping. Plain C++ (no CUDA types) so that the host test csrc/tests/cpu/wgmma_layout.cpp checks
 // every index against the PTX ISA's documented layouts on any machine; the kernel uses the same
 // functions.
 //
 // References (PTX ISA, "Asynchronous Warpgroup Level Matrix Multiply-Accumulate Instructions"):
-//  - "Register Fragments" (9.7.15.5.1.1 in ISA 8.x): A of .m64nNk16 with .bf16/.f16 from registers,
-//    and the fp32 accumulator D.
+//  - "Register Fragments" (9.7.15.5.1.1 in ISA 8.x): the fp32 accumulator D of .m64nNk16.
 //  - "Shared Memory Matrix Layout" (9.7.15.5.1.2): K-major operands, the 128-byte swizzle mode.
 //  - "Matrix Descriptor Format" (9.7.15.5.1.2.2 / "Matrix Descriptor"): the 64-bit descriptor.
 #pragma once
@@ -27,28 +26,12 @@ constexpr int kBM = 128;
 constexpr int kBK = 64;            // one 128-byte swizzle row of 16-bit elements
 constexpr int kWarpgroups = 2;
 constexpr int kThreads = 128 * kWarpgroups;
-constexpr int kALd = kBK + 8;      // floats per A row in shared memory (row stride = 8 banks mod 32)
-constexpr int kAStageBytes = kBM * kALd * 4;
 constexpr int kSwizzleRowBytes = 128;               // bytes of one B row of the tile (kBK x 2)
 constexpr int kSwizzleAtomBytes = 8 * kSwizzleRowBytes;  // 8 rows: the pattern repeats every 1024 B
 constexpr int kK16StepBytes = 16 * 2;               // a k16 step is 32 bytes along a B row
-// Stub launch bound of the kernel in images without the sm_90a feature set (gemm_wgmma.cu): the
+// Stub launch bound of the kernel in images without the sm_90a feature set (wgmma_common.cuh): the
 // loaded image reports maxThreadsPerBlock = kStubThreads there and kThreads in the real one.
 constexpr int kStubThreads = 32;
-
-template <int BN>
-struct Tile {
-  static_assert(BN == 128 || BN == 256, "wgmma N of the block tile");
-  static constexpr int kBN = BN;
-  static constexpr int kStages = BN == 256 ? 3 : 4;
-  static constexpr int kBStageBytes = BN * kSwizzleRowBytes;  // multiple of 1024: stages stay atom-aligned
-  static constexpr int kAcc = BN / 2;                         // fp32 accumulators per thread
-  // B stages first (1024-byte aligned base), then A stages; +1024 to align the dynamic base.
-  static constexpr int kSmemBytes = kStages * (kBStageBytes + kAStageBytes) + kSwizzleAtomBytes;
-  static constexpr int kAChunks = kBM * kBK / 4 / kThreads;   // 16-byte cp.async of x per thread
-  static constexpr int kBChunks = BN * kBK / 8 / kThreads;    // 16-byte cp.async of W per thread
-  static_assert(kBM * kBK / 4 % kThreads == 0 && BN * kBK / 8 % kThreads == 0, "whole chunks");
-};
 
 // --- B (W tile, [BN rows = n][kBK = k] of 16-bit elements), K-major, 128-byte swizzle -------------
 // Row r occupies bytes [128 r, 128 r + 128) of the stage; its 16-byte chunk c (elements 8c..8c+7)
@@ -60,11 +43,6 @@ GN_WGMMA_HD uint32_t b_offset(int row, int k) {
 // cp.async chunk `c` (0 .. BN*8-1) of a B stage: which W row and which 8-element k chunk.
 GN_WGMMA_HD int b_chunk_row(int c) { return c >> 3; }
 GN_WGMMA_HD int b_chunk_k(int c) { return (c & 7) * 8; }
-
-// --- A (x tile, [kBM rows][kBK] fp32, padded rows) -------------------------------------------------
-GN_WGMMA_HD int a_offset(int row, int k) { return row * kALd + k; }  // in floats
-GN_WGMMA_HD int a_chunk_row(int c) { return c >> 4; }                // 16 chunks of 4 floats per row
-GN_WGMMA_HD int a_chunk_k(int c) { return (c & 15) * 4; }
 
 // --- the matrix descriptor of B for k16 step j (0..3) of a stage ----------------------------------
 // bits 0-13 start address >> 4, 16-29 leading byte offset >> 4 (unused by swizzled K-major layouts
@@ -80,7 +58,7 @@ GN_WGMMA_HD uint64_t b_desc(uint32_t stage_addr, int step) {
   return make_desc(stage_addr + (uint32_t)(step * kK16StepBytes), 16, kSwizzleAtomBytes, kDescSwizzle128);
 }
 
-// --- the shared-operand kernel (gemm_wgmma_ss.cu): A from shared memory too ----------------------------
+// --- A (x tile, [kBM rows][kBK] 16-bit) ---------------------------------------------------------------
 // x is rounded to the weight's 16-bit type by a conversion pass first, so the A tile ([kBM rows][kBK]
 // 16-bit) is K-major with the 128-byte swizzle, laid out exactly as a B tile of kBM rows; warpgroup g
 // reads its 64 rows (8 KB, a whole number of swizzle atoms) through its own descriptor.
@@ -117,12 +95,7 @@ struct TileSS {
   static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
 };
 
-// --- register fragments (lane = thread % 32, warp = warp index within the warpgroup) -------------
-// A of m64nNk16 (16-bit types): warp w holds rows 16w..16w+15; register q (0..3) of lane holds the
-// pair (row, k), (row, k+1) with row = lane/4 + 8 (q % 2), k = 2 (lane % 4) + 8 (q / 2), low half
-// first. (The same per-warp layout as mma.m16n8k16's A.)
-GN_WGMMA_HD int a_frag_row(int warp, int lane, int q) { return 16 * warp + (lane >> 2) + 8 * (q & 1); }
-GN_WGMMA_HD int a_frag_k(int lane, int q) { return 2 * (lane & 3) + 8 * (q >> 1); }
+// --- accumulator fragments (lane = thread % 32, warp = warp index within the warpgroup) ----------
 // D (fp32) of m64nNk16: accumulator i (0 .. N/2-1) of lane in warp w is element
 // (16w + lane/4 + 8 ((i/2) % 2), 8 (i/4) + 2 (lane % 4) + i % 2).
 GN_WGMMA_HD int d_row(int warp, int lane, int i) { return 16 * warp + (lane >> 2) + 8 * ((i >> 1) & 1); }

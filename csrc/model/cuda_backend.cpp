@@ -134,8 +134,7 @@ class CudaBackend : public Backend {
     if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
-    const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: A in registers, 2: A in shared memory too
-    if (wgmma != 0) on.push_back(wgmma == 2 ? "wgmmaShared" : "wgmma");
+    if (gn_cuda_gemm_wgmma_enabled()) on.push_back("wgmma");
     return on;
   }
 

@@ -130,7 +130,7 @@ struct GemmCase {
   int ldx_pad = -1;  // ldx = k + ldx_pad; -1: 4 when k % 4 == 0 (16-byte rows), else 1
 };
 
-// Forced GN_GEMM_WGMMA and GN_GEMM_WGMMA_SS run only on a compute capability 9.0 device with the
+// Forced GN_GEMM_WGMMA_SS runs only on a compute capability 9.0 device with the
 // sm_90a image; elsewhere they are refused (EUNSUPPORTED, like any path that cannot serve a shape).
 // Counted over the cases the 128x128 tensor-core kernel serves (the same shape requirements) to check that.
 int g_wgmma_runs = 0, g_wgmma_refusals = 0;
@@ -169,7 +169,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
 
   bool tc_served = false;
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
-                     GN_GEMM_WGMMA, GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS}) {
+                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS}) {
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -181,7 +181,7 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     int st = gn_cuda_gemm_with(kernel, dx.as<float>(), m, ldx, dw.as<void>(), (int)wt, n, k, db.as<float>(),
                                dy.as<float>(), ldy, epilogue, nullptr);
     if (kernel == GN_GEMM_TENSOR_CORE) tc_served = st != GN_CUDA_EUNSUPPORTED;
-    if ((kernel == GN_GEMM_WGMMA || kernel == GN_GEMM_WGMMA_SS) && tc_served)
+    if (kernel == GN_GEMM_WGMMA_SS && tc_served)
       (st == GN_CUDA_EUNSUPPORTED ? g_wgmma_refusals : g_wgmma_runs)++;
     if (st == GN_CUDA_EUNSUPPORTED) continue;  // this path does not serve the shape/dtype
     if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
@@ -276,19 +276,15 @@ void test_gemm(Ctx& c) {
             {64, 100, 129, DType::kBF16, GN_GEMM_SIMT},          {100, 768, 768, DType::kBF16, GN_GEMM_TENSOR_CORE_64},
             {4096, 3072, 768, DType::kF16, GN_GEMM_TENSOR_CORE}, {32, 768, 768, DType::kF32, GN_GEMM_GEMV}};
   alignas(16) static float dummy[4];
-  // On a device that runs wgmma the shared-A kernel takes over the 128x128 tensor-core shapes by
-  // default (GPTNEO_CUDA_WGMMA=1: the register-A kernel; =0: neither); the 64x64 cases below have
-  // grids far under half the SMs, which stay on mma.sync.
+  // On a device that runs wgmma its kernel takes over the 128x128 tensor-core shapes by default
+  // (GPTNEO_CUDA_WGMMA=0: it does not); the 64x64 cases below have grids far under half the SMs,
+  // which stay on mma.sync.
   const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA");
-  const int wgmma_expected = g_wgmma_runs == 0                             ? 0
-                             : wgmma_env && !std::strcmp(wgmma_env, "0") ? 0
-                             : wgmma_env && !std::strcmp(wgmma_env, "1") ? 1
-                                                                         : 2;
-  report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (shared-A by default on Hopper)",
+  const int wgmma_expected = g_wgmma_runs > 0 && !(wgmma_env && !std::strcmp(wgmma_env, "0")) ? 1 : 0;
+  report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (on by default where it runs)",
          fmt("enabled %d, expected %d", gn_cuda_gemm_wgmma_enabled(), wgmma_expected));
   for (auto& e : ex)
-    if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE)
-      e.kernel = wgmma_expected == 2 ? GN_GEMM_WGMMA_SS : GN_GEMM_WGMMA;
+    if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE) e.kernel = GN_GEMM_WGMMA_SS;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),
@@ -297,8 +293,8 @@ void test_gemm(Ctx& c) {
   // A forced path that cannot serve the request reports it instead of running.
   int st = gn_cuda_gemm_with(GN_GEMM_TENSOR_CORE, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced tensor-core on fp32 weights is refused", gn_cuda_status_name(st));
-  st = gn_cuda_gemm_with(GN_GEMM_WGMMA, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
-  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced wgmma on fp32 weights is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_with(5, dummy, 1, 4, dummy, GN_DTYPE_BF16, 1, 4, nullptr, dummy, 1, 0, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced kernel 5 (retired) is refused", gn_cuda_status_name(st));
   st = gn_cuda_gemm_with(GN_GEMM_WGMMA_SS, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced wgmma-ss on fp32 weights is refused", gn_cuda_status_name(st));
 }

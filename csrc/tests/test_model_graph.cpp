@@ -25,7 +25,7 @@
 //   cuda+graphs+pdl float32, recordings on, the decode-path kernels launched as programmatic
 //                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1)
 //   cuda bf16+graphs defaults  bfloat16, recordings on, none of the variables set: the shipped
-//                   choice (streaming GEMV up to 4 rows, programmatic launch, wgmma-ss on Hopper), judged
+//                   choice (streaming GEMV up to 4 rows, programmatic launch, wgmma on Hopper), judged
 //                   like the streaming model. Every other CUDA model sets GPTNEO_CUDA_GEMV_STREAM and
 //                   GPTNEO_CUDA_PDL explicitly (0 unless it is that model's switch).
 // Every step's logits must match the reference, every argmax must equal the reference's where its
@@ -314,9 +314,9 @@ int main() {
     CudaDeviceInfo dev;
     const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
     using Names = std::vector<std::string>;
-    // (GPTNEO_CUDA_WGMMA=1 or =ss in this process's environment turns wgmma on for every model)
+    // (wgmma is a process-wide choice, on by default on Hopper: the same for every model)
     const auto with_wgmma = [](Names n) {
-      if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaShared" : "wgmma");
+      if (gn_cuda_gemm_wgmma_enabled()) n.push_back("wgmma");
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),
