@@ -3,7 +3,8 @@
 # short for scripts/gpu-check.sh (about 3-4 minutes on an H100/H200 with 16 cores):
 #   1. build test_cuda_ops and bench_cuda_ops for sm_90a only (build-wgmma/)
 #   2. SASS: HGMMA count and LDL/STL of the wgmma kernel (cuobjdump, when present)
-#   3. test_cuda_ops --only gemm: every GEMM path incl. the forced wgmma kernel against the CPU oracle
+#   3. test_cuda_ops --only gemm: every GEMM path incl. the forced wgmma kernels (cp.async- and TMA-fed)
+#      against the CPU oracle
 #      (the dispatcher picks wgmma by default), then again with GPTNEO_CUDA_WGMMA=0 (mma.sync)
 #   4. compute-sanitizer memcheck on the quick gemm group
 #   5. bench_cuda_ops --gemm-only and the torch GEMM peers; the comparison table last
@@ -34,20 +35,21 @@ command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
 stage configure 120 cmake -S . -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DGPTNEO_CUDA=ON \
   -DGPTNEO_CUDA_PTXAS_VERBOSE=ON -DCMAKE_CUDA_ARCHITECTURES=90a-real || exit 1
 stage build 300 cmake --build "$BUILD" -j "$JOBS" --target test_cuda_ops bench_cuda_ops || exit 1
-grep -A3 "gemm_wgmma_ss_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c >"$OUT/ptxas_wgmma.txt"
+grep -A3 -E "gemm_wgmma_(ss|tma)_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c >"$OUT/ptxas_wgmma.txt"
 cat "$OUT/ptxas_wgmma.txt"
 
 CUOBJDUMP="$(command -v cuobjdump || ls /usr/local/cuda*/bin/cuobjdump 2>/dev/null | head -n 1)"
 if [ -n "$CUOBJDUMP" ]; then
   "$CUOBJDUMP" -sass "$BUILD/test_cuda_ops" 2>/dev/null | awk '
-    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_ss_kernel/); if (wg) { h[fn] += 0; l[fn] += 0 } }
+    /Function :/ { fn = $3; wg = (fn ~ /gemm_wgmma_(ss|tma)_kernel/); if (wg) { h[fn] += 0; l[fn] += 0 } }
     wg && /HGMMA/ { h[fn]++ }  wg && /LDL|STL/ { l[fn]++ }
     END { for (f in h) printf "%s HGMMA=%d LDL/STL=%d\n", f, h[f], l[f] }' | tee "$OUT/sass_wgmma.txt"
 else
   log "no cuobjdump: SASS not checked"
 fi
 
-GN_TEST_VERBOSE=1 stage test_gemm 120 "$BUILD/test_cuda_ops" --only gemm
+# (the forced cases include the experimental TMA-fed kernel; the bench times it if they all pass)
+GN_TEST_VERBOSE=1 stage test_gemm 120 "$BUILD/test_cuda_ops" --only gemm && export GN_BENCH_WGMMA_TMA=1
 grep -E "^FAIL|wgmma" "$OUT/test_gemm.log" | grep -E "FAIL|runs on|refused" | head -n 20
 GPTNEO_CUDA_WGMMA=0 GN_TEST_VERBOSE=1 stage test_gemm_mma_sync 120 "$BUILD/test_cuda_ops" --only gemm
 grep -E "^FAIL" "$OUT/test_gemm_mma_sync.log" | head -n 20

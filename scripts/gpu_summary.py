@@ -68,6 +68,10 @@ def main():
             tc = ours.get("gemm_alt/" + rest) if "[wgmma" in (o.get("shape") or "") else o
             note = f"cuBLAS (torch bf16 linear); mma.sync {tc['value']:.0f}" if tc else "cuBLAS (torch bf16 linear)"
             row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
+            tma = ours.get("gemm_wgmma_tma/" + rest)
+            if tma:
+                row("wgmma_tma/" + rest, tma.get("value"), p.get("value"), "TFLOP/s",
+                    f"cuBLAS (torch bf16 linear); wgmma (cp.async) {wg.get('value') or 0:.0f}")
     for k in keys:
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"); the peer's key has none.

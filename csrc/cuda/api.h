@@ -127,9 +127,13 @@ enum {
                             // shared memory (x rounded to the weight dtype once, into a cudaMallocAsync
                             // workspace); gn_cuda_gemm's choice for grids of at least half the SMs in
                             // 128x128 blocks unless GPTNEO_CUDA_WGMMA=0
+  GN_GEMM_WGMMA_TMA = 8,    // as GN_GEMM_WGMMA_SS, its tiles copied by the TMA engine from a producer
+                            // warpgroup (mbarrier pipeline); also needs the driver's tensor-map
+                            // encoder; chosen instead of it only when GPTNEO_CUDA_WGMMA=tma (until verified)
 };
-// 1 when gn_cuda_gemm may pick GN_GEMM_WGMMA_SS on the current device (the sm_90a image loaded on a
-// compute capability 9.0 device, and GPTNEO_CUDA_WGMMA is not "0"), else 0.
+// Which wgmma kernel gn_cuda_gemm may pick on the current device (the sm_90a image loaded on a
+// compute capability 9.0 device): 1 GN_GEMM_WGMMA_SS (the default), 2 GN_GEMM_WGMMA_TMA
+// (GPTNEO_CUDA_WGMMA=tma), 0 none (GPTNEO_CUDA_WGMMA=0, or no such device).
 int gn_cuda_gemm_wgmma_enabled(void);
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

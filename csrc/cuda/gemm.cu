@@ -9,15 +9,24 @@ using namespace gncuda;
 
 namespace {
 
-// Whether select_kernel() may pick the Hopper wgmma kernel for prompt-sized GEMMs: yes by default
-// (verified and measured on an H200: 1.07-1.97x the mma.sync kernel, bench/RESULTS.md run 4);
-// GPTNEO_CUDA_WGMMA=0 keeps the mma.sync tiles. gn_cuda_gemm_with forces it anyway. Read once.
-bool wgmma_allowed() {
-  static const bool allowed = [] {
+// The Hopper kernel select_kernel() may pick for prompt-sized GEMMs: by default the shared-operand
+// wgmma kernel (verified and measured on an H200: 1.07-1.97x the mma.sync kernel, bench/RESULTS.md
+// run 4); GPTNEO_CUDA_WGMMA=tma the copy-engine-fed one (experimental until a GPU run has verified
+// it), =0 neither (mma.sync tiles). gn_cuda_gemm_with forces either anyway. Read once; -1 for none.
+int wgmma_choice() {
+  static const int kernel = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
+    if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
+    if (v != nullptr && std::strcmp(v, "tma") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA);
+    return static_cast<int>(GN_GEMM_WGMMA_SS);
   }();
-  return allowed;
+  return kernel;
+}
+// The kernel the device can run of that choice (the TMA one falls back to the shared-operand one
+// where the driver has no tensor-map encoder), or -1.
+int wgmma_kernel() {
+  if (wgmma_choice() < 0 || !wgmma_image_loaded()) return -1;
+  return wgmma_choice() == GN_GEMM_WGMMA_TMA && !wgmma_tma_available() ? GN_GEMM_WGMMA_SS : wgmma_choice();
 }
 
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
@@ -38,7 +47,7 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
   // wgmma blocks are 128 x 128 or 128 x 256: below half an SM's worth of 128 x 128 blocks the 64 x 64
   // mma.sync tiles keep more SMs busy.
-  if (wgmma_allowed() && 2 * tile_blocks >= sms && wgmma_image_loaded()) return GN_GEMM_WGMMA_SS;
+  if (2 * tile_blocks >= sms && wgmma_kernel() >= 0) return wgmma_kernel();
   return tile_blocks < sms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 
@@ -54,6 +63,9 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_WGMMA_SS:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
+    case GN_GEMM_WGMMA_TMA:
+      return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
+             ceil_div(a.n, 128) <= 65535 && wgmma_tma_available();
     case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k, a.w_dtype) && aligned16(a.w);
   }
   return false;
@@ -61,7 +73,10 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 }  // namespace
 
-extern "C" int gn_cuda_gemm_wgmma_enabled(void) { return wgmma_allowed() && wgmma_image_loaded() ? 1 : 0; }
+extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
+  const int kernel = wgmma_kernel();
+  return kernel == GN_GEMM_WGMMA_SS ? 1 : kernel == GN_GEMM_WGMMA_TMA ? 2 : 0;
+}
 
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
   return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
@@ -76,6 +91,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_DECODE_TC: return "decode-tc";
     case GN_GEMM_GEMV_STREAM: return "gemv-stream";
     case GN_GEMM_WGMMA_SS: return "wgmma-ss";
+    case GN_GEMM_WGMMA_TMA: return "wgmma-tma";
   }
   return "unknown";
 }
@@ -96,6 +112,7 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
+    case GN_GEMM_WGMMA_TMA: return launch_gemm_wgmma_tma(a, s);
     case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);
   }

@@ -117,5 +117,9 @@ int launch_gemm_simt(const GemmArgs& a, cudaStream_t stream);
 // decided once per device without launching or synchronizing).
 int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream);
 bool wgmma_image_loaded();
+// gemm_wgmma_tma.cu: the same tiles fed by the copy engine (TMA) from a producer warpgroup; same
+// requirements, plus the driver's cuTensorMapEncodeTiled (wgmma_tma_available()). Experimental.
+int launch_gemm_wgmma_tma(const GemmArgs& a, cudaStream_t stream);
+bool wgmma_tma_available();
 
 }  // namespace gncuda

@@ -27,6 +27,7 @@
 #include "cuda/wgmma_common.cuh"
 #include "cuda/wgmma_layout.h"
 #include "cuda/wgmma_ops.cuh"
+#include "cuda/wgmma_x16.cuh"
 
 namespace gncuda {
 namespace {
@@ -34,22 +35,6 @@ namespace {
 using wgmma::kBK;
 using wgmma::kBM;
 using wgmma::kThreads;
-
-// x [m, k] fp32 (row stride ldx; k % 4 == 0, ldx % 4 == 0, 16-byte aligned) → x16 [m, k] of WT,
-// dense, each value rounded to nearest even (pack2, as the register-A kernels round).
-template <typename WT>
-__global__ void round_rows_kernel(const float* __restrict__ x, int m, int k, int ldx, WT* __restrict__ x16) {
-  const int quads = k / 4;
-  const size_t total = (size_t)m * quads;
-  for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < total; q += (size_t)gridDim.x * blockDim.x) {
-    const size_t row = q / quads, c = (q % quads) * 4;
-    const float4 v = *reinterpret_cast<const float4*>(x + row * ldx + c);
-    uint2 packed;
-    packed.x = pack2<WT>(v.x, v.y);
-    packed.y = pack2<WT>(v.z, v.w);
-    *reinterpret_cast<uint2*>(x16 + row * k + c) = packed;
-  }
-}
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Stages k-tile kt: x16 rows m0.. and W rows n0.. into the swizzled A and B tiles at shared
@@ -126,59 +111,28 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
 #endif
 }
 
-// Per device: 0 not asked yet, 1 the sm_90a image is loaded, 2 it is not.
-constexpr int kMaxDevices = 64;
-std::atomic<int> g_wgmma_state[kMaxDevices];
-
-// Per device: the default memory pool keeps what the workspace frees (0 not done yet, 1 done), so
-// that a GEMM's cudaMallocAsync after a synchronize does not go back to the driver.
-std::atomic<int> g_pool_kept[kMaxDevices];
-
-int keep_pool_memory() {
-  int dev = 0;
-  GN_CUDA_TRY(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices || g_pool_kept[dev].load(std::memory_order_relaxed)) return GN_CUDA_OK;
-  cudaMemPool_t pool;
-  GN_CUDA_TRY(cudaDeviceGetDefaultMemPool(&pool, dev));
-  uint64_t keep = UINT64_MAX;
-  GN_CUDA_TRY(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
-  g_pool_kept[dev].store(1, std::memory_order_relaxed);
-  return GN_CUDA_OK;
-}
-
 template <typename WT, int BN>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   using T = wgmma::TileSS<BN>;
-  // (Skipped while the stream is being captured into a graph, which owns its allocations anyway.)
-  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-  GN_CUDA_TRY(cudaStreamIsCapturing(stream, &capturing));
-  if (capturing == cudaStreamCaptureStatusNone) {
-    const int kept = keep_pool_memory();
-    if (kept != GN_CUDA_OK) return kept;
-  }
-  void* workspace = nullptr;
-  const cudaError_t allocated = cudaMallocAsync(&workspace, (size_t)a.m * a.k * sizeof(WT), stream);
-  if (allocated == cudaErrorMemoryAllocation) {
-    (void)cudaGetLastError();
-    return launch_gemm_tc(a, false, stream);  // same numerics, no workspace
-  }
-  GN_CUDA_TRY(allocated);
-  WT* x16 = static_cast<WT*>(workspace);
-  const size_t quads = (size_t)a.m * (a.k / 4);
-  const int blocks = (int)std::min<size_t>((quads + 255) / 256, 4096);
-  round_rows_kernel<WT><<<blocks, 256, 0, stream>>>(a.x, a.m, a.k, a.ldx, x16);
-  int status = static_cast<int>(cudaGetLastError());
-  if (status == GN_CUDA_OK) status = static_cast<int>(cudaFuncSetAttribute(
-      gemm_wgmma_ss_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+  WT* x16 = nullptr;
+  int status = wgmma::round_x<WT>(a, stream, &x16);
+  if (status != GN_CUDA_OK) return status;
+  if (x16 == nullptr) return launch_gemm_tc(a, false, stream);  // no memory for x16: same numerics without it
+  status = static_cast<int>(cudaFuncSetAttribute(gemm_wgmma_ss_kernel<WT, BN>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
   if (status == GN_CUDA_OK) {
     dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
     gemm_wgmma_ss_kernel<WT, BN><<<grid, kThreads, T::kSmemBytes, stream>>>(a, x16);
     status = static_cast<int>(cudaGetLastError());
   }
   // Freed in stream order: after the GEMM has read it (and at once if nothing was launched).
-  const int freed = static_cast<int>(cudaFreeAsync(workspace, stream));
+  const int freed = static_cast<int>(cudaFreeAsync(x16, stream));
   return status != GN_CUDA_OK ? status : freed;
 }
+
+// Per device: 0 not asked yet, 1 the sm_90a image is loaded, 2 it is not.
+constexpr int kMaxDevices = 64;
+std::atomic<int> g_wgmma_state[kMaxDevices];
 
 }  // namespace
 

@@ -95,6 +95,35 @@ struct TileSS {
   static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
 };
 
+// --- the TMA kernel (gemm_wgmma_tma.cu): a producer warpgroup and two consumer warpgroups -----------
+// The copy engine writes the A and B tiles of a stage in exactly the layouts above (a box of 64
+// 16-bit elements by kBM or BN rows with the 128-byte swizzle, stage bases 1024-byte aligned), so the
+// descriptors are the shared-operand kernel's. Each stage has a "full" mbarrier (one arrival by the
+// producer, plus the stage's bytes from the copies) and an "empty" one (one arrival per consumer
+// warp once the wgmmas that read the stage have retired). Tile t uses stage t % S in round t / S:
+// the consumers wait for the full barrier's phase of parity round % 2; the producer, before
+// refilling, for the empty barrier's phase of the previous round, parity (round - 1) % 2, which for
+// round 0 is the parity a fresh barrier reports complete at once. A consumer releases tile t - 1's
+// stage after wgmma.wait_group 1 in iteration t (tile t's wgmmas stay in flight).
+constexpr int kTmaConsumerWarps = 8;               // two consumer warpgroups
+constexpr int kTmaThreads = 128 * (1 + kWarpgroups);  // producer warpgroup first
+GN_WGMMA_HD constexpr int tma_stage(int tile, int stages) { return tile % stages; }
+GN_WGMMA_HD constexpr uint32_t tma_full_parity(int tile, int stages) { return (uint32_t)(tile / stages) & 1u; }
+GN_WGMMA_HD constexpr uint32_t tma_empty_parity(int tile, int stages) { return ((uint32_t)(tile / stages) & 1u) ^ 1u; }
+
+template <int BN>
+struct TileTma {
+  static_assert(BN == 128 || BN == 256, "wgmma N of the block tile");
+  static constexpr int kBN = BN;
+  static constexpr int kStages = BN == 256 ? 4 : 6;
+  static constexpr int kBStageBytes = BN * kSwizzleRowBytes;
+  static constexpr int kStageBytes = kA16StageBytes + kBStageBytes;  // A then B, both 1024-byte multiples
+  static constexpr int kAcc = BN / 2;
+  static constexpr int kBarrierBytes = 2 * kStages * 8;  // full[kStages], then empty[kStages]
+  static constexpr int kSmemBytes = kStages * kStageBytes + kBarrierBytes + kSwizzleAtomBytes;
+  static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
+};
+
 // --- accumulator fragments (lane = thread % 32, warp = warp index within the warpgroup) ----------
 // D (fp32) of m64nNk16: accumulator i (0 .. N/2-1) of lane in warp w is element
 // (16w + lane/4 + 8 ((i/2) % 2), 8 (i/4) + 2 (lane % 4) + i % 2).

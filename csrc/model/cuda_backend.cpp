@@ -134,7 +134,8 @@ class CudaBackend : public Backend {
     if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
-    if (gn_cuda_gemm_wgmma_enabled()) on.push_back("wgmma");
+    const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: shared-operand kernel, 2: TMA-fed (experimental)
+    if (wgmma != 0) on.push_back(wgmma == 2 ? "wgmmaTma" : "wgmma");
     return on;
   }
 

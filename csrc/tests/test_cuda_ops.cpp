@@ -130,7 +130,7 @@ struct GemmCase {
   int ldx_pad = -1;  // ldx = k + ldx_pad; -1: 4 when k % 4 == 0 (16-byte rows), else 1
 };
 
-// Forced GN_GEMM_WGMMA_SS runs only on a compute capability 9.0 device with the
+// Forced GN_GEMM_WGMMA_SS (and _TMA) run only on a compute capability 9.0 device with the
 // sm_90a image; elsewhere they are refused (EUNSUPPORTED, like any path that cannot serve a shape).
 // Counted over the cases the 128x128 tensor-core kernel serves (the same shape requirements) to check that.
 int g_wgmma_runs = 0, g_wgmma_refusals = 0;
@@ -168,8 +168,14 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     return;
 
   bool tc_served = false;
+  // The TMA-fed wgmma kernel is experimental: GN_TEST_WGMMA_TMA=0 leaves it out (gpu-check's main
+  // stages, so that a pipeline bug cannot take the rest of their results with it; it has a stage of
+  // its own there).
+  const char* tma_env = std::getenv("GN_TEST_WGMMA_TMA");
+  const bool test_tma = !(tma_env && !std::strcmp(tma_env, "0"));
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
-                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS}) {
+                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA}) {
+    if (kernel == GN_GEMM_WGMMA_TMA && !test_tma) continue;
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -280,11 +286,15 @@ void test_gemm(Ctx& c) {
   // (GPTNEO_CUDA_WGMMA=0: it does not); the 64x64 cases below have grids far under half the SMs,
   // which stay on mma.sync.
   const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA");
-  const int wgmma_expected = g_wgmma_runs > 0 && !(wgmma_env && !std::strcmp(wgmma_env, "0")) ? 1 : 0;
+  const int wgmma_expected = g_wgmma_runs == 0                                 ? 0
+                             : wgmma_env && !std::strcmp(wgmma_env, "0")   ? 0
+                             : wgmma_env && !std::strcmp(wgmma_env, "tma") ? 2
+                                                                           : 1;
   report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (on by default where it runs)",
          fmt("enabled %d, expected %d", gn_cuda_gemm_wgmma_enabled(), wgmma_expected));
   for (auto& e : ex)
-    if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE) e.kernel = GN_GEMM_WGMMA_SS;
+    if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE)
+      e.kernel = wgmma_expected == 2 ? GN_GEMM_WGMMA_TMA : GN_GEMM_WGMMA_SS;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),

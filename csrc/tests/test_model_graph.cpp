@@ -316,7 +316,7 @@ int main() {
     using Names = std::vector<std::string>;
     // (wgmma is a process-wide choice, on by default on Hopper: the same for every model)
     const auto with_wgmma = [](Names n) {
-      if (gn_cuda_gemm_wgmma_enabled()) n.push_back("wgmma");
+      if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaTma" : "wgmma");
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),

@@ -173,7 +173,7 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const pdl = hopper ? ['programmaticLaunch'] : [];
   // (wgmma is a process-wide choice, GPTNEO_CUDA_WGMMA read once: the same for every model, not this check's)
-  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma');
+  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma' && s !== 'wgmmaTma');
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);
   assert.deepEqual(listed(on), ['fusedLayerNorm', 'gemvStream', ...pdl], `${name}: every switch forced on`);

@@ -17,7 +17,9 @@
 //    plain GEMM of the bf16-rounded operands.
 #include <algorithm>
 #include <map>
+#include <random>
 #include <set>
+#include <utility>
 
 #include "cuda/wgmma_layout.h"
 #include "tests/cpu/harness.h"
@@ -172,6 +174,111 @@ void test_ss_schedule() {
          fmt("%.0f iterations over 4 and 6 stages", checked));
 }
 
+// The TMA kernel's pipeline (wgmma_layout.h tma_*; gemm_wgmma_tma.cu), played through against a model
+// of the mbarrier (PTX ISA "mbarrier": a phase completes when its pending arrivals and its expected
+// transaction bytes both reach zero; try_wait.parity P succeeds once the phase of parity P has
+// completed, i.e. while the current phase's parity differs from P) with a random interleaving of the
+// producer, the two consumer warpgroups and the copies' completions. wgmma.wait_group 1 is taken at
+// its weakest: exactly the newest group may still read its stage. Checked: every copy lands in a
+// stage no unretired wgmma reads and whose previous tile both warpgroups have consumed, every wgmma
+// reads a stage holding its tile with no copy in flight, and the run finishes (no deadlock).
+// Mutations: `lag` 0 (a stage released before its wgmmas retire) or `flip` (the producer waits for the
+// wrong parity) must fail.
+struct MBar {
+  int count = 0, pending = 0, phase = 0;  // phase: completed phases so far
+  long tx = 0;
+  void init(int n) { count = pending = n; }
+  void settle() {
+    if (pending == 0 && tx == 0) {
+      ++phase;
+      pending = count;
+    }
+  }
+  void arrive() { --pending, settle(); }
+  void arrive_expect_tx(long bytes) { tx += bytes, --pending, settle(); }
+  void complete_tx(long bytes) { tx -= bytes, settle(); }
+  bool try_wait(uint32_t parity) const { return (uint32_t)(phase & 1) != parity; }
+};
+
+bool play_tma_pipeline(int stages, int ktiles, std::mt19937& rng, int lag, bool flip) {
+  const long kBytes = 1000;
+  std::vector<MBar> full(stages), empty(stages);
+  for (auto& b : full) b.init(1);
+  for (auto& b : empty) b.init(wg::kTmaConsumerWarps);
+  std::vector<int> slot_tile(stages, -1), copying(stages, -1);  // -1: none
+  std::vector<std::vector<int>> consumed(2, std::vector<int>(ktiles, 0));
+  int producer = 0;
+  int consumer[2] = {0, 0};
+  std::vector<int> inflight[2];  // tiles whose wgmmas may still read their stage
+  bool ok = true;
+  auto reading = [&](int s) {
+    for (int g = 0; g < 2; ++g)
+      for (int t : inflight[g])
+        if (wg::tma_stage(t, stages) == s) return true;
+    return false;
+  };
+  for (int guard = 0; guard < 100000; ++guard) {
+    std::vector<int> moves;  // 0 producer, 1-2 consumers, 3+s: copy into stage s completes
+    if (producer < ktiles) {
+      const uint32_t parity = wg::tma_empty_parity(producer, stages) ^ (flip ? 1u : 0u);
+      if (empty[wg::tma_stage(producer, stages)].try_wait(parity)) moves.push_back(0);
+    }
+    for (int g = 0; g < 2; ++g)
+      if (consumer[g] < ktiles && full[wg::tma_stage(consumer[g], stages)].try_wait(wg::tma_full_parity(consumer[g], stages)))
+        moves.push_back(1 + g);
+    for (int s = 0; s < stages; ++s)
+      if (copying[s] >= 0) moves.push_back(3 + s);
+    if (moves.empty()) break;
+    const int mv = moves[rng() % moves.size()];
+    if (mv == 0) {
+      const int t = producer++, s = wg::tma_stage(t, stages);
+      const int previous = slot_tile[s];
+      ok = ok && copying[s] < 0 && !reading(s) &&
+           (previous < 0 || (consumed[0][previous] == 1 && consumed[1][previous] == 1));
+      full[s].arrive_expect_tx(kBytes);
+      copying[s] = t;
+    } else if (mv <= 2) {
+      const int g = mv - 1, t = consumer[g]++, s = wg::tma_stage(t, stages);
+      ok = ok && copying[s] < 0 && slot_tile[s] == t;
+      consumed[g][t]++;
+      inflight[g].push_back(t);
+      while ((int)inflight[g].size() > 1) inflight[g].erase(inflight[g].begin());  // wait_group 1
+      const int release = t - lag;  // the kernel: tile t - 1, after wait_group 1
+      if (release >= 0 && (lag > 0 || t < ktiles))
+        for (int w = 0; w < wg::kTmaConsumerWarps / 2; ++w) empty[wg::tma_stage(release, stages)].arrive();
+      if (consumer[g] == ktiles) inflight[g].clear();  // wait_group 0 before the epilogue
+    } else {
+      const int s = mv - 3;
+      slot_tile[s] = copying[s];
+      copying[s] = -1;
+      full[s].complete_tx(kBytes);
+    }
+  }
+  ok = ok && producer == ktiles && consumer[0] == ktiles && consumer[1] == ktiles;
+  for (int g = 0; g < 2; ++g)
+    ok = ok && std::all_of(consumed[g].begin(), consumed[g].end(), [](int v) { return v == 1; });
+  return ok;
+}
+
+void test_tma_schedule() {
+  std::mt19937 rng(7);
+  bool ok = true;
+  int runs = 0, mutants_caught = 0, mutants = 0;
+  for (int stages : {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages})
+    for (int ktiles = 1; ktiles <= 40; ++ktiles)
+      for (int rep = 0; rep < 20; ++rep, ++runs) ok = ok && play_tma_pipeline(stages, ktiles, rng, 1, false);
+  // The mutations must fail on some interleaving of a long enough run.
+  for (int stages : {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages})
+    for (const auto& [lag, flip] : {std::pair<int, bool>{0, false}, std::pair<int, bool>{1, true}}) {
+      ++mutants;
+      bool caught = false;
+      for (int rep = 0; rep < 200 && !caught; ++rep) caught = !play_tma_pipeline(stages, 24, rng, lag, flip);
+      mutants_caught += caught;
+    }
+  report(ok && mutants_caught == mutants, "wgmma-tma mbarrier pipeline (copies into free stages, reads of landed tiles, no deadlock)",
+         fmt("%.0f random interleavings; mutations caught %.0f", runs, mutants_caught) + fmt(" of %.0f", mutants));
+}
+
 template <int BN>
 void test_d_layout() {
   std::vector<int> seen(wg::kBM * BN, 0);
@@ -298,6 +405,7 @@ void test_wgmma_layout(Rng& rng) {
   test_d_layout<256>();
   test_a16_layout();
   test_ss_schedule();
+  test_tma_schedule();
   test_emulated_gemm<128>(130, 141, 136, rng);  // m, n and k tails (k % 64 = 8)
   test_emulated_gemm<256>(65, 300, 64, rng);
   test_emulated_gemm<256>(200, 300, 264, rng);

@@ -1,0 +1,72 @@
+// Hopper's asynchronous copy machinery as inline PTX (sm_90a passes only): shared-memory mbarriers
+// (init, arrive, arrive with an expected transaction count, wait on a phase parity), the bulk tensor
+// copy (TMA) of a 2-D box into shared memory completing on an mbarrier, and setmaxnreg.
+// References: PTX ISA "mbarrier" (9.7.13.15), "cp.async.bulk.tensor" (9.7.9.25.5), "setmaxnreg".
+// Used by gemm_wgmma_tma.cu.
+#pragma once
+#include <stdint.h>
+
+namespace gncuda {
+namespace tma {
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Waits longer than this many polls end the kernel with a trap (a launch error the host sees)
+// instead of hanging the process: a pipeline bug must not turn into a stuck GPU.
+constexpr uint32_t kMaxPolls = 1u << 26;
+
+// bar: shared-memory address (8-byte aligned) of a 64-bit mbarrier.
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
+}
+// Makes initialized barriers visible to the async proxy (the copy engine) before any use.
+__device__ __forceinline__ void fence_barrier_init() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// One arrival that also tells the barrier to expect `bytes` more bytes from copies completing on it.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+// Returns once the barrier's phase of parity `parity` has completed (a fresh barrier is in phase 0:
+// waiting for parity 1 returns at once).
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  for (uint32_t polls = 0;; ++polls) {
+    uint32_t done;
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n"
+        "}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+    if (done) return;
+    if (polls >= kMaxPolls) __trap();
+  }
+}
+// The box at coordinates (c0 innermost, c1) of the tensor map `map` (a __grid_constant__ kernel
+// parameter) into shared memory at `dst`, completing `bytes of the box` on barrier `bar`. Elements
+// outside the tensor are written as zeros (and still counted).
+__device__ __forceinline__ void load_2d(uint32_t dst, const void* map, int c0, int c1, uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+// Per-warpgroup register budget (all 128 threads of the warpgroup execute it; the kernel needs a
+// register cap at entry: __launch_bounds__(threads, 1)).
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+#endif
+
+}  // namespace tma
+}  // namespace gncuda
