@@ -168,12 +168,7 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 bool wgmma_tma_available() { return wgmma_image_loaded() && encode_tiled() != nullptr; }
 
 int launch_gemm_wgmma_tma(const GemmArgs& a, cudaStream_t stream) {
-  const bool wide = wgmma::wide_tiles(a);
-  if (a.w_dtype == GN_DTYPE_BF16)
-    return wide ? launch_typed<__nv_bfloat16, 256>(a, stream) : launch_typed<__nv_bfloat16, 128>(a, stream);
-  if (a.w_dtype == GN_DTYPE_F16)
-    return wide ? launch_typed<__half, 256>(a, stream) : launch_typed<__half, 128>(a, stream);
-  return GN_CUDA_EUNSUPPORTED;
+  return wgmma::launch_for_tile(a, [&](auto wt, auto bn) { return launch_typed<decltype(wt), decltype(bn)::value>(a, stream); });
 }
 
 }  // namespace gncuda

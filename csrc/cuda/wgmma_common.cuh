@@ -2,6 +2,8 @@
 // and its stub, the B tile's cp.async loads, the epilogue from the D fragments, and the choice of the
 // tile width.
 #pragma once
+#include <type_traits>
+
 #include "cuda/cp_async.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/wgmma_layout.h"
@@ -74,6 +76,18 @@ inline bool wide_tiles(const GemmArgs& a) {
   const long long waves_wide = (ceil_div(a.n, 256) * mt + sms - 1) / sms;
   const long long waves_narrow = (ceil_div(a.n, 128) * mt + sms - 1) / sms;
   return 2 * waves_wide <= waves_narrow;
+}
+
+// Calls launch(WT{}, std::integral_constant<int, BN>{}) for the weight type and the tile width
+// (wide_tiles) of this GEMM; EUNSUPPORTED for fp32 weights.
+template <typename Launch>
+int launch_for_tile(const GemmArgs& a, Launch&& launch) {
+  using Wide = std::integral_constant<int, 256>;
+  using Narrow = std::integral_constant<int, 128>;
+  const bool wide = wide_tiles(a);
+  if (a.w_dtype == GN_DTYPE_BF16) return wide ? launch(__nv_bfloat16{}, Wide{}) : launch(__nv_bfloat16{}, Narrow{});
+  if (a.w_dtype == GN_DTYPE_F16) return wide ? launch(__half{}, Wide{}) : launch(__half{}, Narrow{});
+  return GN_CUDA_EUNSUPPORTED;
 }
 
 }  // namespace wgmma

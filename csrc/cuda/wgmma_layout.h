@@ -111,16 +111,12 @@ GN_WGMMA_HD constexpr int tma_stage(int tile, int stages) { return tile % stages
 GN_WGMMA_HD constexpr uint32_t tma_full_parity(int tile, int stages) { return (uint32_t)(tile / stages) & 1u; }
 GN_WGMMA_HD constexpr uint32_t tma_empty_parity(int tile, int stages) { return ((uint32_t)(tile / stages) & 1u) ^ 1u; }
 
+// The shared-operand kernel's stages (TileSS), then the barriers.
 template <int BN>
-struct TileTma {
-  static_assert(BN == 128 || BN == 256, "wgmma N of the block tile");
-  static constexpr int kBN = BN;
-  static constexpr int kStages = BN == 256 ? 4 : 6;
-  static constexpr int kBStageBytes = BN * kSwizzleRowBytes;
-  static constexpr int kStageBytes = kA16StageBytes + kBStageBytes;  // A then B, both 1024-byte multiples
-  static constexpr int kAcc = BN / 2;
-  static constexpr int kBarrierBytes = 2 * kStages * 8;  // full[kStages], then empty[kStages]
-  static constexpr int kSmemBytes = kStages * kStageBytes + kBarrierBytes + kSwizzleAtomBytes;
+struct TileTma : TileSS<BN> {
+  using Base = TileSS<BN>;
+  static constexpr int kBarrierBytes = 2 * Base::kStages * 8;  // full[kStages], then empty[kStages]
+  static constexpr int kSmemBytes = Base::kStages * Base::kStageBytes + kBarrierBytes + kSwizzleAtomBytes;
   static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
 };
 
