@@ -11,6 +11,7 @@ import { readConfig, readSafetensorsHeader, resolveGptNeoWeights } from '../lib/
 import {
   assertRejectsWith, copyFixtureModel, fixtureConfigJson, TempDirs, writeConfigJson,
 } from './helpers/checkpoints.js';
+import { withEnv } from './helpers/env.js';
 import { fixture } from './helpers/paths.js';
 
 const tiny = fixture('tiny-neo');
@@ -109,23 +110,14 @@ describe('errors: bad options and bad input', () => {
     assert.equal(model.info().cudaGraphs, undefined);
   });
 
-  it('the experimental CUDA switches leave a CPU model alone and are not reported for it', async () => {
-    const names = ['GPTNEO_CUDA_GEMV_STREAM', 'GPTNEO_CUDA_FUSED_LN', 'GPTNEO_CUDA_PDL', 'GPTNEO_CUDA_WGMMA'];
-    const saved = names.map((n) => process.env[n]);
+  it('the CUDA kernel switches leave a CPU model alone and are not reported for it', async () => {
     await using plain = await loadModel(tiny, { device: 'cpu', threads: 1 });
-    for (const n of names) process.env[n] = '1';
-    try {
-      await using cpu = await loadModel(tiny, { device: 'cpu', threads: 1 });
-      assert.equal(cpu.info().cudaExperimental, undefined);
-      const opts = { maxNewTokens: 8, temperature: 0, ignoreEos: true } as const;
-      const [got, want] = await Promise.all([cpu.generate([1, 2, 3], opts), plain.generate([1, 2, 3], opts)]);
-      assert.deepEqual(got.tokenIds, want.tokenIds);
-    } finally {
-      names.forEach((n, i) => {
-        if (saved[i] === undefined) delete process.env[n];
-        else process.env[n] = saved[i];
-      });
-    }
+    const on = { GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_PDL: '1', GPTNEO_CUDA_WGMMA: '1' };
+    await using cpu = await withEnv(on, () => loadModel(tiny, { device: 'cpu', threads: 1 }));
+    assert.equal(cpu.info().cudaExperimental, undefined);
+    const opts = { maxNewTokens: 8, temperature: 0, ignoreEos: true } as const;
+    const [got, want] = await Promise.all([cpu.generate([1, 2, 3], opts), plain.generate([1, 2, 3], opts)]);
+    assert.deepEqual(got.tokenIds, want.tokenIds);
   });
 
   it("device: 'cuda' without a usable GPU names the cause", async function () {

@@ -12,6 +12,7 @@ import { setStepSampler, type SamplingOptions, type StepSampler } from '../lib/s
 import {
   TempDirs, assertRejectsWith, fixtureConfigJson, gptNeoEntries, writeConfigJson, writeRawSafetensors, writeZeroSafetensors,
 } from './helpers/checkpoints.js';
+import { withEnv } from './helpers/env.js';
 import { loadFixtureCase } from './helpers/fixture-data.js';
 
 const REQUESTS: Array<[string, SamplingOptions]> = [
@@ -70,19 +71,14 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
   it('with the sampling prefilter forced on, the native step still gives the TypeScript tokens', async function () {
     this.timeout(60_000);
     const typescript = await withSampler('typescript', runAll);
-    const before = model.info().samplingPrefilter!;
+    const before = await withEnv({ GPTNEO_SAMPLING_PREFILTER: undefined }, async () => model.info().samplingPrefilter!);
     assert.equal(before.enabled, false, 'the prefilter is off by default on the CPU');
-    process.env.GPTNEO_SAMPLING_PREFILTER = '0';
-    assert.equal(model.info().samplingPrefilter!.enabled, false, 'GPTNEO_SAMPLING_PREFILTER=0 keeps it off');
-    process.env.GPTNEO_SAMPLING_PREFILTER = '1';
-    let prefiltered: GenerationResult[];
-    let during;
-    try {
-      during = model.info().samplingPrefilter!;
-      prefiltered = await withSampler('native', runAll);
-    } finally {
-      delete process.env.GPTNEO_SAMPLING_PREFILTER;
-    }
+    const off = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '0' }, async () => model.info().samplingPrefilter!);
+    assert.equal(off.enabled, false, 'GPTNEO_SAMPLING_PREFILTER=0 keeps it off');
+    const { during, prefiltered } = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '1' }, async () => ({
+      during: model.info().samplingPrefilter!,
+      prefiltered: await withSampler('native', runAll),
+    }));
     const after = model.info().samplingPrefilter!;
     assert.equal(during.enabled, true, 'GPTNEO_SAMPLING_PREFILTER=1 turns it on');
     prefiltered.forEach((p, i) => {
@@ -125,9 +121,8 @@ describe('68 engine sampling: a model with no usable logits (every weight NaN)',
   // greedy and top-k rows fall back to whole rows and fail the same way).
   for (const choice of ['native', 'native+prefilter', 'typescript'] as const) {
     it(`${choice}: each sampling request fails with ERR_GPTNEO_INTERNAL, the engine keeps serving`, async () => {
-      if (choice === 'native+prefilter') process.env.GPTNEO_SAMPLING_PREFILTER = '1';
       const sampler = choice === 'typescript' ? 'typescript' : 'native';
-      await withSampler(sampler, async () => {
+      await withEnv({ GPTNEO_SAMPLING_PREFILTER: choice === 'native+prefilter' ? '1' : undefined }, () => withSampler(sampler, async () => {
         const requests = [
           model.generate([1, 2, 3], { maxNewTokens: 4, temperature: 1, seed: 1 }),
           model.generate([4, 5], { maxNewTokens: 4, temperature: 0.7, topP: 0.9, seed: 2 }),
@@ -139,9 +134,7 @@ describe('68 engine sampling: a model with no usable logits (every weight NaN)',
         const logits = await model.forward([1, 2]);  // the engine still runs steps
         assert.ok(Number.isNaN(logits[0]));
         assert.equal(model.stats().kv.usedBlocks, 0);
-      }).finally(() => {
-        delete process.env.GPTNEO_SAMPLING_PREFILTER;
-      });
+      }));
     });
   }
 });

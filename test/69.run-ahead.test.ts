@@ -12,6 +12,7 @@ import { RunAheadPolicy } from '../lib/engine/run-ahead.js';
 import { setStepSampler } from '../lib/sampling/native-rows.js';
 import { loadModel, type GenerateOptions, type GenerationChunk, type GenerationResult, type GptNeoModel } from '../lib/index.js';
 import { assertRejectsWith } from './helpers/checkpoints.js';
+import { withEnv } from './helpers/env.js';
 import { loadFixtureCase, type FixtureCase } from './helpers/fixture-data.js';
 
 function prompts(n: number, len: number, vocab: number, seed = 777): number[][] {
@@ -179,8 +180,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
         { maxNewTokens: 28, temperature: 0.8, topP: 0.9, seed: 6, ignoreEos: true },
       ];
       const reference = await Promise.all(ps.map((p, i) => single.generate(p, options[i])));
-      process.env.GPTNEO_SAMPLING_PREFILTER = '1';
-      try {
+      await withEnv({ GPTNEO_SAMPLING_PREFILTER: '1' }, async () => {
         const before = { runAhead: ahead.stats().runAhead, prefilter: ahead.info().samplingPrefilter! };
         const got = await Promise.all(ps.map((p, i) => ahead.generate(p, options[i])));
         got.forEach((g, i) => assert.deepEqual(g.tokenIds, reference[i]!.tokenIds, `request ${i}`));
@@ -189,9 +189,7 @@ for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab'] as const) {
           `no run-ahead: ${JSON.stringify({ before, runAhead })}`);
         assert.ok(prefilter.candidateRows - before.prefilter.candidateRows >= 50, JSON.stringify({ before, prefilter }));
         assert.ok(prefilter.fullRows - before.prefilter.fullRows >= 20, JSON.stringify({ before, prefilter }));
-      } finally {
-        delete process.env.GPTNEO_SAMPLING_PREFILTER;
-      }
+      });
     });
 
     it('rows sampled in TypeScript take one step per call', async () => {

@@ -4,6 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { devices, loadModel } from '../../lib/index.js';
 import { setStepSampler } from '../../lib/sampling/native-rows.js';
+import { withEnv } from './env.js';
 import { loadFixtureCase, maxAbsDiff } from './fixture-data.js';
 import { loadReferenceModel, roundBf16 } from './reference-forward.js';
 
@@ -151,20 +152,10 @@ export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Pro
 export async function checkCudaExperimentalSwitches(name: FixtureName, device = 'cuda'): Promise<string> {
   const fx = await loadFixtureCase(name);
   const opts = { device: device as 'cuda', dtype: 'bfloat16' as const };
-  const names = ['GPTNEO_CUDA_GEMV_STREAM', 'GPTNEO_CUDA_FUSED_LN', 'GPTNEO_CUDA_PDL'];
-  const loadWith = async (env: Record<string, string>) => {
-    const saved = Object.fromEntries(names.map((k) => [k, process.env[k]]));
-    for (const k of names) delete process.env[k];
-    Object.assign(process.env, env);
-    try {
-      return await loadModel(fx.dir, opts);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
-  };
+  // (each load sees exactly these three variables: unset unless given)
+  const loadWith = (env: Record<string, string>) => withEnv(
+    { GPTNEO_CUDA_GEMV_STREAM: undefined, GPTNEO_CUDA_FUSED_LN: undefined, GPTNEO_CUDA_PDL: undefined, ...env },
+    () => loadModel(fx.dir, opts));
   await using off = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' });
   await using defaults = await loadWith({});
   await using on = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_PDL: '1' });
@@ -217,13 +208,7 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
   };
   const s0 = gpu.stats().sampledRows;
   // Whole rows downloaded for every sampled row: the prefilter off (it is on by default on CUDA).
-  process.env.GPTNEO_SAMPLING_PREFILTER = '0';
-  let native;
-  try {
-    native = await run('native');
-  } finally {
-    delete process.env.GPTNEO_SAMPLING_PREFILTER;
-  }
+  const native = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '0' }, () => run('native'));
   const s1 = gpu.stats().sampledRows;
   const typescript = await run('typescript');
   native.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the samplers differ on ${device}`));
@@ -232,10 +217,11 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
   // The sampling prefilter (on by default on CUDA; the runs above had it off): the top-k and
   // greedy-with-penalty requests are sampled from GPU-selected candidates, the others from whole rows;
   // the tokens stay.
-  const p0 = gpu.info().samplingPrefilter!;
-  assert.equal(p0.enabled, true, 'the sampling prefilter is on by default on CUDA');
-  const prefiltered = await run('native');
-  const p1 = gpu.info().samplingPrefilter!;
+  const { p0, prefiltered, p1 } = await withEnv({ GPTNEO_SAMPLING_PREFILTER: undefined }, async () => {
+    const before = gpu.info().samplingPrefilter!;
+    assert.equal(before.enabled, true, 'the sampling prefilter is on by default on CUDA');
+    return { p0: before, prefiltered: await run('native'), p1: gpu.info().samplingPrefilter! };
+  });
   native.forEach((r, i) => assert.deepEqual(prefiltered[i]!.tokenIds, r.tokenIds, `request ${i}: the prefilter changed the tokens`));
   const candidateRows = p1.candidateRows - p0.candidateRows, fullRows = p1.fullRows - p0.fullRows;
   assert.ok(candidateRows >= fx.json.sequences.length * 2 * 20 && fullRows >= fx.json.sequences.length * 2 * 20,
