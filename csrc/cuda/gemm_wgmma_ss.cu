@@ -62,9 +62,6 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
   constexpr int S = T::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const uint32_t base = wgmma::atom_aligned_base(smem_raw);  // swizzle atoms start 1024-byte aligned
-  // Stage s: A tile at base + s * kStageBytes, its B tile kA16StageBytes after it.
-  const auto a_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes); };
-  const auto b_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes + wgmma::kA16StageBytes); };
   const WT* w = static_cast<const WT*>(a.w);
 
   const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * BN;  // m fastest: neighbouring blocks share a W tile
@@ -78,7 +75,8 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
   // Prologue: tiles 0 .. S-3, one cp.async group each (the schedule: wgmma_layout.h ss_*).
 #pragma unroll
   for (int t = 0; t < wgmma::ss_prologue_tiles(S); ++t) {
-    if (t < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, t, a_stage(wgmma::ss_slot(t, S)), b_stage(wgmma::ss_slot(t, S)));
+    const int s = wgmma::ss_slot(t, S);
+    if (t < ktiles) load_tile_ss<WT, T>(a, x16, w, m0, n0, t, T::a_stage(base, s), T::b_stage(base, s));
     cp_async_commit();
   }
   for (int kt = 0; kt < ktiles; ++kt) {
@@ -91,14 +89,16 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
     // Refill the stage of tile kt-2 with tile kt+S-2 (same slot: (kt+S-2) % S == (kt-2) % S).
     const int next = wgmma::ss_refill_tile(kt, S);
     if (next < ktiles)
-      load_tile_ss<WT, T>(a, x16, w, m0, n0, next, a_stage(wgmma::ss_slot(next, S)), b_stage(wgmma::ss_slot(next, S)));
+      load_tile_ss<WT, T>(a, x16, w, m0, n0, next, T::a_stage(base, wgmma::ss_slot(next, S)),
+                          T::b_stage(base, wgmma::ss_slot(next, S)));
     cp_async_commit();
 
     wgmma::fence_accumulators<T::kAcc>(acc);
     wgmma::fence();
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(a_stage(slot), wg, j), wgmma::b_desc(b_stage(slot), j));
+      wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(T::a_stage(base, slot), wg, j),
+                            wgmma::b_desc(T::b_stage(base, slot), j));
     wgmma::commit_group();
     wgmma::wait_group<1>();  // tile kt-1's wgmmas are done; tile kt's stay in flight
     wgmma::fence_accumulators<T::kAcc>(acc);
@@ -114,20 +114,13 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
 template <typename WT, int BN>
 int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   using T = wgmma::TileSS<BN>;
-  WT* x16 = nullptr;
-  int status = wgmma::round_x<WT>(a, stream, &x16);
-  if (status != GN_CUDA_OK) return status;
-  if (x16 == nullptr) return launch_gemm_tc(a, false, stream);  // no memory for x16: same numerics without it
-  status = static_cast<int>(cudaFuncSetAttribute(gemm_wgmma_ss_kernel<WT, BN>,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  if (status == GN_CUDA_OK) {
+  return wgmma::with_rounded_x<WT>(a, stream, [&](const WT* x16) {
+    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_ss_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     T::kSmemBytes));
     dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
     gemm_wgmma_ss_kernel<WT, BN><<<grid, kThreads, T::kSmemBytes, stream>>>(a, x16);
-    status = static_cast<int>(cudaGetLastError());
-  }
-  // Freed in stream order: after the GEMM has read it (and at once if nothing was launched).
-  const int freed = static_cast<int>(cudaFreeAsync(x16, stream));
-  return status != GN_CUDA_OK ? status : freed;
+    return static_cast<int>(cudaGetLastError());
+  });
 }
 
 // Per device: 0 not asked yet, 1 the sm_90a image is loaded, 2 it is not.

@@ -46,9 +46,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
   constexpr int S = T::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const uint32_t base = wgmma::atom_aligned_base(smem_raw);  // swizzle atoms start 1024-byte aligned
-  // Stage s: A tile at base + s * kStageBytes, its B tile kA16StageBytes after it; then the barriers.
-  const auto a_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes); };
-  const auto b_stage = [&](int s) { return base + (uint32_t)(s * T::kStageBytes + wgmma::kA16StageBytes); };
+  // Stage s at T::a_stage(base, s) and T::b_stage(base, s); the barriers after the last stage.
   const uint32_t bars = base + (uint32_t)(S * T::kStageBytes);
   const auto full = [&](int s) { return bars + (uint32_t)(8 * s); };
   const auto empty = [&](int s) { return bars + (uint32_t)(8 * (S + s)); };
@@ -73,8 +71,8 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
         const int s = wgmma::tma_stage(kt, S);
         tma::mbar_wait(empty(s), wgmma::tma_empty_parity(kt, S));
         tma::mbar_arrive_expect_tx(full(s), (uint32_t)T::kStageBytes);
-        tma::load_2d(a_stage(s), &tm_x, kt * kBK, m0, full(s));
-        tma::load_2d(b_stage(s), &tm_w, kt * kBK, n0, full(s));
+        tma::load_2d(T::a_stage(base, s), &tm_x, kt * kBK, m0, full(s));
+        tma::load_2d(T::b_stage(base, s), &tm_w, kt * kBK, n0, full(s));
       }
     }
   } else {
@@ -90,7 +88,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
       wgmma::fence();
 #pragma unroll
       for (int j = 0; j < 4; ++j)
-        wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(a_stage(s), cg, j), wgmma::b_desc(b_stage(s), j));
+        wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(T::a_stage(base, s), cg, j), wgmma::b_desc(T::b_stage(base, s), j));
       wgmma::commit_group();
       wgmma::wait_group<1>();  // tile kt-1's wgmmas have retired: its stage may be refilled
       wgmma::fence_accumulators<T::kAcc>(acc);
@@ -144,23 +142,16 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   CUtensorMap tm_w;
   int status = encode_rows<WT>(&tm_w, a.w, a.n, a.k, BN);
   if (status != GN_CUDA_OK) return status;
-  WT* x16 = nullptr;
-  status = wgmma::round_x<WT>(a, stream, &x16);
-  if (status != GN_CUDA_OK) return status;
-  if (x16 == nullptr) return launch_gemm_tc(a, false, stream);  // no memory for x16: same numerics without it
-  CUtensorMap tm_x;
-  status = encode_rows<WT>(&tm_x, x16, a.m, a.k, kBM);
-  if (status == GN_CUDA_OK)
-    status = static_cast<int>(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-  if (status == GN_CUDA_OK) {
+  return wgmma::with_rounded_x<WT>(a, stream, [&](const WT* x16) {
+    CUtensorMap tm_x;
+    const int encoded = encode_rows<WT>(&tm_x, x16, a.m, a.k, kBM);
+    if (encoded != GN_CUDA_OK) return encoded;
+    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     T::kSmemBytes));
     dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
     gemm_wgmma_tma_kernel<WT, BN><<<grid, wgmma::kTmaThreads, T::kSmemBytes, stream>>>(tm_x, tm_w, a);
-    status = static_cast<int>(cudaGetLastError());
-  }
-  // Freed in stream order: after the GEMM has read it (and at once if nothing was launched).
-  const int freed = static_cast<int>(cudaFreeAsync(x16, stream));
-  return status != GN_CUDA_OK ? status : freed;
+    return static_cast<int>(cudaGetLastError());
+  });
 }
 
 }  // namespace

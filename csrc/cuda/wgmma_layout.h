@@ -93,6 +93,9 @@ struct TileSS {
   static constexpr int kBChunks = BN * kBK / 8 / kThreads;
   static_assert(kBM * kBK / 8 % kThreads == 0 && BN * kBK / 8 % kThreads == 0, "whole chunks");
   static_assert(kSmemBytes <= 227 * 1024, "fits an sm_90 block's shared memory");
+  // Shared addresses of stage s from the atom-aligned base: its A tile, then its B tile.
+  GN_WGMMA_HD static constexpr uint32_t a_stage(uint32_t base, int s) { return base + (uint32_t)(s * kStageBytes); }
+  GN_WGMMA_HD static constexpr uint32_t b_stage(uint32_t base, int s) { return a_stage(base, s) + kA16StageBytes; }
 };
 
 // --- the TMA kernel (gemm_wgmma_tma.cu): a producer warpgroup and two consumer warpgroups -----------

@@ -44,8 +44,7 @@ inline int keep_pool_memory() {
 }
 
 // Allocates x16 [a.m, a.k] of WT on `stream` and queues the rounding pass into it. *x16 = nullptr
-// and GN_CUDA_OK when device memory is full (the caller runs the mma.sync kernel instead); the caller
-// frees a non-null *x16 with cudaFreeAsync on the same stream after its GEMM.
+// and GN_CUDA_OK when device memory is full. (with_rounded_x below owns the workspace's lifetime.)
 template <typename WT>
 int round_x(const GemmArgs& a, cudaStream_t stream, WT** x16) {
   *x16 = nullptr;
@@ -73,6 +72,19 @@ int round_x(const GemmArgs& a, cudaStream_t stream, WT** x16) {
     *x16 = nullptr;
   }
   return status;
+}
+
+// Queues gemm(x16) with x rounded into a workspace, then frees the workspace in stream order (after
+// the GEMM has read it). Without the memory for it, runs the mma.sync kernel instead: same numerics.
+template <typename WT, typename Gemm>
+int with_rounded_x(const GemmArgs& a, cudaStream_t stream, Gemm&& gemm) {
+  WT* x16 = nullptr;
+  int status = round_x<WT>(a, stream, &x16);
+  if (status != GN_CUDA_OK) return status;
+  if (x16 == nullptr) return launch_gemm_tc(a, false, stream);
+  status = gemm(static_cast<const WT*>(x16));
+  const int freed = static_cast<int>(cudaFreeAsync(x16, stream));
+  return status != GN_CUDA_OK ? status : freed;
 }
 
 }  // namespace wgmma
