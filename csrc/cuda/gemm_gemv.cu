@@ -18,6 +18,8 @@ using G = GemvTraits;
 // register allocation is unchanged by it).
 template <typename WT, int R, int U, bool LN>
 __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks) {
+  LnPrefetch ln{};  // gamma and beta are weights: requested before waiting for the previous kernel
+  if constexpr (LN) ln = ln_prefetch<G::kWarps>(a.m, a.k, a.ln_gamma, a.ln_beta);
   dependent_kernel_prologue();  // launched by launch_dependent()
   constexpr int V = 16 / sizeof(WT);  // elements per 16-byte load
   constexpr int kXs = G::kMaxM * G::kChunk;
@@ -45,7 +47,7 @@ __global__ void __launch_bounds__(G::kWarps * 32) gemv_kernel(GemmArgs a, int ks
     __syncthreads();
     if constexpr (LN) {
       // (the launcher guarantees one chunk: kn == k)
-      layernorm_staged_rows<G::kWarps>(xs, chunk, a.m, kn, a.ln_gamma, a.ln_beta, a.ln_eps);
+      layernorm_staged_rows<G::kWarps>(xs, chunk, a.m, kn, a.ln_gamma, a.ln_beta, a.ln_eps, ln);
       __syncthreads();
     }
     for (int kk0 = (wk * 32 + lane) * V; kk0 < kn; kk0 += step * U) {

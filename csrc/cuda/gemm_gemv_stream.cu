@@ -109,12 +109,14 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
 
   uint4 wa[R][U], wb[R][U];
   load(0, wa);  // weights only: nothing the previous kernel writes
+  LnPrefetch ln{};
+  if constexpr (LN) ln = ln_prefetch<S::kWarps>(a.m, a.k, a.ln_gamma, a.ln_beta);  // weights too
   grid_dependents_launch();
   grid_dependency_wait();  // x (and y, for the accumulate epilogue) come from the previous kernel
   stage_x_rows(xs, a.k, a.x, a.ldx, a.m, 0, a.k);
   __syncthreads();
   if constexpr (LN) {
-    layernorm_staged_rows<S::kWarps>(xs, a.k, a.m, a.k, a.ln_gamma, a.ln_beta, a.ln_eps);
+    layernorm_staged_rows<S::kWarps>(xs, a.k, a.m, a.k, a.ln_gamma, a.ln_beta, a.ln_eps, ln);
     __syncthreads();
   }
   for (int i = 0; i < items; i += 2) {

@@ -106,5 +106,7 @@ void test_candidates(Rng& rng);
 void test_wgmma_layout(Rng& rng);
 // gemv_stream_plan.cpp: the work split of the CUDA streaming decode GEMV (cuda/gemv_stream_plan.h)
 void test_gemv_stream_plan();
+// ln_rows_plan.cpp: the thread layout of the CUDA decode GEMVs' staged layer norm (cuda/ln_rows_plan.h)
+void test_ln_rows_plan(Rng& rng);
 
 }  // namespace gptneo::cputest

@@ -34,6 +34,7 @@ int main() {
   test_embed(pools, rng);
   test_wgmma_layout(rng);
   test_gemv_stream_plan();
+  test_ln_rows_plan(rng);
   test_sampling(pools, rng);
   test_candidates(rng);
   bool first = true;
