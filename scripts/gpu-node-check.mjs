@@ -38,7 +38,7 @@ await check('in-step sampling', () => checks.checkCudaStepSampling());
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
 // env: environment variables set while the model loads (the CUDA backend reads its decode switches,
-// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL and GPTNEO_CUDA_FUSED_LN, when it is created; the sampling
+// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN and GPTNEO_CUDA_FUSED_KV, when it is created; the sampling
 // prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
 // runAhead: the load option (default 16; 1 = one decode step per native call).
 async function decodeBench(preset, streamsList, newTokens,
@@ -117,12 +117,16 @@ try {
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
   // The decode switches (csrc/cuda/NOTES.md rounds 5 and 8): the kernels before them (streaming GEMV
   // and programmatic launch off), the streaming GEMV for every row count it serves (the default stops
-  // at 4), and the folded layer norm (opt-in).
+  // at 4), the folded layer norm (opt-in; its layer norm spread over the whole block since run 4) and the
+  // kv_write done by the attention kernel (opt-in, not yet run), alone and together: the fewest launches.
   const before = { GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' };
   await decodeBench('1.3b', [1, 8], 64, { env: before });
   await decodeBench('125m', [1, 8], 128, { env: before });
   await decodeBench('1.3b', [1, 8], 64, { env: { GPTNEO_CUDA_GEMV_STREAM: '1' } });
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1' } });
+  await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_KV: '1' } });
+  await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
+  await decodeBench('125m', [1, 8], 128, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

@@ -340,7 +340,9 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // as the backend runs them with GPTNEO_CUDA_GEMV_STREAM=1.
 // pdl: the layer's stream marked for programmatic dependent launch (every kernel of the layer then
 // overlaps its launch with the previous one's end; GPTNEO_CUDA_PDL=1 in the backend).
-void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl) {
+// fused_kv: kv_write done by the attention kernel (gn_cuda_attention_append; GPTNEO_CUDA_FUSED_KV=1).
+void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl,
+                        bool fused_kv = false) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
   // Each projection takes the path CudaBackend::linear / layernorm_linear would (alignment aside, which
   // dalloc's 256 bytes satisfy: nullptr stands for the pointers here): the GEMV where the dispatcher
@@ -413,9 +415,14 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   };
   auto layer = [&] {
     project(h, true, wqkv, s.qkv, hid, nullptr, qkv, GN_EPILOGUE_STORE);
-    BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, GN_DTYPE_BF16, stream));
-    BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16, att,
-                                  hid, ws, ws_bytes, stream));
+    if (fused_kv) {
+      BENCH_CHECK(gn_cuda_attention_append(qkv, s.qkv, qkv + hid, qkv + 2 * hid, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads,
+                                           s.head_dim, 0, 1.0f, att, hid, ws, ws_bytes, stream));
+    } else {
+      BENCH_CHECK(gn_cuda_kv_write(qkv + hid, qkv + 2 * hid, s.qkv, &b, s.heads, s.head_dim, kc, vc, GN_DTYPE_BF16, stream));
+      BENCH_CHECK(gn_cuda_attention(qkv, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads, s.head_dim, 0, 1.0f, GN_DTYPE_BF16,
+                                    att, hid, ws, ws_bytes, stream));
+    }
     project(att, false, wo, hid, hid, bo, h, GN_EPILOGUE_ACCUMULATE);
     project(h, true, wfc, s.mlp, hid, bfc, f, GN_EPILOGUE_GELU_NEW);
     project(f, false, wproj, hid, s.mlp, bproj, h, GN_EPILOGUE_ACCUMULATE);
@@ -448,15 +455,15 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   const double ms_graph = time_region([&] { BENCH_CHECK(gn_cuda_graph_launch(graph, stream)); });
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
   char shape[112];
-  const std::string variant_s =
-      std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "") + (pdl ? ", pdl" : "");
+  const std::string variant_s = std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "") +
+                                (pdl ? ", pdl" : "") + (fused_kv ? ", fused kv" : "");
   const char* variant = variant_s.c_str();
-  const std::string suffix =
-      std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "") + (pdl ? "_pdl" : "");
+  const std::string suffix = std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "") +
+                             (pdl ? "_pdl" : "") + (fused_kv ? "_fused_kv" : "");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
   const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
                           std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "") +
-                          (pdl ? "/pdl" : "");
+                          (pdl ? "/pdl" : "") + (fused_kv ? "/fused_kv" : "");
   add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
   add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
@@ -544,6 +551,11 @@ int main(int argc, char** argv) {
         for (bool fused_ln : {false, true})
           for (bool gemv_stream : {false, true})
             for (bool pdl : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, gemv_stream, pdl);
+    // The opt-in kv_write fusion on top of the defaults (streaming GEMV, programmatic launch), with the
+    // layer norms separate and folded: the decode layer with the fewest launches.
+    for (int seqs : {1, 8})
+      for (int ctx : {128, 512})
+        for (bool fused_ln : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, true, true, true);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);

@@ -259,6 +259,16 @@ int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_
                            const void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim,
                            int window, float scale, int operand_dtype, float* d_out, int ldo,
                            void* d_workspace, size_t workspace_bytes, void* stream);
+// gn_cuda_kv_write followed by gn_cuda_attention (operands fp32) in one launch of the decode kernel,
+// for a step in which every sequence has exactly one row (batch->tokens == batch->num_seqs; a step
+// never has an empty sequence): each row's k/v (float32 [tokens, ldkv]) go into the cache at its
+// position, rounded to cache_dtype, and its attention takes its own key from them instead of reading
+// the cache back. Workspace as gn_cuda_attention_workspace_bytes. GN_CUDA_EUNSUPPORTED where
+// tokens != num_seqs or the decode kernel does not serve the step (nothing written then).
+int gn_cuda_attention_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                             void* d_k_cache, void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch,
+                             int heads, int head_dim, int window, float scale, float* d_out, int ldo,
+                             void* d_workspace, size_t workspace_bytes, void* stream);
 
 #ifdef __cplusplus
 }  // extern "C"

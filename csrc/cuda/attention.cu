@@ -365,6 +365,52 @@ int launch_decode(const Plan& plan, const AttentionParams& p, cudaStream_t strea
   return launch_decode_typed<DMAX, float>(plan, p, stream);
 }
 
+// A call's arguments as kernel parameters (the plan's fields are filled in by run_plan).
+AttentionParams call_params(const float* q, int ldq, const void* k_cache, const void* v_cache, int cache_dtype,
+                            const gn_cuda_batch& b, int heads, int head_dim, int window, float scale, float* out,
+                            int ldo) {
+  AttentionParams p;
+  p.q = q;
+  p.ldq = ldq;
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
+  p.cache_dtype = cache_dtype;
+  p.b = b;
+  p.heads = heads;
+  p.head_dim = head_dim;
+  p.window = window;
+  p.scale = scale;
+  p.out = out;
+  p.ldo = ldo;
+  return p;
+}
+
+// Launches a planned attention: the kernel, then the combine when the plan splits. p carries the
+// call's arguments; the plan's split fields, vec4 and the workspace pointers are filled in here.
+int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_workspace, size_t workspace_bytes,
+             cudaStream_t s) {
+  const size_t need = workspace_for(plan, &p.b, p.heads, p.head_dim);
+  GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
+  p.splits = plan.splits;
+  p.split_chunk = plan.split_chunk;
+  p.vec4 = rows_vec4(p.head_dim, p.k_cache, p.v_cache);
+  p.part_o = static_cast<float*>(d_workspace);
+  p.part_ml = need ? p.part_o + (size_t)plan.splits * p.b.tokens * p.heads * p.head_dim : nullptr;
+  int st;
+  if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
+    st = launch_attention_tc(p, operand_dtype, s);
+  } else if (plan.kernel == GN_ATTENTION_DECODE) {
+    st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
+  } else if (plan.cfg.dmax == 64) {
+    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<64, 8>(plan, p, s) : launch_tiled<64, 1>(plan, p, s);
+  } else {
+    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<128, 8>(plan, p, s) : launch_tiled<128, 1>(plan, p, s);
+  }
+  if (st != GN_CUDA_OK) return st;
+  if (plan.splits > 1) return launch_dependent(combine_kernel, dim3(p.b.tokens * p.heads), dim3(128), 0, s, p);
+  return GN_CUDA_OK;
+}
+
 }  // namespace
 
 extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
@@ -405,47 +451,42 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
   GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_TENSOR_CORE, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
-  int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, cache_dtype, operand_dtype,
-                          &plan);
+  const int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, cache_dtype,
+                                operand_dtype, &plan);
   if (st != GN_CUDA_OK) return st;
-  const size_t need = workspace_for(plan, batch, heads, head_dim);
-  GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
-
-  AttentionParams p;
-  p.q = d_q;
-  p.ldq = ldq;
-  p.k_cache = d_k_cache;
-  p.v_cache = d_v_cache;
-  p.cache_dtype = cache_dtype;
-  p.b = *batch;
-  p.heads = heads;
-  p.head_dim = head_dim;
-  p.window = window;
-  p.scale = scale;
-  p.out = d_out;
-  p.ldo = ldo;
-  p.splits = plan.splits;
-  p.split_chunk = plan.split_chunk;
-  p.vec4 = rows_vec4(head_dim, d_k_cache, d_v_cache);
-  p.part_o = static_cast<float*>(d_workspace);
-  p.part_ml = need ? p.part_o + (size_t)plan.splits * batch->tokens * heads * head_dim : nullptr;
-
-  cudaStream_t s = as_stream(stream);
-  if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
-    st = launch_attention_tc(p, operand_dtype, s);
-  } else if (plan.kernel == GN_ATTENTION_DECODE) {
-    st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
-  } else if (plan.cfg.dmax == 64) {
-    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<64, 8>(plan, p, s) : launch_tiled<64, 1>(plan, p, s);
-  } else {
-    st = plan.cfg.queries_per_warp == 8 ? launch_tiled<128, 8>(plan, p, s) : launch_tiled<128, 1>(plan, p, s);
-  }
-  if (st != GN_CUDA_OK) return st;
-  if (plan.splits > 1) {
-    return launch_dependent(combine_kernel, dim3(batch->tokens * heads), dim3(128), 0, s, p);
-  }
-  return GN_CUDA_OK;
+  AttentionParams p = call_params(d_q, ldq, d_k_cache, d_v_cache, cache_dtype, *batch, heads, head_dim, window, scale,
+                                  d_out, ldo);
+  return run_plan(plan, p, operand_dtype, d_workspace, workspace_bytes, as_stream(stream));
 }
+
+extern "C" int gn_cuda_attention_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                                        void* d_k_cache, void* d_v_cache, int cache_dtype,
+                                        const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
+                                        float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
+                                        void* stream) {
+  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(cache_dtype), GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(heads > 0 && head_dim > 0, GN_CUDA_EINVAL);
+  const int width = heads * head_dim;
+  GN_CUDA_REQUIRE(ldq >= width && ldo >= width && ldkv >= width, GN_CUDA_EINVAL);
+  if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(d_q && d_k && d_v && d_k_cache && d_v_cache && d_out, GN_CUDA_EINVAL);
+  // One row per sequence (every sequence of a step has at least one), on the decode kernel.
+  GN_CUDA_REQUIRE(batch->tokens == batch->num_seqs, GN_CUDA_EUNSUPPORTED);
+  Plan plan;
+  const int st = plan_attention(GN_ATTENTION_DECODE, batch, heads, head_dim, window, d_k_cache, d_v_cache,
+                                cache_dtype, GN_DTYPE_F32, &plan);
+  if (st != GN_CUDA_OK) return st;
+  AttentionParams p = call_params(d_q, ldq, d_k_cache, d_v_cache, cache_dtype, *batch, heads, head_dim, window, scale,
+                                  d_out, ldo);
+  p.k_new = d_k;
+  p.v_new = d_v;
+  p.ld_new = ldkv;
+  p.k_dst = d_k_cache;
+  p.v_dst = d_v_cache;
+  return run_plan(plan, p, GN_DTYPE_F32, d_workspace, workspace_bytes, as_stream(stream));
+}
+
 
 extern "C" int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const void* d_v_cache,
                                  int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim, int window,

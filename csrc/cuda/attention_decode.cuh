@@ -7,6 +7,11 @@
 // the block writes its unnormalised partial (o, m, l) for combine_kernel (attention.cu).
 // Requires head_dim % 4 == 0, head_dim <= DMAX and 16-byte aligned caches (checked by the
 // launcher); q may have any stride.
+// Append mode (p.k_new set; gn_cuda_attention_append): one row per sequence whose K/V are not in
+// the cache yet. The block whose split holds the row's own position reads the cache up to it,
+// then takes that key from the fp32 rows (requested at entry, rounded to CT as the cache stores
+// it) into group 0's running softmax, and writes the rounded rows to the cache slot — what
+// kv_write would have written, one launch fewer per layer.
 #pragma once
 #include <math.h>
 
@@ -40,6 +45,21 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const int kb = klo + split * p.split_chunk;
   // The last split runs to the end even if batch.max_context understated the context.
   const int ke = split == p.splits - 1 ? pos + 1 : min(pos + 1, kb + p.split_chunk);
+  // Append mode: the splits partition [klo, pos], so exactly one block of (t, h) owns key pos.
+  const bool own = p.k_new != nullptr && kb <= pos && pos < ke;
+  const int kce = own ? pos : ke;  // keys read from the cache: [kb, kce)
+  float own_k[8], own_v[8];  // own key's dims [da, da + 4) and [db, db + 4), rounded to CT
+  if (own) {
+    const float* kr = p.k_new + (size_t)t * p.ld_new + (size_t)h * D;
+    const float* vr = p.v_new + (size_t)t * p.ld_new + (size_t)h * D;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      own_k[i] = has_a ? to_f32(from_f32<CT>(kr[da + i])) : 0.f;
+      own_v[i] = has_a ? to_f32(from_f32<CT>(vr[da + i])) : 0.f;
+      own_k[4 + i] = has_b ? to_f32(from_f32<CT>(kr[db + i])) : 0.f;
+      own_v[4 + i] = has_b ? to_f32(from_f32<CT>(vr[db + i])) : 0.f;
+    }
+  }
 
   float q[8], acc[8];
   const float* qrow = p.q + (size_t)t * p.ldq + (size_t)h * D;
@@ -54,8 +74,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const size_t slot_stride = (size_t)p.heads * D;
   const CT* kh = static_cast<const CT*>(p.k_cache) + (size_t)h * D;  // [slots, heads * D], head h
   const CT* vh = static_cast<const CT*>(p.v_cache) + (size_t)h * D;
-  for (int c0 = kb; c0 < ke; c0 += ST) {
-    const int cn = min(ST, ke - c0);
+  for (int c0 = kb; c0 < kce; c0 += ST) {
+    const int cn = min(ST, kce - c0);
     __syncthreads();  // the previous slot tile is consumed
     for (int i = threadIdx.x; i < cn; i += blockDim.x)
       slot_s[i] = (int)cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, c0 + i);
@@ -112,6 +132,37 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
           acc[7] += pu * vb[u].w;
         }
         m = mn;
+      }
+    }
+  }
+
+  if (own) {  // block-uniform: every lane takes part in the shuffles, group 0 keeps the result
+    float d = q[0] * own_k[0] + q[1] * own_k[1] + q[2] * own_k[2] + q[3] * own_k[3];
+    d += q[4] * own_k[4] + q[5] * own_k[5] + q[6] * own_k[6] + q[7] * own_k[7];
+#pragma unroll
+    for (int off = L / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
+    if (g == 0) {
+      const float mn = fmaxf(m, d);
+      const float corr = expf(m - mn), pu = expf(d - mn);  // corr 0 while m is -inf
+      l = l * corr + pu;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[i] = acc[i] * corr + pu * own_v[i];
+      m = mn;
+      const long long slot = cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, pos);
+      if (slot >= 0) {  // (the host validates positions against the block tables)
+        CT* kd = static_cast<CT*>(p.k_dst) + (size_t)slot * slot_stride + (size_t)h * D;
+        CT* vd = static_cast<CT*>(p.v_dst) + (size_t)slot * slot_stride + (size_t)h * D;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          if (has_a) {
+            kd[da + i] = from_f32<CT>(own_k[i]);  // exact: own_k is already a CT value
+            vd[da + i] = from_f32<CT>(own_v[i]);
+          }
+          if (has_b) {
+            kd[db + i] = from_f32<CT>(own_k[4 + i]);
+            vd[db + i] = from_f32<CT>(own_v[4 + i]);
+          }
+        }
       }
     }
   }

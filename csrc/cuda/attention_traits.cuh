@@ -67,6 +67,16 @@ struct AttentionParams {
   float* part_o;    // [splits, tokens, heads, head_dim]
   float* part_ml;   // [splits, tokens, heads, 2] running max and sum
   bool vec4;        // K/V rows may be read 4 elements at a time (load4)
+  // Append mode (gn_cuda_attention_append; decode kernel only): every sequence has one row in the
+  // step, and its new K/V rows (fp32 [tokens, ld_new], heads * head_dim wide) are not yet in the
+  // cache: the block whose key range holds the row's position attends over them from registers,
+  // rounded as the cache would round them, and writes them to the cache (k_dst, v_dst: the same
+  // buffers as k_cache, v_cache), which no block of the launch reads at that slot.
+  const float* k_new = nullptr;
+  const float* v_new = nullptr;
+  int ld_new = 0;
+  void* k_dst = nullptr;
+  void* v_dst = nullptr;
 };
 
 // Tensor-core prefill kernel (attention_tc.cu): blocks (grid.x) for a batch, and the launch with

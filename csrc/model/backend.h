@@ -149,6 +149,14 @@ class Backend {
   virtual Status attention(const float* d_q, int ldq, const KvCache& cache, const DeviceBatch& batch,
                            int heads, int head_dim, int window, float scale, DType operands, float* d_out,
                            int ldo) = 0;
+  // kv_write then attention with q, k, v rows of one step: the same cache contents and output. Backends
+  // may do both in one pass (the CUDA decode kernel can, when every sequence has one row in the step).
+  virtual Status kv_write_attention(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                                    const KvCache& cache, const DeviceBatch& batch, int heads, int head_dim,
+                                    int window, float scale, DType operands, float* d_out, int ldo) {
+    GN_RETURN_IF_ERROR(kv_write(d_k, d_v, ldkv, batch, heads, head_dim, cache));
+    return attention(d_q, ldq, cache, batch, heads, head_dim, window, scale, operands, d_out, ldo);
+  }
   // Gathers rows: d_dst[i, :] = d_src[rows[i], :]   (d_rows in backend memory)
   virtual Status gather_rows(const float* d_src, int ld_src, const int32_t* d_rows, int count,
                              int dim, float* d_dst) = 0;

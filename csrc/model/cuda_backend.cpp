@@ -121,6 +121,9 @@ class CudaBackend : public Backend {
     // GPTNEO_CUDA_FUSED_LN=1: layer norms folded into the decode GEMV. Opt-in: it measured slower
     // than a separate layer norm in every decode-layer configuration.
     fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
+    // GPTNEO_CUDA_FUSED_KV=1: a decode step's kv_write done by its attention kernel (one launch fewer per
+    // layer). Opt-in until it has run on a GPU.
+    fused_kv_write_ = env_is("GPTNEO_CUDA_FUSED_KV", "1");
     // GPTNEO_CUDA_PDL (default on; "0" off): the decode-path kernels on this backend's stream become
     // programmatic dependent launches on sm_90+ (1.3B batch 1: +6%, with the streaming GEMV +13%).
     // Best effort: a stream that cannot be marked, or a GPU without it, runs as before.
@@ -131,6 +134,7 @@ class CudaBackend : public Backend {
     gn_cuda_set_device(device_);  // (the queries below read the current device)
     std::vector<std::string> on;
     if (fused_layernorm_) on.push_back("fusedLayerNorm");
+    if (fused_kv_write_) on.push_back("fusedKvWrite");
     if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
@@ -308,24 +312,31 @@ class CudaBackend : public Backend {
     if (operands == DType::kI8) return InvalidArgument("attention: operands must be a floating-point dtype");
     if (!supports_kv_dtype(cache.dtype)) return InvalidArgument("attention: the cache must be float32, bf16 or f16");
     gn_cuda_batch b = to_c(batch);
-    const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
-    if (need > workspace_bytes_) {
-      if (capturing_)
-        return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
-                               "same step shape once uncaptured before capturing it");
-      GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
-      // A recorded graph may still point at the old workspace: keep it until the backend goes.
-      if (workspace_in_graph_) retired_.push_back(workspace_);
-      else gn_cuda_free(workspace_);
-      workspace_in_graph_ = false;
-      workspace_ = nullptr;
-      workspace_bytes_ = 0;
-      GN_RETURN_IF_ERROR(alloc(need, &workspace_));
-      workspace_bytes_ = need;
-    }
+    GN_RETURN_IF_ERROR(ensure_attention_workspace(b, heads, head_dim));
     GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, cache.k, cache.v, (int)cache.dtype, &b, heads, head_dim, window, scale,
                                      (int)operands, d_out, ldo, workspace_, workspace_bytes_, stream_),
                    "attention");
+    if (capturing_) workspace_in_graph_ = true;
+    return Status::Ok();
+  }
+
+  Status kv_write_attention(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                            const KvCache& cache, const DeviceBatch& batch, int heads, int head_dim, int window,
+                            float scale, DType operands, float* d_out, int ldo) override {
+    // One launch where every sequence has one row (a decode step) and the decode kernel serves it; else
+    // kv_write, then attention.
+    if (!fused_kv_write_ || batch.tokens != batch.num_seqs || !supports_kv_dtype(cache.dtype))
+      return Backend::kv_write_attention(d_q, ldq, d_k, d_v, ldkv, cache, batch, heads, head_dim, window, scale,
+                                         operands, d_out, ldo);
+    GN_RETURN_IF_ERROR(enter());
+    gn_cuda_batch b = to_c(batch);
+    GN_RETURN_IF_ERROR(ensure_attention_workspace(b, heads, head_dim));
+    const int st = gn_cuda_attention_append(d_q, ldq, d_k, d_v, ldkv, cache.k, cache.v, (int)cache.dtype, &b, heads,
+                                            head_dim, window, scale, d_out, ldo, workspace_, workspace_bytes_, stream_);
+    if (st == GN_CUDA_EUNSUPPORTED)  // (refused before anything was queued)
+      return Backend::kv_write_attention(d_q, ldq, d_k, d_v, ldkv, cache, batch, heads, head_dim, window, scale,
+                                         operands, d_out, ldo);
+    GN_CUDA_STATUS(st, "kv_write_attention");
     if (capturing_) workspace_in_graph_ = true;
     return Status::Ok();
   }
@@ -456,6 +467,25 @@ class CudaBackend : public Backend {
     return it == table_rows_.end() ? INT_MAX : it->second;
   }
 
+  // Grows the attention split workspace to what this batch's plan needs (never during a capture).
+  Status ensure_attention_workspace(const gn_cuda_batch& b, int heads, int head_dim) {
+    const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
+    if (need <= workspace_bytes_) return Status::Ok();
+    if (capturing_)
+      return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
+                             "same step shape once uncaptured before capturing it");
+    GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
+    // A recorded graph may still point at the old workspace: keep it until the backend goes.
+    if (workspace_in_graph_) retired_.push_back(workspace_);
+    else gn_cuda_free(workspace_);
+    workspace_in_graph_ = false;
+    workspace_ = nullptr;
+    workspace_bytes_ = 0;
+    GN_RETURN_IF_ERROR(alloc(need, &workspace_));
+    workspace_bytes_ = need;
+    return Status::Ok();
+  }
+
   static gn_cuda_batch to_c(const DeviceBatch& b) {
     gn_cuda_batch c;
     c.tokens = b.tokens;
@@ -493,6 +523,7 @@ class CudaBackend : public Backend {
   static constexpr int kGemvStreamDefaultRows = 4;  // the rows the streaming GEMV takes by default
   static constexpr int kGemvStreamMaxRows = 8;      // every row count it serves (GPTNEO_CUDA_GEMV_STREAM=1)
   int gemv_stream_rows_ = 0;                        // decode rows at most this many stream (0: off)
+  bool fused_kv_write_ = false;                      // GPTNEO_CUDA_FUSED_KV=1: kv_write inside decode attention
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
 };
 

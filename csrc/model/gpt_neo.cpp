@@ -190,12 +190,10 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
     // Local layers address their own pool (if any) through the local tables.
     const bool local = config_.layer_is_local[l];
     const DeviceBatch& tables = local ? local_batch : batch;
-    GN_RETURN_IF_ERROR(be.kv_write(qkv_ + H, qkv_ + 2 * H, 3 * H, tables, config_.heads,
-                                   config_.head_dim(), L.kv));
     // GPT-Neo does not scale q·k by 1/sqrt(head_dim).
     const int window = local ? config_.window : 0;
-    GN_RETURN_IF_ERROR(be.attention(qkv_, 3 * H, L.kv, tables, config_.heads,
-                                    config_.head_dim(), window, 1.0f, attention_operands, attn_, H));
+    GN_RETURN_IF_ERROR(be.kv_write_attention(qkv_, 3 * H, qkv_ + H, qkv_ + 2 * H, 3 * H, L.kv, tables, config_.heads,
+                                             config_.head_dim(), window, 1.0f, attention_operands, attn_, H));
     GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
     GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, mlp_,
                                            config_.intermediate, LinearEpilogue::kGeluNew, x_));

@@ -466,4 +466,23 @@ int gn_cuda_attention_with(int kernel, const float* q, int ldq, const void* kc, 
                        scale, operand_dtype, out, ldo, ws, ws_bytes);
 }
 
+// kv_write then the decode kernel's attention, where attention.cu's append launch serves the step.
+int gn_cuda_attention_append(const float* q, int ldq, const float* k, const float* v, int ldkv, void* kc, void* vc,
+                             int cache_dtype, const gn_cuda_batch* b, int heads, int hd, int window, float scale,
+                             float* out, int ldo, void* ws, size_t ws_bytes, void* stream) {
+  if (b == nullptr || window < 0 || heads <= 0 || hd <= 0 || cache_dtype < GN_DTYPE_F32 || cache_dtype > GN_DTYPE_BF16)
+    return GN_CUDA_EINVAL;
+  if (ldq < heads * hd || ldo < heads * hd || ldkv < heads * hd) return GN_CUDA_EINVAL;
+  if (b->tokens == 0 || b->num_seqs == 0) return GN_CUDA_OK;
+  if (b->tokens != b->num_seqs) return GN_CUDA_EUNSUPPORTED;
+  if (gn_cuda_attention_select(b, hd, kc, vc, cache_dtype, GN_DTYPE_F32) != GN_ATTENTION_DECODE)
+    return GN_CUDA_EUNSUPPORTED;
+  const size_t need = gn_cuda_attention_workspace_bytes(b, heads, hd);
+  if (ws_bytes < need || (need > 0 && ws == nullptr)) return GN_CUDA_EINVAL;
+  const int st = gn_cuda_kv_write(k, v, ldkv, b, heads, hd, kc, vc, cache_dtype, stream);
+  if (st != GN_CUDA_OK) return st;
+  return attention_run(GN_ATTENTION_DECODE, q, ldq, kc, vc, cache_dtype, b, heads, hd, window, scale, GN_DTYPE_F32, out,
+                       ldo, ws, ws_bytes);
+}
+
 }  // extern "C"

@@ -409,7 +409,10 @@ void test_layernorm_gemv(Ctx& c) {
   for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
     for (const Case& cs : cases) {
       const int m = cs.m, n = cs.n, k = cs.k, ldx = k + 4, ldy = n + 3, epilogue = (ep++) % 3;
-      const std::string what = fmt("layernorm_gemv %-8s m=%d n=%d k=%d ep=%d", dtype_name(wt), m, n, k, epilogue);
+      // Every third case reads gamma and beta one float past a 16-byte boundary (the kernels' scalar path).
+      const int gb_off = ep % 3 == 0 ? 1 : 0;
+      const std::string what = fmt("layernorm_gemv %-8s m=%d n=%d k=%d ep=%d%s", dtype_name(wt), m, n, k, epilogue,
+                                   gb_off ? " gamma+1" : "");
       std::vector<float> x = randn(c, (size_t)m * ldx, 2.f), g = randn(c, k), b = randn(c, k);
       for (auto& v : x) v += 1.5f;  // a mean far from zero
       std::vector<float> w = randn(c, (size_t)n * k, 0.05f), bias = randn(c, n), y0 = randn(c, (size_t)m * ldy);
@@ -418,11 +421,13 @@ void test_layernorm_gemv(Ctx& c) {
       std::vector<float> xn((size_t)m * k), ref = y0;
       cpu::ref::layernorm(x.data(), m, k, ldx, g.data(), b.data(), 1e-5f, xn.data(), k);
       cpu::ref::gemm(xn.data(), m, k, w.data(), n, k, bias.data(), ref.data(), ldy, static_cast<cpu::Epilogue>(epilogue));
-      DevBuf dx(c.be, x.size() * 4), dg(c.be, k * 4), dbt(c.be, k * 4), dw(c.be, (size_t)n * k * dtype_size(wt)),
-          dbias(c.be, n * 4), dy(c.be, y0.size() * 4);
+      DevBuf dx(c.be, x.size() * 4), dg(c.be, (k + 1) * 4), dbt(c.be, (k + 1) * 4),
+          dw(c.be, (size_t)n * k * dtype_size(wt)), dbias(c.be, n * 4), dy(c.be, y0.size() * 4);
       if (!dx.ok() || !dw.ok() || !dy.ok()) return report(false, what, "alloc");
-      if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) || !upload(c, dg.as<void>(), g.data(), k * 4, what) ||
-          !upload(c, dbt.as<void>(), b.data(), k * 4, what) ||
+      float* gamma = dg.as<float>() + gb_off;
+      float* beta = dbt.as<float>() + gb_off;
+      if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, what) || !upload(c, gamma, g.data(), k * 4, what) ||
+          !upload(c, beta, b.data(), k * 4, what) ||
           !upload(c, dw.as<void>(), host_bytes(wt, w, w16), (size_t)n * k * dtype_size(wt), what) ||
           !upload(c, dbias.as<void>(), bias.data(), n * 4, what) || !upload(c, dy.as<void>(), y0.data(), y0.size() * 4, what))
         return;
@@ -437,10 +442,10 @@ void test_layernorm_gemv(Ctx& c) {
       for (int path = 0; path < (stream_serves ? 2 : 1); ++path) {
         const std::string what_path = path == 0 ? what : what + " [gemv-stream]";
         if (!upload(c, dy.as<void>(), y0.data(), y0.size() * 4, what_path)) return;
-        int st = path == 0 ? gn_cuda_layernorm_gemv(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f,
+        int st = path == 0 ? gn_cuda_layernorm_gemv(dx.as<float>(), m, ldx, gamma, beta, 1e-5f,
                                                     dw.as<void>(), (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy,
                                                     epilogue, nullptr)
-                           : gn_cuda_gemv_stream(dx.as<float>(), m, ldx, dg.as<float>(), dbt.as<float>(), 1e-5f,
+                           : gn_cuda_gemv_stream(dx.as<float>(), m, ldx, gamma, beta, 1e-5f,
                                                  dw.as<void>(), (int)wt, n, k, dbias.as<float>(), dy.as<float>(), ldy,
                                                  epilogue, nullptr);
         if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
@@ -1064,6 +1069,47 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     if (!download(c, kout.data(), dout.as<void>(), kout.size() * 4, kwhat)) return;
     const double kerr = rel_error(kout, ref);
     report(kerr < 1e-4, kwhat, fmt("rel_err=%.3g", kerr));
+  }
+
+  // kv_write and attention in one launch (gn_cuda_attention_append), from the cache as it was before
+  // the write: the same cache bytes as kv_write wrote, the same output within the same tolerance;
+  // refused (and nothing written) where a sequence has more than one row or the decode kernel does
+  // not serve the step.
+  {
+    const std::string awhat = what + " append";
+    if (!upload(c, dk.as<void>(), stored_bytes(k_cache, &k16), cache_bytes, awhat) ||
+        !upload(c, dv.as<void>(), stored_bytes(v_cache, &v16), cache_bytes, awhat) ||
+        !poison(dout.as<float>(), ref.size(), awhat))
+      return;
+    const int st = gn_cuda_attention_append(dq.as<float>(), ldq, dkn.as<float>(), dvn.as<float>(), ldkv, dk.as<void>(),
+                                            dv.as<void>(), cdt, &cb, heads, hd, window, scale, dout.as<float>(), width,
+                                            dws.as<void>(), ws_bytes, nullptr);
+    const bool serves = tokens == (int)seqs.size() && selected == GN_ATTENTION_DECODE;
+    std::vector<uint8_t> ka(cache_bytes), va(cache_bytes);
+    std::vector<uint16_t> kx16, vx16;
+    if (!serves) {
+      report(st == GN_CUDA_EUNSUPPORTED, awhat + " is refused", gn_cuda_status_name(st));
+      if (download(c, ka.data(), dk.as<void>(), cache_bytes, awhat) &&
+          download(c, va.data(), dv.as<void>(), cache_bytes, awhat))
+        report(std::memcmp(ka.data(), stored_bytes(k_cache, &kx16), cache_bytes) == 0 &&
+                   std::memcmp(va.data(), stored_bytes(v_cache, &vx16), cache_bytes) == 0,
+               awhat + " refused leaves the cache alone", "");
+      // (the checks below read the cache as kv_write left it)
+      if (!upload(c, dk.as<void>(), stored_bytes(k_expect, &kx16), cache_bytes, awhat) ||
+          !upload(c, dv.as<void>(), stored_bytes(v_expect, &vx16), cache_bytes, awhat))
+        return;
+    } else if (forced_run_ok(st, awhat)) {
+      std::vector<float> aout(ref.size());
+      if (!download(c, aout.data(), dout.as<void>(), aout.size() * 4, awhat) ||
+          !download(c, ka.data(), dk.as<void>(), cache_bytes, awhat) ||
+          !download(c, va.data(), dv.as<void>(), cache_bytes, awhat))
+        return;
+      report(std::memcmp(ka.data(), stored_bytes(k_expect, &kx16), cache_bytes) == 0 &&
+                 std::memcmp(va.data(), stored_bytes(v_expect, &vx16), cache_bytes) == 0,
+             awhat + " writes the cache as kv_write", "");
+      const double aerr = rel_error(aout, ref);
+      report(aerr < 1e-4, awhat, fmt("rel_err=%.3g", aerr));
+    }
   }
 
   // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core kernel

@@ -7,11 +7,12 @@
 //   cuda            the CUDA backend, float32, recordings off
 //   cuda+graphs     the CUDA backend, float32, recordings on
 //   cuda bf16 (+graphs)  bfloat16 weights and KV cache, recordings off and on (compared with each other)
-//   cuda+graphs+fused-ln float32, recordings on, layer norms folded into the decode GEMV
-//                   (GPTNEO_CUDA_FUSED_LN=1, experimental until measured on a GPU)
+//   cuda+graphs+fused-ln float32, recordings on, layer norms folded into the decode GEMV and the
+//                   decode steps' kv_write into their attention kernel (GPTNEO_CUDA_FUSED_LN=1
+//                   GPTNEO_CUDA_FUSED_KV=1, opt-in)
 //   cuda bf16+graphs+gemv-stream  bfloat16 weights (the streaming GEMV serves bf16/f16 only),
 //                   recordings on, decode rows (m <= 8) on the streaming GEMV, layer-normed or not
-//                   (GPTNEO_CUDA_GEMV_STREAM=1 GPTNEO_CUDA_FUSED_LN=1, experimental as well). Its sums
+//                   (GPTNEO_CUDA_GEMV_STREAM=1 GPTNEO_CUDA_FUSED_LN=1 GPTNEO_CUDA_FUSED_KV=1). Its sums
 //                   run in another order than cuda bf16's, and a bf16 KV cache turns last-bit
 //                   differences into whole bf16 steps (a value near a rounding boundary rounds the other
 //                   way) that later steps carry on: on an H200 it drifted 1.0-1.4e-3 from cuda bf16 by
@@ -285,10 +286,12 @@ int main() {
   setenv("GPTNEO_CUDA_PDL", "0", 1);
   if (!cuda(&b1) || !cuda(&b2) || !cuda(&b3) || !cuda(&b4) || !cuda(&b8)) return 1;
   setenv("GPTNEO_CUDA_FUSED_LN", "1", 1);
+  setenv("GPTNEO_CUDA_FUSED_KV", "1", 1);
   const bool b5_ok = cuda(&b5);
   setenv("GPTNEO_CUDA_GEMV_STREAM", "1", 1);
   const bool b6_ok = cuda(&b6) && cuda(&b9);
   unsetenv("GPTNEO_CUDA_FUSED_LN");
+  unsetenv("GPTNEO_CUDA_FUSED_KV");
   setenv("GPTNEO_CUDA_GEMV_STREAM", "0", 1);
   setenv("GPTNEO_CUDA_PDL", "1", 1);
   const bool b7_ok = cuda(&b7);
@@ -324,9 +327,11 @@ int main() {
     report(defaults.model->backend().experimental_switches() ==
                with_wgmma(hopper ? Names{"gemvStream", "programmaticLaunch"} : Names{"gemvStream"}),
            "cuda bf16+graphs defaults: the streaming GEMV, and programmatic launch where the GPU has it");
-    report(fused.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm"}), "cuda+graphs+fused-ln reports it");
-    report(stream.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm", "gemvStream"}),
-           "cuda bf16+graphs+gemv-stream reports both switches");
+    report(fused.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm", "fusedKvWrite"}),
+           "cuda+graphs+fused-ln reports both fusions");
+    report(stream.model->backend().experimental_switches() ==
+               with_wgmma({"fusedLayerNorm", "fusedKvWrite", "gemvStream"}),
+           "cuda bf16+graphs+gemv-stream reports the three switches");
     report(pdl.model->backend().experimental_switches() == with_wgmma(hopper ? Names{"programmaticLaunch"} : Names{}),
            "cuda+graphs+pdl reports programmatic launch where the GPU has it");
   }
