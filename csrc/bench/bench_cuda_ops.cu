@@ -396,6 +396,7 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
   void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
+  if (ws) BENCH_CHECK(cudaMemset(ws, 0, ws_bytes));  // (gn_cuda_attention_append's counters)
   // y = x · Wᵀ (+ bias, epilogue), x layer-normed first when fused_ln (then x is h), by the path benched.
   // y = x · Wᵀ (+ bias, epilogue); norm: x is h and goes through the layer norm first.
   auto project = [&](const float* x, bool norm, void* w, int n, int k, const float* bias, float* y, int ep) {

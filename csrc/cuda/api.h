@@ -243,7 +243,10 @@ int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const voi
 const char* gn_cuda_attention_kernel_name(int kernel);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
-// kernel and window.
+// kernel and window. Its first GN_CUDA_ATTENTION_COUNTER_BYTES are gn_cuda_attention_append's
+// counters: zero them once before a workspace's first append call (every launch leaves them zero);
+// gn_cuda_attention never touches them.
+#define GN_CUDA_ATTENTION_COUNTER_BYTES 16384
 size_t gn_cuda_attention_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim);
 // out[t, h*head_dim + d] = softmax_j(scale * q_t·k_j) · v_j over the keys j of t's sequence with
 // j <= pos(t) and (window == 0 || j > pos(t) - window). Flash-style online softmax in fp32; long
@@ -263,8 +266,10 @@ int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_
 // for a step in which every sequence has exactly one row (batch->tokens == batch->num_seqs; a step
 // never has an empty sequence): each row's k/v (float32 [tokens, ldkv]) go into the cache at its
 // position, rounded to cache_dtype, and its attention takes its own key from them instead of reading
-// the cache back. Workspace as gn_cuda_attention_workspace_bytes. GN_CUDA_EUNSUPPORTED where
-// tokens != num_seqs or the decode kernel does not serve the step (nothing written then).
+// the cache back. A split plan's partial results are merged by the block of each (token, head)
+// that finishes last, not by a second launch. Workspace as gn_cuda_attention_workspace_bytes, its
+// counters zeroed. GN_CUDA_EUNSUPPORTED where tokens != num_seqs or the decode kernel does not serve
+// the step (nothing written then).
 int gn_cuda_attention_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
                              void* d_k_cache, void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch,
                              int heads, int head_dim, int window, float scale, float* d_out, int ldo,

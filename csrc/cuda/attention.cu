@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cuda/attention_combine.cuh"
 #include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
 #include "cuda/paged.cuh"
@@ -196,24 +197,7 @@ __global__ void attention_kernel(AttentionParams p) {
 __global__ void combine_kernel(AttentionParams p) {
   dependent_kernel_prologue();  // launched by launch_dependent()
   const int t = blockIdx.x / p.heads, h = blockIdx.x - t * p.heads;
-  const size_t per_split = (size_t)p.b.tokens * p.heads;
-  const size_t row0 = (size_t)t * p.heads + h;
-  float mx = -INFINITY;
-  for (int sp = 0; sp < p.splits; ++sp) mx = fmaxf(mx, p.part_ml[(sp * per_split + row0) * 2]);
-  float total = 0.f;
-  for (int sp = 0; sp < p.splits; ++sp) {
-    const float ms = p.part_ml[(sp * per_split + row0) * 2];
-    if (ms != -INFINITY) total += p.part_ml[(sp * per_split + row0) * 2 + 1] * expf(ms - mx);
-  }
-  const float inv = 1.f / total;
-  for (int d = threadIdx.x; d < p.head_dim; d += blockDim.x) {
-    float o = 0.f;
-    for (int sp = 0; sp < p.splits; ++sp) {
-      const float ms = p.part_ml[(sp * per_split + row0) * 2];
-      if (ms != -INFINITY) o += p.part_o[(sp * per_split + row0) * p.head_dim + d] * expf(ms - mx);
-    }
-    p.out[(size_t)t * p.ldo + (size_t)h * p.head_dim + d] = o * inv;
-  }
+  combine_splits(p, t, h);
 }
 
 struct Plan {
@@ -340,9 +324,11 @@ int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, 
   return plan_decode(b, heads, head_dim, window, plan);
 }
 
+// A split plan's workspace: the arrival counters of append mode (kSplitCounterBytes, first: no plan's
+// partials ever overwrite them), then the partials.
 size_t workspace_for(const Plan& plan, const gn_cuda_batch* b, int heads, int head_dim) {
   if (plan.splits <= 1) return 0;
-  return (size_t)plan.splits * b->tokens * heads * (head_dim + 2) * sizeof(float);
+  return kSplitCounterBytes + (size_t)plan.splits * b->tokens * heads * (head_dim + 2) * sizeof(float);
 }
 
 template <int DMAX, int QPW>
@@ -394,8 +380,12 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
   p.splits = plan.splits;
   p.split_chunk = plan.split_chunk;
   p.vec4 = rows_vec4(p.head_dim, p.k_cache, p.v_cache);
-  p.part_o = static_cast<float*>(d_workspace);
+  p.part_o = need ? reinterpret_cast<float*>(static_cast<char*>(d_workspace) + kSplitCounterBytes) : nullptr;
   p.part_ml = need ? p.part_o + (size_t)plan.splits * p.b.tokens * p.heads * p.head_dim : nullptr;
+  // Append mode merges in the decode kernel (its last block per (token, head)) instead of a combine launch.
+  const bool merge_in_kernel = need && p.k_new != nullptr && plan.kernel == GN_ATTENTION_DECODE &&
+                               (size_t)p.b.tokens * p.heads * sizeof(int) <= kSplitCounterBytes;
+  p.split_done = merge_in_kernel ? static_cast<int*>(d_workspace) : nullptr;
   int st;
   if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
     st = launch_attention_tc(p, operand_dtype, s);
@@ -407,7 +397,8 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
     st = plan.cfg.queries_per_warp == 8 ? launch_tiled<128, 8>(plan, p, s) : launch_tiled<128, 1>(plan, p, s);
   }
   if (st != GN_CUDA_OK) return st;
-  if (plan.splits > 1) return launch_dependent(combine_kernel, dim3(p.b.tokens * p.heads), dim3(128), 0, s, p);
+  if (plan.splits > 1 && !merge_in_kernel)
+    return launch_dependent(combine_kernel, dim3(p.b.tokens * p.heads), dim3(128), 0, s, p);
   return GN_CUDA_OK;
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 #include <math.h>
 
+#include "cuda/attention_combine.cuh"
 #include "cuda/attention_traits.cuh"
 #include "cuda/paged.cuh"
 
@@ -204,6 +205,21 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
     if (threadIdx.x == 0) {
       p.part_ml[row * 2] = mx;
       p.part_ml[row * 2 + 1] = total;
+    }
+    if (p.split_done != nullptr) {  // append mode: the last of the (t, h) splits to finish merges them
+      __shared__ bool last;
+      __threadfence();  // this block's partials are visible device-wide before its arrival counts
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        int* done = p.split_done + (size_t)t * p.heads + h;
+        last = atomicAdd(done, 1) == p.splits - 1;
+        if (last) *done = 0;  // every split has arrived: ready for the next launch
+      }
+      __syncthreads();
+      if (last) {
+        __threadfence();  // the other splits' partials, seen after their arrivals
+        combine_splits(p, t, h);
+      }
     }
   }
 }

@@ -77,7 +77,15 @@ struct AttentionParams {
   int ld_new = 0;
   void* k_dst = nullptr;
   void* v_dst = nullptr;
+  // Append mode with splits: per (token, head), how many splits have written their partials; the block
+  // that brings it to `splits` merges them (combine_splits) and sets it back to 0. The first
+  // kSplitCounterBytes of the workspace: zero before the first append launch, zero after every one.
+  int* split_done = nullptr;  // [tokens * heads]
 };
+
+// The head of a split plan's workspace kept for split_done (decode plans split only while
+// tokens * heads < kDecodeBlocksPerSm * SMs, far below its 4096 counters).
+constexpr size_t kSplitCounterBytes = GN_CUDA_ATTENTION_COUNTER_BYTES;
 
 // Tensor-core prefill kernel (attention_tc.cu): blocks (grid.x) for a batch, and the launch with
 // operand_dtype GN_DTYPE_BF16 or GN_DTYPE_F16 (no split, no workspace).

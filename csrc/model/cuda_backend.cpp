@@ -483,7 +483,8 @@ class CudaBackend : public Backend {
     workspace_bytes_ = 0;
     GN_RETURN_IF_ERROR(alloc(need, &workspace_));
     workspace_bytes_ = need;
-    return Status::Ok();
+    // (gn_cuda_attention_append's counters start at zero; every launch leaves them so)
+    return fill_zero(workspace_, need);
   }
 
   static gn_cuda_batch to_c(const DeviceBatch& b) {

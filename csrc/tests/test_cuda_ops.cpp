@@ -1042,6 +1042,8 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   cb.max_context = b.max_context;
   const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&cb, heads, hd);
   DevBuf dws(c.be, std::max<size_t>(ws_bytes, 16));
+  // (gn_cuda_attention_append's split counters start at zero)
+  if (!check_status(c.be.fill_zero(dws.as<void>(), std::max<size_t>(ws_bytes, 16)), what + " workspace")) return;
   const int cdt = (int)cache_dt;
   const int selected = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, GN_DTYPE_F32);
   const bool decode_like = tokens < 4 * (int)seqs.size();
@@ -1074,9 +1076,10 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   // kv_write and attention in one launch (gn_cuda_attention_append), from the cache as it was before
   // the write: the same cache bytes as kv_write wrote, the same output within the same tolerance;
   // refused (and nothing written) where a sequence has more than one row or the decode kernel does
-  // not serve the step.
-  {
-    const std::string awhat = what + " append";
+  // not serve the step. Twice, from the same start: the second launch finds the split counters the
+  // first one left (they must be back at zero for its merge to happen once, after every split).
+  for (int rep = 0; rep < 2; ++rep) {
+    const std::string awhat = what + (rep ? " append again" : " append");
     if (!upload(c, dk.as<void>(), stored_bytes(k_cache, &k16), cache_bytes, awhat) ||
         !upload(c, dv.as<void>(), stored_bytes(v_cache, &v16), cache_bytes, awhat) ||
         !poison(dout.as<float>(), ref.size(), awhat))
