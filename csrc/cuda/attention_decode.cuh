@@ -17,6 +17,7 @@
 
 #include "cuda/attention_combine.cuh"
 #include "cuda/attention_traits.cuh"
+#include "cuda/decode_split.h"
 #include "cuda/paged.cuh"
 
 namespace gncuda {
@@ -42,13 +43,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
   const int pos = p.b.d_positions[t];  // independent of the sequence lookup: both in flight
   const int s = seq_of_row_decode(p.b.d_seq_starts, p.b.num_seqs, t);
-  const int klo = p.window > 0 ? max(0, pos - p.window + 1) : 0;
-  const int kb = klo + split * p.split_chunk;
-  // The last split runs to the end even if batch.max_context understated the context.
-  const int ke = split == p.splits - 1 ? pos + 1 : min(pos + 1, kb + p.split_chunk);
-  // Append mode: the splits partition [klo, pos], so exactly one block of (t, h) owns key pos.
-  const bool own = p.k_new != nullptr && kb <= pos && pos < ke;
-  const int kce = own ? pos : ke;  // keys read from the cache: [kb, kce)
+  // This split's keys; in append mode exactly one block of (t, h) owns key pos and reads the
+  // cache only up to it (decode_split.h).
+  const DecodeKeyRange range = decode_key_range(pos, p.window, split, p.splits, p.split_chunk, p.k_new != nullptr);
+  const int kb = range.begin;
+  const bool own = range.own;
+  const int kce = range.cache_end;  // keys read from the cache: [kb, kce)
   float own_k[8], own_v[8];  // own key's dims [da, da + 4) and [db, db + 4), rounded to CT
   if (own) {
     const float* kr = p.k_new + (size_t)t * p.ld_new + (size_t)h * D;

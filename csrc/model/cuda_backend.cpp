@@ -271,9 +271,10 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (opt-in: measured slower than
-  // the separate layer norm on an H200), the shape allows and the GEMV is what the linear would run
-  // anyway (not for rows the tensor cores take).
+  // The decode GEMV layer-norms x itself when GPTNEO_CUDA_FUSED_LN=1 (opt-in: its first version measured
+  // slower than the separate layer norm on an H200; rewritten since, not yet measured), the shape allows
+  // and the GEMV is what the linear would run anyway (not for rows the tensor cores take). The model asks
+  // for ln_1 → qkv, ln_2 → c_fc and, in recorded decode steps, ln_f → lm_head.
   Status layernorm_linear(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
                           const PreparedLinear& w, const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue,
                           float* d_norm) override {

@@ -91,9 +91,10 @@ Status GptNeoModel::forward_decode(const DecodeGraph& g) {
   const DeviceBatch local_batch = g.shape.local ? graph_batch(g, true) : batch;
   const int rows = g.shape.seqs, H = config_.hidden, V = config_.vocab_size;
   GN_RETURN_IF_ERROR(forward_layers(batch, local_batch));
-  // Row r of the step is sequence r's output row: no gather.
-  GN_RETURN_IF_ERROR(be.layernorm(h_, rows, H, H, lnf_g_, lnf_b_, config_.layer_norm_eps, rows_, H));
-  GN_RETURN_IF_ERROR(be.linear(rows_, rows, H, *lm_head_, nullptr, logits_, V, LinearEpilogue::kStore));
+  // Row r of the step is sequence r's output row: no gather. ln_f and the lm_head as one op (one launch
+  // where the backend folds the layer norm into its decode GEMV; rows_ is scratch then).
+  GN_RETURN_IF_ERROR(be.layernorm_linear(h_, rows, H, lnf_g_, lnf_b_, config_.layer_norm_eps, *lm_head_, nullptr,
+                                         logits_, V, LinearEpilogue::kStore, rows_));
   if (g.shape.output == static_cast<int>(OutputKind::kArgmax))
     GN_RETURN_IF_ERROR(be.argmax_rows(logits_, rows, V, g.d_meta + graph_meta_layout(g.shape).argmax));
   return Status::Ok();

@@ -108,5 +108,7 @@ void test_wgmma_layout(Rng& rng);
 void test_gemv_stream_plan();
 // ln_rows_plan.cpp: the thread layout of the CUDA decode GEMVs' staged layer norm (cuda/ln_rows_plan.h)
 void test_ln_rows_plan(Rng& rng);
+// decode_split.cpp: the key ranges of the CUDA decode attention kernel's splits (cuda/decode_split.h)
+void test_decode_split();
 
 }  // namespace gptneo::cputest

@@ -35,6 +35,7 @@ int main() {
   test_wgmma_layout(rng);
   test_gemv_stream_plan();
   test_ln_rows_plan(rng);
+  test_decode_split();
   test_sampling(pools, rng);
   test_candidates(rng);
   bool first = true;
