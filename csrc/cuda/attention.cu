@@ -371,8 +371,9 @@ AttentionParams call_params(const float* q, int ldq, const void* k_cache, const 
   return p;
 }
 
-// Launches a planned attention: the kernel, then the combine when the plan splits. p carries the
-// call's arguments; the plan's split fields, vec4 and the workspace pointers are filled in here.
+// Launches a planned attention: the kernel, then the combine pass when the plan splits (except in
+// append mode, whose decode kernel merges the splits itself). p carries the call's arguments; the
+// plan's split fields, vec4 and the workspace pointers are filled in here.
 int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_workspace, size_t workspace_bytes,
              cudaStream_t s) {
   const size_t need = workspace_for(plan, &p.b, p.heads, p.head_dim);
@@ -477,7 +478,6 @@ extern "C" int gn_cuda_attention_append(const float* d_q, int ldq, const float* 
   p.v_dst = d_v_cache;
   return run_plan(plan, p, GN_DTYPE_F32, d_workspace, workspace_bytes, as_stream(stream));
 }
-
 
 extern "C" int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const void* d_v_cache,
                                  int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim, int window,

@@ -118,8 +118,9 @@ class CudaBackend : public Backend {
     gemv_stream_rows_ = env_is("GPTNEO_CUDA_GEMV_STREAM", "0")   ? 0
                         : env_is("GPTNEO_CUDA_GEMV_STREAM", "1") ? kGemvStreamMaxRows
                                                                  : kGemvStreamDefaultRows;
-    // GPTNEO_CUDA_FUSED_LN=1: layer norms folded into the decode GEMV. Opt-in: it measured slower
-    // than a separate layer norm in every decode-layer configuration.
+    // GPTNEO_CUDA_FUSED_LN=1: layer norms folded into the decode GEMV. Opt-in: its first version measured
+    // slower than a separate layer norm in every decode-layer configuration; rewritten since (NOTES.md
+    // round 9), not yet measured.
     fused_layernorm_ = env_is("GPTNEO_CUDA_FUSED_LN", "1");
     // GPTNEO_CUDA_FUSED_KV=1: a decode step's kv_write done by its attention kernel (one launch fewer per
     // layer). Opt-in until it has run on a GPU.
