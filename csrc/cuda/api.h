@@ -70,6 +70,11 @@ int gn_cuda_set_device(int device);
 int gn_cuda_malloc(void** d_ptr, size_t bytes);
 int gn_cuda_free(void* d_ptr);
 int gn_cuda_mem_info(size_t* free_bytes, size_t* total_bytes);
+// Page-locked host memory (cudaMallocHost): downloads into it run at the bus rate instead of going
+// through the driver's staging buffer. Fails (the error code, *h_ptr = NULL) where the system refuses
+// to lock more memory; callers then use ordinary memory.
+int gn_cuda_host_alloc(void** h_ptr, size_t bytes);
+int gn_cuda_host_free(void* h_ptr);
 int gn_cuda_stream_create(void** stream);
 int gn_cuda_stream_destroy(void* stream);
 // Marks (on != 0) or unmarks a stream created by gn_cuda_stream_create: on a marked stream, on

@@ -88,6 +88,24 @@ extern "C" int gn_cuda_free(void* d_ptr) {
   return GN_CUDA_OK;
 }
 
+extern "C" int gn_cuda_host_alloc(void** h_ptr, size_t bytes) {
+  GN_CUDA_REQUIRE(h_ptr != nullptr, GN_CUDA_EINVAL);
+  *h_ptr = nullptr;
+  cudaError_t e = cudaMallocHost(h_ptr, bytes == 0 ? 256 : bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // a refused allocation is not sticky: clear it
+    *h_ptr = nullptr;
+    return (int)e;
+  }
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_host_free(void* h_ptr) {
+  if (h_ptr == nullptr) return GN_CUDA_OK;
+  GN_CUDA_TRY(cudaFreeHost(h_ptr));
+  return GN_CUDA_OK;
+}
+
 extern "C" int gn_cuda_mem_info(size_t* free_bytes, size_t* total_bytes) {
   GN_CUDA_TRY(cudaMemGetInfo(free_bytes, total_bytes));
   return GN_CUDA_OK;

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +105,14 @@ class Backend {
   virtual Status upload(void* d_dst, const void* h_src, size_t bytes) = 0;
   virtual Status download(void* h_dst, const void* d_src, size_t bytes) = 0;
   virtual Status fill_zero(void* d_dst, size_t bytes) = 0;
+  // Host memory for what the host reads back often (the sampler's logit rows): page-locked on CUDA,
+  // so that downloads into it run at the bus rate, ordinary memory elsewhere (and on CUDA when the
+  // system refuses to lock more). 64-byte aligned; release_host frees it.
+  virtual Status alloc_host(size_t bytes, void** h_ptr) {
+    *h_ptr = std::aligned_alloc(64, bytes == 0 ? 64 : (bytes + 63) / 64 * 64);
+    return *h_ptr ? Status::Ok() : OutOfMemory("out of host memory (" + std::to_string(bytes) + " bytes)");
+  }
+  virtual void release_host(void* h_ptr) { std::free(h_ptr); }
 
   // --- weights (prepared once at load; sources are host memory, e.g. an mmap) ----------
   virtual Status prepare_linear(const void* h_w, DType src_dtype, int n, int k, DType store_dtype,

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -151,6 +152,8 @@ class CudaBackend : public Backend {
       gn_cuda_capture_end(stream_, &exec);
       gn_cuda_graph_destroy(exec);
       for (void* p : deferred_release_) gn_cuda_free(p);
+      capturing_ = false;
+      for (void* p : deferred_host_release_) release_host(p);
     }
     gn_cuda_stream_synchronize(stream_);
     for (void* p : owned_) gn_cuda_free(p);
@@ -171,6 +174,32 @@ class CudaBackend : public Backend {
       return OutOfMemory("cudaMalloc of " + std::to_string(bytes) + " bytes on " + name() + " failed: " +
                          gn_cuda_status_string(st));
     return Status::Ok();
+  }
+
+  // Page-locked where the system allows it, else ordinary memory (remembered, to free it the same way).
+  Status alloc_host(size_t bytes, void** h_ptr) override {
+    GN_CHECK_ARG(h_ptr != nullptr, "alloc_host: null output pointer");
+    GN_RETURN_IF_ERROR(not_capturing("alloc_host"));
+    GN_RETURN_IF_ERROR(enter());
+    if (gn_cuda_host_alloc(h_ptr, bytes) == GN_CUDA_OK) return Status::Ok();
+    GN_RETURN_IF_ERROR(Backend::alloc_host(bytes, h_ptr));
+    pageable_host_.insert(*h_ptr);
+    return Status::Ok();
+  }
+
+  void release_host(void* h_ptr) override {
+    if (h_ptr == nullptr) return;
+    if (capturing_) {  // freeing would synchronize: after the capture ends
+      deferred_host_release_.push_back(h_ptr);
+      return;
+    }
+    if (pageable_host_.erase(h_ptr) > 0) {
+      Backend::release_host(h_ptr);
+      return;
+    }
+    enter();
+    gn_cuda_stream_synchronize(stream_);  // a queued download may still write it
+    gn_cuda_host_free(h_ptr);
   }
 
   void release(void* d_ptr) override {
@@ -404,9 +433,11 @@ class CudaBackend : public Backend {
     void* exec = nullptr;
     const int st = gn_cuda_capture_end(stream_, &exec);
     capturing_ = false;
-    std::vector<void*> deferred;
+    std::vector<void*> deferred, deferred_host;
     deferred.swap(deferred_release_);
+    deferred_host.swap(deferred_host_release_);
     for (void* p : deferred) release(p);
+    for (void* p : deferred_host) release_host(p);
     GN_CUDA_STATUS(st, "CUDA graph capture");
     *out = std::make_unique<CudaGraphImpl>(this, exec);
     return Status::Ok();
@@ -513,6 +544,8 @@ class CudaBackend : public Backend {
   bool workspace_in_graph_ = false;                  // a recorded graph uses workspace_
   std::vector<void*> retired_;                       // workspaces that recorded graphs may use
   std::vector<void*> deferred_release_;              // release() calls made during the capture
+  std::vector<void*> deferred_host_release_;         // release_host() calls made during the capture
+  std::unordered_set<void*> pageable_host_;          // alloc_host() blocks that are not page-locked
   // The rows the decode GEMV would take (m <= gemv_stream_rows_, x within 96 KiB) go to the
   // streaming GEMV instead (csrc/cuda/NOTES.md rounds 5 and 8).
   bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {

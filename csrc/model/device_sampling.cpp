@@ -50,12 +50,12 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
   stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size();
   stats_.full_rows += full_rows_.size();
   if (full_rows_.empty()) return Status::Ok();
-  full_logits_.resize(full_rows_.size() * static_cast<size_t>(V));
-  GN_RETURN_IF_ERROR(model.download_logit_rows(full_rows_, full_logits_.data()));
+  const float* full = nullptr;  // [full_rows_.size(), V], the model's (page-locked on CUDA) block
+  GN_RETURN_IF_ERROR(model.read_logit_rows(full_rows_, &full));
   if (row_scratch_.size() < static_cast<size_t>(pool.size())) row_scratch_.resize(pool.size());
   pool.run(static_cast<int>(full_rows_.size()), [&](int i, int worker) {
     const int r = full_rows_[i];
-    out[r] = cpu::sample_row(full_logits_.data() + static_cast<size_t>(i) * V, V, specs_[r], &row_scratch_[worker]);
+    out[r] = cpu::sample_row(full + static_cast<size_t>(i) * V, V, specs_[r], &row_scratch_[worker]);
   });
   return Status::Ok();
 }

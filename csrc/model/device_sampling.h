@@ -37,7 +37,6 @@ class DeviceRowSampler {
   CandidateRequest request_;  // its extras: each row's changed ids (cpu::changed_ids)
   CandidateRows candidates_;
   std::vector<int32_t> full_rows_;
-  std::vector<float> full_logits_;  // [full_rows_.size(), vocab]
   std::vector<cpu::CandidateScratch> candidate_scratch_;
   std::vector<cpu::RowSamplerScratch> row_scratch_;
   DeviceSamplingStats stats_;

@@ -173,6 +173,9 @@ class GptNeoModel {
   // call or the request does not fit its rows.
   Status select_logit_candidates(const CandidateRequest& req, CandidateRows* out);
   Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
+  // download_logit_rows into the model's own host block (Backend::alloc_host: page-locked on CUDA, so
+  // the copy runs at the bus rate); *out is valid until the next call or step.
+  Status read_logit_rows(const std::vector<int32_t>& rows, const float** out);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() { return *backend_; }
@@ -243,6 +246,8 @@ class GptNeoModel {
   int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
   size_t candidates_capacity_ = 0;
   std::vector<int32_t> candidate_staging_;
+  float* host_rows_ = nullptr;    // read_logit_rows' block (Backend::alloc_host)
+  size_t host_rows_capacity_ = 0; // in floats
   std::vector<void*> allocations_;
 
   // Recorded decode steps. Recordings point at the scratch buffers: growing them drops them all.

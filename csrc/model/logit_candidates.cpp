@@ -89,4 +89,21 @@ Status GptNeoModel::download_logit_rows(const std::vector<int32_t>& rows, float*
   return Status::Ok();
 }
 
+Status GptNeoModel::read_logit_rows(const std::vector<int32_t>& rows, const float** out) {
+  const size_t need = rows.size() * static_cast<size_t>(config_.vocab_size);
+  if (need > host_rows_capacity_) {
+    if (host_rows_) backend_->release_host(host_rows_);
+    host_rows_ = nullptr;
+    host_rows_capacity_ = 0;
+    const size_t floats = std::max<size_t>(need * 5 / 4, static_cast<size_t>(config_.vocab_size));
+    void* mem = nullptr;
+    GN_RETURN_IF_ERROR(backend_->alloc_host(floats * sizeof(float), &mem));
+    host_rows_ = static_cast<float*>(mem);
+    host_rows_capacity_ = floats;
+  }
+  GN_RETURN_IF_ERROR(download_logit_rows(rows, host_rows_));
+  *out = host_rows_;
+  return Status::Ok();
+}
+
 }  // namespace gptneo

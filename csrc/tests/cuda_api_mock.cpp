@@ -102,6 +102,16 @@ int gn_cuda_free(void* p) {
   std::free(p);
   return 0;
 }
+int gn_cuda_host_alloc(void** p, size_t bytes) {
+  if (g_recording) return kCaptureViolation;
+  *p = bytes > (1ull << 40) ? nullptr : std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
+  return *p ? 0 : 2;  // (cudaErrorMemoryAllocation)
+}
+int gn_cuda_host_free(void* p) {
+  if (g_recording) return kCaptureViolation;
+  std::free(p);
+  return 0;
+}
 int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
 // Each stream is a distinct token (its programmatic-launch mark is per stream).
 struct MockStream {

@@ -5,7 +5,7 @@
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
 //   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream, candidates,
-//   attention_tc_emulation (host only) — one group,
+//   host, attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
@@ -1288,9 +1288,13 @@ void test_graph(Ctx& c) {
   Status s2 = c.be.layernorm(dy.as<float>(), 1, n, n, d_g, d_beta, 1e-5f, dz.as<float>(), n);
   Status s3 = c.be.argmax_rows(dz.as<float>(), 1, n, didx.as<int32_t>());
   Status refused = c.be.upload(dx.as<void>(), x0.data(), 4);  // would synchronize: refused, capture intact
+  void* host_block = nullptr;
+  Status host_refused = c.be.alloc_host(1024, &host_block);  // (page-locking would synchronize too)
   Status again = c.be.capture_begin();
   st = c.be.capture_end(&graph);
   report(refused.code() == ErrorCode::kInvalidArgument, "graph: upload during a capture is refused", refused.message());
+  report(host_refused.code() == ErrorCode::kInvalidArgument && host_block == nullptr,
+         "graph: alloc_host during a capture is refused", host_refused.message());
   report(again.code() == ErrorCode::kInvalidArgument, "graph: a second capture_begin is refused", again.message());
   if (!check_status(s1, "graph linear") || !check_status(s2, "graph layernorm") || !check_status(s3, "graph argmax") ||
       !check_status(st, "graph capture_end"))
@@ -1315,6 +1319,27 @@ void test_graph(Ctx& c) {
     const double err = rel_error(out, ref);
     report(err < 1e-4 && idx == want, what, fmt("rel_err=%.3g argmax=%d (expected %d)", err, idx, want));
   }
+}
+
+// Host blocks from Backend::alloc_host (page-locked on CUDA): a download into one gives the device's
+// bytes, sizes up to a few MB (a step's logit rows), and an allocation the system cannot make is an
+// error with no pointer, not a crash.
+void test_host_memory(Ctx& c) {
+  for (size_t floats : {size_t(1), size_t(50257), size_t(32) * 50257}) {
+    const std::string what = fmt("host alloc_host %zu floats, download into it", floats);
+    std::vector<float> src = randn(c, floats);
+    DevBuf d(c.be, floats * 4);
+    void* h = nullptr;
+    if (!check_status(c.be.alloc_host(floats * 4, &h), what)) continue;
+    const bool ok = upload(c, d.as<void>(), src.data(), floats * 4, what) &&
+                    download(c, h, d.as<void>(), floats * 4, what) &&
+                    std::memcmp(h, src.data(), floats * 4) == 0 && (reinterpret_cast<uintptr_t>(h) & 63u) == 0;
+    report(ok, what, "");
+    c.be.release_host(h);
+  }
+  void* p = reinterpret_cast<void*>(1);
+  const int st = gn_cuda_host_alloc(&p, size_t(1) << 62);
+  report(st != GN_CUDA_OK && p == nullptr, "host gn_cuda_host_alloc of 4 EiB fails cleanly", gn_cuda_status_name(st));
 }
 
 }  // namespace
@@ -1364,7 +1389,7 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
-      {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates},
+      {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
       {"attention_tc_emulation", test_attention_tc_emulation}};
   bool ran = false;
   for (const auto& g : groups) {

@@ -688,6 +688,12 @@ int main() {
       // The same step twice on the same model: the same arithmetic, so the same logits.
       report(std::memcmp(rows.data(), host_out.values.get(), rows.size() * sizeof(float)) == 0,
              run->name + ": the rows read back are the step's logits", "");
+      // The same rows through the model's own host block (page-locked on CUDA), in another order.
+      const float* block = nullptr;
+      st = m.read_logit_rows({2, 0}, &block);
+      report(st.ok() && std::memcmp(block, rows.data() + 2 * static_cast<size_t>(V), V * sizeof(float)) == 0 &&
+                 std::memcmp(block + V, rows.data(), V * sizeof(float)) == 0,
+             run->name + ": read_logit_rows gives the same rows", st.message());
       CandidateRequest req;
       req.need = {1, 20, 0};
       req.out_start = {0, 40, 120, 120};
