@@ -1,35 +1,19 @@
-// Writes a copy of a safetensors file holding only the named tensors (same dtypes, shapes and bytes;
-// metadata kept). Used by gpu-bundle.sh to carry only the reference tensors the GPU checks read.
+// Writes a copy of a safetensors file holding only the named tensors (same dtypes, shapes and values;
+// metadata kept), with the library's own reader and writer (dist/: run `npx tsc` first). Used by
+// gpu-bundle.sh to carry only the reference tensors the GPU checks read. Float tensors only (the
+// writer's dtypes).
 //   node scripts/trim-safetensors.mjs IN OUT NAME...
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readSafetensorsHeader, readTensor, writeSafetensors } from '../dist/lib/model/safetensors.js';
 
 const [input, output, ...names] = process.argv.slice(2);
 if (!input || !output || names.length === 0) {
   console.error('usage: node scripts/trim-safetensors.mjs IN OUT NAME...');
   process.exit(2);
 }
-const file = readFileSync(input);
-const headerBytes = Number(file.readBigUInt64LE(0));
-const header = JSON.parse(file.subarray(8, 8 + headerBytes).toString('utf8'));
-const data = file.subarray(8 + headerBytes);
-const out = {};
-if (header.__metadata__) out.__metadata__ = header.__metadata__;
-const parts = [];
-let offset = 0;
+const file = await readSafetensorsHeader(input, { acceptDtype: () => true });
+const tensors = [];
 for (const name of names) {
-  const t = header[name];
-  if (!t || name === '__metadata__') {
-    console.error(`${input}: no tensor named ${name}`);
-    process.exit(1);
-  }
-  const [begin, end] = t.data_offsets;
-  out[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + end - begin] };
-  parts.push(data.subarray(begin, end));
-  offset += end - begin;
+  const t = await readTensor(file, name);
+  tensors.push({ name, dtype: t.dtype, shape: t.shape, data: t.data });
 }
-// The header is padded with spaces to a multiple of 8 bytes, as the format recommends.
-let json = JSON.stringify(out);
-json += ' '.repeat((8 - (json.length % 8)) % 8);
-const size = Buffer.alloc(8);
-size.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-writeFileSync(output, Buffer.concat([size, Buffer.from(json, 'utf8'), ...parts]));
+await writeSafetensors(output, tensors, file.metadata);
