@@ -49,8 +49,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const int kb = range.begin;
   const bool own = range.own;
   const int kce = range.cache_end;  // keys read from the cache: [kb, kce)
+  // Only warp 0 (which holds group 0, the group that takes the own key) reads it.
+  const bool own_warp = own && warp == 0;
   float own_k[8], own_v[8];  // own key's dims [da, da + 4) and [db, db + 4), rounded to CT
-  if (own) {
+  if (own_warp) {
     const float* kr = p.k_new + (size_t)t * p.ld_new + (size_t)h * D;
     const float* vr = p.v_new + (size_t)t * p.ld_new + (size_t)h * D;
 #pragma unroll
@@ -137,7 +139,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
     }
   }
 
-  if (own) {  // block-uniform: every lane takes part in the shuffles, group 0 keeps the result
+  if (own_warp) {  // warp-uniform: every lane of warp 0 takes part in the shuffles, group 0 keeps the result
     float d = q[0] * own_k[0] + q[1] * own_k[1] + q[2] * own_k[2] + q[3] * own_k[3];
     d += q[4] * own_k[4] + q[5] * own_k[5] + q[6] * own_k[6] + q[7] * own_k[7];
 #pragma unroll

@@ -70,16 +70,19 @@ extern "C" int gn_cuda_set_device(int device) {
   return GN_CUDA_OK;
 }
 
+// The status of an allocation call that wrote *ptr: a refusal (out of memory, or no more page-locked
+// memory) is not sticky, so the error is cleared and *ptr reset.
+static int allocation_status(cudaError_t e, void** ptr) {
+  if (e == cudaSuccess) return GN_CUDA_OK;
+  (void)cudaGetLastError();
+  *ptr = nullptr;
+  return (int)e;
+}
+
 extern "C" int gn_cuda_malloc(void** d_ptr, size_t bytes) {
   GN_CUDA_REQUIRE(d_ptr != nullptr, GN_CUDA_EINVAL);
   *d_ptr = nullptr;
-  cudaError_t e = cudaMalloc(d_ptr, bytes == 0 ? 256 : bytes);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();  // out-of-memory is not sticky: clear it
-    *d_ptr = nullptr;
-    return (int)e;
-  }
-  return GN_CUDA_OK;
+  return allocation_status(cudaMalloc(d_ptr, bytes == 0 ? 256 : bytes), d_ptr);
 }
 
 extern "C" int gn_cuda_free(void* d_ptr) {
@@ -91,13 +94,7 @@ extern "C" int gn_cuda_free(void* d_ptr) {
 extern "C" int gn_cuda_host_alloc(void** h_ptr, size_t bytes) {
   GN_CUDA_REQUIRE(h_ptr != nullptr, GN_CUDA_EINVAL);
   *h_ptr = nullptr;
-  cudaError_t e = cudaMallocHost(h_ptr, bytes == 0 ? 256 : bytes);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();  // a refused allocation is not sticky: clear it
-    *h_ptr = nullptr;
-    return (int)e;
-  }
-  return GN_CUDA_OK;
+  return allocation_status(cudaMallocHost(h_ptr, bytes == 0 ? 256 : bytes), h_ptr);
 }
 
 extern "C" int gn_cuda_host_free(void* h_ptr) {

@@ -354,9 +354,10 @@ class CudaBackend : public Backend {
   Status kv_write_attention(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
                             const KvCache& cache, const DeviceBatch& batch, int heads, int head_dim, int window,
                             float scale, DType operands, float* d_out, int ldo) override {
-    // One launch where every sequence has one row (a decode step) and the decode kernel serves it; else
-    // kv_write, then attention.
-    if (!fused_kv_write_ || batch.tokens != batch.num_seqs || !supports_kv_dtype(cache.dtype))
+    // One launch where every sequence has one row (a decode step) and the decode kernel serves it (the
+    // launcher refuses the rest with GN_CUDA_EUNSUPPORTED before queuing anything); else kv_write, then
+    // attention.
+    if (!fused_kv_write_ || !supports_kv_dtype(cache.dtype))
       return Backend::kv_write_attention(d_q, ldq, d_k, d_v, ldkv, cache, batch, heads, head_dim, window, scale,
                                          operands, d_out, ldo);
     GN_RETURN_IF_ERROR(enter());

@@ -246,6 +246,8 @@ class GptNeoModel {
   int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
   size_t candidates_capacity_ = 0;
   std::vector<int32_t> candidate_staging_;
+  Status check_logit_rows(const std::vector<int32_t>& rows) const;  // rows of the last kBackendLogits step
+  Status copy_logit_rows(const std::vector<int32_t>& rows, float* out);  // (checked rows) → out
   float* host_rows_ = nullptr;    // read_logit_rows' block (Backend::alloc_host)
   size_t host_rows_capacity_ = 0; // in floats
   std::vector<void*> allocations_;

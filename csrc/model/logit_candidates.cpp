@@ -72,11 +72,20 @@ Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, Candida
   return backend_->download(out->words.data(), d_result, result * sizeof(int32_t));
 }
 
-Status GptNeoModel::download_logit_rows(const std::vector<int32_t>& rows, float* out) {
+Status GptNeoModel::check_logit_rows(const std::vector<int32_t>& rows) const {
   const int R = backend_logits_rows_;
-  const size_t V = static_cast<size_t>(config_.vocab_size);
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) to download");
   for (int32_t r : rows) GN_CHECK_ARG(r >= 0 && r < R, "logit row " + std::to_string(r) + " is not one of the step's");
+  return Status::Ok();
+}
+
+Status GptNeoModel::download_logit_rows(const std::vector<int32_t>& rows, float* out) {
+  GN_RETURN_IF_ERROR(check_logit_rows(rows));
+  return copy_logit_rows(rows, out);
+}
+
+Status GptNeoModel::copy_logit_rows(const std::vector<int32_t>& rows, float* out) {
+  const size_t V = static_cast<size_t>(config_.vocab_size);
   GN_RETURN_IF_ERROR(backend_->synchronize());
   // Runs of consecutive rows in one copy each.
   for (size_t i = 0; i < rows.size();) {
@@ -90,6 +99,7 @@ Status GptNeoModel::download_logit_rows(const std::vector<int32_t>& rows, float*
 }
 
 Status GptNeoModel::read_logit_rows(const std::vector<int32_t>& rows, const float** out) {
+  GN_RETURN_IF_ERROR(check_logit_rows(rows));  // (before the block grows for a request it would refuse)
   const size_t need = rows.size() * static_cast<size_t>(config_.vocab_size);
   if (need > host_rows_capacity_) {
     if (host_rows_) backend_->release_host(host_rows_);
@@ -101,7 +111,7 @@ Status GptNeoModel::read_logit_rows(const std::vector<int32_t>& rows, const floa
     host_rows_ = static_cast<float*>(mem);
     host_rows_capacity_ = floats;
   }
-  GN_RETURN_IF_ERROR(download_logit_rows(rows, host_rows_));
+  GN_RETURN_IF_ERROR(copy_logit_rows(rows, host_rows_));
   *out = host_rows_;
   return Status::Ok();
 }
