@@ -23,31 +23,15 @@
 
 #include "cuda/wgmma_layout.h"
 #include "tests/cpu/harness.h"
+#include "tests/cpu/wgmma_hw_model.h"
 
 namespace gptneo::cputest {
 namespace {
 
 namespace wg = gncuda::wgmma;
 
-// --- the hardware's side, written from the PTX ISA's description (not from wgmma_layout.h) --------
-struct Desc {
-  uint32_t start, lbo, sbo, base_offset, swizzle;
-};
-Desc decode(uint64_t d) {
-  return {static_cast<uint32_t>(d & 0x3FFF) << 4, static_cast<uint32_t>((d >> 16) & 0x3FFF) << 4,
-          static_cast<uint32_t>((d >> 32) & 0x3FFF) << 4, static_cast<uint32_t>((d >> 49) & 7),
-          static_cast<uint32_t>(d >> 62)};
-}
-// Shared-memory byte address of element (n, k), k < 16, of a K-major 16-bit B operand described by
-// `d` with the 128-byte swizzle: 8-row groups are `sbo` apart, the rows of a group 128 bytes apart,
-// k runs along the row (2 bytes per element); the swizzle then permutes the 16-byte units of each
-// 128-byte row: address bits [4,7) are XORed with bits [7,10) (the pattern repeats every 1024 bytes;
-// base offset 0 = the pattern is anchored at 1024-byte boundaries).
-uint32_t hw_b_address(const Desc& d, int n, int k) {
-  const uint32_t plain = d.start + static_cast<uint32_t>(n / 8) * d.sbo + static_cast<uint32_t>(n % 8) * 128u +
-                         static_cast<uint32_t>(k) * 2u;
-  return plain ^ (((plain >> 7) & 7u) << 4);
-}
+// The hardware's side (Desc, decode, hw_b_address): tests/cpu/wgmma_hw_model.h, written from the
+// PTX ISA's description, not from wgmma_layout.h.
 
 void test_descriptor_fields() {
   const uint64_t d = wg::b_desc(0x1C400, 3);
