@@ -104,6 +104,8 @@ void test_sampling(ThreadPool* pools[3], Rng& rng);
 void test_candidates(Rng& rng);
 // wgmma_layout.cpp: the index math of the CUDA wgmma GEMM (cuda/wgmma_layout.h), host-only
 void test_wgmma_layout(Rng& rng);
+// attention_wgmma_layout.cpp: the index math of the CUDA wgmma prefill attention (cuda/attention_wgmma_layout.h)
+void test_attention_wgmma_layout(Rng& rng);
 // gemv_stream_plan.cpp: the work split of the CUDA streaming decode GEMV (cuda/gemv_stream_plan.h)
 void test_gemv_stream_plan();
 // ln_rows_plan.cpp: the thread layout of the CUDA decode GEMVs' staged layer norm (cuda/ln_rows_plan.h)

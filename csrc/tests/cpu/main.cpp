@@ -33,6 +33,7 @@ int main() {
   test_pack_weight_i8_matches_reference(rng);
   test_embed(pools, rng);
   test_wgmma_layout(rng);
+  test_attention_wgmma_layout(rng);
   test_gemv_stream_plan();
   test_ln_rows_plan(rng);
   test_decode_split();
