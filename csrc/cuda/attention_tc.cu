@@ -30,6 +30,7 @@
 #include "cuda/cp_async.cuh"
 #include "cuda/mma.cuh"
 #include "cuda/paged.cuh"
+#include "cuda/row_pair_softmax.cuh"
 #include "cuda/tc_fragments.h"
 
 namespace gncuda {
@@ -101,12 +102,7 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
 
   // Key range of the block: from the earliest query's window start to the latest query.
   int lo = INT_MAX, hi = -1;
-  if (pos0 >= 0) lo = pos0, hi = pos0;
-  if (pos1 >= 0) lo = min(lo, pos1), hi = max(hi, pos1);
-  for (int o = 16; o > 0; o >>= 1) {
-    lo = min(lo, __shfl_xor_sync(0xffffffffu, lo, o));
-    hi = max(hi, __shfl_xor_sync(0xffffffffu, hi, o));
-  }
+  warp_position_range(pos0, pos1, &lo, &hi);
   if (lane == 0) range_s[2 * warp] = lo, range_s[2 * warp + 1] = hi;
 
   // Q tile → the K buffers (rounded to T, zero past D and past the tile's end), and the pad columns
@@ -265,17 +261,8 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
         if (r < 2) mx0 = fmaxf(mx0, sc[j][r]);
         else mx1 = fmaxf(mx1, sc[j][r]);
       }
-#pragma unroll
-    for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
-      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
-    }
-    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-    // A row with nothing visible yet keeps max -inf: subtract 0 instead (every exp is then 0).
-    const float base0 = mn0 == -INFINITY ? 0.f : mn0, base1 = mn1 == -INFINITY ? 0.f : mn1;
-    const float corr0 = exp2f(m0 - base0), corr1 = exp2f(m1 - base1);
-    m0 = mn0;
-    m1 = mn1;
+    const RowPairStep step = online_max_step(mx0, mx1, m0, m1);
+    const float base0 = step.base0, base1 = step.base1, corr0 = step.corr0, corr1 = step.corr1;
     float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int j = 0; j < NS; ++j) {
@@ -321,12 +308,8 @@ __global__ void __launch_bounds__(kTcThreads, GN_TC_MIN_BLOCKS) attention_tc_ker
   cp_async_wait<0>();  // nothing may land after the block is gone (the prologue's copies, if no tile ran)
 
   // Normalise and store this lane's output elements of valid rows.
-#pragma unroll
-  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
-  }
-  const float inv0 = l0 > 0.f ? 1.f / l0 : 0.f, inv1 = l1 > 0.f ? 1.f / l1 : 0.f;
+  float inv0 = 0.f, inv1 = 0.f;
+  quad_sum_inverses(l0, l1, &inv0, &inv1);
 #pragma unroll
   for (int n = 0; n < NO; ++n)
 #pragma unroll
