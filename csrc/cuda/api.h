@@ -234,6 +234,10 @@ enum {
                             // streamed into registers with 16-byte loads
   GN_ATTENTION_TENSOR_CORE = 2,  // prefill-like steps with operand_dtype bf16/f16, head_dim % 4 == 0,
                                  // 16-byte aligned caches: flash-attention tiles on tensor cores
+  GN_ATTENTION_WGMMA = 3,  // Hopper (the sm_90a image on a compute capability 9.0 device): as
+                           // TENSOR_CORE (same numerics) with head_dim 64 or 128 and a cache of the
+                           // operand dtype; 128-query blocks, products by wgmma. Chosen automatically
+                           // only with GPTNEO_CUDA_WGMMA_ATTENTION=1 until verified on a GPU.
 };
 // operand_dtype (GN_DTYPE_*) is the precision the caller accepts for the attention's matrix
 // products: GN_DTYPE_F32 keeps q·k and p·v in fp32 (the TILED and DECODE kernels); GN_DTYPE_BF16 or
@@ -246,6 +250,11 @@ enum {
 int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
                              const void* d_v_cache, int cache_dtype, int operand_dtype);
 const char* gn_cuda_attention_kernel_name(int kernel);
+// 1 when GN_ATTENTION_WGMMA can run on the current device (the sm_90a image loaded on compute
+// capability 9.0), else 0. gn_cuda_attention_wgmma_enabled: 1 when, in addition, automatic selection
+// may pick it (GPTNEO_CUDA_WGMMA_ATTENTION=1, read once, and GPTNEO_CUDA_TC_ATTENTION not 0).
+int gn_cuda_attention_wgmma_available(void);
+int gn_cuda_attention_wgmma_enabled(void);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
 // kernel and window. Its first GN_CUDA_ATTENTION_COUNTER_BYTES are gn_cuda_attention_append's
@@ -262,7 +271,7 @@ int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const vo
                       int operand_dtype, float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                       void* stream);
 // Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request
-// (TENSOR_CORE also needs operand_dtype bf16/f16).
+// (TENSOR_CORE and WGMMA also need operand_dtype bf16/f16).
 int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_k_cache,
                            const void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim,
                            int window, float scale, int operand_dtype, float* d_out, int ldo,

@@ -1,6 +1,7 @@
 // Paged attention (prefill and decode) over the KV cache [blocks, block_size, heads, D] (float32,
 // bf16 or f16),
-// and the dispatch between the three kernels (this one, attention_decode.cuh, attention_tc.cu).
+// and the dispatch between the four kernels (this one, attention_decode.cuh, attention_tc.cu,
+// attention_wgmma.cu).
 // The tiled kernel serves any step: a block takes warps*QPW consecutive queries of one sequence and one
 // head, streams the visible keys in tiles of 32 through shared memory and keeps an online
 // softmax per query in fp32 (lane j scores key j of the tile; lane c owns output dims c+32i).
@@ -15,6 +16,7 @@
 #include "cuda/attention_combine.cuh"
 #include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
+#include "cuda/gemm_traits.cuh"  // wgmma_image_loaded
 #include "cuda/paged.cuh"
 #include "cuda/programmatic.cuh"
 
@@ -239,9 +241,30 @@ bool tc_attention_enabled() {
   return on;
 }
 
+// The wgmma kernel serves the tensor-core kernel's steps with head_dim 64 or 128 and a cache of the
+// operand type, on a device running the sm_90a image.
+bool wgmma_kernel_serves(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
+                         int operand_dtype) {
+  return (head_dim == 64 || head_dim == 128) && cache_dtype == operand_dtype &&
+         tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype) && wgmma_image_loaded();
+}
+
+// GPTNEO_CUDA_WGMMA_ATTENTION=1 lets automatic selection pick the wgmma kernel (read once): opt-in
+// until it has run on a GPU; gn_cuda_attention_with forces it either way.
+bool wgmma_attention_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return on;
+}
+
 int select_kernel(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
                   int operand_dtype) {
   if (decode_kernel_serves(b, head_dim, k, v)) return GN_ATTENTION_DECODE;
+  if (wgmma_attention_enabled() && tc_attention_enabled() &&
+      wgmma_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype))
+    return GN_ATTENTION_WGMMA;
   if (tc_attention_enabled() && tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype))
     return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
@@ -310,11 +333,14 @@ int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, 
   GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
   if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, cache_dtype, operand_dtype);
   if (kernel == GN_ATTENTION_TILED) return plan_tiled(b, heads, head_dim, plan);
-  if (kernel == GN_ATTENTION_TENSOR_CORE) {
-    GN_CUDA_REQUIRE(tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype), GN_CUDA_EUNSUPPORTED);
-    plan->kernel = GN_ATTENTION_TENSOR_CORE;
-    plan->cfg = kPrefillConfig128;  // (unused by this kernel)
-    plan->tiles = attention_tc_tiles(b);
+  if (kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA) {
+    const bool wgmma = kernel == GN_ATTENTION_WGMMA;
+    GN_CUDA_REQUIRE(wgmma ? wgmma_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype)
+                          : tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype),
+                    GN_CUDA_EUNSUPPORTED);
+    plan->kernel = kernel;
+    plan->cfg = kPrefillConfig128;  // (unused by these kernels)
+    plan->tiles = wgmma ? attention_wgmma_tiles(b) : attention_tc_tiles(b);
     plan->splits = 1;
     plan->split_chunk = 1 << 30;
     return GN_CUDA_OK;
@@ -390,6 +416,8 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
   int st;
   if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
     st = launch_attention_tc(p, operand_dtype, s);
+  } else if (plan.kernel == GN_ATTENTION_WGMMA) {
+    st = launch_attention_wgmma(p, operand_dtype, s);
   } else if (plan.kernel == GN_ATTENTION_DECODE) {
     st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
   } else if (plan.cfg.dmax == 64) {
@@ -410,8 +438,15 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
     case GN_ATTENTION_TILED: return "tiled";
     case GN_ATTENTION_DECODE: return "decode";
     case GN_ATTENTION_TENSOR_CORE: return "tensor-core";
+    case GN_ATTENTION_WGMMA: return "wgmma";
     default: return "auto";
   }
+}
+
+extern "C" int gn_cuda_attention_wgmma_available(void) { return wgmma_image_loaded() ? 1 : 0; }
+
+extern "C" int gn_cuda_attention_wgmma_enabled(void) {
+  return wgmma_attention_enabled() && tc_attention_enabled() && wgmma_image_loaded() ? 1 : 0;
 }
 
 extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
@@ -440,7 +475,7 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
                   GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_TENSOR_CORE, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_WGMMA, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
   const int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, cache_dtype,

@@ -896,6 +896,21 @@ bool forced_run_ok(int st, const std::string& what) {
   return st == 0;
 }
 
+// A compute capability 9.0 device (Hopper): the builds carry sm_90a code for it, so the wgmma kernels
+// must serve there.
+bool hopper_device() {
+  CudaDeviceInfo info;
+  return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
+}
+
+// GN_TEST_WGMMA_ATTENTION=0 leaves the forced runs of the wgmma attention kernel out: gpu-check's main
+// stages, so that a fault in the kernel, unverified on a GPU so far, cannot take the rest of their results
+// with it; gpu-check gives it a stage of its own.
+bool wgmma_attention_tests_off() {
+  const char* v = std::getenv("GN_TEST_WGMMA_ATTENTION");
+  return v != nullptr && std::strcmp(v, "0") == 0;
+}
+
 struct SeqSpec {
   int context;  // keys after this step (last position + 1)
   int fresh;    // new tokens this step: positions context-fresh .. context-1
@@ -1049,14 +1064,15 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   const bool decode_like = tokens < 4 * (int)seqs.size();
   report(selected == (decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED),
          what + " selects " + gn_cuda_attention_kernel_name(selected), "");
-  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE, GN_ATTENTION_TENSOR_CORE}) {
+  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA}) {
     if (kernel == selected) continue;  // the backend run above used it
+    if (kernel == GN_ATTENTION_WGMMA && wgmma_attention_tests_off()) continue;
     const std::string kwhat = what + " forced " + gn_cuda_attention_kernel_name(kernel);
     if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
     int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt, &cb, heads, hd,
                                     window, scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes,
                                     nullptr);
-    if (kernel == GN_ATTENTION_TENSOR_CORE) {
+    if (kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA) {
       // fp32 operands never go to tensor cores (the half-precision block below covers bf16/f16).
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " with fp32 operands is refused", gn_cuda_status_name(st));
       continue;
@@ -1115,8 +1131,10 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     }
   }
 
-  // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core kernel
-  // forced, each held to twice the error of the naive same-precision attention against fp32.
+  // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core and wgmma
+  // kernels forced, each held to twice the error of the naive same-precision attention against fp32.
+  // The wgmma kernel serves head dims 64 and 128 with a cache of the operand dtype on a compute
+  // capability 9.0 device (the builds carry its sm_90a code); it is refused everywhere else.
   for (DType od : {DType::kBF16, DType::kF16}) {
     if (cache_dt != DType::kF32 && od != cache_dt) continue;  // a half cache serves its own operand dtype
     std::vector<float> naive((size_t)tokens * width);
@@ -1130,21 +1148,28 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     const int sel = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, odt);
     const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");  // "0": out of automatic selection
     const bool tc_auto = tc_env == nullptr || std::strcmp(tc_env, "0") != 0;
-    const int expect = decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE
-                     : !decode_like && hd % 4 == 0 && tc_auto ? GN_ATTENTION_TENSOR_CORE : GN_ATTENTION_TILED;
+    const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");  // "1": into automatic selection
+    const bool wgmma_auto = wgmma_env != nullptr && std::strcmp(wgmma_env, "1") == 0;
+    const bool tc_serves = !decode_like && hd % 4 == 0;
+    const bool wgmma_serves = tc_serves && hopper_device() && (hd == 64 || hd == 128) && cache_dt == od;
+    const int expect = decode_like && hd % 4 == 0          ? GN_ATTENTION_DECODE
+                     : wgmma_serves && tc_auto && wgmma_auto ? GN_ATTENTION_WGMMA
+                     : tc_serves && tc_auto                  ? GN_ATTENTION_TENSOR_CORE
+                                                             : GN_ATTENTION_TILED;
     const std::string hwhat = what + " " + dtype_name(od);
     report(sel == expect, hwhat + " selects " + gn_cuda_attention_kernel_name(sel), "");
-    for (bool forced : {false, true}) {
-      const std::string kwhat = hwhat + (forced ? " forced tensor-core" : " backend");
+    for (int forced : {GN_ATTENTION_AUTO, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA}) {
+      if (forced == GN_ATTENTION_WGMMA && wgmma_attention_tests_off()) continue;
+      const std::string kwhat =
+          hwhat + (forced == GN_ATTENTION_AUTO ? std::string(" backend")
+                                               : std::string(" forced ") + gn_cuda_attention_kernel_name(forced));
       if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
       int st = 0;
-      if (forced) {
-        st = gn_cuda_attention_with(GN_ATTENTION_TENSOR_CORE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
-                                    &cb, heads, hd, window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes,
-                                    nullptr);
-        if (!decode_like && hd % 4 == 0) {
-          // Forced, the kernel serves every prefill-like step with aligned rows.
-        } else {
+      if (forced != GN_ATTENTION_AUTO) {
+        st = gn_cuda_attention_with(forced, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt, &cb, heads, hd,
+                                    window, scale, odt, dout.as<float>(), width, dws.as<void>(), ws_bytes, nullptr);
+        // Forced, each serves every step within its reach (above) and refuses the others.
+        if (!(forced == GN_ATTENTION_TENSOR_CORE ? tc_serves : wgmma_serves)) {
           report(st == GN_CUDA_EUNSUPPORTED, kwhat + " is refused", gn_cuda_status_name(st));
           continue;
         }
@@ -1157,13 +1182,16 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       std::vector<float> hout(ref.size());
       if (!download(c, hout.data(), dout.as<void>(), hout.size() * 4, kwhat)) return;
       const double herr = rel_error(hout, ref);
-      const double tol = forced || sel == GN_ATTENTION_TENSOR_CORE ? 2.0 * naive_err : 1e-4;
+      const bool half_products = forced != GN_ATTENTION_AUTO || sel == GN_ATTENTION_TENSOR_CORE || sel == GN_ATTENTION_WGMMA;
+      const double tol = half_products ? 2.0 * naive_err : 1e-4;
       report(herr <= tol, kwhat, fmt("rel_err=%.3g tol=%.3g (naive %.3g)", herr, tol, naive_err));
     }
   }
 }
 
 void test_attention(Ctx& c) {
+  if (wgmma_attention_tests_off())
+    std::printf("note: forced wgmma attention runs skipped (GN_TEST_WGMMA_ATTENTION=0: they run in a stage of their own)\n");
   const int W = 32;  // a small local window keeps window-1/window/window+1 cheap
   for (int hd : {16, 64, 128, 80, 18}) {  // 18: head_dim % 4 != 0 takes the scalar load path
     const int heads = hd == 128 ? 2 : 3;
@@ -1199,6 +1227,9 @@ void test_attention(Ctx& c) {
     test_attention_case(c, {{2048, 1}}, 12, 64, 256, 1.f, false);
     test_attention_case(c, {{300, 300}}, 12, 64, 256, 1.f, true);
     test_attention_case(c, {{600, 256}, {300, 300}}, 4, 128, 0, 1.f, false);
+    // Several 128-key tiles and 128-query blocks of the wgmma kernel (bf16 caches: within its reach).
+    test_attention_case(c, {{600, 256}, {300, 300}}, 4, 128, 0, 1.f, false, DType::kBF16);
+    test_attention_case(c, {{700, 400}, {129, 129}}, 4, 64, 256, 1.f, true, DType::kF16);
     // A grid large enough not to split: blocks stream more keys than one slot tile (512) holds.
     std::vector<SeqSpec> many;
     for (int i = 0; i < 48; ++i) many.push_back({i % 2 ? 1100 : 520, 1});

@@ -317,9 +317,11 @@ int main() {
     CudaDeviceInfo dev;
     const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
     using Names = std::vector<std::string>;
-    // (wgmma is a process-wide choice, on by default on Hopper: the same for every model)
+    // (wgmma is a process-wide choice, on by default on Hopper: the same for every model; so is the
+    // opt-in wgmma attention)
     const auto with_wgmma = [](Names n) {
       if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaTma" : "wgmma");
+      if (gn_cuda_attention_wgmma_enabled()) n.push_back("wgmmaAttention");
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),

@@ -165,8 +165,10 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const pdl = hopper ? ['programmaticLaunch'] : [];
-  // (wgmma is a process-wide choice, GPTNEO_CUDA_WGMMA read once: the same for every model, not this check's)
-  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => s !== 'wgmma' && s !== 'wgmmaTma');
+  // (wgmma and the wgmma attention are process-wide choices, GPTNEO_CUDA_WGMMA and GPTNEO_CUDA_WGMMA_ATTENTION
+  // read once: the same for every model, not this check's)
+  const processWide = ['wgmma', 'wgmmaTma', 'wgmmaAttention'];
+  const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => !processWide.includes(s));
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);
   assert.deepEqual(listed(on), ['fusedLayerNorm', 'fusedKvWrite', 'gemvStream', ...pdl], `${name}: every switch forced on`);
