@@ -74,10 +74,15 @@ def main():
                     f"cuBLAS (torch bf16 linear); wgmma (cp.async) {wg.get('value') or 0:.0f}")
     for k in keys:
         if k.startswith("attn_"):
-            # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"); the peer's key has none.
-            kernel = next((t for t in ("tensor-core", "tiled") if f"/{t}_" in k), None)
-            o, p = ours.get(k, {}), peers.get(k.replace(f"/{kernel}_", "/") if kernel else k, {})
-            ours_what = "bf16 tensor cores, paged fp32 cache" if kernel == "tensor-core" else "fp32 paged"
+            # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"), rows of a half cache its type
+            # ("/tensor-core_bf16cache_1.3B/"); the peer's key has neither.
+            kernel = next((t for t in ("tensor-core", "wgmma", "tiled") if f"/{t}_" in k), None)
+            cache = next((c for c in ("bf16", "f16") if f"{c}cache_" in k), "fp32")
+            peer_key = k.replace(f"/{kernel}_", "/") if kernel else k
+            peer_key = peer_key.replace(f"/{cache}cache_", "/")
+            o, p = ours.get(k, {}), peers.get(peer_key, {})
+            ours_what = (f"bf16 tensor cores, paged {cache} cache" if kernel == "tensor-core"
+                         else f"bf16 wgmma, paged {cache} cache" if kernel == "wgmma" else f"fp32 paged {cache} cache")
             for tag in ("bf16", "f32"):
                 pv = (p.get(tag) or {}).get("ms")
                 row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: {ours_what})")

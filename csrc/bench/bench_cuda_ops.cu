@@ -529,11 +529,17 @@ int main(int argc, char** argv) {
     if (!json.empty()) write_json(json.c_str(), info);
     return 0;
   }
+  const char* wgmma_attention_env = std::getenv("GN_BENCH_WGMMA_ATTENTION");
+  const bool bench_wgmma_attention = gn_cuda_attention_wgmma_available() && wgmma_attention_env != nullptr &&
+                                     std::strcmp(wgmma_attention_env, "1") == 0;
   for (const auto& m : models) {
     for (int ctx : {512, 2048}) {
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);  // fp32 operands: the tiled kernel
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16);
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16, GN_DTYPE_BF16);
+      // The Hopper wgmma kernel where the device runs it, with GN_BENCH_WGMMA_ATTENTION=1 (gpu-check sets
+      // it once the kernel's tests passed).
+      if (bench_wgmma_attention) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_WGMMA, GN_DTYPE_BF16, GN_DTYPE_BF16);
     }
     for (int ctx : {128, 512, 2048}) {
       for (int seqs : {1, 8}) {
