@@ -76,13 +76,14 @@ def main():
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"), rows of a half cache its type
             # ("/tensor-core_bf16cache_1.3B/"); the peer's key has neither.
-            kernel = next((t for t in ("tensor-core", "wgmma", "tiled") if f"/{t}_" in k), None)
+            kernel = next((t for t in ("tensor-core", "wgmma-pipelined", "wgmma", "tiled") if f"/{t}_" in k), None)
             cache = next((c for c in ("bf16", "f16") if f"{c}cache_" in k), "fp32")
             peer_key = k.replace(f"/{kernel}_", "/") if kernel else k
             peer_key = peer_key.replace(f"/{cache}cache_", "/")
             o, p = ours.get(k, {}), peers.get(peer_key, {})
             ours_what = (f"bf16 tensor cores, paged {cache} cache" if kernel == "tensor-core"
-                         else f"bf16 wgmma, paged {cache} cache" if kernel == "wgmma" else f"fp32 paged {cache} cache")
+                         else f"bf16 {kernel}, paged {cache} cache" if kernel and kernel.startswith("wgmma")
+                         else f"fp32 paged {cache} cache")
             for tag in ("bf16", "f32"):
                 pv = (p.get(tag) or {}).get("ms")
                 row(k + " ms", o.get("ms"), pv, "ms", f"SDPA {tag} (ours: {ours_what})")

@@ -537,9 +537,11 @@ int main(int argc, char** argv) {
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim);  // fp32 operands: the tiled kernel
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16);
       bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_TENSOR_CORE, GN_DTYPE_BF16, GN_DTYPE_BF16);
-      // The Hopper wgmma kernel where the device runs it, with GN_BENCH_WGMMA_ATTENTION=1 (gpu-check sets
-      // it once the kernel's tests passed).
-      if (bench_wgmma_attention) bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, GN_ATTENTION_WGMMA, GN_DTYPE_BF16, GN_DTYPE_BF16);
+      // The Hopper wgmma kernel (plain and pipelined schedules) where the device runs it, with
+      // GN_BENCH_WGMMA_ATTENTION=1 (gpu-check sets it once the kernel's tests passed).
+      if (bench_wgmma_attention)
+        for (int kernel : {GN_ATTENTION_WGMMA, GN_ATTENTION_WGMMA_PIPELINED})
+          bench_attention(m.name, 1, ctx, ctx, m.heads, m.head_dim, kernel, GN_DTYPE_BF16, GN_DTYPE_BF16);
     }
     for (int ctx : {128, 512, 2048}) {
       for (int seqs : {1, 8}) {

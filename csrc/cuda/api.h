@@ -238,6 +238,9 @@ enum {
                            // TENSOR_CORE (same numerics) with head_dim 64 or 128 and a cache of the
                            // operand dtype; 128-query blocks, products by wgmma. Chosen automatically
                            // only with GPTNEO_CUDA_WGMMA_ATTENTION=1 until verified on a GPU.
+  GN_ATTENTION_WGMMA_PIPELINED = 4,  // the same kernel with each tile's P·V issued after the next tile's
+                                     // S, so that a warpgroup's softmax overlaps its own products
+                                     // (GPTNEO_CUDA_WGMMA_ATTENTION=pipelined); to be measured against it
 };
 // operand_dtype (GN_DTYPE_*) is the precision the caller accepts for the attention's matrix
 // products: GN_DTYPE_F32 keeps q·k and p·v in fp32 (the TILED and DECODE kernels); GN_DTYPE_BF16 or
@@ -250,9 +253,10 @@ enum {
 int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
                              const void* d_v_cache, int cache_dtype, int operand_dtype);
 const char* gn_cuda_attention_kernel_name(int kernel);
-// 1 when GN_ATTENTION_WGMMA can run on the current device (the sm_90a image loaded on compute
-// capability 9.0), else 0. gn_cuda_attention_wgmma_enabled: 1 when, in addition, automatic selection
-// may pick it (GPTNEO_CUDA_WGMMA_ATTENTION=1, read once, and GPTNEO_CUDA_TC_ATTENTION not 0).
+// 1 when GN_ATTENTION_WGMMA(_PIPELINED) can run on the current device (the sm_90a image loaded on
+// compute capability 9.0), else 0. gn_cuda_attention_wgmma_enabled: which of them automatic selection
+// may pick there (GPTNEO_CUDA_WGMMA_ATTENTION, read once: "1" GN_ATTENTION_WGMMA, "pipelined"
+// GN_ATTENTION_WGMMA_PIPELINED; and GPTNEO_CUDA_TC_ATTENTION not 0), else 0.
 int gn_cuda_attention_wgmma_available(void);
 int gn_cuda_attention_wgmma_enabled(void);
 
@@ -271,7 +275,7 @@ int gn_cuda_attention(const float* d_q, int ldq, const void* d_k_cache, const vo
                       int operand_dtype, float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                       void* stream);
 // Same, forcing a kernel (GN_ATTENTION_*); GN_CUDA_EUNSUPPORTED if it cannot serve the request
-// (TENSOR_CORE and WGMMA also need operand_dtype bf16/f16).
+// (TENSOR_CORE and the WGMMA kernels also need operand_dtype bf16/f16).
 int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, const void* d_k_cache,
                            const void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim,
                            int window, float scale, int operand_dtype, float* d_out, int ldo,

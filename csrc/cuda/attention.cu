@@ -249,22 +249,25 @@ bool wgmma_kernel_serves(const gn_cuda_batch* b, int head_dim, const void* k, co
          tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype) && wgmma_image_loaded();
 }
 
-// GPTNEO_CUDA_WGMMA_ATTENTION=1 lets automatic selection pick the wgmma kernel (read once): opt-in
-// until it has run on a GPU; gn_cuda_attention_with forces it either way.
-bool wgmma_attention_enabled() {
-  static const bool on = [] {
+// GPTNEO_CUDA_WGMMA_ATTENTION (read once) lets automatic selection pick a wgmma kernel: "1" the plain
+// schedule, "pipelined" the pipelined one; 0 (neither) otherwise. Opt-in until they have run on a GPU;
+// gn_cuda_attention_with forces either.
+int wgmma_attention_choice() {
+  static const int choice = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
-    return v != nullptr && std::strcmp(v, "1") == 0;
+    if (v != nullptr && std::strcmp(v, "1") == 0) return (int)GN_ATTENTION_WGMMA;
+    if (v != nullptr && std::strcmp(v, "pipelined") == 0) return (int)GN_ATTENTION_WGMMA_PIPELINED;
+    return 0;
   }();
-  return on;
+  return choice;
 }
 
 int select_kernel(const gn_cuda_batch* b, int head_dim, const void* k, const void* v, int cache_dtype,
                   int operand_dtype) {
   if (decode_kernel_serves(b, head_dim, k, v)) return GN_ATTENTION_DECODE;
-  if (wgmma_attention_enabled() && tc_attention_enabled() &&
+  if (wgmma_attention_choice() != 0 && tc_attention_enabled() &&
       wgmma_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype))
-    return GN_ATTENTION_WGMMA;
+    return wgmma_attention_choice();
   if (tc_attention_enabled() && tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype))
     return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
@@ -333,8 +336,8 @@ int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, 
   GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
   if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, cache_dtype, operand_dtype);
   if (kernel == GN_ATTENTION_TILED) return plan_tiled(b, heads, head_dim, plan);
-  if (kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA) {
-    const bool wgmma = kernel == GN_ATTENTION_WGMMA;
+  if (kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA || kernel == GN_ATTENTION_WGMMA_PIPELINED) {
+    const bool wgmma = kernel != GN_ATTENTION_TENSOR_CORE;
     GN_CUDA_REQUIRE(wgmma ? wgmma_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype)
                           : tc_kernel_serves(b, head_dim, k, v, cache_dtype, operand_dtype),
                     GN_CUDA_EUNSUPPORTED);
@@ -416,8 +419,8 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
   int st;
   if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
     st = launch_attention_tc(p, operand_dtype, s);
-  } else if (plan.kernel == GN_ATTENTION_WGMMA) {
-    st = launch_attention_wgmma(p, operand_dtype, s);
+  } else if (plan.kernel == GN_ATTENTION_WGMMA || plan.kernel == GN_ATTENTION_WGMMA_PIPELINED) {
+    st = launch_attention_wgmma(p, operand_dtype, plan.kernel == GN_ATTENTION_WGMMA_PIPELINED, s);
   } else if (plan.kernel == GN_ATTENTION_DECODE) {
     st = plan.cfg.dmax == 64 ? launch_decode<64>(plan, p, s) : launch_decode<128>(plan, p, s);
   } else if (plan.cfg.dmax == 64) {
@@ -439,6 +442,7 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
     case GN_ATTENTION_DECODE: return "decode";
     case GN_ATTENTION_TENSOR_CORE: return "tensor-core";
     case GN_ATTENTION_WGMMA: return "wgmma";
+    case GN_ATTENTION_WGMMA_PIPELINED: return "wgmma-pipelined";
     default: return "auto";
   }
 }
@@ -446,7 +450,7 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
 extern "C" int gn_cuda_attention_wgmma_available(void) { return wgmma_image_loaded() ? 1 : 0; }
 
 extern "C" int gn_cuda_attention_wgmma_enabled(void) {
-  return wgmma_attention_enabled() && tc_attention_enabled() && wgmma_image_loaded() ? 1 : 0;
+  return tc_attention_enabled() && wgmma_image_loaded() ? wgmma_attention_choice() : 0;
 }
 
 extern "C" int gn_cuda_attention_select(const gn_cuda_batch* batch, int head_dim, const void* d_k_cache,
@@ -475,7 +479,7 @@ extern "C" int gn_cuda_attention_with(int kernel, const float* d_q, int ldq, con
                   GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(ldq >= heads * head_dim && ldo >= heads * head_dim, GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_WGMMA, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(kernel >= GN_ATTENTION_AUTO && kernel <= GN_ATTENTION_WGMMA_PIPELINED, GN_CUDA_EINVAL);
   if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
   Plan plan;
   const int st = plan_attention(kernel, batch, heads, head_dim, window, d_k_cache, d_v_cache, cache_dtype,

@@ -94,8 +94,8 @@ int launch_attention_tc(const AttentionParams& p, int operand_dtype, cudaStream_
 
 // Hopper wgmma prefill kernel (attention_wgmma.cu; sm_90a image): blocks (grid.x) for a batch, and the
 // launch with operand_dtype GN_DTYPE_BF16 or GN_DTYPE_F16, a cache of that type, head_dim 64 or 128
-// (no split, no workspace).
+// (no split, no workspace), with the plain or the pipelined tile schedule.
 int attention_wgmma_tiles(const gn_cuda_batch* b);
-int launch_attention_wgmma(const AttentionParams& p, int operand_dtype, cudaStream_t stream);
+int launch_attention_wgmma(const AttentionParams& p, int operand_dtype, bool pipelined, cudaStream_t stream);
 
 }  // namespace gncuda

@@ -16,6 +16,9 @@
 //   - the online softmax on S's accumulators (mask only where a tile is not wholly visible to a row),
 //     rows reduced across the 4 lanes of a quad;
 //   - O += P·V: kKeys/16 wgmma m64nDk16 with P (S rounded to T) in registers and V read MN-major.
+// Two schedules (GN_ATTENTION_WGMMA and GN_ATTENTION_WGMMA_PIPELINED, template PIPE): each tile's P·V
+// right after its softmax, or issued in the next iteration behind that tile's S so that the softmax
+// overlaps the warpgroup's own P·V (attention_wgmma_layout.h: which tiles each iteration stages).
 // Index math: cuda/attention_wgmma_layout.h (host-tested by csrc/tests/cpu/attention_wgmma_layout.cpp,
 // which also emulates this kernel's data flow against a plain attention).
 // Requires head_dim 64 or 128, a cache of type T with 16-byte aligned rows, a prefill-like step.
@@ -55,8 +58,9 @@ __device__ __forceinline__ void store4_rounded(unsigned char* dst, float a, floa
 }
 #endif
 
-// T: operand and cache type (__nv_bfloat16 or __half); D: head dim (64 or 128).
-template <typename T, int D>
+// T: operand and cache type (__nv_bfloat16 or __half); D: head dim (64 or 128); PIPE: each tile's P·V
+// issued in the next iteration, after its S, so that a warpgroup's softmax overlaps its own P·V.
+template <typename T, int D, bool PIPE>
 __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using L = wgattn::Smem<D>;
@@ -111,29 +115,36 @@ __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams
   auto slot_of = [&](int j) -> long long {
     return j < ke ? cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, j) : -1;
   };
-  // The key tile whose slots are in slot_s[buf] into K and V buffer buf: 16-byte chunks of T straight
-  // into shared memory (zero-filled where there is no slot).
-  auto stage = [&](int buf) {
-    const long long* slots = slot_s + buf * kKeys;
+  // Tile t (keys kb + t kKeys ..) lives in K/V buffer t % 2 and its cache slots in slot buffer t % 2
+  // (attention_wgmma_layout.h, where the schedule is host-tested). Staging: 16-byte chunks of T straight
+  // into shared memory, zero-filled where there is no slot; K and V of different tiles when pipelined.
+  auto stage = [&](int k_tile, int v_tile) {
 #pragma unroll
     for (int i = 0; i < L::kChunks / wgattn::kThreads; ++i) {
       const int c = tid + i * wgattn::kThreads, r = wgattn::chunk_row<D>(c), d = wgattn::chunk_d<D>(c);
-      const long long slot = slots[r];
-      const size_t at = slot >= 0 ? (size_t)slot * slot_stride + (size_t)h * D + d : 0;
       const uint32_t off = wgattn::tile_offset(kKeys, r, d);
-      cp_async16(k_stage(buf) + off, k_cache + at, slot >= 0);
-      cp_async16(v_stage(buf) + off, v_cache + at, slot >= 0);
+      if (k_tile >= 0) {
+        const long long slot = slot_s[wgattn::tile_buffer(k_tile) * kKeys + r];
+        const size_t at = slot >= 0 ? (size_t)slot * slot_stride + (size_t)h * D + d : 0;
+        cp_async16(k_stage(wgattn::tile_buffer(k_tile)) + off, k_cache + at, slot >= 0);
+      }
+      if (v_tile >= 0) {
+        const long long slot = slot_s[wgattn::tile_buffer(v_tile) * kKeys + r];
+        const size_t at = slot >= 0 ? (size_t)slot * slot_stride + (size_t)h * D + d : 0;
+        cp_async16(v_stage(wgattn::tile_buffer(v_tile)) + off, v_cache + at, slot >= 0);
+      }
     }
   };
+  const int tiles = (ke - kb + kKeys - 1) / kKeys;
 
-  // Prologue: tile 0's slots, tile 1's lookup in flight, tile 0 staged into buffer 0.
+  // Prologue: tile 0's slots, tile 1's lookup in flight, tile 0's K (and V unless pipelined) staged.
   long long carry = tid < kKeys ? slot_of(kb + tid) : -1;
   if (tid < kKeys) {
     slot_s[tid] = carry;
     carry = slot_of(kb + kKeys + tid);
   }
   __syncthreads();
-  stage(0);
+  stage(0, PIPE ? -1 : 0);
   cp_async_commit();
 
   float o[NO];  // O[64 rows of warpgroup wg][D], wgmma D fragment (wgmma_layout.h d_row / d_col)
@@ -142,37 +153,33 @@ __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;  // running max (log2 units) and sum
   const float scale_log2 = p.scale * kLog2eW;
   const uint32_t q_stage = base + (uint32_t)L::kQ;
+  float sc[NS];                   // S of the current tile, then its probabilities
+  uint32_t pa[kKeys / 16][4];     // P rounded to T in the A-register layout (attention_wgmma_layout.h p_acc)
 
-  for (int kt = kb, tile_no = 0; kt < ke; kt += kKeys, ++tile_no) {
-    const int cur = tile_no & 1, nxt = cur ^ 1;
-    // Tile i + 1's slots from the register; tile i + 2's lookup goes out.
-    if (tid < kKeys) {
-      slot_s[nxt * kKeys + tid] = carry;
-      carry = slot_of(kt + 2 * kKeys + tid);
-    }
-    __syncthreads();  // tile i + 1's slots visible; both warpgroups' wgmmas of tile i - 1 (buffer nxt) retired
-    if (kt + kKeys < ke) stage(nxt);
-    cp_async_commit();           // (an empty group when nothing was staged: keeps the count uniform)
-    cp_async_wait<1>();          // this thread's copies of tile i have landed
-    wgmma::fence_proxy_async();  // … visible to the async proxy (and the Q tile's stores, first time)
-    __syncthreads();             // … everyone's
-
-    // S = Q·Kᵀ for this warpgroup's 64 rows and the tile's 128 keys.
-    float sc[NS];
+  // S = Q·Kᵀ for this warpgroup's 64 rows and tile t's 128 keys: issued and committed, not waited for.
+  auto issue_scores = [&](int t) {
 #pragma unroll
     for (int i = 0; i < NS; ++i) sc[i] = 0.f;
     wgmma::fence_accumulators<NS>(sc);
     wgmma::fence();
 #pragma unroll
     for (int j = 0; j < D / 16; ++j)
-      wgmma::mma_ss<T, kKeys>(sc, wgattn::q_desc(q_stage, wg, j), wgattn::k_desc(k_stage(cur), j));
+      wgmma::mma_ss<T, kKeys>(sc, wgattn::q_desc(q_stage, wg, j), wgattn::k_desc(k_stage(wgattn::tile_buffer(t)), j));
     wgmma::commit_group();
-    wgmma::wait_group<0>();
-    wgmma::fence_accumulators<NS>(sc);
-
-    // Online softmax: scale (log2 units), mask where the tile is not wholly visible to a row, row max
-    // over the quad, rescale, exponentiate. Accumulator i is row (i/2) % 2 (0: pos0, 1: pos1), key
-    // kt + d_col(lane, i).
+  };
+  // O += P·V with pa and tile t's V (MN-major): issued and committed, not waited for.
+  auto issue_pv = [&](int t) {
+    wgmma::fence_accumulators<NO>(o);
+    wgmma::fence();
+#pragma unroll
+    for (int kc = 0; kc < kKeys / 16; ++kc)
+      wgmma::mma_rs_tb<T, D>(o, pa[kc], wgattn::v_desc(v_stage(wgattn::tile_buffer(t)), kc));
+    wgmma::commit_group();
+  };
+  // Online softmax of the scores of the tile at keys kt: scale (log2 units), mask where the tile is not
+  // wholly visible to a row, row max over the quad, exponentiate, running sums. Accumulator i is row
+  // (i/2) % 2 (0: pos0, 1: pos1), key kt + d_col(lane, i). Returns the step (corr* rescales O).
+  auto softmax = [&](int kt) {
     const bool full0 = wgattn::tile_fully_visible(kt, pos0, p.window);
     const bool full1 = wgattn::tile_fully_visible(kt, pos1, p.window);
     if (full0 && full1) {
@@ -194,35 +201,77 @@ __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams
       else mx0 = fmaxf(mx0, sc[i]);
     }
     const RowPairStep step = online_max_step(mx0, mx1, m0, m1);
-    const float base0 = step.base0, base1 = step.base1, corr0 = step.corr0, corr1 = step.corr1;
     float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int i = 0; i < NS; ++i) {
       if (i & 2) {
-        sc[i] = exp2f(sc[i] - base1);
+        sc[i] = exp2f(sc[i] - step.base1);
         sum1 += sc[i];
       } else {
-        sc[i] = exp2f(sc[i] - base0);
+        sc[i] = exp2f(sc[i] - step.base0);
         sum0 += sc[i];
       }
     }
-    l0 = l0 * corr0 + sum0;  // this lane's share; the quad's shares are added at the end
-    l1 = l1 * corr1 + sum1;
+    l0 = l0 * step.corr0 + sum0;  // this lane's share; the quad's shares are added at the end
+    l1 = l1 * step.corr1 + sum1;
+    return step;
+  };
+  auto rescale_and_pack = [&](const RowPairStep& step) {
 #pragma unroll
-    for (int i = 0; i < NO; ++i) o[i] *= (i & 2) ? corr1 : corr0;
-
-    // O += P·V: P rounded to T in the A-register layout (attention_wgmma_layout.h p_acc), V MN-major.
-    uint32_t pa[kKeys / 16][4];
+    for (int i = 0; i < NO; ++i) o[i] *= (i & 2) ? step.corr1 : step.corr0;
 #pragma unroll
     for (int kc = 0; kc < kKeys / 16; ++kc)
 #pragma unroll
       for (int q = 0; q < 4; ++q) pa[kc][q] = pack2<T>(sc[wgattn::p_acc(kc, q)], sc[wgattn::p_acc(kc, q) + 1]);
-    wgmma::fence_accumulators<NO>(o);
-    wgmma::fence();
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc) wgmma::mma_rs_tb<T, D>(o, pa[kc], wgattn::v_desc(v_stage(cur), kc));
-    wgmma::commit_group();
-    wgmma::wait_group<0>();  // V buffer cur is refilled after the next iteration's first barrier
+  };
+
+  for (int t = 0; t < tiles; ++t) {
+    const int kt = kb + t * kKeys;
+    // Tile t + 1's slots from the register; tile t + 2's lookup goes out.
+    if (tid < kKeys) {
+      slot_s[wgattn::tile_buffer(t + 1) * kKeys + tid] = carry;
+      carry = slot_of(kt + 2 * kKeys + tid);
+    }
+    __syncthreads();  // tile t + 1's slots visible; every wgmma that read the buffers staged below retired
+    stage(t + 1 < tiles ? wgattn::staged_k(t) : -1, PIPE ? wgattn::staged_v(t, true)
+                                                          : (t + 1 < tiles ? wgattn::staged_v(t, false) : -1));
+    cp_async_commit();           // (an empty group when nothing was staged: keeps the count uniform)
+    cp_async_wait<1>();          // this thread's copies of K(t) (and V(t), or V(t-1) when pipelined)
+    wgmma::fence_proxy_async();  // … visible to the async proxy (and the Q tile's stores, first time)
+    __syncthreads();             // … everyone's
+
+    if constexpr (!PIPE) {
+      issue_scores(t);
+      wgmma::wait_group<0>();
+      wgmma::fence_accumulators<NS>(sc);
+      rescale_and_pack(softmax(kt));
+      issue_pv(t);
+      wgmma::wait_group<0>();  // V buffer of tile t is refilled after the next iteration's first barrier
+      wgmma::fence_accumulators<NO>(o);
+    } else {
+      // S(t), then P(t-1)·V(t-1); the softmax of tile t runs while the tensor cores do P(t-1)·V(t-1).
+      issue_scores(t);
+      if (t > 0) {
+        issue_pv(t - 1);
+        wgmma::wait_group<1>();  // S(t) done (groups retire in order); P(t-1)·V(t-1) may still run
+      } else {
+        wgmma::wait_group<0>();
+      }
+      wgmma::fence_accumulators<NS>(sc);
+      const RowPairStep step = softmax(kt);
+      wgmma::wait_group<0>();  // P(t-1)·V(t-1) done: O and pa are free again
+      wgmma::fence_accumulators<NO>(o);
+      wgmma::fence_fragments<kKeys / 16 * 4>(&pa[0][0]);
+      rescale_and_pack(step);
+    }
+  }
+  if constexpr (PIPE) {
+    // The last tile's P·V: its V was staged in the last iteration.
+    cp_async_wait<0>();
+    wgmma::fence_proxy_async();
+    __syncthreads();
+    issue_pv(tiles - 1);
+    wgmma::wait_group<0>();
     wgmma::fence_accumulators<NO>(o);
   }
 
@@ -240,10 +289,10 @@ __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams
 #endif
 }
 
-template <typename T, int D>
+template <typename T, int D, bool PIPE>
 int launch_typed(const AttentionParams& p, cudaStream_t stream) {
   constexpr int smem = wgattn::Smem<D>::kBytes;
-  const auto kernel = attention_wgmma_kernel<T, D>;
+  const auto kernel = attention_wgmma_kernel<T, D, PIPE>;
   GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   dim3 grid(attention_wgmma_tiles(&p.b), p.heads, 1);
   kernel<<<grid, wgattn::kThreads, smem, stream>>>(p);
@@ -252,19 +301,21 @@ int launch_typed(const AttentionParams& p, cudaStream_t stream) {
 }
 
 template <typename T>
-int launch_operand(const AttentionParams& p, cudaStream_t stream) {
-  return p.head_dim == 128 ? launch_typed<T, 128>(p, stream) : launch_typed<T, 64>(p, stream);
+int launch_operand(const AttentionParams& p, bool pipelined, cudaStream_t stream) {
+  if (pipelined)
+    return p.head_dim == 128 ? launch_typed<T, 128, true>(p, stream) : launch_typed<T, 64, true>(p, stream);
+  return p.head_dim == 128 ? launch_typed<T, 128, false>(p, stream) : launch_typed<T, 64, false>(p, stream);
 }
 
 }  // namespace
 
 int attention_wgmma_tiles(const gn_cuda_batch* b) { return ceil_div(b->tokens, kQueries) + b->num_seqs; }
 
-int launch_attention_wgmma(const AttentionParams& p, int operand_dtype, cudaStream_t stream) {
+int launch_attention_wgmma(const AttentionParams& p, int operand_dtype, bool pipelined, cudaStream_t stream) {
   // The planner admits only a cache of the operand type, head dims 64 and 128.
   if (p.cache_dtype != operand_dtype || (p.head_dim != 64 && p.head_dim != 128)) return GN_CUDA_EUNSUPPORTED;
-  if (operand_dtype == GN_DTYPE_BF16) return launch_operand<__nv_bfloat16>(p, stream);
-  if (operand_dtype == GN_DTYPE_F16) return launch_operand<__half>(p, stream);
+  if (operand_dtype == GN_DTYPE_BF16) return launch_operand<__nv_bfloat16>(p, pipelined, stream);
+  if (operand_dtype == GN_DTYPE_F16) return launch_operand<__half>(p, pipelined, stream);
   return GN_CUDA_EUNSUPPORTED;
 }
 

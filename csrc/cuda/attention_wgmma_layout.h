@@ -91,6 +91,22 @@ GN_WGMMA_HD int a_k(int lane, int q) { return 2 * (lane & 3) + 8 * (q >> 1); }
 // elements that A register q wants, in the same order.
 GN_WGMMA_HD int p_acc(int kc, int q) { return 8 * kc + 2 * q; }
 
+// --- the schedule over key tiles (tile t: keys kb + t kKeys ..) -------------------------------------
+// Tile t's K and V live in buffer t % 2 of their kind, its cache slots in slot buffer t % 2. Iteration
+// t (after its first barrier) stages K(staged_k(t)) and V(staged_v(t, pipelined)) — past the last tile:
+// nothing — then waits for the group of iteration t - 1 (the prologue's for t = 0), which holds K(t) and
+// the V its products read:
+//  - plain: K(t+1), V(t+1); S(t) and P(t)·V(t) issued and waited for within iteration t. The prologue
+//    stages K(0), V(0).
+//  - pipelined: K(t+1), V(t); S(t) then P(t-1)·V(t-1) issued in iteration t, the softmax of tile t
+//    between the wait for S(t) and the wait for P(t-1)·V(t-1); P(T-1)·V(T-1) after the last iteration
+//    (V(T-1) staged in it). The prologue stages K(0).
+// Every wgmma a buffer feeds is waited for before the end of the iteration that issues it, and a buffer
+// is restaged only after the next first barrier. tests/cpu/attention_wgmma_layout.cpp plays it through.
+GN_WGMMA_HD constexpr int tile_buffer(int t) { return t & 1; }
+GN_WGMMA_HD constexpr int staged_k(int t) { return t + 1; }
+GN_WGMMA_HD constexpr int staged_v(int t, bool pipelined) { return pipelined ? t : t + 1; }
+
 // --- masking ---------------------------------------------------------------------------------------
 // Whether every key of [kt, kt + kKeys) is visible to the query at position pos (causal, and inside
 // the local window when window > 0): such a tile needs no mask for that row.

@@ -50,6 +50,12 @@ __device__ __forceinline__ void fence_accumulators(float* acc) {
 #pragma unroll
   for (int i = 0; i < kAcc; ++i) fence_operand(acc[i]);
 }
+// The same for the registers of a register A operand.
+template <int kRegs>
+__device__ __forceinline__ void fence_fragments(uint32_t* regs) {
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) fence_operand(regs[i]);
+}
 
 // The epilogue straight from the D fragments of warpgroup wg (rows m0 + 64 wg ..): accumulator i of
 // (warp, lane) is element (d_row, d_col); bias, gelu_new or accumulate (common.cuh apply_epilogue),

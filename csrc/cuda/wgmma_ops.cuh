@@ -19,6 +19,8 @@ __device__ __forceinline__ void wait_group() { asm volatile("wgmma.wait_group.sy
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 // Keeps the compiler from moving reads or writes of an accumulator across a wgmma fence or wait.
 __device__ __forceinline__ void fence_operand(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+// Same for an A-operand register of mma_rs_tb (the wgmma reads it until it retires).
+__device__ __forceinline__ void fence_operand(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
 
 template <typename WT, int N>
 __device__ __forceinline__ void mma_ss(float* d, uint64_t a_desc, uint64_t b_desc);

@@ -142,7 +142,9 @@ class CudaBackend : public Backend {
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
     const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: shared-operand kernel, 2: TMA-fed (experimental)
     if (wgmma != 0) on.push_back(wgmma == 2 ? "wgmmaTma" : "wgmma");
-    if (gn_cuda_attention_wgmma_enabled()) on.push_back("wgmmaAttention");  // (opt-in, process-wide)
+    const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
+    if (wgmma_attention != 0)
+      on.push_back(wgmma_attention == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined" : "wgmmaAttention");
     return on;
   }
 

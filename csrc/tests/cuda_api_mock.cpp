@@ -410,7 +410,7 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
   const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");  // as attention.cu
   const bool tc_on = !(tc_env && std::strcmp(tc_env, "0") == 0);
   if (gn_cuda_attention_wgmma_enabled() && mock_wgmma_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype))
-    return GN_ATTENTION_WGMMA;
+    return gn_cuda_attention_wgmma_enabled();
   if (mock_tc_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype) && tc_on) return GN_ATTENTION_TENSOR_CORE;
   return GN_ATTENTION_TILED;
 }
@@ -419,13 +419,15 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
 int gn_cuda_attention_wgmma_available(void) { return 1; }
 int gn_cuda_attention_wgmma_enabled(void) {
   const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");
-  const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
-  return wgmma_env && std::strcmp(wgmma_env, "1") == 0 && !(tc_env && std::strcmp(tc_env, "0") == 0) ? 1 : 0;
+  const char* v = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
+  if (tc_env && std::strcmp(tc_env, "0") == 0) return 0;
+  return v && std::strcmp(v, "1") == 0 ? GN_ATTENTION_WGMMA : v && std::strcmp(v, "pipelined") == 0 ? GN_ATTENTION_WGMMA_PIPELINED : 0;
 }
 
 const char* gn_cuda_attention_kernel_name(int kernel) {
   return kernel == GN_ATTENTION_TILED ? "tiled" : kernel == GN_ATTENTION_DECODE ? "decode"
-       : kernel == GN_ATTENTION_TENSOR_CORE ? "tensor-core" : kernel == GN_ATTENTION_WGMMA ? "wgmma" : "auto";
+       : kernel == GN_ATTENTION_TENSOR_CORE ? "tensor-core" : kernel == GN_ATTENTION_WGMMA ? "wgmma"
+       : kernel == GN_ATTENTION_WGMMA_PIPELINED ? "wgmma-pipelined" : "auto";
 }
 
 namespace {
@@ -436,7 +438,9 @@ int attention_run(int kernel, const float* q, int ldq, const void* kc, const voi
   const size_t need = gn_cuda_attention_workspace_bytes(b, heads, hd);
   if (ws_bytes < need || (need > 0 && ws == nullptr)) return GN_CUDA_EINVAL;
   const gn_cuda_batch batch = *b;  // the launcher reads the struct now, the buffers at run time
-  const int rdt = kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA ? operand_dtype : GN_DTYPE_F32;
+  const int rdt = kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA || kernel == GN_ATTENTION_WGMMA_PIPELINED
+                      ? operand_dtype
+                      : GN_DTYPE_F32;
   return run_or_record([=] {
   const gn_cuda_batch* b = &batch;
   auto rd = [rdt](float v) {
@@ -481,14 +485,15 @@ int gn_cuda_attention(const float* q, int ldq, const void* kc, const void* vc, i
 int gn_cuda_attention_with(int kernel, const float* q, int ldq, const void* kc, const void* vc, int cache_dtype,
                            const gn_cuda_batch* b, int heads, int hd, int window, float scale, int operand_dtype,
                            float* out, int ldo, void* ws, size_t ws_bytes, void*) {
-  if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_WGMMA) return GN_CUDA_EINVAL;
+  if (kernel < GN_ATTENTION_AUTO || kernel > GN_ATTENTION_WGMMA_PIPELINED) return GN_CUDA_EINVAL;
   const int selected = gn_cuda_attention_select(b, hd, kc, vc, cache_dtype, operand_dtype);
   if (selected < 0) return selected;
   if (hd > 128) return GN_CUDA_EUNSUPPORTED;
   if (kernel == GN_ATTENTION_DECODE && selected != kernel) return GN_CUDA_EUNSUPPORTED;
   if (kernel == GN_ATTENTION_TENSOR_CORE && !mock_tc_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype))
     return GN_CUDA_EUNSUPPORTED;
-  if (kernel == GN_ATTENTION_WGMMA && !mock_wgmma_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype))
+  if ((kernel == GN_ATTENTION_WGMMA || kernel == GN_ATTENTION_WGMMA_PIPELINED) &&
+      !mock_wgmma_attention_serves(b, hd, kc, vc, cache_dtype, operand_dtype))
     return GN_CUDA_EUNSUPPORTED;
   return attention_run(kernel == GN_ATTENTION_AUTO ? selected : kernel, q, ldq, kc, vc, cache_dtype, b, heads, hd, window,
                        scale, operand_dtype, out, ldo, ws, ws_bytes);

@@ -1064,15 +1064,17 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
   const bool decode_like = tokens < 4 * (int)seqs.size();
   report(selected == (decode_like && hd % 4 == 0 ? GN_ATTENTION_DECODE : GN_ATTENTION_TILED),
          what + " selects " + gn_cuda_attention_kernel_name(selected), "");
-  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA}) {
+  for (int kernel : {GN_ATTENTION_TILED, GN_ATTENTION_DECODE, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA,
+                     GN_ATTENTION_WGMMA_PIPELINED}) {
     if (kernel == selected) continue;  // the backend run above used it
-    if (kernel == GN_ATTENTION_WGMMA && wgmma_attention_tests_off()) continue;
+    const bool wgmma = kernel == GN_ATTENTION_WGMMA || kernel == GN_ATTENTION_WGMMA_PIPELINED;
+    if (wgmma && wgmma_attention_tests_off()) continue;
     const std::string kwhat = what + " forced " + gn_cuda_attention_kernel_name(kernel);
     if (!poison(dout.as<float>(), ref.size(), kwhat)) return;
     int st = gn_cuda_attention_with(kernel, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt, &cb, heads, hd,
                                     window, scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(), ws_bytes,
                                     nullptr);
-    if (kernel == GN_ATTENTION_TENSOR_CORE || kernel == GN_ATTENTION_WGMMA) {
+    if (kernel == GN_ATTENTION_TENSOR_CORE || wgmma) {
       // fp32 operands never go to tensor cores (the half-precision block below covers bf16/f16).
       report(st == GN_CUDA_EUNSUPPORTED, kwhat + " with fp32 operands is refused", gn_cuda_status_name(st));
       continue;
@@ -1148,18 +1150,23 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     const int sel = gn_cuda_attention_select(&cb, hd, dk.as<void>(), dv.as<void>(), cdt, odt);
     const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");  // "0": out of automatic selection
     const bool tc_auto = tc_env == nullptr || std::strcmp(tc_env, "0") != 0;
-    const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");  // "1": into automatic selection
-    const bool wgmma_auto = wgmma_env != nullptr && std::strcmp(wgmma_env, "1") == 0;
+    // GPTNEO_CUDA_WGMMA_ATTENTION "1" / "pipelined": that wgmma kernel in automatic selection
+    const char* wgmma_env = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
+    const int wgmma_auto = !wgmma_env                                ? 0
+                         : std::strcmp(wgmma_env, "1") == 0         ? (int)GN_ATTENTION_WGMMA
+                         : std::strcmp(wgmma_env, "pipelined") == 0 ? (int)GN_ATTENTION_WGMMA_PIPELINED
+                                                                    : 0;
     const bool tc_serves = !decode_like && hd % 4 == 0;
     const bool wgmma_serves = tc_serves && hopper_device() && (hd == 64 || hd == 128) && cache_dt == od;
     const int expect = decode_like && hd % 4 == 0          ? GN_ATTENTION_DECODE
-                     : wgmma_serves && tc_auto && wgmma_auto ? GN_ATTENTION_WGMMA
+                     : wgmma_serves && tc_auto && wgmma_auto ? wgmma_auto
                      : tc_serves && tc_auto                  ? GN_ATTENTION_TENSOR_CORE
                                                              : GN_ATTENTION_TILED;
     const std::string hwhat = what + " " + dtype_name(od);
     report(sel == expect, hwhat + " selects " + gn_cuda_attention_kernel_name(sel), "");
-    for (int forced : {GN_ATTENTION_AUTO, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA}) {
-      if (forced == GN_ATTENTION_WGMMA && wgmma_attention_tests_off()) continue;
+    for (int forced : {GN_ATTENTION_AUTO, GN_ATTENTION_TENSOR_CORE, GN_ATTENTION_WGMMA, GN_ATTENTION_WGMMA_PIPELINED}) {
+      const bool wgmma = forced == GN_ATTENTION_WGMMA || forced == GN_ATTENTION_WGMMA_PIPELINED;
+      if (wgmma && wgmma_attention_tests_off()) continue;
       const std::string kwhat =
           hwhat + (forced == GN_ATTENTION_AUTO ? std::string(" backend")
                                                : std::string(" forced ") + gn_cuda_attention_kernel_name(forced));
@@ -1182,7 +1189,8 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       std::vector<float> hout(ref.size());
       if (!download(c, hout.data(), dout.as<void>(), hout.size() * 4, kwhat)) return;
       const double herr = rel_error(hout, ref);
-      const bool half_products = forced != GN_ATTENTION_AUTO || sel == GN_ATTENTION_TENSOR_CORE || sel == GN_ATTENTION_WGMMA;
+      const bool half_products = forced != GN_ATTENTION_AUTO || sel == GN_ATTENTION_TENSOR_CORE ||
+                                 sel == GN_ATTENTION_WGMMA || sel == GN_ATTENTION_WGMMA_PIPELINED;
       const double tol = half_products ? 2.0 * naive_err : 1e-4;
       report(herr <= tol, kwhat, fmt("rel_err=%.3g tol=%.3g (naive %.3g)", herr, tol, naive_err));
     }

@@ -321,7 +321,9 @@ int main() {
     // opt-in wgmma attention)
     const auto with_wgmma = [](Names n) {
       if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaTma" : "wgmma");
-      if (gn_cuda_attention_wgmma_enabled()) n.push_back("wgmmaAttention");
+      if (gn_cuda_attention_wgmma_enabled())
+        n.push_back(gn_cuda_attention_wgmma_enabled() == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined"
+                                                                                      : "wgmmaAttention");
       return n;
     };
     report(plain.model->backend().experimental_switches() == with_wgmma({}),

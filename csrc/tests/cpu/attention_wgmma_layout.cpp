@@ -133,6 +133,84 @@ void test_p_fragments() {
   report(ok, "wgmma attention: P registers (S accumulators packed) == the 16-bit A fragment of m64nNk16", "");
 }
 
+// The schedule over key tiles (tile_buffer, staged_k, staged_v), played through for both forms as the
+// kernel runs it, with the weakest guarantees of its waits: cp.async.wait_group 1 leaves the newest
+// group in flight, wgmma.wait_group N the newest N wgmma groups. Checked: every K and V tile staged once,
+// never into a buffer an unretired wgmma reads, and every wgmma reads a buffer holding its tile, landed.
+// `v_lead` shifts the V tile staged per iteration (0: as the header says); 1 must fail when pipelined.
+bool play_schedule(bool pipelined, int tiles, int v_lead) {
+  struct Buf {
+    int tile = -1, group = -1;  // what was staged into it last, by which cp.async group
+  };
+  Buf kbuf[2], vbuf[2];
+  std::vector<int> k_staged(tiles, 0), v_staged(tiles, 0);
+  std::vector<std::pair<char, int>> in_flight;  // wgmma groups not yet retired: ('K' or 'V', buffer)
+  int groups = 0, landed = 0;                   // cp.async groups committed; groups [0, landed) landed
+  bool ok = true;
+  auto stage = [&](char kind, int t) {
+    if (t < 0 || t >= tiles) return;
+    const int b = gncuda::wgattn::tile_buffer(t);
+    for (const auto& f : in_flight) ok = ok && !(f.first == kind && f.second == b);
+    Buf& buf = kind == 'K' ? kbuf[b] : vbuf[b];
+    buf.tile = t;
+    buf.group = groups;
+    (kind == 'K' ? k_staged : v_staged)[t]++;
+  };
+  auto read = [&](char kind, int t) {
+    const int b = gncuda::wgattn::tile_buffer(t);
+    const Buf& buf = kind == 'K' ? kbuf[b] : vbuf[b];
+    ok = ok && buf.tile == t && buf.group >= 0 && buf.group < landed;
+    in_flight.push_back({kind, b});
+  };
+  auto wgmma_wait = [&](int n) {
+    while ((int)in_flight.size() > n) in_flight.erase(in_flight.begin());
+  };
+  stage('K', 0);
+  if (!pipelined) stage('V', 0);
+  ++groups;
+  for (int t = 0; t < tiles; ++t) {
+    ok = ok && in_flight.empty();  // first barrier: every wgmma of earlier iterations retired
+    stage('K', gncuda::wgattn::staged_k(t));
+    stage('V', gncuda::wgattn::staged_v(t, pipelined) + v_lead);
+    ++groups;
+    landed = groups - 1;  // cp.async.wait_group 1
+    if (!pipelined) {
+      read('K', t);       // S(t)
+      wgmma_wait(0);
+      read('V', t);       // P(t)·V(t)
+      wgmma_wait(0);
+    } else {
+      read('K', t);       // S(t)
+      if (t > 0) {
+        read('V', t - 1);  // P(t-1)·V(t-1)
+        wgmma_wait(1);
+      } else {
+        wgmma_wait(0);
+      }
+      wgmma_wait(0);
+    }
+  }
+  if (pipelined) {
+    landed = groups;  // cp.async.wait_group 0 and a barrier
+    read('V', tiles - 1);
+    wgmma_wait(0);
+  }
+  for (int t = 0; t < tiles; ++t) ok = ok && k_staged[t] == 1 && v_staged[t] == 1;
+  return ok;
+}
+
+void test_schedule() {
+  bool ok = true, mutant_caught = true;
+  for (bool pipelined : {false, true})
+    for (int tiles = 1; tiles <= 24; ++tiles) {
+      ok = ok && play_schedule(pipelined, tiles, 0);
+      if (pipelined && tiles >= 2) mutant_caught = mutant_caught && !play_schedule(true, tiles, 1);
+    }
+  report(ok && mutant_caught,
+         "wgmma attention tile schedule (plain and pipelined): tiles staged once, into free buffers, landed before use",
+         mutant_caught ? "" : "staging V one tile early was not caught");
+}
+
 // --- the kernel's data flow, emulated -------------------------------------------------------------
 struct Problem {
   int n_queries, context, window, head_dim;
@@ -317,6 +395,7 @@ void test_attention_wgmma_layout(Rng& rng) {
   test_tiles<64>();
   test_tiles<128>();
   test_p_fragments();
+  test_schedule();
   // Query tiles ending mid-tile, keys past the last tile's end, a window cutting tiles, scale != 1.
   test_emulated_attention<64>({200, 200, 0, 64, 1.f}, rng);
   test_emulated_attention<128>({130, 300, 0, 128, 0.125f}, rng);
