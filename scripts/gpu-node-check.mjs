@@ -2,6 +2,8 @@
 // The Node half of scripts/gpu-check.sh, for a GPU machine without mocha: runs the CUDA model
 // checks (test/helpers/cuda-model-checks.ts, compiled into dist/) and the GPU model benchmark.
 // Needs dist/, build/Release/gptneo.node (built with CUDA) and node_modules/node-gyp-build.
+// --prefill-only: only the prefill rows of the 1.3B-shaped model (scripts/gpu-node-tests.sh runs it again
+// with the process-wide GPTNEO_CUDA_WGMMA_ATTENTION choices, which are read once per process).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +16,7 @@ const { writeRandomCheckpoint } = await import(join(root, 'dist/lib/model/random
 console.log(JSON.stringify(devices()));
 let failed = 0;
 let passed = 0;
+const prefillOnly = process.argv.includes('--prefill-only');
 async function check(name, fn) {
   try {
     console.log(`PASS ${name}: ${await fn()}`);
@@ -23,15 +26,17 @@ async function check(name, fn) {
     failed++;
   }
 }
-for (const name of ['tiny-neo', 'tiny-neo-gpt2vocab']) {
+for (const name of prefillOnly ? [] : ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   await check(`${name} float32`, () => checks.checkCudaFloat32(name));
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
   await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
   await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
 }
-await check('embeddings', () => checks.checkCudaEmbeddings());
-await check('in-step sampling', () => checks.checkCudaStepSampling());
+if (!prefillOnly) {
+  await check('embeddings', () => checks.checkCudaEmbeddings());
+  await check('in-step sampling', () => checks.checkCudaStepSampling());
+}
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
 // graphs=false: the same with CUDA-graph decode steps off (their effect, in the same run).
@@ -41,6 +46,23 @@ await check('in-step sampling', () => checks.checkCudaStepSampling());
 // GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN and GPTNEO_CUDA_FUSED_KV, when it is created; the sampling
 // prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
 // runAhead: the load option (default 16; 1 = one decode step per native call).
+// Prefill tokens/s (all logits) and the time to first token of a 2000-token prompt (last row only),
+// tagged with the wgmma attention choice when one is set.
+async function prefillRows(model, preset, ids) {
+  const tag = process.env.GPTNEO_CUDA_WGMMA_ATTENTION ? ` wgmma_attention=${process.env.GPTNEO_CUDA_WGMMA_ATTENTION}` : '';
+  const long = ids(512, 5);
+  await model.forward(long);
+  const t1 = performance.now();
+  for (let i = 0; i < 3; i++) await model.forward(long);
+  console.log(`BENCH ${preset}${tag} prefill 512 (all logits): ${(3 * 512 / ((performance.now() - t1) / 1000)).toFixed(0)} tok/s`);
+  const prompt = ids(2000, 9);
+  await model.generate(prompt, { maxNewTokens: 1, temperature: 0 });
+  const t2 = performance.now();
+  for (let i = 0; i < 3; i++) await model.generate(ids(2000, 10 + i), { maxNewTokens: 1, temperature: 0 });
+  console.log(`BENCH ${preset}${tag} time to first token, 2000-token prompt: ${((performance.now() - t2) / 3).toFixed(1)} ms ` +
+    `experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}`);
+}
+
 async function decodeBench(preset, streamsList, newTokens,
   { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {
   const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
@@ -54,7 +76,8 @@ async function decodeBench(preset, streamsList, newTokens,
     const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
       (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
       (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
-      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('');
+      Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('') +
+      (process.env.GPTNEO_CUDA_WGMMA_ATTENTION ? ` wgmma_attention=${process.env.GPTNEO_CUDA_WGMMA_ATTENTION}` : '');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -80,17 +103,7 @@ async function decodeBench(preset, streamsList, newTokens,
       await model.dispose();
       return;
     }
-    const long = ids(512, 5);
-    await model.forward(long);
-    const t1 = performance.now();
-    for (let i = 0; i < 3; i++) await model.forward(long);
-    console.log(`BENCH ${preset} prefill 512 (all logits): ${(3 * 512 / ((performance.now() - t1) / 1000)).toFixed(0)} tok/s`);
-    // Time to first token of a 2000-token prompt (prefill on tensor-core attention, last row only).
-    const prompt = ids(2000, 9);
-    await model.generate(prompt, { maxNewTokens: 1, temperature: 0 });
-    const t2 = performance.now();
-    for (let i = 0; i < 3; i++) await model.generate(ids(2000, 10 + i), { maxNewTokens: 1, temperature: 0 });
-    console.log(`BENCH ${preset} time to first token, 2000-token prompt: ${((performance.now() - t2) / 3).toFixed(1)} ms`);
+    await prefillRows(model, preset, ids);
     await model.dispose();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
@@ -101,6 +114,12 @@ async function decodeBench(preset, streamsList, newTokens,
   }
 }
 try {
+  if (prefillOnly) {
+    // (decodeBench prints its prefill rows after one decode run: the cheapest way to a loaded model)
+    await decodeBench('1.3b', [1], 16);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(0);
+  }
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8], 64);
   // One decode step per native call: what greedy run-ahead (the default) saves.

@@ -7,3 +7,12 @@ set -u
 cd "$(dirname "$0")/.."
 export GPTNEO_FIXTURES="$PWD/.gpu/fixtures"
 "${NODE:-node}" scripts/gpu-node-check.mjs
+status=$?
+# Prefill with the wgmma attention (each schedule; a process-wide choice, so a process each), once
+# gpu-check's stage for its tests passed.
+if [ "${GN_BENCH_WGMMA_ATTENTION:-0}" = 1 ]; then
+  for choice in 1 pipelined; do
+    GPTNEO_CUDA_WGMMA_ATTENTION=$choice "${NODE:-node}" scripts/gpu-node-check.mjs --prefill-only || status=1
+  done
+fi
+exit $status
