@@ -43,7 +43,7 @@ if (!prefillOnly) {
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
 // env: environment variables set while the model loads (the CUDA backend reads its decode switches,
-// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN and GPTNEO_CUDA_FUSED_KV, when it is created; the sampling
+// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_FUSED_KV and GPTNEO_CUDA_L2_PREFETCH, when it is created; the sampling
 // prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
 // runAhead: the load option (default 16; 1 = one decode step per native call).
 // Prefill tokens/s (all logits) and the time to first token of a 2000-token prompt (last row only),
@@ -146,6 +146,11 @@ try {
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('125m', [1, 8], 128, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
+  // The streaming GEMV's L2 weight prefetch (opt-in, read when the model loads): alone and with both fusions.
+  const prefetch = { GPTNEO_CUDA_L2_PREFETCH: '1' };
+  await decodeBench('1.3b', [1], 64, { env: prefetch });
+  await decodeBench('1.3b', [1], 64, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
+  await decodeBench('125m', [1, 8], 128, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

@@ -100,7 +100,8 @@ def main():
     # into the GEMVs, on the streaming GEMV, and both (the "peer" column is the plain graph: >1 means
     # the variant helps).
     variants = ("/pdl", "/fused_ln", "/fused_ln/pdl", "/stream", "/stream/pdl", "/fused_ln/stream",
-                "/fused_ln/stream/pdl", "/stream/pdl/fused_kv", "/fused_ln/stream/pdl/fused_kv")
+                "/fused_ln/stream/pdl", "/stream/pdl/fused_kv", "/fused_ln/stream/pdl/fused_kv",
+                "/stream/pdl/l2_prefetch", "/fused_ln/stream/pdl/fused_kv/l2_prefetch")
     for k in keys:
         if k.startswith("graph/decode_layer/") and not k.endswith(variants):
             launch, graph = ours.get(k[len("graph/"):], {}), ours.get(k, {})

@@ -341,8 +341,10 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // pdl: the layer's stream marked for programmatic dependent launch (every kernel of the layer then
 // overlaps its launch with the previous one's end; GPTNEO_CUDA_PDL=1 in the backend).
 // fused_kv: kv_write done by the attention kernel (gn_cuda_attention_append; GPTNEO_CUDA_FUSED_KV=1).
+// l2_prefetch: the streaming GEMV's warps ask L2 for their weight rows before waiting for the previous
+// kernel (the layer's stream marked by gn_cuda_stream_set_l2_prefetch; GPTNEO_CUDA_L2_PREFETCH=1).
 void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl,
-                        bool fused_kv = false) {
+                        bool fused_kv = false, bool l2_prefetch = false) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
   // Each projection takes the path CudaBackend::linear / layernorm_linear would (alignment aside, which
   // dalloc's 256 bytes satisfy: nullptr stands for the pointers here): the GEMV where the dispatcher
@@ -359,9 +361,11 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   // A variant that changes nothing at this batch size would only repeat the plain rows.
   if (fused_ln && !folded(s.qkv, hid) && !folded(s.mlp, hid)) return;
   if (gemv_stream && !streamed(s.qkv, hid) && !streamed(hid, hid) && !streamed(s.mlp, hid) && !streamed(hid, s.mlp)) return;
+  if (l2_prefetch && !gemv_stream) return;
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
   BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(stream, pdl ? 1 : 0));
+  BENCH_CHECK(gn_cuda_stream_set_l2_prefetch(stream, l2_prefetch ? 1 : 0));
   void* wqkv = random_weights((size_t)s.qkv * hid, GN_DTYPE_BF16, 31u);
   void* wo = random_weights((size_t)hid * hid, GN_DTYPE_BF16, 32u);
   void* wfc = random_weights((size_t)s.mlp * hid, GN_DTYPE_BF16, 33u);
@@ -457,14 +461,14 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
   char shape[112];
   const std::string variant_s = std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "") +
-                                (pdl ? ", pdl" : "") + (fused_kv ? ", fused kv" : "");
+                                (pdl ? ", pdl" : "") + (fused_kv ? ", fused kv" : "") + (l2_prefetch ? ", l2 prefetch" : "");
   const char* variant = variant_s.c_str();
   const std::string suffix = std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "") +
-                             (pdl ? "_pdl" : "") + (fused_kv ? "_fused_kv" : "");
+                             (pdl ? "_pdl" : "") + (fused_kv ? "_fused_kv" : "") + (l2_prefetch ? "_l2_prefetch" : "");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
   const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
                           std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "") +
-                          (pdl ? "/pdl" : "") + (fused_kv ? "/fused_kv" : "");
+                          (pdl ? "/pdl" : "") + (fused_kv ? "/fused_kv" : "") + (l2_prefetch ? "/l2_prefetch" : "");
   add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
   add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
@@ -565,6 +569,12 @@ int main(int argc, char** argv) {
     for (int seqs : {1, 8})
       for (int ctx : {128, 512})
         for (bool fused_ln : {false, true}) bench_decode_layer(m, seqs, ctx, fused_ln, true, true, true);
+    // The opt-in L2 weight prefetch of the streaming GEMV on the defaults and on the fewest launches.
+    for (int seqs : {1, 8})
+      for (int ctx : {128, 512}) {
+        bench_decode_layer(m, seqs, ctx, false, true, true, false, true);
+        bench_decode_layer(m, seqs, ctx, true, true, true, true, true);
+      }
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);

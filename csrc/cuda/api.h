@@ -87,6 +87,15 @@ int gn_cuda_stream_set_programmatic_launch(void* stream, int on);
 // 1 when kernels launched on `stream` are programmatic dependents now (marked, and the current device
 // has compute capability 9.0+), else 0.
 int gn_cuda_stream_programmatic_launch(void* stream);
+// Marks (on = 1) or unmarks a stream for the streaming GEMV's L2 weight prefetch: launched on it, each
+// warp of gn_cuda_gemv_stream asks L2 for its whole weight slice (one bulk prefetch, compute capability
+// 9.0+) before waiting for the previous kernel, so that HBM streams those weights while that kernel
+// ends (csrc/cuda/NOTES.md round 10). Results are the same either way. Read at each launch (a captured
+// graph keeps what it was captured with); the marks of one stream are set from one thread.
+// GN_CUDA_EUNSUPPORTED when more streams are marked (for anything) than there are slots (64).
+int gn_cuda_stream_set_l2_prefetch(void* stream, int on);
+// 1 when gn_cuda_gemv_stream launches on `stream` prefetch now (marked, compute capability 9.0+).
+int gn_cuda_stream_l2_prefetch(void* stream);
 int gn_cuda_stream_synchronize(void* stream);
 // Host↔device copies on `stream`; both return after the copy completed (host memory may be
 // pageable and is free to reuse on return).

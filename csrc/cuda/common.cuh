@@ -44,6 +44,21 @@ __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162flo
 // Asks L2 to fetch the line holding p (no register, no fault on any mapped address); used to
 // overlap a kernel's first weight reads with its x staging.
 __device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.L2 [%0];" ::"l"(p)); }
+// Asks L2 to fetch [p, p + bytes) (p 16-byte aligned, bytes a multiple of 16) by bulk prefetches of at
+// most 1 MiB each, issued by the calling thread; sm_90+ only (a no-op before).
+__device__ __forceinline__ void prefetch_l2_bulk(const void* p, size_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  const char* c = static_cast<const char*>(p);
+  for (size_t done = 0; done < bytes;) {
+    const unsigned chunk = (unsigned)(bytes - done < (1u << 20) ? bytes - done : (1u << 20));
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(c + done), "r"(chunk) : "memory");
+    done += chunk;
+  }
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
 
 // Programmatic dependent launch (sm_90+; no-ops when compiled for older targets, and at run time
 // when the kernel was launched without the programmatic-serialization attribute):

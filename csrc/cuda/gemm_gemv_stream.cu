@@ -109,6 +109,12 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
 
   uint4 wa[R][U], wb[R][U];
   load(0, wa);  // weights only: nothing the previous kernel writes
+  if (p.l2_prefetch && lane == 0) {
+    // The rest of this warp's rows (W is read-only), into L2 while the previous kernel ends.
+    int row_begin = 0, row_end = 0;
+    gemv_stream_rows(p, warp, R, a.n, &row_begin, &row_end);
+    prefetch_l2_bulk(w + (size_t)row_begin * a.k, (size_t)(row_end - row_begin) * a.k * sizeof(WT));
+  }
   LnPrefetch ln{};
   if constexpr (LN) ln = ln_prefetch<S::kWarps>(a.m, a.k, a.ln_gamma, a.ln_beta);  // weights too
   grid_dependents_launch();
@@ -147,7 +153,8 @@ int launch_plan(const GemmArgs& a, cudaStream_t stream) {
     per_sm = per_sm > 0 ? (per_sm < 255 ? per_sm : 255) : 1;
     last.store(key << 8 | (unsigned)per_sm, std::memory_order_relaxed);
   }
-  const GemvStreamPlan p = plan_gemv_stream(a.n, a.k, R, U * 32 * V, per_sm * multiprocessors() * S::kWarps, S::kWarps);
+  GemvStreamPlan p = plan_gemv_stream(a.n, a.k, R, U * 32 * V, per_sm * multiprocessors() * S::kWarps, S::kWarps);
+  p.l2_prefetch = l2_prefetch_on(stream) ? 1 : 0;
   return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 

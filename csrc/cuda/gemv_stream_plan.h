@@ -21,6 +21,7 @@ struct GemvStreamPlan {
   int groups_per_warp;  // consecutive groups per warp (the last warp may have fewer, or none)
   int warps;            // warps with work: ceil(groups / groups_per_warp)
   int blocks;           // ceil(warps / warps_per_block)
+  int l2_prefetch;      // 1: each warp first asks L2 for its weight rows (gemv_stream_rows), see api.h
 };
 
 // resident_warps: warps the GPU runs at once for this kernel (blocks per SM x SMs x warps per block).
@@ -44,6 +45,18 @@ GN_HD int gemv_stream_items(const GemvStreamPlan& p, int warp) {
   int last = first + p.groups_per_warp;
   if (last > p.groups) last = p.groups;
   return last > first ? (last - first) * p.segments : 0;
+}
+
+// The weight rows [*row_begin, *row_end) warp `warp` streams (its groups' rows below n; empty for an
+// idle warp): consecutive rows of W, so one contiguous range of memory.
+GN_HD void gemv_stream_rows(const GemvStreamPlan& p, int warp, int rows_per_group, int n, int* row_begin,
+                            int* row_end) {
+  const int first = gemv_stream_first_group(p, warp);
+  int last = first + p.groups_per_warp;
+  if (last > p.groups) last = p.groups;
+  *row_begin = first * rows_per_group < n ? first * rows_per_group : n;
+  *row_end = last * rows_per_group < n ? last * rows_per_group : n;
+  if (*row_end < *row_begin) *row_end = *row_begin;
 }
 
 // 16-byte loads per lane and row in one item, for groups of `rows` rows: 8 loads per lane in all

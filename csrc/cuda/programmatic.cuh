@@ -17,6 +17,9 @@ namespace gncuda {
 // Whether kernels launched on `stream` may be programmatic dependents (marked, and the current device
 // has compute capability 9.0+).
 bool programmatic_launch_on(cudaStream_t stream);
+// Whether the streaming GEMV launched on `stream` prefetches its weights into L2 (marked by
+// gn_cuda_stream_set_l2_prefetch, and compute capability 9.0+).
+bool l2_prefetch_on(cudaStream_t stream);
 
 template <typename... P, typename... A>
 int launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A&&... args) {

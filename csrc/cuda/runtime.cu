@@ -116,16 +116,52 @@ extern "C" int gn_cuda_stream_create(void** stream) {
   return GN_CUDA_OK;
 }
 
-// Streams marked for programmatic dependent launch (programmatic.cuh): a fixed set of slots read
-// without a lock on every decode-path launch; marking and unmarking are rare (one per backend).
+// Per-stream marks (programmatic dependent launch, programmatic.cuh; the streaming GEMV's L2 weight
+// prefetch): a fixed set of slots read without a lock on every decode-path launch; marking and
+// unmarking are rare (one per backend), and the marks of one stream are set from one thread. A slot
+// is claimed by its stream pointer, then given its marks; it is released (marks cleared first) when
+// its last mark goes.
 namespace {
-constexpr int kProgrammaticSlots = 64;
-std::atomic<void*> g_programmatic[kProgrammaticSlots];
+constexpr int kMarkSlots = 64;
+constexpr unsigned kMarkProgrammatic = 1u, kMarkL2Prefetch = 2u;
+struct MarkSlot {
+  std::atomic<void*> stream;
+  std::atomic<unsigned> marks;
+};
+MarkSlot g_marks[kMarkSlots];
 
-int find_programmatic(void* stream) {
-  for (int i = 0; i < kProgrammaticSlots; ++i)
-    if (g_programmatic[i].load(std::memory_order_acquire) == stream) return i;
+int find_marked(void* stream) {
+  for (int i = 0; i < kMarkSlots; ++i)
+    if (g_marks[i].stream.load(std::memory_order_acquire) == stream) return i;
   return -1;
+}
+
+unsigned stream_marks(void* stream) {
+  if (stream == nullptr) return 0;
+  const int at = find_marked(stream);
+  return at < 0 ? 0 : g_marks[at].marks.load(std::memory_order_acquire);
+}
+
+int set_stream_mark(void* stream, unsigned mark, bool on) {
+  GN_CUDA_REQUIRE(stream != nullptr, GN_CUDA_EINVAL);
+  const int at = find_marked(stream);
+  if (!on) {
+    if (at >= 0 && (g_marks[at].marks.fetch_and(~mark, std::memory_order_acq_rel) & ~mark) == 0)
+      g_marks[at].stream.store(nullptr, std::memory_order_release);
+    return GN_CUDA_OK;
+  }
+  if (at >= 0) {
+    g_marks[at].marks.fetch_or(mark, std::memory_order_acq_rel);
+    return GN_CUDA_OK;
+  }
+  for (int i = 0; i < kMarkSlots; ++i) {
+    void* empty = nullptr;
+    if (g_marks[i].stream.compare_exchange_strong(empty, stream, std::memory_order_acq_rel)) {
+      g_marks[i].marks.store(mark, std::memory_order_release);
+      return GN_CUDA_OK;
+    }
+  }
+  return GN_CUDA_EUNSUPPORTED;  // more marked streams than slots
 }
 }  // namespace
 
@@ -140,33 +176,31 @@ int device_attribute(cudaDeviceAttr attr, int fallback) {
 }
 
 bool programmatic_launch_on(cudaStream_t stream) {
-  if (stream == nullptr || find_programmatic(stream) < 0) return false;
+  if ((stream_marks(stream) & kMarkProgrammatic) == 0) return false;
+  return device_attribute(cudaDevAttrComputeCapabilityMajor, 0) >= 9;
+}
+
+bool l2_prefetch_on(cudaStream_t stream) {
+  if ((stream_marks(stream) & kMarkL2Prefetch) == 0) return false;
   return device_attribute(cudaDevAttrComputeCapabilityMajor, 0) >= 9;
 }
 }  // namespace gncuda
 
 extern "C" int gn_cuda_stream_set_programmatic_launch(void* stream, int on) {
-  GN_CUDA_REQUIRE(stream != nullptr, GN_CUDA_EINVAL);
-  const int at = find_programmatic(stream);
-  if (!on) {
-    if (at >= 0) g_programmatic[at].store(nullptr, std::memory_order_release);
-    return GN_CUDA_OK;
-  }
-  if (at >= 0) return GN_CUDA_OK;
-  for (int i = 0; i < kProgrammaticSlots; ++i) {
-    void* empty = nullptr;
-    if (g_programmatic[i].compare_exchange_strong(empty, stream, std::memory_order_acq_rel)) return GN_CUDA_OK;
-  }
-  return GN_CUDA_EUNSUPPORTED;  // more marked streams than slots
+  return set_stream_mark(stream, kMarkProgrammatic, on != 0);
 }
 
 extern "C" int gn_cuda_stream_programmatic_launch(void* stream) {
   return programmatic_launch_on(as_stream(stream)) ? 1 : 0;
 }
 
+extern "C" int gn_cuda_stream_set_l2_prefetch(void* stream, int on) { return set_stream_mark(stream, kMarkL2Prefetch, on != 0); }
+
+extern "C" int gn_cuda_stream_l2_prefetch(void* stream) { return l2_prefetch_on(as_stream(stream)) ? 1 : 0; }
+
 extern "C" int gn_cuda_stream_destroy(void* stream) {
   if (stream == nullptr) return GN_CUDA_OK;
-  gn_cuda_stream_set_programmatic_launch(stream, 0);
+  set_stream_mark(stream, ~0u, false);  // every mark
   GN_CUDA_TRY(cudaStreamDestroy(as_stream(stream)));
   return GN_CUDA_OK;
 }

@@ -130,6 +130,9 @@ class CudaBackend : public Backend {
     // programmatic dependent launches on sm_90+ (1.3B batch 1: +6%, with the streaming GEMV +13%).
     // Best effort: a stream that cannot be marked, or a GPU without it, runs as before.
     if (!env_is("GPTNEO_CUDA_PDL", "0")) (void)gn_cuda_stream_set_programmatic_launch(stream_, 1);
+    // GPTNEO_CUDA_L2_PREFETCH=1: the streaming GEMV's warps ask L2 for their weight rows before waiting for
+    // the previous kernel (NOTES.md round 10). Opt-in until measured; best effort, as above.
+    if (env_is("GPTNEO_CUDA_L2_PREFETCH", "1")) (void)gn_cuda_stream_set_l2_prefetch(stream_, 1);
   }
 
   std::vector<std::string> experimental_switches() const override {
@@ -140,6 +143,7 @@ class CudaBackend : public Backend {
     if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
+    if (gn_cuda_stream_l2_prefetch(stream_)) on.push_back("l2Prefetch");
     const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: shared-operand kernel, 2: TMA-fed (experimental)
     if (wgmma != 0) on.push_back(wgmma == 2 ? "wgmmaTma" : "wgmma");
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)

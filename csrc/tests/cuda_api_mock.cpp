@@ -116,6 +116,7 @@ int gn_cuda_mem_info(size_t* f, size_t* t) { *f = *t = 80ull << 30; return 0; }
 // Each stream is a distinct token (its programmatic-launch mark is per stream).
 struct MockStream {
   bool programmatic = false;
+  bool l2_prefetch = false;
 };
 int gn_cuda_stream_create(void** s) {
   *s = new MockStream;
@@ -133,6 +134,13 @@ int gn_cuda_stream_set_programmatic_launch(void* s, int on) {
   return 0;
 }
 int gn_cuda_stream_programmatic_launch(void* s) { return s && static_cast<MockStream*>(s)->programmatic ? 1 : 0; }
+// The L2 weight prefetch is a hint the mock's results do not depend on; the mark is kept for the switches.
+int gn_cuda_stream_set_l2_prefetch(void* s, int on) {
+  if (s == nullptr) return GN_CUDA_EINVAL;
+  static_cast<MockStream*>(s)->l2_prefetch = on != 0;
+  return 0;
+}
+int gn_cuda_stream_l2_prefetch(void* s) { return s && static_cast<MockStream*>(s)->l2_prefetch ? 1 : 0; }
 int gn_cuda_stream_synchronize(void*) { return g_recording ? kCaptureViolation : 0; }
 int gn_cuda_upload(void* d, const void* h, size_t n, void*) {
   if (g_recording) return kCaptureViolation;

@@ -568,7 +568,8 @@ void test_gemv_stream_chain(Ctx& c) {
            poison(df.as<float>(), (size_t)m * f, what);
   };
   // Every run must match the CPU chain, and all of them (queued or replayed, programmatic launch on or
-  // off) must be bit-identical to the first: the same kernels run in the same order either way.
+  // off, the L2 weight prefetch on or off) must be bit-identical to the first: the same kernels run in
+  // the same order either way.
   std::vector<float> first;
   auto check = [&](const std::string& what) {
     std::vector<float> out((size_t)m * d);
@@ -578,9 +579,13 @@ void test_gemv_stream_chain(Ctx& c) {
     const bool same = std::memcmp(first.data(), out.data(), out.size() * 4) == 0;
     report(err <= 1e-4 && same, what, fmt("rel_err=%.3g%s", err, same ? "" : ", differs from the first run"));
   };
-  for (int programmatic : {0, 1}) {
-    const char* mode = programmatic ? "programmatic launch" : "ordinary launch";
+  for (int variant = 0; variant < 4; ++variant) {
+    const int programmatic = variant & 1, l2_prefetch = variant >> 1;
+    const std::string mode_s = std::string(programmatic ? "programmatic launch" : "ordinary launch") +
+                               (l2_prefetch ? " + L2 weight prefetch" : "");
+    const char* mode = mode_s.c_str();
     int st = gn_cuda_stream_set_programmatic_launch(stream, programmatic);
+    if (st == 0) st = gn_cuda_stream_set_l2_prefetch(stream, l2_prefetch);
     if (st != 0) {
       report(false, fmt("gemv_stream chain: mark the stream (%s)", mode), gn_cuda_status_string(st));
       continue;

@@ -289,7 +289,9 @@ int main() {
   setenv("GPTNEO_CUDA_FUSED_KV", "1", 1);
   const bool b5_ok = cuda(&b5);
   setenv("GPTNEO_CUDA_GEMV_STREAM", "1", 1);
+  setenv("GPTNEO_CUDA_L2_PREFETCH", "1", 1);  // (the streaming models also prefetch their weights)
   const bool b6_ok = cuda(&b6) && cuda(&b9);
+  unsetenv("GPTNEO_CUDA_L2_PREFETCH");
   unsetenv("GPTNEO_CUDA_FUSED_LN");
   unsetenv("GPTNEO_CUDA_FUSED_KV");
   setenv("GPTNEO_CUDA_GEMV_STREAM", "0", 1);
@@ -334,8 +336,9 @@ int main() {
     report(fused.model->backend().experimental_switches() == with_wgmma({"fusedLayerNorm", "fusedKvWrite"}),
            "cuda+graphs+fused-ln reports both fusions");
     report(stream.model->backend().experimental_switches() ==
-               with_wgmma({"fusedLayerNorm", "fusedKvWrite", "gemvStream"}),
-           "cuda bf16+graphs+gemv-stream reports the three switches");
+               with_wgmma(hopper ? Names{"fusedLayerNorm", "fusedKvWrite", "gemvStream", "l2Prefetch"}
+                                 : Names{"fusedLayerNorm", "fusedKvWrite", "gemvStream"}),
+           "cuda bf16+graphs+gemv-stream reports its switches (the L2 weight prefetch where the GPU has it)");
     report(pdl.model->backend().experimental_switches() == with_wgmma(hopper ? Names{"programmaticLaunch"} : Names{}),
            "cuda+graphs+pdl reports programmatic launch where the GPU has it");
   }

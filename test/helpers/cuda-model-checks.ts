@@ -143,11 +143,12 @@ export async function checkCudaRunAhead(name: FixtureName, device = 'cuda'): Pro
 
 /**
  * The CUDA decode switches (GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL: on by default; GPTNEO_CUDA_FUSED_LN,
- * GPTNEO_CUDA_FUSED_KV: opt-in; read when a model loads): bf16 models loaded with all of them off, with the
- * defaults and with all four forced on report what is in effect in info().cudaExperimental (programmatic
- * launch only on compute capability 9.0+) and generate, greedy, the same tokens: the streaming GEMV, the
- * folded layer norms and the kv_write done by the attention kernel do the same fp32 arithmetic in another
- * order (the cache holds the same values), and programmatic launch changes only when kernels may start.
+ * GPTNEO_CUDA_FUSED_KV, GPTNEO_CUDA_L2_PREFETCH: opt-in; read when a model loads): bf16 models loaded with all
+ * of them off, with the defaults and with all five forced on report what is in effect in info().cudaExperimental
+ * (programmatic launch and the L2 prefetch only on compute capability 9.0+) and generate, greedy, the same
+ * tokens: the streaming GEMV, the folded layer norms and the kv_write done by the attention kernel do the same
+ * fp32 arithmetic in another order (the cache holds the same values), programmatic launch changes only when
+ * kernels may start, and the L2 prefetch only where the weights are when they are read.
  */
 export async function checkCudaExperimentalSwitches(name: FixtureName, device = 'cuda'): Promise<string> {
   const fx = await loadFixtureCase(name);
@@ -155,23 +156,25 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   // (each load sees exactly these three variables: unset unless given)
   const loadWith = (env: Record<string, string>) => withEnv(
     { GPTNEO_CUDA_GEMV_STREAM: undefined, GPTNEO_CUDA_FUSED_LN: undefined, GPTNEO_CUDA_FUSED_KV: undefined,
-      GPTNEO_CUDA_PDL: undefined, ...env },
+      GPTNEO_CUDA_PDL: undefined, GPTNEO_CUDA_L2_PREFETCH: undefined, ...env },
     () => loadModel(fx.dir, opts));
   await using off = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' });
   await using defaults = await loadWith({});
   await using on = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1',
-    GPTNEO_CUDA_PDL: '1' });
+    GPTNEO_CUDA_PDL: '1', GPTNEO_CUDA_L2_PREFETCH: '1' });
   const index = device === 'cuda' ? 0 : Number(device.split(':')[1]);
   const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const pdl = hopper ? ['programmaticLaunch'] : [];
+  const l2 = hopper ? ['l2Prefetch'] : [];
   // (wgmma and the wgmma attention are process-wide choices, GPTNEO_CUDA_WGMMA and GPTNEO_CUDA_WGMMA_ATTENTION
   // read once: the same for every model, not this check's)
   const processWide = ['wgmma', 'wgmmaTma', 'wgmmaAttention', 'wgmmaAttentionPipelined'];
   const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => !processWide.includes(s));
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);
-  assert.deepEqual(listed(on), ['fusedLayerNorm', 'fusedKvWrite', 'gemvStream', ...pdl], `${name}: every switch forced on`);
+  assert.deepEqual(listed(on), ['fusedLayerNorm', 'fusedKvWrite', 'gemvStream', ...pdl, ...l2],
+    `${name}: every switch forced on`);
   const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>
     m.generate(seq.input_ids, { maxNewTokens: 16 + 4 * i, temperature: 0, ignoreEos: true })));
   const reference = await run(off);

@@ -4,11 +4,14 @@
 //  - every 16-byte piece of W [n, k] is loaded by exactly one (warp, item, row, load, lane), and no
 //    live load addresses past n or k (the kernel masks by exactly these conditions);
 //  - consecutive lanes load consecutive 16-byte pieces (coalesced 512-byte warp loads);
+//  - the rows each warp asks L2 for before its loads (gemv_stream_rows) are exactly the rows it loads,
+//    and the warps' ranges tile [0, n) in order;
 //  - no more warps than the GPU holds at once and the fewest groups per warp that allows, each warp
 //    with work streams the same number of row groups except the last, and the grid has just enough
 //    blocks for them.
 // Shapes: every GPT-Neo decode projection (125M, 1.3B, 2.7B, lm_head), tails in n and k, one, two and
 // four rows per group, 16- and 32-bit weights, and resident-warp counts from 1 to an H200's.
+#include <algorithm>
 #include <vector>
 
 #include "cuda/gemv_stream_plan.h"
@@ -32,10 +35,20 @@ void check_plan(int n, int k, int rows, int elems_per_load, int resident) {
   const std::string what = fmt("gemv_stream plan n=%d k=%d R=%d V=%d resident=%d", n, k, rows, elems_per_load, resident);
   const int pieces = k / elems_per_load;
   std::vector<uint8_t> seen((size_t)n * pieces, 0);
-  bool in_bounds = true, coalesced = true, balanced = true;
-  int with_work = 0;
+  bool in_bounds = true, coalesced = true, balanced = true, prefetch_rows = true;
+  int with_work = 0, prefetch_next = 0;  // the L2 prefetch ranges must tile [0, n) in warp order
   for (int warp = 0; warp < p.blocks * kWarpsPerBlock; ++warp) {
     const int items = gncuda::gemv_stream_items(p, warp), first = gncuda::gemv_stream_first_group(p, warp);
+    // The rows a warp asks L2 for (gemv_stream_rows): exactly the rows its items load below n.
+    int row_begin = 0, row_end = 0;
+    gncuda::gemv_stream_rows(p, warp, rows, n, &row_begin, &row_end);
+    if (items > 0) {
+      const int lo = first * rows, hi = std::min(n, (first + items / p.segments) * rows);
+      if (row_begin != lo || row_end != hi || row_begin != prefetch_next) prefetch_rows = false;
+      prefetch_next = row_end;
+    } else if (row_end != row_begin) {
+      prefetch_rows = false;
+    }
     if (items > 0) ++with_work;
     if (items % p.segments != 0) balanced = false;
     const int groups = items / p.segments;
@@ -71,11 +84,12 @@ void check_plan(int n, int k, int rows, int elems_per_load, int resident) {
   const bool grid_ok = p.warps <= resident && (long long)(p.groups_per_warp - 1) * resident < p.groups &&
                        with_work == p.warps && p.blocks * kWarpsPerBlock >= p.warps &&
                        (p.blocks - 1) * kWarpsPerBlock < p.warps;
-  report(missing == 0 && repeated == 0 && in_bounds && coalesced && balanced && grid_ok, what,
-         fmt("missing %zu, repeated %zu, in bounds %d, coalesced %d, balanced %d, grid %d (warps %d of %d resident, "
-             "%d blocks, %d groups x %d segments, %d groups per warp)",
-             missing, repeated, in_bounds, coalesced, balanced, grid_ok, p.warps, resident, p.blocks, p.groups, p.segments,
-             p.groups_per_warp));
+  prefetch_rows = prefetch_rows && prefetch_next == n;
+  report(missing == 0 && repeated == 0 && in_bounds && coalesced && balanced && grid_ok && prefetch_rows, what,
+         fmt("missing %zu, repeated %zu, in bounds %d, coalesced %d, balanced %d, grid %d, prefetch rows %d (warps %d of "
+             "%d resident, %d blocks, %d groups x %d segments, %d groups per warp)",
+             missing, repeated, in_bounds, coalesced, balanced, grid_ok, prefetch_rows, p.warps, resident, p.blocks,
+             p.groups, p.segments, p.groups_per_warp));
 }
 
 }  // namespace
