@@ -503,7 +503,32 @@ void test_layernorm_gemv(Ctx& c) {
 // on the streaming GEMV; odd layers fold the layer norm into the first GEMV. Run as queued launches
 // and as a captured graph, with the stream marked and not, against the same chain on the CPU (fp32
 // throughout: tolerance 1e-4 over 12 dependent ops, where a stale read gives NaN or an O(1) error).
+// The per-stream marks (programmatic launch, the streaming GEMV's L2 weight prefetch) are independent:
+// one can be set and cleared without the other, a destroyed stream keeps none (its handle may come back
+// from the next create), and both read as on only where the GPU has them (compute capability 9.0+).
+void test_stream_marks() {
+  CudaDeviceInfo info;
+  const bool sm90 = cuda_device_info(0, &info).ok() && info.major >= 9;
+  void* s = nullptr;
+  if (gn_cuda_stream_create(&s) != 0) return report(false, "stream marks", "stream_create");
+  bool ok = gn_cuda_stream_programmatic_launch(s) == 0 && gn_cuda_stream_l2_prefetch(s) == 0;
+  ok = ok && gn_cuda_stream_set_programmatic_launch(s, 1) == 0 && gn_cuda_stream_set_l2_prefetch(s, 1) == 0;
+  ok = ok && gn_cuda_stream_programmatic_launch(s) == (sm90 ? 1 : 0) && gn_cuda_stream_l2_prefetch(s) == (sm90 ? 1 : 0);
+  ok = ok && gn_cuda_stream_set_programmatic_launch(s, 0) == 0;
+  ok = ok && gn_cuda_stream_programmatic_launch(s) == 0 && gn_cuda_stream_l2_prefetch(s) == (sm90 ? 1 : 0);
+  ok = ok && gn_cuda_stream_set_programmatic_launch(s, 1) == 0 && gn_cuda_stream_set_l2_prefetch(s, 0) == 0;
+  ok = ok && gn_cuda_stream_programmatic_launch(s) == (sm90 ? 1 : 0) && gn_cuda_stream_l2_prefetch(s) == 0;
+  ok = ok && gn_cuda_stream_set_l2_prefetch(s, 1) == 0 && gn_cuda_stream_destroy(s) == 0;
+  void* again = nullptr;
+  ok = ok && gn_cuda_stream_create(&again) == 0 && gn_cuda_stream_programmatic_launch(again) == 0 &&
+       gn_cuda_stream_l2_prefetch(again) == 0;
+  ok = ok && gn_cuda_stream_set_l2_prefetch(nullptr, 1) == GN_CUDA_EINVAL;
+  if (again) gn_cuda_stream_destroy(again);
+  report(ok, "stream marks: programmatic launch and L2 prefetch set and cleared independently; none after destroy", "");
+}
+
 void test_gemv_stream_chain(Ctx& c) {
+  test_stream_marks();
   const int m = 2, d = 1024, f = 2048, layers = 4;
   std::vector<float> h0 = randn(c, (size_t)m * d), g = randn(c, d), beta = randn(c, d);
   std::vector<std::vector<float>> w1(layers), w2(layers), b1(layers), b2(layers);
