@@ -67,6 +67,11 @@ def main():
                 continue
             tc = ours.get("gemm_alt/" + rest) if "[wgmma" in (o.get("shape") or "") else o
             note = f"cuBLAS (torch bf16 linear); mma.sync {tc['value']:.0f}" if tc else "cuBLAS (torch bf16 linear)"
+            rx = ours.get("gemm_round_x/" + rest)
+            if rx and rx.get("ms") and wg.get("ms") and wg["ms"] > rx["ms"]:
+                # the kernel alone: the FLOPs over the time without the x rounding pass
+                kernel_only = wg["value"] * wg["ms"] / (wg["ms"] - rx["ms"])
+                note += f"; x rounding {rx['ms'] * 1e3:.0f} us, kernel alone ~{kernel_only:.0f}"
             row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
             tma = ours.get("gemm_wgmma_tma/" + rest)
             if tma:

@@ -213,6 +213,19 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         add("gemm_" + tag + "_" + dt, "gemm_" + tag + "/" + s.name + "/" + l.name + "/m=" + std::to_string(m),
             shape, ms_wg, 2.0 * m * l.n * l.k / (ms_wg * 1e-3) / 1e12, "TFLOP/s");
       }
+      // What rounding x to 16 bits costs inside those wgmma times (a conversion of the same m x k, by
+      // gn_cuda_convert: the same bytes as the GEMMs' rounding pass), so that the kernel's own rate can
+      // be told apart from it (key gemm_round_x/; GB/s of fp32 read plus 16-bit written).
+      if (dtype != GN_DTYPE_F32 &&
+          gn_cuda_gemm_with(GN_GEMM_WGMMA_SS, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr) == GN_CUDA_OK) {
+        void* x16 = dalloc((size_t)m * l.k * 2);
+        const double ms_round =
+            time_ms([&] { BENCH_CHECK(gn_cuda_convert(x, GN_DTYPE_F32, x16, dtype, (size_t)m * l.k, nullptr)); }, 2, 10);
+        std::snprintf(shape, sizeof shape, "%s %s m=%d k=%d [x fp32 -> %s]", s.name, l.name, m, l.k, dt);
+        add(std::string("gemm_round_x_") + dt, "gemm_round_x/" + std::string(s.name) + "/" + l.name + "/m=" + std::to_string(m),
+            shape, ms_round, (double)m * l.k * 6 / (ms_round * 1e-3) / 1e9, "GB/s");
+        gn_cuda_free(x16);
+      }
     }
     // Decode batches 1..64: the weights are the bytes that must move (GB/s of W). Per-call event
     // timing (historical rows), back-to-back timing (b2b rows), and at m = 32 the previous path
