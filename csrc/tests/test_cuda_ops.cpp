@@ -495,14 +495,6 @@ void test_layernorm_gemv(Ctx& c) {
   report(st == GN_CUDA_EINVAL, "gemv_stream refuses gamma without beta", fmt("status %d", st));
 }
 
-// Dependent launches on one stream, as a decoder's MLP runs them: each kernel reads what the one
-// before it wrote. On a stream marked for programmatic launch (sm_90+) a kernel starts before its
-// predecessor ends, and only its griddepcontrol.wait keeps it from reading x (or the residual it
-// accumulates into) too early: the intermediate buffers are poisoned with NaN first, so an early read
-// shows. Per layer: a = layernorm(h) (the layer norm kernel), f = gelu(a·W1ᵀ + b1) and h += f·W2ᵀ + b2
-// on the streaming GEMV; odd layers fold the layer norm into the first GEMV. Run as queued launches
-// and as a captured graph, with the stream marked and not, against the same chain on the CPU (fp32
-// throughout: tolerance 1e-4 over 12 dependent ops, where a stale read gives NaN or an O(1) error).
 // The per-stream marks (programmatic launch, the streaming GEMV's L2 weight prefetch) are independent:
 // one can be set and cleared without the other, a destroyed stream keeps none (its handle may come back
 // from the next create), and both read as on only where the GPU has them (compute capability 9.0+).
@@ -527,6 +519,14 @@ void test_stream_marks() {
   report(ok, "stream marks: programmatic launch and L2 prefetch set and cleared independently; none after destroy", "");
 }
 
+// Dependent launches on one stream, as a decoder's MLP runs them: each kernel reads what the one
+// before it wrote. On a stream marked for programmatic launch (sm_90+) a kernel starts before its
+// predecessor ends, and only its griddepcontrol.wait keeps it from reading x (or the residual it
+// accumulates into) too early: the intermediate buffers are poisoned with NaN first, so an early read
+// shows. Per layer: a = layernorm(h) (the layer norm kernel), f = gelu(a·W1ᵀ + b1) and h += f·W2ᵀ + b2
+// on the streaming GEMV; odd layers fold the layer norm into the first GEMV. Run as queued launches
+// and as a captured graph, with the stream marked and not, against the same chain on the CPU (fp32
+// throughout: tolerance 1e-4 over 12 dependent ops, where a stale read gives NaN or an O(1) error).
 void test_gemv_stream_chain(Ctx& c) {
   test_stream_marks();
   const int m = 2, d = 1024, f = 2048, layers = 4;
