@@ -40,22 +40,24 @@ GN_HD GemvStreamPlan plan_gemv_stream(int n, int k, int rows_per_group, int segm
 // First row group of warp `warp` and how many items (group x segment pairs) it streams (0 for the
 // idle warps of the last block).
 GN_HD int gemv_stream_first_group(const GemvStreamPlan& p, int warp) { return warp * p.groups_per_warp; }
-GN_HD int gemv_stream_items(const GemvStreamPlan& p, int warp) {
+// One past the warp's last row group (at most groups; at most first for an idle warp's).
+GN_HD int gemv_stream_end_group(const GemvStreamPlan& p, int warp) {
   const int first = gemv_stream_first_group(p, warp);
-  int last = first + p.groups_per_warp;
-  if (last > p.groups) last = p.groups;
-  return last > first ? (last - first) * p.segments : 0;
+  const int last = first + p.groups_per_warp < p.groups ? first + p.groups_per_warp : p.groups;
+  return last > first ? last : first;
+}
+GN_HD int gemv_stream_items(const GemvStreamPlan& p, int warp) {
+  return (gemv_stream_end_group(p, warp) - gemv_stream_first_group(p, warp)) * p.segments;
 }
 
 // The weight rows [*row_begin, *row_end) warp `warp` streams (its groups' rows below n; empty for an
 // idle warp): consecutive rows of W, so one contiguous range of memory.
 GN_HD void gemv_stream_rows(const GemvStreamPlan& p, int warp, int rows_per_group, int n, int* row_begin,
                             int* row_end) {
-  const int first = gemv_stream_first_group(p, warp);
-  int last = first + p.groups_per_warp;
-  if (last > p.groups) last = p.groups;
-  *row_begin = first * rows_per_group < n ? first * rows_per_group : n;
-  *row_end = last * rows_per_group < n ? last * rows_per_group : n;
+  const int first = gemv_stream_first_group(p, warp) * rows_per_group;
+  const int end = gemv_stream_end_group(p, warp) * rows_per_group;
+  *row_begin = first < n ? first : n;
+  *row_end = end < n ? end : n;
   if (*row_end < *row_begin) *row_end = *row_begin;
 }
 

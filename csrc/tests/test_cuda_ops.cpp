@@ -115,6 +115,13 @@ bool download(Ctx& c, void* h, const void* d, size_t bytes, const std::string& w
 }
 // The backend queues on its own non-blocking stream: work the test issues on the legacy
 // default stream (poison, forced GEMM kernels) is completed before the backend touches it.
+// A compute capability 9.0 device (Hopper): the builds carry sm_90a code for it, so the wgmma kernels
+// must serve there.
+bool hopper_device() {
+  CudaDeviceInfo info;
+  return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
+}
+
 bool poison(float* d, size_t n, const std::string& what) {
   int st = gn_cuda_fill_nan_f32(d, n, nullptr);
   if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
@@ -259,7 +266,8 @@ void test_gemm(Ctx& c) {
     // The wgmma path must serve a compute capability 9.0 device (the builds carry sm_90a code) and
     // be refused everywhere else.
     CudaDeviceInfo info;
-    const bool hopper = cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
+    (void)cuda_device_info(0, &info);
+    const bool hopper = hopper_device();
     const bool ok = hopper ? g_wgmma_refusals == 0 && g_wgmma_runs > 0 : g_wgmma_runs == 0;
     report(ok, fmt("gemm wgmma %s on cc %d.%d", hopper ? "runs" : "is refused", info.major, info.minor),
            fmt("ran %d, refused %d", g_wgmma_runs, g_wgmma_refusals));
@@ -924,13 +932,6 @@ bool forced_run_ok(int st, const std::string& what) {
   if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
   if (st != 0) report(false, what, gn_cuda_status_string(st));
   return st == 0;
-}
-
-// A compute capability 9.0 device (Hopper): the builds carry sm_90a code for it, so the wgmma kernels
-// must serve there.
-bool hopper_device() {
-  CudaDeviceInfo info;
-  return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
 }
 
 // GN_TEST_WGMMA_ATTENTION=0 leaves the forced runs of the wgmma attention kernel out: gpu-check's main
