@@ -25,7 +25,7 @@ JOBS="${JOBS:-$(nproc 2>/dev/null || echo 8)}"
 BUILD="${GN_BUILD:-build-gpu}"
 START=$(date +%s)
 SKIP=" ${GN_SKIP:-} "
-export GN_TEST_WGMMA_TMA=0  # the experimental TMA GEMM runs in its own stage (test_gemm_wgmma_tma)
+export GN_TEST_WGMMA_TMA=0  # the experimental TMA GEMMs run in their own stage (test_gemm_wgmma_tma)
 export GN_TEST_WGMMA_ATTENTION=0  # so does the wgmma attention, until verified (test_attention_wgmma)
 declare -a SUMMARY=()
 # skipped NAME: true when GN_SKIP names the stage (and records that in the summary).
@@ -102,10 +102,10 @@ if [ $built -eq 1 ]; then
   # The whole model on the GPU with and without recorded decode steps (CUDA graphs) vs the CPU.
   run_stage test_model_graph 90 "$BUILD/test_model_graph"
   grep -E "FAIL" "$OUT/test_model_graph.log" | head -n 20
-  # The TMA-fed wgmma GEMM (experimental; every other stage runs with GN_TEST_WGMMA_TMA=0, so that a
-  # pipeline bug, which its kernel turns into a trap after ~2^26 polls, cannot take their results
-  # with it): the gemm group with it forced on every case and chosen by the dispatcher. The bench
-  # times it only if this passed.
+  # The TMA-fed wgmma GEMMs (experimental; every other stage runs with GN_TEST_WGMMA_TMA=0, so that a
+  # pipeline bug, which their kernel turns into a trap after ~2^26 polls, cannot take their results
+  # with it): the gemm group with both (a block per tile, persistent) forced on every case and the
+  # first chosen by the dispatcher. The bench times them only if this passed.
   GN_TEST_WGMMA_TMA=1 GPTNEO_CUDA_WGMMA=tma GN_TEST_VERBOSE=1 run_stage test_gemm_wgmma_tma 60 "$BUILD/test_cuda_ops" --only gemm &&
     export GN_BENCH_WGMMA_TMA=1
   grep -E "FAIL" "$OUT/test_gemm_wgmma_tma.log" | head -n 20

@@ -48,7 +48,7 @@ else
   log "no cuobjdump: SASS not checked"
 fi
 
-# (the forced cases include the experimental TMA-fed kernel; the bench times it if they all pass)
+# (the forced cases include the experimental TMA-fed kernels; the bench times them if they all pass)
 GN_TEST_VERBOSE=1 stage test_gemm 120 "$BUILD/test_cuda_ops" --only gemm && export GN_BENCH_WGMMA_TMA=1
 grep -E "^FAIL|wgmma" "$OUT/test_gemm.log" | grep -E "FAIL|runs on|refused" | head -n 20
 GPTNEO_CUDA_WGMMA=0 GN_TEST_VERBOSE=1 stage test_gemm_mma_sync 120 "$BUILD/test_cuda_ops" --only gemm

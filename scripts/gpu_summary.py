@@ -73,10 +73,11 @@ def main():
                 kernel_only = wg["value"] * wg["ms"] / (wg["ms"] - rx["ms"])
                 note += f"; x rounding {rx['ms'] * 1e3:.0f} us, kernel alone ~{kernel_only:.0f}"
             row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
-            tma = ours.get("gemm_wgmma_tma/" + rest)
-            if tma:
-                row("wgmma_tma/" + rest, tma.get("value"), p.get("value"), "TFLOP/s",
-                    f"cuBLAS (torch bf16 linear); wgmma (cp.async) {wg.get('value') or 0:.0f}")
+            for tag in ("wgmma_tma", "wgmma_tma_persistent"):
+                tma = ours.get(f"gemm_{tag}/" + rest)
+                if tma:
+                    row(f"{tag}/" + rest, tma.get("value"), p.get("value"), "TFLOP/s",
+                        f"cuBLAS (torch bf16 linear); wgmma (cp.async) {wg.get('value') or 0:.0f}")
     for k in keys:
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"), rows of a half cache its type

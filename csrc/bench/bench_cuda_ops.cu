@@ -196,20 +196,23 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
             shape, ms_alt, 2.0 * m * l.n * l.k / (ms_alt * 1e-3) / 1e12, "TFLOP/s");
       }
       // The Hopper wgmma kernels forced at the same size (where the device runs them; keys gemm_wgmma/
-      // and, with GN_BENCH_WGMMA_TMA=1 (gpu-check sets it once the kernel's tests passed), the
-      // TMA-fed one's gemm_wgmma_tma/; their times include rounding x), also where not selected.
+      // and, with GN_BENCH_WGMMA_TMA=1 (gpu-check sets it once the kernels' tests passed), the
+      // TMA-fed ones' gemm_wgmma_tma/ and gemm_wgmma_tma_persistent/; their times include rounding x),
+      // also where not selected.
       const char* tma_env = std::getenv("GN_BENCH_WGMMA_TMA");
       const bool bench_tma = tma_env != nullptr && std::strcmp(tma_env, "1") == 0;
       bool wgmma_ss_ran = false;
-      for (const int kernel : {(int)GN_GEMM_WGMMA_SS, (int)GN_GEMM_WGMMA_TMA}) {
-        if (kernel == GN_GEMM_WGMMA_TMA && !bench_tma) continue;
+      for (const int kernel : {(int)GN_GEMM_WGMMA_SS, (int)GN_GEMM_WGMMA_TMA, (int)GN_GEMM_WGMMA_TMA_PERSISTENT}) {
+        if (kernel != GN_GEMM_WGMMA_SS && !bench_tma) continue;
         const auto wgmma = [&] { return gn_cuda_gemm_with(kernel, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
         const int wst = wgmma();
         if (wst == GN_CUDA_EUNSUPPORTED) continue;
         BENCH_CHECK(wst);
         if (kernel == GN_GEMM_WGMMA_SS) wgmma_ss_ran = true;
         double ms_wg = time_ms([&] { BENCH_CHECK(wgmma()); }, 2, 10);
-        const std::string tag = kernel == GN_GEMM_WGMMA_TMA ? "wgmma_tma" : "wgmma";
+        const std::string tag = kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "wgmma_tma_persistent"
+                                : kernel == GN_GEMM_WGMMA_TMA          ? "wgmma_tma"
+                                                                       : "wgmma";
         std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s%s]", s.name, l.name, m, l.n, l.k,
                       gn_cuda_gemm_kernel_name(kernel), sel == kernel ? "" : ", not selected");
         add("gemm_" + tag + "_" + dt, "gemm_" + tag + "/" + s.name + "/" + l.name + "/m=" + std::to_string(m),

@@ -1,5 +1,6 @@
 // GEMM entry points: argument checks and select_kernel(), used both for dispatch and by
 // callers that want to know (tests, the backend's load-time report) which path a shape takes.
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,22 +12,24 @@ namespace {
 
 // The Hopper kernel select_kernel() may pick for prompt-sized GEMMs: by default the shared-operand
 // wgmma kernel (verified and measured on an H200: 1.07-1.97x the mma.sync kernel, bench/RESULTS.md
-// run 4); GPTNEO_CUDA_WGMMA=tma the copy-engine-fed one (experimental until a GPU run has verified
-// it), =0 neither (mma.sync tiles). gn_cuda_gemm_with forces either anyway. Read once; -1 for none.
+// run 4); GPTNEO_CUDA_WGMMA=tma the copy-engine-fed one, =persistent the same with a block per SM
+// (both experimental until a GPU run has verified them), =0 none (mma.sync tiles). gn_cuda_gemm_with
+// forces any of them anyway. Read once; -1 for none.
 int wgmma_choice() {
   static const int kernel = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
     if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
     if (v != nullptr && std::strcmp(v, "tma") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA);
+    if (v != nullptr && std::strcmp(v, "persistent") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA_PERSISTENT);
     return static_cast<int>(GN_GEMM_WGMMA_SS);
   }();
   return kernel;
 }
-// The kernel the device can run of that choice (the TMA one falls back to the shared-operand one
+// The kernel the device can run of that choice (the TMA ones fall back to the shared-operand one
 // where the driver has no tensor-map encoder), or -1.
 int wgmma_kernel() {
   if (wgmma_choice() < 0 || !wgmma_image_loaded()) return -1;
-  return wgmma_choice() == GN_GEMM_WGMMA_TMA && !wgmma_tma_available() ? GN_GEMM_WGMMA_SS : wgmma_choice();
+  return wgmma_choice() != GN_GEMM_WGMMA_SS && !wgmma_tma_available() ? GN_GEMM_WGMMA_SS : wgmma_choice();
 }
 
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
@@ -64,8 +67,9 @@ bool can_run(int kernel, const GemmArgs& a) {
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
     case GN_GEMM_WGMMA_TMA:
+    case GN_GEMM_WGMMA_TMA_PERSISTENT:  // (output tiles numbered in an int, gridDim.x)
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
-             ceil_div(a.n, 128) <= 65535 && wgmma_tma_available();
+             (long long)ceil_div(a.m, 128) * ceil_div(a.n, 128) <= INT_MAX && wgmma_tma_available();
     case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k, a.w_dtype) && aligned16(a.w);
   }
   return false;
@@ -75,7 +79,7 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
   const int kernel = wgmma_kernel();
-  return kernel == GN_GEMM_WGMMA_SS ? 1 : kernel == GN_GEMM_WGMMA_TMA ? 2 : 0;
+  return kernel == GN_GEMM_WGMMA_SS ? 1 : kernel == GN_GEMM_WGMMA_TMA ? 2 : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? 3 : 0;
 }
 
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
@@ -92,6 +96,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_GEMV_STREAM: return "gemv-stream";
     case GN_GEMM_WGMMA_SS: return "wgmma-ss";
     case GN_GEMM_WGMMA_TMA: return "wgmma-tma";
+    case GN_GEMM_WGMMA_TMA_PERSISTENT: return "wgmma-tma-persistent";
   }
   return "unknown";
 }
@@ -112,7 +117,8 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
-    case GN_GEMM_WGMMA_TMA: return launch_gemm_wgmma_tma(a, s);
+    case GN_GEMM_WGMMA_TMA: return launch_gemm_wgmma_tma(a, false, s);
+    case GN_GEMM_WGMMA_TMA_PERSISTENT: return launch_gemm_wgmma_tma(a, true, s);
     case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);
   }

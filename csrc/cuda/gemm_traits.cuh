@@ -119,7 +119,8 @@ int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream);
 bool wgmma_image_loaded();
 // gemm_wgmma_tma.cu: the same tiles fed by the copy engine (TMA) from a producer warpgroup; same
 // requirements, plus the driver's cuTensorMapEncodeTiled (wgmma_tma_available()). Experimental.
-int launch_gemm_wgmma_tma(const GemmArgs& a, cudaStream_t stream);
+// persistent: a block per SM taking several output tiles, else a block per tile.
+int launch_gemm_wgmma_tma(const GemmArgs& a, bool persistent, cudaStream_t stream);
 bool wgmma_tma_available();
 
 }  // namespace gncuda

@@ -13,12 +13,17 @@
 //  - the producer warpgroup gives its registers to the two consumer warpgroups (setmaxnreg 40 / 232);
 //  - all stages minus one can be in flight ahead of the wgmmas (BN 256: 4 stages of 48 KB; BN 128: 6
 //    of 32 KB), against two in gemm_wgmma_ss.cu.
+//  - persistent (GN_GEMM_WGMMA_TMA_PERSISTENT; GPTNEO_CUDA_WGMMA=persistent, experimental too): a block
+//    per SM walks several output tiles with one pipeline, so the producer loads the next tile's first
+//    stages while the consumers write the previous tile's results, and no block starts (barrier set-up,
+//    first loads' latency) after the first wave. The same kernel with a block per tile is the plain one.
 // Block: 384 threads (producer warpgroup, then two consumer warpgroups of 64 rows each), tile
 // 128 x BN. Same numerics as gemm_tc.cu and gemm_wgmma_ss.cu. Requires k % 8 == 0, ldx % 4 == 0,
 // 16-byte aligned x and W, the sm_90a image, and the driver's cuTensorMapEncodeTiled.
 #include <cuda.h>
 #include <cudaTypedefs.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -51,9 +56,9 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
   const auto full = [&](int s) { return bars + (uint32_t)(8 * s); };
   const auto empty = [&](int s) { return bars + (uint32_t)(8 * (S + s)); };
 
-  const int m0 = blockIdx.x * kBM, n0 = blockIdx.y * BN;  // m fastest: neighbouring blocks share a W tile
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
-  const int ktiles = (a.k + kBK - 1) / kBK;
+  const int ktiles = (a.k + kBK - 1) / kBK, tiles_m = (a.m + kBM - 1) / kBM;
+  const int tiles = tiles_m * ((a.n + BN - 1) / BN);  // output tiles; this block takes blockIdx.x + i gridDim.x
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       tma::mbar_init(full(s), 1);
@@ -63,40 +68,51 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
   }
   __syncthreads();
 
+  // `it` counts the block's k-tiles over all its output tiles: stage and parities (wgmma_layout.h).
   if (wg == 0) {
-    // Producer warpgroup: one thread issues every copy.
+    // Producer warpgroup: one thread issues every copy, running ahead into the next output tile.
     tma::setmaxnreg_dec<40>();
     if (warp == 0 && lane == 0) {
-      for (int kt = 0; kt < ktiles; ++kt) {
-        const int s = wgmma::tma_stage(kt, S);
-        tma::mbar_wait(empty(s), wgmma::tma_empty_parity(kt, S));
-        tma::mbar_arrive_expect_tx(full(s), (uint32_t)T::kStageBytes);
-        tma::load_2d(T::a_stage(base, s), &tm_x, kt * kBK, m0, full(s));
-        tma::load_2d(T::b_stage(base, s), &tm_w, kt * kBK, n0, full(s));
+      int it = 0;
+      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const int m0 = kBM * wgmma::tma_tile_row(tile, tiles_m), n0 = BN * wgmma::tma_tile_col(tile, tiles_m);
+        for (int kt = 0; kt < ktiles; ++kt, ++it) {
+          const int s = wgmma::tma_stage(it, S);
+          tma::mbar_wait(empty(s), wgmma::tma_empty_parity(it, S));
+          tma::mbar_arrive_expect_tx(full(s), (uint32_t)T::kStageBytes);
+          tma::load_2d(T::a_stage(base, s), &tm_x, kt * kBK, m0, full(s));
+          tma::load_2d(T::b_stage(base, s), &tm_w, kt * kBK, n0, full(s));
+        }
       }
     }
   } else {
     tma::setmaxnreg_inc<232>();
     const int cg = wg - 1;  // consumer warpgroup: rows m0 + 64 cg ..
     float acc[T::kAcc];     // [64 rows of warpgroup cg][BN], wgmma D fragment (wgmma_layout.h d_row/d_col)
+    int it = 0;
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      const int m0 = kBM * wgmma::tma_tile_row(tile, tiles_m), n0 = BN * wgmma::tma_tile_col(tile, tiles_m);
 #pragma unroll
-    for (int i = 0; i < T::kAcc; ++i) acc[i] = 0.f;
-    for (int kt = 0; kt < ktiles; ++kt) {
-      const int s = wgmma::tma_stage(kt, S);
-      tma::mbar_wait(full(s), wgmma::tma_full_parity(kt, S));
-      wgmma::fence_accumulators<T::kAcc>(acc);
-      wgmma::fence();
+      for (int i = 0; i < T::kAcc; ++i) acc[i] = 0.f;
+      for (int kt = 0; kt < ktiles; ++kt, ++it) {
+        const int s = wgmma::tma_stage(it, S);
+        tma::mbar_wait(full(s), wgmma::tma_full_parity(it, S));
+        wgmma::fence_accumulators<T::kAcc>(acc);
+        wgmma::fence();
 #pragma unroll
-      for (int j = 0; j < 4; ++j)
-        wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(T::a_stage(base, s), cg, j), wgmma::b_desc(T::b_stage(base, s), j));
-      wgmma::commit_group();
-      wgmma::wait_group<1>();  // tile kt-1's wgmmas have retired: its stage may be refilled
+        for (int j = 0; j < 4; ++j)
+          wgmma::mma_ss<WT, BN>(acc, wgmma::a16_desc(T::a_stage(base, s), cg, j), wgmma::b_desc(T::b_stage(base, s), j));
+        wgmma::commit_group();
+        wgmma::wait_group<1>();  // k-tile it-1's wgmmas have retired: its stage may be refilled
+        wgmma::fence_accumulators<T::kAcc>(acc);
+        if (kt > 0 && lane == 0) tma::mbar_arrive(empty(wgmma::tma_stage(it - 1, S)));
+      }
+      wgmma::wait_group<0>();
       wgmma::fence_accumulators<T::kAcc>(acc);
-      if (kt > 0 && lane == 0) tma::mbar_arrive(empty(wgmma::tma_stage(kt - 1, S)));
+      // The output tile's last stage is free too; the producer fills it for the next tile meanwhile.
+      if (lane == 0) tma::mbar_arrive(empty(wgmma::tma_stage(it - 1, S)));
+      wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, cg, warp, lane);
     }
-    wgmma::wait_group<0>();
-    wgmma::fence_accumulators<T::kAcc>(acc);
-    wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, cg, warp, lane);
   }
 #endif
 }
@@ -136,8 +152,10 @@ int encode_rows(CUtensorMap* map, const void* base, int rows, int k, int box_row
   return r == CUDA_SUCCESS ? GN_CUDA_OK : GN_CUDA_EINVAL;
 }
 
+// persistent: a block per SM, each taking several output tiles (GN_GEMM_WGMMA_TMA_PERSISTENT); else a
+// block per output tile (GN_GEMM_WGMMA_TMA).
 template <typename WT, int BN>
-int launch_typed(const GemmArgs& a, cudaStream_t stream) {
+int launch_typed(const GemmArgs& a, bool persistent, cudaStream_t stream) {
   using T = wgmma::TileTma<BN>;
   CUtensorMap tm_w;
   int status = encode_rows<WT>(&tm_w, a.w, a.n, a.k, BN);
@@ -148,8 +166,9 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
     if (encoded != GN_CUDA_OK) return encoded;
     GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      T::kSmemBytes));
-    dim3 grid(ceil_div(a.m, kBM), ceil_div(a.n, BN));
-    gemm_wgmma_tma_kernel<WT, BN><<<grid, wgmma::kTmaThreads, T::kSmemBytes, stream>>>(tm_x, tm_w, a);
+    const int tiles = ceil_div(a.m, kBM) * ceil_div(a.n, BN);  // (can_run: fits an int)
+    const int blocks = persistent ? std::min(tiles, multiprocessors()) : tiles;  // one block per SM fits
+    gemm_wgmma_tma_kernel<WT, BN><<<blocks, wgmma::kTmaThreads, T::kSmemBytes, stream>>>(tm_x, tm_w, a);
     return static_cast<int>(cudaGetLastError());
   });
 }
@@ -158,8 +177,9 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
 
 bool wgmma_tma_available() { return wgmma_image_loaded() && encode_tiled() != nullptr; }
 
-int launch_gemm_wgmma_tma(const GemmArgs& a, cudaStream_t stream) {
-  return wgmma::launch_for_tile(a, [&](auto wt, auto bn) { return launch_typed<decltype(wt), decltype(bn)::value>(a, stream); });
+int launch_gemm_wgmma_tma(const GemmArgs& a, bool persistent, cudaStream_t stream) {
+  return wgmma::launch_for_tile(
+      a, [&](auto wt, auto bn) { return launch_typed<decltype(wt), decltype(bn)::value>(a, persistent, stream); });
 }
 
 }  // namespace gncuda

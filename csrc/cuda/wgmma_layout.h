@@ -113,6 +113,16 @@ constexpr int kTmaThreads = 128 * (1 + kWarpgroups);  // producer warpgroup firs
 GN_WGMMA_HD constexpr int tma_stage(int tile, int stages) { return tile % stages; }
 GN_WGMMA_HD constexpr uint32_t tma_full_parity(int tile, int stages) { return (uint32_t)(tile / stages) & 1u; }
 GN_WGMMA_HD constexpr uint32_t tma_empty_parity(int tile, int stages) { return ((uint32_t)(tile / stages) & 1u) ^ 1u; }
+// Output tiles (128 x BN) are numbered m fastest, so that blocks running side by side share W tiles:
+// tile t covers rows kBM (t % tiles_m) .. and columns BN (t / tiles_m) ... Block b takes tiles b,
+// b + blocks, b + 2 blocks, ...: one each when the grid has a block per tile (GN_GEMM_WGMMA_TMA),
+// several when it has one per SM (GN_GEMM_WGMMA_TMA_PERSISTENT). The k-tile counter that picks the
+// stage and the parities above (the "tile" argument of tma_stage and the parities) runs on across a
+// block's output tiles, so the producer fills the next output tile's stages while the consumers
+// still run the previous one's epilogue. A consumer releases an output tile's last stage after
+// wgmma.wait_group 0, before its epilogue.
+GN_WGMMA_HD constexpr int tma_tile_row(int tile, int tiles_m) { return tile % tiles_m; }
+GN_WGMMA_HD constexpr int tma_tile_col(int tile, int tiles_m) { return tile / tiles_m; }
 
 // The shared-operand kernel's stages (TileSS), then the barriers.
 template <int BN>

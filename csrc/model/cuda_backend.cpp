@@ -144,8 +144,7 @@ class CudaBackend : public Backend {
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
     if (gn_cuda_stream_l2_prefetch(stream_)) on.push_back("l2Prefetch");
-    const int wgmma = gn_cuda_gemm_wgmma_enabled();  // 1: shared-operand kernel, 2: TMA-fed (experimental)
-    if (wgmma != 0) on.push_back(wgmma == 2 ? "wgmmaTma" : "wgmma");
+    if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) on.push_back(wgmma);
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
     if (wgmma_attention != 0)
       on.push_back(wgmma_attention == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined" : "wgmmaAttention");

@@ -122,6 +122,12 @@ bool hopper_device() {
   return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
 }
 
+// The host mock (cuda_api_mock.cpp) rather than a GPU.
+bool host_mock() {
+  CudaDeviceInfo info;
+  return cuda_device_info(0, &info).ok() && info.name.rfind("mock", 0) == 0;
+}
+
 bool poison(float* d, size_t n, const std::string& what) {
   int st = gn_cuda_fill_nan_f32(d, n, nullptr);
   if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
@@ -135,6 +141,7 @@ bool poison(float* d, size_t n, const std::string& what) {
 struct GemmCase {
   int m, n, k;
   int ldx_pad = -1;  // ldx = k + ldx_pad; -1: 4 when k % 4 == 0 (16-byte rows), else 1
+  bool wgmma_only = false;  // run only the wgmma kernels (shapes sized for their tile loops)
 };
 
 // Forced GN_GEMM_WGMMA_SS (and _TMA) run only on a compute capability 9.0 device with the
@@ -175,14 +182,17 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     return;
 
   bool tc_served = false;
-  // The TMA-fed wgmma kernel is experimental: GN_TEST_WGMMA_TMA=0 leaves it out (gpu-check's main
-  // stages, so that a pipeline bug cannot take the rest of their results with it; it has a stage of
-  // its own there).
+  // The TMA-fed wgmma kernels (a block per tile, and persistent) are experimental: GN_TEST_WGMMA_TMA=0
+  // leaves them out (gpu-check's main stages, so that a pipeline bug cannot take the rest of their
+  // results with it; they have a stage of their own there).
   const char* tma_env = std::getenv("GN_TEST_WGMMA_TMA");
   const bool test_tma = !(tma_env && !std::strcmp(tma_env, "0"));
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
-                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA}) {
-    if (kernel == GN_GEMM_WGMMA_TMA && !test_tma) continue;
+                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT}) {
+    if ((kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT) && !test_tma) continue;
+    if (gc.wgmma_only && kernel != GN_GEMM_WGMMA_SS && kernel != GN_GEMM_WGMMA_TMA &&
+        kernel != GN_GEMM_WGMMA_TMA_PERSISTENT)
+      continue;
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -262,6 +272,15 @@ void test_gemm(Ctx& c) {
     for (DType wt : {DType::kBF16, DType::kF16})
       for (const auto& gc : big) test_gemm_case(c, gc, wt, (ep++) % 3, false);
   }
+  if (!c.quick && !host_mock()) {
+    // More output tiles than SMs (132 on an H100 SXM/H200), so that the persistent TMA kernel's blocks
+    // take several each and its k-tile counter runs on across them: 306 tiles of 128 x 128 with 5
+    // k-tiles (6 stages: the stage ring wraps inside a tile) and 204 of 128 x 256 with 3 (4 stages);
+    // accumulate, so that a tile done twice or skipped shows. (The host mock has no tiles; there these would only repeat the
+    // small cases at ten seconds of CI time.)
+    test_gemm_case(c, {1100, 4300, 264, -1, true}, DType::kBF16, GN_EPILOGUE_ACCUMULATE, false);
+    test_gemm_case(c, {2100, 3072, 136, -1, true}, DType::kF16, GN_EPILOGUE_ACCUMULATE, false);
+  }
   {
     // The wgmma path must serve a compute capability 9.0 device (the builds carry sm_90a code) and
     // be refused everywhere else.
@@ -297,12 +316,15 @@ void test_gemm(Ctx& c) {
   const int wgmma_expected = g_wgmma_runs == 0                                 ? 0
                              : wgmma_env && !std::strcmp(wgmma_env, "0")   ? 0
                              : wgmma_env && !std::strcmp(wgmma_env, "tma") ? 2
+                             : wgmma_env && !std::strcmp(wgmma_env, "persistent") ? 3
                                                                            : 1;
   report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (on by default where it runs)",
          fmt("enabled %d, expected %d", gn_cuda_gemm_wgmma_enabled(), wgmma_expected));
   for (auto& e : ex)
     if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE)
-      e.kernel = wgmma_expected == 2 ? GN_GEMM_WGMMA_TMA : GN_GEMM_WGMMA_SS;
+      e.kernel = wgmma_expected == 3   ? GN_GEMM_WGMMA_TMA_PERSISTENT
+                 : wgmma_expected == 2 ? GN_GEMM_WGMMA_TMA
+                                       : GN_GEMM_WGMMA_SS;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),

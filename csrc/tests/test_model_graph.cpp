@@ -322,7 +322,7 @@ int main() {
     // (wgmma is a process-wide choice, on by default on Hopper: the same for every model; so is the
     // opt-in wgmma attention)
     const auto with_wgmma = [](Names n) {
-      if (gn_cuda_gemm_wgmma_enabled()) n.push_back(gn_cuda_gemm_wgmma_enabled() == 2 ? "wgmmaTma" : "wgmma");
+      if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) n.push_back(wgmma);
       if (gn_cuda_attention_wgmma_enabled())
         n.push_back(gn_cuda_attention_wgmma_enabled() == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined"
                                                                                       : "wgmmaAttention");

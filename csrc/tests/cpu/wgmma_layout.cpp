@@ -158,16 +158,16 @@ void test_ss_schedule() {
          fmt("%.0f iterations over 4 and 6 stages", checked));
 }
 
-// The TMA kernel's pipeline (wgmma_layout.h tma_*; gemm_wgmma_tma.cu), played through against a model
+// The TMA kernels' pipeline (wgmma_layout.h tma_*; gemm_wgmma_tma.cu), played through against a model
 // of the mbarrier (PTX ISA "mbarrier": a phase completes when its pending arrivals and its expected
 // transaction bytes both reach zero; try_wait.parity P succeeds once the phase of parity P has
 // completed, i.e. while the current phase's parity differs from P) with a random interleaving of the
-// producer, the two consumer warpgroups and the copies' completions. wgmma.wait_group 1 is taken at
-// its weakest: exactly the newest group may still read its stage. Checked: every copy lands in a
-// stage no unretired wgmma reads and whose previous tile both warpgroups have consumed, every wgmma
-// reads a stage holding its tile with no copy in flight, and the run finishes (no deadlock).
-// Mutations: `lag` 0 (a stage released before its wgmmas retire) or `flip` (the producer waits for the
-// wrong parity) must fail.
+// producer, the two consumer warpgroups and the copies' completions, for a block that takes
+// `out_tiles` output tiles of `ktiles` k-tiles each (1: a block per tile; more: persistent), the k-tile
+// counter running on across them. wgmma.wait_group 1 is taken at its weakest: exactly the newest
+// group may still read its stage; wait_group 0 ends each output tile. Checked: every copy lands in a
+// stage no unretired wgmma reads and whose previous k-tile both warpgroups have consumed, every wgmma
+// reads a stage holding its k-tile with no copy in flight, and the run finishes (no deadlock).
 struct MBar {
   int count = 0, pending = 0, phase = 0;  // phase: completed phases so far
   long tx = 0;
@@ -184,16 +184,25 @@ struct MBar {
   bool try_wait(uint32_t parity) const { return (uint32_t)(phase & 1) != parity; }
 };
 
-bool play_tma_pipeline(int stages, int ktiles, std::mt19937& rng, int lag, bool flip) {
+enum class TmaMutation {
+  kNone,
+  kEarlyRelease,   // a stage released before its wgmmas retire
+  kWrongParity,    // the producer waits for the other parity
+  kKeepLastStage,  // an output tile's last stage never released (deadlocks a persistent block)
+  kReleaseTwice,   // the in-loop release keyed on the block's counter, not the tile's k index
+};
+
+bool play_tma_pipeline(int stages, int ktiles, int out_tiles, std::mt19937& rng, TmaMutation mutation) {
   const long kBytes = 1000;
+  const int total = ktiles * out_tiles;  // k-tiles over the block's output tiles
   std::vector<MBar> full(stages), empty(stages);
   for (auto& b : full) b.init(1);
   for (auto& b : empty) b.init(wg::kTmaConsumerWarps);
   std::vector<int> slot_tile(stages, -1), copying(stages, -1);  // -1: none
-  std::vector<std::vector<int>> consumed(2, std::vector<int>(ktiles, 0));
+  std::vector<std::vector<int>> consumed(2, std::vector<int>(total, 0));
   int producer = 0;
   int consumer[2] = {0, 0};
-  std::vector<int> inflight[2];  // tiles whose wgmmas may still read their stage
+  std::vector<int> inflight[2];  // k-tiles whose wgmmas may still read their stage
   bool ok = true;
   auto reading = [&](int s) {
     for (int g = 0; g < 2; ++g)
@@ -201,14 +210,17 @@ bool play_tma_pipeline(int stages, int ktiles, std::mt19937& rng, int lag, bool 
         if (wg::tma_stage(t, stages) == s) return true;
     return false;
   };
-  for (int guard = 0; guard < 100000; ++guard) {
+  auto release = [&](int t) {  // lane 0 of each of the warpgroup's 4 warps
+    for (int w = 0; w < wg::kTmaConsumerWarps / 2; ++w) empty[wg::tma_stage(t, stages)].arrive();
+  };
+  for (int guard = 0; guard < 1000000; ++guard) {
     std::vector<int> moves;  // 0 producer, 1-2 consumers, 3+s: copy into stage s completes
-    if (producer < ktiles) {
-      const uint32_t parity = wg::tma_empty_parity(producer, stages) ^ (flip ? 1u : 0u);
+    if (producer < total) {
+      const uint32_t parity = wg::tma_empty_parity(producer, stages) ^ (mutation == TmaMutation::kWrongParity ? 1u : 0u);
       if (empty[wg::tma_stage(producer, stages)].try_wait(parity)) moves.push_back(0);
     }
     for (int g = 0; g < 2; ++g)
-      if (consumer[g] < ktiles && full[wg::tma_stage(consumer[g], stages)].try_wait(wg::tma_full_parity(consumer[g], stages)))
+      if (consumer[g] < total && full[wg::tma_stage(consumer[g], stages)].try_wait(wg::tma_full_parity(consumer[g], stages)))
         moves.push_back(1 + g);
     for (int s = 0; s < stages; ++s)
       if (copying[s] >= 0) moves.push_back(3 + s);
@@ -222,15 +234,18 @@ bool play_tma_pipeline(int stages, int ktiles, std::mt19937& rng, int lag, bool 
       full[s].arrive_expect_tx(kBytes);
       copying[s] = t;
     } else if (mv <= 2) {
-      const int g = mv - 1, t = consumer[g]++, s = wg::tma_stage(t, stages);
+      const int g = mv - 1, t = consumer[g]++, s = wg::tma_stage(t, stages), kt = t % ktiles;
       ok = ok && copying[s] < 0 && slot_tile[s] == t;
       consumed[g][t]++;
       inflight[g].push_back(t);
       while ((int)inflight[g].size() > 1) inflight[g].erase(inflight[g].begin());  // wait_group 1
-      const int release = t - lag;  // the kernel: tile t - 1, after wait_group 1
-      if (release >= 0 && (lag > 0 || t < ktiles))
-        for (int w = 0; w < wg::kTmaConsumerWarps / 2; ++w) empty[wg::tma_stage(release, stages)].arrive();
-      if (consumer[g] == ktiles) inflight[g].clear();  // wait_group 0 before the epilogue
+      // The kernel: k-tile it - 1's stage after wait_group 1, from the tile's second k-tile on.
+      if (mutation == TmaMutation::kEarlyRelease) release(t);
+      else if (kt > 0 || (mutation == TmaMutation::kReleaseTwice && t > 0)) release(t - 1);
+      if (kt == ktiles - 1) {
+        inflight[g].clear();  // wait_group 0 before the epilogue, then the tile's last stage
+        if (mutation != TmaMutation::kEarlyRelease && mutation != TmaMutation::kKeepLastStage) release(t);
+      }
     } else {
       const int s = mv - 3;
       slot_tile[s] = copying[s];
@@ -238,7 +253,7 @@ bool play_tma_pipeline(int stages, int ktiles, std::mt19937& rng, int lag, bool 
       full[s].complete_tx(kBytes);
     }
   }
-  ok = ok && producer == ktiles && consumer[0] == ktiles && consumer[1] == ktiles;
+  ok = ok && producer == total && consumer[0] == total && consumer[1] == total;
   for (int g = 0; g < 2; ++g)
     ok = ok && std::all_of(consumed[g].begin(), consumed[g].end(), [](int v) { return v == 1; });
   return ok;
@@ -248,19 +263,45 @@ void test_tma_schedule() {
   std::mt19937 rng(7);
   bool ok = true;
   int runs = 0, mutants_caught = 0, mutants = 0;
-  for (int stages : {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages})
-    for (int ktiles = 1; ktiles <= 40; ++ktiles)
-      for (int rep = 0; rep < 20; ++rep, ++runs) ok = ok && play_tma_pipeline(stages, ktiles, rng, 1, false);
-  // The mutations must fail on some interleaving of a long enough run.
-  for (int stages : {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages})
-    for (const auto& [lag, flip] : {std::pair<int, bool>{0, false}, std::pair<int, bool>{1, true}}) {
+  const int stage_counts[] = {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages};
+  for (int stages : stage_counts)
+    for (int out_tiles : {1, 2, 3, 7})
+      for (int ktiles = 1; ktiles <= (out_tiles == 1 ? 40 : 13); ++ktiles)
+        for (int rep = 0; rep < 20; ++rep, ++runs) ok = ok && play_tma_pipeline(stages, ktiles, out_tiles, rng, TmaMutation::kNone);
+  // The mutations must fail on some interleaving of a long enough run (a persistent block of 3 output
+  // tiles; the last-stage one only deadlocks where a block takes several).
+  for (int stages : stage_counts)
+    for (TmaMutation mutation : {TmaMutation::kEarlyRelease, TmaMutation::kWrongParity, TmaMutation::kKeepLastStage,
+                                 TmaMutation::kReleaseTwice}) {
       ++mutants;
       bool caught = false;
-      for (int rep = 0; rep < 200 && !caught; ++rep) caught = !play_tma_pipeline(stages, 24, rng, lag, flip);
+      for (int rep = 0; rep < 200 && !caught; ++rep) caught = !play_tma_pipeline(stages, 9, 3, rng, mutation);
       mutants_caught += caught;
     }
-  report(ok && mutants_caught == mutants, "wgmma-tma mbarrier pipeline (copies into free stages, reads of landed tiles, no deadlock)",
+  report(ok && mutants_caught == mutants,
+         "wgmma-tma mbarrier pipeline, 1-7 output tiles per block (copies into free stages, reads of landed tiles, no deadlock)",
          fmt("%.0f random interleavings; mutations caught %.0f", runs, mutants_caught) + fmt(" of %.0f", mutants));
+}
+
+// Output tiles over the blocks of a grid (tma_tile_row/col; the kernels' loop over blockIdx.x +
+// i gridDim.x): every tile of every shape once, whether the grid has a block per tile or fewer.
+void test_tma_tile_order() {
+  bool ok = true;
+  int grids = 0;
+  for (int tiles_m : {1, 2, 9, 17})
+    for (int tiles_n : {1, 3, 12, 34})
+      for (int blocks : {1, 7, 132, tiles_m * tiles_n}) {
+        ++grids;
+        std::vector<int> seen(tiles_m * tiles_n, 0);
+        for (int b = 0; b < blocks; ++b)
+          for (int tile = b; tile < tiles_m * tiles_n; tile += blocks) {
+            const int r = wg::tma_tile_row(tile, tiles_m), col = wg::tma_tile_col(tile, tiles_m);
+            ok = ok && r >= 0 && r < tiles_m && col >= 0 && col < tiles_n;
+            if (ok) seen[col * tiles_m + r]++;
+          }
+        ok = ok && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+      }
+  report(ok, "wgmma-tma output tiles: each once over any grid (a block per tile, or persistent)", fmt("%.0f grids", grids));
 }
 
 template <int BN>
@@ -390,6 +431,7 @@ void test_wgmma_layout(Rng& rng) {
   test_a16_layout();
   test_ss_schedule();
   test_tma_schedule();
+  test_tma_tile_order();
   test_emulated_gemm<128>(130, 141, 136, rng);  // m, n and k tails (k % 64 = 8)
   test_emulated_gemm<256>(65, 300, 64, rng);
   test_emulated_gemm<256>(200, 300, 264, rng);
