@@ -73,7 +73,7 @@ def main():
                 kernel_only = wg["value"] * wg["ms"] / (wg["ms"] - rx["ms"])
                 note += f"; x rounding {rx['ms'] * 1e3:.0f} us, kernel alone ~{kernel_only:.0f}"
             row("wgmma/" + rest, wg.get("value"), p.get("value"), "TFLOP/s", note)
-            for tag in ("wgmma_tma", "wgmma_tma_persistent"):
+            for tag in ("wgmma_tma", "wgmma_tma_persistent", "wgmma_tma_cluster"):
                 tma = ours.get(f"gemm_{tag}/" + rest)
                 if tma:
                     row(f"{tag}/" + rest, tma.get("value"), p.get("value"), "TFLOP/s",

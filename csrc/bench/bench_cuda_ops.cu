@@ -197,12 +197,13 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       }
       // The Hopper wgmma kernels forced at the same size (where the device runs them; keys gemm_wgmma/
       // and, with GN_BENCH_WGMMA_TMA=1 (gpu-check sets it once the kernels' tests passed), the
-      // TMA-fed ones' gemm_wgmma_tma/ and gemm_wgmma_tma_persistent/; their times include rounding x),
-      // also where not selected.
+      // TMA-fed ones' gemm_wgmma_tma/, gemm_wgmma_tma_persistent/ and gemm_wgmma_tma_cluster/; their
+      // times include rounding x), also where not selected.
       const char* tma_env = std::getenv("GN_BENCH_WGMMA_TMA");
       const bool bench_tma = tma_env != nullptr && std::strcmp(tma_env, "1") == 0;
       bool wgmma_ss_ran = false;
-      for (const int kernel : {(int)GN_GEMM_WGMMA_SS, (int)GN_GEMM_WGMMA_TMA, (int)GN_GEMM_WGMMA_TMA_PERSISTENT}) {
+      for (const int kernel : {(int)GN_GEMM_WGMMA_SS, (int)GN_GEMM_WGMMA_TMA, (int)GN_GEMM_WGMMA_TMA_PERSISTENT,
+                               (int)GN_GEMM_WGMMA_TMA_CLUSTER}) {
         if (kernel != GN_GEMM_WGMMA_SS && !bench_tma) continue;
         const auto wgmma = [&] { return gn_cuda_gemm_with(kernel, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
         const int wst = wgmma();
@@ -210,7 +211,8 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         BENCH_CHECK(wst);
         if (kernel == GN_GEMM_WGMMA_SS) wgmma_ss_ran = true;
         double ms_wg = time_ms([&] { BENCH_CHECK(wgmma()); }, 2, 10);
-        const std::string tag = kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "wgmma_tma_persistent"
+        const std::string tag = kernel == GN_GEMM_WGMMA_TMA_CLUSTER      ? "wgmma_tma_cluster"
+                                : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "wgmma_tma_persistent"
                                 : kernel == GN_GEMM_WGMMA_TMA          ? "wgmma_tma"
                                                                        : "wgmma";
         std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s%s]", s.name, l.name, m, l.n, l.k,

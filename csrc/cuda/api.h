@@ -147,15 +147,24 @@ enum {
   GN_GEMM_WGMMA_TMA_PERSISTENT = 9,  // as GN_GEMM_WGMMA_TMA with a block per SM taking several output
                                      // tiles (the next tile's loads overlap the last one's epilogue);
                                      // chosen only when GPTNEO_CUDA_WGMMA=persistent (until verified)
+  GN_GEMM_WGMMA_TMA_CLUSTER = 10,    // as GN_GEMM_WGMMA_TMA_PERSISTENT in clusters of two blocks on
+                                     // neighbouring m tiles that share each W tile (multicast copies,
+                                     // half the W traffic from L2); chosen only when
+                                     // GPTNEO_CUDA_WGMMA=cluster (until verified)
 };
 // Which wgmma kernel gn_cuda_gemm may pick on the current device (the sm_90a image loaded on a
 // compute capability 9.0 device): 1 GN_GEMM_WGMMA_SS (the default), 2 GN_GEMM_WGMMA_TMA
-// (GPTNEO_CUDA_WGMMA=tma), 3 GN_GEMM_WGMMA_TMA_PERSISTENT (=persistent), 0 none (GPTNEO_CUDA_WGMMA=0,
-// or no such device). gn_cuda_gemm_wgmma_switch: the name info().cudaExperimental gives that value
-// ("wgmma", "wgmmaTma", "wgmmaTmaPersistent"; NULL for 0).
+// (GPTNEO_CUDA_WGMMA=tma), 3 GN_GEMM_WGMMA_TMA_PERSISTENT (=persistent), 4 GN_GEMM_WGMMA_TMA_CLUSTER
+// (=cluster), 0 none (GPTNEO_CUDA_WGMMA=0, or no such device). gn_cuda_gemm_wgmma_switch: the name
+// info().cudaExperimental gives that value ("wgmma", "wgmmaTma", "wgmmaTmaPersistent",
+// "wgmmaTmaCluster"; NULL for 0).
 int gn_cuda_gemm_wgmma_enabled(void);
 static inline const char* gn_cuda_gemm_wgmma_switch(int enabled) {
-  return enabled == 1 ? "wgmma" : enabled == 2 ? "wgmmaTma" : enabled == 3 ? "wgmmaTmaPersistent" : NULL;
+  return enabled == 1   ? "wgmma"
+         : enabled == 2 ? "wgmmaTma"
+         : enabled == 3 ? "wgmmaTmaPersistent"
+         : enabled == 4 ? "wgmmaTmaCluster"
+                        : NULL;
 }
 // The kernel gn_cuda_gemm will run for these arguments (pointers checked for alignment).
 int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx,

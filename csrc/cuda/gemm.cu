@@ -12,15 +12,17 @@ namespace {
 
 // The Hopper kernel select_kernel() may pick for prompt-sized GEMMs: by default the shared-operand
 // wgmma kernel (verified and measured on an H200: 1.07-1.97x the mma.sync kernel, bench/RESULTS.md
-// run 4); GPTNEO_CUDA_WGMMA=tma the copy-engine-fed one, =persistent the same with a block per SM
-// (both experimental until a GPU run has verified them), =0 none (mma.sync tiles). gn_cuda_gemm_with
-// forces any of them anyway. Read once; -1 for none.
+// run 4); GPTNEO_CUDA_WGMMA=tma the copy-engine-fed one, =persistent the same with a block per SM,
+// =cluster persistent pairs of blocks sharing W tiles (all three experimental until a GPU run has
+// verified them), =0 none (mma.sync tiles). gn_cuda_gemm_with forces any of them anyway. Read once;
+// -1 for none.
 int wgmma_choice() {
   static const int kernel = [] {
     const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
     if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
     if (v != nullptr && std::strcmp(v, "tma") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA);
     if (v != nullptr && std::strcmp(v, "persistent") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA_PERSISTENT);
+    if (v != nullptr && std::strcmp(v, "cluster") == 0) return static_cast<int>(GN_GEMM_WGMMA_TMA_CLUSTER);
     return static_cast<int>(GN_GEMM_WGMMA_SS);
   }();
   return kernel;
@@ -67,7 +69,8 @@ bool can_run(int kernel, const GemmArgs& a) {
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
     case GN_GEMM_WGMMA_TMA:
-    case GN_GEMM_WGMMA_TMA_PERSISTENT:  // (output tiles numbered in an int, gridDim.x)
+    case GN_GEMM_WGMMA_TMA_PERSISTENT:
+    case GN_GEMM_WGMMA_TMA_CLUSTER:  // (output tiles numbered in an int, gridDim.x)
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              (long long)ceil_div(a.m, 128) * ceil_div(a.n, 128) <= INT_MAX && wgmma_tma_available();
     case GN_GEMM_GEMV_STREAM: return gemv_stream_serves(a.m, a.k, a.w_dtype) && aligned16(a.w);
@@ -79,7 +82,11 @@ bool can_run(int kernel, const GemmArgs& a) {
 
 extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
   const int kernel = wgmma_kernel();
-  return kernel == GN_GEMM_WGMMA_SS ? 1 : kernel == GN_GEMM_WGMMA_TMA ? 2 : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? 3 : 0;
+  return kernel == GN_GEMM_WGMMA_SS                ? 1
+         : kernel == GN_GEMM_WGMMA_TMA            ? 2
+         : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? 3
+         : kernel == GN_GEMM_WGMMA_TMA_CLUSTER    ? 4
+                                                  : 0;
 }
 
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
@@ -97,6 +104,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_WGMMA_SS: return "wgmma-ss";
     case GN_GEMM_WGMMA_TMA: return "wgmma-tma";
     case GN_GEMM_WGMMA_TMA_PERSISTENT: return "wgmma-tma-persistent";
+    case GN_GEMM_WGMMA_TMA_CLUSTER: return "wgmma-tma-cluster";
   }
   return "unknown";
 }
@@ -117,8 +125,9 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
     case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
-    case GN_GEMM_WGMMA_TMA: return launch_gemm_wgmma_tma(a, false, s);
-    case GN_GEMM_WGMMA_TMA_PERSISTENT: return launch_gemm_wgmma_tma(a, true, s);
+    case GN_GEMM_WGMMA_TMA:
+    case GN_GEMM_WGMMA_TMA_PERSISTENT:
+    case GN_GEMM_WGMMA_TMA_CLUSTER: return launch_gemm_wgmma_tma(a, kernel, s);
     case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
     default: return launch_gemm_simt(a, s);
   }

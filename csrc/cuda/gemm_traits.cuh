@@ -119,8 +119,9 @@ int launch_gemm_wgmma_ss(const GemmArgs& a, cudaStream_t stream);
 bool wgmma_image_loaded();
 // gemm_wgmma_tma.cu: the same tiles fed by the copy engine (TMA) from a producer warpgroup; same
 // requirements, plus the driver's cuTensorMapEncodeTiled (wgmma_tma_available()). Experimental.
-// persistent: a block per SM taking several output tiles, else a block per tile.
-int launch_gemm_wgmma_tma(const GemmArgs& a, bool persistent, cudaStream_t stream);
+// kernel: GN_GEMM_WGMMA_TMA (a block per output tile), _PERSISTENT (a block per SM taking several),
+// _CLUSTER (persistent clusters of two blocks sharing each W tile by multicast).
+int launch_gemm_wgmma_tma(const GemmArgs& a, int kernel, cudaStream_t stream);
 bool wgmma_tma_available();
 
 }  // namespace gncuda

@@ -40,33 +40,39 @@ namespace {
 using wgmma::kBK;
 using wgmma::kBM;
 
-// tm_x: x16 [m, k] of WT, boxes of [kBM rows][kBK]; tm_w: W [n, k] of WT, boxes of [BN rows][kBK];
-// both 128B-swizzled. y and the epilogue as GemmArgs.
-template <typename WT, int BN>
+// tm_x: x16 [m, k] of WT, boxes of [kBM rows][kBK]; tm_w: W [n, k] of WT, boxes of [BN / C rows][kBK];
+// both 128B-swizzled. y and the epilogue as GemmArgs. C: blocks per cluster (1, or 2 launched with a
+// cluster dimension of 2: the two blocks take neighbouring m tiles and share the W tile by multicast).
+template <typename WT, int BN, int C>
 __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
     gemm_wgmma_tma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                           GemmArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  static_assert(C == 1 || C == 2, "cluster of 1 or 2 blocks");
   using T = wgmma::TileTma<BN>;
   constexpr int S = T::kStages;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const uint32_t base = wgmma::atom_aligned_base(smem_raw);  // swizzle atoms start 1024-byte aligned
-  // Stage s at T::a_stage(base, s) and T::b_stage(base, s); the barriers after the last stage.
+  // Stage s at T::a_stage(base, s) and T::b_stage(base, s); the barriers after the last stage. (The
+  // same offsets in every block of a cluster: one kernel, one dynamic shared-memory size.)
   const uint32_t bars = base + (uint32_t)(S * T::kStageBytes);
   const auto full = [&](int s) { return bars + (uint32_t)(8 * s); };
   const auto empty = [&](int s) { return bars + (uint32_t)(8 * (S + s)); };
 
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   const int ktiles = (a.k + kBK - 1) / kBK, tiles_m = (a.m + kBM - 1) / kBM;
-  const int tiles = tiles_m * ((a.n + BN - 1) / BN);  // output tiles; this block takes blockIdx.x + i gridDim.x
+  const int units_m = wgmma::tma_units_m(tiles_m, C), units = units_m * ((a.n + BN - 1) / BN);
+  const int rank = C == 1 ? 0 : (int)tma::cluster_rank();
+  const int cluster = blockIdx.x / C, clusters = gridDim.x / C;  // this cluster takes units cluster + i clusters
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
       tma::mbar_init(full(s), 1);
-      tma::mbar_init(empty(s), wgmma::kTmaConsumerWarps);
+      tma::mbar_init(empty(s), wgmma::kTmaConsumerWarps * C);
     }
     tma::fence_barrier_init();
   }
-  __syncthreads();
+  if (C == 1) __syncthreads();
+  else tma::cluster_sync();  // the peer's barriers are initialised before any copy or arrival reaches them
 
   // `it` counts the block's k-tiles over all its output tiles: stage and parities (wgmma_layout.h).
   if (wg == 0) {
@@ -74,14 +80,26 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
     tma::setmaxnreg_dec<40>();
     if (warp == 0 && lane == 0) {
       int it = 0;
-      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const int m0 = kBM * wgmma::tma_tile_row(tile, tiles_m), n0 = BN * wgmma::tma_tile_col(tile, tiles_m);
+      for (int unit = cluster; unit < units; unit += clusters) {
+        // (a cluster's row tile past the last one reads the last one again, and its results are dropped)
+        const int row = min(wgmma::tma_tile_row(unit, units_m, C, rank), tiles_m - 1);
+        const int m0 = kBM * row, n0 = BN * wgmma::tma_tile_col(unit, units_m);
         for (int kt = 0; kt < ktiles; ++kt, ++it) {
           const int s = wgmma::tma_stage(it, S);
-          tma::mbar_wait(empty(s), wgmma::tma_empty_parity(it, S));
+          // (in a cluster: the stage is free in every block, since each block's barrier counts all their consumers)
+          tma::mbar_wait<(C > 1)>(empty(s), wgmma::tma_empty_parity(it, S));
+          // This block's stage receives its A tile and every block's part of B: T::kStageBytes in all.
           tma::mbar_arrive_expect_tx(full(s), (uint32_t)T::kStageBytes);
           tma::load_2d(T::a_stage(base, s), &tm_x, kt * kBK, m0, full(s));
-          tma::load_2d(T::b_stage(base, s), &tm_w, kt * kBK, n0, full(s));
+          if (C == 1) {
+            tma::load_2d(T::b_stage(base, s), &tm_w, kt * kBK, n0, full(s));
+          } else {
+            // (a part wholly past n, in the last n tile, copies W's first rows instead: finite values
+            // for columns whose results are dropped; a box wholly outside the tensor is not relied on)
+            const int part = wgmma::tma_b_part_row(BN, C, rank), w_row = n0 + part < a.n ? n0 + part : 0;
+            tma::load_2d_multicast(T::b_stage(base, s) + (uint32_t)(part * wgmma::kSwizzleRowBytes), &tm_w, kt * kBK,
+                                   w_row, full(s), (uint16_t)((1u << C) - 1));
+          }
         }
       }
     }
@@ -89,9 +107,20 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
     tma::setmaxnreg_inc<232>();
     const int cg = wg - 1;  // consumer warpgroup: rows m0 + 64 cg ..
     float acc[T::kAcc];     // [64 rows of warpgroup cg][BN], wgmma D fragment (wgmma_layout.h d_row/d_col)
+    // Lane 0 of each consumer warp: the stage of k-tile t may be refilled (in every block of the cluster).
+    const auto release = [&](int t) {
+      if (lane != 0) return;
+      if (C == 1) {
+        tma::mbar_arrive(empty(wgmma::tma_stage(t, S)));
+      } else {
+#pragma unroll
+        for (int r = 0; r < C; ++r) tma::mbar_arrive_cluster(empty(wgmma::tma_stage(t, S)), (uint32_t)r);
+      }
+    };
     int it = 0;
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-      const int m0 = kBM * wgmma::tma_tile_row(tile, tiles_m), n0 = BN * wgmma::tma_tile_col(tile, tiles_m);
+    for (int unit = cluster; unit < units; unit += clusters) {
+      const int row = wgmma::tma_tile_row(unit, units_m, C, rank);
+      const int m0 = kBM * min(row, tiles_m - 1), n0 = BN * wgmma::tma_tile_col(unit, units_m);
 #pragma unroll
       for (int i = 0; i < T::kAcc; ++i) acc[i] = 0.f;
       for (int kt = 0; kt < ktiles; ++kt, ++it) {
@@ -105,15 +134,17 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
         wgmma::commit_group();
         wgmma::wait_group<1>();  // k-tile it-1's wgmmas have retired: its stage may be refilled
         wgmma::fence_accumulators<T::kAcc>(acc);
-        if (kt > 0 && lane == 0) tma::mbar_arrive(empty(wgmma::tma_stage(it - 1, S)));
+        if (kt > 0) release(it - 1);
       }
       wgmma::wait_group<0>();
       wgmma::fence_accumulators<T::kAcc>(acc);
       // The output tile's last stage is free too; the producer fills it for the next tile meanwhile.
-      if (lane == 0) tma::mbar_arrive(empty(wgmma::tma_stage(it - 1, S)));
-      wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, cg, warp, lane);
+      release(it - 1);
+      if (row < tiles_m) wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, cg, warp, lane);
     }
   }
+  // No block of a cluster leaves while the other may still arrive on its barriers.
+  if (C > 1) tma::cluster_sync();
 #endif
 }
 
@@ -152,23 +183,75 @@ int encode_rows(CUtensorMap* map, const void* base, int rows, int k, int box_row
   return r == CUDA_SUCCESS ? GN_CUDA_OK : GN_CUDA_EINVAL;
 }
 
-// persistent: a block per SM, each taking several output tiles (GN_GEMM_WGMMA_TMA_PERSISTENT); else a
-// block per output tile (GN_GEMM_WGMMA_TMA).
+// How many 2-block clusters of kernel<WT, BN, 2> the device runs at once (0 where it cannot launch them).
 template <typename WT, int BN>
-int launch_typed(const GemmArgs& a, bool persistent, cudaStream_t stream) {
+int max_active_pairs(cudaStream_t stream) {
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 2;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(2);
+  config.blockDim = dim3(wgmma::kTmaThreads);
+  config.dynamicSmemBytes = wgmma::TileTma<BN>::kSmemBytes;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = 1;
+  int pairs = 0;
+  if (cudaOccupancyMaxActiveClusters(&pairs, gemm_wgmma_tma_kernel<WT, BN, 2>, &config) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return pairs;
+}
+
+// kBlockPerTile: a block per output tile (GN_GEMM_WGMMA_TMA); kPersistent: a block per SM, each taking
+// several (GN_GEMM_WGMMA_TMA_PERSISTENT); kClusterPair: as persistent, in clusters of two blocks that
+// share each W tile by multicast (GN_GEMM_WGMMA_TMA_CLUSTER; persistent single blocks where the device
+// cannot run such clusters).
+enum class TmaGrid { kBlockPerTile, kPersistent, kClusterPair };
+
+template <typename WT, int BN>
+int launch_typed(const GemmArgs& a, TmaGrid grid, cudaStream_t stream) {
   using T = wgmma::TileTma<BN>;
+  int max_pairs = 0;
+  if (grid == TmaGrid::kClusterPair) {
+    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     T::kSmemBytes));
+    max_pairs = max_active_pairs<WT, BN>(stream);
+    if (max_pairs == 0) grid = TmaGrid::kPersistent;
+  }
+  const int cluster = grid == TmaGrid::kClusterPair ? 2 : 1;
   CUtensorMap tm_w;
-  int status = encode_rows<WT>(&tm_w, a.w, a.n, a.k, BN);
+  int status = encode_rows<WT>(&tm_w, a.w, a.n, a.k, BN / cluster);
   if (status != GN_CUDA_OK) return status;
   return wgmma::with_rounded_x<WT>(a, stream, [&](const WT* x16) {
     CUtensorMap tm_x;
     const int encoded = encode_rows<WT>(&tm_x, x16, a.m, a.k, kBM);
     if (encoded != GN_CUDA_OK) return encoded;
-    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    // Units of `cluster` m tiles by one n tile (wgmma_layout.h tma_units_m; can_run: fits an int).
+    const int units = wgmma::tma_units_m(ceil_div(a.m, kBM), cluster) * ceil_div(a.n, BN);
+    if (grid == TmaGrid::kClusterPair) {
+      const int pairs = std::min(units, max_pairs);
+      cudaLaunchAttribute attr[1];
+      attr[0].id = cudaLaunchAttributeClusterDimension;
+      attr[0].val.clusterDim.x = 2;
+      attr[0].val.clusterDim.y = 1;
+      attr[0].val.clusterDim.z = 1;
+      cudaLaunchConfig_t config = {};
+      config.gridDim = dim3(2 * pairs);
+      config.blockDim = dim3(wgmma::kTmaThreads);
+      config.dynamicSmemBytes = T::kSmemBytes;
+      config.stream = stream;
+      config.attrs = attr;
+      config.numAttrs = 1;
+      return static_cast<int>(cudaLaunchKernelEx(&config, gemm_wgmma_tma_kernel<WT, BN, 2>, tm_x, tm_w, a));
+    }
+    GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      T::kSmemBytes));
-    const int tiles = ceil_div(a.m, kBM) * ceil_div(a.n, BN);  // (can_run: fits an int)
-    const int blocks = persistent ? std::min(tiles, multiprocessors()) : tiles;  // one block per SM fits
-    gemm_wgmma_tma_kernel<WT, BN><<<blocks, wgmma::kTmaThreads, T::kSmemBytes, stream>>>(tm_x, tm_w, a);
+    const int blocks = grid == TmaGrid::kPersistent ? std::min(units, multiprocessors()) : units;  // one per SM fits
+    gemm_wgmma_tma_kernel<WT, BN, 1><<<blocks, wgmma::kTmaThreads, T::kSmemBytes, stream>>>(tm_x, tm_w, a);
     return static_cast<int>(cudaGetLastError());
   });
 }
@@ -177,9 +260,12 @@ int launch_typed(const GemmArgs& a, bool persistent, cudaStream_t stream) {
 
 bool wgmma_tma_available() { return wgmma_image_loaded() && encode_tiled() != nullptr; }
 
-int launch_gemm_wgmma_tma(const GemmArgs& a, bool persistent, cudaStream_t stream) {
+int launch_gemm_wgmma_tma(const GemmArgs& a, int kernel, cudaStream_t stream) {
+  const TmaGrid grid = kernel == GN_GEMM_WGMMA_TMA_CLUSTER      ? TmaGrid::kClusterPair
+                       : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? TmaGrid::kPersistent
+                                                                : TmaGrid::kBlockPerTile;
   return wgmma::launch_for_tile(
-      a, [&](auto wt, auto bn) { return launch_typed<decltype(wt), decltype(bn)::value>(a, persistent, stream); });
+      a, [&](auto wt, auto bn) { return launch_typed<decltype(wt), decltype(bn)::value>(a, grid, stream); });
 }
 
 }  // namespace gncuda

@@ -1,6 +1,7 @@
 // Hopper's asynchronous copy machinery as inline PTX (sm_90a passes only): shared-memory mbarriers
 // (init, arrive, arrive with an expected transaction count, wait on a phase parity), the bulk tensor
-// copy (TMA) of a 2-D box into shared memory completing on an mbarrier, and setmaxnreg.
+// copy (TMA) of a 2-D box into shared memory completing on an mbarrier, the same copy multicast to
+// the blocks of a cluster and arrivals on another block's mbarrier, and setmaxnreg.
 // References: PTX ISA "mbarrier" (9.7.13.15), "cp.async.bulk.tensor" (9.7.9.25.5), "setmaxnreg".
 // Used by gemm_wgmma_tma.cu.
 #pragma once
@@ -30,19 +31,33 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t byt
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 // Returns once the barrier's phase of parity `parity` has completed (a fresh barrier is in phase 0:
-// waiting for parity 1 returns at once).
+// waiting for parity 1 returns at once). kCluster: acquire at cluster scope (the phase was completed
+// by arrivals from other blocks of the cluster, whose earlier reads must be ordered before what
+// follows, such as a copy into their shared memory).
+template <bool kCluster = false>
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   for (uint32_t polls = 0;; ++polls) {
     uint32_t done;
-    asm volatile(
-        "{\n"
-        ".reg .pred p;\n"
-        "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n"
-        "}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
+    if (kCluster)
+      asm volatile(
+          "{\n"
+          ".reg .pred p;\n"
+          "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%1], %2;\n"
+          "selp.u32 %0, 1, 0, p;\n"
+          "}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
+    else
+      asm volatile(
+          "{\n"
+          ".reg .pred p;\n"
+          "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+          "selp.u32 %0, 1, 0, p;\n"
+          "}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
     if (done) return;
     if (polls >= kMaxPolls) __trap();
   }
@@ -56,6 +71,39 @@ __device__ __forceinline__ void load_2d(uint32_t dst, const void* map, int c0, i
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
 }
+// --- thread block clusters (PTX ISA "Cluster"; launched with a cluster dimension) ---------------------
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+// Every thread of every block of the cluster (all threads of each warp: .aligned) meets here; shared
+// memory writes and barrier initialisations before it are visible to the whole cluster after it.
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// One arrival on the mbarrier at the same shared offset `bar` in block `rank` of the cluster (the
+// calling block's own included), releasing this thread's earlier accesses at cluster scope.
+__device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t rank) {
+  asm volatile(
+      "{\n"
+      ".reg .b32 remote;\n"
+      "mapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n"
+      "}\n" ::"r"(bar),
+      "r"(rank)
+      : "memory");
+}
+// load_2d into the same shared offset `dst` of every block of the cluster named in `mask` (bit r:
+// rank r), each completing its bytes on its own mbarrier at offset `bar`.
+__device__ __forceinline__ void load_2d_multicast(uint32_t dst, const void* map, int c0, int c1, uint32_t bar,
+                                                  uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar), "h"(mask)
+      : "memory");
+}
+
 // Per-warpgroup register budget (all 128 threads of the warpgroup execute it; the kernel needs a
 // register cap at entry: __launch_bounds__(threads, 1)).
 template <int kRegs>

@@ -113,16 +113,26 @@ constexpr int kTmaThreads = 128 * (1 + kWarpgroups);  // producer warpgroup firs
 GN_WGMMA_HD constexpr int tma_stage(int tile, int stages) { return tile % stages; }
 GN_WGMMA_HD constexpr uint32_t tma_full_parity(int tile, int stages) { return (uint32_t)(tile / stages) & 1u; }
 GN_WGMMA_HD constexpr uint32_t tma_empty_parity(int tile, int stages) { return ((uint32_t)(tile / stages) & 1u) ^ 1u; }
-// Output tiles (128 x BN) are numbered m fastest, so that blocks running side by side share W tiles:
-// tile t covers rows kBM (t % tiles_m) .. and columns BN (t / tiles_m) ... Block b takes tiles b,
-// b + blocks, b + 2 blocks, ...: one each when the grid has a block per tile (GN_GEMM_WGMMA_TMA),
-// several when it has one per SM (GN_GEMM_WGMMA_TMA_PERSISTENT). The k-tile counter that picks the
-// stage and the parities above (the "tile" argument of tma_stage and the parities) runs on across a
-// block's output tiles, so the producer fills the next output tile's stages while the consumers
-// still run the previous one's epilogue. A consumer releases an output tile's last stage after
-// wgmma.wait_group 0, before its epilogue.
-GN_WGMMA_HD constexpr int tma_tile_row(int tile, int tiles_m) { return tile % tiles_m; }
-GN_WGMMA_HD constexpr int tma_tile_col(int tile, int tiles_m) { return tile / tiles_m; }
+// Output tiles (128 x BN) are handed out in units of kCluster neighbouring m tiles of one n tile (the
+// blocks of a cluster, which share that W tile: each copies 1/kCluster of its rows into every block of
+// the cluster), numbered m fastest so that units running side by side share W tiles too: unit u is m
+// tiles kCluster (u % units_m) + rank and n tile u / units_m, with units_m = ceil(tiles_m / kCluster)
+// (a row past the last m tile reads the last one's rows again, and its block stores nothing). Cluster c of `clusters` takes units c,
+// c + clusters, c + 2 clusters, ...: one each when the grid has a block per tile (GN_GEMM_WGMMA_TMA),
+// several when it has about one per SM (GN_GEMM_WGMMA_TMA_PERSISTENT, _CLUSTER). The k-tile counter
+// that picks the stage and the parities above (their "tile" argument) runs on across a block's output
+// tiles, so the producer fills the next output tile's stages while the consumers still run the
+// previous one's epilogue. A consumer releases an output tile's last stage after wgmma.wait_group 0,
+// before its epilogue; in a cluster it releases every stage in every block of the cluster (the copies
+// that refill it write into all of them), so each empty barrier counts kTmaConsumerWarps x kCluster.
+GN_WGMMA_HD constexpr int tma_units_m(int tiles_m, int cluster) { return (tiles_m + cluster - 1) / cluster; }
+GN_WGMMA_HD constexpr int tma_tile_row(int unit, int units_m, int cluster, int rank) {
+  return cluster * (unit % units_m) + rank;
+}
+GN_WGMMA_HD constexpr int tma_tile_col(int unit, int units_m) { return unit / units_m; }
+// The rows of a B stage that block `rank` copies (for the whole cluster): [rank BN / cluster, ...),
+// starting at a whole swizzle atom (BN / cluster is a multiple of 8 rows).
+GN_WGMMA_HD constexpr int tma_b_part_row(int bn, int cluster, int rank) { return rank * (bn / cluster); }
 
 // The shared-operand kernel's stages (TileSS), then the barriers.
 template <int BN>

@@ -166,14 +166,15 @@ int gn_cuda_convert(const void* src, int sdt, void* dst, int ddt, size_t n, void
   });
 }
 
-// As gemm.cu: the shared-operand kernel unless GPTNEO_CUDA_WGMMA=0 (none), =tma (the TMA-fed one) or
-// =persistent (the same, a block per SM; the mock is a compute capability 9.0 device with the sm_90a
-// image and a tensor-map encoder).
+// As gemm.cu: the shared-operand kernel unless GPTNEO_CUDA_WGMMA=0 (none), =tma (the TMA-fed one),
+// =persistent (the same, a block per SM) or =cluster (persistent pairs; the mock is a compute
+// capability 9.0 device with the sm_90a image and a tensor-map encoder).
 int gn_cuda_gemm_wgmma_enabled(void) {
   const char* v = std::getenv("GPTNEO_CUDA_WGMMA");
   return v && std::strcmp(v, "0") == 0            ? 0
          : v && std::strcmp(v, "tma") == 0        ? 2
          : v && std::strcmp(v, "persistent") == 0 ? 3
+         : v && std::strcmp(v, "cluster") == 0    ? 4
                                                   : 1;
 }
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
@@ -187,29 +188,34 @@ int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, c
   if (!tc_ok) return m <= 8 && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;
   const int wgmma = gn_cuda_gemm_wgmma_enabled();
   if (wgmma && 2 * blocks >= kSms)
-    return wgmma == 3 ? GN_GEMM_WGMMA_TMA_PERSISTENT : wgmma == 2 ? GN_GEMM_WGMMA_TMA : GN_GEMM_WGMMA_SS;
+    return wgmma == 4   ? GN_GEMM_WGMMA_TMA_CLUSTER
+           : wgmma == 3 ? GN_GEMM_WGMMA_TMA_PERSISTENT
+           : wgmma == 2 ? GN_GEMM_WGMMA_TMA
+                        : GN_GEMM_WGMMA_SS;
   return blocks < kSms ? GN_GEMM_TENSOR_CORE_64 : GN_GEMM_TENSOR_CORE;
 }
 const char* gn_cuda_gemm_kernel_name(int k) {
   return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : k == 3 ? "tensor-core-64" : k == 4 ? "decode-tc"
          : k == 6 ? "gemv-stream" : k == 7 ? "wgmma-ss" : k == 8 ? "wgmma-tma" : k == 9 ? "wgmma-tma-persistent"
+         : k == 10                                                           ? "wgmma-tma-cluster"
                                                                              : "unknown";
 }
 
-// The mock reports compute capability 9.0, so it serves GN_GEMM_WGMMA_SS/_TMA(_PERSISTENT) as a Hopper device with the
+// The mock reports compute capability 9.0, so it serves GN_GEMM_WGMMA_SS/_TMA(_PERSISTENT/_CLUSTER) as a Hopper device with the
 // sm_90a image would: the tensor-core requirements and numerics (x rounded to the weight dtype).
 int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* bias,
                       float* y, int ldy, int ep, void*) {
   if (m == 0 || n == 0) return 0;
   bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
             ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_WGMMA_SS ||
-              kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT) &&
+              kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT || kernel == GN_GEMM_WGMMA_TMA_CLUSTER) &&
              wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w)) ||
             (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w)) ||
             (kernel == GN_GEMM_GEMV_STREAM && gn_cuda_gemv_stream_supported(m, n, k, wdt, w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC ||
-                       kernel == GN_GEMM_WGMMA_SS || kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT;
+                       kernel == GN_GEMM_WGMMA_SS || kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ||
+                       kernel == GN_GEMM_WGMMA_TMA_CLUSTER;
   return run_or_record([=] {
     for (int i = 0; i < m; ++i) gemm_row(x + (size_t)i * ldx, w, wdt, n, k, bias, y + (size_t)i * ldy, ep, round_x);
   });

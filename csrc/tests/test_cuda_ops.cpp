@@ -182,17 +182,18 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     return;
 
   bool tc_served = false;
-  // The TMA-fed wgmma kernels (a block per tile, and persistent) are experimental: GN_TEST_WGMMA_TMA=0
+  // The TMA-fed wgmma kernels (a block per tile, persistent, clusters) are experimental: GN_TEST_WGMMA_TMA=0
   // leaves them out (gpu-check's main stages, so that a pipeline bug cannot take the rest of their
   // results with it; they have a stage of their own there).
   const char* tma_env = std::getenv("GN_TEST_WGMMA_TMA");
   const bool test_tma = !(tma_env && !std::strcmp(tma_env, "0"));
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
-                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT}) {
-    if ((kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT) && !test_tma) continue;
-    if (gc.wgmma_only && kernel != GN_GEMM_WGMMA_SS && kernel != GN_GEMM_WGMMA_TMA &&
-        kernel != GN_GEMM_WGMMA_TMA_PERSISTENT)
-      continue;
+                     GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT,
+                     GN_GEMM_WGMMA_TMA_CLUSTER}) {
+    const bool tma = kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ||
+                     kernel == GN_GEMM_WGMMA_TMA_CLUSTER;
+    if (tma && !test_tma) continue;
+    if (gc.wgmma_only && kernel != GN_GEMM_WGMMA_SS && !tma) continue;
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -273,10 +274,11 @@ void test_gemm(Ctx& c) {
       for (const auto& gc : big) test_gemm_case(c, gc, wt, (ep++) % 3, false);
   }
   if (!c.quick && !host_mock()) {
-    // More output tiles than SMs (132 on an H100 SXM/H200), so that the persistent TMA kernel's blocks
-    // take several each and its k-tile counter runs on across them: 306 tiles of 128 x 128 with 5
-    // k-tiles (6 stages: the stage ring wraps inside a tile) and 204 of 128 x 256 with 3 (4 stages);
-    // accumulate, so that a tile done twice or skipped shows. (The host mock has no tiles; there these would only repeat the
+    // More output tiles than SMs (132 on an H100 SXM/H200), so that the persistent TMA kernels' blocks
+    // take several each and their k-tile counter runs on across them: 306 tiles of 128 x 128 with 5
+    // k-tiles (6 stages: the stage ring wraps inside a tile) and 204 of 128 x 256 with 3 (4 stages),
+    // both with an odd number of m tiles (a cluster's second block past the last row); accumulate, so
+    // that a tile done twice or skipped shows. (The host mock has no tiles; there these would only repeat the
     // small cases at ten seconds of CI time.)
     test_gemm_case(c, {1100, 4300, 264, -1, true}, DType::kBF16, GN_EPILOGUE_ACCUMULATE, false);
     test_gemm_case(c, {2100, 3072, 136, -1, true}, DType::kF16, GN_EPILOGUE_ACCUMULATE, false);
@@ -317,12 +319,14 @@ void test_gemm(Ctx& c) {
                              : wgmma_env && !std::strcmp(wgmma_env, "0")   ? 0
                              : wgmma_env && !std::strcmp(wgmma_env, "tma") ? 2
                              : wgmma_env && !std::strcmp(wgmma_env, "persistent") ? 3
+                             : wgmma_env && !std::strcmp(wgmma_env, "cluster") ? 4
                                                                            : 1;
   report(gn_cuda_gemm_wgmma_enabled() == wgmma_expected, "gemm wgmma policy (on by default where it runs)",
          fmt("enabled %d, expected %d", gn_cuda_gemm_wgmma_enabled(), wgmma_expected));
   for (auto& e : ex)
     if (wgmma_expected != 0 && e.kernel == GN_GEMM_TENSOR_CORE)
-      e.kernel = wgmma_expected == 3   ? GN_GEMM_WGMMA_TMA_PERSISTENT
+      e.kernel = wgmma_expected == 4   ? GN_GEMM_WGMMA_TMA_CLUSTER
+                 : wgmma_expected == 3 ? GN_GEMM_WGMMA_TMA_PERSISTENT
                  : wgmma_expected == 2 ? GN_GEMM_WGMMA_TMA
                                        : GN_GEMM_WGMMA_SS;
   for (const auto& e : ex) {

@@ -160,14 +160,17 @@ void test_ss_schedule() {
 
 // The TMA kernels' pipeline (wgmma_layout.h tma_*; gemm_wgmma_tma.cu), played through against a model
 // of the mbarrier (PTX ISA "mbarrier": a phase completes when its pending arrivals and its expected
-// transaction bytes both reach zero; try_wait.parity P succeeds once the phase of parity P has
-// completed, i.e. while the current phase's parity differs from P) with a random interleaving of the
-// producer, the two consumer warpgroups and the copies' completions, for a block that takes
-// `out_tiles` output tiles of `ktiles` k-tiles each (1: a block per tile; more: persistent), the k-tile
+// transaction bytes both reach zero, the byte count free to go below zero first; try_wait.parity P
+// succeeds once the phase of parity P has completed, i.e. while the current phase's parity differs
+// from P) with a random interleaving of the producers, the consumer warpgroups and the copies'
+// completions, for a cluster of `blocks` blocks (1, or 2 sharing W: each block's producer copies its
+// A tile into its own stage and its part of B into the same stage of every block) that each take
+// `out_tiles` output tiles of `ktiles` k-tiles (1: a block per tile; more: persistent), the k-tile
 // counter running on across them. wgmma.wait_group 1 is taken at its weakest: exactly the newest
 // group may still read its stage; wait_group 0 ends each output tile. Checked: every copy lands in a
-// stage no unretired wgmma reads and whose previous k-tile both warpgroups have consumed, every wgmma
-// reads a stage holding its k-tile with no copy in flight, and the run finishes (no deadlock).
+// stage no unretired wgmma of its block reads and whose previous k-tile both of that block's
+// warpgroups have consumed, every wgmma reads a stage holding every part of its k-tile with no copy
+// in flight, and the run finishes (no deadlock).
 struct MBar {
   int count = 0, pending = 0, phase = 0;  // phase: completed phases so far
   long tx = 0;
@@ -186,76 +189,113 @@ struct MBar {
 
 enum class TmaMutation {
   kNone,
-  kEarlyRelease,   // a stage released before its wgmmas retire
-  kWrongParity,    // the producer waits for the other parity
-  kKeepLastStage,  // an output tile's last stage never released (deadlocks a persistent block)
-  kReleaseTwice,   // the in-loop release keyed on the block's counter, not the tile's k index
+  kEarlyRelease,     // a stage released before its wgmmas retire
+  kWrongParity,      // the producer waits for the other parity
+  kKeepLastStage,    // an output tile's last stage never released (deadlocks a persistent block)
+  kReleaseTwice,     // the in-loop release keyed on the block's counter, not the tile's k index
+  kLocalRelease,     // in a cluster: consumers release only their own block's stage
+  kExpectOwnBytes,   // in a cluster: the full barrier expects only this block's copies
 };
 
-bool play_tma_pipeline(int stages, int ktiles, int out_tiles, std::mt19937& rng, TmaMutation mutation) {
-  const long kBytes = 1000;
-  const int total = ktiles * out_tiles;  // k-tiles over the block's output tiles
-  std::vector<MBar> full(stages), empty(stages);
-  for (auto& b : full) b.init(1);
-  for (auto& b : empty) b.init(wg::kTmaConsumerWarps);
-  std::vector<int> slot_tile(stages, -1), copying(stages, -1);  // -1: none
-  std::vector<std::vector<int>> consumed(2, std::vector<int>(total, 0));
-  int producer = 0;
-  int consumer[2] = {0, 0};
-  std::vector<int> inflight[2];  // k-tiles whose wgmmas may still read their stage
+bool play_tma_pipeline(int blocks, int stages, int ktiles, int out_tiles, std::mt19937& rng, TmaMutation mutation) {
+  const long kPartBytes = 1000;  // A, and each block's part of B
+  const int parts = 1 + blocks;  // part 0: A; part 1 + r: block r's rows of B
+  const int total = ktiles * out_tiles;  // k-tiles over a block's output tiles
+  struct Block {
+    std::vector<MBar> full, empty;
+    std::vector<std::vector<int>> landed, copying;  // [stage][part]: k-tile, -1 none
+    std::vector<std::vector<int>> consumed;         // [warpgroup][k-tile]
+    std::vector<int> inflight[2];                   // k-tiles whose wgmmas may still read their stage
+    int producer = 0, consumer[2] = {0, 0};
+  };
+  std::vector<Block> bl(blocks);
+  for (auto& b : bl) {
+    b.full.resize(stages), b.empty.resize(stages);
+    for (auto& m : b.full) m.init(1);
+    for (auto& m : b.empty) m.init(wg::kTmaConsumerWarps * blocks);
+    b.landed.assign(stages, std::vector<int>(parts, -1));
+    b.copying.assign(stages, std::vector<int>(parts, -1));
+    b.consumed.assign(2, std::vector<int>(total, 0));
+  }
+  struct Copy {
+    int block, stage, part, ktile;
+  };
+  std::vector<Copy> copies;  // issued, not yet landed
   bool ok = true;
-  auto reading = [&](int s) {
+  const auto reading = [&](const Block& b, int s) {
     for (int g = 0; g < 2; ++g)
-      for (int t : inflight[g])
+      for (int t : b.inflight[g])
         if (wg::tma_stage(t, stages) == s) return true;
     return false;
   };
-  auto release = [&](int t) {  // lane 0 of each of the warpgroup's 4 warps
-    for (int w = 0; w < wg::kTmaConsumerWarps / 2; ++w) empty[wg::tma_stage(t, stages)].arrive();
+  const auto issue = [&](int d, int part, int t) {
+    Block& b = bl[d];
+    const int s = wg::tma_stage(t, stages), previous = t - stages;
+    ok = ok && b.copying[s][part] < 0 && !reading(b, s) &&
+         (previous < 0 || (b.consumed[0][previous] == 1 && b.consumed[1][previous] == 1));
+    b.copying[s][part] = t;
+    copies.push_back({d, s, part, t});
   };
-  for (int guard = 0; guard < 1000000; ++guard) {
-    std::vector<int> moves;  // 0 producer, 1-2 consumers, 3+s: copy into stage s completes
-    if (producer < total) {
-      const uint32_t parity = wg::tma_empty_parity(producer, stages) ^ (mutation == TmaMutation::kWrongParity ? 1u : 0u);
-      if (empty[wg::tma_stage(producer, stages)].try_wait(parity)) moves.push_back(0);
+  const auto release = [&](int self, int t) {  // lane 0 of each of a warpgroup's 4 warps
+    for (int r = 0; r < blocks; ++r) {
+      if (r != self && mutation == TmaMutation::kLocalRelease) continue;
+      for (int w = 0; w < wg::kTmaConsumerWarps / 2; ++w) bl[r].empty[wg::tma_stage(t, stages)].arrive();
     }
-    for (int g = 0; g < 2; ++g)
-      if (consumer[g] < total && full[wg::tma_stage(consumer[g], stages)].try_wait(wg::tma_full_parity(consumer[g], stages)))
-        moves.push_back(1 + g);
-    for (int s = 0; s < stages; ++s)
-      if (copying[s] >= 0) moves.push_back(3 + s);
+  };
+  for (int guard = 0; guard < 4000000; ++guard) {
+    // Moves: producer of block r (r), consumer g of block r (blocks + 2 r + g), copy i landing (3 blocks + i).
+    std::vector<int> moves;
+    for (int r = 0; r < blocks; ++r) {
+      const Block& b = bl[r];
+      if (b.producer < total) {
+        const uint32_t parity = wg::tma_empty_parity(b.producer, stages) ^ (mutation == TmaMutation::kWrongParity ? 1u : 0u);
+        if (b.empty[wg::tma_stage(b.producer, stages)].try_wait(parity)) moves.push_back(r);
+      }
+      for (int g = 0; g < 2; ++g) {
+        const int t = b.consumer[g];
+        if (t < total && b.full[wg::tma_stage(t, stages)].try_wait(wg::tma_full_parity(t, stages)))
+          moves.push_back(blocks + 2 * r + g);
+      }
+    }
+    for (size_t i = 0; i < copies.size(); ++i) moves.push_back(3 * blocks + (int)i);
     if (moves.empty()) break;
     const int mv = moves[rng() % moves.size()];
-    if (mv == 0) {
-      const int t = producer++, s = wg::tma_stage(t, stages);
-      const int previous = slot_tile[s];
-      ok = ok && copying[s] < 0 && !reading(s) &&
-           (previous < 0 || (consumed[0][previous] == 1 && consumed[1][previous] == 1));
-      full[s].arrive_expect_tx(kBytes);
-      copying[s] = t;
-    } else if (mv <= 2) {
-      const int g = mv - 1, t = consumer[g]++, s = wg::tma_stage(t, stages), kt = t % ktiles;
-      ok = ok && copying[s] < 0 && slot_tile[s] == t;
-      consumed[g][t]++;
-      inflight[g].push_back(t);
-      while ((int)inflight[g].size() > 1) inflight[g].erase(inflight[g].begin());  // wait_group 1
+    if (mv < blocks) {
+      Block& b = bl[mv];
+      const int t = b.producer++, s = wg::tma_stage(t, stages);
+      b.full[s].arrive_expect_tx(mutation == TmaMutation::kExpectOwnBytes ? 2 * kPartBytes : parts * kPartBytes);
+      issue(mv, 0, t);
+      for (int d = 0; d < blocks; ++d) issue(d, 1 + mv, t);
+    } else if (mv < 3 * blocks) {
+      const int r = (mv - blocks) / 2, g = (mv - blocks) % 2;
+      Block& b = bl[r];
+      const int t = b.consumer[g]++, s = wg::tma_stage(t, stages), kt = t % ktiles;
+      for (int part = 0; part < parts; ++part) ok = ok && b.copying[s][part] < 0 && b.landed[s][part] == t;
+      b.consumed[g][t]++;
+      b.inflight[g].push_back(t);
+      while ((int)b.inflight[g].size() > 1) b.inflight[g].erase(b.inflight[g].begin());  // wait_group 1
       // The kernel: k-tile it - 1's stage after wait_group 1, from the tile's second k-tile on.
-      if (mutation == TmaMutation::kEarlyRelease) release(t);
-      else if (kt > 0 || (mutation == TmaMutation::kReleaseTwice && t > 0)) release(t - 1);
+      if (mutation == TmaMutation::kEarlyRelease) release(r, t);
+      else if (kt > 0 || (mutation == TmaMutation::kReleaseTwice && t > 0)) release(r, t - 1);
       if (kt == ktiles - 1) {
-        inflight[g].clear();  // wait_group 0 before the epilogue, then the tile's last stage
-        if (mutation != TmaMutation::kEarlyRelease && mutation != TmaMutation::kKeepLastStage) release(t);
+        b.inflight[g].clear();  // wait_group 0 before the epilogue, then the tile's last stage
+        if (mutation != TmaMutation::kEarlyRelease && mutation != TmaMutation::kKeepLastStage) release(r, t);
       }
     } else {
-      const int s = mv - 3;
-      slot_tile[s] = copying[s];
-      copying[s] = -1;
-      full[s].complete_tx(kBytes);
+      const size_t i = (size_t)(mv - 3 * blocks);
+      const Copy c = copies[i];
+      copies.erase(copies.begin() + (long)i);
+      Block& b = bl[c.block];
+      b.landed[c.stage][c.part] = c.ktile;
+      b.copying[c.stage][c.part] = -1;
+      b.full[c.stage].complete_tx(kPartBytes);
     }
   }
-  ok = ok && producer == total && consumer[0] == total && consumer[1] == total;
-  for (int g = 0; g < 2; ++g)
-    ok = ok && std::all_of(consumed[g].begin(), consumed[g].end(), [](int v) { return v == 1; });
+  for (const auto& b : bl) {
+    ok = ok && b.producer == total && b.consumer[0] == total && b.consumer[1] == total;
+    for (int g = 0; g < 2; ++g)
+      ok = ok && std::all_of(b.consumed[g].begin(), b.consumed[g].end(), [](int v) { return v == 1; });
+  }
   return ok;
 }
 
@@ -264,44 +304,65 @@ void test_tma_schedule() {
   bool ok = true;
   int runs = 0, mutants_caught = 0, mutants = 0;
   const int stage_counts[] = {wg::TileTma<256>::kStages, wg::TileTma<128>::kStages};
-  for (int stages : stage_counts)
-    for (int out_tiles : {1, 2, 3, 7})
-      for (int ktiles = 1; ktiles <= (out_tiles == 1 ? 40 : 13); ++ktiles)
-        for (int rep = 0; rep < 20; ++rep, ++runs) ok = ok && play_tma_pipeline(stages, ktiles, out_tiles, rng, TmaMutation::kNone);
-  // The mutations must fail on some interleaving of a long enough run (a persistent block of 3 output
-  // tiles; the last-stage one only deadlocks where a block takes several).
+  for (int blocks : {1, 2})
+    for (int stages : stage_counts)
+      for (int out_tiles : {1, 2, 3, 7})
+        for (int ktiles = 1; ktiles <= (out_tiles == 1 ? 40 : 13); ++ktiles)
+          for (int rep = 0; rep < 10 * (3 - blocks); ++rep, ++runs)
+            ok = ok && play_tma_pipeline(blocks, stages, ktiles, out_tiles, rng, TmaMutation::kNone);
+  // The mutations must fail on some interleaving of a long enough run (blocks of 3 output tiles; the
+  // last-stage one only deadlocks where a block takes several; the cluster ones need a cluster).
   for (int stages : stage_counts)
     for (TmaMutation mutation : {TmaMutation::kEarlyRelease, TmaMutation::kWrongParity, TmaMutation::kKeepLastStage,
-                                 TmaMutation::kReleaseTwice}) {
-      ++mutants;
-      bool caught = false;
-      for (int rep = 0; rep < 200 && !caught; ++rep) caught = !play_tma_pipeline(stages, 9, 3, rng, mutation);
-      mutants_caught += caught;
+                                 TmaMutation::kReleaseTwice, TmaMutation::kLocalRelease, TmaMutation::kExpectOwnBytes}) {
+      const bool cluster_only = mutation == TmaMutation::kLocalRelease || mutation == TmaMutation::kExpectOwnBytes;
+      for (int blocks : {1, 2}) {
+        if (cluster_only && blocks == 1) continue;
+        ++mutants;
+        bool caught = false;
+        for (int rep = 0; rep < 200 && !caught; ++rep) caught = !play_tma_pipeline(blocks, stages, 9, 3, rng, mutation);
+        mutants_caught += caught;
+      }
     }
   report(ok && mutants_caught == mutants,
-         "wgmma-tma mbarrier pipeline, 1-7 output tiles per block (copies into free stages, reads of landed tiles, no deadlock)",
+         "wgmma-tma mbarrier pipeline, 1-7 output tiles per block, clusters of 1 and 2 (copies into free stages, reads of "
+         "landed tiles, no deadlock)",
          fmt("%.0f random interleavings; mutations caught %.0f", runs, mutants_caught) + fmt(" of %.0f", mutants));
 }
 
-// Output tiles over the blocks of a grid (tma_tile_row/col; the kernels' loop over blockIdx.x +
-// i gridDim.x): every tile of every shape once, whether the grid has a block per tile or fewer.
+// Output tiles over the blocks of a grid (tma_units_m, tma_tile_row/col; the kernels' loop over units
+// cluster + i clusters): every tile of every shape once, whether the grid has a block per tile or
+// fewer, in clusters of 1 or 2 (a second block past the last m tile takes nothing real).
 void test_tma_tile_order() {
   bool ok = true;
   int grids = 0;
-  for (int tiles_m : {1, 2, 9, 17})
-    for (int tiles_n : {1, 3, 12, 34})
-      for (int blocks : {1, 7, 132, tiles_m * tiles_n}) {
-        ++grids;
-        std::vector<int> seen(tiles_m * tiles_n, 0);
-        for (int b = 0; b < blocks; ++b)
-          for (int tile = b; tile < tiles_m * tiles_n; tile += blocks) {
-            const int r = wg::tma_tile_row(tile, tiles_m), col = wg::tma_tile_col(tile, tiles_m);
-            ok = ok && r >= 0 && r < tiles_m && col >= 0 && col < tiles_n;
-            if (ok) seen[col * tiles_m + r]++;
-          }
-        ok = ok && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+  for (int cluster : {1, 2})
+    for (int tiles_m : {1, 2, 9, 17})
+      for (int tiles_n : {1, 3, 12, 34}) {
+        const int units_m = wg::tma_units_m(tiles_m, cluster), units = units_m * tiles_n;
+        for (int clusters : {1, 7, 66, units}) {
+          ++grids;
+          std::vector<int> seen(tiles_m * tiles_n, 0);
+          for (int c = 0; c < clusters; ++c)
+            for (int unit = c; unit < units; unit += clusters)
+              for (int rank = 0; rank < cluster; ++rank) {
+                const int r = wg::tma_tile_row(unit, units_m, cluster, rank), col = wg::tma_tile_col(unit, units_m);
+                ok = ok && r >= 0 && r < cluster * units_m && col >= 0 && col < tiles_n;
+                if (ok && r < tiles_m) seen[col * tiles_m + r]++;
+              }
+          ok = ok && std::all_of(seen.begin(), seen.end(), [](int v) { return v == 1; });
+        }
       }
-  report(ok, "wgmma-tma output tiles: each once over any grid (a block per tile, or persistent)", fmt("%.0f grids", grids));
+  // B parts: the blocks of a cluster copy disjoint row ranges covering the tile, each starting at a
+  // whole swizzle atom.
+  for (int bn : {128, 256})
+    for (int cluster : {1, 2})
+      for (int rank = 0; rank < cluster; ++rank) {
+        const int row = wg::tma_b_part_row(bn, cluster, rank);
+        ok = ok && row == rank * bn / cluster && (row * wg::kSwizzleRowBytes) % wg::kSwizzleAtomBytes == 0;
+      }
+  report(ok, "wgmma-tma output tiles: each once over any grid and cluster (a block per tile, or persistent)",
+         fmt("%.0f grids", grids));
 }
 
 template <int BN>
