@@ -15,4 +15,7 @@ if [ "${GN_BENCH_WGMMA_ATTENTION:-0}" = 1 ]; then
     GPTNEO_CUDA_WGMMA_ATTENTION=$choice "${NODE:-node}" scripts/gpu-node-check.mjs --prefill-only || status=1
   done
 fi
+# Prefill with 16-bit activations between the wgmma GEMMs (GPTNEO_CUDA_X16=1, read when the model loads;
+# the x16 group of test_cuda_ops checks that it equals the default bit for bit).
+GPTNEO_CUDA_X16=1 "${NODE:-node}" scripts/gpu-node-check.mjs --prefill-only || status=1
 exit $status

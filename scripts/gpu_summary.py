@@ -78,6 +78,11 @@ def main():
                 if tma:
                     row(f"{tag}/" + rest, tma.get("value"), p.get("value"), "TFLOP/s",
                         f"cuBLAS (torch bf16 linear); wgmma (cp.async) {wg.get('value') or 0:.0f}")
+    # The prompt MLP block with 16-bit activations between its ops (GPTNEO_CUDA_X16=1) beside fp32 ones.
+    for k in keys:
+        if k.startswith("mlp/"):
+            o16, o32 = ours.get("mlp_x16/" + k[len("mlp/"):], {}), ours.get(k, {})
+            row("mlp_x16/" + k[len("mlp/"):] + " ms", o16.get("ms"), o32.get("ms"), "ms", "our fp32-activation MLP block")
     for k in keys:
         if k.startswith("attn_"):
             # Rows of a forced kernel carry its name ("/tensor-core_1.3B/"), rows of a half cache its type

@@ -161,6 +161,17 @@ void bench_copy(bool quick) {
   gn_cuda_free(b);
 }
 
+// Whether to time the TMA-fed wgmma kernel `kernel` (GN_BENCH_WGMMA_TMA: "1" all three, or a
+// comma-separated list of "tma", "persistent", "cluster": gpu-check sets those whose tests passed).
+bool bench_tma_kernel(int kernel) {
+  const char* v = std::getenv("GN_BENCH_WGMMA_TMA");
+  if (v == nullptr || !std::strcmp(v, "0")) return false;
+  if (!std::strcmp(v, "1")) return true;
+  const char* name = kernel == GN_GEMM_WGMMA_TMA ? "tma" : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "persistent" : "cluster";
+  const std::string list = std::string(",") + v + ",";
+  return list.find(std::string(",") + name + ",") != std::string::npos;
+}
+
 void bench_gemm(const ModelShape& s, bool quick, int dtype) {
   struct Lin {
     const char* name;
@@ -199,12 +210,10 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
       // and, with GN_BENCH_WGMMA_TMA=1 (gpu-check sets it once the kernels' tests passed), the
       // TMA-fed ones' gemm_wgmma_tma/, gemm_wgmma_tma_persistent/ and gemm_wgmma_tma_cluster/; their
       // times include rounding x), also where not selected.
-      const char* tma_env = std::getenv("GN_BENCH_WGMMA_TMA");
-      const bool bench_tma = tma_env != nullptr && std::strcmp(tma_env, "1") == 0;
       bool wgmma_ss_ran = false;
       for (const int kernel : {(int)GN_GEMM_WGMMA_SS, (int)GN_GEMM_WGMMA_TMA, (int)GN_GEMM_WGMMA_TMA_PERSISTENT,
                                (int)GN_GEMM_WGMMA_TMA_CLUSTER}) {
-        if (kernel != GN_GEMM_WGMMA_SS && !bench_tma) continue;
+        if (kernel != GN_GEMM_WGMMA_SS && !bench_tma_kernel(kernel)) continue;
         const auto wgmma = [&] { return gn_cuda_gemm_with(kernel, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr); };
         const int wst = wgmma();
         if (wst == GN_CUDA_EUNSUPPORTED) continue;
@@ -288,6 +297,51 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
     gn_cuda_free(x);
     gn_cuda_free(y);
   }
+}
+
+// The prompt MLP block as the model runs it (layer norm, c_fc + gelu_new, c_proj accumulating into the
+// residual), m rows of a bf16 model: with fp32 activations (each wgmma GEMM rounds its x in a pass of
+// its own; key mlp/) and with 16-bit ones handed from op to op (gn_cuda_layernorm_x16,
+// gn_cuda_gemm_x16; key mlp_x16/, what GPTNEO_CUDA_X16=1 runs). TFLOP/s of the two GEMMs over the
+// block's time. Only where the dispatcher puts both projections on a wgmma kernel.
+void bench_mlp(const ModelShape& s, int m) {
+  const int dt = GN_DTYPE_BF16, h = s.hidden, inter = s.mlp;
+  float* x = random_f32((size_t)m * h, 21u, 1.f);
+  float* gamma = random_f32(h, 22u, 1.f);
+  float* beta = random_f32(h, 23u, 0.1f);
+  void* w1 = random_weights((size_t)inter * h, dt, 24u);
+  void* w2 = random_weights((size_t)h * inter, dt, 25u);
+  float* b1 = random_f32(inter, 26u, 0.1f);
+  float* b2 = random_f32(h, 27u, 0.1f);
+  float* norm = static_cast<float*>(dalloc((size_t)m * h * 4));
+  float* mid = static_cast<float*>(dalloc((size_t)m * inter * 4));
+  const int k1 = gn_cuda_gemm_select(m, inter, h, dt, norm, h, w1), k2 = gn_cuda_gemm_select(m, h, inter, dt, mid, inter, w2);
+  if (gn_cuda_gemm_x16(k1, norm, dt, m, h, w1, dt, inter, h, b1, mid, dt, inter, GN_EPILOGUE_GELU_NEW, nullptr) == 0 &&
+      gn_cuda_gemm_x16(k2, mid, dt, m, inter, w2, dt, h, inter, b2, x, GN_DTYPE_F32, h, GN_EPILOGUE_ACCUMULATE, nullptr) == 0) {
+    const double flop = 4.0 * m * h * inter;
+    const double ms32 = time_ms([&] {
+      BENCH_CHECK(gn_cuda_layernorm(x, m, h, h, gamma, beta, 1e-5f, norm, h, nullptr));
+      BENCH_CHECK(gn_cuda_gemm(norm, m, h, w1, dt, inter, h, b1, mid, inter, GN_EPILOGUE_GELU_NEW, nullptr));
+      BENCH_CHECK(gn_cuda_gemm(mid, m, inter, w2, dt, h, inter, b2, x, h, GN_EPILOGUE_ACCUMULATE, nullptr));
+    }, 2, 10);
+    const double ms16 = time_ms([&] {
+      BENCH_CHECK(gn_cuda_layernorm_x16(x, m, h, h, gamma, beta, 1e-5f, norm, dt, h, nullptr));
+      BENCH_CHECK(gn_cuda_gemm_x16(k1, norm, dt, m, h, w1, dt, inter, h, b1, mid, dt, inter, GN_EPILOGUE_GELU_NEW, nullptr));
+      BENCH_CHECK(gn_cuda_gemm_x16(k2, mid, dt, m, inter, w2, dt, h, inter, b2, x, GN_DTYPE_F32, h, GN_EPILOGUE_ACCUMULATE,
+                                   nullptr));
+    }, 2, 10);
+    char shape[128];
+    std::snprintf(shape, sizeof shape, "%s mlp m=%d h=%d inter=%d [%s, %s] fp32 activations", s.name, m, h, inter,
+                  gn_cuda_gemm_kernel_name(k1), gn_cuda_gemm_kernel_name(k2));
+    add("mlp_bf16", std::string("mlp/") + s.name + "/m=" + std::to_string(m), shape, ms32, flop / (ms32 * 1e-3) / 1e12,
+        "TFLOP/s");
+    std::snprintf(shape, sizeof shape, "%s mlp m=%d h=%d inter=%d [%s, %s] 16-bit activations", s.name, m, h, inter,
+                  gn_cuda_gemm_kernel_name(k1), gn_cuda_gemm_kernel_name(k2));
+    add("mlp_x16_bf16", std::string("mlp_x16/") + s.name + "/m=" + std::to_string(m), shape, ms16,
+        flop / (ms16 * 1e-3) / 1e12, "TFLOP/s");
+  }
+  (void)cudaGetLastError();
+  for (void* p : {(void*)x, (void*)gamma, (void*)beta, w1, w2, (void*)b1, (void*)b2, (void*)norm, (void*)mid}) gn_cuda_free(p);
 }
 
 // One attention problem: `seqs` sequences, each with `fresh` new queries at the end of `ctx` keys.
@@ -546,6 +600,7 @@ int main(int argc, char** argv) {
   bench_copy(quick);
   for (const auto& m : models) {
     bench_gemm(m, quick, GN_DTYPE_BF16);
+    bench_mlp(m, quick ? 512 : 2048);
     if (quick) break;
   }
   if (gemm_only) {

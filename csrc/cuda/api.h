@@ -176,6 +176,22 @@ int gn_cuda_gemm(const float* d_x, int m, int ldx, const void* d_w, int w_dtype,
 int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, const void* d_w, int w_dtype,
                       int n, int k, const float* d_bias, float* d_y, int ldy, int epilogue,
                       void* stream);
+// A wgmma kernel (GN_GEMM_WGMMA_*) with x already rounded to W's 16-bit type and/or y written
+// rounded to it, so that an activation passed from one wgmma GEMM (or gn_cuda_layernorm_x16) to the
+// next skips the x rounding pass: x_dtype GN_DTYPE_F32 (d_x float, row stride ldx, rounded by the
+// kernel's own pass) or w_dtype (d_x [m, k] 16-bit, dense: ldx == k, 16-byte aligned); y_dtype
+// GN_DTYPE_F32 (d_y float) or w_dtype (d_y 16-bit, row stride ldy, each value the epilogue's result
+// rounded to nearest even: what the rounding pass would make of the fp32 y; not with
+// GN_EPILOGUE_ACCUMULATE). Results equal gn_cuda_gemm_with's bit for bit (then rounded, for a 16-bit
+// y). GN_CUDA_EUNSUPPORTED for other kernels or where the kernel cannot serve the shape.
+int gn_cuda_gemm_x16(int kernel, const void* d_x, int x_dtype, int m, int ldx, const void* d_w, int w_dtype,
+                     int n, int k, const float* d_bias, void* d_y, int y_dtype, int ldy, int epilogue,
+                     void* stream);
+// Whether `kernel` is one of the wgmma kernels (those gn_cuda_gemm_x16 takes).
+static inline int gn_cuda_gemm_is_wgmma(int kernel) {
+  return kernel == GN_GEMM_WGMMA_SS || kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ||
+         kernel == GN_GEMM_WGMMA_TMA_CLUSTER;
+}
 
 // y = epilogue(layernorm(x) · Wᵀ + bias), each x row layer-normed as gn_cuda_layernorm would (gamma,
 // beta: [k]; summation order differs) by the decode GEMV itself: one launch instead of two.
@@ -202,6 +218,10 @@ int gn_cuda_gemv_stream(const float* d_x, int m, int ldx, const float* d_gamma, 
 // when ldy == ldx.
 int gn_cuda_layernorm(const float* d_x, int rows, int dim, int ldx, const float* d_gamma,
                       const float* d_beta, float eps, float* d_y, int ldy, void* stream);
+// gn_cuda_layernorm's values rounded to nearest even to y_dtype (GN_DTYPE_BF16 or GN_DTYPE_F16) in
+// d_y16 [rows, dim] (row stride ldy): a wgmma GEMM's x for gn_cuda_gemm_x16.
+int gn_cuda_layernorm_x16(const float* d_x, int rows, int dim, int ldx, const float* d_gamma,
+                          const float* d_beta, float eps, void* d_y16, int y_dtype, int ldy, void* stream);
 // out[t, :] = wte[ids[t], :] + wpe[pos[t], :]; rows with an id or position outside the
 // tables are written as NaN (the host validates ids before upload).
 int gn_cuda_embed(const int32_t* d_ids, const int32_t* d_positions, int tokens, const void* d_wte,

@@ -78,6 +78,22 @@ bool can_run(int kernel, const GemmArgs& a) {
   return false;
 }
 
+// Launches `kernel` (can_run checked by the caller).
+int run_kernel(int kernel, const GemmArgs& a, cudaStream_t s) {
+  switch (kernel) {
+    case GN_GEMM_GEMV: return launch_gemm_gemv(a, s);
+    case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
+    case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
+    case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
+    case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
+    case GN_GEMM_WGMMA_TMA:
+    case GN_GEMM_WGMMA_TMA_PERSISTENT:
+    case GN_GEMM_WGMMA_TMA_CLUSTER: return launch_gemm_wgmma_tma(a, kernel, s);
+    case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
+    default: return launch_gemm_simt(a, s);
+  }
+}
+
 }  // namespace
 
 extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
@@ -118,19 +134,32 @@ extern "C" int gn_cuda_gemm_with(int kernel, const float* d_x, int m, int ldx, c
   GN_CUDA_REQUIRE(k > 0 && ldx >= k && ldy >= n && d_x && d_w && d_y, GN_CUDA_EINVAL);
   GemmArgs a{d_x, m, ldx, d_w, w_dtype, n, k, d_bias, d_y, ldy, epilogue};
   GN_CUDA_REQUIRE(can_run(kernel, a), GN_CUDA_EUNSUPPORTED);
-  cudaStream_t s = as_stream(stream);
-  switch (kernel) {
-    case GN_GEMM_GEMV: return launch_gemm_gemv(a, s);
-    case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
-    case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
-    case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
-    case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
-    case GN_GEMM_WGMMA_TMA:
-    case GN_GEMM_WGMMA_TMA_PERSISTENT:
-    case GN_GEMM_WGMMA_TMA_CLUSTER: return launch_gemm_wgmma_tma(a, kernel, s);
-    case GN_GEMM_GEMV_STREAM: return launch_gemm_gemv_stream(a, s);
-    default: return launch_gemm_simt(a, s);
-  }
+  return run_kernel(kernel, a, as_stream(stream));
+}
+
+extern "C" int gn_cuda_gemm_x16(int kernel, const void* d_x, int x_dtype, int m, int ldx, const void* d_w, int w_dtype,
+                                int n, int k, const float* d_bias, void* d_y, int y_dtype, int ldy, int epilogue,
+                                void* stream) {
+  GN_CUDA_REQUIRE(m >= 0 && n >= 0 && k >= 0 && (w_dtype == GN_DTYPE_BF16 || w_dtype == GN_DTYPE_F16), GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE((x_dtype == GN_DTYPE_F32 || x_dtype == w_dtype) && (y_dtype == GN_DTYPE_F32 || y_dtype == w_dtype),
+                  GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(epilogue >= GN_EPILOGUE_STORE && epilogue <= GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
+  // (a 16-bit y holds the epilogue's result only: nothing to accumulate into)
+  GN_CUDA_REQUIRE(y_dtype == GN_DTYPE_F32 || epilogue != GN_EPILOGUE_ACCUMULATE, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(gn_cuda_gemm_is_wgmma(kernel), GN_CUDA_EUNSUPPORTED);
+  if (m == 0 || n == 0) return GN_CUDA_OK;
+  // (a 16-bit x is dense, as the rounding pass would have written it)
+  GN_CUDA_REQUIRE(k > 0 && ldx >= k && ldy >= n && d_x && d_w && d_y && (x_dtype == GN_DTYPE_F32 || ldx == k),
+                  GN_CUDA_EINVAL);
+  const bool x16 = x_dtype != GN_DTYPE_F32, y16 = y_dtype != GN_DTYPE_F32;
+  // can_run's requirements on x (a row stride of 4 floats, 16-byte aligned) are checked on the address
+  // given: a dense 16-bit x with k % 8 == 0 and a 16-byte aligned base meets what the kernels read.
+  GemmArgs a{static_cast<const float*>(d_x), m, ldx, d_w, w_dtype, n, k, d_bias,
+             y16 ? nullptr : static_cast<float*>(d_y), ldy, epilogue};
+  GN_CUDA_REQUIRE(can_run(kernel, a), GN_CUDA_EUNSUPPORTED);
+  if (x16) a.x = nullptr, a.x16 = d_x;
+  if (y16) a.y16 = d_y;
+  return run_kernel(kernel, a, as_stream(stream));
 }
 
 extern "C" int gn_cuda_gemm(const float* d_x, int m, int ldx, const void* d_w, int w_dtype, int n, int k,

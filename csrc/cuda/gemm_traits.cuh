@@ -99,6 +99,11 @@ struct GemmArgs {
   const float* ln_gamma = nullptr;
   const float* ln_beta = nullptr;
   float ln_eps = 0.f;
+  // wgmma kernels only (gn_cuda_gemm_x16): x16, when set, is x already rounded to W's type ([m, k],
+  // dense, in place of x); y16, when set, receives y rounded to W's type ([m, n], row stride ldy, in
+  // place of y; epilogues without accumulate).
+  const void* x16 = nullptr;
+  void* y16 = nullptr;
 };
 
 int launch_gemm_tc(const GemmArgs& a, bool small_tiles, cudaStream_t stream);

@@ -107,7 +107,7 @@ __global__ void GN_WGMMA_BOUNDS gemm_wgmma_ss_kernel(GemmArgs a, const WT* __res
   wgmma::fence_accumulators<T::kAcc>(acc);
   cp_async_wait<0>();
 
-  wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, wg, warp, lane);
+  wgmma::store_d_tile<WT, T::kAcc>(a, acc, m0, n0, wg, warp, lane);
 #endif
 }
 

@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
       wgmma::fence_accumulators<T::kAcc>(acc);
       // The output tile's last stage is free too; the producer fills it for the next tile meanwhile.
       release(it - 1);
-      if (row < tiles_m) wgmma::store_d_tile<T::kAcc>(a, acc, m0, n0, cg, warp, lane);
+      if (row < tiles_m) wgmma::store_d_tile<WT, T::kAcc>(a, acc, m0, n0, cg, warp, lane);
     }
   }
   // No block of a cluster leaves while the other may still arrive on its barriers.

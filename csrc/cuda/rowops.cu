@@ -1,6 +1,9 @@
 // Row-wise ops: layer norm, embedding gather, row gather, argmax.
 #include <limits.h>
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "cuda/common.cuh"
 #include "cuda/programmatic.cuh"
 
@@ -10,17 +13,24 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
+// A layer-normed value as stored: fp32, or rounded to nearest even to a 16-bit type (the rounding of
+// the wgmma GEMMs' x pass, wgmma_x16.cuh: a 16-bit output is what that pass would make of the fp32 one).
+__device__ __forceinline__ float ln_out(float v, float) { return v; }
+__device__ __forceinline__ __nv_bfloat16 ln_out(float v, __nv_bfloat16) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __half ln_out(float v, __half) { return __float2half_rn(v); }
+
 // Rows of up to kRowThreads * kLnRegs elements: each thread keeps its elements in registers, so
 // the row is read from memory once (the same two fp32 passes and summation order as
-// layernorm_kernel below, hence the same result).
+// layernorm_kernel below, hence the same result). OutT: float, __nv_bfloat16 or __half.
 constexpr int kLnRegs = 8;
+template <typename OutT>
 __global__ void layernorm_regs_kernel(const float* __restrict__ x, int dim, int ldx,
                                       const float* __restrict__ gamma, const float* __restrict__ beta,
-                                      float eps, float* y, int ldy) {
+                                      float eps, OutT* y, int ldy) {
   dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ float scratch[32];
   const float* xr = x + (size_t)blockIdx.x * ldx;
-  float* yr = y + (size_t)blockIdx.x * ldy;
+  OutT* yr = y + (size_t)blockIdx.x * ldy;
   float v[kLnRegs];
 #pragma unroll
   for (int j = 0; j < kLnRegs; ++j) {
@@ -42,18 +52,19 @@ __global__ void layernorm_regs_kernel(const float* __restrict__ x, int dim, int 
 #pragma unroll
   for (int j = 0; j < kLnRegs; ++j) {
     const int i = threadIdx.x + j * kRowThreads;
-    if (i < dim) yr[i] = (v[j] - mean) * rstd * gamma[i] + beta[i];
+    if (i < dim) yr[i] = ln_out((v[j] - mean) * rstd * gamma[i] + beta[i], OutT());
   }
 }
 
 // One block per row; two passes over the row (mean, then centred variance) in fp32.
+template <typename OutT>
 __global__ void layernorm_kernel(const float* __restrict__ x, int dim, int ldx,
                                  const float* __restrict__ gamma, const float* __restrict__ beta,
-                                 float eps, float* y, int ldy) {
+                                 float eps, OutT* y, int ldy) {
   dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ float scratch[32];
   const float* xr = x + (size_t)blockIdx.x * ldx;
-  float* yr = y + (size_t)blockIdx.x * ldy;
+  OutT* yr = y + (size_t)blockIdx.x * ldy;
   float s = 0.f;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) s += xr[i];
   const float mean = block_sum(s, scratch) / dim;
@@ -64,7 +75,14 @@ __global__ void layernorm_kernel(const float* __restrict__ x, int dim, int ldx,
   }
   const float rstd = rsqrtf(block_sum(v, scratch) / dim + eps);
   // y may alias x: every read of the row happened before the last block_sum's barrier.
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = (xr[i] - mean) * rstd * gamma[i] + beta[i];
+  for (int i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = ln_out((xr[i] - mean) * rstd * gamma[i] + beta[i], OutT());
+}
+
+template <typename OutT>
+int launch_layernorm(const float* d_x, int rows, int dim, int ldx, const float* d_gamma, const float* d_beta, float eps,
+                     OutT* d_y, int ldy, cudaStream_t stream) {
+  return launch_dependent(dim <= kRowThreads * kLnRegs ? layernorm_regs_kernel<OutT> : layernorm_kernel<OutT>,
+                          dim3(rows), dim3(kRowThreads), 0, stream, d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
 }
 
 __global__ void embed_kernel(const int32_t* __restrict__ ids, const int32_t* __restrict__ positions,
@@ -131,8 +149,19 @@ extern "C" int gn_cuda_layernorm(const float* d_x, int rows, int dim, int ldx, c
                                  const float* d_beta, float eps, float* d_y, int ldy, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  return launch_dependent(dim <= kRowThreads * kLnRegs ? layernorm_regs_kernel : layernorm_kernel, dim3(rows),
-                          dim3(kRowThreads), 0, as_stream(stream), d_x, dim, ldx, d_gamma, d_beta, eps, d_y, ldy);
+  return launch_layernorm(d_x, rows, dim, ldx, d_gamma, d_beta, eps, d_y, ldy, as_stream(stream));
+}
+
+extern "C" int gn_cuda_layernorm_x16(const float* d_x, int rows, int dim, int ldx, const float* d_gamma,
+                                     const float* d_beta, float eps, void* d_y16, int y_dtype, int ldy, void* stream) {
+  GN_CUDA_REQUIRE(rows >= 0 && dim > 0 && ldx >= dim && ldy >= dim, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(y_dtype == GN_DTYPE_BF16 || y_dtype == GN_DTYPE_F16, GN_CUDA_EINVAL);
+  if (rows == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(d_x && d_gamma && d_beta && d_y16, GN_CUDA_EINVAL);
+  if (y_dtype == GN_DTYPE_BF16)
+    return launch_layernorm(d_x, rows, dim, ldx, d_gamma, d_beta, eps, static_cast<__nv_bfloat16*>(d_y16), ldy,
+                            as_stream(stream));
+  return launch_layernorm(d_x, rows, dim, ldx, d_gamma, d_beta, eps, static_cast<__half*>(d_y16), ldy, as_stream(stream));
 }
 
 extern "C" int gn_cuda_embed(const int32_t* d_ids, const int32_t* d_positions, int tokens, const void* d_wte,

@@ -57,19 +57,30 @@ __device__ __forceinline__ void fence_fragments(uint32_t* regs) {
   for (int i = 0; i < kRegs; ++i) fence_operand(regs[i]);
 }
 
+// y rounded to nearest even to WT (the rounding of the x pass, wgmma_x16.cuh, so that a 16-bit y
+// read by the next wgmma GEMM is the x16 that pass would have made of the fp32 y).
+__device__ __forceinline__ __nv_bfloat16 round_to(float v, __nv_bfloat16) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __half round_to(float v, __half) { return __float2half_rn(v); }
+
 // The epilogue straight from the D fragments of warpgroup wg (rows m0 + 64 wg ..): accumulator i of
 // (warp, lane) is element (d_row, d_col); bias, gelu_new or accumulate (common.cuh apply_epilogue),
-// bounds-checked against m and n.
-template <int kAcc>
+// bounds-checked against m and n; into fp32 y, or rounded to WT into y16 when that is set.
+template <typename WT, int kAcc>
 __device__ __forceinline__ void store_d_tile(const GemmArgs& a, const float* acc, int m0, int n0, int wg, int warp,
                                              int lane) {
   const int row0 = m0 + 64 * wg;
+  WT* const y16 = static_cast<WT*>(a.y16);
 #pragma unroll
   for (int i = 0; i < kAcc; ++i) {
     const int row = row0 + d_row(warp, lane, i), col = n0 + d_col(lane, i);
     if (row < a.m && col < a.n) {
-      float* yp = a.y + (size_t)row * a.ldy + col;
-      *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
+      const size_t at = (size_t)row * a.ldy + col;
+      if (y16 != nullptr) {
+        y16[at] = round_to(apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, nullptr), WT());
+      } else {
+        float* yp = a.y + at;
+        *yp = apply_epilogue(acc[i], a.bias ? a.bias[col] : 0.f, a.epilogue, yp);
+      }
     }
   }
 }

@@ -75,13 +75,15 @@ int round_x(const GemmArgs& a, cudaStream_t stream, WT** x16) {
 }
 
 // Queues gemm(x16) with x rounded into a workspace, then frees the workspace in stream order (after
-// the GEMM has read it). Without the memory for it, runs the mma.sync kernel instead: same numerics.
+// the GEMM has read it). Without the memory for it, runs the mma.sync kernel instead: same numerics
+// (where y is fp32; a 16-bit y has no such fallback). x given rounded already (a.x16): gemm(a.x16).
 template <typename WT, typename Gemm>
 int with_rounded_x(const GemmArgs& a, cudaStream_t stream, Gemm&& gemm) {
+  if (a.x16 != nullptr) return gemm(static_cast<const WT*>(a.x16));
   WT* x16 = nullptr;
   int status = round_x<WT>(a, stream, &x16);
   if (status != GN_CUDA_OK) return status;
-  if (x16 == nullptr) return launch_gemm_tc(a, false, stream);
+  if (x16 == nullptr) return a.y16 != nullptr ? static_cast<int>(cudaErrorMemoryAllocation) : launch_gemm_tc(a, false, stream);
   status = gemm(static_cast<const WT*>(x16));
   const int freed = static_cast<int>(cudaFreeAsync(x16, stream));
   return status != GN_CUDA_OK ? status : freed;

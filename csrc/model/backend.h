@@ -143,6 +143,17 @@ class Backend {
     GN_RETURN_IF_ERROR(layernorm(d_x, m, w.k, ldx, d_gamma, d_beta, eps, d_norm, w.k));
     return linear(d_norm, m, w.k, w, d_bias, d_y, ldy, epilogue);
   }
+  // The MLP block with its residual add: d_y (ldy) += c_proj(gelu_new(c_fc(layernorm(d_x)))), i.e.
+  // layernorm_linear (fc, fc_bias, gelu_new) into d_mid, then linear (proj, proj_bias, accumulate)
+  // into d_y. d_norm [m, fc.k] and d_mid [m, fc.n] are scratch: nothing useful in them afterwards (a
+  // backend may keep the activations in another type there). d_y may be d_x.
+  virtual Status mlp(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
+                     const PreparedLinear& fc, const float* d_fc_bias, const PreparedLinear& proj,
+                     const float* d_proj_bias, float* d_y, int ldy, float* d_norm, float* d_mid) {
+    GN_RETURN_IF_ERROR(layernorm_linear(d_x, m, ldx, d_gamma, d_beta, eps, fc, d_fc_bias, d_mid, fc.n,
+                                        LinearEpilogue::kGeluNew, d_norm));
+    return linear(d_mid, m, fc.n, proj, d_proj_bias, d_y, ldy, LinearEpilogue::kAccumulate);
+  }
   // Whether kv_write/attention take caches of this element dtype.
   virtual bool supports_kv_dtype(DType dtype) const { return dtype == DType::kF32; }
   // Writes the step's K/V rows ([tokens, heads*head_dim] float32, ld ldkv) into one layer's cache

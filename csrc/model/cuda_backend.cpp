@@ -133,6 +133,10 @@ class CudaBackend : public Backend {
     // GPTNEO_CUDA_L2_PREFETCH=1: the streaming GEMV's warps ask L2 for their weight rows before waiting for
     // the previous kernel (NOTES.md round 10). Opt-in until measured; best effort, as above.
     if (env_is("GPTNEO_CUDA_L2_PREFETCH", "1")) (void)gn_cuda_stream_set_l2_prefetch(stream_, 1);
+    // GPTNEO_CUDA_X16=1: prompt-sized layer norms and MLPs hand their activations to the wgmma GEMMs
+    // already rounded to the weight type (no rounding pass; c_fc writes 16-bit). Opt-in until a GPU has
+    // run it; the results equal the default's bit for bit.
+    x16_activations_ = env_is("GPTNEO_CUDA_X16", "1");
   }
 
   std::vector<std::string> experimental_switches() const override {
@@ -144,6 +148,7 @@ class CudaBackend : public Backend {
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
     if (gn_cuda_stream_l2_prefetch(stream_)) on.push_back("l2Prefetch");
+    if (x16_activations_ && gn_cuda_gemm_wgmma_enabled()) on.push_back("x16Activations");
     if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) on.push_back(wgmma);
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
     if (wgmma_attention != 0)
@@ -315,6 +320,16 @@ class CudaBackend : public Backend {
                           const PreparedLinear& w, const float* d_bias, float* d_y, int ldy, LinearEpilogue epilogue,
                           float* d_norm) override {
     const auto& cw = static_cast<const CudaLinear&>(w);
+    // GPTNEO_CUDA_X16=1 and a wgmma GEMM: the layer norm writes the GEMM's rounded x into d_norm.
+    if (const int kernel = x16_gemm(m, w, d_norm); kernel >= 0) {
+      GN_RETURN_IF_ERROR(enter());
+      GN_CUDA_STATUS(gn_cuda_layernorm_x16(d_x, m, w.k, ldx, d_gamma, d_beta, eps, d_norm, (int)w.dtype, w.k, stream_),
+                     "layernorm_linear");
+      GN_CUDA_STATUS(gn_cuda_gemm_x16(kernel, d_norm, (int)w.dtype, m, w.k, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
+                                      d_y, GN_DTYPE_F32, ldy, (int)epilogue, stream_),
+                     "layernorm_linear");
+      return Status::Ok();
+    }
     if (!fused_layernorm_ || !gn_cuda_layernorm_gemv_supported(m, w.n, w.k, (int)w.dtype, cw.data()) ||
         gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_norm, w.k, cw.data()) != GN_GEMM_GEMV)
       return Backend::layernorm_linear(d_x, m, ldx, d_gamma, d_beta, eps, w, d_bias, d_y, ldy, epilogue, d_norm);
@@ -328,6 +343,27 @@ class CudaBackend : public Backend {
     GN_CUDA_STATUS(gn_cuda_layernorm_gemv(d_x, m, ldx, d_gamma, d_beta, eps, cw.data(), (int)w.dtype, w.n, w.k, d_bias,
                                           d_y, ldy, (int)epilogue, stream_),
                    "layernorm_linear");
+    return Status::Ok();
+  }
+
+  // GPTNEO_CUDA_X16=1 and both projections on wgmma GEMMs: layer norm → 16-bit x in d_norm → c_fc with
+  // gelu_new written 16-bit into d_mid → c_proj reading it, accumulating into d_y. No rounding pass; the
+  // values each GEMM reads are those the pass would have made, so the result is the default's.
+  Status mlp(const float* d_x, int m, int ldx, const float* d_gamma, const float* d_beta, float eps,
+             const PreparedLinear& fc, const float* d_fc_bias, const PreparedLinear& proj, const float* d_proj_bias,
+             float* d_y, int ldy, float* d_norm, float* d_mid) override {
+    const int fc_kernel = x16_gemm(m, fc, d_norm), proj_kernel = x16_gemm(m, proj, d_mid);
+    if (fc_kernel < 0 || proj_kernel < 0 || fc.dtype != proj.dtype || proj.k != fc.n)
+      return Backend::mlp(d_x, m, ldx, d_gamma, d_beta, eps, fc, d_fc_bias, proj, d_proj_bias, d_y, ldy, d_norm, d_mid);
+    GN_RETURN_IF_ERROR(enter());
+    const int t = (int)fc.dtype;
+    GN_CUDA_STATUS(gn_cuda_layernorm_x16(d_x, m, fc.k, ldx, d_gamma, d_beta, eps, d_norm, t, fc.k, stream_), "mlp");
+    GN_CUDA_STATUS(gn_cuda_gemm_x16(fc_kernel, d_norm, t, m, fc.k, static_cast<const CudaLinear&>(fc).data(), t, fc.n,
+                                    fc.k, d_fc_bias, d_mid, t, fc.n, GN_EPILOGUE_GELU_NEW, stream_),
+                   "mlp");
+    GN_CUDA_STATUS(gn_cuda_gemm_x16(proj_kernel, d_mid, t, m, proj.k, static_cast<const CudaLinear&>(proj).data(), t,
+                                    proj.n, proj.k, d_proj_bias, d_y, GN_DTYPE_F32, ldy, GN_EPILOGUE_ACCUMULATE, stream_),
+                   "mlp");
     return Status::Ok();
   }
 
@@ -559,6 +595,14 @@ class CudaBackend : public Backend {
     return m <= gemv_stream_rows_ && gn_cuda_gemv_stream_supported(m, w.n, w.k, (int)w.dtype, cw.data()) &&
            gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, ldx, cw.data()) == GN_GEMM_GEMV;
   }
+  // The wgmma kernel a GEMM of m rows by `w` runs on (x at d_x, row stride w.k) when GPTNEO_CUDA_X16=1
+  // can hand it 16-bit activations, else -1.
+  int x16_gemm(int m, const PreparedLinear& w, const float* d_x) const {
+    if (!x16_activations_ || (w.dtype != DType::kBF16 && w.dtype != DType::kF16)) return -1;
+    const int kernel = gn_cuda_gemm_select(m, w.n, w.k, (int)w.dtype, d_x, w.k, static_cast<const CudaLinear&>(w).data());
+    return gn_cuda_gemm_is_wgmma(kernel) ? kernel : -1;
+  }
+
   static bool env_is(const char* name, const char* value) {
     const char* v = std::getenv(name);
     return v != nullptr && std::strcmp(v, value) == 0;
@@ -568,6 +612,7 @@ class CudaBackend : public Backend {
   int gemv_stream_rows_ = 0;                        // decode rows at most this many stream (0: off)
   bool fused_kv_write_ = false;                      // GPTNEO_CUDA_FUSED_KV=1: kv_write inside decode attention
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
+  bool x16_activations_ = false;                     // GPTNEO_CUDA_X16=1: 16-bit activations between wgmma GEMMs
 };
 
 }  // namespace

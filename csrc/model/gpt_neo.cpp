@@ -196,10 +196,7 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
     GN_RETURN_IF_ERROR(be.kv_write_attention(qkv_, 3 * H, qkv_ + H, qkv_ + 2 * H, 3 * H, L.kv, tables, config_.heads,
                                              config_.head_dim(), window, 1.0f, attention_operands, attn_, H));
     GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
-    GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, mlp_,
-                                           config_.intermediate, LinearEpilogue::kGeluNew, x_));
-    GN_RETURN_IF_ERROR(be.linear(mlp_, T, config_.intermediate, *L.c_proj, L.c_proj_b, h_, H,
-                                 LinearEpilogue::kAccumulate));
+    GN_RETURN_IF_ERROR(be.mlp(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, *L.c_proj, L.c_proj_b, h_, H, x_, mlp_));
   }
   return Status::Ok();
 }

@@ -207,19 +207,40 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
                       float* y, int ldy, int ep, void*) {
   if (m == 0 || n == 0) return 0;
   bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
-            ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_WGMMA_SS ||
-              kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT || kernel == GN_GEMM_WGMMA_TMA_CLUSTER) &&
+            ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || gn_cuda_gemm_is_wgmma(kernel)) &&
              wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w)) ||
             (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w)) ||
             (kernel == GN_GEMM_GEMV_STREAM && gn_cuda_gemv_stream_supported(m, n, k, wdt, w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC ||
-                       kernel == GN_GEMM_WGMMA_SS || kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ||
-                       kernel == GN_GEMM_WGMMA_TMA_CLUSTER;
+                       gn_cuda_gemm_is_wgmma(kernel);
   return run_or_record([=] {
     for (int i = 0; i < m; ++i) gemm_row(x + (size_t)i * ldx, w, wdt, n, k, bias, y + (size_t)i * ldy, ep, round_x);
   });
 }
+// As gemm.cu: the wgmma kernels only, with the same argument checks; a 16-bit x is read as the
+// rounded values it holds (rounding them again changes nothing), a 16-bit y stores rounded results.
+int gn_cuda_gemm_x16(int kernel, const void* x, int xdt, int m, int ldx, const void* w, int wdt, int n, int k,
+                     const float* bias, void* y, int ydt, int ldy, int ep, void*) {
+  if (m < 0 || n < 0 || k < 0 || (wdt != GN_DTYPE_BF16 && wdt != GN_DTYPE_F16)) return GN_CUDA_EINVAL;
+  if ((xdt != GN_DTYPE_F32 && xdt != wdt) || (ydt != GN_DTYPE_F32 && ydt != wdt)) return GN_CUDA_EINVAL;
+  if (ep < GN_EPILOGUE_STORE || ep > GN_EPILOGUE_ACCUMULATE) return GN_CUDA_EINVAL;
+  if (ydt != GN_DTYPE_F32 && ep == GN_EPILOGUE_ACCUMULATE) return GN_CUDA_EINVAL;
+  if (!gn_cuda_gemm_is_wgmma(kernel)) return GN_CUDA_EUNSUPPORTED;
+  if (m == 0 || n == 0) return 0;
+  if (k <= 0 || ldx < k || ldy < n || !x || !w || !y || (xdt != GN_DTYPE_F32 && ldx != k)) return GN_CUDA_EINVAL;
+  if (k % 8 != 0 || ldx % 4 != 0 || !aligned16(x) || !aligned16(w)) return GN_CUDA_EUNSUPPORTED;
+  return run_or_record([=] {
+    std::vector<float> xr(k), yr(n);
+    for (int i = 0; i < m; ++i) {
+      for (int kk = 0; kk < k; ++kk) xr[kk] = load(x, xdt, (size_t)i * ldx + kk);
+      for (int j = 0; j < n; ++j) yr[j] = ydt == GN_DTYPE_F32 ? static_cast<float*>(y)[(size_t)i * ldy + j] : 0.f;
+      gemm_row(xr.data(), w, wdt, n, k, bias, yr.data(), ep, true);
+      for (int j = 0; j < n; ++j) store(y, ydt, (size_t)i * ldy + j, yr[j]);
+    }
+  });
+}
+
 int gn_cuda_gemm(const float* x, int m, int ldx, const void* w, int wdt, int n, int k, const float* b, float* y, int ldy,
                  int ep, void* s) {
   return gn_cuda_gemm_with(gn_cuda_gemm_select(m, n, k, wdt, x, ldx, w), x, m, ldx, w, wdt, n, k, b, y, ldy, ep, s);
@@ -274,6 +295,21 @@ int gn_cuda_layernorm(const float* x, int rows, int dim, int ldx, const float* g
   return run_or_record([=] {
     // (y may alias x: layernorm_row reads each element before writing it back)
     for (int r = 0; r < rows; ++r) layernorm_row(x + (size_t)r * ldx, dim, g, b, eps, y + (size_t)r * ldy);
+  });
+}
+
+// As rowops.cu: the fp32 values rounded to nearest even (the mock's store rounds as the GPU's x pass).
+int gn_cuda_layernorm_x16(const float* x, int rows, int dim, int ldx, const float* g, const float* b, float eps, void* y16,
+                          int ydt, int ldy, void*) {
+  if (rows < 0 || dim <= 0 || ldx < dim || ldy < dim || (ydt != GN_DTYPE_BF16 && ydt != GN_DTYPE_F16)) return GN_CUDA_EINVAL;
+  if (rows == 0) return 0;
+  if (!x || !g || !b || !y16) return GN_CUDA_EINVAL;
+  return run_or_record([=] {
+    std::vector<float> row(dim);
+    for (int r = 0; r < rows; ++r) {
+      layernorm_row(x + (size_t)r * ldx, dim, g, b, eps, row.data());
+      for (int d = 0; d < dim; ++d) store(y16, ydt, (size_t)r * ldy + d, row[d]);
+    }
   });
 }
 

@@ -122,6 +122,17 @@ bool hopper_device() {
   return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
 }
 
+// Whether the TMA-fed wgmma kernel `kernel` runs here: GN_TEST_WGMMA_TMA unset, empty or "1": all of them;
+// "0": none; else a comma-separated list of "tma", "persistent", "cluster" (gpu-check runs each alone
+// when the three together fail, so that one kernel's trap cannot hide the others' results).
+bool tma_kernel_tested(int kernel) {
+  const char* v = std::getenv("GN_TEST_WGMMA_TMA");
+  if (v == nullptr || !*v || !std::strcmp(v, "1")) return true;
+  const char* name = kernel == GN_GEMM_WGMMA_TMA ? "tma" : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "persistent" : "cluster";
+  const std::string list = std::string(",") + v + ",";
+  return list.find(std::string(",") + name + ",") != std::string::npos;
+}
+
 // The host mock (cuda_api_mock.cpp) rather than a GPU.
 bool host_mock() {
   CudaDeviceInfo info;
@@ -182,18 +193,14 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     return;
 
   bool tc_served = false;
-  // The TMA-fed wgmma kernels (a block per tile, persistent, clusters) are experimental: GN_TEST_WGMMA_TMA=0
-  // leaves them out (gpu-check's main stages, so that a pipeline bug cannot take the rest of their
-  // results with it; they have a stage of their own there).
-  const char* tma_env = std::getenv("GN_TEST_WGMMA_TMA");
-  const bool test_tma = !(tma_env && !std::strcmp(tma_env, "0"));
+  // The TMA-fed wgmma kernels (a block per tile, persistent, clusters) are experimental: GN_TEST_WGMMA_TMA
+  // picks them (tma_kernel_tested; gpu-check's main stages run with 0, so that a pipeline bug cannot take
+  // the rest of their results with it: they have a stage of their own there).
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
                      GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT,
                      GN_GEMM_WGMMA_TMA_CLUSTER}) {
-    const bool tma = kernel == GN_GEMM_WGMMA_TMA || kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ||
-                     kernel == GN_GEMM_WGMMA_TMA_CLUSTER;
-    if (tma && !test_tma) continue;
-    if (gc.wgmma_only && kernel != GN_GEMM_WGMMA_SS && !tma) continue;
+    if (gn_cuda_gemm_is_wgmma(kernel) && kernel != GN_GEMM_WGMMA_SS && !tma_kernel_tested(kernel)) continue;
+    if (gc.wgmma_only && !gn_cuda_gemm_is_wgmma(kernel)) continue;
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
     // Prefill y (accumulate) or poison it, then run the forced kernel.
@@ -341,6 +348,167 @@ void test_gemm(Ctx& c) {
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced kernel 5 (retired) is refused", gn_cuda_status_name(st));
   st = gn_cuda_gemm_with(GN_GEMM_WGMMA_SS, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced wgmma-ss on fp32 weights is refused", gn_cuda_status_name(st));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16-bit activations between wgmma GEMMs (gn_cuda_layernorm_x16, gn_cuda_gemm_x16, GPTNEO_CUDA_X16)
+// ---------------------------------------------------------------------------------------------
+bool same_bytes(Ctx& c, const void* d_a, const void* d_b, size_t bytes, const std::string& what) {
+  std::vector<unsigned char> a(bytes), b(bytes);
+  if (!download(c, a.data(), d_a, bytes, what) || !download(c, b.data(), d_b, bytes, what)) return false;
+  return std::memcmp(a.data(), b.data(), bytes) == 0;
+}
+
+// The model's MLP at op level: layer norm, c_fc (gelu_new), c_proj (accumulate), once on fp32
+// activations (each wgmma kernel rounds x itself) and once on 16-bit ones handed from op to op. The
+// 16-bit path must give the same y bit for bit, and its intermediates must be the fp32 ones rounded
+// (gn_cuda_convert: round to nearest even, as the GEMMs' rounding pass).
+void test_x16_chain(Ctx& c, int m, int h, int inter, DType wt) {
+  const int dt = (int)wt, ldx = h + 4;
+  std::vector<float> x = randn(c, (size_t)m * ldx), gamma = randn(c, h, 0.5f), beta = randn(c, h, 0.1f);
+  std::vector<float> w1 = randn(c, (size_t)inter * h, 0.05f), b1 = randn(c, inter), w2 = randn(c, (size_t)h * inter, 0.05f);
+  std::vector<float> b2 = randn(c, h), y0 = randn(c, (size_t)m * h);
+  for (auto& v : gamma) v += 1.f;
+  const std::vector<uint16_t> w1_16 = encode16(w1, wt), w2_16 = encode16(w2, wt);
+  DevBuf dx(c.be, x.size() * 4), dg(c.be, h * 4), db(c.be, h * 4), dw1(c.be, w1.size() * 2), db1(c.be, inter * 4),
+      dw2(c.be, w2.size() * 2), db2(c.be, h * 4);
+  DevBuf norm(c.be, (size_t)m * h * 4), mid(c.be, (size_t)m * inter * 4), y(c.be, y0.size() * 4);
+  DevBuf n16(c.be, (size_t)m * h * 2), m16(c.be, (size_t)m * inter * 2), y16path(c.be, y0.size() * 4);
+  DevBuf n16_ref(c.be, (size_t)m * h * 2), m16_ref(c.be, (size_t)m * inter * 2);
+  const std::string base = fmt("x16 chain %s m=%d h=%d inter=%d", dtype_name(wt), m, h, inter);
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, base) || !upload(c, dg.as<void>(), gamma.data(), h * 4, base) ||
+      !upload(c, db.as<void>(), beta.data(), h * 4, base) ||
+      !upload(c, dw1.as<void>(), w1_16.data(), w1_16.size() * 2, base) ||
+      !upload(c, db1.as<void>(), b1.data(), inter * 4, base) ||
+      !upload(c, dw2.as<void>(), w2_16.data(), w2_16.size() * 2, base) || !upload(c, db2.as<void>(), b2.data(), h * 4, base))
+    return;
+  for (int kernel : {GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT, GN_GEMM_WGMMA_TMA_CLUSTER}) {
+    if (kernel != GN_GEMM_WGMMA_SS && !tma_kernel_tested(kernel)) continue;
+    const std::string what = base + " " + gn_cuda_gemm_kernel_name(kernel);
+    // (both residual streams start as y0)
+    if (!upload(c, y.as<void>(), y0.data(), y0.size() * 4, what) || !upload(c, y16path.as<void>(), y0.data(), y0.size() * 4, what))
+      return;
+    // fp32 activations
+    int st = gn_cuda_layernorm(dx.as<float>(), m, h, ldx, dg.as<float>(), db.as<float>(), 1e-5f, norm.as<float>(), h, nullptr);
+    if (st == 0)
+      st = gn_cuda_gemm_with(kernel, norm.as<float>(), m, h, dw1.as<void>(), dt, inter, h, db1.as<float>(), mid.as<float>(),
+                             inter, GN_EPILOGUE_GELU_NEW, nullptr);
+    if (st == GN_CUDA_EUNSUPPORTED) continue;  // not a Hopper device with the sm_90a image (gemm group says so)
+    if (st == 0)
+      st = gn_cuda_gemm_with(kernel, mid.as<float>(), m, inter, dw2.as<void>(), dt, h, inter, db2.as<float>(), y.as<float>(),
+                             h, GN_EPILOGUE_ACCUMULATE, nullptr);
+    // 16-bit activations
+    if (st == 0)
+      st = gn_cuda_layernorm_x16(dx.as<float>(), m, h, ldx, dg.as<float>(), db.as<float>(), 1e-5f, n16.as<void>(), dt, h,
+                                 nullptr);
+    if (st == 0)
+      st = gn_cuda_gemm_x16(kernel, n16.as<void>(), dt, m, h, dw1.as<void>(), dt, inter, h, db1.as<float>(), m16.as<void>(),
+                            dt, inter, GN_EPILOGUE_GELU_NEW, nullptr);
+    if (st == 0)
+      st = gn_cuda_gemm_x16(kernel, m16.as<void>(), dt, m, inter, dw2.as<void>(), dt, h, inter, db2.as<float>(),
+                            y16path.as<void>(), GN_DTYPE_F32, h, GN_EPILOGUE_ACCUMULATE, nullptr);
+    // the fp32 intermediates rounded as the rounding pass rounds
+    if (st == 0) st = gn_cuda_convert(norm.as<void>(), GN_DTYPE_F32, n16_ref.as<void>(), dt, (size_t)m * h, nullptr);
+    if (st == 0) st = gn_cuda_convert(mid.as<void>(), GN_DTYPE_F32, m16_ref.as<void>(), dt, (size_t)m * inter, nullptr);
+    if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
+    if (st != 0) {
+      report(false, what, gn_cuda_status_string(st));
+      continue;
+    }
+    const bool norm_ok = same_bytes(c, n16.as<void>(), n16_ref.as<void>(), (size_t)m * h * 2, what);
+    const bool mid_ok = same_bytes(c, m16.as<void>(), m16_ref.as<void>(), (size_t)m * inter * 2, what);
+    const bool y_ok = same_bytes(c, y.as<void>(), y16path.as<void>(), y0.size() * 4, what);
+    report(norm_ok && mid_ok && y_ok, what + " equals the fp32 path bit for bit",
+           fmt("layer norm %s, c_fc output %s, y %s", norm_ok ? "same" : "DIFFERS", mid_ok ? "same" : "DIFFERS",
+               y_ok ? "same" : "DIFFERS"));
+  }
+}
+
+// The backend's MLP and layer-normed linear with GPTNEO_CUDA_X16=1 against the default backend, bit
+// for bit, at shapes where both projections run on wgmma GEMMs (c_proj's grid: 1 x 67 blocks of 128 x
+// 128, at least half of 132 SMs) and where only c_fc does (33 x 2 blocks; the MLP then falls back to
+// its parts). Narrow layers keep the host mock's loops short.
+void test_x16_backend(Ctx& c) {
+  setenv("GPTNEO_CUDA_X16", "1", 1);
+  std::unique_ptr<Backend> x16;
+  const Status created = create_cuda_backend(0, &x16);
+  unsetenv("GPTNEO_CUDA_X16");
+  if (!check_status(created, "x16 backend")) return;
+  struct Case {
+    int m, h, inter;
+    DType wt;
+  } cases[] = {{8453, 64, 128, DType::kBF16}, {140, 64, 4224, DType::kF16}};
+  for (const auto& cs : cases) {
+      const DType wt = cs.wt;
+      const std::string what = fmt("backend mlp GPTNEO_CUDA_X16=1 %s m=%d h=%d inter=%d", dtype_name(wt), cs.m, cs.h, cs.inter);
+      const int m = cs.m, h = cs.h, inter = cs.inter;
+      std::vector<float> x = randn(c, (size_t)m * h), gamma = randn(c, h, 0.5f), beta = randn(c, h, 0.1f);
+      std::vector<float> w1 = randn(c, (size_t)inter * h, 0.05f), b1 = randn(c, inter), w2 = randn(c, (size_t)h * inter, 0.05f);
+      std::vector<float> b2 = randn(c, h);
+      Backend* backends[2] = {&c.be, x16.get()};
+      std::unique_ptr<PreparedLinear> fc[2], proj[2];
+      float *d_b1[2] = {nullptr, nullptr}, *d_b2[2] = {nullptr, nullptr}, *d_g[2] = {nullptr, nullptr},
+            *d_beta[2] = {nullptr, nullptr};
+      DevBuf dx(c.be, x.size() * 4), norm(c.be, x.size() * 4), mid(c.be, (size_t)m * inter * 4);
+      DevBuf y_default(c.be, x.size() * 4), y_x16(c.be, x.size() * 4), q_default(c.be, (size_t)m * inter * 4),
+          q_x16(c.be, (size_t)m * inter * 4);
+      DevBuf* ys[2] = {&y_default, &y_x16};
+      DevBuf* qs[2] = {&q_default, &q_x16};
+      bool ok = upload(c, dx.as<void>(), x.data(), x.size() * 4, what);
+      for (int b = 0; b < 2 && ok; ++b) {
+        Backend& be = *backends[b];
+        ok = check_status(be.prepare_linear(w1.data(), DType::kF32, inter, h, wt, &fc[b]), what) &&
+             check_status(be.prepare_linear(w2.data(), DType::kF32, h, inter, wt, &proj[b]), what) &&
+             check_status(be.prepare_vector(b1.data(), DType::kF32, inter, &d_b1[b]), what) &&
+             check_status(be.prepare_vector(b2.data(), DType::kF32, h, &d_b2[b]), what) &&
+             check_status(be.prepare_vector(gamma.data(), DType::kF32, h, &d_g[b]), what) &&
+             check_status(be.prepare_vector(beta.data(), DType::kF32, h, &d_beta[b]), what) &&
+             upload(c, ys[b]->as<void>(), x.data(), x.size() * 4, what) &&  // the residual stream: y += mlp(y)
+             check_status(be.mlp(ys[b]->as<float>(), m, h, d_g[b], d_beta[b], 1e-5f, *fc[b], d_b1[b], *proj[b], d_b2[b],
+                                 ys[b]->as<float>(), h, norm.as<float>(), mid.as<float>()),
+                          what) &&
+             check_status(be.layernorm_linear(dx.as<float>(), m, h, d_g[b], d_beta[b], 1e-5f, *fc[b], d_b1[b],
+                                              qs[b]->as<float>(), inter, LinearEpilogue::kStore, norm.as<float>()),
+                          what) &&
+             check_status(be.synchronize(), what);
+      }
+      if (!ok) continue;
+      const bool mlp_same = same_bytes(c, y_default.as<void>(), y_x16.as<void>(), x.size() * 4, what);
+      const bool ln_same = same_bytes(c, q_default.as<void>(), q_x16.as<void>(), (size_t)m * inter * 4, what);
+      const int fc_kernel = gn_cuda_gemm_select(m, inter, h, (int)wt, dx.as<float>(), h, nullptr);
+      const int proj_kernel = gn_cuda_gemm_select(m, h, inter, (int)wt, dx.as<float>(), inter, nullptr);
+      report(mlp_same && ln_same, what + " equals the default backend bit for bit",
+             fmt("mlp %s, layernorm_linear %s; c_fc on %s, c_proj on %s", mlp_same ? "same" : "DIFFERS",
+                 ln_same ? "same" : "DIFFERS", gn_cuda_gemm_kernel_name(fc_kernel), gn_cuda_gemm_kernel_name(proj_kernel)));
+    }
+  const std::vector<std::string> switches = x16->experimental_switches();
+  const bool listed = std::find(switches.begin(), switches.end(), "x16Activations") != switches.end();
+  report(listed == (gn_cuda_gemm_wgmma_enabled() != 0), "x16 backend lists x16Activations where wgmma GEMMs run",
+         listed ? "listed" : "not listed");
+}
+
+void test_x16_activations(Ctx& c) {
+  test_x16_chain(c, 200, 128, 384, DType::kBF16);
+  test_x16_chain(c, 130, 128, 520, DType::kF16);  // (m and n tails; 520 = 8 k-tiles plus 8)
+  // (a model's shape: on a GPU only, the host mock's loops would take half a minute of CI time)
+  if (!c.quick && !host_mock()) test_x16_chain(c, 300, 768, 3072, DType::kBF16);
+  // Refusals: what the 16-bit forms cannot serve.
+  alignas(16) static float dummy[64];
+  int st = gn_cuda_gemm_x16(GN_GEMM_WGMMA_SS, dummy, GN_DTYPE_F32, 8, 8, dummy, GN_DTYPE_BF16, 8, 8, nullptr, dummy,
+                            GN_DTYPE_BF16, 8, GN_EPILOGUE_ACCUMULATE, nullptr);
+  report(st == GN_CUDA_EINVAL, "gemm_x16: a 16-bit y with the accumulate epilogue is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_x16(GN_GEMM_WGMMA_SS, dummy, GN_DTYPE_BF16, 8, 16, dummy, GN_DTYPE_BF16, 8, 8, nullptr, dummy,
+                        GN_DTYPE_F32, 8, GN_EPILOGUE_STORE, nullptr);
+  report(st == GN_CUDA_EINVAL, "gemm_x16: a 16-bit x that is not dense (ldx != k) is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_x16(GN_GEMM_WGMMA_SS, dummy, GN_DTYPE_F16, 8, 8, dummy, GN_DTYPE_BF16, 8, 8, nullptr, dummy,
+                        GN_DTYPE_F32, 8, GN_EPILOGUE_STORE, nullptr);
+  report(st == GN_CUDA_EINVAL, "gemm_x16: x in another 16-bit type than W is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_x16(GN_GEMM_TENSOR_CORE, dummy, GN_DTYPE_BF16, 8, 8, dummy, GN_DTYPE_BF16, 8, 8, nullptr, dummy,
+                        GN_DTYPE_F32, 8, GN_EPILOGUE_STORE, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm_x16: a kernel other than wgmma is refused", gn_cuda_status_name(st));
+  st = gn_cuda_layernorm_x16(dummy, 1, 8, 8, dummy, dummy, 1e-5f, dummy, GN_DTYPE_F32, 8, nullptr);
+  report(st == GN_CUDA_EINVAL, "layernorm_x16: an fp32 output type is refused", gn_cuda_status_name(st));
+  test_x16_backend(c);
 }
 
 // The Backend path: prepare_linear (host weights of any dtype converted on the device to the
@@ -1486,7 +1654,7 @@ int main(int argc, char** argv) {
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
       {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
-      {"attention_tc_emulation", test_attention_tc_emulation}};
+      {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations}};
   bool ran = false;
   for (const auto& g : groups) {
     if (!only.empty() && only != g.first) continue;
