@@ -183,23 +183,33 @@ int encode_rows(CUtensorMap* map, const void* base, int rows, int k, int box_row
   return r == CUDA_SUCCESS ? GN_CUDA_OK : GN_CUDA_EINVAL;
 }
 
+// The launch configuration of `pairs` clusters of two blocks of the TMA kernel (kTmaThreads threads,
+// `smem` bytes of dynamic shared memory each) on `stream`. Not copyable: config points at attr.
+struct PairLaunch {
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t config = {};
+  PairLaunch(int pairs, size_t smem, cudaStream_t stream) {
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 2;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = 1;
+    config.gridDim = dim3(2 * pairs);
+    config.blockDim = dim3(wgmma::kTmaThreads);
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    config.attrs = attr;
+    config.numAttrs = 1;
+  }
+  PairLaunch(const PairLaunch&) = delete;
+  PairLaunch& operator=(const PairLaunch&) = delete;
+};
+
 // How many 2-block clusters of kernel<WT, BN, 2> the device runs at once (0 where it cannot launch them).
 template <typename WT, int BN>
 int max_active_pairs(cudaStream_t stream) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 2;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(2);
-  config.blockDim = dim3(wgmma::kTmaThreads);
-  config.dynamicSmemBytes = wgmma::TileTma<BN>::kSmemBytes;
-  config.stream = stream;
-  config.attrs = attr;
-  config.numAttrs = 1;
+  const PairLaunch launch(1, wgmma::TileTma<BN>::kSmemBytes, stream);
   int pairs = 0;
-  if (cudaOccupancyMaxActiveClusters(&pairs, gemm_wgmma_tma_kernel<WT, BN, 2>, &config) != cudaSuccess) {
+  if (cudaOccupancyMaxActiveClusters(&pairs, gemm_wgmma_tma_kernel<WT, BN, 2>, &launch.config) != cudaSuccess) {
     (void)cudaGetLastError();
     return 0;
   }
@@ -233,20 +243,8 @@ int launch_typed(const GemmArgs& a, TmaGrid grid, cudaStream_t stream) {
     // Units of `cluster` m tiles by one n tile (wgmma_layout.h tma_units_m; can_run: fits an int).
     const int units = wgmma::tma_units_m(ceil_div(a.m, kBM), cluster) * ceil_div(a.n, BN);
     if (grid == TmaGrid::kClusterPair) {
-      const int pairs = std::min(units, max_pairs);
-      cudaLaunchAttribute attr[1];
-      attr[0].id = cudaLaunchAttributeClusterDimension;
-      attr[0].val.clusterDim.x = 2;
-      attr[0].val.clusterDim.y = 1;
-      attr[0].val.clusterDim.z = 1;
-      cudaLaunchConfig_t config = {};
-      config.gridDim = dim3(2 * pairs);
-      config.blockDim = dim3(wgmma::kTmaThreads);
-      config.dynamicSmemBytes = T::kSmemBytes;
-      config.stream = stream;
-      config.attrs = attr;
-      config.numAttrs = 1;
-      return static_cast<int>(cudaLaunchKernelEx(&config, gemm_wgmma_tma_kernel<WT, BN, 2>, tm_x, tm_w, a));
+      const PairLaunch launch(std::min(units, max_pairs), T::kSmemBytes, stream);
+      return static_cast<int>(cudaLaunchKernelEx(&launch.config, gemm_wgmma_tma_kernel<WT, BN, 2>, tm_x, tm_w, a));
     }
     GN_CUDA_TRY(cudaFuncSetAttribute(gemm_wgmma_tma_kernel<WT, BN, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                      T::kSmemBytes));
