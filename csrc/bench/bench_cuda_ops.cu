@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cuda/api.h"
+#include "tests/tma_kernel_list.h"
 
 namespace {
 
@@ -161,16 +162,9 @@ void bench_copy(bool quick) {
   gn_cuda_free(b);
 }
 
-// Whether to time the TMA-fed wgmma kernel `kernel` (GN_BENCH_WGMMA_TMA: "1" all three, or a
-// comma-separated list of "tma", "persistent", "cluster": gpu-check sets those whose tests passed).
-bool bench_tma_kernel(int kernel) {
-  const char* v = std::getenv("GN_BENCH_WGMMA_TMA");
-  if (v == nullptr || !std::strcmp(v, "0")) return false;
-  if (!std::strcmp(v, "1")) return true;
-  const char* name = kernel == GN_GEMM_WGMMA_TMA ? "tma" : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "persistent" : "cluster";
-  const std::string list = std::string(",") + v + ",";
-  return list.find(std::string(",") + name + ",") != std::string::npos;
-}
+// Whether to time the TMA-fed wgmma kernel `kernel` (GN_BENCH_WGMMA_TMA: gpu-check lists those whose
+// tests passed; unset: none).
+bool bench_tma_kernel(int kernel) { return gptneo::testing::tma_kernel_listed("GN_BENCH_WGMMA_TMA", kernel, false); }
 
 void bench_gemm(const ModelShape& s, bool quick, int dtype) {
   struct Lin {

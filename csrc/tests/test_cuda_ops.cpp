@@ -26,6 +26,7 @@
 #include "model/cuda_backend.h"
 #include "tests/attention_tc_emulation.h"
 #include "tests/report.h"
+#include "tests/tma_kernel_list.h"
 
 using namespace gptneo;
 using gptneo::testing::fmt;
@@ -122,16 +123,8 @@ bool hopper_device() {
   return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
 }
 
-// Whether the TMA-fed wgmma kernel `kernel` runs here: GN_TEST_WGMMA_TMA unset, empty or "1": all of them;
-// "0": none; else a comma-separated list of "tma", "persistent", "cluster" (gpu-check runs each alone
-// when the three together fail, so that one kernel's trap cannot hide the others' results).
-bool tma_kernel_tested(int kernel) {
-  const char* v = std::getenv("GN_TEST_WGMMA_TMA");
-  if (v == nullptr || !*v || !std::strcmp(v, "1")) return true;
-  const char* name = kernel == GN_GEMM_WGMMA_TMA ? "tma" : kernel == GN_GEMM_WGMMA_TMA_PERSISTENT ? "persistent" : "cluster";
-  const std::string list = std::string(",") + v + ",";
-  return list.find(std::string(",") + name + ",") != std::string::npos;
-}
+// Whether the TMA-fed wgmma kernel `kernel` runs here (GN_TEST_WGMMA_TMA; unset: all of them).
+bool tma_kernel_tested(int kernel) { return gptneo::testing::tma_kernel_listed("GN_TEST_WGMMA_TMA", kernel, true); }
 
 // The host mock (cuda_api_mock.cpp) rather than a GPU.
 bool host_mock() {
@@ -429,11 +422,17 @@ void test_x16_chain(Ctx& c, int m, int h, int inter, DType wt) {
 // 128, at least half of 132 SMs) and where only c_fc does (33 x 2 blocks; the MLP then falls back to
 // its parts). Narrow layers keep the host mock's loops short.
 void test_x16_backend(Ctx& c) {
-  setenv("GPTNEO_CUDA_X16", "1", 1);
-  std::unique_ptr<Backend> x16;
-  const Status created = create_cuda_backend(0, &x16);
+  // Both backends made here (the variable is read at creation), whatever the caller's environment.
+  const char* saved = std::getenv("GPTNEO_CUDA_X16");
+  const std::string saved_value = saved ? saved : "";
+  std::unique_ptr<Backend> plain, x16;
   unsetenv("GPTNEO_CUDA_X16");
-  if (!check_status(created, "x16 backend")) return;
+  const Status plain_created = create_cuda_backend(0, &plain);
+  setenv("GPTNEO_CUDA_X16", "1", 1);
+  const Status x16_created = create_cuda_backend(0, &x16);
+  if (saved) setenv("GPTNEO_CUDA_X16", saved_value.c_str(), 1);
+  else unsetenv("GPTNEO_CUDA_X16");
+  if (!check_status(plain_created, "default backend") || !check_status(x16_created, "x16 backend")) return;
   struct Case {
     int m, h, inter;
     DType wt;
@@ -445,7 +444,7 @@ void test_x16_backend(Ctx& c) {
       std::vector<float> x = randn(c, (size_t)m * h), gamma = randn(c, h, 0.5f), beta = randn(c, h, 0.1f);
       std::vector<float> w1 = randn(c, (size_t)inter * h, 0.05f), b1 = randn(c, inter), w2 = randn(c, (size_t)h * inter, 0.05f);
       std::vector<float> b2 = randn(c, h);
-      Backend* backends[2] = {&c.be, x16.get()};
+      Backend* backends[2] = {plain.get(), x16.get()};
       std::unique_ptr<PreparedLinear> fc[2], proj[2];
       float *d_b1[2] = {nullptr, nullptr}, *d_b2[2] = {nullptr, nullptr}, *d_g[2] = {nullptr, nullptr},
             *d_beta[2] = {nullptr, nullptr};
