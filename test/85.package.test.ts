@@ -1,6 +1,7 @@
 // Packaging: the npm tarball carries a prebuilt addon, so installing it runs no compiler and
-// downloads nothing. The test packs the repository, installs the tarball into a temporary project
-// whose PATH holds only node and npm, loads the package and runs a fixture model.
+// downloads nothing. The test packs the repository, installs the tarball (with its two runtime
+// dependencies, packed from node_modules) offline into a temporary project whose PATH holds only node
+// and npm, loads the package and runs a fixture model.
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -68,7 +69,16 @@ describe('85 package: npm pack + install with no compiler', function () {
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', type: 'module', private: true }));
     const env = { HOME: process.env.HOME ?? work, PATH: bin, npm_config_offline: 'true', npm_config_audit: 'false',
       npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-    execFileSync(join(bin, 'npm'), ['install', tarball], { cwd: app, env, stdio: 'pipe' });
+    // The runtime dependencies come as tarballs packed from this checkout's node_modules, installed beside
+    // the package: offline, npm then needs nothing from the registry or its cache (a cache filled by
+    // `npm ci` need not hold the metadata `npm install` asks for).
+    const deps = Object.keys((JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as
+      { dependencies: Record<string, string> }).dependencies);
+    const depsOut = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work,
+      ...deps.map((d) => join(repoRoot, 'node_modules', d))], { cwd: work, encoding: 'utf8' });
+    const depTarballs = (JSON.parse(depsOut) as Array<{ filename: string }>).map((d) => join(work, d.filename));
+    assert.equal(depTarballs.length, deps.length);
+    execFileSync(join(bin, 'npm'), ['install', tarball, ...depTarballs], { cwd: app, env, stdio: 'pipe' });
     const installed = join(app, 'node_modules', 'gpt-neo-node');
     assert.ok(!existsSync(join(installed, 'build')), 'a build/ folder appeared: something was compiled');
 
