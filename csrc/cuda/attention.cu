@@ -403,8 +403,10 @@ AttentionParams call_params(const float* q, int ldq, const void* k_cache, const 
 // Launches a planned attention: the kernel, then the combine pass when the plan splits (except in
 // append mode, whose decode kernel merges the splits itself). p carries the call's arguments; the
 // plan's split fields, vec4 and the workspace pointers are filled in here.
-int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_workspace, size_t workspace_bytes,
-             cudaStream_t s) {
+// The plan's split fields, vec4 and the workspace pointers, into p; *merge_in_kernel: an append-mode
+// decode plan whose kernel merges its own splits (no combine launch).
+int plan_params(const Plan& plan, AttentionParams& p, void* d_workspace, size_t workspace_bytes,
+                bool* merge_in_kernel) {
   const size_t need = workspace_for(plan, &p.b, p.heads, p.head_dim);
   GN_CUDA_REQUIRE(workspace_bytes >= need && (need == 0 || d_workspace != nullptr), GN_CUDA_EINVAL);
   p.splits = plan.splits;
@@ -413,9 +415,17 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
   p.part_o = need ? reinterpret_cast<float*>(static_cast<char*>(d_workspace) + kSplitCounterBytes) : nullptr;
   p.part_ml = need ? p.part_o + (size_t)plan.splits * p.b.tokens * p.heads * p.head_dim : nullptr;
   // Append mode merges in the decode kernel (its last block per (token, head)) instead of a combine launch.
-  const bool merge_in_kernel = need && p.k_new != nullptr && plan.kernel == GN_ATTENTION_DECODE &&
-                               (size_t)p.b.tokens * p.heads * sizeof(int) <= kSplitCounterBytes;
-  p.split_done = merge_in_kernel ? static_cast<int*>(d_workspace) : nullptr;
+  *merge_in_kernel = need && p.k_new != nullptr && plan.kernel == GN_ATTENTION_DECODE &&
+                     (size_t)p.b.tokens * p.heads * sizeof(int) <= kSplitCounterBytes;
+  p.split_done = *merge_in_kernel ? static_cast<int*>(d_workspace) : nullptr;
+  return GN_CUDA_OK;
+}
+
+int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_workspace, size_t workspace_bytes,
+             cudaStream_t s) {
+  bool merge_in_kernel = false;
+  const int planned = plan_params(plan, p, d_workspace, workspace_bytes, &merge_in_kernel);
+  if (planned != GN_CUDA_OK) return planned;
   int st;
   if (plan.kernel == GN_ATTENTION_TENSOR_CORE) {
     st = launch_attention_tc(p, operand_dtype, s);
@@ -434,7 +444,53 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
   return GN_CUDA_OK;
 }
 
+// The checks and plan of an append-mode call (gn_cuda_attention_append, prepare_attention_append):
+// GN_CUDA_OK with *empty set when the batch has no rows; EUNSUPPORTED unless every sequence has one row
+// and the decode kernel serves the step.
+int plan_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv, void* d_k_cache,
+                void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim, int window,
+                float scale, float* d_out, int ldo, Plan* plan, AttentionParams* p, bool* empty) {
+  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(cache_dtype), GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
+  GN_CUDA_REQUIRE(heads > 0 && head_dim > 0, GN_CUDA_EINVAL);
+  const int width = heads * head_dim;
+  GN_CUDA_REQUIRE(ldq >= width && ldo >= width && ldkv >= width, GN_CUDA_EINVAL);
+  *empty = batch->tokens == 0 || batch->num_seqs == 0;
+  if (*empty) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(d_q && d_k && d_v && d_k_cache && d_v_cache && d_out, GN_CUDA_EINVAL);
+  // One row per sequence (every sequence of a step has at least one), on the decode kernel.
+  GN_CUDA_REQUIRE(batch->tokens == batch->num_seqs, GN_CUDA_EUNSUPPORTED);
+  const int st = plan_attention(GN_ATTENTION_DECODE, batch, heads, head_dim, window, d_k_cache, d_v_cache,
+                                cache_dtype, GN_DTYPE_F32, plan);
+  if (st != GN_CUDA_OK) return st;
+  *p = call_params(d_q, ldq, d_k_cache, d_v_cache, cache_dtype, *batch, heads, head_dim, window, scale, d_out, ldo);
+  p->k_new = d_k;
+  p->v_new = d_v;
+  p->ld_new = ldkv;
+  p->k_dst = d_k_cache;
+  p->v_dst = d_v_cache;
+  return GN_CUDA_OK;
+}
+
 }  // namespace
+
+int gncuda::prepare_attention_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                             void* d_k_cache, void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads,
+                             int head_dim, int window, float scale, float* d_out, int ldo, void* d_workspace,
+                             size_t workspace_bytes, AttentionParams* p, int* dmax) {
+  Plan plan;
+  bool empty = false;
+  int st = plan_append(d_q, ldq, d_k, d_v, ldkv, d_k_cache, d_v_cache, cache_dtype, batch, heads, head_dim, window,
+                       scale, d_out, ldo, &plan, p, &empty);
+  if (st != GN_CUDA_OK) return st;
+  GN_CUDA_REQUIRE(!empty, GN_CUDA_EUNSUPPORTED);
+  bool merge_in_kernel = false;
+  st = plan_params(plan, *p, d_workspace, workspace_bytes, &merge_in_kernel);
+  if (st != GN_CUDA_OK) return st;
+  GN_CUDA_REQUIRE(plan.splits == 1 || merge_in_kernel, GN_CUDA_EUNSUPPORTED);
+  *dmax = plan.cfg.dmax;
+  return GN_CUDA_OK;
+}
 
 extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
   switch (kernel) {
@@ -495,26 +551,12 @@ extern "C" int gn_cuda_attention_append(const float* d_q, int ldq, const float* 
                                         const gn_cuda_batch* batch, int heads, int head_dim, int window, float scale,
                                         float* d_out, int ldo, void* d_workspace, size_t workspace_bytes,
                                         void* stream) {
-  GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(cache_dtype), GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
-  GN_CUDA_REQUIRE(heads > 0 && head_dim > 0, GN_CUDA_EINVAL);
-  const int width = heads * head_dim;
-  GN_CUDA_REQUIRE(ldq >= width && ldo >= width && ldkv >= width, GN_CUDA_EINVAL);
-  if (batch->tokens == 0 || batch->num_seqs == 0) return GN_CUDA_OK;
-  GN_CUDA_REQUIRE(d_q && d_k && d_v && d_k_cache && d_v_cache && d_out, GN_CUDA_EINVAL);
-  // One row per sequence (every sequence of a step has at least one), on the decode kernel.
-  GN_CUDA_REQUIRE(batch->tokens == batch->num_seqs, GN_CUDA_EUNSUPPORTED);
   Plan plan;
-  const int st = plan_attention(GN_ATTENTION_DECODE, batch, heads, head_dim, window, d_k_cache, d_v_cache,
-                                cache_dtype, GN_DTYPE_F32, &plan);
-  if (st != GN_CUDA_OK) return st;
-  AttentionParams p = call_params(d_q, ldq, d_k_cache, d_v_cache, cache_dtype, *batch, heads, head_dim, window, scale,
-                                  d_out, ldo);
-  p.k_new = d_k;
-  p.v_new = d_v;
-  p.ld_new = ldkv;
-  p.k_dst = d_k_cache;
-  p.v_dst = d_v_cache;
+  AttentionParams p;
+  bool empty = false;
+  const int st = plan_append(d_q, ldq, d_k, d_v, ldkv, d_k_cache, d_v_cache, cache_dtype, batch, heads, head_dim,
+                             window, scale, d_out, ldo, &plan, &p, &empty);
+  if (st != GN_CUDA_OK || empty) return st;
   return run_plan(plan, p, GN_DTYPE_F32, d_workspace, workspace_bytes, as_stream(stream));
 }
 

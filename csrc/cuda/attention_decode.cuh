@@ -22,17 +22,33 @@
 
 namespace gncuda {
 
+// The block's shared memory: slot numbers of a key tile, then the groups' partial results for the merge.
+// G = kDecodeWarps * 32 / (DMAX / 8) groups of DMAX dims: the same bytes for every DMAX (64 x 32, 128 x 16).
+template <int DMAX>
+struct DecodeAttentionSmem {
+  static constexpr int kGroups = kDecodeWarps * (32 / (DMAX / 8));
+  int slot_s[kDecodeSlotTile];
+  __align__(16) float o_s[kGroups][DMAX];
+  float m_s[kGroups], l_s[kGroups], w_s[kGroups];
+  bool last;
+};
+
+// One block's work: query row t, head h, split `split` (the kernel's blockIdx; the persistent decode
+// layer, decode_layer.cu, hands a block several). Every thread of the block calls it; kDecodeWarps warps.
 template <int DMAX, typename CT>  // CT: the cache's element type (float, __nv_bfloat16, __half)
-__global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
-  dependent_kernel_prologue();  // launched by launch_dependent()
+__device__ __forceinline__ void decode_attention_block(const AttentionParams& p, int t, int h, int split,
+                                                       DecodeAttentionSmem<DMAX>& sm) {
   constexpr int L = DMAX / 8;        // lanes per key
   constexpr int GPW = 32 / L;        // groups per warp
   constexpr int G = kDecodeWarps * GPW;
+  static_assert(G == DecodeAttentionSmem<DMAX>::kGroups, "one group layout");
   constexpr int U = kDecodeUnroll;
   constexpr int ST = kDecodeSlotTile;
-  __shared__ int slot_s[ST];
-  __shared__ __align__(16) float o_s[G][DMAX];
-  __shared__ float m_s[G], l_s[G], w_s[G];
+  int* slot_s = sm.slot_s;
+  float(*o_s)[DMAX] = sm.o_s;
+  float* m_s = sm.m_s;
+  float* l_s = sm.l_s;
+  float* w_s = sm.w_s;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = warp * GPW + lane / L;  // this lane's group
@@ -40,7 +56,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
   const int da = 4 * gl, db = 4 * L + 4 * gl;  // first dims of the lane's two float4
   const int D = p.head_dim;
   const bool has_a = da < D, has_b = db < D;
-  const int t = blockIdx.x, h = blockIdx.y, split = blockIdx.z;
   const int pos = p.b.d_positions[t];  // independent of the sequence lookup: both in flight
   const int s = seq_of_row_decode(p.b.d_seq_starts, p.b.num_seqs, t);
   // This split's keys; in append mode exactly one block of (t, h) owns key pos and reads the
@@ -209,7 +224,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
       p.part_ml[row * 2 + 1] = total;
     }
     if (p.split_done != nullptr) {  // append mode: the last of the (t, h) splits to finish merges them
-      __shared__ bool last;
+      bool& last = sm.last;
       __threadfence();  // this block's partials are visible device-wide before its arrival counts
       __syncthreads();
       if (threadIdx.x == 0) {
@@ -224,6 +239,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(Att
       }
     }
   }
+}
+
+template <int DMAX, typename CT>
+__global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
+  __shared__ DecodeAttentionSmem<DMAX> sm;
+  decode_attention_block<DMAX, CT>(p, blockIdx.x, blockIdx.y, blockIdx.z, sm);
 }
 
 }  // namespace gncuda

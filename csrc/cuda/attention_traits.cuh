@@ -87,6 +87,15 @@ struct AttentionParams {
 // tokens * heads < kDecodeBlocksPerSm * SMs, far below its 4096 counters).
 constexpr size_t kSplitCounterBytes = GN_CUDA_ATTENTION_COUNTER_BYTES;
 
+// gn_cuda_attention_append's checks and plan without the launch: p filled in for decode_attention_block
+// (append mode, splits merged by their last block), *dmax the instantiation's head-dim bound (64 or 128).
+// GN_CUDA_EUNSUPPORTED where gn_cuda_attention_append would refuse, or would need a combine launch, or
+// the batch is empty. For the persistent decode layer (decode_layer.cu).
+int prepare_attention_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv,
+                             void* d_k_cache, void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads,
+                             int head_dim, int window, float scale, float* d_out, int ldo, void* d_workspace,
+                             size_t workspace_bytes, AttentionParams* p, int* dmax);
+
 // Tensor-core prefill kernel (attention_tc.cu): blocks (grid.x) for a batch, and the launch with
 // operand_dtype GN_DTYPE_BF16 or GN_DTYPE_F16 (no split, no workspace).
 int attention_tc_tiles(const gn_cuda_batch* b);

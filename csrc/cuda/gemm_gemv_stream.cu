@@ -16,8 +16,7 @@
 #include <atomic>
 
 #include "cuda/gemm_traits.cuh"
-#include "cuda/gemv_rows.cuh"
-#include "cuda/gemv_stream_plan.h"
+#include "cuda/gemv_stream_warp.cuh"
 #include "cuda/programmatic.cuh"
 
 namespace gncuda {
@@ -29,91 +28,18 @@ using S = GemvStreamTraits;
 template <typename WT, int R, int MM, bool LN>
 __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
     gemv_stream_kernel(GemmArgs a, GemvStreamPlan p) {
-  constexpr int V = 16 / sizeof(WT);        // elements per 16-byte load
-  constexpr int U = gemv_stream_loads_per_row(R);   // loads per lane and row in one item
+  using Warp = GemvStreamWarp<WT, R, MM>;
   extern __shared__ __align__(16) float xs[];  // [m, k] fp32: the x rows
   const int lane = threadIdx.x & 31;
   const int warp = blockIdx.x * S::kWarps + (threadIdx.x >> 5);
-  const int first = gemv_stream_first_group(p, warp), items = gemv_stream_items(p, warp);
-  const WT* w = static_cast<const WT*>(a.w);  // [n, k], rows 16-byte aligned (k % 8 == 0)
-
-  // Weight loads of item i (zeros past n, past k and past the warp's items: such loads are not issued).
-  auto load = [&](int i, uint4 (&buf)[R][U]) {
-    const int g = first + i / p.segments, s = i % p.segments;
-#pragma unroll
-    for (int r = 0; r < R; ++r) {
-      const int n = g * R + r;
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int e = gemv_stream_element(s, u, lane, U, V);
-        buf[r][u] = i < items && n < a.n && e < a.k
-                        ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)n * a.k + e))
-                        : make_uint4(0, 0, 0, 0);
-      }
-    }
-  };
-
-  float acc[MM][R];
-#pragma unroll
-  for (int m = 0; m < MM; ++m)
-#pragma unroll
-    for (int r = 0; r < R; ++r) acc[m][r] = 0.f;
-
-  // Multiply item i's weights with the staged x; after a group's last segment, its sums go out.
-  auto compute = [&](int i, const uint4 (&buf)[R][U]) {
-    const int g = first + i / p.segments, s = i % p.segments;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int e = gemv_stream_element(s, u, lane, U, V);
-      if (e >= a.k) break;  // e grows with u; xs has nothing past k
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        float wf[V];
-        unpack16<WT>(buf[r][u], wf);
-#pragma unroll
-        for (int m = 0; m < MM; ++m) {
-          if (m < a.m) {
-            const float4* x4 = reinterpret_cast<const float4*>(xs + m * a.k + e);  // 16-byte aligned
-#pragma unroll
-            for (int j = 0; j < V / 4; ++j) {
-              const float4 xv = x4[j];
-              acc[m][r] += xv.x * wf[4 * j];
-              acc[m][r] += xv.y * wf[4 * j + 1];
-              acc[m][r] += xv.z * wf[4 * j + 2];
-              acc[m][r] += xv.w * wf[4 * j + 3];
-            }
-          }
-        }
-      }
-    }
-    if (s != p.segments - 1) return;
-    // The group's MM x R sums: one reduce-scatter over the warp, then one epilogue per output, written
-    // by the first lane of the lanes holding it (one epilogue call site: the unrolled per-(m, r)
-    // version made every instantiation ~200 KB of SASS).
-    constexpr int C = MM * R, kLanesPerValue = 32 / C;
-    float vals[C];
-#pragma unroll
-    for (int m = 0; m < MM; ++m)
-#pragma unroll
-      for (int r = 0; r < R; ++r) {
-        vals[m * R + r] = acc[m][r];
-        acc[m][r] = 0.f;
-      }
-    const float sum = warp_reduce_scatter<C>(vals, lane);
-    const int idx = lane / kLanesPerValue, m = idx / R, n = g * R + idx % R;
-    if (lane % kLanesPerValue == 0 && m < a.m && n < a.n) {
-      float* yp = a.y + (size_t)m * a.ldy + n;
-      *yp = apply_epilogue(sum, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
-    }
-  };
-
-  uint4 wa[R][U], wb[R][U];
-  load(0, wa);  // weights only: nothing the previous kernel writes
+  uint4 wa[R][Warp::U];
+  Warp::load(a, p, warp, 0, wa);  // weights only: nothing the previous kernel writes
   if (p.l2_prefetch && lane == 0) {
     // The rest of this warp's rows (W is read-only), into L2 while the previous kernel ends.
     int row_begin = 0, row_end = 0;
     gemv_stream_rows(p, warp, R, a.n, &row_begin, &row_end);
-    prefetch_l2_bulk(w + (size_t)row_begin * a.k, (size_t)(row_end - row_begin) * a.k * sizeof(WT));
+    prefetch_l2_bulk(static_cast<const WT*>(a.w) + (size_t)row_begin * a.k,
+                     (size_t)(row_end - row_begin) * a.k * sizeof(WT));
   }
   LnPrefetch ln{};
   if constexpr (LN) ln = ln_prefetch<S::kWarps>(a.m, a.k, a.ln_gamma, a.ln_beta);  // weights too
@@ -125,13 +51,7 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
     layernorm_staged_rows<S::kWarps>(xs, a.k, a.m, a.k, a.ln_gamma, a.ln_beta, a.ln_eps, ln);
     __syncthreads();
   }
-  for (int i = 0; i < items; i += 2) {
-    load(i + 1, wb);
-    compute(i, wa);
-    if (i + 1 >= items) break;
-    load(i + 2, wa);
-    compute(i + 1, wb);
-  }
+  Warp::run(a, p, warp, xs, wa);
 }
 
 template <typename WT, int R, int MM, bool LN>
