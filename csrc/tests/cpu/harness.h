@@ -112,5 +112,6 @@ void test_gemv_stream_plan();
 void test_ln_rows_plan(Rng& rng);
 // decode_split.cpp: the key ranges of the CUDA decode attention kernel's splits (cuda/decode_split.h)
 void test_decode_split();
+void test_grid_barrier();
 
 }  // namespace gptneo::cputest

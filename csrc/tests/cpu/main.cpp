@@ -37,6 +37,7 @@ int main() {
   test_gemv_stream_plan();
   test_ln_rows_plan(rng);
   test_decode_split();
+  test_grid_barrier();
   test_sampling(pools, rng);
   test_candidates(rng);
   bool first = true;
