@@ -43,7 +43,8 @@ if (!prefillOnly) {
 // sampling: options for the timed streams instead of greedy (e.g. top-p: logits come back to Node).
 // kvCacheDtype: 'float32' to compare with the default bf16 cache of a bf16 model.
 // env: environment variables set while the model loads (the CUDA backend reads its decode switches,
-// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_FUSED_KV and GPTNEO_CUDA_L2_PREFETCH, when it is created; the sampling
+// GPTNEO_CUDA_GEMV_STREAM, GPTNEO_CUDA_PDL, GPTNEO_CUDA_FUSED_LN, GPTNEO_CUDA_FUSED_KV, GPTNEO_CUDA_L2_PREFETCH and
+// GPTNEO_CUDA_FUSED_LAYER, when it is created; the sampling
 // prefilter's GPTNEO_SAMPLING_PREFILTER is read at every step).
 // runAhead: the load option (default 16; 1 = one decode step per native call).
 // Prefill tokens/s (all logits) and the time to first token of a 2000-token prompt (last row only),
@@ -151,6 +152,15 @@ try {
   await decodeBench('1.3b', [1], 64, { env: prefetch });
   await decodeBench('1.3b', [1], 64, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('125m', [1, 8], 128, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
+  // The persistent decode layer (opt-in; one launch per layer of a one-sequence step), once gpu-check's
+  // stage for its tests passed: on its own (with the fusions whose results it equals) and with L2 prefetch
+  // for the kernels around it.
+  if (process.env.GN_BENCH_DECODE_LAYER === '1') {
+    const layer = { GPTNEO_CUDA_FUSED_LAYER: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' };
+    await decodeBench('1.3b', [1], 64, { env: layer });
+    await decodeBench('125m', [1], 128, { env: layer });
+    await decodeBench('125m', [1], 128, { env: { ...layer, ...prefetch } });
+  }
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;

@@ -112,7 +112,8 @@ def main():
     # the variant helps).
     variants = ("/pdl", "/fused_ln", "/fused_ln/pdl", "/stream", "/stream/pdl", "/fused_ln/stream",
                 "/fused_ln/stream/pdl", "/stream/pdl/fused_kv", "/fused_ln/stream/pdl/fused_kv",
-                "/stream/pdl/l2_prefetch", "/fused_ln/stream/pdl/fused_kv/l2_prefetch")
+                "/stream/pdl/l2_prefetch", "/fused_ln/stream/pdl/fused_kv/l2_prefetch",
+                "/fused_ln/stream/fused_kv/persistent", "/fused_ln/stream/pdl/fused_kv/persistent")
     for k in keys:
         if k.startswith("graph/decode_layer/") and not k.endswith(variants):
             launch, graph = ours.get(k[len("graph/"):], {}), ours.get(k, {})

@@ -410,8 +410,10 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
 // fused_kv: kv_write done by the attention kernel (gn_cuda_attention_append; GPTNEO_CUDA_FUSED_KV=1).
 // l2_prefetch: the streaming GEMV's warps ask L2 for their weight rows before waiting for the previous
 // kernel (the layer's stream marked by gn_cuda_stream_set_l2_prefetch; GPTNEO_CUDA_L2_PREFETCH=1).
+// persistent: the whole layer as one cooperative launch (gn_cuda_decode_layer; GPTNEO_CUDA_FUSED_LAYER=1),
+// one sequence only; the results equal those of fused_ln + gemv_stream + fused_kv.
 void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, bool gemv_stream, bool pdl,
-                        bool fused_kv = false, bool l2_prefetch = false) {
+                        bool fused_kv = false, bool l2_prefetch = false, bool persistent = false) {
   const int hid = s.hidden, bs = 16, blocks_per_seq = (ctx + bs - 1) / bs, tokens = seqs;
   // Each projection takes the path CudaBackend::linear / layernorm_linear would (alignment aside, which
   // dalloc's 256 bytes satisfy: nullptr stands for the pointers here): the GEMV where the dispatcher
@@ -429,6 +431,7 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   if (fused_ln && !folded(s.qkv, hid) && !folded(s.mlp, hid)) return;
   if (gemv_stream && !streamed(s.qkv, hid) && !streamed(hid, hid) && !streamed(s.mlp, hid) && !streamed(hid, s.mlp)) return;
   if (l2_prefetch && !gemv_stream) return;
+  if (persistent && (seqs != 1 || !fused_ln || !gemv_stream || !fused_kv)) return;
   void* stream = nullptr;
   BENCH_CHECK(gn_cuda_stream_create(&stream));
   BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(stream, pdl ? 1 : 0));
@@ -465,9 +468,40 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   BENCH_CHECK(gn_cuda_upload(dtab, tables.data(), tables.size() * 4, nullptr));
   BENCH_CHECK(cudaDeviceSynchronize());
   gn_cuda_batch b{tokens, seqs, dpos, dstarts, dtab, blocks_per_seq, bs, ctx};
-  const size_t ws_bytes = gn_cuda_attention_workspace_bytes(&b, s.heads, s.head_dim);
-  void* ws = ws_bytes ? dalloc(ws_bytes) : nullptr;
-  if (ws) BENCH_CHECK(cudaMemset(ws, 0, ws_bytes));  // (gn_cuda_attention_append's counters)
+  // The persistent layer's workspace: its grid barrier, then the attention's (which the other rows use).
+  const size_t layer_ws_bytes = gn_cuda_decode_layer_workspace_bytes(&b, s.heads, s.head_dim);
+  char* layer_ws = static_cast<char*>(dalloc(layer_ws_bytes));
+  BENCH_CHECK(cudaMemset(layer_ws, 0, layer_ws_bytes));  // (the barrier and gn_cuda_attention_append's counters)
+  void* ws = layer_ws + GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  const size_t ws_bytes = layer_ws_bytes - GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  gn_cuda_decode_layer_args la{};
+  la.d_h = h;
+  la.hidden = hid;
+  la.inner = s.mlp;
+  la.d_ln1_gamma = la.d_ln2_gamma = gamma;
+  la.d_ln1_beta = la.d_ln2_beta = beta;
+  la.eps = 1e-5f;
+  la.w_dtype = GN_DTYPE_BF16;
+  la.d_w_qkv = wqkv;
+  la.d_w_out = wo;
+  la.d_b_out = bo;
+  la.d_w_fc = wfc;
+  la.d_b_fc = bfc;
+  la.d_w_proj = wproj;
+  la.d_b_proj = bproj;
+  la.d_k_cache = kc;
+  la.d_v_cache = vc;
+  la.cache_dtype = GN_DTYPE_BF16;
+  la.batch = b;
+  la.heads = s.heads;
+  la.head_dim = s.head_dim;
+  la.scale = 1.0f;
+  la.d_qkv = qkv;
+  la.d_attn = att;
+  la.d_mid = f;
+  la.d_workspace = layer_ws;
+  la.workspace_bytes = layer_ws_bytes;
+  if (persistent && gn_cuda_decode_layer_supported(&la) != GN_CUDA_OK) return;
   // y = x · Wᵀ (+ bias, epilogue), x layer-normed first when fused_ln (then x is h), by the path benched.
   // y = x · Wᵀ (+ bias, epilogue); norm: x is h and goes through the layer norm first.
   auto project = [&](const float* x, bool norm, void* w, int n, int k, const float* bias, float* y, int ep) {
@@ -486,6 +520,10 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
     }
   };
   auto layer = [&] {
+    if (persistent) {
+      BENCH_CHECK(gn_cuda_decode_layer(&la, stream));
+      return;
+    }
     project(h, true, wqkv, s.qkv, hid, nullptr, qkv, GN_EPILOGUE_STORE);
     if (fused_kv) {
       BENCH_CHECK(gn_cuda_attention_append(qkv, s.qkv, qkv + hid, qkv + 2 * hid, s.qkv, kc, vc, GN_DTYPE_BF16, &b, s.heads,
@@ -528,14 +566,17 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   const double bytes = ((double)s.qkv * hid + (double)hid * hid + 2.0 * s.mlp * hid) * 2 + 2.0 * seqs * ctx * hid * 4;
   char shape[112];
   const std::string variant_s = std::string(fused_ln ? ", fused ln" : "") + (gemv_stream ? ", gemv-stream" : "") +
-                                (pdl ? ", pdl" : "") + (fused_kv ? ", fused kv" : "") + (l2_prefetch ? ", l2 prefetch" : "");
+                                (pdl ? ", pdl" : "") + (fused_kv ? ", fused kv" : "") + (l2_prefetch ? ", l2 prefetch" : "") +
+                                (persistent ? ", persistent" : "");
   const char* variant = variant_s.c_str();
   const std::string suffix = std::string(fused_ln ? "_fused_ln" : "") + (gemv_stream ? "_stream" : "") +
-                             (pdl ? "_pdl" : "") + (fused_kv ? "_fused_kv" : "") + (l2_prefetch ? "_l2_prefetch" : "");
+                             (pdl ? "_pdl" : "") + (fused_kv ? "_fused_kv" : "") + (l2_prefetch ? "_l2_prefetch" : "") +
+                             (persistent ? "_persistent" : "");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [launches%s]", s.name, seqs, ctx, variant);
   const std::string key = std::string("decode_layer/") + s.name + "/seqs=" + std::to_string(seqs) + "/ctx=" +
                           std::to_string(ctx) + (fused_ln ? "/fused_ln" : "") + (gemv_stream ? "/stream" : "") +
-                          (pdl ? "/pdl" : "") + (fused_kv ? "/fused_kv" : "") + (l2_prefetch ? "/l2_prefetch" : "");
+                          (pdl ? "/pdl" : "") + (fused_kv ? "/fused_kv" : "") + (l2_prefetch ? "/l2_prefetch" : "") +
+                          (persistent ? "/persistent" : "");
   add("decode_layer_launch" + suffix, key, shape, ms_launch, bytes / (ms_launch * 1e-3) / 1e9, "GB/s");
   std::snprintf(shape, sizeof shape, "%s seqs=%d ctx=%d, per layer [graph%s]", s.name, seqs, ctx, variant);
   add("decode_layer_graph" + suffix, "graph/" + key, shape, ms_graph, bytes / (ms_graph * 1e-3) / 1e9, "GB/s");
@@ -626,6 +667,8 @@ int main(int argc, char** argv) {
     if (quick) break;
   }
   bench_candidates();
+  const char* persistent_env = std::getenv("GN_BENCH_DECODE_LAYER");
+  const bool bench_persistent_layer = persistent_env != nullptr && std::strcmp(persistent_env, "1") == 0;
   for (const auto& m : models) {
     for (int seqs : {1, 8})
       for (int ctx : {128, 512})
@@ -643,6 +686,11 @@ int main(int argc, char** argv) {
         bench_decode_layer(m, seqs, ctx, false, true, true, false, true);
         bench_decode_layer(m, seqs, ctx, true, true, true, true, true);
       }
+    // The persistent layer (one sequence), with and without programmatic launch, once its test stage passed
+    // (GN_BENCH_DECODE_LAYER=1: a grid-barrier bug would end the process in a trap).
+    if (bench_persistent_layer)
+      for (int ctx : {128, 512, 2048})
+        for (bool pdl : {false, true}) bench_decode_layer(m, 1, ctx, true, true, pdl, true, false, true);
     if (quick) break;
   }
   if (!json.empty()) write_json(json.c_str(), info);

@@ -339,6 +339,58 @@ int gn_cuda_attention_append(const float* d_q, int ldq, const float* d_k, const 
                              int heads, int head_dim, int window, float scale, float* d_out, int ldo,
                              void* d_workspace, size_t workspace_bytes, void* stream);
 
+// --- the persistent decode layer (decode_layer.cu; csrc/cuda/NOTES.md round 12) -------------------------
+// One GPT-Neo block for a decode step of one sequence, in one cooperative launch whose blocks meet at grid
+// barriers between its phases instead of ending and launching five kernels:
+//   qkv  = layernorm(h; ln1) · W_qkvᵀ + b_qkv                 (the streaming GEMV with its layer norm)
+//   attn = attention over the cache + this row's k/v          (gn_cuda_attention_append: k/v written to the cache)
+//   h   += attn · W_outᵀ + b_out
+//   mid  = gelu_new(layernorm(h; ln2) · W_fcᵀ + b_fc)
+//   h   += mid · W_projᵀ + b_proj
+// Every block asks for the next phase's weights (registers and L2) before the barrier that ends the
+// current one. Results equal that chain of calls (gn_cuda_gemv_stream with and without its layer norm,
+// gn_cuda_attention_append) bit for bit.
+typedef struct gn_cuda_decode_layer_args {
+  float* d_h;                      // [1, hidden] the residual stream, updated in place
+  int hidden, inner;               // inner: the MLP's width
+  const float* d_ln1_gamma;        // [hidden] each
+  const float* d_ln1_beta;
+  const float* d_ln2_gamma;
+  const float* d_ln2_beta;
+  float eps;
+  int w_dtype;                     // GN_DTYPE_BF16 or GN_DTYPE_F16 (every weight), rows 16-byte aligned
+  const void* d_w_qkv;             // [3 * hidden, hidden]: q, k, v rows
+  const float* d_b_qkv;            // [3 * hidden] or NULL
+  const void* d_w_out;             // [hidden, hidden]
+  const float* d_b_out;            // [hidden] or NULL
+  const void* d_w_fc;              // [inner, hidden]
+  const float* d_b_fc;             // [inner] or NULL
+  const void* d_w_proj;            // [hidden, inner]
+  const float* d_b_proj;           // [hidden] or NULL
+  void* d_k_cache;                 // the layer's paged cache, as gn_cuda_attention_append
+  void* d_v_cache;
+  int cache_dtype;
+  gn_cuda_batch batch;             // tokens == num_seqs == 1
+  int heads, head_dim, window;     // heads * head_dim == hidden
+  float scale;
+  float* d_qkv;                    // scratch [3 * hidden]
+  float* d_attn;                   // scratch [hidden]
+  float* d_mid;                    // scratch [inner]
+  void* d_workspace;               // gn_cuda_decode_layer_workspace_bytes, zeroed once before first use
+  size_t workspace_bytes;          // (every launch leaves its counters zero again)
+} gn_cuda_decode_layer_args;
+// Workspace bytes for this batch shape: the grid barrier's state (the first
+// GN_CUDA_DECODE_LAYER_BARRIER_BYTES), then the attention's split workspace (gn_cuda_attention_workspace_bytes,
+// which a caller may also hand gn_cuda_attention(_append) at that offset).
+#define GN_CUDA_DECODE_LAYER_BARRIER_BYTES 256
+size_t gn_cuda_decode_layer_workspace_bytes(const gn_cuda_batch* batch, int heads, int head_dim);
+// GN_CUDA_OK when gn_cuda_decode_layer serves these arguments on the current device: one sequence of one
+// row, bf16/f16 weights, k % 8 == 0 for every projection, the MLP row within the streaming GEMV's 96 KiB
+// of shared memory, the decode attention kernel serving the cache, a device that launches cooperative
+// grids; GN_CUDA_EUNSUPPORTED (or GN_CUDA_EINVAL for malformed arguments) otherwise.
+int gn_cuda_decode_layer_supported(const gn_cuda_decode_layer_args* args);
+int gn_cuda_decode_layer(const gn_cuda_decode_layer_args* args, void* stream);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif

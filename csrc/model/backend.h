@@ -60,6 +60,27 @@ struct KvCache {
 
 enum class BackendKind { kCpu, kCuda };
 
+// One GPT-Neo block and the buffers a forward pass runs it with (Backend::layer):
+//   h += attn_out(attention(split(qkv(layernorm(h; ln1)))))       (q, k, v: no bias; k/v into the cache)
+//   h += c_proj(gelu_new(c_fc(layernorm(h; ln2))))
+struct LayerStep {
+  float* d_h = nullptr;  // [tokens, hidden] the residual stream, updated in place
+  int tokens = 0, hidden = 0;
+  const float *ln1_g = nullptr, *ln1_b = nullptr, *ln2_g = nullptr, *ln2_b = nullptr;  // [hidden]
+  float eps = 0.f;
+  const PreparedLinear *qkv = nullptr, *out_proj = nullptr, *c_fc = nullptr, *c_proj = nullptr;
+  const float *out_proj_b = nullptr, *c_fc_b = nullptr, *c_proj_b = nullptr;
+  const KvCache* kv = nullptr;
+  const DeviceBatch* batch = nullptr;  // the tables this layer's cache is addressed by
+  int heads = 0, head_dim = 0, window = 0;
+  float scale = 1.f;
+  DType attention_operands = DType::kF32;
+  float* d_qkv = nullptr;   // scratch [tokens, 3 * hidden]
+  float* d_attn = nullptr;  // scratch [tokens, hidden]
+  float* d_norm = nullptr;  // scratch [tokens, hidden]
+  float* d_mid = nullptr;   // scratch [tokens, c_fc->n]
+};
+
 // Backend::select_candidates over x [rows, cols]: for each row r with need[r] > 0, counts[r] = the
 // number of columns ranking at or above the need[r]-th largest value (cuda/candidate_key.h order:
 // NaN lowest, counted with multiplicity), and when that fits in [out_start[r], out_start[r + 1]),
@@ -154,6 +175,9 @@ class Backend {
                                         LinearEpilogue::kGeluNew, d_norm));
     return linear(d_mid, m, fc.n, proj, d_proj_bias, d_y, ldy, LinearEpilogue::kAccumulate);
   }
+  // One transformer block over the step's rows (GptNeoModel::forward_layers): the calls below in order.
+  // Backends may run it otherwise (the CUDA backend: one launch for a one-row decode step, opt-in).
+  virtual Status layer(const LayerStep& s);
   // Whether kv_write/attention take caches of this element dtype.
   virtual bool supports_kv_dtype(DType dtype) const { return dtype == DType::kF32; }
   // Writes the step's K/V rows ([tokens, heads*head_dim] float32, ld ldkv) into one layer's cache
@@ -223,5 +247,15 @@ class Backend {
     return Unsupported(name() + " cannot record work");
   }
 };
+
+inline Status Backend::layer(const LayerStep& s) {
+  const int T = s.tokens, H = s.hidden;
+  GN_RETURN_IF_ERROR(layernorm_linear(s.d_h, T, H, s.ln1_g, s.ln1_b, s.eps, *s.qkv, nullptr, s.d_qkv, 3 * H,
+                                      LinearEpilogue::kStore, s.d_norm));
+  GN_RETURN_IF_ERROR(kv_write_attention(s.d_qkv, 3 * H, s.d_qkv + H, s.d_qkv + 2 * H, 3 * H, *s.kv, *s.batch, s.heads,
+                                        s.head_dim, s.window, s.scale, s.attention_operands, s.d_attn, H));
+  GN_RETURN_IF_ERROR(linear(s.d_attn, T, H, *s.out_proj, s.out_proj_b, s.d_h, H, LinearEpilogue::kAccumulate));
+  return mlp(s.d_h, T, H, s.ln2_g, s.ln2_b, s.eps, *s.c_fc, s.c_fc_b, *s.c_proj, s.c_proj_b, s.d_h, H, s.d_norm, s.d_mid);
+}
 
 }  // namespace gptneo

@@ -137,6 +137,10 @@ class CudaBackend : public Backend {
     // already rounded to the weight type (no rounding pass; c_fc writes 16-bit). Opt-in until a GPU has
     // run it; the results equal the default's bit for bit.
     x16_activations_ = env_is("GPTNEO_CUDA_X16", "1");
+    // GPTNEO_CUDA_FUSED_LAYER=1: a one-row decode step's blocks as one persistent cooperative launch each
+    // (csrc/cuda/NOTES.md round 12). Opt-in until a GPU has run it; the results equal those of the
+    // streaming GEMV with its layer norm (GPTNEO_CUDA_FUSED_LN=1) and the fused kv write.
+    fused_decode_layer_ = env_is("GPTNEO_CUDA_FUSED_LAYER", "1");
   }
 
   std::vector<std::string> experimental_switches() const override {
@@ -144,6 +148,7 @@ class CudaBackend : public Backend {
     std::vector<std::string> on;
     if (fused_layernorm_) on.push_back("fusedLayerNorm");
     if (fused_kv_write_) on.push_back("fusedKvWrite");
+    if (fused_decode_layer_) on.push_back("fusedDecodeLayer");
     if (gemv_stream_rows_ > 0) on.push_back("gemvStream");
     // As the launchers decide them (the stream marked on a GPU that has it; the wgmma image usable).
     if (gn_cuda_stream_programmatic_launch(stream_)) on.push_back("programmaticLaunch");
@@ -367,6 +372,52 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  // GPTNEO_CUDA_FUSED_LAYER=1: a one-row decode step's block in one cooperative launch (gn_cuda_decode_layer),
+  // where it serves the layer; else the calls of Backend::layer.
+  Status layer(const LayerStep& s) override {
+    if (!fused_decode_layer_ || s.tokens != 1 || s.batch->num_seqs != 1 || !supports_kv_dtype(s.kv->dtype) ||
+        s.qkv->dtype != s.out_proj->dtype || s.qkv->dtype != s.c_fc->dtype || s.qkv->dtype != s.c_proj->dtype)
+      return Backend::layer(s);
+    GN_RETURN_IF_ERROR(enter());
+    gn_cuda_decode_layer_args a{};
+    a.d_h = s.d_h;
+    a.hidden = s.hidden;
+    a.inner = s.c_fc->n;
+    a.d_ln1_gamma = s.ln1_g;
+    a.d_ln1_beta = s.ln1_b;
+    a.d_ln2_gamma = s.ln2_g;
+    a.d_ln2_beta = s.ln2_b;
+    a.eps = s.eps;
+    a.w_dtype = (int)s.qkv->dtype;
+    a.d_w_qkv = static_cast<const CudaLinear*>(s.qkv)->data();
+    a.d_w_out = static_cast<const CudaLinear*>(s.out_proj)->data();
+    a.d_b_out = s.out_proj_b;
+    a.d_w_fc = static_cast<const CudaLinear*>(s.c_fc)->data();
+    a.d_b_fc = s.c_fc_b;
+    a.d_w_proj = static_cast<const CudaLinear*>(s.c_proj)->data();
+    a.d_b_proj = s.c_proj_b;
+    a.d_k_cache = s.kv->k;
+    a.d_v_cache = s.kv->v;
+    a.cache_dtype = (int)s.kv->dtype;
+    a.batch = to_c(*s.batch);
+    a.heads = s.heads;
+    a.head_dim = s.head_dim;
+    a.window = s.window;
+    a.scale = s.scale;
+    a.d_qkv = s.d_qkv;
+    a.d_attn = s.d_attn;
+    a.d_mid = s.d_mid;
+    GN_RETURN_IF_ERROR(ensure_attention_workspace(a.batch, s.heads, s.head_dim));
+    a.d_workspace = workspace_;
+    a.workspace_bytes = workspace_bytes_;
+    const int supported = gn_cuda_decode_layer_supported(&a);
+    if (supported == GN_CUDA_EUNSUPPORTED) return Backend::layer(s);
+    GN_CUDA_STATUS(supported, "decode layer");
+    GN_CUDA_STATUS(gn_cuda_decode_layer(&a, stream_), "decode layer");
+    if (capturing_) workspace_in_graph_ = true;
+    return Status::Ok();
+  }
+
   bool supports_kv_dtype(DType dtype) const override { return dtype != DType::kI8; }
 
   Status kv_write(const float* d_k, const float* d_v, int ldkv, const DeviceBatch& batch, int heads, int head_dim,
@@ -387,7 +438,7 @@ class CudaBackend : public Backend {
     gn_cuda_batch b = to_c(batch);
     GN_RETURN_IF_ERROR(ensure_attention_workspace(b, heads, head_dim));
     GN_CUDA_STATUS(gn_cuda_attention(d_q, ldq, cache.k, cache.v, (int)cache.dtype, &b, heads, head_dim, window, scale,
-                                     (int)operands, d_out, ldo, workspace_, workspace_bytes_, stream_),
+                                     (int)operands, d_out, ldo, attention_workspace(), attention_workspace_bytes(), stream_),
                    "attention");
     if (capturing_) workspace_in_graph_ = true;
     return Status::Ok();
@@ -406,7 +457,8 @@ class CudaBackend : public Backend {
     gn_cuda_batch b = to_c(batch);
     GN_RETURN_IF_ERROR(ensure_attention_workspace(b, heads, head_dim));
     const int st = gn_cuda_attention_append(d_q, ldq, d_k, d_v, ldkv, cache.k, cache.v, (int)cache.dtype, &b, heads,
-                                            head_dim, window, scale, d_out, ldo, workspace_, workspace_bytes_, stream_);
+                                            head_dim, window, scale, d_out, ldo, attention_workspace(),
+                                            attention_workspace_bytes(), stream_);
     if (st == GN_CUDA_EUNSUPPORTED)  // (refused before anything was queued)
       return Backend::kv_write_attention(d_q, ldq, d_k, d_v, ldkv, cache, batch, heads, head_dim, window, scale,
                                          operands, d_out, ldo);
@@ -543,9 +595,10 @@ class CudaBackend : public Backend {
     return it == table_rows_.end() ? INT_MAX : it->second;
   }
 
-  // Grows the attention split workspace to what this batch's plan needs (never during a capture).
+  // Grows the split workspace to what this batch's plan needs (never during a capture). Laid out for
+  // gn_cuda_decode_layer (its grid barrier first); the attention calls get the part past the barrier.
   Status ensure_attention_workspace(const gn_cuda_batch& b, int heads, int head_dim) {
-    const size_t need = gn_cuda_attention_workspace_bytes(&b, heads, head_dim);
+    const size_t need = gn_cuda_decode_layer_workspace_bytes(&b, heads, head_dim);
     if (need <= workspace_bytes_) return Status::Ok();
     if (capturing_)
       return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
@@ -559,9 +612,11 @@ class CudaBackend : public Backend {
     workspace_bytes_ = 0;
     GN_RETURN_IF_ERROR(alloc(need, &workspace_));
     workspace_bytes_ = need;
-    // (gn_cuda_attention_append's counters start at zero; every launch leaves them so)
+    // (gn_cuda_attention_append's counters and the layer's barrier start at zero; every launch leaves them so)
     return fill_zero(workspace_, need);
   }
+  void* attention_workspace() const { return static_cast<char*>(workspace_) + GN_CUDA_DECODE_LAYER_BARRIER_BYTES; }
+  size_t attention_workspace_bytes() const { return workspace_bytes_ - GN_CUDA_DECODE_LAYER_BARRIER_BYTES; }
 
   static gn_cuda_batch to_c(const DeviceBatch& b) {
     gn_cuda_batch c;
@@ -613,6 +668,7 @@ class CudaBackend : public Backend {
   bool fused_kv_write_ = false;                      // GPTNEO_CUDA_FUSED_KV=1: kv_write inside decode attention
   bool fused_layernorm_ = false;                     // GPTNEO_CUDA_FUSED_LN=1: layernorm_linear fused
   bool x16_activations_ = false;                     // GPTNEO_CUDA_X16=1: 16-bit activations between wgmma GEMMs
+  bool fused_decode_layer_ = false;                  // GPTNEO_CUDA_FUSED_LAYER=1: gn_cuda_decode_layer
 };
 
 }  // namespace

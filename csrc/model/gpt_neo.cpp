@@ -184,19 +184,38 @@ Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& 
   const DType w = options_.weight_dtype;
   const DType attention_operands = w == DType::kBF16 || w == DType::kF16 ? w : DType::kF32;
   GN_RETURN_IF_ERROR(be.embed(batch, wte_, wte_dtype_, wpe_, wpe_dtype_, H, h_));
+  LayerStep s;
+  s.d_h = h_;
+  s.tokens = T;
+  s.hidden = H;
+  s.eps = eps;
+  s.heads = config_.heads;
+  s.head_dim = config_.head_dim();
+  s.scale = 1.0f;  // GPT-Neo does not scale q·k by 1/sqrt(head_dim)
+  s.attention_operands = attention_operands;
+  s.d_qkv = qkv_;
+  s.d_attn = attn_;
+  s.d_norm = x_;
+  s.d_mid = mlp_;
   for (int l = 0; l < config_.layers; ++l) {
-    LayerWeights& L = layers_[l];
-    GN_RETURN_IF_ERROR(be.layernorm_linear(h_, T, H, L.ln1_g, L.ln1_b, eps, *L.qkv, nullptr, qkv_, 3 * H,
-                                           LinearEpilogue::kStore, x_));
+    const LayerWeights& L = layers_[l];
+    s.ln1_g = L.ln1_g;
+    s.ln1_b = L.ln1_b;
+    s.ln2_g = L.ln2_g;
+    s.ln2_b = L.ln2_b;
+    s.qkv = L.qkv.get();
+    s.out_proj = L.out_proj.get();
+    s.c_fc = L.c_fc.get();
+    s.c_proj = L.c_proj.get();
+    s.out_proj_b = L.out_proj_b;
+    s.c_fc_b = L.c_fc_b;
+    s.c_proj_b = L.c_proj_b;
+    s.kv = &L.kv;
     // Local layers address their own pool (if any) through the local tables.
     const bool local = config_.layer_is_local[l];
-    const DeviceBatch& tables = local ? local_batch : batch;
-    // GPT-Neo does not scale q·k by 1/sqrt(head_dim).
-    const int window = local ? config_.window : 0;
-    GN_RETURN_IF_ERROR(be.kv_write_attention(qkv_, 3 * H, qkv_ + H, qkv_ + 2 * H, 3 * H, L.kv, tables, config_.heads,
-                                             config_.head_dim(), window, 1.0f, attention_operands, attn_, H));
-    GN_RETURN_IF_ERROR(be.linear(attn_, T, H, *L.out_proj, L.out_proj_b, h_, H, LinearEpilogue::kAccumulate));
-    GN_RETURN_IF_ERROR(be.mlp(h_, T, H, L.ln2_g, L.ln2_b, eps, *L.c_fc, L.c_fc_b, *L.c_proj, L.c_proj_b, h_, H, x_, mlp_));
+    s.batch = local ? &local_batch : &batch;
+    s.window = local ? config_.window : 0;
+    GN_RETURN_IF_ERROR(be.layer(s));
   }
   return Status::Ok();
 }

@@ -574,4 +574,55 @@ int gn_cuda_attention_append(const float* q, int ldq, const float* k, const floa
                        ldo, ws, ws_bytes);
 }
 
+// The persistent decode layer as the chain of calls whose results it equals (decode_layer.cu).
+size_t gn_cuda_decode_layer_workspace_bytes(const gn_cuda_batch* b, int heads, int hd) {
+  return GN_CUDA_DECODE_LAYER_BARRIER_BYTES + gn_cuda_attention_workspace_bytes(b, heads, hd);
+}
+
+int gn_cuda_decode_layer_supported(const gn_cuda_decode_layer_args* a) {
+  if (a == nullptr || a->hidden <= 0 || a->inner <= 0 || a->heads <= 0 || a->head_dim <= 0 || a->window < 0 ||
+      a->heads * a->head_dim != a->hidden)
+    return GN_CUDA_EINVAL;
+  if (!a->d_h || !a->d_ln1_gamma || !a->d_ln1_beta || !a->d_ln2_gamma || !a->d_ln2_beta || !a->d_w_qkv ||
+      !a->d_w_out || !a->d_w_fc || !a->d_w_proj || !a->d_qkv || !a->d_attn || !a->d_mid || !a->d_workspace)
+    return GN_CUDA_EINVAL;
+  if (a->w_dtype < GN_DTYPE_F32 || a->w_dtype > GN_DTYPE_BF16 || a->cache_dtype < GN_DTYPE_F32 ||
+      a->cache_dtype > GN_DTYPE_BF16 || a->workspace_bytes < GN_CUDA_DECODE_LAYER_BARRIER_BYTES || !aligned16(a->d_workspace))
+    return GN_CUDA_EINVAL;
+  if (a->batch.tokens != 1 || a->batch.num_seqs != 1) return GN_CUDA_EUNSUPPORTED;
+  if (a->w_dtype == GN_DTYPE_F32 || a->hidden % 8 != 0 || a->inner % 8 != 0) return GN_CUDA_EUNSUPPORTED;
+  if (4ll * (a->hidden > a->inner ? a->hidden : a->inner) > 98304) return GN_CUDA_EUNSUPPORTED;
+  if (!aligned16(a->d_w_qkv) || !aligned16(a->d_w_out) || !aligned16(a->d_w_fc) || !aligned16(a->d_w_proj))
+    return GN_CUDA_EUNSUPPORTED;
+  if (gn_cuda_attention_select(&a->batch, a->head_dim, a->d_k_cache, a->d_v_cache, a->cache_dtype, GN_DTYPE_F32) !=
+      GN_ATTENTION_DECODE)
+    return GN_CUDA_EUNSUPPORTED;
+  if (a->workspace_bytes < gn_cuda_decode_layer_workspace_bytes(&a->batch, a->heads, a->head_dim)) return GN_CUDA_EINVAL;
+  return GN_CUDA_OK;
+}
+
+int gn_cuda_decode_layer(const gn_cuda_decode_layer_args* a, void* stream) {
+  const int st = gn_cuda_decode_layer_supported(a);
+  if (st != GN_CUDA_OK) return st;
+  const int H = a->hidden, I = a->inner;
+  void* ws = static_cast<char*>(a->d_workspace) + GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  const size_t ws_bytes = a->workspace_bytes - GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  int r = gn_cuda_gemv_stream(a->d_h, 1, H, a->d_ln1_gamma, a->d_ln1_beta, a->eps, a->d_w_qkv, a->w_dtype, 3 * H, H,
+                              a->d_b_qkv, a->d_qkv, 3 * H, GN_EPILOGUE_STORE, stream);
+  if (r == GN_CUDA_OK)
+    r = gn_cuda_attention_append(a->d_qkv, 3 * H, a->d_qkv + H, a->d_qkv + 2 * H, 3 * H, a->d_k_cache, a->d_v_cache,
+                                 a->cache_dtype, &a->batch, a->heads, a->head_dim, a->window, a->scale, a->d_attn, H, ws,
+                                 ws_bytes, stream);
+  if (r == GN_CUDA_OK)
+    r = gn_cuda_gemv_stream(a->d_attn, 1, H, nullptr, nullptr, 0.f, a->d_w_out, a->w_dtype, H, H, a->d_b_out, a->d_h, H,
+                            GN_EPILOGUE_ACCUMULATE, stream);
+  if (r == GN_CUDA_OK)
+    r = gn_cuda_gemv_stream(a->d_h, 1, H, a->d_ln2_gamma, a->d_ln2_beta, a->eps, a->d_w_fc, a->w_dtype, I, H, a->d_b_fc,
+                            a->d_mid, I, GN_EPILOGUE_GELU_NEW, stream);
+  if (r == GN_CUDA_OK)
+    r = gn_cuda_gemv_stream(a->d_mid, 1, I, nullptr, nullptr, 0.f, a->d_w_proj, a->w_dtype, H, I, a->d_b_proj, a->d_h, H,
+                            GN_EPILOGUE_ACCUMULATE, stream);
+  return r;
+}
+
 }  // extern "C"

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <string>
@@ -854,6 +855,253 @@ void test_gemv_stream_chain(Ctx& c) {
   gn_cuda_stream_destroy(stream);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The persistent decode layer (gn_cuda_decode_layer) against the chain of calls it replaces
+// ---------------------------------------------------------------------------------------------
+struct LayerCase {
+  int hidden, heads, inner, context, window;
+  DType wt, cache;
+};
+
+// One layer's decode step, run as the chain (the streaming GEMV with and without its layer norm, the
+// appending attention) and as gn_cuda_decode_layer from the same state: the residual row and the whole
+// cache must be equal bit for bit, on repeated launches (the grid barrier and the split counters are
+// reused), with the stream marked for programmatic launch or not, and replayed from a CUDA graph.
+void test_decode_layer_case(Ctx& c, const LayerCase& lc) {
+  const int H = lc.hidden, I = lc.inner, hd = H / lc.heads, bs = 16, pos = lc.context - 1;
+  const std::string name = fmt("decode_layer hidden %d heads %d inner %d ctx %d window %d %s weights, %s cache", H,
+                               lc.heads, I, lc.context, lc.window, dtype_name(lc.wt), dtype_name(lc.cache));
+  const int blocks = (lc.context + bs - 1) / bs, num_blocks = blocks + 2;
+  std::vector<int32_t> table(blocks);
+  std::vector<int32_t> perm(num_blocks);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::shuffle(perm.begin(), perm.end(), c.rng);
+  std::copy(perm.begin(), perm.begin() + blocks, table.begin());
+  const size_t cache_elems = (size_t)num_blocks * bs * H, esz = lc.cache == DType::kF32 ? 4 : 2;
+  auto cache_bytes_of = [&](const std::vector<float>& v) {
+    std::vector<uint8_t> out(v.size() * esz);
+    if (lc.cache == DType::kF32) std::memcpy(out.data(), v.data(), out.size());
+    else {
+      const std::vector<uint16_t> e = encode16(v, lc.cache);
+      std::memcpy(out.data(), e.data(), out.size());
+    }
+    return out;
+  };
+  const std::vector<uint8_t> k0 = cache_bytes_of(randn(c, cache_elems)), v0 = cache_bytes_of(randn(c, cache_elems));
+  const std::vector<float> h0 = randn(c, H), g1 = randn(c, H, 0.2f), be1 = randn(c, H, 0.2f), g2 = randn(c, H, 0.2f),
+                           be2 = randn(c, H, 0.2f), b_out = randn(c, H, 0.1f), b_fc = randn(c, I, 0.1f),
+                           b_proj = randn(c, H, 0.1f);
+  std::vector<float> w_qkv = randn(c, (size_t)3 * H * H, 0.05f), w_out = randn(c, (size_t)H * H, 0.03f),
+                     w_fc = randn(c, (size_t)I * H, 0.03f), w_proj = randn(c, (size_t)H * I, 0.02f);
+  const size_t wbytes = ((size_t)3 * H * H + (size_t)H * H + 2 * (size_t)I * H) * 2;
+  DevBuf dw(c.be, wbytes), dk(c.be, cache_elems * esz), dv(c.be, cache_elems * esz), dh(c.be, H * 4),
+      dvec(c.be, (size_t)(7 * H + I) * 4), dqkv(c.be, (size_t)3 * H * 4), dattn(c.be, H * 4), dmid(c.be, I * 4),
+      dmeta(c.be, (size_t)(4 + blocks) * 4);
+  uint16_t* wq = dw.as<uint16_t>();
+  uint16_t* wo = wq + (size_t)3 * H * H;
+  uint16_t* wf = wo + (size_t)H * H;
+  uint16_t* wp = wf + (size_t)I * H;
+  float* vecs = dvec.as<float>();  // g1 be1 g2 be2 b_out b_proj (H each), b_fc (I)
+  bool ok = upload(c, wq, encode16(w_qkv, lc.wt).data(), w_qkv.size() * 2, name) &&
+            upload(c, wo, encode16(w_out, lc.wt).data(), w_out.size() * 2, name) &&
+            upload(c, wf, encode16(w_fc, lc.wt).data(), w_fc.size() * 2, name) &&
+            upload(c, wp, encode16(w_proj, lc.wt).data(), w_proj.size() * 2, name);
+  const std::vector<float>* vs[] = {&g1, &be1, &g2, &be2, &b_out, &b_proj, &b_fc};
+  for (int i = 0; i < 7 && ok; ++i) ok = upload(c, vecs + (size_t)i * H, vs[i]->data(), vs[i]->size() * 4, name);
+  std::vector<int32_t> meta = {pos, 0, 1, 0};  // positions [1], seq_starts [2], (pad), block table
+  meta.insert(meta.end(), table.begin(), table.end());
+  ok = ok && upload(c, dmeta.as<void>(), meta.data(), meta.size() * 4, name);
+  if (!ok) return;
+  gn_cuda_batch b{};
+  b.tokens = 1;
+  b.num_seqs = 1;
+  b.d_positions = dmeta.as<int32_t>();
+  b.d_seq_starts = dmeta.as<int32_t>() + 1;
+  b.d_block_tables = dmeta.as<int32_t>() + 4;
+  b.max_blocks = blocks;
+  b.block_size = bs;
+  b.max_context = lc.context;
+  const size_t ws_bytes = gn_cuda_decode_layer_workspace_bytes(&b, lc.heads, hd);
+  DevBuf dws(c.be, ws_bytes);
+  if (!check_status(c.be.fill_zero(dws.as<void>(), ws_bytes), name + " workspace")) return;
+  const int wdt = (int)lc.wt, cdt = (int)lc.cache;
+  gn_cuda_decode_layer_args a{};
+  a.d_h = dh.as<float>();
+  a.hidden = H;
+  a.inner = I;
+  a.d_ln1_gamma = vecs;
+  a.d_ln1_beta = vecs + H;
+  a.d_ln2_gamma = vecs + 2 * H;
+  a.d_ln2_beta = vecs + 3 * H;
+  a.eps = 1e-5f;
+  a.w_dtype = wdt;
+  a.d_w_qkv = wq;
+  a.d_w_out = wo;
+  a.d_b_out = vecs + 4 * H;
+  a.d_w_fc = wf;
+  a.d_b_fc = vecs + 6 * H;
+  a.d_w_proj = wp;
+  a.d_b_proj = vecs + 5 * H;
+  a.d_k_cache = dk.as<void>();
+  a.d_v_cache = dv.as<void>();
+  a.cache_dtype = cdt;
+  a.batch = b;
+  a.heads = lc.heads;
+  a.head_dim = hd;
+  a.window = lc.window;
+  a.scale = 1.f;
+  a.d_qkv = dqkv.as<float>();
+  a.d_attn = dattn.as<float>();
+  a.d_mid = dmid.as<float>();
+  a.d_workspace = dws.as<void>();
+  a.workspace_bytes = ws_bytes;
+  void* stream = nullptr;
+  if (gn_cuda_stream_create(&stream) != 0) return report(false, name, "stream_create");
+  char* att_ws = dws.as<char>() + GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  const size_t att_ws_bytes = ws_bytes - GN_CUDA_DECODE_LAYER_BARRIER_BYTES;
+  auto chain = [&]() -> int {
+    int st = gn_cuda_gemv_stream(a.d_h, 1, H, a.d_ln1_gamma, a.d_ln1_beta, a.eps, wq, wdt, 3 * H, H, nullptr,
+                                 a.d_qkv, 3 * H, GN_EPILOGUE_STORE, stream);
+    if (st == 0)
+      st = gn_cuda_attention_append(a.d_qkv, 3 * H, a.d_qkv + H, a.d_qkv + 2 * H, 3 * H, a.d_k_cache, a.d_v_cache, cdt,
+                                    &b, lc.heads, hd, lc.window, 1.f, a.d_attn, H, att_ws, att_ws_bytes, stream);
+    if (st == 0)
+      st = gn_cuda_gemv_stream(a.d_attn, 1, H, nullptr, nullptr, 0.f, wo, wdt, H, H, a.d_b_out, a.d_h, H,
+                               GN_EPILOGUE_ACCUMULATE, stream);
+    if (st == 0)
+      st = gn_cuda_gemv_stream(a.d_h, 1, H, a.d_ln2_gamma, a.d_ln2_beta, a.eps, wf, wdt, I, H, a.d_b_fc, a.d_mid, I,
+                               GN_EPILOGUE_GELU_NEW, stream);
+    if (st == 0)
+      st = gn_cuda_gemv_stream(a.d_mid, 1, I, nullptr, nullptr, 0.f, wp, wdt, H, I, a.d_b_proj, a.d_h, H,
+                               GN_EPILOGUE_ACCUMULATE, stream);
+    return st;
+  };
+  auto reset = [&](const std::string& what) {
+    return upload(c, dh.as<void>(), h0.data(), H * 4, what) && upload(c, dk.as<void>(), k0.data(), k0.size(), what) &&
+           upload(c, dv.as<void>(), v0.data(), v0.size(), what) && poison(a.d_qkv, 3 * H, what) &&
+           poison(a.d_attn, H, what) && poison(a.d_mid, I, what);
+  };
+  struct State {
+    std::vector<float> h;
+    std::vector<uint8_t> k, v;
+  };
+  auto state = [&](const std::string& what, State* out) {
+    out->h.resize(H);
+    out->k.resize(k0.size());
+    out->v.resize(v0.size());
+    return download(c, out->h.data(), dh.as<void>(), H * 4, what) &&
+           download(c, out->k.data(), dk.as<void>(), k0.size(), what) &&
+           download(c, out->v.data(), dv.as<void>(), v0.size(), what);
+  };
+  auto finish = [&](int st, const std::string& what) {
+    if (st == 0) st = gn_cuda_stream_synchronize(stream);
+    if (st != 0) report(false, what, gn_cuda_status_string(st));
+    return st == 0;
+  };
+  State want;
+  if (!reset(name + " chain") || !finish(chain(), name + " chain") || !state(name + " chain", &want)) {
+    gn_cuda_stream_destroy(stream);
+    return;
+  }
+  // The chain must have changed the row and written the new key (a test that compares two no-ops fails).
+  report(std::memcmp(want.h.data(), h0.data(), H * 4) != 0 && want.k != k0 && want.v != v0,
+         name + ": the chain updates h and writes the cache");
+  const int supported = gn_cuda_decode_layer_supported(&a);
+  report(supported == 0, name + ": supported", gn_cuda_status_string(supported));
+  auto compare = [&](const std::string& what) {
+    State got;
+    if (!state(what, &got)) return;
+    int h_diff = 0;
+    for (int i = 0; i < H; ++i) h_diff += std::memcmp(&got.h[i], &want.h[i], 4) != 0;
+    report(h_diff == 0 && got.k == want.k && got.v == want.v, what,
+           fmt("%d of %d h values differ%s%s", h_diff, H, got.k == want.k ? "" : ", K cache differs",
+               got.v == want.v ? "" : ", V cache differs"));
+  };
+  for (int programmatic = 0; programmatic < 2; ++programmatic) {
+    const char* mode = programmatic ? "programmatic launch" : "ordinary launch";
+    if (gn_cuda_stream_set_programmatic_launch(stream, programmatic) != 0) {
+      report(false, name + ": mark the stream", mode);
+      continue;
+    }
+    for (int round = 0; round < 3; ++round) {
+      const std::string what = name + fmt(", %s, launch %d", mode, round);
+      if (!reset(what) || !finish(gn_cuda_decode_layer(&a, stream), what)) break;
+      compare(what);
+    }
+    void* graph = nullptr;
+    int st = gn_cuda_capture_begin(stream);
+    if (st == 0) {
+      const int layer_st = gn_cuda_decode_layer(&a, stream);
+      st = gn_cuda_capture_end(stream, &graph);
+      if (st == 0) st = layer_st;
+    }
+    if (st != 0) {
+      report(false, name + fmt(", %s, captured as a graph", mode), gn_cuda_status_string(st));
+    } else {
+      for (int round = 0; round < 2; ++round) {
+        const std::string what = name + fmt(", %s, graph replay %d", mode, round);
+        if (!reset(what) || !finish(gn_cuda_graph_launch(graph, stream), what)) break;
+        compare(what);
+      }
+    }
+    if (graph) gn_cuda_graph_destroy(graph);
+  }
+  (void)gn_cuda_stream_set_programmatic_launch(stream, 0);
+
+  // Refusals: nothing queued, nothing written.
+  if (reset(name + " refusals")) {
+    struct Refusal {
+      const char* what;
+      int want;
+      std::function<void(gn_cuda_decode_layer_args&)> edit;
+    };
+    const Refusal refusals[] = {
+        {"two rows", GN_CUDA_EUNSUPPORTED, [](gn_cuda_decode_layer_args& x) { x.batch.tokens = x.batch.num_seqs = 2; }},
+        {"float32 weights", GN_CUDA_EUNSUPPORTED, [](gn_cuda_decode_layer_args& x) { x.w_dtype = GN_DTYPE_F32; }},
+        {"heads x head_dim != hidden", GN_CUDA_EINVAL, [](gn_cuda_decode_layer_args& x) { x.head_dim += 4; }},
+        {"workspace too small", GN_CUDA_EINVAL,
+         [](gn_cuda_decode_layer_args& x) { x.workspace_bytes = GN_CUDA_DECODE_LAYER_BARRIER_BYTES - 16; }},
+        {"no residual row", GN_CUDA_EINVAL, [](gn_cuda_decode_layer_args& x) { x.d_h = nullptr; }},
+        {"unknown cache dtype", GN_CUDA_EINVAL, [](gn_cuda_decode_layer_args& x) { x.cache_dtype = 7; }},
+        {"misaligned weights", GN_CUDA_EUNSUPPORTED,
+         [](gn_cuda_decode_layer_args& x) { x.d_w_out = static_cast<const uint16_t*>(x.d_w_out) + 1; }},
+    };
+    for (const auto& r : refusals) {
+      gn_cuda_decode_layer_args x = a;
+      r.edit(x);
+      const int got = gn_cuda_decode_layer(&x, stream), got_s = gn_cuda_decode_layer_supported(&x);
+      report(got == r.want && got_s == r.want, name + ": refuses " + r.what,
+             fmt("%s / %s", gn_cuda_status_name(got), gn_cuda_status_name(got_s)));
+    }
+    if (finish(0, name + " refusals")) {
+      std::vector<float> h(H);
+      if (download(c, h.data(), dh.as<void>(), H * 4, name))
+        report(std::memcmp(h.data(), h0.data(), H * 4) == 0, name + ": refused calls leave h alone");
+    }
+  }
+  gn_cuda_stream_destroy(stream);
+}
+
+void test_decode_layer(Ctx& c) {
+  // Unverified on a GPU so far: gpu-check runs it in a stage of its own (a barrier bug ends in a trap).
+  const char* gate = std::getenv("GN_TEST_DECODE_LAYER");
+  if (gate != nullptr && std::strcmp(gate, "0") == 0 && !host_mock()) {
+    std::printf("skip decode_layer: GN_TEST_DECODE_LAYER=0 (its own gpu-check stage runs it)\n");
+    return;
+  }
+  std::vector<LayerCase> cases = {
+      {256, 4, 1024, 1, 0, DType::kBF16, DType::kBF16},     // the first token: one key, its own
+      {768, 12, 3072, 300, 0, DType::kBF16, DType::kBF16},  // 125M-shaped, splits
+      {768, 12, 3072, 700, 256, DType::kF16, DType::kF32},  // a local layer's window
+      {1024, 8, 4096, 129, 0, DType::kBF16, DType::kF16},   // head_dim 128
+  };
+  if (!c.quick && !host_mock()) {
+    cases.push_back({2048, 16, 8192, 2048, 0, DType::kBF16, DType::kBF16});  // 1.3B-shaped, a long context
+    cases.push_back({2560, 20, 10240, 900, 256, DType::kF16, DType::kF16});  // 2.7B-shaped (the MLP row: 40 KB)
+  }
+  for (const auto& lc : cases) test_decode_layer_case(c, lc);
+}
+
 void test_embed(Ctx& c) {
   const int vocab = 97, max_pos = 40, dim = 72, tokens = 23;
   for (DType wt : {DType::kF32, DType::kBF16, DType::kF16}) {
@@ -1653,7 +1901,8 @@ int main(int argc, char** argv) {
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
       {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
-      {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations}};
+      {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations},
+      {"decode_layer", test_decode_layer}};
   bool ran = false;
   for (const auto& g : groups) {
     if (!only.empty() && only != g.first) continue;

@@ -23,6 +23,9 @@
 //                   tensor-core GEMMs of steps with more than 8 rows still round x to bf16, where a
 //                   relative difference d flips roundings in proportion to d and so moves the result by
 //                   about sqrt(d * 2^-8): H200, mean 2.1e-5, at most 7.8e-4 (a 12-row step at context 504)
+//   cuda bf16+graphs+fused-layer  as cuda bf16+graphs+gemv-stream, with each one-row decode step's layers
+//                   as single persistent launches (GPTNEO_CUDA_FUSED_LAYER=1): the same kernels' code on
+//                   the same plans, so its logits must equal that model's bit for bit on every step
 //   cuda+graphs+pdl float32, recordings on, the decode-path kernels launched as programmatic
 //                   dependents on sm_90+ (GPTNEO_CUDA_PDL=1)
 //   cuda bf16+graphs defaults  bfloat16, recordings on, none of the variables set: the shipped
@@ -279,8 +282,8 @@ int main() {
     report(st.ok(), "create the CUDA backend", st.message());
     return st.ok();
   };
-  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6, b7, b8, b9, b10;
-  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream, pdl, f32kv_plain, f32kv_stream, defaults;
+  std::unique_ptr<Backend> b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
+  Run ref, plain, graphs, bf16_plain, bf16_graphs, fused, stream, pdl, f32kv_plain, f32kv_stream, defaults, fused_layer;
   // (the variables are read when a backend is created)
   setenv("GPTNEO_CUDA_GEMV_STREAM", "0", 1);
   setenv("GPTNEO_CUDA_PDL", "0", 1);
@@ -291,6 +294,14 @@ int main() {
   setenv("GPTNEO_CUDA_GEMV_STREAM", "1", 1);
   setenv("GPTNEO_CUDA_L2_PREFETCH", "1", 1);  // (the streaming models also prefetch their weights)
   const bool b6_ok = cuda(&b6) && cuda(&b9);
+  // (GN_TEST_DECODE_LAYER=0: scripts/gpu-check.sh keeps the persistent layer out until its own test stage
+  // passed; that model is then the streaming model again, and says so)
+  const char* layer_gate = std::getenv("GN_TEST_DECODE_LAYER");
+  const bool layer_on = layer_gate == nullptr || std::strcmp(layer_gate, "0") != 0;
+  if (!layer_on) std::printf("note: GN_TEST_DECODE_LAYER=0: the fused-layer model runs without GPTNEO_CUDA_FUSED_LAYER\n");
+  if (layer_on) setenv("GPTNEO_CUDA_FUSED_LAYER", "1", 1);
+  const bool b11_ok = cuda(&b11);
+  unsetenv("GPTNEO_CUDA_FUSED_LAYER");
   unsetenv("GPTNEO_CUDA_L2_PREFETCH");
   unsetenv("GPTNEO_CUDA_FUSED_LN");
   unsetenv("GPTNEO_CUDA_FUSED_KV");
@@ -300,7 +311,7 @@ int main() {
   unsetenv("GPTNEO_CUDA_GEMV_STREAM");
   unsetenv("GPTNEO_CUDA_PDL");
   const bool b10_ok = cuda(&b10);
-  if (!b5_ok || !b6_ok || !b7_ok || !b10_ok) return 1;
+  if (!b5_ok || !b6_ok || !b7_ok || !b10_ok || !b11_ok) return 1;
   if (!make_run("cpu", create_cpu_backend(2, cpu::select_simd()), path, tensors, DType::kF32, true, &ref) ||
       !make_run("cuda", std::move(b1), path, tensors, DType::kF32, false, &plain) ||
       !make_run("cuda+graphs", std::move(b2), path, tensors, DType::kF32, true, &graphs) ||
@@ -312,7 +323,8 @@ int main() {
       !make_run("cuda bf16w f32kv+graphs", std::move(b8), path, tensors, DType::kBF16, true, &f32kv_plain, true) ||
       !make_run("cuda bf16w f32kv+graphs+gemv-stream", std::move(b9), path, tensors, DType::kBF16, true, &f32kv_stream,
                 true) ||
-      !make_run("cuda bf16+graphs defaults", std::move(b10), path, tensors, DType::kBF16, true, &defaults))
+      !make_run("cuda bf16+graphs defaults", std::move(b10), path, tensors, DType::kBF16, true, &defaults) ||
+      !make_run("cuda bf16+graphs+fused-layer", std::move(b11), path, tensors, DType::kBF16, true, &fused_layer))
     return 1;
   {
     // The switches each backend reports (Backend::experimental_switches, info().cudaExperimental).
@@ -339,6 +351,11 @@ int main() {
                with_wgmma(hopper ? Names{"fusedLayerNorm", "fusedKvWrite", "gemvStream", "l2Prefetch"}
                                  : Names{"fusedLayerNorm", "fusedKvWrite", "gemvStream"}),
            "cuda bf16+graphs+gemv-stream reports its switches (the L2 weight prefetch where the GPU has it)");
+    Names layer_names = {"fusedLayerNorm", "fusedKvWrite", "fusedDecodeLayer", "gemvStream"};
+    if (!layer_on) layer_names.erase(layer_names.begin() + 2);
+    if (hopper) layer_names.push_back("l2Prefetch");
+    report(fused_layer.model->backend().experimental_switches() == with_wgmma(layer_names),
+           "cuda bf16+graphs+fused-layer reports the persistent decode layer");
     report(pdl.model->backend().experimental_switches() == with_wgmma(hopper ? Names{"programmaticLaunch"} : Names{}),
            "cuda+graphs+pdl reports programmatic launch where the GPU has it");
   }
@@ -373,7 +390,7 @@ int main() {
     }
     std::vector<float> ref_logits(ref_out.values.get(), ref_out.values.get() + ref_out.count);
     StepOutput plain_out, graph_out, bf16_out, bf16_graph_out, fused_out, stream_out, pdl_out, f32kv_out,
-        f32kv_stream_out, defaults_out;
+        f32kv_stream_out, defaults_out, fused_layer_out;
     const Status s1 = plain.model->step(in, &plain_out);
     const Status s2 = graphs.model->step(in, &graph_out);
     const Status s5 = fused.model->step(in, &fused_out);
@@ -385,8 +402,9 @@ int main() {
     const Status s8 = f32kv_plain.model->step(ref_in, &f32kv_out);
     const Status s9 = f32kv_stream.model->step(ref_in, &f32kv_stream_out);
     const Status s10 = defaults.model->step(ref_in, &defaults_out);
+    const Status s11 = fused_layer.model->step(ref_in, &fused_layer_out);
     if (!s1.ok() || !s2.ok() || !s3.ok() || !s4.ok() || !s5.ok() || !s6.ok() || !s7.ok() || !s8.ok() || !s9.ok() ||
-        !s10.ok()) {
+        !s10.ok() || !s11.ok()) {
       report(false, name, (s1.ok() ? "" : "cuda: " + s1.message()) + (s2.ok() ? "" : " cuda+graphs: " + s2.message()) +
                               (s3.ok() ? "" : " bf16: " + s3.message()) + (s4.ok() ? "" : " bf16+graphs: " + s4.message()) +
                               (s5.ok() ? "" : " fused-ln: " + s5.message()) +
@@ -394,7 +412,8 @@ int main() {
                               (s7.ok() ? "" : " pdl: " + s7.message()) +
                               (s8.ok() ? "" : " bf16w f32kv: " + s8.message()) +
                               (s9.ok() ? "" : " bf16w f32kv gemv-stream: " + s9.message()) +
-                              (s10.ok() ? "" : " bf16 defaults: " + s10.message()));
+                              (s10.ok() ? "" : " bf16 defaults: " + s10.message()) +
+                              (s11.ok() ? "" : " fused-layer: " + s11.message()));
       stop = true;
       return;
     }
@@ -414,6 +433,9 @@ int main() {
     const double bf16_err = bf16_shape_ok ? rel_error(bf16_out.values.get(), ref_logits.data(), ref_logits.size()) : 0;
     report(bf16_shape_ok, "cuda bf16: " + name + " logits shape");
     check_step(stream, ref_in, stream_out, ref_logits, 2 * bf16_err, name + " vs fp32 (2x cuda bf16's error)");
+    // The persistent decode layer runs the streaming model's kernels' code on the same plans: equal logits.
+    std::vector<float> stream_logits(stream_out.values.get(), stream_out.values.get() + stream_out.count);
+    check_step(fused_layer, ref_in, fused_layer_out, stream_logits, 0.0, name + " vs gemv-stream (bit for bit)");
     check_step(defaults, ref_in, defaults_out, ref_logits, 2 * bf16_err, name + " vs fp32 (2x cuda bf16's error)");
     std::vector<float> f32kv_ref(f32kv_out.values.get(), f32kv_out.values.get() + f32kv_out.count);
     check_step(f32kv_stream, ref_in, f32kv_stream_out, f32kv_ref, 1e-3, name);

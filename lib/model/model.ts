@@ -53,7 +53,7 @@ export interface ModelInfo {
   /**
    * CUDA only, when any is on: the switchable CUDA kernel paths in effect ('gemvStream', 'programmaticLaunch',
    * 'wgmma', 'wgmmaTma', 'wgmmaTmaPersistent', 'wgmmaTmaCluster', 'wgmmaAttention', 'wgmmaAttentionPipelined',
-   * 'fusedLayerNorm', 'fusedKvWrite',
+   * 'fusedLayerNorm', 'fusedKvWrite', 'fusedDecodeLayer',
    * 'l2Prefetch', 'x16Activations'). The first three are the defaults where the GPU has them
    * (programmatic launch and wgmma need compute capability 9.0); GPTNEO_CUDA_* environment variables read when
    * the model loaded change them (GPTNEO_CUDA_WGMMA and GPTNEO_CUDA_WGMMA_ATTENTION: once per process; README,

@@ -156,12 +156,15 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   // (each load sees exactly these three variables: unset unless given)
   const loadWith = (env: Record<string, string>) => withEnv(
     { GPTNEO_CUDA_GEMV_STREAM: undefined, GPTNEO_CUDA_FUSED_LN: undefined, GPTNEO_CUDA_FUSED_KV: undefined,
-      GPTNEO_CUDA_PDL: undefined, GPTNEO_CUDA_L2_PREFETCH: undefined, ...env },
+      GPTNEO_CUDA_PDL: undefined, GPTNEO_CUDA_L2_PREFETCH: undefined, GPTNEO_CUDA_FUSED_LAYER: undefined, ...env },
     () => loadModel(fx.dir, opts));
   await using off = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '0', GPTNEO_CUDA_PDL: '0' });
   await using defaults = await loadWith({});
+  // The persistent decode layer too, unless GN_TEST_DECODE_LAYER=0 (scripts/gpu-check.sh keeps it out until
+  // its own test stage has passed: a fault in it would end this process).
+  const layer = process.env.GN_TEST_DECODE_LAYER !== '0';
   await using on = await loadWith({ GPTNEO_CUDA_GEMV_STREAM: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1',
-    GPTNEO_CUDA_PDL: '1', GPTNEO_CUDA_L2_PREFETCH: '1' });
+    GPTNEO_CUDA_PDL: '1', GPTNEO_CUDA_L2_PREFETCH: '1', ...(layer ? { GPTNEO_CUDA_FUSED_LAYER: '1' } : {}) });
   const index = device === 'cuda' ? 0 : Number(device.split(':')[1]);
   const gpu = devices().find((d) => d.type === 'cuda' && d.index === index);
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
@@ -174,7 +177,8 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => !processWide.includes(s));
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);
-  assert.deepEqual(listed(on), ['fusedLayerNorm', 'fusedKvWrite', 'gemvStream', ...pdl, ...l2],
+  assert.deepEqual(listed(on), ['fusedLayerNorm', 'fusedKvWrite', ...(layer ? ['fusedDecodeLayer'] : []), 'gemvStream',
+    ...pdl, ...l2],
     `${name}: every switch forced on`);
   const run = (m: typeof on) => Promise.all(fx.json.sequences.map((seq, i) =>
     m.generate(seq.input_ids, { maxNewTokens: 16 + 4 * i, temperature: 0, ignoreEos: true })));
