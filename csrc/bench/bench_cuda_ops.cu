@@ -501,7 +501,14 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   la.d_mid = f;
   la.d_workspace = layer_ws;
   la.workspace_bytes = layer_ws_bytes;
-  if (persistent && gn_cuda_decode_layer_supported(&la) != GN_CUDA_OK) return;
+  if (persistent) {
+    const int served = gn_cuda_decode_layer_supported(&la);
+    if (served != GN_CUDA_OK) {
+      std::printf("decode_layer %s ctx=%d persistent: not served (%s)\n", s.name, ctx, gn_cuda_status_name(served));
+      BENCH_CHECK(gn_cuda_stream_destroy(stream));
+      return;
+    }
+  }
   // y = x · Wᵀ (+ bias, epilogue), x layer-normed first when fused_ln (then x is h), by the path benched.
   // y = x · Wᵀ (+ bias, epilogue); norm: x is h and goes through the layer norm first.
   auto project = [&](const float* x, bool norm, void* w, int n, int k, const float* bias, float* y, int ep) {
