@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { GptNeoModel } from '../lib/model/model.js';
 import {
-  loadTinyModel, observedModel, postJson, rawRequest, sseEvents, startServer, waitUntil, type RunningServer,
+  loadTinyModel, observedModel, pacedModel, postJson, rawRequest, sseEvents, startServer, waitUntil, type RunningServer,
 } from './helpers/server.js';
 
 /** A streaming completion whose first SSE bytes have arrived; the caller may read on or hang up. */
@@ -73,8 +73,9 @@ describe('80 server: limits, disconnects and shutdown', function () {
     await model?.dispose();
   });
 
-  async function serve(options: Parameters<typeof startServer>[1] = {}) {
-    const observed = observedModel(model);
+  // pacedMs: the model's chunks passed on no faster than one per pacedMs (pacedModel).
+  async function serve(options: Parameters<typeof startServer>[1] = {}, pacedMs?: number) {
+    const observed = pacedMs === undefined ? observedModel(model) : pacedModel(model, pacedMs);
     const srv = await startServer(observed, options);
     servers.push(srv);
     return { ...srv, observed };
@@ -216,7 +217,9 @@ describe('80 server: limits, disconnects and shutdown', function () {
     });
 
     it('after drainTimeoutMs aborts what is left: a stream ends with a 503 error event', async () => {
-      const srv = await serve({ drainTimeoutMs: 50 });
+      // Paced at 5 ms per chunk, the ~250-token generation outlasts the 50 ms drain on any machine (the tiny
+      // model itself generates it in ~10-40 ms, which made this test depend on the machine's speed).
+      const srv = await serve({ drainTimeoutMs: 50 }, 5);
       const stream = await openStream(srv.port, LONG);
       const started = Date.now();
       await srv.server.close();

@@ -78,6 +78,50 @@ export async function waitUntil(predicate: () => boolean, timeoutMs: number, wha
  * The model with its stream() observed: every request's final chunk (its finishReason) is
  * recorded, so a test can tell an aborted generation from one that ran out.
  */
+/**
+ * observedModel whose streams pass the model's chunks on no faster than one per `ms` milliseconds (the
+ * generation itself runs ahead underneath), so that a request is still in flight after a test's short
+ * timeouts however fast the machine generates. When the request's signal aborts, the stream ends as the
+ * model's own streams end on an abort: a final chunk with no token, finishReason 'abort', and the usage
+ * of the tokens passed on so far.
+ */
+export function pacedModel(model: GptNeoModel, ms: number): ServedModel & { finishReasons: string[] } {
+  const finishReasons: string[] = [];
+  return {
+    ...observedModel(model),
+    finishReasons,
+    stream(prompt, options) {
+      const it = model.stream(prompt, options)[Symbol.asyncIterator]();
+      const signal = options?.signal;
+      return (async function* () {
+        let passed = 0;
+        for (;;) {
+          const next = await it.next();
+          if (next.done) return;
+          let chunk = next.value;
+          if (!chunk.finishReason) await new Promise((resolve) => setTimeout(resolve, ms));
+          if (signal?.aborted && chunk.finishReason !== 'abort') {
+            while (!chunk.finishReason) {  // the model's last chunk, for the prompt's usage
+              const rest = await it.next();
+              if (rest.done) break;
+              chunk = rest.value;
+            }
+            const usage = chunk.usage!;
+            finishReasons.push('abort');
+            yield { text: '', tokenId: -1, finishReason: 'abort' as const,
+              usage: { ...usage, completionTokens: passed, totalTokens: usage.promptTokens + passed } };
+            return;
+          }
+          if (chunk.finishReason) finishReasons.push(chunk.finishReason);
+          if (chunk.tokenId >= 0) passed++;
+          yield chunk;
+          if (chunk.finishReason) return;
+        }
+      })();
+    },
+  };
+}
+
 export function observedModel(model: GptNeoModel): ServedModel & { finishReasons: string[] } {
   const finishReasons: string[] = [];
   return {
