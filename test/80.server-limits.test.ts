@@ -187,11 +187,12 @@ describe('80 server: limits, disconnects and shutdown', function () {
     });
 
     it('hanging up on a non-streaming request aborts it too', async () => {
-      const { port, observed } = await serve();
+      // Paced (5 ms per chunk): the request is still being served when the client hangs up, on any machine.
+      const { port, observed } = await serve({}, 5);
       const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/completions', agent: false });
       req.on('error', () => {});
       req.end(JSON.stringify(LONG));
-      await waitUntil(() => model.stats().running === 1 && model.stats().kv.usedBlocks > 0, 5000, 'the generation to start');
+      await waitUntil(() => observed.active() === 1, 5000, 'the generation to start');
       req.destroy();
       await waitUntil(() => observed.finishReasons.length === 1, 5000, 'the generation to end');
       assert.deepEqual(observed.finishReasons, ['abort']);
@@ -201,9 +202,11 @@ describe('80 server: limits, disconnects and shutdown', function () {
 
   describe('graceful close', () => {
     it('stops accepting, lets the in-flight request finish, then resolves', async () => {
-      const srv = await serve();
+      // Paced at 5 ms per chunk, the 40-token request stays in flight ~200 ms on any machine (the tiny model
+      // generates it in a few ms: polling the model's running count for it failed under load).
+      const srv = await serve({}, 5);
       const inFlight = postJson(srv.port, '/v1/completions', { prompt: 'drain me', max_tokens: 40, ignore_eos: true });
-      await waitUntil(() => model.stats().running === 1, 5000, 'the request to run');
+      await waitUntil(() => srv.observed.active() === 1, 5000, 'the request to run');
       let finishedWhenClosed: string[] | undefined;
       const closed = srv.server.close().then(() => { finishedWhenClosed = [...srv.observed.finishReasons]; });
       await assert.rejects(rawRequest(srv.port, 'GET', '/health'), (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');

@@ -75,57 +75,71 @@ export async function waitUntil(predicate: () => boolean, timeoutMs: number, wha
 }
 
 /**
- * The model with its stream() observed: every request's final chunk (its finishReason) is
- * recorded, so a test can tell an aborted generation from one that ran out.
- */
-/**
  * observedModel whose streams pass the model's chunks on no faster than one per `ms` milliseconds (the
  * generation itself runs ahead underneath), so that a request is still in flight after a test's short
  * timeouts however fast the machine generates. When the request's signal aborts, the stream ends as the
  * model's own streams end on an abort: a final chunk with no token, finishReason 'abort', and the usage
  * of the tokens passed on so far.
  */
-export function pacedModel(model: GptNeoModel, ms: number): ServedModel & { finishReasons: string[] } {
+export function pacedModel(model: GptNeoModel, ms: number): ObservedModel {
   const finishReasons: string[] = [];
+  let active = 0;
+  const sleep = () => new Promise((resolve) => setTimeout(resolve, ms));
   return {
     ...observedModel(model),
     finishReasons,
+    active: () => active,
     stream(prompt, options) {
       const it = model.stream(prompt, options)[Symbol.asyncIterator]();
       const signal = options?.signal;
       return (async function* () {
-        let passed = 0;
-        for (;;) {
-          const next = await it.next();
-          if (next.done) return;
-          let chunk = next.value;
-          if (!chunk.finishReason) await new Promise((resolve) => setTimeout(resolve, ms));
-          if (signal?.aborted && chunk.finishReason !== 'abort') {
-            while (!chunk.finishReason) {  // the model's last chunk, for the prompt's usage
-              const rest = await it.next();
-              if (rest.done) break;
-              chunk = rest.value;
+        active++;
+        try {
+          let passed = 0;
+          for (;;) {
+            const next = await it.next();
+            if (next.done) return;
+            let chunk = next.value;
+            if (!chunk.finishReason) await sleep();
+            if (signal?.aborted && chunk.finishReason !== 'abort') {
+              while (!chunk.finishReason) {  // the model's last chunk, for the prompt's usage
+                const rest = await it.next();
+                if (rest.done) break;
+                chunk = rest.value;
+              }
+              const usage = chunk.usage!;
+              finishReasons.push('abort');
+              yield { text: '', tokenId: -1, finishReason: 'abort' as const,
+                usage: { ...usage, completionTokens: passed, totalTokens: usage.promptTokens + passed } };
+              return;
             }
-            const usage = chunk.usage!;
-            finishReasons.push('abort');
-            yield { text: '', tokenId: -1, finishReason: 'abort' as const,
-              usage: { ...usage, completionTokens: passed, totalTokens: usage.promptTokens + passed } };
-            return;
+            if (chunk.finishReason) finishReasons.push(chunk.finishReason);
+            if (chunk.tokenId >= 0) passed++;
+            yield chunk;
+            if (chunk.finishReason) return;
           }
-          if (chunk.finishReason) finishReasons.push(chunk.finishReason);
-          if (chunk.tokenId >= 0) passed++;
-          yield chunk;
-          if (chunk.finishReason) return;
+        } finally {
+          active--;
         }
       })();
     },
   };
 }
 
-export function observedModel(model: GptNeoModel): ServedModel & { finishReasons: string[] } {
+/** A served model as the tests observe it: finish reasons recorded, streams being read counted. */
+export type ObservedModel = ServedModel & { finishReasons: string[]; active: () => number };
+
+/**
+ * The model with its stream() observed: every request's final chunk (its finishReason) is
+ * recorded, so a test can tell an aborted generation from one that ran out; active() counts the
+ * streams begun and not yet ended.
+ */
+export function observedModel(model: GptNeoModel): ObservedModel {
   const finishReasons: string[] = [];
+  let active = 0;
   return {
     finishReasons,
+    active: () => active,
     config: model.config,
     tokenizer: model.tokenizer,
     contextSize: model.contextSize,
@@ -134,9 +148,14 @@ export function observedModel(model: GptNeoModel): ServedModel & { finishReasons
     stream(prompt, options) {
       const inner = model.stream(prompt, options);
       return (async function* () {
-        for await (const chunk of inner) {
-          if (chunk.finishReason) finishReasons.push(chunk.finishReason);
-          yield chunk;
+        active++;
+        try {
+          for await (const chunk of inner) {
+            if (chunk.finishReason) finishReasons.push(chunk.finishReason);
+            yield chunk;
+          }
+        } finally {
+          active--;
         }
       })();
     },
