@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { GptNeoModel } from '../lib/model/model.js';
 import {
-  loadTinyModel, observedModel, pacedModel, postJson, rawRequest, sseEvents, startServer, waitUntil, type RunningServer,
+  loadTinyModel, observedModel, postJson, rawRequest, sseEvents, startServer, waitUntil, type RunningServer,
 } from './helpers/server.js';
 
 /** A streaming completion whose first SSE bytes have arrived; the caller may read on or hang up. */
@@ -73,9 +73,9 @@ describe('80 server: limits, disconnects and shutdown', function () {
     await model?.dispose();
   });
 
-  // pacedMs: the model's chunks passed on no faster than one per pacedMs (pacedModel).
-  async function serve(options: Parameters<typeof startServer>[1] = {}, pacedMs?: number) {
-    const observed = pacedMs === undefined ? observedModel(model) : pacedModel(model, pacedMs);
+  // paceMs: the model's chunks passed on no faster than one per paceMs (observedModel).
+  async function serve(options: Parameters<typeof startServer>[1] = {}, paceMs?: number) {
+    const observed = observedModel(model, paceMs);
     const srv = await startServer(observed, options);
     servers.push(srv);
     return { ...srv, observed };

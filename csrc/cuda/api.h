@@ -389,6 +389,7 @@ size_t gn_cuda_decode_layer_workspace_bytes(const gn_cuda_batch* batch, int head
 // of shared memory, the decode attention kernel serving the cache, a device that launches cooperative
 // grids; GN_CUDA_EUNSUPPORTED (or GN_CUDA_EINVAL for malformed arguments) otherwise.
 int gn_cuda_decode_layer_supported(const gn_cuda_decode_layer_args* args);
+// Queues the layer; returns the same refusals as gn_cuda_decode_layer_supported, before queuing anything.
 int gn_cuda_decode_layer(const gn_cuda_decode_layer_args* args, void* stream);
 
 #ifdef __cplusplus

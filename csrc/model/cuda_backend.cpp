@@ -410,10 +410,10 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(ensure_attention_workspace(a.batch, s.heads, s.head_dim));
     a.d_workspace = workspace_;
     a.workspace_bytes = workspace_bytes_;
-    const int supported = gn_cuda_decode_layer_supported(&a);
-    if (supported == GN_CUDA_EUNSUPPORTED) return Backend::layer(s);
-    GN_CUDA_STATUS(supported, "decode layer");
-    GN_CUDA_STATUS(gn_cuda_decode_layer(&a, stream_), "decode layer");
+    // One call per layer and token: the launcher's own checks decide (a refusal queues nothing).
+    const int st = gn_cuda_decode_layer(&a, stream_);
+    if (st == GN_CUDA_EUNSUPPORTED) return Backend::layer(s);
+    GN_CUDA_STATUS(st, "decode layer");
     if (capturing_) workspace_in_graph_ = true;
     return Status::Ok();
   }

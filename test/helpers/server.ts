@@ -1,6 +1,6 @@
 // Helpers for the server tests: the fixture model, a server on 127.0.0.1, raw HTTP calls and SSE parsing.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { loadModel } from '../../lib/index.js';
+import { loadModel, type GenerationChunk } from '../../lib/index.js';
 import type { GptNeoModel } from '../../lib/model/model.js';
 import { createServer, type GptNeoServer, type ServedModel, type ServerOptions } from '../../lib/server/index.js';
 import { fixture } from './paths.js';
@@ -74,67 +74,15 @@ export async function waitUntil(predicate: () => boolean, timeoutMs: number, wha
   }
 }
 
-/**
- * observedModel whose streams pass the model's chunks on no faster than one per `ms` milliseconds (the
- * generation itself runs ahead underneath), so that a request is still in flight after a test's short
- * timeouts however fast the machine generates. When the request's signal aborts, the stream ends as the
- * model's own streams end on an abort: a final chunk with no token, finishReason 'abort', and the usage
- * of the tokens passed on so far.
- */
-export function pacedModel(model: GptNeoModel, ms: number): ObservedModel {
-  const finishReasons: string[] = [];
-  let active = 0;
-  const sleep = () => new Promise((resolve) => setTimeout(resolve, ms));
-  return {
-    ...observedModel(model),
-    finishReasons,
-    active: () => active,
-    stream(prompt, options) {
-      const it = model.stream(prompt, options)[Symbol.asyncIterator]();
-      const signal = options?.signal;
-      return (async function* () {
-        active++;
-        try {
-          let passed = 0;
-          for (;;) {
-            const next = await it.next();
-            if (next.done) return;
-            let chunk = next.value;
-            if (!chunk.finishReason) await sleep();
-            if (signal?.aborted && chunk.finishReason !== 'abort') {
-              while (!chunk.finishReason) {  // the model's last chunk, for the prompt's usage
-                const rest = await it.next();
-                if (rest.done) break;
-                chunk = rest.value;
-              }
-              const usage = chunk.usage!;
-              finishReasons.push('abort');
-              yield { text: '', tokenId: -1, finishReason: 'abort' as const,
-                usage: { ...usage, completionTokens: passed, totalTokens: usage.promptTokens + passed } };
-              return;
-            }
-            if (chunk.finishReason) finishReasons.push(chunk.finishReason);
-            if (chunk.tokenId >= 0) passed++;
-            yield chunk;
-            if (chunk.finishReason) return;
-          }
-        } finally {
-          active--;
-        }
-      })();
-    },
-  };
-}
-
 /** A served model as the tests observe it: finish reasons recorded, streams being read counted. */
 export type ObservedModel = ServedModel & { finishReasons: string[]; active: () => number };
 
 /**
  * The model with its stream() observed: every request's final chunk (its finishReason) is
  * recorded, so a test can tell an aborted generation from one that ran out; active() counts the
- * streams begun and not yet ended.
+ * streams begun and not yet ended. paceMs: chunks passed on no faster than one per paceMs (paced()).
  */
-export function observedModel(model: GptNeoModel): ObservedModel {
+export function observedModel(model: GptNeoModel, paceMs?: number): ObservedModel {
   const finishReasons: string[] = [];
   let active = 0;
   return {
@@ -147,10 +95,11 @@ export function observedModel(model: GptNeoModel): ObservedModel {
     embed: (input, options) => model.embed(input, options),
     stream(prompt, options) {
       const inner = model.stream(prompt, options);
+      const chunks = paceMs === undefined ? inner : paced(inner, paceMs, options?.signal);
       return (async function* () {
         active++;
         try {
-          for await (const chunk of inner) {
+          for await (const chunk of chunks) {
             if (chunk.finishReason) finishReasons.push(chunk.finishReason);
             yield chunk;
           }
@@ -160,4 +109,36 @@ export function observedModel(model: GptNeoModel): ObservedModel {
       })();
     },
   };
+}
+
+/**
+ * A model's stream passed on no faster than one chunk per `ms` milliseconds (the generation itself runs
+ * ahead underneath), so that a request is still in flight after a test's short timeouts however fast the
+ * machine generates. Once `signal` aborts, it ends as the model's own streams end on an abort: a final
+ * chunk with no token, finishReason 'abort', and the usage of the tokens passed on so far.
+ */
+async function* paced(inner: AsyncIterable<GenerationChunk>, ms: number,
+  signal: AbortSignal | undefined): AsyncGenerator<GenerationChunk> {
+  const it = inner[Symbol.asyncIterator]();
+  let passed = 0;
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return;
+    let chunk = next.value;
+    if (!chunk.finishReason) await new Promise((resolve) => setTimeout(resolve, ms));
+    if (signal?.aborted && chunk.finishReason !== 'abort') {
+      while (!chunk.finishReason) {  // the model's last chunk, for the prompt's usage
+        const rest = await it.next();
+        if (rest.done) break;
+        chunk = rest.value;
+      }
+      const usage = chunk.usage!;
+      yield { text: '', tokenId: -1, finishReason: 'abort',
+        usage: { ...usage, completionTokens: passed, totalTokens: usage.promptTokens + passed } };
+      return;
+    }
+    if (chunk.tokenId >= 0) passed++;
+    yield chunk;
+    if (chunk.finishReason) return;
+  }
 }
