@@ -25,7 +25,8 @@ void store(void* p, int dt, size_t i, float v) {
   else if (dt == GN_DTYPE_BF16) static_cast<uint16_t*>(p)[i] = f32_to_bf16(v);
   else static_cast<uint16_t*>(p)[i] = f32_to_f16(v);
 }
-float gelu(float x) { return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x))); }
+// gelu_new as common.cuh evaluates it: x · 1 / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x³).
+float gelu(float x) { return x * (1.f / (1.f + std::exp(-2.f * 0.7978845608028654f * (x + 0.044715f * x * x * x)))); }
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 int ceil_div(int a, int b) { return (a + b - 1) / b; }
 constexpr int kSms = 132;
