@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/cluster.cuh"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/tma.cuh"
 #include "cuda/wgmma_common.cuh"
@@ -62,7 +63,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
   const int wg = threadIdx.x >> 7, warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31;
   const int ktiles = (a.k + kBK - 1) / kBK, tiles_m = (a.m + kBM - 1) / kBM;
   const int units_m = wgmma::tma_units_m(tiles_m, C), units = units_m * ((a.n + BN - 1) / BN);
-  const int rank = C == 1 ? 0 : (int)tma::cluster_rank();
+  const int rank = C == 1 ? 0 : (int)cluster::rank();
   const int cluster = blockIdx.x / C, clusters = gridDim.x / C;  // this cluster takes units cluster + i clusters
   if (threadIdx.x == 0) {
     for (int s = 0; s < S; ++s) {
@@ -72,7 +73,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
     tma::fence_barrier_init();
   }
   if (C == 1) __syncthreads();
-  else tma::cluster_sync();  // the peer's barriers are initialised before any copy or arrival reaches them
+  else cluster::sync();  // the peer's barriers are initialised before any copy or arrival reaches them
 
   // `it` counts the block's k-tiles over all its output tiles: stage and parities (wgmma_layout.h).
   if (wg == 0) {
@@ -144,7 +145,7 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
     }
   }
   // No block of a cluster leaves while the other may still arrive on its barriers.
-  if (C > 1) tma::cluster_sync();
+  if (C > 1) cluster::sync();
 #endif
 }
 

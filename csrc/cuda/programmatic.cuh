@@ -21,21 +21,46 @@ bool programmatic_launch_on(cudaStream_t stream);
 // gn_cuda_stream_set_l2_prefetch, and compute capability 9.0+).
 bool l2_prefetch_on(cudaStream_t stream);
 
+// The launch configuration of a kernel launched on `stream`: programmatic where the stream is marked,
+// in clusters of *cluster blocks when given (compute capability 9.0+; the grid a multiple of it; a
+// cluster of one block is still an explicit cluster). Not copyable: config points at attr.
+struct DependentLaunch {
+  cudaLaunchAttribute attr[2];
+  cudaLaunchConfig_t config = {};
+  DependentLaunch(dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const dim3* cluster = nullptr) {
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = smem;
+    config.stream = stream;
+    config.attrs = attr;
+    if (programmatic_launch_on(stream)) {
+      attr[config.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      attr[config.numAttrs++].val.programmaticStreamSerializationAllowed = 1;
+    }
+    if (cluster != nullptr) {
+      attr[config.numAttrs].id = cudaLaunchAttributeClusterDimension;
+      attr[config.numAttrs].val.clusterDim.x = cluster->x;
+      attr[config.numAttrs].val.clusterDim.y = cluster->y;
+      attr[config.numAttrs++].val.clusterDim.z = cluster->z;
+    }
+  }
+  DependentLaunch(const DependentLaunch&) = delete;
+  DependentLaunch& operator=(const DependentLaunch&) = delete;
+};
+
 template <typename... P, typename... A>
 int launch_dependent(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A&&... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  if (programmatic_launch_on(stream)) {
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-  }
-  GN_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...));
+  const DependentLaunch launch(grid, block, smem, stream);
+  GN_CUDA_TRY(cudaLaunchKernelEx(&launch.config, kernel, std::forward<A>(args)...));
+  return GN_CUDA_OK;
+}
+
+// launch_dependent in clusters of `cluster` blocks.
+template <typename... P, typename... A>
+int launch_dependent_clustered(void (*kernel)(P...), dim3 grid, dim3 cluster, dim3 block, size_t smem,
+                               cudaStream_t stream, A&&... args) {
+  const DependentLaunch launch(grid, block, smem, stream, &cluster);
+  GN_CUDA_TRY(cudaLaunchKernelEx(&launch.config, kernel, std::forward<A>(args)...));
   return GN_CUDA_OK;
 }
 

@@ -71,17 +71,7 @@ __device__ __forceinline__ void load_2d(uint32_t dst, const void* map, int c0, i
       "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
       : "memory");
 }
-// --- thread block clusters (PTX ISA "Cluster"; launched with a cluster dimension) ---------------------
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-// Every thread of every block of the cluster (all threads of each warp: .aligned) meets here; shared
-// memory writes and barrier initialisations before it are visible to the whole cluster after it.
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
+// --- thread block clusters (cluster.cuh: rank, sync) ----------------------------------------------
 // One arrival on the mbarrier at the same shared offset `bar` in block `rank` of the cluster (the
 // calling block's own included), releasing this thread's earlier accesses at cluster scope.
 __device__ __forceinline__ void mbar_arrive_cluster(uint32_t bar, uint32_t rank) {
