@@ -151,7 +151,17 @@ enum {
                                      // neighbouring m tiles that share each W tile (multicast copies,
                                      // half the W traffic from L2); chosen only when
                                      // GPTNEO_CUDA_WGMMA=cluster (until verified)
+  GN_GEMM_DECODE_TC_CLUSTER = 11,    // as GN_GEMM_DECODE_TC (same requirements and numerics, another
+                                     // summation order) with k split over thread-block clusters whose
+                                     // blocks add their partials in a fixed order (compute capability
+                                     // 9.0): more rows per block, x staged once per k segment; chosen
+                                     // only when GPTNEO_CUDA_DECODE_TC=cluster (until verified), then
+                                     // also for narrow layers' m >= 3 in place of the GEMV
 };
+// 1 when gn_cuda_gemm picks GN_GEMM_DECODE_TC_CLUSTER for decode-sized GEMMs
+// (GPTNEO_CUDA_DECODE_TC=cluster on a device that launches clusters), else 0. info().cudaExperimental
+// lists it as "decodeTcCluster".
+int gn_cuda_gemm_decode_tc_cluster_enabled(void);
 // Which wgmma kernel gn_cuda_gemm may pick on the current device (the sm_90a image loaded on a
 // compute capability 9.0 device): 1 GN_GEMM_WGMMA_SS (the default), 2 GN_GEMM_WGMMA_TMA
 // (GPTNEO_CUDA_WGMMA=tma), 3 GN_GEMM_WGMMA_TMA_PERSISTENT (=persistent), 4 GN_GEMM_WGMMA_TMA_CLUSTER

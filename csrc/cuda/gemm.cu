@@ -34,6 +34,18 @@ int wgmma_kernel() {
   return wgmma_choice() != GN_GEMM_WGMMA_SS && !wgmma_tma_available() ? GN_GEMM_WGMMA_SS : wgmma_choice();
 }
 
+// GPTNEO_CUDA_DECODE_TC=cluster: decode-sized GEMMs of bf16/f16 weights that would take the decode
+// tensor-core kernel, and those of narrow layers from DecodeTcTraits::kFromM rows that would take the
+// GEMV, take the clustered decode kernel instead (GN_GEMM_DECODE_TC_CLUSTER; opt-in until a GPU run has
+// verified and timed it), where the device launches clusters. Read once.
+bool decode_tc_cluster_chosen() {
+  static const bool chosen = [] {
+    const char* v = std::getenv("GPTNEO_CUDA_DECODE_TC");
+    return v != nullptr && std::strcmp(v, "cluster") == 0;
+  }();
+  return chosen && decode_tc_cluster_available();
+}
+
 // Decode-sized m streams W with the GEMV kernel (bf16/f16 weights of wide layers, n >= 2k: only
 // m < DecodeTcTraits::kFromM). For more rows (m <= kMaxSlicedM) the tile kernels' grid (n/BN x m/BM blocks) can be smaller
 // than the GPU: then bf16/f16 weights are streamed once by the decode tensor-core kernel, fp32
@@ -43,12 +55,14 @@ int select_kernel(int m, int n, int k, int w_dtype, const float* x, int ldx, con
   const bool half_w = w_dtype != GN_DTYPE_F32;
   const bool tc_ok = half_w && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
   const bool wide = (long long)n >= 2LL * k;
-  if (m <= GemvTraits::kMaxM && gemv_ok && (!half_w || !wide || m < DecodeTcTraits::kFromM)) return GN_GEMM_GEMV;
+  const bool cluster = half_w && decode_tc_cluster_chosen();
+  if (m <= GemvTraits::kMaxM && gemv_ok && (!half_w || !wide || m < DecodeTcTraits::kFromM))
+    return cluster && m >= DecodeTcTraits::kFromM ? GN_GEMM_DECODE_TC_CLUSTER : GN_GEMM_GEMV;
   const long long tile_blocks = tc_ok ? (long long)ceil_div(n, TcTraits::kBN) * ceil_div(m, TcTraits::kBM)
                                       : (long long)ceil_div(n, SimtTraits::kBN) * ceil_div(m, SimtTraits::kBM);
   const int sms = multiprocessors();
   if (m <= GemvTraits::kMaxSlicedM && gemv_ok && tile_blocks < sms)
-    return half_w && m <= DecodeTcTraits::kMaxM ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
+    return !half_w || m > DecodeTcTraits::kMaxM ? GN_GEMM_GEMV : cluster ? GN_GEMM_DECODE_TC_CLUSTER : GN_GEMM_DECODE_TC;
   if (!tc_ok) return m <= GemvTraits::kMaxM && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;  // (x unaligned)
   // wgmma blocks are 128 x 128 or 128 x 256: below half an SM's worth of 128 x 128 blocks the 64 x 64
   // mma.sync tiles keep more SMs busy.
@@ -65,6 +79,9 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_SIMT: return true;
     case GN_GEMM_DECODE_TC:
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
+    case GN_GEMM_DECODE_TC_CLUSTER:  // (column blocks are gridDim.x)
+      return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w) &&
+             decode_tc_cluster_available();
     case GN_GEMM_WGMMA_SS:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
@@ -85,6 +102,7 @@ int run_kernel(int kernel, const GemmArgs& a, cudaStream_t s) {
     case GN_GEMM_TENSOR_CORE: return launch_gemm_tc(a, false, s);
     case GN_GEMM_TENSOR_CORE_64: return launch_gemm_tc(a, true, s);
     case GN_GEMM_DECODE_TC: return launch_gemm_decode_tc(a, s);
+    case GN_GEMM_DECODE_TC_CLUSTER: return launch_gemm_decode_tc_cluster(a, s);
     case GN_GEMM_WGMMA_SS: return launch_gemm_wgmma_ss(a, s);
     case GN_GEMM_WGMMA_TMA:
     case GN_GEMM_WGMMA_TMA_PERSISTENT:
@@ -105,6 +123,8 @@ extern "C" int gn_cuda_gemm_wgmma_enabled(void) {
                                                   : 0;
 }
 
+extern "C" int gn_cuda_gemm_decode_tc_cluster_enabled(void) { return decode_tc_cluster_chosen() ? 1 : 0; }
+
 extern "C" int gn_cuda_gemm_select(int m, int n, int k, int w_dtype, const float* d_x, int ldx, const void* d_w) {
   return select_kernel(m, n, k, w_dtype, d_x, ldx, d_w);
 }
@@ -121,6 +141,7 @@ extern "C" const char* gn_cuda_gemm_kernel_name(int kernel) {
     case GN_GEMM_WGMMA_TMA: return "wgmma-tma";
     case GN_GEMM_WGMMA_TMA_PERSISTENT: return "wgmma-tma-persistent";
     case GN_GEMM_WGMMA_TMA_CLUSTER: return "wgmma-tma-cluster";
+    case GN_GEMM_DECODE_TC_CLUSTER: return "decode-tc-cluster";
   }
   return "unknown";
 }

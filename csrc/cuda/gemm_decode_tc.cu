@@ -10,6 +10,12 @@
 // When n is small, ks warps of a block share a 16-row tile and split its k-blocks (partials
 // added in shared memory in a fixed order). x is rounded to the weight dtype as in the other
 // tensor-core kernel. Requires k % 8 == 0 and a 16-byte aligned W (gemm.cu checks).
+//
+// GN_GEMM_DECODE_TC_CLUSTER (compute capability 9.0): the same warp loop over one k segment per block,
+// the blocks that share weight rows grouped in a cluster that adds their partials through distributed
+// shared memory (decode_tc_split_plan.h says why and how the work is divided).
+#include "cuda/cluster.cuh"
+#include "cuda/decode_tc_split_plan.h"
 #include "cuda/gemm_traits.cuh"
 #include "cuda/mma.cuh"
 #include "cuda/programmatic.cuh"
@@ -19,27 +25,26 @@ namespace {
 
 using T = DecodeTcTraits;
 
+// acc[j][c] += the products over k in [k_begin, k_end) that warp `warp` of the block takes: W rows
+// row0 + g (c < 2) and row0 + g + 8 (c >= 2) with x row 8j + 2t + (c & 1) (lane = 4g + t), over the
+// 32-element k-blocks numbered wk, wk + ks, ... of each x chunk. xs: [NT*8][chunk + 32] (x as WT
+// bits) in shared memory; every thread of the block calls this (it stages x between block barriers).
+// k_begin is a multiple of 32 and k_end - k_begin a multiple of 8.
 template <typename WT, int NT>
-__global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs a, int ks, int chunk) {
-  dependent_kernel_prologue();  // launched by launch_dependent()
+__device__ __forceinline__ void accumulate_k_range(const GemmArgs& a, int k_begin, int k_end, int ks, int chunk,
+                                                   int row0, uint16_t* xs, float (&acc)[NT][4]) {
   constexpr int U = T::kUnroll;
-  __shared__ __align__(16) uint16_t xs[T::kSmemElems];  // [NT*8][chunk + 32] x as WT bits
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int stride = chunk + 32;  // 64 bytes mod 128: the 16-byte B reads of a quarter warp hit distinct banks
-  const int tiles = T::kWarps / ks, wk = warp % ks;
-  const int row0 = (blockIdx.x * tiles + warp / ks) * 16;
+  const int wk = warp % ks;
   const bool va = row0 + g < a.n, vb = row0 + g + 8 < a.n;
   const WT* w = static_cast<const WT*>(a.w);
-  const WT* wa = w + (size_t)(va ? row0 + g : 0) * a.k + 8 * t;
+  const WT* wa = w + (size_t)(va ? row0 + g : 0) * a.k + 8 * t;  // W [n][k]: rows g and g + 8 of the tile
   const WT* wb = w + (size_t)(vb ? row0 + g + 8 : 0) * a.k + 8 * t;
   const bool x_vec4 = a.ldx % 4 == 0 && (reinterpret_cast<uintptr_t>(a.x) & 15u) == 0;
 
-  float acc[NT][4];
-#pragma unroll
-  for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
-
-  for (int k0 = 0; k0 < a.k; k0 += chunk) {
-    const int kn = min(chunk, a.k - k0);  // a multiple of 8
+  for (int k0 = k_begin; k0 < k_end; k0 += chunk) {
+    const int kn = min(chunk, k_end - k0);  // a multiple of 8
     const int kn32 = (kn + 31) & ~31;     // whole k-blocks; x is zero past kn and past row m
     const int quads = kn32 >> 2;
     // The first weight loads of this chunk travel from DRAM to L2 while x is staged.
@@ -90,6 +95,20 @@ __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs
       }
     }
   }
+}
+
+template <typename WT, int NT>
+__global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs a, int ks, int chunk) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
+  __shared__ __align__(16) uint16_t xs[T::kSmemElems];  // [NT*8][chunk + 32] x as WT bits
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int tiles = T::kWarps / ks, wk = warp % ks;
+  const int row0 = (blockIdx.x * tiles + warp / ks) * 16;
+
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  accumulate_k_range<WT, NT>(a, 0, a.k, ks, chunk, row0, xs, acc);
 
   // acc[j][c]: W row row0 + g (+8 for c >= 2), x row 8j + 2t + (c & 1).
   if (ks > 1) {
@@ -122,6 +141,61 @@ __global__ void __launch_bounds__(T::kWarps * 32) gemm_decode_tc_kernel(GemmArgs
     }
 }
 
+// GN_GEMM_DECODE_TC_CLUSTER. Grid (p.col_blocks, p.splits), clusters (1, p.splits, 1): block (c, s)
+// takes weight rows [c * p.rows, +p.rows) over k split s (decode_tc_split_plan.h). Before waiting on the
+// previous kernel it asks L2 for the first `prefetch_bytes` (a multiple of 16) of each of its rows' k
+// segment (weights are never written by a kernel). Then every warp's partial goes to its block's shared
+// memory, and block s of the cluster adds, for its share of the block's outputs, the partials of every
+// block of the cluster (ranks 0, 1, ... in order; within a block the tile's warps in order) and stores
+// the epilogue.
+template <typename WT, int NT>
+__global__ void __launch_bounds__(T::kWarps * 32, T::kClusterBlocksPerSm)
+    gemm_decode_tc_cluster_kernel(GemmArgs a, DecodeTcSplitPlan p, int chunk, int prefetch_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900  // (launched only where clusters exist: no code elsewhere)
+  __shared__ __align__(16) uint16_t xs[T::kSmemElems];  // [NT*8][chunk + 32] x as WT bits; then part[]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int split = blockIdx.y;  // == cluster::rank(): clusters are (1, splits, 1)
+  const int k_begin = split_k_begin(p, split), k_end = split_k_end(a.k, p, split);
+  const int first_row = blockIdx.x * p.rows, row0 = first_row + (warp / p.ks) * 16;
+  static_assert(T::kWarps * NT * 128 * sizeof(float) <= sizeof(uint16_t) * T::kSmemElems, "part[] fits in xs");
+  const int seg_bytes = (k_end - k_begin) * (int)sizeof(WT);  // a multiple of 16
+  const int ask = prefetch_bytes < seg_bytes ? prefetch_bytes : seg_bytes;
+  if (warp % p.ks == 0 && lane < 16 && row0 + lane < a.n && ask > 0)
+    prefetch_l2_bulk(static_cast<const WT*>(a.w) + (size_t)(row0 + lane) * a.k + k_begin, ask);
+  dependent_kernel_prologue();  // launched by launch_dependent_clustered()
+
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) acc[j][0] = acc[j][1] = acc[j][2] = acc[j][3] = 0.f;
+  accumulate_k_range<WT, NT>(a, k_begin, k_end, p.ks, chunk, row0, xs, acc);
+
+  float* part = reinterpret_cast<float*>(xs);  // [warps][NT][4][32] (decode_tc_part_index)
+  __syncthreads();                             // x is no longer read
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) part[decode_tc_part_index(warp, j, c, lane, NT)] = acc[j][c];
+  cluster::sync();  // every block's partials written, and visible across the cluster
+
+  const int outputs = (T::kWarps / p.ks) * NT * 128;
+  const int end = decode_tc_reduce_begin(outputs, p.splits, split + 1);
+  for (int e = decode_tc_reduce_begin(outputs, p.splits, split) + threadIdx.x; e < end; e += blockDim.x) {
+    const DecodeTcOutput o = decode_tc_output(e, NT);
+    const int n = first_row + o.row;
+    if (o.m >= a.m || n >= a.n) continue;
+    float sum = 0.f;
+    for (int r = 0; r < p.splits; ++r)
+      for (int w = 0; w < p.ks; ++w)
+        sum += cluster::load_f32(part + decode_tc_part_index(o.tile * p.ks + w, o.j, o.c, o.lane, NT), (uint32_t)r);
+    float* yp = a.y + (size_t)o.m * a.ldy + n;
+    *yp = apply_epilogue(sum, a.bias ? a.bias[n] : 0.f, a.epilogue, yp);
+  }
+  cluster::sync();  // no block leaves (freeing its shared memory) while another may still read it
+#else
+  __trap();
+#endif
+}
+
 // Warps per 16-row tile: the fewest (1, 2, 4 or 8) that give the grid kTargetWarpsPerSm warps per SM.
 int tile_split(int n) {
   const int sms = multiprocessors();
@@ -134,8 +208,7 @@ int tile_split(int n) {
 template <typename WT, int NT>
 int launch_nt(const GemmArgs& a, cudaStream_t stream) {
   const int ks = tile_split(a.n);
-  // The longest chunk whose NT*8 padded rows fit (a multiple of 64 elements).
-  const int chunk = (T::kSmemElems / (NT * 8) - 32) & ~63;
+  const int chunk = decode_tc_chunk(NT, T::kSmemElems);
   return launch_dependent(gemm_decode_tc_kernel<WT, NT>, dim3(ceil_div(a.n, 16 * (T::kWarps / ks))), dim3(T::kWarps * 32), 0,
                           stream, a, ks, chunk);
 }
@@ -147,7 +220,45 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   return launch_nt<WT, 8>(a, stream);
 }
 
+// The clustered kernel's plan on the current device: target two blocks per SM (16 warps).
+DecodeTcSplitPlan cluster_plan(const GemmArgs& a) {
+  return plan_decode_tc_split(a.n, a.k, T::kWarps, T::kClusterBlocksPerSm * multiprocessors(), T::kMaxClusterSplits,
+                              T::kMinClusterKseg);
+}
+
+template <typename WT, int NT>
+int launch_cluster_nt(const GemmArgs& a, cudaStream_t stream) {
+  const DecodeTcSplitPlan p = cluster_plan(a);
+  const int chunk = decode_tc_chunk(NT, T::kSmemElems);
+  // Each block asks L2 for its rows' k segment, all of W while W fits in half of L2, else the same
+  // fraction of every segment (the rest is read as it streams).
+  const long long w_bytes = (long long)a.n * a.k * (long long)sizeof(WT);
+  const long long half_l2 = device_attribute(cudaDevAttrL2CacheSize, 0) / 2;
+  const long long seg_bytes = (long long)p.kseg * (long long)sizeof(WT);
+  const long long prefetch = w_bytes <= half_l2 ? seg_bytes : seg_bytes * half_l2 / w_bytes;
+  const int prefetch_bytes = (int)(prefetch & ~15LL);  // (the kernel clamps it to the last, shorter segment)
+  return launch_dependent_clustered(gemm_decode_tc_cluster_kernel<WT, NT>, dim3(p.col_blocks, p.splits),
+                                    dim3(1, p.splits, 1), dim3(T::kWarps * 32), 0, stream, a, p, chunk,
+                                    prefetch_bytes);
+}
+
+template <typename WT>
+int launch_cluster_typed(const GemmArgs& a, cudaStream_t stream) {
+  if (a.m <= 16) return launch_cluster_nt<WT, 2>(a, stream);
+  if (a.m <= 32) return launch_cluster_nt<WT, 4>(a, stream);
+  return launch_cluster_nt<WT, 8>(a, stream);
+}
+
 }  // namespace
+
+bool decode_tc_cluster_available() { return device_attribute(cudaDevAttrClusterLaunch, 0) != 0; }
+
+int launch_gemm_decode_tc_cluster(const GemmArgs& a, cudaStream_t stream) {
+  if (a.m > T::kMaxM || !decode_tc_cluster_available()) return GN_CUDA_EUNSUPPORTED;
+  if (a.w_dtype == GN_DTYPE_BF16) return launch_cluster_typed<__nv_bfloat16>(a, stream);
+  if (a.w_dtype == GN_DTYPE_F16) return launch_cluster_typed<__half>(a, stream);
+  return GN_CUDA_EUNSUPPORTED;
+}
 
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream) {
   if (a.m > T::kMaxM) return GN_CUDA_EUNSUPPORTED;

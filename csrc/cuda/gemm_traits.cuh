@@ -79,6 +79,11 @@ struct DecodeTcTraits {
   static constexpr int kFromM = 3;
   // 16-row tiles are split over up to kWarps warps until the grid has this many warps per SM.
   static constexpr int kTargetWarpsPerSm = 8;
+  // GN_GEMM_DECODE_TC_CLUSTER (decode_tc_split_plan.h): blocks per SM its grid aims at (16 warps: 64 KB
+  // of weight loads in flight per SM), the largest cluster (the portable limit) and the least k per split.
+  static constexpr int kClusterBlocksPerSm = 2;
+  static constexpr int kMaxClusterSplits = 8;
+  static constexpr int kMinClusterKseg = 256;
 };
 
 // Plain fp32 FMA tiles: any dtype, any shape or alignment.
@@ -111,6 +116,10 @@ int launch_gemm_gemv(const GemmArgs& a, cudaStream_t stream);
 // Whether the GEMV can layer-norm x itself: m <= GemvTraits::kMaxM and all of k in one x chunk.
 bool gemv_can_layernorm(int m, int k);
 int launch_gemm_decode_tc(const GemmArgs& a, cudaStream_t stream);
+// The same kernel with k split over thread-block clusters (compute capability 9.0; GN_CUDA_EUNSUPPORTED
+// where the device cannot launch clusters: decode_tc_cluster_available()).
+int launch_gemm_decode_tc_cluster(const GemmArgs& a, cudaStream_t stream);
+bool decode_tc_cluster_available();
 // The streaming GEMV (ln_gamma set: layer-norm x first); bf16/f16 weights.
 bool gemv_stream_serves(int m, int k, int w_dtype);
 int launch_gemm_gemv_stream(const GemmArgs& a, cudaStream_t stream);

@@ -155,6 +155,7 @@ class CudaBackend : public Backend {
     if (gn_cuda_stream_l2_prefetch(stream_)) on.push_back("l2Prefetch");
     if (x16_activations_ && gn_cuda_gemm_wgmma_enabled()) on.push_back("x16Activations");
     if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) on.push_back(wgmma);
+    if (gn_cuda_gemm_decode_tc_cluster_enabled()) on.push_back("decodeTcCluster");  // (process-wide)
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
     if (wgmma_attention != 0)
       on.push_back(wgmma_attention == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined" : "wgmmaAttention");

@@ -178,14 +178,22 @@ int gn_cuda_gemm_wgmma_enabled(void) {
          : v && std::strcmp(v, "cluster") == 0    ? 4
                                                   : 1;
 }
+// GPTNEO_CUDA_DECODE_TC=cluster: the clustered decode GEMM (the mock is a compute capability 9.0 device).
+int gn_cuda_gemm_decode_tc_cluster_enabled(void) {
+  const char* v = std::getenv("GPTNEO_CUDA_DECODE_TC");
+  return v && std::strcmp(v, "cluster") == 0 ? 1 : 0;
+}
 int gn_cuda_gemm_select(int m, int n, int k, int wdt, const float* x, int ldx, const void* w) {
-  // Same rule as gemm.cu: bf16/f16 weights of wide layers leave the GEMV from 3 rows (DecodeTcTraits::kFromM).
+  // Same rule as gemm.cu: bf16/f16 weights of wide layers leave the GEMV from 3 rows (DecodeTcTraits::kFromM);
+  // with the clustered decode GEMM on, narrow layers' too, and it takes the decode tensor-core kernel's shapes.
   const bool gemv_ok = k % 8 == 0 && aligned16(w);
   const bool half_w = wdt != GN_DTYPE_F32, wide = (long long)n >= 2LL * k;
   const bool tc_ok = half_w && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w);
-  if (m <= 8 && gemv_ok && (!half_w || !wide || m < 3)) return GN_GEMM_GEMV;
+  const bool cluster = half_w && gn_cuda_gemm_decode_tc_cluster_enabled();
+  if (m <= 8 && gemv_ok && (!half_w || !wide || m < 3)) return cluster && m >= 3 ? GN_GEMM_DECODE_TC_CLUSTER : GN_GEMM_GEMV;
   const long long blocks = tc_ok ? (long long)ceil_div(n, 128) * ceil_div(m, 128) : (long long)ceil_div(n, 64) * ceil_div(m, 64);
-  if (m <= 64 && gemv_ok && blocks < kSms) return half_w ? GN_GEMM_DECODE_TC : GN_GEMM_GEMV;
+  if (m <= 64 && gemv_ok && blocks < kSms)
+    return !half_w ? GN_GEMM_GEMV : cluster ? GN_GEMM_DECODE_TC_CLUSTER : GN_GEMM_DECODE_TC;
   if (!tc_ok) return m <= 8 && gemv_ok ? GN_GEMM_GEMV : GN_GEMM_SIMT;
   const int wgmma = gn_cuda_gemm_wgmma_enabled();
   if (wgmma && 2 * blocks >= kSms)
@@ -199,6 +207,7 @@ const char* gn_cuda_gemm_kernel_name(int k) {
   return k == 0 ? "gemv" : k == 1 ? "tensor-core" : k == 2 ? "simt" : k == 3 ? "tensor-core-64" : k == 4 ? "decode-tc"
          : k == 6 ? "gemv-stream" : k == 7 ? "wgmma-ss" : k == 8 ? "wgmma-tma" : k == 9 ? "wgmma-tma-persistent"
          : k == 10                                                           ? "wgmma-tma-cluster"
+         : k == 11                                                           ? "decode-tc-cluster"
                                                                              : "unknown";
 }
 
@@ -210,11 +219,12 @@ int gn_cuda_gemm_with(int kernel, const float* x, int m, int ldx, const void* w,
   bool ok = kernel == GN_GEMM_SIMT || (kernel == GN_GEMM_GEMV && m <= 64 && k % 8 == 0 && aligned16(w)) ||
             ((kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || gn_cuda_gemm_is_wgmma(kernel)) &&
              wdt != GN_DTYPE_F32 && k % 8 == 0 && ldx % 4 == 0 && aligned16(x) && aligned16(w)) ||
-            (kernel == GN_GEMM_DECODE_TC && wdt != GN_DTYPE_F32 && m <= 64 && k % 8 == 0 && aligned16(w)) ||
+            ((kernel == GN_GEMM_DECODE_TC || kernel == GN_GEMM_DECODE_TC_CLUSTER) && wdt != GN_DTYPE_F32 && m <= 64 &&
+             k % 8 == 0 && aligned16(w)) ||
             (kernel == GN_GEMM_GEMV_STREAM && gn_cuda_gemv_stream_supported(m, n, k, wdt, w));
   if (!ok) return GN_CUDA_EUNSUPPORTED;
   const bool round_x = kernel == GN_GEMM_TENSOR_CORE || kernel == GN_GEMM_TENSOR_CORE_64 || kernel == GN_GEMM_DECODE_TC ||
-                       gn_cuda_gemm_is_wgmma(kernel);
+                       kernel == GN_GEMM_DECODE_TC_CLUSTER || gn_cuda_gemm_is_wgmma(kernel);
   return run_or_record([=] {
     for (int i = 0; i < m; ++i) gemm_row(x + (size_t)i * ldx, w, wdt, n, k, bias, y + (size_t)i * ldy, ep, round_x);
   });

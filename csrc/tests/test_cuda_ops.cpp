@@ -124,8 +124,20 @@ bool hopper_device() {
   return cuda_device_info(0, &info).ok() && info.major == 9 && info.minor == 0;
 }
 
+// Thread-block clusters launch here (compute capability 9.0+).
+bool cluster_device() {
+  CudaDeviceInfo info;
+  return cuda_device_info(0, &info).ok() && info.major >= 9;
+}
+
 // Whether the TMA-fed wgmma kernel `kernel` runs here (GN_TEST_WGMMA_TMA; unset: all of them).
 bool tma_kernel_tested(int kernel) { return gptneo::testing::tma_kernel_listed("GN_TEST_WGMMA_TMA", kernel, true); }
+// The clustered decode GEMM (GN_GEMM_DECODE_TC_CLUSTER) is experimental too: GN_TEST_DECODE_TC_CLUSTER=0
+// leaves it out (gpu-check's main stages; a stage of its own runs it), anything else includes it.
+bool decode_tc_cluster_tested() {
+  const char* v = std::getenv("GN_TEST_DECODE_TC_CLUSTER");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
 
 // The host mock (cuda_api_mock.cpp) rather than a GPU.
 bool host_mock() {
@@ -153,6 +165,8 @@ struct GemmCase {
 // sm_90a image; elsewhere they are refused (EUNSUPPORTED, like any path that cannot serve a shape).
 // Counted over the cases the 128x128 tensor-core kernel serves (the same shape requirements) to check that.
 int g_wgmma_runs = 0, g_wgmma_refusals = 0;
+// Likewise GN_GEMM_DECODE_TC_CLUSTER (compute capability 9.0+), over the cases GN_GEMM_DECODE_TC serves.
+int g_dtc_cluster_runs = 0, g_dtc_cluster_refusals = 0;
 
 void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool integers) {
   const int m = gc.m, n = gc.n, k = gc.k;
@@ -186,14 +200,15 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
       !upload(c, db.as<void>(), bias.data(), n * 4, "gemm bias"))
     return;
 
-  bool tc_served = false;
+  bool tc_served = false, dtc_served = false;
   // The TMA-fed wgmma kernels (a block per tile, persistent, clusters) are experimental: GN_TEST_WGMMA_TMA
   // picks them (tma_kernel_tested; gpu-check's main stages run with 0, so that a pipeline bug cannot take
   // the rest of their results with it: they have a stage of their own there).
   for (int kernel : {GN_GEMM_GEMV, GN_GEMM_TENSOR_CORE, GN_GEMM_TENSOR_CORE_64, GN_GEMM_SIMT, GN_GEMM_DECODE_TC,
                      GN_GEMM_GEMV_STREAM, GN_GEMM_WGMMA_SS, GN_GEMM_WGMMA_TMA, GN_GEMM_WGMMA_TMA_PERSISTENT,
-                     GN_GEMM_WGMMA_TMA_CLUSTER}) {
+                     GN_GEMM_WGMMA_TMA_CLUSTER, GN_GEMM_DECODE_TC_CLUSTER}) {
     if (gn_cuda_gemm_is_wgmma(kernel) && kernel != GN_GEMM_WGMMA_SS && !tma_kernel_tested(kernel)) continue;
+    if (kernel == GN_GEMM_DECODE_TC_CLUSTER && !decode_tc_cluster_tested()) continue;
     if (gc.wgmma_only && !gn_cuda_gemm_is_wgmma(kernel)) continue;
     const std::string what = fmt("gemm %-11s %-8s m=%d n=%d k=%d ep=%d%s", gn_cuda_gemm_kernel_name(kernel),
                                  dtype_name(wt), m, n, k, epilogue, integers ? " exact" : "");
@@ -208,6 +223,9 @@ void test_gemm_case(Ctx& c, const GemmCase& gc, DType wt, int epilogue, bool int
     if (kernel == GN_GEMM_TENSOR_CORE) tc_served = st != GN_CUDA_EUNSUPPORTED;
     if (kernel == GN_GEMM_WGMMA_SS && tc_served)
       (st == GN_CUDA_EUNSUPPORTED ? g_wgmma_refusals : g_wgmma_runs)++;
+    if (kernel == GN_GEMM_DECODE_TC) dtc_served = st != GN_CUDA_EUNSUPPORTED;
+    if (kernel == GN_GEMM_DECODE_TC_CLUSTER && dtc_served)
+      (st == GN_CUDA_EUNSUPPORTED ? g_dtc_cluster_refusals : g_dtc_cluster_runs)++;
     if (st == GN_CUDA_EUNSUPPORTED) continue;  // this path does not serve the shape/dtype
     if (st == 0) st = gn_cuda_stream_synchronize(nullptr);
     if (st != 0) return report(false, what, gn_cuda_status_string(st));
@@ -248,6 +266,10 @@ void test_gemm(Ctx& c) {
                                  // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
                                  // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
                                  {64, 200, 1032}, {33, 70, 520}, {24, 2600, 72}, {9, 17000, 16}, {16, 33, 2504},
+                                 // its clustered form: 1-8 k splits (x chunks within a split, a partial last
+                                 // split), 1, 2 and 4 warps per tile, narrow-layer shapes (n = k = 2048,
+                                 // n = k / 4), m 3..64 (decode_tc_split_plan.h; tests/cpu replays it).
+                                 {8, 2048, 2048}, {5, 768, 3072}, {3, 520, 4104}, {40, 1100, 1544},
                                  // x rows that cannot be read as float4 (odd ldx): scalar x staging.
                                  {1, 300, 264, 1}, {5, 200, 1040, 3}, {24, 100, 264, 1}};
   if (!c.quick) {
@@ -295,6 +317,13 @@ void test_gemm(Ctx& c) {
            fmt("ran %d, refused %d", g_wgmma_runs, g_wgmma_refusals));
     if (!hopper) std::printf("note: gemm wgmma skipped (needs compute capability 9.0 and the sm_90a image)\n");
   }
+  if (decode_tc_cluster_tested()) {
+    const bool clusters = cluster_device();
+    report(clusters ? g_dtc_cluster_refusals == 0 && g_dtc_cluster_runs > 0 : g_dtc_cluster_runs == 0,
+           std::string("gemm decode-tc-cluster ") + (clusters ? "runs" : "is refused") + " where decode-tc runs",
+           fmt("ran %d, refused %d", g_dtc_cluster_runs, g_dtc_cluster_refusals));
+    if (!clusters) std::printf("note: gemm decode-tc-cluster skipped (needs compute capability 9.0+)\n");
+  }
 
   // The dispatcher's choice for the typical shapes.
   // (m <= 64 with a tile grid smaller than the GPU goes to sliced GEMV; 64 SMs is a lower bound
@@ -330,6 +359,18 @@ void test_gemm(Ctx& c) {
                  : wgmma_expected == 3 ? GN_GEMM_WGMMA_TMA_PERSISTENT
                  : wgmma_expected == 2 ? GN_GEMM_WGMMA_TMA
                                        : GN_GEMM_WGMMA_SS;
+  // GPTNEO_CUDA_DECODE_TC=cluster (where the device launches clusters): the clustered decode GEMM takes
+  // the decode tensor-core kernel's shapes, and narrow 16-bit layers' from 3 rows up to the GEMV's 8.
+  const bool dtc_cluster = gn_cuda_gemm_decode_tc_cluster_enabled() != 0;
+  const char* dtc_env = std::getenv("GPTNEO_CUDA_DECODE_TC");
+  report(dtc_cluster == (dtc_env && !std::strcmp(dtc_env, "cluster") && cluster_device()),
+         "gemm decode-tc-cluster policy (GPTNEO_CUDA_DECODE_TC=cluster on compute capability 9.0+)",
+         fmt("enabled %d", (int)dtc_cluster));
+  if (dtc_cluster)
+    for (auto& e : ex)
+      if (e.kernel == GN_GEMM_DECODE_TC ||
+          (e.kernel == GN_GEMM_GEMV && e.t != DType::kF32 && e.m >= 3 && (long long)e.n < 2LL * e.k))
+        e.kernel = GN_GEMM_DECODE_TC_CLUSTER;
   for (const auto& e : ex) {
     int got = gn_cuda_gemm_select(e.m, e.n, e.k, (int)e.t, dummy, e.k, dummy);
     report(got == e.kernel, fmt("gemm select m=%d n=%d k=%d %s", e.m, e.n, e.k, dtype_name(e.t)),
@@ -342,6 +383,10 @@ void test_gemm(Ctx& c) {
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced kernel 5 (retired) is refused", gn_cuda_status_name(st));
   st = gn_cuda_gemm_with(GN_GEMM_WGMMA_SS, dummy, 1, 4, dummy, GN_DTYPE_F32, 1, 4, nullptr, dummy, 1, 0, nullptr);
   report(st == GN_CUDA_EUNSUPPORTED, "gemm forced wgmma-ss on fp32 weights is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_with(GN_GEMM_DECODE_TC_CLUSTER, dummy, 1, 8, dummy, GN_DTYPE_F32, 1, 8, nullptr, dummy, 1, 0, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced decode-tc-cluster on fp32 weights is refused", gn_cuda_status_name(st));
+  st = gn_cuda_gemm_with(GN_GEMM_DECODE_TC_CLUSTER, dummy, 65, 8, dummy, GN_DTYPE_BF16, 1, 8, nullptr, dummy, 1, 0, nullptr);
+  report(st == GN_CUDA_EUNSUPPORTED, "gemm forced decode-tc-cluster on 65 rows is refused", gn_cuda_status_name(st));
 }
 
 // ---------------------------------------------------------------------------------------------

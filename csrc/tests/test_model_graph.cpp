@@ -331,10 +331,11 @@ int main() {
     CudaDeviceInfo dev;
     const bool hopper = cuda_device_info(0, &dev).ok() && dev.major >= 9;
     using Names = std::vector<std::string>;
-    // (wgmma is a process-wide choice, on by default on Hopper: the same for every model; so is the
-    // opt-in wgmma attention)
+    // (wgmma is a process-wide choice, on by default on Hopper: the same for every model; so are the
+    // opt-in clustered decode GEMM and wgmma attention)
     const auto with_wgmma = [](Names n) {
       if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) n.push_back(wgmma);
+      if (gn_cuda_gemm_decode_tc_cluster_enabled()) n.push_back("decodeTcCluster");
       if (gn_cuda_attention_wgmma_enabled())
         n.push_back(gn_cuda_attention_wgmma_enabled() == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined"
                                                                                       : "wgmmaAttention");

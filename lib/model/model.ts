@@ -54,9 +54,10 @@ export interface ModelInfo {
    * CUDA only, when any is on: the switchable CUDA kernel paths in effect ('gemvStream', 'programmaticLaunch',
    * 'wgmma', 'wgmmaTma', 'wgmmaTmaPersistent', 'wgmmaTmaCluster', 'wgmmaAttention', 'wgmmaAttentionPipelined',
    * 'fusedLayerNorm', 'fusedKvWrite', 'fusedDecodeLayer',
-   * 'l2Prefetch', 'x16Activations'). The first three are the defaults where the GPU has them
-   * (programmatic launch and wgmma need compute capability 9.0); GPTNEO_CUDA_* environment variables read when
-   * the model loaded change them (GPTNEO_CUDA_WGMMA and GPTNEO_CUDA_WGMMA_ATTENTION: once per process; README,
+   * 'l2Prefetch', 'x16Activations', 'decodeTcCluster'). The first three are the defaults where the GPU has them
+   * (programmatic launch, wgmma and decodeTcCluster need compute capability 9.0); GPTNEO_CUDA_* environment
+   * variables read when the model loaded change them (GPTNEO_CUDA_WGMMA, GPTNEO_CUDA_WGMMA_ATTENTION and
+   * GPTNEO_CUDA_DECODE_TC: once per process; README,
    * csrc/cuda/README.md). A switch that does not apply to the GPU is not
    * listed. (The name is historical: these paths were experimental until measured on a GPU.)
    */

@@ -170,10 +170,10 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const hopper = gpu !== undefined && gpu.type === 'cuda' && Number(gpu.capability.split('.')[0]) >= 9;
   const pdl = hopper ? ['programmaticLaunch'] : [];
   const l2 = hopper ? ['l2Prefetch'] : [];
-  // (wgmma and the wgmma attention are process-wide choices, GPTNEO_CUDA_WGMMA and GPTNEO_CUDA_WGMMA_ATTENTION
-  // read once: the same for every model, not this check's)
+  // (wgmma, the wgmma attention and the clustered decode GEMM are process-wide choices, GPTNEO_CUDA_WGMMA,
+  // GPTNEO_CUDA_WGMMA_ATTENTION and GPTNEO_CUDA_DECODE_TC read once: the same for every model, not this check's)
   const processWide = ['wgmma', 'wgmmaTma', 'wgmmaTmaPersistent', 'wgmmaTmaCluster', 'wgmmaAttention',
-    'wgmmaAttentionPipelined'];
+    'wgmmaAttentionPipelined', 'decodeTcCluster'];
   const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => !processWide.includes(s));
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);

@@ -108,6 +108,9 @@ void test_wgmma_layout(Rng& rng);
 void test_attention_wgmma_layout(Rng& rng);
 // gemv_stream_plan.cpp: the work split of the CUDA streaming decode GEMV (cuda/gemv_stream_plan.h)
 void test_gemv_stream_plan();
+// decode_tc_split_plan.cpp: the k split and cluster reduction of the CUDA clustered decode GEMM
+// (cuda/decode_tc_split_plan.h)
+void test_decode_tc_split_plan(Rng& rng);
 // ln_rows_plan.cpp: the thread layout of the CUDA decode GEMVs' staged layer norm (cuda/ln_rows_plan.h)
 void test_ln_rows_plan(Rng& rng);
 // decode_split.cpp: the key ranges of the CUDA decode attention kernel's splits (cuda/decode_split.h)

@@ -35,6 +35,7 @@ int main() {
   test_wgmma_layout(rng);
   test_attention_wgmma_layout(rng);
   test_gemv_stream_plan();
+  test_decode_tc_split_plan(rng);
   test_ln_rows_plan(rng);
   test_decode_split();
   test_grid_barrier();
