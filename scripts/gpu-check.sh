@@ -28,6 +28,7 @@ SKIP=" ${GN_SKIP:-} "
 export GN_TEST_WGMMA_TMA=0  # the experimental TMA GEMMs run in their own stage (test_gemm_wgmma_tma)
 export GN_TEST_WGMMA_ATTENTION=0  # so does the wgmma attention, until verified (test_attention_wgmma)
 export GN_TEST_DECODE_LAYER=0     # and the persistent decode layer (test_decode_layer)
+export GN_TEST_DECODE_TC_CLUSTER=0  # and the clustered decode GEMM (test_decode_tc_cluster)
 declare -a SUMMARY=()
 # skipped NAME: true when GN_SKIP names the stage (and records that in the summary).
 skipped() {
@@ -140,11 +141,22 @@ if [ $built -eq 1 ]; then
   GN_TEST_WGMMA_ATTENTION=1 GPTNEO_CUDA_WGMMA_ATTENTION=1 GN_TEST_VERBOSE=1 run_stage test_attention_wgmma 60 \
     "$BUILD/test_cuda_ops" --only attention && export GN_BENCH_WGMMA_ATTENTION=1
   grep -E "FAIL" "$OUT/test_attention_wgmma.log" | head -n 20
+  # The clustered decode GEMM (unverified so far; a stage of its own, as above): the gemm group with it
+  # forced on every decode-tc case and chosen by the dispatcher (GPTNEO_CUDA_DECODE_TC=cluster). The
+  # bench, the decode-layer bench with the switch, the model test and the Node rows with it run only if
+  # this passed.
+  GN_TEST_DECODE_TC_CLUSTER=1 GPTNEO_CUDA_DECODE_TC=cluster GN_TEST_VERBOSE=1 run_stage test_decode_tc_cluster 60 \
+    "$BUILD/test_cuda_ops" --only gemm && export GN_BENCH_DECODE_TC_CLUSTER=1 GN_TEST_DECODE_TC_CLUSTER=1
+  grep -E "FAIL" "$OUT/test_decode_tc_cluster.log" | head -n 20
 fi
 
 if [ $built -eq 1 ]; then
   # --- 3. benchmark -------------------------------------------------------------------------------
   skipped bench || run_stage bench_cuda_ops 150 "$BUILD/bench_cuda_ops" --json "$OUT/bench_cuda_ops.json"
+  # The decode GEMMs and layers again with the clustered decode GEMM chosen (a process-wide switch).
+  [ "${GN_BENCH_DECODE_TC_CLUSTER:-0}" = 1 ] && ! skipped bench &&
+    GPTNEO_CUDA_DECODE_TC=cluster run_stage bench_decode_tc_cluster 60 "$BUILD/bench_cuda_ops" --decode-only \
+      --json "$OUT/bench_decode_tc_cluster.json"
 else
   SUMMARY+=("test_cuda_ops|not run (build failed)" "bench_cuda_ops|not run (build failed)")
 fi
@@ -190,6 +202,11 @@ if [ $built -eq 1 ]; then
   # (GPTNEO_CUDA_PDL=0; the run above had the default, marked, on sm_90+).
   GPTNEO_CUDA_PDL=0 GN_TEST_VERBOSE=1 run_stage test_cuda_ops_nopdl 90 "$BUILD/test_cuda_ops" --quick
   grep -E "FAIL" "$OUT/test_cuda_ops_nopdl.log" | head -n 20
+  # The whole model with the clustered decode GEMM for its many-sequence decode steps, against the CPU.
+  if [ "${GN_BENCH_DECODE_TC_CLUSTER:-0}" = 1 ]; then
+    GPTNEO_CUDA_DECODE_TC=cluster run_stage test_model_graph_dtc_cluster 90 "$BUILD/test_model_graph"
+    grep -E "FAIL" "$OUT/test_model_graph_dtc_cluster.log" | head -n 20
+  fi
 fi
 
 # --- 6. compute-sanitizer on the quick test ---------------------------------------------------------

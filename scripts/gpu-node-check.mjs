@@ -4,6 +4,8 @@
 // Needs dist/, build/Release/gptneo.node (built with CUDA) and node_modules/node-gyp-build.
 // --prefill-only: only the prefill rows of the 1.3B-shaped model (scripts/gpu-node-tests.sh runs it again
 // with the process-wide GPTNEO_CUDA_WGMMA_ATTENTION choices, which are read once per process).
+// --batched-only: the bf16 fixture checks and the many-stream decode rows (gpu-node-tests.sh runs it with
+// the process-wide GPTNEO_CUDA_DECODE_TC=cluster, once gpu-check's stage for that kernel passed).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ console.log(JSON.stringify(devices()));
 let failed = 0;
 let passed = 0;
 const prefillOnly = process.argv.includes('--prefill-only');
+const batchedOnly = process.argv.includes('--batched-only');
 async function check(name, fn) {
   try {
     console.log(`PASS ${name}: ${await fn()}`);
@@ -27,13 +30,18 @@ async function check(name, fn) {
   }
 }
 for (const name of prefillOnly ? [] : ['tiny-neo', 'tiny-neo-gpt2vocab']) {
+  if (batchedOnly) {
+    await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
+    await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
+    continue;
+  }
   await check(`${name} float32`, () => checks.checkCudaFloat32(name));
   await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
   await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
   await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
   await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
 }
-if (!prefillOnly) {
+if (!prefillOnly && !batchedOnly) {
   await check('embeddings', () => checks.checkCudaEmbeddings());
   await check('in-step sampling', () => checks.checkCudaStepSampling());
 }
@@ -78,7 +86,8 @@ async function decodeBench(preset, streamsList, newTokens,
       (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
       (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
       Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('') +
-      (process.env.GPTNEO_CUDA_WGMMA_ATTENTION ? ` wgmma_attention=${process.env.GPTNEO_CUDA_WGMMA_ATTENTION}` : '');
+      (process.env.GPTNEO_CUDA_WGMMA_ATTENTION ? ` wgmma_attention=${process.env.GPTNEO_CUDA_WGMMA_ATTENTION}` : '') +
+      (process.env.GPTNEO_CUDA_DECODE_TC ? ` decode_tc=${process.env.GPTNEO_CUDA_DECODE_TC}` : '');
     console.log(`BENCH ${preset}${tag} load ${(performance.now() - t0).toFixed(0)} ms, weights ${(model.info().weightBytes / 1e9).toFixed(3)} GB`);
     const ids = (n, s) => Array.from({ length: n }, (_, i) => (i * 7919 + s * 104729) % 50000);
     for (const streams of streamsList) {
@@ -121,8 +130,14 @@ try {
     console.log(`${passed} passed, ${failed} failed`);
     process.exit(0);
   }
+  if (batchedOnly) {
+    await decodeBench('125m', [8, 32], 128);
+    await decodeBench('1.3b', [8, 32], 64);
+    console.log(`${passed} passed, ${failed} failed`);
+    process.exit(failed ? 1 : 0);
+  }
   await decodeBench('125m', [1, 8, 32], 128);
-  await decodeBench('1.3b', [1, 8], 64);
+  await decodeBench('1.3b', [1, 8, 32], 64);  // (32: the many-stream row the clustered decode GEMM is compared with)
   // One decode step per native call: what greedy run-ahead (the default) saves.
   await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });

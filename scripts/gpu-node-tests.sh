@@ -15,6 +15,11 @@ if [ "${GN_BENCH_WGMMA_ATTENTION:-0}" = 1 ]; then
     GPTNEO_CUDA_WGMMA_ATTENTION=$choice "${NODE:-node}" scripts/gpu-node-check.mjs --prefill-only || status=1
   done
 fi
+# Many-stream decode with the clustered decode GEMM (GPTNEO_CUDA_DECODE_TC=cluster, process-wide), once
+# gpu-check's stage for its tests passed: the bf16 fixture checks and the 8/32-stream rows again.
+if [ "${GN_BENCH_DECODE_TC_CLUSTER:-0}" = 1 ]; then
+  GPTNEO_CUDA_DECODE_TC=cluster "${NODE:-node}" scripts/gpu-node-check.mjs --batched-only || status=1
+fi
 # Prefill with 16-bit activations between the wgmma GEMMs (GPTNEO_CUDA_X16=1, read when the model loads;
 # the x16 group of test_cuda_ops checks that it equals the default bit for bit).
 GPTNEO_CUDA_X16=1 "${NODE:-node}" scripts/gpu-node-check.mjs --prefill-only || status=1

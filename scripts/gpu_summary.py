@@ -51,7 +51,7 @@ def main():
                 continue
             if prefix == "gemm/" and not k.endswith(prefill_m):
                 continue
-            if prefix == "gemv/" and k.endswith("/m=8"):
+            if prefix == "gemv/" and k.endswith(("/m=4", "/m=8")):
                 continue  # m=1 and m=32 bracket it; all sizes are in the JSON  # one prefill size keeps the table short; all sizes are in the JSON
             o, p = ours.get(k, {}), peers.get(k, {})
             alt = ours.get("gemm_alt/" + k[len("gemm/"):]) if prefix == "gemm/" else None
@@ -107,6 +107,30 @@ def main():
             frac = f"; {o['value'] / copy_bw:.0%} of copy" if copy_bw and o.get("value") else ""
             nopdl_note = f"; without pdl {nopdl['value']:.0f}" if nopdl.get("value") else ""
             row("stream/" + rest, o.get("value"), gemv.get("value"), "GB/s", f"our gemv{nopdl_note}{frac}")
+    # The clustered decode GEMM (forced, back to back; GN_BENCH_DECODE_TC_CLUSTER=1) beside what the
+    # dispatcher runs at the same batch, with the unsplit decode tensor-core kernel forced where it is
+    # not the selected one, and the fraction of the copy bandwidth.
+    for k in keys:
+        if k.startswith("b2b_dtc_cluster/"):
+            rest = k[len("b2b_dtc_cluster/"):]
+            o, sel = ours.get(k, {}), ours.get("b2b/" + rest, {})
+            dtc, pdl = ours.get("b2b_dtc/" + rest, {}), ours.get("b2b_dtc_cluster_pdl/" + rest, {})
+            notes = ["our selected " + (sel.get("shape") or "[?]").split("[")[-1].rstrip("]")]
+            if dtc.get("value"):
+                notes.append(f"decode-tc forced {dtc['value']:.0f}")
+            if pdl.get("value"):
+                notes.append(f"with pdl {pdl['value']:.0f}")
+            if copy_bw and o.get("value"):
+                notes.append(f"{o['value'] / copy_bw:.0%} of copy")
+            row("dtc_cluster/" + rest, o.get("value"), sel.get("value"), "GB/s", "; ".join(notes))
+    # The decode layers again with GPTNEO_CUDA_DECODE_TC=cluster (bench_cuda_ops --decode-only in a process
+    # of its own: the switch is read once), beside the same rows without it.
+    cluster_doc = load(os.path.join(out, "bench_decode_tc_cluster.json")) or {}
+    for r in cluster_doc.get("results", []):
+        k = r["key"]
+        if k.startswith("graph/decode_layer/") and "/seqs=8/" in k:
+            row(k[len("graph/"):] + " dtc-cluster", r.get("ms"), (ours.get(k) or {}).get("ms"), "ms",
+                "the same graph without the switch")
     # One decoder layer at decode, per layer: as launches, as a CUDA graph, with the layer norms folded
     # into the GEMVs, on the streaming GEMV, and both (the "peer" column is the plain graph: >1 means
     # the variant helps).

@@ -2,7 +2,7 @@
 // GPT-Neo prefill shapes and GB/s at decode (m = 1), attention prefill TFLOP/s and decode GB/s,
 // and a device-to-device copy as the bandwidth bound. CUDA events around each repeat, warm-up
 // first, median of the repeats; random (never zero) data.
-//   bench_cuda_ops [--quick] [--gemm-only] [--json PATH]
+//   bench_cuda_ops [--quick] [--gemm-only] [--decode-only] [--json PATH]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -165,6 +165,15 @@ void bench_copy(bool quick) {
 // Whether to time the TMA-fed wgmma kernel `kernel` (GN_BENCH_WGMMA_TMA: gpu-check lists those whose
 // tests passed; unset: none).
 bool bench_tma_kernel(int kernel) { return gptneo::testing::tma_kernel_listed("GN_BENCH_WGMMA_TMA", kernel, false); }
+// Whether to time the clustered decode GEMM (GN_BENCH_DECODE_TC_CLUSTER=1: gpu-check sets it once its tests
+// passed; unset: not).
+bool bench_decode_tc_cluster() {
+  const char* v = std::getenv("GN_BENCH_DECODE_TC_CLUSTER");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+// --decode-only: the decode rows of the GEMM bench and the decode layers (gpu-check runs it again with
+// GPTNEO_CUDA_DECODE_TC=cluster, a process-wide choice, to time the layers with that kernel).
+bool g_decode_only = false;
 
 void bench_gemm(const ModelShape& s, bool quick, int dtype) {
   struct Lin {
@@ -172,7 +181,9 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
     int n, k;
   } lins[] = {{"qkv", s.qkv, s.hidden}, {"out_proj", s.hidden, s.hidden}, {"c_fc", s.mlp, s.hidden},
               {"c_proj", s.hidden, s.mlp}, {"lm_head", s.vocab, s.hidden}};
-  std::vector<int> ms_list = quick ? std::vector<int>{512} : std::vector<int>{512, 2048, 4096};
+  std::vector<int> ms_list = g_decode_only ? std::vector<int>{64}
+                             : quick        ? std::vector<int>{512}
+                                            : std::vector<int>{512, 2048, 4096};  // (64: x and y sizes only)
   const char* dt = dtype == GN_DTYPE_BF16 ? "bf16" : dtype == GN_DTYPE_F16 ? "f16" : "f32";
   for (const auto& l : lins) {
     void* w = random_weights((size_t)l.n * l.k, dtype, 7u + l.n);
@@ -181,6 +192,7 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
     float* x = random_f32((size_t)max_m * l.k, 13u, 1.f);
     float* y = static_cast<float*>(dalloc((size_t)max_m * l.n * 4));
     for (int m : ms_list) {
+      if (g_decode_only) break;
       double ms = time_ms([&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); },
                           2, 10);
       char shape[96];
@@ -236,11 +248,15 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         gn_cuda_free(x16);
       }
     }
-    // Decode batches 1..64: the weights are the bytes that must move (GB/s of W). Per-call event
+    // Decode batches 1..64 (4: where the streaming GEMV and the clustered decode GEMM meet): the weights are the bytes that must move (GB/s of W). Per-call event
     // timing (historical rows), back-to-back timing (b2b rows), and at m = 32 the previous path
     // (GEMV in slices of 8 rows) for comparison.
     const double bytes = (double)l.n * l.k * (dtype == GN_DTYPE_F32 ? 4 : 2);
-    for (int m : {1, 8, 16, 32, 64}) {
+    void *pdl_stream = nullptr, *plain_stream = nullptr;
+    BENCH_CHECK(gn_cuda_stream_create(&pdl_stream));
+    BENCH_CHECK(gn_cuda_stream_create(&plain_stream));
+    BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(pdl_stream, 1));
+    for (int m : {1, 4, 8, 16, 32, 64}) {
       auto call = [&] { BENCH_CHECK(gn_cuda_gemm(x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, nullptr)); };
       const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
       char shape[96];
@@ -257,14 +273,39 @@ void bench_gemm(const ModelShape& s, bool quick, int dtype) {
         std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [gemv, not selected]", s.name, l.name, m, l.n, l.k);
         add(std::string("gemm_decode_b2b_gemv_") + dt, "b2b_gemv/" + key, shape, ms, bytes / (ms * 1e-3) / 1e9, "GB/s");
       }
+      // The decode tensor-core kernel forced where the dispatcher takes another path (key b2b_dtc/), and
+      // its clustered form on an ordinary and a programmatic stream (b2b_dtc_cluster/, b2b_dtc_cluster_pdl/;
+      // with GN_BENCH_DECODE_TC_CLUSTER=1), back to back: the same weights and batch, so that the rows
+      // compare the kernels directly.
+      if (m > 1 && dtype != GN_DTYPE_F32) {
+        const auto forced = [&](int kernel, void* st) {
+          return gn_cuda_gemm_with(kernel, x, m, l.k, w, dtype, l.n, l.k, bias, y, l.n, 0, st);
+        };
+        struct Variant {
+          const char* tag;
+          int kernel;
+          void* stream;
+          bool on;
+        } variants[] = {
+            {"dtc", GN_GEMM_DECODE_TC, plain_stream, gn_cuda_gemm_select(m, l.n, l.k, dtype, x, l.k, w) != GN_GEMM_DECODE_TC},
+            {"dtc_cluster", GN_GEMM_DECODE_TC_CLUSTER, plain_stream, bench_decode_tc_cluster()},
+            {"dtc_cluster_pdl", GN_GEMM_DECODE_TC_CLUSTER, pdl_stream, bench_decode_tc_cluster()}};
+        for (const Variant& v : variants) {
+          if (!v.on) continue;
+          const int first = forced(v.kernel, v.stream);
+          if (first == GN_CUDA_EUNSUPPORTED) continue;
+          BENCH_CHECK(first);
+          ms = time_ms_b2b([&] { BENCH_CHECK(forced(v.kernel, v.stream)); }, 20, 10, v.stream);
+          std::snprintf(shape, sizeof shape, "%s %s m=%d n=%d k=%d [%s%s]", s.name, l.name, m, l.n, l.k,
+                        gn_cuda_gemm_kernel_name(v.kernel), v.stream == pdl_stream ? ", pdl" : "");
+          add(std::string("gemm_decode_b2b_") + v.tag + "_" + dt, std::string("b2b_") + v.tag + "/" + key, shape, ms,
+              bytes / (ms * 1e-3) / 1e9, "GB/s");
+        }
+      }
     }
     // The streaming GEMV beside the GEMV at the batch sizes it serves, back to back (keys b2b_stream/,
     // b2b_stream_nopdl/, b2b_gemv/): on a stream marked for programmatic launch each launch's first
     // weight loads overlap the previous launch's end, as consecutive GEMVs of a decode step would.
-    void *pdl_stream = nullptr, *plain_stream = nullptr;
-    BENCH_CHECK(gn_cuda_stream_create(&pdl_stream));
-    BENCH_CHECK(gn_cuda_stream_create(&plain_stream));
-    BENCH_CHECK(gn_cuda_stream_set_programmatic_launch(pdl_stream, 1));
     for (int m : {1, 2, 4, 8}) {
       if (!gn_cuda_gemv_stream_supported(m, l.n, l.k, dtype, w)) continue;
       const std::string key = std::string("gemv/") + s.name + "/" + l.name + "/m=" + std::to_string(m);
@@ -622,9 +663,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--gemm-only")) gemm_only = true;
+    else if (!std::strcmp(argv[i], "--decode-only")) g_decode_only = true;
     else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--quick] [--gemm-only] [--json PATH]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--gemm-only] [--decode-only] [--json PATH]\n", argv[0]);
       return 2;
     }
   }
@@ -642,10 +684,21 @@ int main(int argc, char** argv) {
   bench_copy(quick);
   for (const auto& m : models) {
     bench_gemm(m, quick, GN_DTYPE_BF16);
-    bench_mlp(m, quick ? 512 : 2048);
+    if (!g_decode_only) bench_mlp(m, quick ? 512 : 2048);
     if (quick) break;
   }
   if (gemm_only) {
+    if (!json.empty()) write_json(json.c_str(), info);
+    return 0;
+  }
+  if (g_decode_only) {
+    for (const auto& m : models)
+      for (int seqs : {1, 8})
+        for (int ctx : {128, 512})
+          for (bool pdl : {false, true}) {
+            bench_decode_layer(m, seqs, ctx, false, false, pdl);
+            bench_decode_layer(m, seqs, ctx, false, true, pdl);  // the default: the streaming GEMV up to 4 rows
+          }
     if (!json.empty()) write_json(json.c_str(), info);
     return 0;
   }
