@@ -50,6 +50,7 @@
               "outputs": ["<(INTERMEDIATE_DIR)/nvcc/<(RULE_INPUT_DIRNAME)/<(RULE_INPUT_ROOT).o"],
               "action": [
                 "<(gptneo_cuda_root)/bin/nvcc", "-std=c++17", "-O3", "-Xcompiler", "-fPIC",
+                "<!@(node scripts/cuda-detect.mjs nvccflags)",
                 "-I<(module_root_dir)/csrc",
                 "-gencode=arch=compute_80,code=sm_80", "-gencode=arch=compute_86,code=sm_86",
                 "-gencode=arch=compute_89,code=sm_89", "-gencode=arch=compute_90a,code=sm_90a",
