@@ -266,10 +266,12 @@ void test_gemm(Ctx& c) {
                                  // decode tensor-core kernel: 2/4/8 x-row tiles (m padded), several
                                  // k chunks with a partial last k-block, 1..8 warps per 16-row tile.
                                  {64, 200, 1032}, {33, 70, 520}, {24, 2600, 72}, {9, 17000, 16}, {16, 33, 2504},
-                                 // its clustered form: 1-8 k splits (x chunks within a split, a partial last
-                                 // split), 1, 2 and 4 warps per tile, narrow-layer shapes (n = k = 2048,
-                                 // n = k / 4), m 3..64 (decode_tc_split_plan.h; tests/cpu replays it).
-                                 {8, 2048, 2048}, {5, 768, 3072}, {3, 520, 4104}, {40, 1100, 1544},
+                                 // its clustered form (plans on a 132-SM GPU): 1, 2 and 4 warps per tile
+                                 // with 8 splits (4x3200x2048, 8x2048x2048, 5x768x3072), x chunks within a
+                                 // split and a partial last split (3x520x4104, 40x1100x1544), one split
+                                 // (the cases above); narrow-layer shapes (decode_tc_split_plan.h; tests/cpu
+                                 // replays the plan and reduction).
+                                 {4, 3200, 2048}, {8, 2048, 2048}, {5, 768, 3072}, {3, 520, 4104}, {40, 1100, 1544},
                                  // x rows that cannot be read as float4 (odd ldx): scalar x staging.
                                  {1, 300, 264, 1}, {5, 200, 1040, 3}, {24, 100, 264, 1}};
   if (!c.quick) {

@@ -126,11 +126,15 @@ void test_decode_tc_split_plan(Rng& rng) {
   for (const auto& s : shapes)
     for (int target : {1, 8, 64, 264, 1000}) check_plan(s[0], s[1], target);
 
-  // On an H100/H200 (132 SMs, two blocks per SM): the plans the NOTES predictions assume.
+  // On an H100/H200 (132 SMs, two blocks per SM): the plans the NOTES predictions assume, and those of
+  // the GPU test's shapes.
   const Expected expected[] = {{"1.3B qkv", 6144, 2048, 1, 6, 352},   {"1.3B out_proj", 2048, 2048, 2, 8, 256},
                                {"1.3B c_fc", 8192, 2048, 1, 5, 416},  {"1.3B c_proj", 2048, 8192, 2, 8, 1024},
                                {"125M c_proj", 768, 3072, 4, 8, 384}, {"2.7B c_proj", 2560, 10240, 2, 7, 1472},
-                               {"1.3B lm_head", 50257, 2048, 1, 1, 2048}};
+                               {"1.3B lm_head", 50257, 2048, 1, 1, 2048},
+                               // the GPU test's cases (test_cuda_ops gemm group) cover 1, 2 and 4 warps per tile
+                               {"test 3200x2048", 3200, 2048, 1, 8, 256},     {"test 520x4104", 520, 4104, 4, 8, 544},
+                               {"test 1100x1544", 1100, 1544, 4, 6, 288}};
   for (const Expected& e : expected) {
     const gncuda::DecodeTcSplitPlan p = gncuda::plan_decode_tc_split(e.n, e.k, kWarps, 264, kMaxSplits, kMinKseg);
     report(p.ks == e.ks && p.splits == e.splits && p.kseg == e.kseg, std::string("decode_tc_split plan ") + e.name,
