@@ -229,6 +229,9 @@ if [ $built -eq 1 ] && [ -n "$SAN" ]; then
     GN_TEST_WGMMA_ATTENTION=1 run_stage racecheck_wgmma_attention 90 "$SAN" --tool racecheck --error-exitcode 3 \
       "$BUILD/test_cuda_ops" --quick --only attention
   fi
+  # memcheck of the clustered decode GEMM's forced cases (distributed shared memory), once its stage passed.
+  [ "${GN_BENCH_DECODE_TC_CLUSTER:-0}" = 1 ] && run_stage sanitizer_memcheck_dtc_cluster 60 "$SAN" --tool memcheck \
+    --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only gemm
   # memcheck of the TMA GEMM's forced cases, once its test stage passed.
   [ "${GN_BENCH_WGMMA_TMA:-0}" != 0 ] && GN_TEST_WGMMA_TMA=$GN_BENCH_WGMMA_TMA run_stage sanitizer_memcheck_tma 60 "$SAN" --tool memcheck \
     --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only gemm
@@ -243,11 +246,13 @@ fi
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
   for t in test_cuda_ops test_model_graph test_gemm_wgmma_tma test_gemm_wgmma_alone_tma test_gemm_wgmma_alone_persistent \
     test_gemm_wgmma_alone_cluster test_x16_tma test_gemm_mma_sync test_attention_keys32 \
-    test_attention_wgmma test_decode_layer test_cuda_ops_nopdl; do
+    test_attention_wgmma test_decode_layer test_decode_tc_cluster test_model_graph_dtc_cluster test_cuda_ops_nopdl; do
     [ -f "$OUT/$t.log" ] && printf "  %-22s %s\n" "$t:" "$(tail -n 1 "$OUT/$t.log")"
   done
   [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"
   [ -f "$OUT/sanitizer_memcheck_tma.log" ] && echo "  memcheck (TMA GEMM): $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck_tma.log" | tail -n 1)"
+  [ -f "$OUT/sanitizer_memcheck_dtc_cluster.log" ] &&
+    echo "  memcheck (clustered decode GEMM): $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck_dtc_cluster.log" | tail -n 1)"
   [ -f "$OUT/sanitizer_memcheck_wgmma_attention.log" ] &&
     echo "  memcheck (wgmma attention): $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck_wgmma_attention.log" | tail -n 1)"
   for f in "$OUT"/racecheck_*.log; do
