@@ -12,9 +12,28 @@ import { fixture, repoRoot } from './helpers/paths.js';
 
 const prebuildDir = join(repoRoot, 'prebuilds', `${process.platform}-${process.arch}`);
 
-/** Builds prebuilds/ in a scratch copy of the sources (never touching the repo's loaded build/). */
+/** The newest modification time (ms) of the files a prebuild is made from. */
+function newestSource(): number {
+  let newest = 0;
+  const visit = (path: string): void => {
+    const st = statSync(path);
+    if (st.isDirectory()) for (const f of readdirSync(path)) visit(join(path, f));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const f of ['package.json', 'binding.gyp', 'sources.json', 'csrc', 'scripts']) visit(join(repoRoot, f));
+  return newest;
+}
+
+/**
+ * Builds prebuilds/ in a scratch copy of the sources (never touching the repo's loaded build/); a prebuild
+ * older than any of those sources is made again (else a local run would judge a stale binary).
+ */
 function ensurePrebuild(): string {
-  const existing = existsSync(prebuildDir) ? readdirSync(prebuildDir).filter((f) => f.endsWith('.node')) : [];
+  let existing = existsSync(prebuildDir) ? readdirSync(prebuildDir).filter((f) => f.endsWith('.node')) : [];
+  if (existing.some((f) => statSync(join(prebuildDir, f)).mtimeMs < newestSource())) {
+    rmSync(prebuildDir, { recursive: true, force: true });
+    existing = [];
+  }
   if (existing.length > 0) return join(prebuildDir, existing[0]!);
   const scratch = mkdtempSync(join(tmpdir(), 'gpt-neo-prebuild-'));
   for (const f of ['package.json', 'binding.gyp', 'sources.json', 'csrc', 'scripts']) cpSync(join(repoRoot, f), join(scratch, f), { recursive: true });
