@@ -143,19 +143,7 @@ __global__ void __launch_bounds__(kLayerThreads, kLayerMaxBlocksPerSm) decode_la
 }
 
 GemmArgs row_gemm(const float* x, const void* w, int w_dtype, int n, int k, const float* bias, float* y, int epilogue) {
-  GemmArgs a{};
-  a.x = x;
-  a.m = 1;
-  a.ldx = k;
-  a.w = w;
-  a.w_dtype = w_dtype;
-  a.n = n;
-  a.k = k;
-  a.bias = bias;
-  a.y = y;
-  a.ldy = n;
-  a.epilogue = epilogue;
-  return a;
+  return GemmArgs{x, 1, k, w, w_dtype, n, k, bias, y, n, epilogue};  // one dense row: ldx = k, ldy = n
 }
 
 int smem_bytes(const gn_cuda_decode_layer_args& a) { return 4 * (a.hidden > a.inner ? a.hidden : a.inner); }
