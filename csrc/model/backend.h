@@ -100,6 +100,18 @@ struct CandidateArgs {
   float* extra_vals = nullptr;           // [extra_start[rows]]
 };
 
+// Backend::draw_rows over x [rows, cols]: the device draw (cpu/device_draw.h draw_row per row, the
+// query's layout in cuda/draw_bound.h): tokens[r] = row r's token, or kDrawUncertain / kDrawDeclined.
+struct DrawArgs {
+  int rows = 0;
+  int cols = 0;
+  const double* params = nullptr;         // [rows, kDrawParams]
+  const int32_t* change_start = nullptr;  // [rows + 1]
+  const int32_t* change_meta = nullptr;   // [change_start[rows], 2]: id (ascending per row), flags
+  const double* change_vals = nullptr;    // [change_start[rows], 2]: bias, amount
+  int32_t* tokens = nullptr;              // [rows]
+};
+
 // Work recorded once by Backend::capture_end and replayed by Backend::replay (a CUDA graph on
 // the CUDA backend).
 class RecordedWork {
@@ -216,6 +228,10 @@ class Backend {
   // those instead of downloading whole rows (model/device_sampling.h). Every pointer of `args` is in
   // backend memory.
   virtual Status select_candidates(const float* d_x, const CandidateArgs& args) = 0;
+
+  // The device draw: each row's token drawn where its logits are, for rows whose token depends on
+  // the whole row (model/device_sampling.h); exact where it answers. Every pointer in backend memory.
+  virtual Status draw_rows(const float* d_x, const DrawArgs& args) = 0;
 
   // Feeds one decode step's argmax back as the next step's input (decode run-ahead), for s < seqs:
   //   d_history[s] = d_argmax[s];  d_ids[s] = d_argmax[s];  d_positions[s] += 1.

@@ -8,6 +8,7 @@
 #include "core/host_memory.h"
 #include "core/thread_pool.h"
 #include "cpu/candidates.h"
+#include "cpu/device_draw.h"
 #include "cpu/ops.h"
 
 namespace gptneo {
@@ -203,6 +204,19 @@ class CpuBackend final : public Backend {
         const int first = a.out_start[r];
         a.counts[r] = cpu::select_candidates_row(row, a.cols, a.need[r], a.out_start[r + 1] - first, a.ids + first,
                                                  a.vals + first, &keys);
+      }
+    });
+    return Status::Ok();
+  }
+
+  Status draw_rows(const float* d_x, const DrawArgs& a) override {
+    pool_.parallel_for(a.rows, 1, [&](int64_t b, int64_t e) {
+      std::vector<cpu::DrawChange> changes;
+      for (int64_t r = b; r < e; ++r) {
+        cpu::draw_changes_from(a.change_meta, a.change_vals, a.change_start[r], a.change_start[r + 1], &changes);
+        a.tokens[r] = cpu::draw_row(d_x + static_cast<size_t>(r) * a.cols, a.cols,
+                                    a.params + static_cast<size_t>(r) * kDrawParams, changes.data(),
+                                    static_cast<int>(changes.size()));
       }
     });
     return Status::Ok();

@@ -497,6 +497,14 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status draw_rows(const float* d_x, const DrawArgs& a) override {
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_draw_rows(d_x, a.rows, a.cols, a.params, a.change_start, a.change_meta, a.change_vals,
+                                     a.tokens, stream_),
+                   "draw_rows");
+    return Status::Ok();
+  }
+
   Status advance_decode(const int32_t* d_argmax, int seqs, int32_t* d_ids, int32_t* d_positions,
                         int32_t* d_history) override {
     GN_RETURN_IF_ERROR(enter());

@@ -11,6 +11,41 @@ int32_t slots_for(int need, int vocab) { return need <= 0 ? 0 : std::min(vocab, 
 
 }  // namespace
 
+Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* drawn) {
+  const int V = model.config().vocab_size;
+  DrawRequest& q = draw_request_;
+  q.params.assign(static_cast<size_t>(rows) * kDrawParams, 0.0);  // temperature 0: no query
+  q.change_start.assign(1, 0);
+  q.change_meta.clear();
+  q.change_vals.clear();
+  bool any = false;
+  for (int r = 0; r < rows; ++r) {
+    if (request_.need[r] <= 0 && cpu::draw_query(specs_[r], V, q.params.data() + static_cast<size_t>(r) * kDrawParams,
+                                                 &draw_changes_)) {
+      any = true;
+      for (const cpu::DrawChange& c : draw_changes_) {
+        q.change_meta.insert(q.change_meta.end(), {c.id, c.flags});
+        q.change_vals.insert(q.change_vals.end(), {c.bias, c.amount});
+      }
+    } else {
+      q.params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] = 0;
+    }
+    q.change_start.push_back(static_cast<int32_t>(q.change_meta.size() / 2));
+  }
+  if (!any) return Status::Ok();
+  GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_));
+  for (int r = 0; r < rows; ++r) {
+    if (q.params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] == 0) continue;
+    if (drawn_[r] >= 0) {
+      out[r] = drawn_[r];
+      ++*drawn;
+    } else if (drawn_[r] == kDrawUncertain) {
+      ++stats_.uncertain_draws;
+    }
+  }
+  return Status::Ok();
+}
+
 Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::function<cpu::RowSampleSpec(int)>& spec,
                                 ThreadPool& pool, int32_t* out) {
   const int V = model.config().vocab_size;
@@ -31,6 +66,8 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
     request_.extra_start.push_back(static_cast<int32_t>(request_.extra_ids.size()));
   }
   std::fill(out, out + rows, cpu::kNeedFullRow);
+  int drawn = 0;
+  if (draw_) GN_RETURN_IF_ERROR(draw(model, rows, out, &drawn));
   if (any) {
     GN_RETURN_IF_ERROR(model.select_logit_candidates(request_, &candidates_));
     if (candidate_scratch_.size() < static_cast<size_t>(pool.size())) candidate_scratch_.resize(pool.size());
@@ -47,7 +84,8 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
   full_rows_.clear();
   for (int r = 0; r < rows; ++r)
     if (out[r] == cpu::kNeedFullRow) full_rows_.push_back(r);
-  stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size();
+  stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size() - static_cast<uint64_t>(drawn);
+  stats_.drawn_rows += static_cast<uint64_t>(drawn);
   stats_.full_rows += full_rows_.size();
   if (full_rows_.empty()) return Status::Ok();
   const float* full = nullptr;  // [full_rows_.size(), V], the model's (page-locked on CUDA) block

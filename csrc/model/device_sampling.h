@@ -2,9 +2,12 @@
 // the rows whose token depends only on the top of their logits (greedy, top-k: cpu/candidate_sampler.h)
 // are sampled from candidates the backend selects (Backend::select_candidates on the GPU), so that a
 // few hundred values per row cross to the host instead of the whole vocabulary (50257 floats, 201 KB);
-// the other rows (top-p or plain temperature without top-k, candidates that decide nothing, more ties
-// than the slots hold) are downloaded whole and sampled by cpu::sample_row. Either way each row gets
-// the token sample_row would pick from its whole row.
+// with the device draw on (set_draw), the rows whose token depends on the whole row but on no
+// reordering of it (temperature sampling without top-k, top-p or typical-p; min-p allowed) are drawn
+// where the logits are (Backend::draw_rows, cpu/device_draw.h), one word per row coming back; the
+// other rows (top-p, typical-p, candidates that decide nothing, more ties than the slots hold, draws
+// too close to a boundary to certify) are downloaded whole and sampled by cpu::sample_row. Either way
+// each row gets the token sample_row would pick from its whole row.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -13,6 +16,7 @@
 #include "core/status.h"
 #include "core/thread_pool.h"
 #include "cpu/candidate_sampler.h"
+#include "cpu/device_draw.h"
 #include "cpu/row_sampler.h"
 #include "model/gpt_neo.h"
 
@@ -21,6 +25,8 @@ namespace gptneo {
 struct DeviceSamplingStats {
   uint64_t candidate_rows = 0;  // rows sampled from their candidates
   uint64_t full_rows = 0;       // rows downloaded whole
+  uint64_t drawn_rows = 0;      // rows whose token the device drew
+  uint64_t uncertain_draws = 0; // draws the device could not certify (then downloaded whole)
 };
 
 class DeviceRowSampler {
@@ -31,12 +37,21 @@ class DeviceRowSampler {
                 int32_t* out);
 
   const DeviceSamplingStats& stats() const { return stats_; }
+  // Whether rows the candidates cannot serve are drawn on the device (off until set).
+  void set_draw(bool on) { draw_ = on; }
 
  private:
+  // The device draw for the rows it serves (their out[r] set; *drawn counts them).
+  Status draw(GptNeoModel& model, int rows, int32_t* out, int* drawn);
+
   std::vector<cpu::RowSampleSpec> specs_;
   CandidateRequest request_;  // its extras: each row's changed ids (cpu::changed_ids)
   CandidateRows candidates_;
   std::vector<int32_t> full_rows_;
+  bool draw_ = false;
+  DrawRequest draw_request_;
+  std::vector<cpu::DrawChange> draw_changes_;
+  std::vector<int32_t> drawn_;
   std::vector<cpu::CandidateScratch> candidate_scratch_;
   std::vector<cpu::RowSamplerScratch> row_scratch_;
   DeviceSamplingStats stats_;

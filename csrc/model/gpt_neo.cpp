@@ -19,6 +19,7 @@ GptNeoModel::~GptNeoModel() {
     if (meta_) backend_->release(meta_);
     if (history_) backend_->release(history_);
     if (candidates_) backend_->release(candidates_);
+    if (draws_) backend_->release(draws_);
     if (host_rows_) backend_->release_host(host_rows_);
     layers_.clear();
     lm_head_.reset();

@@ -116,6 +116,15 @@ struct CandidateRows {
   const float* extra_vals() const { return reinterpret_cast<const float*>(words.data() + rows + 2 * slots); }
 };
 
+// A request to GptNeoModel::draw_logit_rows, host memory, in Backend::draw_rows' layout
+// (cuda/draw_bound.h) for the last step's R logit rows; a row without a query has temperature 0.
+struct DrawRequest {
+  std::vector<double> params;         // [R, kDrawParams]
+  std::vector<int32_t> change_start;  // [R + 1], from 0, non-decreasing
+  std::vector<int32_t> change_meta;   // [change_start[R], 2]: id (ascending within a row, < vocab), flags
+  std::vector<double> change_vals;    // [change_start[R], 2]: bias, amount
+};
+
 struct StepOutput {
   int rows = 0;
   int cols = 0;
@@ -172,6 +181,9 @@ class GptNeoModel {
   // whole rows of logits (out: [rows.size(), vocab]). kInvalidArgument when no such step precedes the
   // call or the request does not fit its rows.
   Status select_logit_candidates(const CandidateRequest& req, CandidateRows* out);
+  // After such a step: each row's token drawn where the logits are (Backend::draw_rows; one upload,
+  // one download of R words): tokens [R] get a token, kDrawUncertain or kDrawDeclined.
+  Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens);
   Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
   // download_logit_rows into the model's own host block (Backend::alloc_host: page-locked on CUDA, so
   // the copy runs at the bus rate); *out is valid until the next call or step.
@@ -246,6 +258,9 @@ class GptNeoModel {
   int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
   size_t candidates_capacity_ = 0;
   std::vector<int32_t> candidate_staging_;
+  void* draws_ = nullptr;         // draw_logit_rows' query and tokens (backend memory)
+  size_t draws_capacity_ = 0;     // in bytes
+  std::vector<uint8_t> draw_staging_;
   Status check_logit_rows(const std::vector<int32_t>& rows) const;  // rows of the last kBackendLogits step
   Status copy_logit_rows(const std::vector<int32_t>& rows, float* out);  // (checked rows) → out
   float* host_rows_ = nullptr;    // read_logit_rows' block (Backend::alloc_host)

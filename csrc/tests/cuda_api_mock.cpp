@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/device_draw.h"
 #include "cpu/ref/ref.h"
 #include "cuda/api.h"
 #include "cuda/pooling_api.h"
@@ -364,6 +365,19 @@ int gn_cuda_select_candidates(const float* x, int rows, int cols, const int32_t*
     for (int e = extra_start[r]; e < extra_start[r + 1]; ++e) extra_vals[e] = row[extra_ids[e]];
     counts[r] = gptneo::cpu::ref::select_candidates_row(row, cols, need[r], out_start[r + 1] - out_start[r],
                                                         ids + out_start[r], vals + out_start[r]);
+  }
+  });
+}
+
+int gn_cuda_draw_rows(const float* x, int rows, int cols, const double* params, const int32_t* change_start,
+                      const int32_t* change_meta, const double* change_vals, int32_t* tokens, void*) {
+  if (rows < 0 || cols < 1) return GN_CUDA_EINVAL;
+  return run_or_record([=] {
+  std::vector<gptneo::cpu::DrawChange> changes;
+  for (int r = 0; r < rows; ++r) {
+    gptneo::cpu::draw_changes_from(change_meta, change_vals, change_start[r], change_start[r + 1], &changes);
+    tokens[r] = gptneo::cpu::draw_row(x + (size_t)r * cols, cols, params + (size_t)r * gptneo::kDrawParams,
+                                      changes.data(), static_cast<int>(changes.size()));
   }
   });
 }

@@ -5,7 +5,7 @@
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
 //   GROUP: gemm, linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream, candidates,
-//   host, attention_tc_emulation (host only) — one group,
+//   draw, host, attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
@@ -22,7 +22,10 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/device_draw.h"
 #include "cpu/ref/ref.h"
+#include "cpu/row_sampler.h"
+#include "cpu/sampling.h"
 #include "cuda/api.h"
 #include "model/cuda_backend.h"
 #include "tests/attention_tc_emulation.h"
@@ -1288,6 +1291,127 @@ void test_select_candidates(Ctx& c) {
          fmt("%d of %d rows equal the oracle; %d over capacity", same, rows, overflowed));
 }
 
+// The device draw (Backend::draw_rows): every token it reports is cpu::sample_row's on the whole row,
+// for temperature rows with min-p, bias and penalties (lists sharing ids); rows with NaN, +Infinity
+// or no finite logit are declined, a row without a query too; uniforms placed on boundaries between
+// tokens come back uncertain or exact; the same launch twice gives the same answers.
+void test_draw_rows(Ctx& c) {
+  const int rows = c.quick ? 12 : 48, cols = c.quick ? 1000 : 50257;
+  std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
+  std::uniform_int_distribution<int> col(0, cols - 1);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  struct RowSpec {
+    cpu::RowSampleSpec spec;
+    std::vector<int32_t> bias_ids, seen_ids, count_ids, counts;
+    std::vector<double> bias_values;
+    int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token)
+  };
+  std::vector<RowSpec> specs(rows);
+  std::vector<double> params((size_t)rows * kDrawParams, 0.0);
+  std::vector<int32_t> change_start(1, 0), change_meta;
+  std::vector<double> change_vals;
+  for (int r = 0; r < rows; ++r) {
+    float* row = x.data() + (size_t)r * cols;
+    RowSpec& s = specs[r];
+    cpu::SamplingParams& p = s.spec.params;
+    const double temps[] = {1, 0.7, 1.3, 0.2};
+    p.temperature = temps[r % 4];
+    p.min_p = r % 3 == 1 ? 0.05 : 0;
+    p.repetition_penalty = r % 2 ? 1.2 : 1;
+    p.presence_penalty = r % 5 == 1 ? 0.4 : 0;
+    p.frequency_penalty = r % 5 == 1 ? 0.3 : 0;
+    s.spec.u = unit(c.rng);
+    const int top = (int)(std::max_element(row, row + cols) - row);
+    for (int i = 0; i < (r % 4) * 8; ++i) s.seen_ids.push_back(i == 0 ? top : col(c.rng));
+    std::sort(s.seen_ids.begin(), s.seen_ids.end());
+    s.seen_ids.erase(std::unique(s.seen_ids.begin(), s.seen_ids.end()), s.seen_ids.end());
+    s.count_ids = s.seen_ids;  // the lists share ids (one change with both flags)
+    for (size_t i = 0; i < s.count_ids.size(); ++i) s.counts.push_back((int32_t)(i % 3));
+    if (r % 3 == 2) {
+      s.bias_ids = {col(c.rng)};
+      s.bias_values = {5.0};
+    }
+    if (r == 3) row[col(c.rng)] = NAN, s.expect = 1;
+    if (r == 7) row[col(c.rng)] = INFINITY, s.expect = 1;
+    if (r == 11) std::fill(row, row + cols, -INFINITY), s.expect = 1;
+    if (r == 9 || r == 10) s.expect = 2;
+    s.spec.bias_ids = s.bias_ids.data();
+    s.spec.bias_values = s.bias_values.data();
+    s.spec.bias_count = (int)s.bias_ids.size();
+    s.spec.seen_ids = s.seen_ids.data();
+    s.spec.seen_count = (int)s.seen_ids.size();
+    s.spec.count_ids = s.count_ids.data();
+    s.spec.counts = s.counts.data();
+    s.spec.counts_count = (int)s.count_ids.size();
+    if (s.expect == 2) {  // u·S on the boundary after a random token, in long double over sample_row's weights
+      s.seen_ids.clear(), s.count_ids.clear(), s.counts.clear(), s.bias_ids.clear(), s.bias_values.clear();
+      s.spec.seen_count = s.spec.counts_count = s.spec.bias_count = 0;
+      p.min_p = 0;
+      const double m = *std::max_element(row, row + cols);
+      long double total = 0, at = 0;
+      const int boundary = col(c.rng);
+      for (int i = 0; i < cols; ++i) {
+        total += cpu::exp_nonpositive(((double)row[i] - m) / p.temperature);
+        if (i == boundary) at = total;
+      }
+      s.spec.u = (double)(at / total) + (r == 9 ? 0x1p-53 : -0x1p-53);
+    }
+    std::vector<cpu::DrawChange> changes;
+    double* q = params.data() + (size_t)r * kDrawParams;
+    const bool built = r == 5 ? false : cpu::draw_query(s.spec, cols, q, &changes);
+    if (r == 5) s.expect = 1;  // no query: temperature 0 in the params
+    if (!built) std::fill(q, q + kDrawParams, 0.0);
+    for (const cpu::DrawChange& ch : changes) {
+      change_meta.insert(change_meta.end(), {ch.id, ch.flags});
+      change_vals.insert(change_vals.end(), {ch.bias, ch.amount});
+    }
+    change_start.push_back((int32_t)change_meta.size() / 2);
+    if (r != 5 && !built) report(false, fmt("draw row %d", r), "the query was refused");
+  }
+  const size_t changes = std::max<size_t>(1, change_meta.size() / 2);
+  DevBuf dx(c.be, x.size() * 4), dparams(c.be, params.size() * 8), dstart(c.be, (rows + 1) * 4),
+      dmeta(c.be, changes * 8), dvals(c.be, changes * 16), dtokens(c.be, rows * 4);
+  const std::vector<int32_t> sentinel(rows, -77);
+  if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, "draw") ||
+      !upload(c, dparams.as<void>(), params.data(), params.size() * 8, "draw") ||
+      !upload(c, dstart.as<void>(), change_start.data(), (rows + 1) * 4, "draw") ||
+      (!change_meta.empty() && !upload(c, dmeta.as<void>(), change_meta.data(), change_meta.size() * 4, "draw")) ||
+      (!change_vals.empty() && !upload(c, dvals.as<void>(), change_vals.data(), change_vals.size() * 8, "draw")))
+    return;
+  DrawArgs a;
+  a.rows = rows;
+  a.cols = cols;
+  a.params = dparams.as<double>();
+  a.change_start = dstart.as<int32_t>();
+  a.change_meta = dmeta.as<int32_t>();
+  a.change_vals = dvals.as<double>();
+  a.tokens = dtokens.as<int32_t>();
+  std::vector<int32_t> first(rows), second(rows);
+  for (std::vector<int32_t>* out : {&first, &second})
+    if (!upload(c, dtokens.as<void>(), sentinel.data(), rows * 4, "draw") ||
+        !check_status(c.be.draw_rows(dx.as<float>(), a), "draw_rows") ||
+        !download(c, out->data(), dtokens.as<void>(), rows * 4, "draw"))
+      return;
+  cpu::RowSamplerScratch scratch;
+  int ok = 0, drawn = 0, uncertain = 0;
+  for (int r = 0; r < rows; ++r) {
+    const int got = first[r];
+    const int want = specs[r].expect == 1 ? -1 : cpu::sample_row(x.data() + (size_t)r * cols, cols, specs[r].spec, &scratch);
+    bool good;
+    if (specs[r].expect == 1) good = got == kDrawDeclined;
+    else if (specs[r].expect == 2) good = got == kDrawUncertain || got == want;
+    else good = got == want;
+    drawn += got >= 0;
+    uncertain += got == kDrawUncertain;
+    if (!good && ok == r)
+      report(false, fmt("draw row %d", r), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
+    ok += good;
+  }
+  report(ok == rows && drawn >= rows - 7, fmt("draw_rows %d rows x %d cols (min-p, bias, penalties, refusals, boundaries)", rows, cols),
+         fmt("%d of %d rows as sample_row; %d drawn, %d uncertain", ok, rows, drawn, uncertain));
+  report(first == second, "draw_rows: the same launch twice gives the same answers", "");
+}
+
 void test_gather_argmax(Ctx& c) {
   const int rows = 5, cols = c.quick ? 1000 : 50257;
   std::vector<float> x = randn(c, (size_t)rows * cols);
@@ -1947,7 +2071,8 @@ int main(int argc, char** argv) {
       {"gemm", test_gemm},       {"linear", test_backend_linear}, {"layernorm", test_layernorm},
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
-      {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
+      {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"draw", test_draw_rows},
+      {"host", test_host_memory},
       {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations},
       {"decode_layer", test_decode_layer}};
   bool ran = false;

@@ -758,6 +758,53 @@ int main() {
                                 expect[2]) +
                  fmt(" (%llu from candidates, %llu whole)", (unsigned long long)sampler.stats().candidate_rows,
                      (unsigned long long)sampler.stats().full_rows));
+      // The device draw: row 2 as plain temperature sampling with min-p (and the batch's bias and
+      // presence penalty moved onto it) is drawn on the backend, the others from candidates.
+      {
+        cpu::SamplingBatch drawn_batch = batch;
+        drawn_batch.u.resize(3);  // one step
+        drawn_batch.params[2].top_p = 1;
+        drawn_batch.params[2].min_p = 0.02;
+        drawn_batch.bias_starts = {0, 0, 0, 1};
+        drawn_batch.count_starts = {0, 0, 0, 1};
+        drawn_batch.seen_starts = {0, 10, 10, 20};
+        drawn_batch.params[2].repetition_penalty = 1.2;
+        for (int i = 0; i < 10; ++i) drawn_batch.seen_ids.push_back(i * 37 % V);
+        std::vector<uint8_t> drawn_marks;
+        const std::string problem = drawn_batch.check(V, &drawn_marks);
+        DeviceRowSampler drawing;
+        drawing.set_draw(true);
+        std::vector<int32_t> drawn_picked(3, -9), drawn_expect(3, -8);
+        st = problem.empty() ? drawing.sample(m, 3, [&](int r) { return drawn_batch.row(r); }, pool, drawn_picked.data())
+                             : Status::Ok();
+        cpu::sample_rows(rows.data(), V, drawn_batch, pool, &host_scratch, drawn_expect.data());
+        const DeviceSamplingStats& ds = drawing.stats();
+        report(problem.empty() && st.ok() && drawn_picked == drawn_expect && ds.drawn_rows == 1 && ds.candidate_rows == 2 &&
+                   ds.full_rows == 0,
+               run->name + ": the device draw picks what sample_row picks (temperature, min-p, penalties)",
+               problem + st.message() +
+                   fmt(" got %d %d %d, want %d %d %d", drawn_picked[0], drawn_picked[1], drawn_picked[2], drawn_expect[0],
+                       drawn_expect[1], drawn_expect[2]) +
+                   fmt(" (%llu drawn, %llu uncertain)", (unsigned long long)ds.drawn_rows,
+                       (unsigned long long)ds.uncertain_draws));
+        // Refusals of a malformed draw request.
+        DrawRequest dr;
+        dr.params.assign(3 * static_cast<size_t>(kDrawParams), 0.0);
+        dr.change_start = {0, 0, 0, 2};
+        dr.change_meta = {5, kDrawChangeBias, 3, kDrawChangeBias};  // descending
+        dr.change_vals = {1, 0, 1, 0};
+        std::vector<int32_t> tokens;
+        const bool descending = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        dr.change_meta = {5, kDrawChangeBias, V, kDrawChangeBias};
+        const bool outside = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        dr.change_meta = {5, kDrawChangeBias, 6, kDrawChangeBias};
+        dr.params.pop_back();
+        const bool short_params = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        dr.params.push_back(0);
+        st = m.draw_logit_rows(dr, &tokens);  // no row has a query: all declined
+        report(descending && outside && short_params && st.ok() && tokens == std::vector<int32_t>(3, kDrawDeclined),
+               run->name + ": draw_logit_rows refuses malformed requests; rows without a query are declined", st.message());
+      }
       // Refusals: an extra id outside the vocabulary, a row the step did not have, and reading after
       // a step whose logits went to the host.
       CandidateRequest bad = req;
@@ -767,7 +814,12 @@ int main() {
       report(m.download_logit_rows({3}, rows.data()).code() == ErrorCode::kInvalidArgument,
              run->name + ": refuses a logit row the step did not have", "");
       st = m.step(host_in, &host_out);
+      DrawRequest after_host;
+      after_host.params.assign(3 * static_cast<size_t>(kDrawParams), 0.0);
+      after_host.change_start = {0, 0, 0, 0};
+      std::vector<int32_t> after_tokens;
       report(st.ok() && m.select_logit_candidates(req, &got).code() == ErrorCode::kInvalidArgument &&
+                 m.draw_logit_rows(after_host, &after_tokens).code() == ErrorCode::kInvalidArgument &&
                  m.download_logit_rows({0}, rows.data()).code() == ErrorCode::kInvalidArgument,
              run->name + ": nothing to read after a step whose logits went to the host", st.message());
 

@@ -102,6 +102,8 @@ void test_simd_selection();
 // sampling.cpp: the batch sampler over the thread pool
 void test_sampling(ThreadPool* pools[3], Rng& rng);
 void test_candidates(Rng& rng);
+// device_draw.cpp
+void test_device_draw(Rng& rng);
 // wgmma_layout.cpp: the index math of the CUDA wgmma GEMM (cuda/wgmma_layout.h), host-only
 void test_wgmma_layout(Rng& rng);
 // attention_wgmma_layout.cpp: the index math of the CUDA wgmma prefill attention (cuda/attention_wgmma_layout.h)

@@ -41,6 +41,7 @@ int main() {
   test_grid_barrier();
   test_sampling(pools, rng);
   test_candidates(rng);
+  test_device_draw(rng);
   bool first = true;
   for (SimdLevel level : levels()) {
     std::printf("# level %s\n", simd_name(level));

@@ -1,0 +1,57 @@
+// Drawing a sampled row's token where its logits are (the device draw, cuda/draw.cu), for the rows
+// the candidate prefilter cannot serve because their token depends on the whole row: temperature
+// sampling without top-k, top-p or typical-p (OpenAI's default), min-p allowed, with any bias and
+// penalties. The host sends the row's uniform and options and gets one token back instead of 201 KB.
+//
+// Exactness by certificate. sample_row weighs every kept token w_i = E((l_i - M) / T) (double; E its
+// own exp, relative error < 2^-52; M the row's max), sums them (S, four partial sums), and returns
+// the first token i in id order whose cumulative weight C_i (a left-to-right sum) exceeds
+// target = u·S. The device computes w'_i with the CUDA exp (1 ulp) and (l_i - M)·(1/T) (two
+// roundings, so an extra relative error 2·2^-53·|x| in the weight, |x| <= 746 for a nonzero weight),
+// and sums in its own order (a scan over runs). Writing e = 2^-53 and n for the kept tokens, any
+// order of summing n nonnegative terms is within (n - 1)e of the exact sum (relative), so
+//   |C'_i - C_i| <= ((n - 1)e + (2 + 1494)e + (n - 1)e + (2 + 746)e)·S <= (2n + 2244)e·S,
+//   |target' - target| <= |S' - S| + 2e·S <= (2n + 2246)e·S,
+// and every comparison sample_row makes (target < C_i) is decided the same way by the device when
+// the two sides differ by more than B = (4n + 4490)e·S. The device reports token i only when
+// C'_{i-1} + δ <= target' < C'_i - δ with δ = 2^-46 (n + 2048) S' (draw_bound.h draw_margin; more than
+// 30 B for every n, S' within B of S): then C_{i-1} <= target < C_i, and C is nondecreasing (a sum of
+// nonnegative terms rounded to nearest never decreases), so sample_row returns i. Otherwise it
+// reports kDrawUncertain and the row is sampled whole; over uniform u that happens with probability
+// about 2nδ/S (7.5e-5 for GPT-2's vocabulary). Min-p's first cut ((l - M) / T >= log(min_p) - 1e-9)
+// is computed with the same IEEE operations on both sides; its second (w >= min_p) is uncertain within
+// kDrawMinPMargin. Rows with NaN or +Infinity logits, or none finite, are declined (kDrawDeclined).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/row_sampler.h"
+#include "cuda/draw_bound.h"
+
+namespace gptneo::cpu {
+
+// One changed id of a row's query (draw_bound.h flags), ascending by id within a row.
+struct DrawChange {
+  int32_t id = 0;
+  int32_t flags = 0;
+  double bias = 0;
+  double amount = 0;  // presence + frequency * count
+};
+
+// The device draw's query for the row: false when the row is not one it serves (temperature 0 or
+// outside [1e-300, 1e300], top-k active, top-p or typical-p on, min-p below 1e-300, an id listed
+// twice in one of the spec's lists). params: kDrawParams doubles; *changes replaced.
+bool draw_query(const RowSampleSpec& spec, int vocab, double* params, std::vector<DrawChange>* changes);
+
+// The changes [begin, end) of a query in the device layout (meta: id, flags pairs; vals: bias,
+// amount pairs), as DrawChanges in *out (replaced).
+void draw_changes_from(const int32_t* meta, const double* vals, int begin, int end, std::vector<DrawChange>* out);
+
+// The device draw on the host, in the kernel's order (kDrawThreads runs, a scan of their sums, a
+// walk of the run holding the target) with std::exp: a token id, kDrawUncertain or kDrawDeclined
+// (also for a row without a query, params[kDrawTemperature] == 0).
+// `margin_scale` multiplies δ (1 in use; tests set 0 to show that the margin is what keeps it exact).
+int draw_row(const float* row, int vocab, const double* params, const DrawChange* changes, int change_count,
+             double margin_scale = 1);
+
+}  // namespace gptneo::cpu

@@ -1,0 +1,263 @@
+// The device draw (cpu/device_draw.h; the kernel cuda/draw.cu runs the same arithmetic): where it
+// reports a token, that token is sample_row's on the whole row — over random rows with bias,
+// penalties and min-p, and over uniforms placed on the boundaries between tokens, where the margin
+// is what keeps it exact (with the margin removed the same cases give other tokens). Also which rows
+// it serves, the query it builds, and the rows it declines.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu/device_draw.h"
+#include "cpu/row_sampler.h"
+#include "cpu/sampling.h"
+
+#include "tests/cpu/harness.h"
+
+namespace gptneo::cputest {
+
+using namespace gptneo::cpu;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Logits spread like a trained model's (sum of uniforms, sd ~3), or flat and narrow.
+std::vector<float> logit_row(Rng& rng, int n, int kind) {
+  std::vector<float> row(static_cast<size_t>(n));
+  for (float& v : row) {
+    if (kind == 0) {
+      double s = 0;
+      for (int i = 0; i < 4; ++i) s += rng.uniform(-0.5f, 0.5f);
+      v = static_cast<float>(s * 3 * 1.7320508);
+    } else {
+      v = rng.uniform(-2, 2);
+    }
+  }
+  return row;
+}
+
+struct DrawSpec {
+  RowSampleSpec spec;
+  std::vector<int32_t> bias_ids, seen_ids, count_ids, counts;
+  std::vector<double> bias_values;
+  void bind() {
+    spec.bias_ids = bias_ids.data();
+    spec.bias_values = bias_values.data();
+    spec.bias_count = static_cast<int>(bias_ids.size());
+    spec.seen_ids = seen_ids.data();
+    spec.seen_count = static_cast<int>(seen_ids.size());
+    spec.count_ids = count_ids.data();
+    spec.counts = counts.data();
+    spec.counts_count = static_cast<int>(count_ids.size());
+  }
+};
+
+// A spec the draw serves: temperature sampling, sometimes min-p, with bias and penalties aimed at the
+// row's top tokens and at random ones (ids distinct within each list; lists may share ids).
+void fill_draw_spec(Rng& rng, const std::vector<float>& row, int t, DrawSpec* s) {
+  const int V = static_cast<int>(row.size());
+  SamplingParams& p = s->spec.params;
+  const double temps[] = {0.7, 1, 1.4, 0.3};
+  p.temperature = temps[t % 4];
+  p.top_k = t % 5 == 0 ? V : 0;  // top-k at the vocabulary is off
+  p.min_p = t % 3 == 0 ? 0.05 : (t % 7 == 0 ? 0.3 : 0);
+  p.repetition_penalty = t % 2 ? 1.3 : 1;
+  p.presence_penalty = t % 3 == 1 ? 0.5 : 0;
+  p.frequency_penalty = t % 5 == 2 ? 0.25 : 0;
+  s->spec.u = static_cast<double>(rng() >> 11) * 0x1p-53;
+  const int top = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+  auto distinct = [&](std::vector<int32_t>* out, int count, bool with_top) {
+    if (with_top) out->push_back(top);
+    while (static_cast<int>(out->size()) < count) {
+      const int32_t id = rng.integer(0, V - 1);
+      if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+    }
+    std::sort(out->begin(), out->end());
+  };
+  distinct(&s->seen_ids, t % 9 == 0 ? 0 : 20, t % 2 == 1);
+  distinct(&s->count_ids, 6, t % 4 == 1);
+  for (size_t i = 0; i < s->count_ids.size(); ++i) s->counts.push_back(static_cast<int32_t>(i % 3));  // 0: skipped
+  distinct(&s->bias_ids, t % 4, false);
+  for (size_t i = 0; i < s->bias_ids.size(); ++i) s->bias_values.push_back(i % 2 ? -3 : 6);
+  s->bind();
+}
+
+int draw(const std::vector<float>& row, const RowSampleSpec& spec, double margin_scale = 1) {
+  double params[kDrawParams];
+  std::vector<DrawChange> changes;
+  if (!draw_query(spec, static_cast<int>(row.size()), params, &changes)) return -100;
+  return draw_row(row.data(), static_cast<int>(row.size()), params, changes.data(), static_cast<int>(changes.size()),
+                  margin_scale);
+}
+
+void test_random_rows(Rng& rng) {
+  RowSamplerScratch scratch;
+  int certified = 0, exact = 0, uncertain = 0, other = 0, rows = 0;
+  for (int t = 0; t < 1200; ++t) {
+    const int V = t % 40 == 0 ? 50257 : (t % 3 == 0 ? 97 : 1201);
+    std::vector<float> row = logit_row(rng, V, t % 2);
+    if (t % 6 == 5) row[rng.integer(0, V - 1)] = -kInf;
+    DrawSpec s;
+    fill_draw_spec(rng, row, t, &s);
+    const int want = sample_row(row.data(), V, s.spec, &scratch);
+    const int got = draw(row, s.spec);
+    ++rows;
+    if (got >= 0) {
+      ++certified;
+      exact += got == want;
+    } else if (got == kDrawUncertain) {
+      ++uncertain;
+    } else {
+      ++other;
+    }
+  }
+  report(exact == certified && other == 0 && certified >= rows - 2,
+         "device draw: every certified token equals sample_row's (temperature, min-p, bias, penalties)",
+         fmt("%g of %g rows certified and equal, %g uncertain", exact, rows, uncertain));
+}
+
+// Uniforms on the boundaries of sample_row's cumulative weights: u·S within a few ulps of C_i, where
+// the device's other order and exp can pick the neighbour. The margin must turn all of them into
+// kDrawUncertain (or the same token); without it some give another token.
+void test_boundary_uniforms(Rng& rng) {
+  RowSamplerScratch scratch;
+  int cases = 0, wrong = 0, wrong_without_margin = 0, uncertain = 0;
+  for (int t = 0; t < 60; ++t) {
+    const int V = t % 2 ? 1201 : 4099;
+    const std::vector<float> row = logit_row(rng, V, t % 2);
+    DrawSpec s;
+    fill_draw_spec(rng, row, t * 4 + 1, &s);  // temperature 1, a repetition penalty, one bias
+    s.spec.params.min_p = 0;
+    // The boundaries in exact arithmetic (long double) over sample_row's weights.
+    std::vector<float> work(row);
+    double max = -INFINITY;
+    for (int i = 0; i < V; ++i) {  // processed_row's order: bias, repetition, presence/frequency
+      for (int k = 0; k < s.spec.bias_count; ++k)
+        if (s.spec.bias_ids[k] == i) work[i] = static_cast<float>(static_cast<double>(work[i]) + s.spec.bias_values[k]);
+      for (int k = 0; k < s.spec.seen_count; ++k)
+        if (s.spec.seen_ids[k] == i)
+          work[i] = static_cast<float>(work[i] < 0 ? work[i] * 1.3 : work[i] / 1.3);
+      for (int k = 0; k < s.spec.counts_count; ++k)
+        if (s.spec.count_ids[k] == i && s.spec.counts[k] > 0)
+          work[i] = static_cast<float>(static_cast<double>(work[i]) -
+                                       (s.spec.params.presence_penalty +
+                                        s.spec.params.frequency_penalty * static_cast<double>(s.spec.counts[k])));
+    }
+    for (float v : work) max = std::max(max, static_cast<double>(v));
+    std::vector<long double> cumulative(static_cast<size_t>(V));
+    long double sum = 0;
+    for (int i = 0; i < V; ++i) {
+      sum += exp_nonpositive((static_cast<double>(work[i]) - max) / s.spec.params.temperature);
+      cumulative[i] = sum;
+    }
+    for (int b = 0; b < 8; ++b) {
+      const int i = rng.integer(0, V - 2);
+      for (int k = -6; k <= 6; ++k) {
+        s.spec.u = static_cast<double>(cumulative[i] / sum) + k * 0x1p-53;
+        if (!(s.spec.u >= 0 && s.spec.u < 1)) continue;
+        const int want = sample_row(row.data(), V, s.spec, &scratch);
+        const int got = draw(row, s.spec), bare = draw(row, s.spec, 0);
+        ++cases;
+        wrong += got >= 0 && got != want;
+        uncertain += got == kDrawUncertain;
+        wrong_without_margin += bare >= 0 && bare != want;
+      }
+    }
+  }
+  report(wrong == 0 && uncertain > cases * 9 / 10, "device draw: uniforms on token boundaries are uncertain, never wrong",
+         fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
+  report(wrong_without_margin > 0, "device draw: without the margin, boundary uniforms give other tokens (the test bites)",
+         fmt("%g of %g wrong", wrong_without_margin, cases));
+}
+
+// min-p exactly at a token's weight: sample_row keeps it (w >= min_p); an exp 1 ulp lower would drop
+// it, so the draw must say uncertain rather than guess.
+void test_min_p_on_a_weight(Rng& rng) {
+  RowSamplerScratch scratch;
+  int cases = 0, ok = 0;
+  for (int t = 0; t < 40; ++t) {
+    const int V = 301;
+    const std::vector<float> row = logit_row(rng, V, 0);
+    const double max = *std::max_element(row.begin(), row.end());
+    DrawSpec s;
+    s.spec.params.temperature = 0.9;
+    s.spec.u = 0.5;
+    const int j = rng.integer(0, V - 1);
+    s.spec.params.min_p = exp_nonpositive((static_cast<double>(row[j]) - max) / 0.9);
+    if (!(s.spec.params.min_p >= 1e-300 && s.spec.params.min_p < 1)) continue;
+    s.bind();
+    const int got = draw(row, s.spec);
+    ++cases;
+    ok += got == kDrawUncertain || got == sample_row(row.data(), V, s.spec, &scratch);
+  }
+  report(ok == cases && cases > 30, "device draw: min-p on a token's own weight is uncertain or exact",
+         fmt("%g of %g", ok, cases));
+}
+
+void test_query_and_refusals() {
+  const std::vector<float> row = {1, 2, 3, -1, 0.5f};
+  DrawSpec s;
+  s.spec.params.temperature = 1;
+  s.bias_ids = {3, 1};
+  s.bias_values = {2, -1};
+  s.seen_ids = {1, 4};
+  s.count_ids = {4, 0, 2};
+  s.counts = {2, 0, 1};
+  s.spec.params.repetition_penalty = 1.5;
+  s.spec.params.presence_penalty = 0.5;
+  s.spec.params.frequency_penalty = 0.25;
+  s.bind();
+  double params[kDrawParams];
+  std::vector<DrawChange> changes;
+  const bool built = draw_query(s.spec, 5, params, &changes);
+  // id 1: bias + seen; 2: count (1); 3: bias; 4: seen + count (2); 0: count 0, skipped.
+  const bool layout = built && changes.size() == 4 && changes[0].id == 1 &&
+                      changes[0].flags == (kDrawChangeBias | kDrawChangeSeen) && changes[0].bias == -1 &&
+                      changes[1].id == 2 && changes[1].flags == kDrawChangeCount && changes[1].amount == 0.75 &&
+                      changes[2].id == 3 && changes[2].flags == kDrawChangeBias && changes[3].id == 4 &&
+                      changes[3].flags == (kDrawChangeSeen | kDrawChangeCount) && changes[3].amount == 1.0 &&
+                      params[kDrawTemperature] == 1 && params[kDrawInvTemperature] == 1 && params[kDrawPenalty] == 1.5;
+  report(layout, "device draw: the query merges bias and penalty lists into one change per id, ascending", "");
+  auto refused = [&](auto change) {
+    DrawSpec r = s;
+    r.bind();
+    change(&r);
+    r.bind();
+    double pr[kDrawParams];
+    std::vector<DrawChange> c;
+    return !draw_query(r.spec, 5, pr, &c);
+  };
+  const bool refusals = refused([](DrawSpec* r) { r->spec.params.temperature = 0; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_k = 3; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.typical_p = 0.5; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.min_p = 1e-310; }) &&
+                        refused([](DrawSpec* r) { r->bias_ids = {2, 2}; }) &&
+                        refused([](DrawSpec* r) { r->seen_ids = {0, 0}; }) &&
+                        !refused([](DrawSpec* r) { r->spec.params.top_k = 5; });
+  report(refusals, "device draw: serves only whole-row temperature sampling (top-k/top-p/typical off), lists without repeats", "");
+
+  DrawSpec plain;
+  plain.spec.params.temperature = 1;
+  plain.spec.u = 0.3;
+  plain.bind();
+  const bool declined = draw({1, kNaN, 2}, plain.spec) == kDrawDeclined && draw({1, kInf, 2}, plain.spec) == kDrawDeclined &&
+                        draw({-kInf, -kInf}, plain.spec) == kDrawDeclined && draw({-kInf, 0, -kInf}, plain.spec) == 1;
+  DrawSpec lifted = plain;
+  lifted.bias_ids = {0};
+  lifted.bias_values = {1e39};  // float overflow: +Infinity after processing
+  lifted.bind();
+  report(declined && draw({1, 2, 3}, lifted.spec) == kDrawDeclined,
+         "device draw: NaN, +Infinity (also after bias) and all -Infinity rows are declined", "");
+}
+
+}  // namespace
+
+void test_device_draw(Rng& rng) {
+  test_query_and_refusals();
+  test_random_rows(rng);
+  test_boundary_uniforms(rng);
+  test_min_p_on_a_weight(rng);
+}
+
+}  // namespace gptneo::cputest
