@@ -44,6 +44,7 @@ for (const name of prefillOnly ? [] : ['tiny-neo', 'tiny-neo-gpt2vocab']) {
 if (!prefillOnly && !batchedOnly) {
   await check('embeddings', () => checks.checkCudaEmbeddings());
   await check('in-step sampling', () => checks.checkCudaStepSampling());
+  await check('device draw', () => checks.checkCudaDeviceDraw());
 }
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
@@ -143,6 +144,11 @@ try {
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });
   await decodeBench('125m', [1, 8], 128, { graphs: false });
   await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  // Plain temperature sampling (OpenAI's default): whole rows downloaded, and drawn on the GPU with the
+  // device draw (GPTNEO_SAMPLING_DRAW=1, experimental: one word per row comes back).
+  const temperature = { temperature: 1, seed: 1 };
+  await decodeBench('125m', [1, 32], 128, { sampling: temperature });
+  await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default on CUDA)
   // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };

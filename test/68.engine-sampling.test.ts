@@ -89,6 +89,35 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
     assert.ok(after.fullRows - before.fullRows >= 3 * 24, `whole rows: ${after.fullRows - before.fullRows}`);
   });
 
+  // The device draw (GPTNEO_SAMPLING_DRAW=1 with the prefilter; csrc/cpu/device_draw.h): temperature
+  // rows without top-k/top-p/typical-p are drawn where the logits are (here the CPU backend's own
+  // emulation of the kernel); its certified tokens are the whole row's, so the tokens must not change.
+  it('with the device draw on, temperature rows are drawn on the backend and the tokens stay the same', async function () {
+    this.timeout(60_000);
+    const drawRequests: Array<[string, SamplingOptions]> = [
+      ['Once upon a time', { maxNewTokens: 24, temperature: 0.9, minP: 0.05, seed: 9, repetitionPenalty: 1.3,
+        presencePenalty: 0.5, frequencyPenalty: 0.7, logitBias: { 11: 5, 13: -3, 262: -100 } }],
+      ['A B C', { maxNewTokens: 24, temperature: 1.5, seed: 3 }],
+      ['In a hole in the ground', { maxNewTokens: 24, temperature: 1, topP: 0.9, seed: 5 }],  // not drawn: whole rows
+    ];
+    const runDraw = (): Promise<GenerationResult[]> => Promise.all(drawRequests.map(([p, o]) => model.generate(p, o)));
+    const typescript = await withSampler('typescript', runDraw);
+    const before = model.info().samplingPrefilter!;
+    assert.equal(before.draw, false, 'the device draw is off by default');
+    const { during, drawn } = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '1', GPTNEO_SAMPLING_DRAW: '1' }, async () => ({
+      during: model.info().samplingPrefilter!,
+      drawn: await withSampler('native', runDraw),
+    }));
+    const after = model.info().samplingPrefilter!;
+    assert.equal(during.draw, true, 'GPTNEO_SAMPLING_DRAW=1 turns it on');
+    drawn.forEach((d, i) => assert.deepEqual(d.tokenIds, typescript[i]!.tokenIds, `request ${i}: ${JSON.stringify(drawRequests[i]![1])}`));
+    const rowsOf = (i: number): number => drawn[i]!.tokenIds.length;
+    const uncertain = after.uncertainDraws - before.uncertainDraws;
+    assert.equal(after.drawnRows - before.drawnRows + uncertain, rowsOf(0) + rowsOf(1), 'every row of requests 0 and 1 went to the draw');
+    assert.equal(after.fullRows - before.fullRows, rowsOf(2) + uncertain, 'whole rows: the top-p request and uncertain draws only');
+    assert.equal(after.candidateRows, before.candidateRows, 'no candidate rows here');
+  });
+
   it('a request alone gives the same tokens as in the crowd, with the native sampler', async function () {
     this.timeout(30_000);
     const crowd = await withSampler('native', runAll);
@@ -119,10 +148,15 @@ describe('68 engine sampling: a model with no usable logits (every weight NaN)',
 
   // 'native+prefilter': the sampling prefilter forced on (a NaN threshold decides nothing, so the
   // greedy and top-k rows fall back to whole rows and fail the same way).
-  for (const choice of ['native', 'native+prefilter', 'typescript'] as const) {
+  // 'native+draw': the device draw on as well (it declines NaN rows, which are then sampled whole).
+  for (const choice of ['native', 'native+prefilter', 'native+draw', 'typescript'] as const) {
     it(`${choice}: each sampling request fails with ERR_GPTNEO_INTERNAL, the engine keeps serving`, async () => {
       const sampler = choice === 'typescript' ? 'typescript' : 'native';
-      await withEnv({ GPTNEO_SAMPLING_PREFILTER: choice === 'native+prefilter' ? '1' : undefined }, () => withSampler(sampler, async () => {
+      const env = {
+        GPTNEO_SAMPLING_PREFILTER: choice === 'native+prefilter' || choice === 'native+draw' ? '1' : undefined,
+        GPTNEO_SAMPLING_DRAW: choice === 'native+draw' ? '1' : undefined,
+      };
+      await withEnv(env, () => withSampler(sampler, async () => {
         const requests = [
           model.generate([1, 2, 3], { maxNewTokens: 4, temperature: 1, seed: 1 }),
           model.generate([4, 5], { maxNewTokens: 4, temperature: 0.7, topP: 0.9, seed: 2 }),

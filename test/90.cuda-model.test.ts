@@ -3,7 +3,7 @@
 import { cudaUnavailableReason } from '../lib/index.js';
 import {
   checkCudaBfloat16, checkCudaEmbeddings, checkCudaExperimentalSwitches, checkCudaFloat32, checkCudaGraphs,
-  checkCudaRunAhead, checkCudaStepSampling,
+  checkCudaDeviceDraw, checkCudaRunAhead, checkCudaStepSampling,
 } from './helpers/cuda-model-checks.js';
 
 describe('90 model on CUDA', function () {
@@ -37,5 +37,8 @@ describe('90 model on CUDA', function () {
   });
   it('sampling in the step equals the TypeScript sampler', async () => {
     console.log(`      ${await checkCudaStepSampling()}`);
+  });
+  it('the device draw (experimental) gives the TypeScript sampler\'s tokens', async () => {
+    console.log(`      ${await checkCudaDeviceDraw()}`);
   });
 });

@@ -57,6 +57,11 @@ bool sampling_prefilter_on(const Backend& backend) {
   return backend.kind() == BackendKind::kCuda;
 }
 
+bool sampling_draw_on() {
+  const char* env = std::getenv("GPTNEO_SAMPLING_DRAW");
+  return env != nullptr && std::strcmp(env, "1") == 0;
+}
+
 Status StepWorker::sample(GptNeoModel& model) {
   const int vocab = model.config().vocab_size;
   const int rows = sampling_->rows();
@@ -89,6 +94,7 @@ Status StepWorker::sample(GptNeoModel& model) {
 Status StepWorker::sample_on_backend(GptNeoModel& model, ThreadPool& pool) {
   if (!holder_->device_sampler) holder_->device_sampler = std::make_unique<DeviceRowSampler>();
   DeviceRowSampler& sampler = *holder_->device_sampler;
+  sampler.set_draw(sampling_draw_on());
   const int rows = sampling_->rows();
   input_.output = OutputKind::kBackendLogits;
   if (input_.steps > 1) {

@@ -58,6 +58,11 @@ class LoadWorker final : public ModelWorker {
 // serves the tests of the path).
 bool sampling_prefilter_on(const Backend& backend);
 
+// Whether the prefilter also draws the rows whose token depends on the whole row (temperature
+// sampling without top-k/top-p/typical-p) on the backend (model/device_sampling.h, cpu/device_draw.h):
+// GPTNEO_SAMPLING_DRAW=1 (read at every step). Off by default until the kernel has run on a GPU.
+bool sampling_draw_on();
+
 class StepWorker final : public ModelWorker {
  public:
   // With `sampling`, the step's logits stay in native memory and each row is sampled there.

@@ -274,6 +274,9 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     prefilter.Set("enabled", sampling_prefilter_on(holder_->model->backend()));
     prefilter.Set("candidateRows", static_cast<double>(ds.candidate_rows));
     prefilter.Set("fullRows", static_cast<double>(ds.full_rows));
+    prefilter.Set("draw", sampling_draw_on());
+    prefilter.Set("drawnRows", static_cast<double>(ds.drawn_rows));
+    prefilter.Set("uncertainDraws", static_cast<double>(ds.uncertain_draws));
     o.Set("samplingPrefilter", prefilter);
     const std::vector<std::string> switches = holder_->model->backend().experimental_switches();
     Napi::Array on = Napi::Array::New(env, switches.size());

@@ -61,7 +61,9 @@ export interface NativeGraphStats {
 /**
  * Where sampled rows were read (csrc/model/device_sampling.h): with the prefilter on (the default on
  * CUDA backends; GPTNEO_SAMPLING_PREFILTER=0 / =1 turn it off / on), greedy and top-k rows are sampled
- * from candidates the backend selects, the others from whole rows downloaded.
+ * from candidates the backend selects; with the device draw on too (GPTNEO_SAMPLING_DRAW=1,
+ * experimental), temperature rows without top-k/top-p/typical-p are drawn where the logits are; the
+ * others come from whole rows downloaded. Every path gives the token the whole row would.
  */
 export interface NativeSamplingPrefilterStats {
   enabled: boolean;
@@ -69,6 +71,12 @@ export interface NativeSamplingPrefilterStats {
   candidateRows: number;
   /** Rows downloaded whole (prefilter on, but the row's options need more than its top). */
   fullRows: number;
+  /** Whether the device draw is on (GPTNEO_SAMPLING_DRAW=1, read at every step). */
+  draw: boolean;
+  /** Rows whose token the backend drew. */
+  drawnRows: number;
+  /** Draws too close to a boundary between tokens to certify (those rows were downloaded whole). */
+  uncertainDraws: number;
 }
 
 import type { NativeSamplingRows } from '../sampling/native-rows.js';

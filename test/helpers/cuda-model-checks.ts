@@ -241,3 +241,42 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
   return `${device} in-step sampling: ${native.length} concurrent seeded requests, tokens identical to the TypeScript sampler` +
     ` and with the sampling prefilter on (${candidateRows} rows from GPU candidates, ${fullRows} whole)`;
 }
+
+/**
+ * The device draw on the GPU (GPTNEO_SAMPLING_DRAW=1, experimental; csrc/cuda/draw.cu): concurrent
+ * seeded temperature requests without top-k/top-p/typical-p (min-p, penalties and logit bias on some)
+ * give the TypeScript sampler's tokens, and their rows were drawn on the GPU (a draw the kernel cannot
+ * certify goes whole: at most a few).
+ */
+export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
+  const fx = await loadFixtureCase('tiny-neo-gpt2vocab');
+  await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'float32' });
+  const requests = [
+    { temperature: 1, seed: 11 },
+    { temperature: 0.7, minP: 0.05, seed: 12, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.7,
+      logitBias: { 11: 5, 13: -3 } },
+    { temperature: 1.4, seed: 13, repetitionPenalty: 1.2 },
+  ];
+  const run = async (choice: 'native' | 'typescript') => {
+    const previous = setStepSampler(choice);
+    try {
+      return await Promise.all(fx.json.sequences.flatMap((seq) => requests.map((o) =>
+        gpu.generate(seq.input_ids, { ...o, maxNewTokens: 20, ignoreEos: true }))));
+    } finally {
+      setStepSampler(previous);
+    }
+  };
+  const typescript = await run('typescript');
+  const { p0, drawn, p1 } = await withEnv({ GPTNEO_SAMPLING_PREFILTER: undefined, GPTNEO_SAMPLING_DRAW: '1' }, async () => {
+    const before = gpu.info().samplingPrefilter!;
+    assert.equal(before.draw, true, 'GPTNEO_SAMPLING_DRAW=1 turns the device draw on');
+    return { p0: before, drawn: await run('native'), p1: gpu.info().samplingPrefilter! };
+  });
+  drawn.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the device draw changed the tokens`));
+  const drawnRows = p1.drawnRows - p0.drawnRows, uncertain = p1.uncertainDraws - p0.uncertainDraws;
+  const rows = drawn.length * 20;
+  assert.equal(drawnRows + uncertain, rows, `every row went to the draw (${drawnRows} drawn, ${uncertain} uncertain of ${rows})`);
+  assert.ok(uncertain <= 2, `${uncertain} uncertain draws of ${rows}: the margin should make them rare`);
+  return `${device} device draw: ${drawn.length} concurrent seeded temperature requests, tokens identical to the TypeScript ` +
+    `sampler (${drawnRows} rows drawn on the GPU, ${uncertain} uncertain, sampled whole)`;
+}
