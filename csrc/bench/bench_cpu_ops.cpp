@@ -28,6 +28,7 @@
 #include "core/thread_pool.h"
 #include "cpu/candidate_sampler.h"
 #include "cpu/candidates.h"
+#include "cpu/device_draw.h"
 #include "cpu/limits.h"
 #include "cpu/ops.h"
 #include "cpu/simd.h"
@@ -211,6 +212,37 @@ void bench_sampling_row() {
               "(%.0fx; same tokens: %s)  bytes to host %.0f vs %.0f  cpu select_candidates_row %.1f us\n",
               V, need, full_s / rows * 1e6, cand_s / rows * 1e6, full_s / cand_s,
               checksum_full == checksum_cand ? "yes" : "NO", V * 4.0, slot_bytes, select_s / rows * 1e6);
+  // Rows the candidates cannot serve (their token depends on the whole row): sample_row on the whole
+  // row (what runs after downloading it) against the host's share of the device draw for the rows it
+  // serves (building the query; the kernel draws, one word per row comes back).
+  struct Mode {
+    const char* name;
+    double top_p, min_p;
+  };
+  for (const Mode& mode : {Mode{"temperature", 1, 0}, Mode{"min-p 0.05", 1, 0.05}, Mode{"top-p 0.9", 0.9, 0}}) {
+    cpu::RowSampleSpec wide = spec;
+    wide.params.top_k = 0;
+    wide.params.top_p = mode.top_p;
+    wide.params.min_p = mode.min_p;
+    int64_t checksum = 0;
+    const double whole_s = best_time([&] {
+      for (int r = 0; r < rows; ++r) checksum += cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, wide, &row_scratch);
+    }, 0.5);
+    double params[kDrawParams];
+    std::vector<cpu::DrawChange> changes;
+    bool drawable = true;
+    const double query_s = best_time([&] {
+      for (int r = 0; r < rows; ++r) drawable = cpu::draw_query(wide, V, params, &changes) && drawable;
+    }, 0.5);
+    if (drawable)
+      std::printf("sampling row (V=%d, %s, temperature 0.8, 30 penalised ids): whole row %.1f us  device draw: "
+                  "%.2f us on the host (its query), 4 bytes to host  (checksum %lld)\n",
+                  V, mode.name, whole_s / rows * 1e6, query_s / rows * 1e6, static_cast<long long>(checksum));
+    else
+      std::printf("sampling row (V=%d, %s, temperature 0.8, 30 penalised ids): whole row %.1f us  device draw: not "
+                  "served (whole row)  (checksum %lld)\n",
+                  V, mode.name, whole_s / rows * 1e6, static_cast<long long>(checksum));
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cuda/api.h"
+#include "cuda/draw_bound.h"
 #include "tests/tma_kernel_list.h"
 
 namespace {
@@ -143,6 +144,45 @@ void bench_candidates() {
     add("select_candidates", "candidates/" + std::to_string(rows), std::to_string(rows) + " rows x 50257, need 80", ms,
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_query, (void*)d_counts, (void*)d_ids, (void*)d_vals, (void*)d_extra}) gn_cuda_free(p);
+  }
+}
+
+// The device draw (draw.cu) on rows of GPT-2's vocabulary: temperature 0.8 with a repetition penalty on
+// 30 ids, back to back. Logits: uniform in [-10, 10]. The value is the rows' logit bytes over the time
+// (the kernel reads each row twice, the second time from L2, and computes one double exp per logit).
+void bench_draw() {
+  const int V = 50257, changes = 30;
+  for (int rows : {1, 8, 32, 64}) {
+    float* x = random_f32((size_t)rows * V, 78, 10.f);
+    std::vector<double> params((size_t)rows * gptneo::kDrawParams, 0.0), vals;
+    std::vector<int32_t> start, meta;
+    for (int r = 0; r <= rows; ++r) start.push_back(r * changes);
+    for (int r = 0; r < rows; ++r) {
+      double* p = params.data() + (size_t)r * gptneo::kDrawParams;
+      p[gptneo::kDrawU] = (r * 0.37 + 0.11) - (int)(r * 0.37 + 0.11);
+      p[gptneo::kDrawTemperature] = 0.8;
+      p[gptneo::kDrawInvTemperature] = 1 / 0.8;
+      p[gptneo::kDrawPenalty] = 1.1;
+      for (int i = 0; i < changes; ++i) {
+        meta.insert(meta.end(), {i * 1601 + 7, gptneo::kDrawChangeSeen});  // ids ascending, below V
+        vals.insert(vals.end(), {0.0, 0.0});
+      }
+    }
+    double* d_params = static_cast<double*>(dalloc(params.size() * 8));
+    double* d_vals = static_cast<double*>(dalloc(vals.size() * 8));
+    int32_t* d_start = static_cast<int32_t*>(dalloc((size_t)(rows + 1) * 4));
+    int32_t* d_meta = static_cast<int32_t*>(dalloc(meta.size() * 4));
+    int32_t* d_tokens = static_cast<int32_t*>(dalloc((size_t)rows * 4));
+    BENCH_CHECK(gn_cuda_upload(d_params, params.data(), params.size() * 8, nullptr));
+    BENCH_CHECK(gn_cuda_upload(d_vals, vals.data(), vals.size() * 8, nullptr));
+    BENCH_CHECK(gn_cuda_upload(d_start, start.data(), start.size() * 4, nullptr));
+    BENCH_CHECK(gn_cuda_upload(d_meta, meta.data(), meta.size() * 4, nullptr));
+    const double ms = time_ms_b2b([&] {
+      BENCH_CHECK(gn_cuda_draw_rows(x, rows, V, d_params, d_start, d_meta, d_vals, d_tokens, nullptr));
+    }, 20, 5);
+    add("draw_rows", "draw/" + std::to_string(rows), std::to_string(rows) + " rows x 50257, T 0.8, 30 penalised", ms,
+        (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
+    for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens}) gn_cuda_free(p);
   }
 }
 
@@ -727,6 +767,7 @@ int main(int argc, char** argv) {
     if (quick) break;
   }
   bench_candidates();
+  bench_draw();
   const char* persistent_env = std::getenv("GN_BENCH_DECODE_LAYER");
   const bool bench_persistent_layer = persistent_env != nullptr && std::strcmp(persistent_env, "1") == 0;
   for (const auto& m : models) {
