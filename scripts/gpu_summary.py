@@ -147,6 +147,11 @@ def main():
                 if other:
                     row(k[len("graph/"):] + " " + v[1:].replace("/", "+"), other.get("ms"), graph.get("ms"), "ms",
                         "our plain graph")
+    # The sampling kernels per step (rows x 50257 logits): the device draw beside the prefilter's candidates.
+    for k in keys:
+        if k.startswith("draw/"):
+            o, cand = ours.get(k, {}), ours.get("candidates/" + k[len("draw/"):], {})
+            row(k + " ms", o.get("ms"), cand.get("ms"), "ms", "our select_candidates, same rows")
     for k in keys:
         if k.startswith("hf_decode/"):
             p = peers[k]

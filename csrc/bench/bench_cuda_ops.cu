@@ -582,11 +582,20 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   la.d_mid = f;
   la.d_workspace = layer_ws;
   la.workspace_bytes = layer_ws_bytes;
+  // Every buffer above (layer_ws, not ws: that points into it), then the stream.
+  auto release_all = [&] {
+    BENCH_CHECK(gn_cuda_stream_synchronize(stream));
+    for (void* p : {wqkv, wo, wfc, wproj, (void*)bo, (void*)bfc, (void*)bproj, (void*)gamma, (void*)beta, (void*)h,
+                    (void*)a, (void*)qkv, (void*)att, (void*)f, kc, vc, (void*)dpos, (void*)dstarts, (void*)dtab,
+                    (void*)layer_ws})
+      if (gn_cuda_free(p) != 0) std::fprintf(stderr, "bench: decode_layer could not free a buffer\n");
+    BENCH_CHECK(gn_cuda_stream_destroy(stream));
+  };
   if (persistent) {
     const int served = gn_cuda_decode_layer_supported(&la);
     if (served != GN_CUDA_OK) {
       std::printf("decode_layer %s ctx=%d persistent: not served (%s)\n", s.name, ctx, gn_cuda_status_name(served));
-      BENCH_CHECK(gn_cuda_stream_destroy(stream));
+      release_all();
       return;
     }
   }
@@ -671,11 +680,7 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   BENCH_CHECK(gn_cuda_graph_destroy(graph));
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
-  BENCH_CHECK(gn_cuda_stream_synchronize(stream));
-  for (void* p : {wqkv, wo, wfc, wproj, (void*)bo, (void*)bfc, (void*)bproj, (void*)gamma, (void*)beta, (void*)h, (void*)a,
-                  (void*)qkv, (void*)att, (void*)f, (void*)kc, (void*)vc, (void*)dpos, (void*)dstarts, (void*)dtab, ws})
-    gn_cuda_free(p);
-  BENCH_CHECK(gn_cuda_stream_destroy(stream));
+  release_all();
 }
 
 void write_json(const char* path, const gn_cuda_device_info& info) {

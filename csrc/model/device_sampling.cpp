@@ -1,6 +1,7 @@
 #include "model/device_sampling.h"
 
 #include <algorithm>
+#include <string>
 
 namespace gptneo {
 
@@ -36,6 +37,8 @@ Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* d
   GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_));
   for (int r = 0; r < rows; ++r) {
     if (q.params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] == 0) continue;
+    if (drawn_[r] >= V) return Internal("the device draw answered token " + std::to_string(drawn_[r]) + " for row " +
+                                        std::to_string(r) + ", outside the vocabulary");
     if (drawn_[r] >= 0) {
       out[r] = drawn_[r];
       ++*drawn;

@@ -2,10 +2,11 @@
 // present) and scripts/gpu-node-check.mjs (the GPU machine, which has no mocha). Each check
 // throws an AssertionError on failure and returns a line describing what it measured.
 import { strict as assert } from 'node:assert';
-import { devices, loadModel } from '../../lib/index.js';
+import { devices, loadModel, type GenerationResult, type GptNeoModel } from '../../lib/index.js';
+import type { SamplingOptions } from '../../lib/sampling/index.js';
 import { setStepSampler } from '../../lib/sampling/native-rows.js';
 import { withEnv } from './env.js';
-import { loadFixtureCase, maxAbsDiff } from './fixture-data.js';
+import { loadFixtureCase, maxAbsDiff, type FixtureCase } from './fixture-data.js';
 import { loadReferenceModel, roundBf16 } from './reference-forward.js';
 
 export type FixtureName = 'tiny-neo' | 'tiny-neo-gpt2vocab';
@@ -194,6 +195,21 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
 }
 
 /**
+ * Every request on every fixture sequence at once (20 new tokens each, EOS ignored), with the step
+ * sampler set to `choice` for the duration.
+ */
+async function generateEverySequence(model: GptNeoModel, fx: FixtureCase, requests: SamplingOptions[],
+  choice: 'native' | 'typescript'): Promise<GenerationResult[]> {
+  const previous = setStepSampler(choice);
+  try {
+    return await Promise.all(fx.json.sequences.flatMap((seq) => requests.map((o) =>
+      model.generate(seq.input_ids, { ...o, maxNewTokens: 20, ignoreEos: true }))));
+  } finally {
+    setStepSampler(previous);
+  }
+}
+
+/**
  * Sampling in the step on the GPU (logits downloaded to a host buffer, rows sampled on a host thread
  * pool of the model's own) against the TypeScript sampler on the same device: concurrent seeded
  * requests with top-p, top-k, min-p, typical-p, penalties and logit bias give the same tokens, and the
@@ -209,15 +225,7 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
     { temperature: 1, typicalP: 0.9, minP: 0.05, seed: 2 },
     { temperature: 0, repetitionPenalty: 1.5 },
   ];
-  const run = async (choice: 'native' | 'typescript') => {
-    const previous = setStepSampler(choice);
-    try {
-      return await Promise.all(fx.json.sequences.flatMap((seq) => requests.map((o) =>
-        gpu.generate(seq.input_ids, { ...o, maxNewTokens: 20, ignoreEos: true }))));
-    } finally {
-      setStepSampler(previous);
-    }
-  };
+  const run = (choice: 'native' | 'typescript') => generateEverySequence(gpu, fx, requests, choice);
   const s0 = gpu.stats().sampledRows;
   // Whole rows downloaded for every sampled row: the prefilter off (it is on by default on CUDA).
   const native = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '0' }, () => run('native'));
@@ -257,15 +265,7 @@ export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
       logitBias: { 11: 5, 13: -3 } },
     { temperature: 1.4, seed: 13, repetitionPenalty: 1.2 },
   ];
-  const run = async (choice: 'native' | 'typescript') => {
-    const previous = setStepSampler(choice);
-    try {
-      return await Promise.all(fx.json.sequences.flatMap((seq) => requests.map((o) =>
-        gpu.generate(seq.input_ids, { ...o, maxNewTokens: 20, ignoreEos: true }))));
-    } finally {
-      setStepSampler(previous);
-    }
-  };
+  const run = (choice: 'native' | 'typescript') => generateEverySequence(gpu, fx, requests, choice);
   const typescript = await run('typescript');
   const { p0, drawn, p1 } = await withEnv({ GPTNEO_SAMPLING_PREFILTER: undefined, GPTNEO_SAMPLING_DRAW: '1' }, async () => {
     const before = gpu.info().samplingPrefilter!;
