@@ -219,7 +219,7 @@ if [ $built -eq 1 ] && [ -n "$SAN" ]; then
   run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
   # racecheck is slow: one group per stage, the kernels that share memory between threads. (The gemm
   # group never finished inside 90 s under it, runs 2-4: GN_RACECHECK_GROUPS=gemm asks for it alone.)
-  for g in ${GN_RACECHECK_GROUPS:-attention candidates layernorm gemv_stream}; do
+  for g in ${GN_RACECHECK_GROUPS:-attention candidates draw layernorm gemv_stream}; do
     run_stage "racecheck_$g" 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only "$g"
   done
   # memcheck and racecheck of the wgmma attention's forced cases, once its test stage passed.
