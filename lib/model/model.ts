@@ -64,7 +64,8 @@ export interface ModelInfo {
   cudaExperimental?: string[];
   /**
    * Sampled steps: whether the sampling prefilter is on (by default on CUDA; GPTNEO_SAMPLING_PREFILTER=0/1), and
-   * how many rows were sampled from the candidates the backend selected (greedy and top-k rows) or from
+   * how many rows were sampled from the candidates the backend selected (greedy and top-k rows), drawn by
+   * the backend (temperature rows, with the experimental device draw on: GPTNEO_SAMPLING_DRAW=1) or from
    * whole rows of logits read back.
    */
   samplingPrefilter?: NativeSamplingPrefilterStats;
