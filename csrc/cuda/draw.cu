@@ -116,7 +116,9 @@ __global__ void __launch_bounds__(kThreads)
     total += s_sum[w];
     n += s_kept[w];
   }
-  const double start = before + (inclusive - sum);  // the run's starting cumulative weight
+  double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);  // the runs before this one in the warp
+  if (lane == 0) exclusive = 0;
+  const double start = before + exclusive;  // the run's starting cumulative weight
   if (!uncertain) {
     const double target = p[gptneo::kDrawU] * total;
     const double delta = gptneo::draw_margin(n, total);
