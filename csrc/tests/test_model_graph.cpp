@@ -60,6 +60,7 @@
 #include "model/device_sampling.h"
 #include "cpu/batch_sampler.h"
 #include "cpu/ref/ref.h"
+#include "cpu/sampling.h"
 #include "cpu/sampling_run.h"
 #include "core/thread_pool.h"
 
@@ -787,6 +788,41 @@ int main() {
                        drawn_expect[1], drawn_expect[2]) +
                    fmt(" (%llu drawn, %llu uncertain)", (unsigned long long)ds.drawn_rows,
                        (unsigned long long)ds.uncertain_draws));
+        // A uniform on a boundary between two of row 2's tokens (plain temperature: u·S at the cumulative
+        // weight after a token, in long double over sample_row's own weights): the draw cannot certify it,
+        // so the row comes back whole and still gets sample_row's token.
+        cpu::SamplingBatch edge_batch = drawn_batch;
+        edge_batch.params[2].min_p = 0;
+        edge_batch.params[2].repetition_penalty = 1;
+        edge_batch.params[2].presence_penalty = 0;
+        edge_batch.bias_starts = {0, 0, 0, 0};
+        edge_batch.bias_ids.clear();
+        edge_batch.bias_values.clear();
+        edge_batch.count_starts = {0, 0, 0, 0};
+        edge_batch.count_ids.clear();
+        edge_batch.counts.clear();
+        const float* row2 = rows.data() + 2 * static_cast<size_t>(V);
+        const double top = *std::max_element(row2, row2 + V), temperature = edge_batch.params[2].temperature;
+        long double total = 0, at = 0;
+        for (int i = 0; i < V; ++i) {
+          total += cpu::exp_nonpositive((static_cast<double>(row2[i]) - top) / temperature);
+          if (i == V / 3) at = total;
+        }
+        edge_batch.u[2] = static_cast<double>(at / total);
+        DeviceRowSampler edge;
+        edge.set_draw(true);
+        std::vector<int32_t> edge_picked(3, -9), edge_expect(3, -8);
+        const std::string edge_problem = edge_batch.check(V, &drawn_marks);
+        st = edge_problem.empty() ? edge.sample(m, 3, [&](int r) { return edge_batch.row(r); }, pool, edge_picked.data())
+                                  : Status::Ok();
+        cpu::sample_rows(rows.data(), V, edge_batch, pool, &host_scratch, edge_expect.data());
+        const DeviceSamplingStats& es = edge.stats();
+        report(edge_problem.empty() && st.ok() && edge_picked == edge_expect && es.uncertain_draws == 1 && es.drawn_rows == 0 &&
+                   es.full_rows == 1 && es.candidate_rows == 2,
+               run->name + ": a draw on a token boundary is uncertain; the row is sampled whole, as sample_row samples it",
+               edge_problem + st.message() +
+                   fmt(" got %d, want %d (%llu uncertain, %llu whole)", edge_picked[2], edge_expect[2],
+                       (unsigned long long)es.uncertain_draws, (unsigned long long)es.full_rows));
         // Refusals of a malformed draw request.
         DrawRequest dr;
         dr.params.assign(3 * static_cast<size_t>(kDrawParams), 0.0);
