@@ -228,11 +228,12 @@ void bench_sampling_row() {
     const double whole_s = best_time([&] {
       for (int r = 0; r < rows; ++r) checksum += cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, wide, &row_scratch);
     }, 0.5);
-    double params[kDrawParams];
-    std::vector<cpu::DrawChange> changes;
+    cpu::DrawQueries queries;
+    std::vector<cpu::DrawChange> scratch;
     bool drawable = true;
     const double query_s = best_time([&] {
-      for (int r = 0; r < rows; ++r) drawable = cpu::draw_query(wide, V, params, &changes) && drawable;
+      queries.clear();
+      for (int r = 0; r < rows; ++r) drawable = cpu::draw_query(wide, V, &queries, &scratch) && drawable;
     }, 0.5);
     if (drawable)
       std::printf("sampling row (V=%d, %s, temperature 0.8, 30 penalised ids): whole row %.1f us  device draw: "

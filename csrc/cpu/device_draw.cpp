@@ -1,6 +1,7 @@
 #include "cpu/device_draw.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -10,99 +11,71 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Adds `flag` to the change of each listed id (ids of one list distinct, else false).
-bool add_changes(const int32_t* ids, int count, int32_t flag, const double* values, std::vector<DrawChange>* out) {
-  for (int i = 0; i < count; ++i) {
-    DrawChange c;
-    c.id = ids[i];
-    c.flags = flag;
-    if (flag == kDrawChangeBias) c.bias = values[i];
-    if (flag == kDrawChangeCount) c.amount = values[i];
-    out->push_back(c);
-  }
-  // Merge by id: the same id from two lists becomes one change with both flags; twice in one list
-  // would be applied twice by processed_row, which one change cannot say.
-  std::stable_sort(out->begin(), out->end(), [](const DrawChange& a, const DrawChange& b) { return a.id < b.id; });
-  size_t kept = 0;
-  for (size_t i = 0; i < out->size(); ++i) {
-    DrawChange& c = (*out)[i];
-    if (kept > 0 && (*out)[kept - 1].id == c.id) {
-      DrawChange& m = (*out)[kept - 1];
-      if (m.flags & c.flags) return false;
-      m.flags |= c.flags;
-      if (c.flags & kDrawChangeBias) m.bias = c.bias;
-      if (c.flags & kDrawChangeCount) m.amount = c.amount;
-    } else {
-      (*out)[kept++] = c;
-    }
-  }
-  out->resize(kept);
-  return true;
-}
-
-// The changed value of element i, walking the row's ascending changes with *next.
-inline float processed_at(const float* row, int i, const DrawChange* changes, int change_count, int* next,
-                          double penalty) {
-  while (*next < change_count && changes[*next].id < i) ++*next;
-  if (*next < change_count && changes[*next].id == i) {
-    const DrawChange& c = changes[*next];
-    return draw_processed(row[i], c.flags, c.bias, c.amount, penalty);
-  }
-  return row[i];
-}
-
-int first_change_at_or_after(const DrawChange* changes, int change_count, int id) {
-  return static_cast<int>(std::lower_bound(changes, changes + change_count, id,
-                                           [](const DrawChange& c, int v) { return c.id < v; }) -
-                          changes);
-}
-
 }  // namespace
 
-bool draw_query(const RowSampleSpec& s, int vocab, double* params, std::vector<DrawChange>* changes) {
+void DrawQueries::add_row_without_query() {
+  if (change_start.empty()) change_start.push_back(0);
+  params.insert(params.end(), kDrawParams, 0.0);
+  change_start.push_back(static_cast<int32_t>(change_meta.size() / 2));
+}
+
+void DrawQueries::clear() {
+  params.clear();
+  change_start.assign(1, 0);
+  change_meta.clear();
+  change_vals.clear();
+}
+
+bool draw_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
+  if (out->change_start.empty()) out->change_start.push_back(0);
   const SamplingParams& p = s.params;
   // The rows sample_row samples with its full-row path and nothing but the min-p filters.
-  if (!(p.temperature >= 1e-300 && p.temperature <= 1e300)) return false;
-  if (p.top_k > 0 && p.top_k < vocab) return false;
-  if (p.top_p < 1 || p.typical_p < 1) return false;
-  if (p.min_p > 0 && p.min_p < 1e-300) return false;
-  params[kDrawU] = s.u;
-  params[kDrawTemperature] = p.temperature;
-  params[kDrawInvTemperature] = 1 / p.temperature;
-  params[kDrawMinP] = p.min_p > 0 ? p.min_p : 0;
-  params[kDrawLogitFloor] = p.min_p > 0 ? std::log(p.min_p) - 1e-9 : 0;  // filter_candidates' expression
-  params[kDrawPenalty] = p.repetition_penalty;
-  changes->clear();
-  if (!add_changes(s.bias_ids, s.bias_count, kDrawChangeBias, s.bias_values, changes)) return false;
-  if (p.repetition_penalty != 1 && !add_changes(s.seen_ids, s.seen_count, kDrawChangeSeen, nullptr, changes))
-    return false;
-  if (p.presence_penalty != 0 || p.frequency_penalty != 0) {
-    std::vector<int32_t> ids;
-    std::vector<double> amounts;
-    for (int i = 0; i < s.counts_count; ++i) {
-      if (s.counts[i] <= 0) continue;  // processed_row skips them
-      ids.push_back(s.count_ids[i]);
-      amounts.push_back(p.presence_penalty + p.frequency_penalty * static_cast<double>(s.counts[i]));
-    }
-    if (!add_changes(ids.data(), static_cast<int>(ids.size()), kDrawChangeCount, amounts.data(), changes))
-      return false;
+  const bool served = p.temperature >= 1e-300 && p.temperature <= 1e300 && !(p.top_k > 0 && p.top_k < vocab) &&
+                      !(p.top_p < 1) && !(p.typical_p < 1) && !(p.min_p > 0 && p.min_p < 1e-300);
+  // One entry per list entry, sorted by id then flag: one id twice in a list is adjacent with its flag.
+  std::vector<DrawChange>& c = *scratch;
+  c.clear();
+  if (served) {
+    for (int i = 0; i < s.bias_count; ++i) c.push_back({s.bias_ids[i], kDrawChangeBias, s.bias_values[i]});
+    if (p.repetition_penalty != 1)
+      for (int i = 0; i < s.seen_count; ++i) c.push_back({s.seen_ids[i], kDrawChangeSeen, 0});
+    if (p.presence_penalty != 0 || p.frequency_penalty != 0)
+      for (int i = 0; i < s.counts_count; ++i)
+        if (s.counts[i] > 0)  // processed_row skips the others
+          c.push_back({s.count_ids[i], kDrawChangeCount,
+                       p.presence_penalty + p.frequency_penalty * static_cast<double>(s.counts[i])});
+    std::sort(c.begin(), c.end(),
+              [](const DrawChange& a, const DrawChange& b) { return a.id < b.id || (a.id == b.id && a.flags < b.flags); });
   }
+  for (size_t i = 1; served && i < c.size(); ++i)
+    if (c[i].id == c[i - 1].id && c[i].flags == c[i - 1].flags) {
+      out->add_row_without_query();
+      return false;
+    }
+  if (!served) {
+    out->add_row_without_query();
+    return false;
+  }
+  const double q[kDrawParams] = {s.u, p.temperature, 1 / p.temperature, p.min_p > 0 ? p.min_p : 0,
+                                 p.min_p > 0 ? std::log(p.min_p) - 1e-9 : 0,  // filter_candidates' expression
+                                 p.repetition_penalty};
+  out->params.insert(out->params.end(), q, q + kDrawParams);
+  // Merged by id: the same id from two lists becomes one change with both flags.
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (i == 0 || c[i].id != c[i - 1].id) {
+      out->change_meta.insert(out->change_meta.end(), {c[i].id, 0});
+      out->change_vals.insert(out->change_vals.end(), {0.0, 0.0});
+    }
+    out->change_meta.back() |= c[i].flags;
+    if (c[i].flags == kDrawChangeBias) out->change_vals[out->change_vals.size() - 2] = c[i].value;
+    if (c[i].flags == kDrawChangeCount) out->change_vals.back() = c[i].value;
+  }
+  out->change_start.push_back(static_cast<int32_t>(out->change_meta.size() / 2));
   return true;
 }
 
-void draw_changes_from(const int32_t* meta, const double* vals, int begin, int end, std::vector<DrawChange>* out) {
-  out->resize(static_cast<size_t>(end - begin));
-  for (int i = begin; i < end; ++i) {
-    DrawChange& c = (*out)[i - begin];
-    c.id = meta[2 * i];
-    c.flags = meta[2 * i + 1];
-    c.bias = vals[2 * i];
-    c.amount = vals[2 * i + 1];
-  }
-}
-
-int draw_row(const float* row, int vocab, const double* params, const DrawChange* changes, int change_count,
-             double margin_scale) {
+int draw_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
+             int change_count, double margin_scale) {
   if (!(params[kDrawTemperature] > 0)) return kDrawDeclined;  // a row without a query
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
   const double penalty = params[kDrawPenalty];
@@ -111,7 +84,7 @@ int draw_row(const float* row, int vocab, const double* params, const DrawChange
   int next = 0;
   for (int i = 0; i < vocab; ++i) {
     const float raw = row[i];
-    const float v = processed_at(row, i, changes, change_count, &next, penalty);
+    const float v = draw_processed_at(row, i, meta, vals, change_count, &next, penalty);
     if (raw != raw || v != v || v == kInf) return kDrawDeclined;
     max = v > max ? v : max;
   }
@@ -119,15 +92,15 @@ int draw_row(const float* row, int vocab, const double* params, const DrawChange
   const double m = max;
 
   // Pass 2: each run's weight sum and kept count, then the runs' exclusive prefix.
-  std::vector<double> sums(kDrawThreads, 0.0), prefix(kDrawThreads, 0.0);
+  std::array<double, kDrawThreads> sums{}, prefix{};
   bool uncertain = false;
   int kept = 0;
   for (int t = 0; t < kDrawThreads; ++t) {
     const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
-    int at = first_change_at_or_after(changes, change_count, begin);
+    int at = draw_first_change(meta, 0, change_count, begin);
     double sum = 0;
     for (int i = begin; i < end; ++i) {
-      const double w = draw_weight(processed_at(row, i, changes, change_count, &at, penalty), m, params, &uncertain);
+      const double w = draw_weight(draw_processed_at(row, i, meta, vals, change_count, &at, penalty), m, params, &uncertain);
       if (w > 0) {
         sum += w;
         ++kept;
@@ -148,11 +121,11 @@ int draw_row(const float* row, int vocab, const double* params, const DrawChange
   for (int t = 0; t < kDrawThreads; ++t) {
     if (!(sums[t] > 0 && prefix[t] <= target && target < prefix[t] + sums[t])) continue;
     const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
-    int at = first_change_at_or_after(changes, change_count, begin);
+    int at = draw_first_change(meta, 0, change_count, begin);
     double cumulative = prefix[t];
     for (int i = begin; i < end; ++i) {
       bool ignored = false;
-      const double w = draw_weight(processed_at(row, i, changes, change_count, &at, penalty), m, params, &ignored);
+      const double w = draw_weight(draw_processed_at(row, i, meta, vals, change_count, &at, penalty), m, params, &ignored);
       if (!(w > 0)) continue;
       const double before = cumulative;
       cumulative += w;

@@ -30,28 +30,37 @@
 
 namespace gptneo::cpu {
 
-// One changed id of a row's query (draw_bound.h flags), ascending by id within a row.
+// Queries of a step's rows in the device layout (cuda/draw_bound.h), what Backend::draw_rows reads:
+// row r's changes are change_meta / change_vals pairs [change_start[r], change_start[r + 1]).
+struct DrawQueries {
+  std::vector<double> params;         // [rows, kDrawParams]; temperature 0: no query
+  std::vector<int32_t> change_start;  // [rows + 1], from 0
+  std::vector<int32_t> change_meta;   // [changes, 2]: id (ascending within a row), flags
+  std::vector<double> change_vals;    // [changes, 2]: bias, amount (presence + frequency * count)
+  void clear();
+  void add_row_without_query();
+  bool has_query(int r) const { return params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] > 0; }
+};
+
+// One change while a query is built (draw_query's sort buffer).
 struct DrawChange {
   int32_t id = 0;
   int32_t flags = 0;
-  double bias = 0;
-  double amount = 0;  // presence + frequency * count
+  double value = 0;  // the bias or the amount, by flags
 };
 
-// The device draw's query for the row: false when the row is not one it serves (temperature 0 or
-// outside [1e-300, 1e300], top-k active, top-p or typical-p on, min-p below 1e-300, an id listed
-// twice in one of the spec's lists). params: kDrawParams doubles; *changes replaced.
-bool draw_query(const RowSampleSpec& spec, int vocab, double* params, std::vector<DrawChange>* changes);
-
-// The changes [begin, end) of a query in the device layout (meta: id, flags pairs; vals: bias,
-// amount pairs), as DrawChanges in *out (replaced).
-void draw_changes_from(const int32_t* meta, const double* vals, int begin, int end, std::vector<DrawChange>* out);
+// Appends the row's query to *out and returns true when the device draw serves the row; else appends
+// a row without a query (temperature 0) and returns false. It does not serve temperature 0 or outside
+// [1e-300, 1e300], top-k active, top-p or typical-p on, min-p below 1e-300, or an id listed twice in one
+// of the spec's lists (processed_row would apply it twice). `scratch`: reusable working memory.
+bool draw_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
 
 // The device draw on the host, in the kernel's order (kDrawThreads runs, a scan of their sums, a
 // walk of the run holding the target) with std::exp: a token id, kDrawUncertain or kDrawDeclined
-// (also for a row without a query, params[kDrawTemperature] == 0).
+// (also for a row without a query, params[kDrawTemperature] == 0). params: the row's kDrawParams;
+// meta / vals: its change_count changes in the DrawQueries layout.
 // `margin_scale` multiplies δ (1 in use; tests set 0 to show that the margin is what keeps it exact).
-int draw_row(const float* row, int vocab, const double* params, const DrawChange* changes, int change_count,
-             double margin_scale = 1);
+int draw_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
+             int change_count, double margin_scale = 1);
 
 }  // namespace gptneo::cpu

@@ -21,26 +21,6 @@ namespace {
 constexpr int kThreads = gptneo::kDrawThreads;
 constexpr int kWarps = kThreads / 32;
 
-// The first of the row's changes [begin, end) (ids ascending) whose id is >= id.
-__device__ int first_change(const int32_t* meta, int begin, int end, int id) {
-  while (begin < end) {
-    const int mid = (begin + end) >> 1;
-    if (meta[2 * mid] < id) begin = mid + 1;
-    else end = mid;
-  }
-  return begin;
-}
-
-// Element i's processed logit; *at walks the row's changes (ascending) alongside i.
-__device__ __forceinline__ float processed(const float* row, int i, const int32_t* meta, const double* vals,
-                                           int end, int* at, double penalty) {
-  const float raw = row[i];
-  while (*at < end && meta[2 * *at] < i) ++*at;
-  if (*at < end && meta[2 * *at] == i)
-    return gptneo::draw_processed(raw, meta[2 * *at + 1], vals[2 * *at], vals[2 * *at + 1], penalty);
-  return raw;
-}
-
 // x: [rows, cols] fp32 logits; params: [rows, kDrawParams]; change_start: [rows + 1];
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows].
 __global__ void __launch_bounds__(kThreads)
@@ -62,14 +42,15 @@ __global__ void __launch_bounds__(kThreads)
   const int c_begin = change_start[r], c_end = change_start[r + 1];
   const int run = (cols + kThreads - 1) / kThreads;
   const int begin = min(cols, tid * run), end = min(cols, begin + run);
-  const int first = first_change(change_meta, c_begin, c_end, begin);
+  const int first = gptneo::draw_first_change(change_meta, c_begin, c_end, begin);
+  int at = first;  // the walk through the row's changes, restarted for each pass over the run
+  auto logit = [&](int i) { return gptneo::draw_processed_at(row, i, change_meta, change_vals, c_end, &at, penalty); };
 
   // Pass 1: max and the row's refusals.
   float local_max = -INFINITY;
   bool bad = false;
-  int at = first;
   for (int i = begin; i < end; ++i) {
-    const float v = processed(row, i, change_meta, change_vals, c_end, &at, penalty);
+    const float v = logit(i);
     bad |= row[i] != row[i] || v != v || v == INFINITY;
     local_max = fmaxf(local_max, v);
   }
@@ -91,7 +72,7 @@ __global__ void __launch_bounds__(kThreads)
   int kept = 0;
   at = first;
   for (int i = begin; i < end; ++i) {
-    const double w = gptneo::draw_weight(processed(row, i, change_meta, change_vals, c_end, &at, penalty), m, p, &uncertain);
+    const double w = gptneo::draw_weight(logit(i), m, p, &uncertain);
     if (w > 0) {
       sum += w;
       ++kept;
@@ -129,8 +110,7 @@ __global__ void __launch_bounds__(kThreads)
       bool ignored = false;
       at = first;
       for (int i = begin; i < end; ++i) {
-        const double w = gptneo::draw_weight(processed(row, i, change_meta, change_vals, c_end, &at, penalty), m, p,
-                                             &ignored);
+        const double w = gptneo::draw_weight(logit(i), m, p, &ignored);
         if (!(w > 0)) continue;
         const double previous = cumulative;
         cumulative += w;

@@ -50,6 +50,27 @@ GN_HD float draw_processed(float raw, int32_t flags, double bias, double amount,
   return v;
 }
 
+// The first of the changes [begin, end) (meta: id, flags pairs, ids ascending) whose id is >= id.
+GN_HD int draw_first_change(const int32_t* meta, int begin, int end, int id) {
+  while (begin < end) {
+    const int mid = (begin + end) >> 1;
+    if (meta[2 * mid] < id) begin = mid + 1;
+    else end = mid;
+  }
+  return begin;
+}
+
+// Element i's logit, processed when it has a change: *at walks the changes (before `end`; meta: id,
+// flags; vals: bias, amount) alongside ascending i.
+GN_HD float draw_processed_at(const float* row, int i, const int32_t* meta, const double* vals, int end, int* at,
+                              double penalty) {
+  const float raw = row[i];
+  while (*at < end && meta[2 * *at] < i) ++*at;
+  if (*at < end && meta[2 * *at] == i)
+    return draw_processed(raw, meta[2 * *at + 1], vals[2 * *at], vals[2 * *at + 1], penalty);
+  return raw;
+}
+
 // How far (relative) a weight may be from sample_row's before a min-p decision on it is uncertain:
 // the weights differ by at most ~2250 * 2^-53 (cpu/device_draw.h), 2^-36 is 58x that.
 constexpr double kDrawMinPMargin = 0x1p-36;

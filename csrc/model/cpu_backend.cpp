@@ -211,12 +211,11 @@ class CpuBackend final : public Backend {
 
   Status draw_rows(const float* d_x, const DrawArgs& a) override {
     pool_.parallel_for(a.rows, 1, [&](int64_t b, int64_t e) {
-      std::vector<cpu::DrawChange> changes;
       for (int64_t r = b; r < e; ++r) {
-        cpu::draw_changes_from(a.change_meta, a.change_vals, a.change_start[r], a.change_start[r + 1], &changes);
+        const int first = a.change_start[r];
         a.tokens[r] = cpu::draw_row(d_x + static_cast<size_t>(r) * a.cols, a.cols,
-                                    a.params + static_cast<size_t>(r) * kDrawParams, changes.data(),
-                                    static_cast<int>(changes.size()));
+                                    a.params + static_cast<size_t>(r) * kDrawParams, a.change_meta + 2 * first,
+                                    a.change_vals + 2 * first, a.change_start[r + 1] - first);
       }
     });
     return Status::Ok();

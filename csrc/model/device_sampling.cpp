@@ -15,28 +15,16 @@ int32_t slots_for(int need, int vocab) { return need <= 0 ? 0 : std::min(vocab, 
 Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* drawn) {
   const int V = model.config().vocab_size;
   DrawRequest& q = draw_request_;
-  q.params.assign(static_cast<size_t>(rows) * kDrawParams, 0.0);  // temperature 0: no query
-  q.change_start.assign(1, 0);
-  q.change_meta.clear();
-  q.change_vals.clear();
+  q.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
-    if (request_.need[r] <= 0 && cpu::draw_query(specs_[r], V, q.params.data() + static_cast<size_t>(r) * kDrawParams,
-                                                 &draw_changes_)) {
-      any = true;
-      for (const cpu::DrawChange& c : draw_changes_) {
-        q.change_meta.insert(q.change_meta.end(), {c.id, c.flags});
-        q.change_vals.insert(q.change_vals.end(), {c.bias, c.amount});
-      }
-    } else {
-      q.params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] = 0;
-    }
-    q.change_start.push_back(static_cast<int32_t>(q.change_meta.size() / 2));
+    if (request_.need[r] > 0) q.add_row_without_query();  // the candidates serve it
+    else any = cpu::draw_query(specs_[r], V, &q, &draw_scratch_) || any;
   }
   if (!any) return Status::Ok();
   GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_));
   for (int r = 0; r < rows; ++r) {
-    if (q.params[static_cast<size_t>(r) * kDrawParams + kDrawTemperature] == 0) continue;
+    if (!q.has_query(r)) continue;
     if (drawn_[r] >= V) return Internal("the device draw answered token " + std::to_string(drawn_[r]) + " for row " +
                                         std::to_string(r) + ", outside the vocabulary");
     if (drawn_[r] >= 0) {

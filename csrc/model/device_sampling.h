@@ -50,7 +50,7 @@ class DeviceRowSampler {
   std::vector<int32_t> full_rows_;
   bool draw_ = false;
   DrawRequest draw_request_;
-  std::vector<cpu::DrawChange> draw_changes_;
+  std::vector<cpu::DrawChange> draw_scratch_;
   std::vector<int32_t> drawn_;
   std::vector<cpu::CandidateScratch> candidate_scratch_;
   std::vector<cpu::RowSamplerScratch> row_scratch_;

@@ -18,6 +18,7 @@
 #include "core/host_memory.h"
 #include "core/mapped_file.h"
 #include "core/status.h"
+#include "cpu/device_draw.h"
 #include "model/backend.h"
 #include "model/config.h"
 #include "model/decode_graph.h"
@@ -116,14 +117,9 @@ struct CandidateRows {
   const float* extra_vals() const { return reinterpret_cast<const float*>(words.data() + rows + 2 * slots); }
 };
 
-// A request to GptNeoModel::draw_logit_rows, host memory, in Backend::draw_rows' layout
-// (cuda/draw_bound.h) for the last step's R logit rows; a row without a query has temperature 0.
-struct DrawRequest {
-  std::vector<double> params;         // [R, kDrawParams]
-  std::vector<int32_t> change_start;  // [R + 1], from 0, non-decreasing
-  std::vector<int32_t> change_meta;   // [change_start[R], 2]: id (ascending within a row, < vocab), flags
-  std::vector<double> change_vals;    // [change_start[R], 2]: bias, amount
-};
+// A request to GptNeoModel::draw_logit_rows: the queries of the last step's R logit rows, in
+// Backend::draw_rows' layout (cpu::DrawQueries; a row without a query has temperature 0).
+using DrawRequest = cpu::DrawQueries;
 
 struct StepOutput {
   int rows = 0;

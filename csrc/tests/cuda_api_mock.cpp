@@ -373,11 +373,10 @@ int gn_cuda_draw_rows(const float* x, int rows, int cols, const double* params, 
                       const int32_t* change_meta, const double* change_vals, int32_t* tokens, void*) {
   if (rows < 0 || cols < 1) return GN_CUDA_EINVAL;
   return run_or_record([=] {
-  std::vector<gptneo::cpu::DrawChange> changes;
   for (int r = 0; r < rows; ++r) {
-    gptneo::cpu::draw_changes_from(change_meta, change_vals, change_start[r], change_start[r + 1], &changes);
+    const int first = change_start[r];
     tokens[r] = gptneo::cpu::draw_row(x + (size_t)r * cols, cols, params + (size_t)r * gptneo::kDrawParams,
-                                      changes.data(), static_cast<int>(changes.size()));
+                                      change_meta + 2 * first, change_vals + 2 * first, change_start[r + 1] - first);
   }
   });
 }

@@ -1307,9 +1307,9 @@ void test_draw_rows(Ctx& c) {
     int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token)
   };
   std::vector<RowSpec> specs(rows);
-  std::vector<double> params((size_t)rows * kDrawParams, 0.0);
-  std::vector<int32_t> change_start(1, 0), change_meta;
-  std::vector<double> change_vals;
+  cpu::DrawQueries q;
+  q.clear();
+  std::vector<cpu::DrawChange> query_scratch;
   for (int r = 0; r < rows; ++r) {
     float* row = x.data() + (size_t)r * cols;
     RowSpec& s = specs[r];
@@ -1356,18 +1356,16 @@ void test_draw_rows(Ctx& c) {
       }
       s.spec.u = (double)(at / total) + (r == 9 ? 0x1p-53 : -0x1p-53);
     }
-    std::vector<cpu::DrawChange> changes;
-    double* q = params.data() + (size_t)r * kDrawParams;
-    const bool built = r == 5 ? false : cpu::draw_query(s.spec, cols, q, &changes);
-    if (r == 5) s.expect = 1;  // no query: temperature 0 in the params
-    if (!built) std::fill(q, q + kDrawParams, 0.0);
-    for (const cpu::DrawChange& ch : changes) {
-      change_meta.insert(change_meta.end(), {ch.id, ch.flags});
-      change_vals.insert(change_vals.end(), {ch.bias, ch.amount});
+    if (r == 5) {
+      q.add_row_without_query();  // temperature 0 in the params
+      s.expect = 1;
+    } else if (!cpu::draw_query(s.spec, cols, &q, &query_scratch)) {
+      report(false, fmt("draw row %d", r), "the query was refused");
     }
-    change_start.push_back((int32_t)change_meta.size() / 2);
-    if (r != 5 && !built) report(false, fmt("draw row %d", r), "the query was refused");
   }
+  const std::vector<double>& params = q.params;
+  const std::vector<int32_t>& change_start = q.change_start, &change_meta = q.change_meta;
+  const std::vector<double>& change_vals = q.change_vals;
   const size_t changes = std::max<size_t>(1, change_meta.size() / 2);
   DevBuf dx(c.be, x.size() * 4), dparams(c.be, params.size() * 8), dstart(c.be, (rows + 1) * 4),
       dmeta(c.be, changes * 8), dvals(c.be, changes * 16), dtokens(c.be, rows * 4);

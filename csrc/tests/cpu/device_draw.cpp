@@ -83,11 +83,11 @@ void fill_draw_spec(Rng& rng, const std::vector<float>& row, int t, DrawSpec* s)
 }
 
 int draw(const std::vector<float>& row, const RowSampleSpec& spec, double margin_scale = 1) {
-  double params[kDrawParams];
-  std::vector<DrawChange> changes;
-  if (!draw_query(spec, static_cast<int>(row.size()), params, &changes)) return -100;
-  return draw_row(row.data(), static_cast<int>(row.size()), params, changes.data(), static_cast<int>(changes.size()),
-                  margin_scale);
+  DrawQueries q;
+  std::vector<DrawChange> scratch;
+  if (!draw_query(spec, static_cast<int>(row.size()), &q, &scratch)) return -100;
+  return draw_row(row.data(), static_cast<int>(row.size()), q.params.data(), q.change_meta.data(), q.change_vals.data(),
+                  q.change_start[1], margin_scale);
 }
 
 void test_random_rows(Rng& rng) {
@@ -207,15 +207,18 @@ void test_query_and_refusals() {
   s.spec.params.presence_penalty = 0.5;
   s.spec.params.frequency_penalty = 0.25;
   s.bind();
-  double params[kDrawParams];
-  std::vector<DrawChange> changes;
-  const bool built = draw_query(s.spec, 5, params, &changes);
+  DrawQueries q;
+  std::vector<DrawChange> scratch;
+  const bool built = draw_query(s.spec, 5, &q, &scratch);
+  const std::vector<int32_t>& meta = q.change_meta;  // (id, flags) pairs
+  const std::vector<double>& vals = q.change_vals;   // (bias, amount) pairs
+  const double* params = q.params.data();
   // id 1: bias + seen; 2: count (1); 3: bias; 4: seen + count (2); 0: count 0, skipped.
-  const bool layout = built && changes.size() == 4 && changes[0].id == 1 &&
-                      changes[0].flags == (kDrawChangeBias | kDrawChangeSeen) && changes[0].bias == -1 &&
-                      changes[1].id == 2 && changes[1].flags == kDrawChangeCount && changes[1].amount == 0.75 &&
-                      changes[2].id == 3 && changes[2].flags == kDrawChangeBias && changes[3].id == 4 &&
-                      changes[3].flags == (kDrawChangeSeen | kDrawChangeCount) && changes[3].amount == 1.0 &&
+  const bool layout = built && q.change_start == std::vector<int32_t>{0, 4} && meta.size() == 8 && meta[0] == 1 &&
+                      meta[1] == (kDrawChangeBias | kDrawChangeSeen) && vals[0] == -1 &&
+                      meta[2] == 2 && meta[3] == kDrawChangeCount && vals[3] == 0.75 &&
+                      meta[4] == 3 && meta[5] == kDrawChangeBias && meta[6] == 4 &&
+                      meta[7] == (kDrawChangeSeen | kDrawChangeCount) && vals[7] == 1.0 &&
                       params[kDrawTemperature] == 1 && params[kDrawInvTemperature] == 1 && params[kDrawPenalty] == 1.5;
   report(layout, "device draw: the query merges bias and penalty lists into one change per id, ascending", "");
   auto refused = [&](auto change) {
@@ -223,9 +226,11 @@ void test_query_and_refusals() {
     r.bind();
     change(&r);
     r.bind();
-    double pr[kDrawParams];
+    DrawQueries rq;
     std::vector<DrawChange> c;
-    return !draw_query(r.spec, 5, pr, &c);
+    const bool served = draw_query(r.spec, 5, &rq, &c);
+    // A refused row is still one row, without a query and without changes.
+    return !served && rq.params.size() == kDrawParams && !rq.has_query(0) && rq.change_start == std::vector<int32_t>{0, 0};
   };
   const bool refusals = refused([](DrawSpec* r) { r->spec.params.temperature = 0; }) &&
                         refused([](DrawSpec* r) { r->spec.params.top_k = 3; }) &&
