@@ -79,9 +79,8 @@ bool can_run(int kernel, const GemmArgs& a) {
     case GN_GEMM_SIMT: return true;
     case GN_GEMM_DECODE_TC:
       return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w);
-    case GN_GEMM_DECODE_TC_CLUSTER:  // (column blocks are gridDim.x)
-      return a.w_dtype != GN_DTYPE_F32 && a.m <= DecodeTcTraits::kMaxM && a.k % 8 == 0 && aligned16(a.w) &&
-             decode_tc_cluster_available();
+    case GN_GEMM_DECODE_TC_CLUSTER:  // the unsplit kernel's shapes (column blocks are gridDim.x), in clusters
+      return can_run(GN_GEMM_DECODE_TC, a) && decode_tc_cluster_available();
     case GN_GEMM_WGMMA_SS:
       return a.w_dtype != GN_DTYPE_F32 && a.k % 8 == 0 && a.ldx % 4 == 0 && aligned16(a.x) && aligned16(a.w) &&
              ceil_div(a.n, 128) <= 65535 && wgmma_image_loaded();  // n tiles are gridDim.y
