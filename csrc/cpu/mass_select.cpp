@@ -1,6 +1,7 @@
 #include "cpu/mass_select.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace gptneo::cpu {
 
@@ -110,9 +111,34 @@ int select_leading_mass(int32_t* ids, int count, const double* keys, const doubl
   }
 }
 
+void sort_distinct_ids(int32_t* ids, int count) {
+  constexpr int kSortBelow = 256;
+  if (count < kSortBelow) {
+    std::sort(ids, ids + count);
+    return;
+  }
+  int32_t top = 0;
+  for (int i = 0; i < count; ++i) top = std::max(top, ids[i]);
+  const size_t words = static_cast<size_t>(top) / 64 + 1;
+  if (words > 8 * static_cast<size_t>(count)) {  // sparse ids: a sort touches less memory
+    std::sort(ids, ids + count);
+    return;
+  }
+  // Dense ids (a large nucleus): one bit per id, then the set bits in order: O(count + top / 64).
+  thread_local std::vector<uint64_t> bits;
+  bits.assign(words, 0);
+  for (int i = 0; i < count; ++i) bits[static_cast<size_t>(ids[i]) >> 6] |= uint64_t{1} << (ids[i] & 63);
+  int k = 0;
+  for (size_t w = 0; w < words; ++w)
+    for (uint64_t word = bits[w]; word != 0; word &= word - 1)
+      ids[k++] = static_cast<int32_t>(w * 64 + static_cast<size_t>(__builtin_ctzll(word)));
+}
+
 int keep_nucleus(int32_t* ids, int count, const double* weights, double* keys, double total, double top_p) {
   for (int i = 0; i < count; ++i) keys[ids[i]] = -weights[ids[i]];
-  return select_leading_mass(ids, count, keys, weights, top_p * total, false);
+  const int kept = select_leading_mass(ids, count, keys, weights, top_p * total, false);
+  sort_distinct_ids(ids, kept);
+  return kept;
 }
 
 }  // namespace gptneo::cpu

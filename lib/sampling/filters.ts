@@ -7,15 +7,21 @@
 import { selectLeadingMass } from './mass-select.js';
 
 /**
- * Nucleus (top-p): keeps, in order of decreasing probability (ties: lower id first), every token whose
- * preceding mass is below `topP` — the smallest leading set whose mass reaches topP; at least one.
+ * Nucleus (top-p): keeps every token whose preceding mass, ranked by decreasing probability (ties:
+ * lower id first), is below `topP` — the smallest leading set whose mass reaches topP; at least one.
+ * The kept tokens are left in increasing id order (as Hugging Face's multinomial draw walks the
+ * vocabulary), so the token a draw lands on depends only on which tokens the nucleus holds — which is
+ * what lets a GPU serve a top-p row from its top candidates (csrc/cpu/candidate_sampler.h).
  * `total` is the mass the probabilities are normalized by (the candidates' sum, or the whole row's when
- * the candidates are a pre-filtered superset of the nucleus). `keys` is per-id scratch. Expected O(count).
+ * the candidates are a pre-filtered superset of the nucleus). `keys` is per-id scratch. Expected
+ * O(count), plus sorting the kept ids.
  */
 export function keepNucleus(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array,
   total: number, topP: number): number {
   for (let i = 0; i < count; i++) keys[ids[i]] = -weights[ids[i]];
-  return selectLeadingMass(ids, count, keys, weights, topP * total, false);
+  const kept = selectLeadingMass(ids, count, keys, weights, topP * total, false);
+  ids.subarray(0, kept).sort();
+  return kept;
 }
 
 /** Min-p: drops tokens whose probability is below minP × the largest probability. Keeps the order. */

@@ -40,7 +40,7 @@ export interface SamplingKernels {
   keepAboveLogitFloor(row: Float32Array, ids: Int32Array, count: number, temperature: number, floor: number): number;
   /** Keeps, in order, the candidates with weights[id] >= floor; returns the count kept. */
   keepAboveWeightFloor(weights: Float64Array, ids: Int32Array, count: number, floor: number): number;
-  /** Top-p (filters.ts keepNucleus): the kept candidates first, in the reference's order; returns their count. */
+  /** Top-p (filters.ts keepNucleus): the kept candidates first, in increasing id order; returns their count. */
   keepNucleus(ids: Int32Array, count: number, weights: Float64Array, keys: Float64Array, total: number, topP: number): number;
 }
 
