@@ -149,6 +149,12 @@ try {
   const temperature = { temperature: 1, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: temperature });
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  // Top-p on peaked rows (temperature 0.1 sharpens these random weights to a nucleus of a few tokens, as a
+  // trained model's often is): whole rows, and with the draw on, from the top candidates and the kernel's
+  // sum (csrc/cpu/nucleus_bound.h). (The flat top-p row above misses with the draw on: backs off.)
+  const peakedTopP = { temperature: 0.1, topP: 0.9, seed: 1 };
+  await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP });
+  await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default on CUDA)
   // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };

@@ -244,6 +244,55 @@ void bench_sampling_row() {
                   "served (whole row)  (checksum %lld)\n",
                   V, mode.name, whole_s / rows * 1e6, static_cast<long long>(checksum));
   }
+  // Top-p rows with the draw on (cpu/nucleus_bound.h): the host builds a sum query, then samples from
+  // the row's top 256 candidates with the device's S' (here the emulation's, computed untimed). At
+  // temperature 0.25 these rows are peaked (a nucleus of a few tokens, as a trained model's often is).
+  cpu::RowSampleSpec nucleus_spec = spec;
+  nucleus_spec.params.top_k = 0;
+  nucleus_spec.params.top_p = 0.9;
+  nucleus_spec.params.temperature = 0.25;
+  const int n_need = cpu::nucleus_need(nucleus_spec, V, 256), n_slots = 2 * n_need + 64;
+  std::vector<int32_t> n_ids(static_cast<size_t>(rows) * n_slots), n_counts(rows);
+  std::vector<float> n_vals(static_cast<size_t>(rows) * n_slots);
+  std::vector<double> row_sums(rows);
+  cpu::DrawQueries sum_queries;
+  std::vector<cpu::DrawChange> sum_scratch;
+  for (int r = 0; r < rows; ++r) {
+    const float* row = logits.data() + static_cast<size_t>(r) * V;
+    n_counts[r] = cpu::select_candidates_row(row, V, n_need, n_slots, n_ids.data() + static_cast<size_t>(r) * n_slots,
+                                             n_vals.data() + static_cast<size_t>(r) * n_slots, &keys);
+    sum_queries.clear();
+    cpu::sum_query(nucleus_spec, V, &sum_queries, &sum_scratch);
+    cpu::draw_row(row, V, sum_queries.params.data(), sum_queries.change_meta.data(), sum_queries.change_vals.data(),
+                  sum_queries.change_start[1], &row_sums[r]);
+  }
+  int64_t whole_sum = 0, nucleus_sum = 0;
+  int served = 0;
+  const double whole_s = best_time([&] {
+    whole_sum = 0;
+    for (int r = 0; r < rows; ++r)
+      whole_sum += cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, nucleus_spec, &row_scratch);
+  }, 0.5);
+  const double nucleus_s = best_time([&] {
+    nucleus_sum = 0;
+    served = 0;
+    sum_queries.clear();
+    for (int r = 0; r < rows; ++r) {
+      cpu::sum_query(nucleus_spec, V, &sum_queries, &sum_scratch);
+      const int t = cpu::sample_nucleus_candidates(n_ids.data() + static_cast<size_t>(r) * n_slots,
+                                                   n_vals.data() + static_cast<size_t>(r) * n_slots, n_counts[r],
+                                                   seen.data(), seen_vals.data() + r * seen.size(),
+                                                   static_cast<int>(seen.size()), V, nucleus_spec, row_sums[r], &cand_scratch);
+      served += t >= 0;
+      nucleus_sum += t;
+    }
+  }, 0.5);
+  std::printf("sampling row (V=%d, top-p 0.9, temperature 0.25, 30 penalised ids; need %d): whole row %.1f us  "
+              "nucleus from candidates: %.2f us on the host (sum query + sample_nucleus_candidates; %d of %d rows "
+              "served, same tokens: %s)  bytes to host %.0f vs %.0f\n",
+              V, n_need, whole_s / rows * 1e6, nucleus_s / rows * 1e6, served, rows,
+              served == rows && whole_sum == nucleus_sum ? "yes" : "NO", V * 4.0,
+              12.0 + (static_cast<double>(n_counts[0]) + seen.size()) * 8.0);
 }
 
 }  // namespace

@@ -173,16 +173,17 @@ void bench_draw() {
     int32_t* d_start = static_cast<int32_t*>(dalloc((size_t)(rows + 1) * 4));
     int32_t* d_meta = static_cast<int32_t*>(dalloc(meta.size() * 4));
     int32_t* d_tokens = static_cast<int32_t*>(dalloc((size_t)rows * 4));
+    double* d_sums = static_cast<double*>(dalloc((size_t)rows * 8));
     BENCH_CHECK(gn_cuda_upload(d_params, params.data(), params.size() * 8, nullptr));
     BENCH_CHECK(gn_cuda_upload(d_vals, vals.data(), vals.size() * 8, nullptr));
     BENCH_CHECK(gn_cuda_upload(d_start, start.data(), start.size() * 4, nullptr));
     BENCH_CHECK(gn_cuda_upload(d_meta, meta.data(), meta.size() * 4, nullptr));
     const double ms = time_ms_b2b([&] {
-      BENCH_CHECK(gn_cuda_draw_rows(x, rows, V, d_params, d_start, d_meta, d_vals, d_tokens, nullptr));
+      BENCH_CHECK(gn_cuda_draw_rows(x, rows, V, d_params, d_start, d_meta, d_vals, d_tokens, d_sums, nullptr));
     }, 20, 5);
     add("draw_rows", "draw/" + std::to_string(rows), std::to_string(rows) + " rows x 50257, T 0.8, 30 penalised", ms,
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
-    for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens}) gn_cuda_free(p);
+    for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens, (void*)d_sums}) gn_cuda_free(p);
   }
 }
 

@@ -18,9 +18,6 @@
 
 namespace gptneo::cpu {
 
-// sample_candidates' answer when the candidates do not decide the row (fetch the full row).
-constexpr int kNeedFullRow = -2;
-
 // The `need` of Backend::select_candidates for this row: k + the number of entries in the lists
 // whose ids processing changes (an upper bound on |P|), or 0 when the row's token depends on more
 // than its top (temperature > 0 without top-k) or the need would reach the whole vocabulary.
@@ -45,5 +42,17 @@ struct CandidateScratch {
 int sample_candidates(const int32_t* sel_ids, const float* sel_vals, int sel_count, const int32_t* changed,
                       const float* changed_vals, int changed_count, int vocab, const RowSampleSpec& spec,
                       CandidateScratch* scratch);
+
+// Top-p rows without top-k (their token depends on the whole row's sum, which the device supplies):
+// the need for `candidates` top tokens plus the ids processing changes, or 0 when the row is not
+// such a row or the need would reach the whole vocabulary.
+int nucleus_need(const RowSampleSpec& spec, int vocab, int candidates);
+
+// sample_candidates for such a row, given row_total, the device's sum of the row's weights (its
+// draw kernel's sum query, cpu/device_draw.h): the token sample_row returns when the candidates
+// decide the nucleus (cpu/nucleus_bound.h), else kNeedFullRow.
+int sample_nucleus_candidates(const int32_t* sel_ids, const float* sel_vals, int sel_count, const int32_t* changed,
+                              const float* changed_vals, int changed_count, int vocab, const RowSampleSpec& spec,
+                              double row_total, CandidateScratch* scratch);
 
 }  // namespace gptneo::cpu

@@ -26,39 +26,30 @@ void DrawQueries::clear() {
   change_vals.clear();
 }
 
-bool draw_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
-  if (out->change_start.empty()) out->change_start.push_back(0);
+namespace {
+
+// Appends the query q (kDrawParams doubles) with the spec's changes, or a row without a query when an
+// id is listed twice in one list (processed_row would apply it twice). Returns whether it appended q.
+bool append_query(const RowSampleSpec& s, const double* q, DrawQueries* out, std::vector<DrawChange>* scratch) {
   const SamplingParams& p = s.params;
-  // The rows sample_row samples with its full-row path and nothing but the min-p filters.
-  const bool served = p.temperature >= 1e-300 && p.temperature <= 1e300 && !(p.top_k > 0 && p.top_k < vocab) &&
-                      !(p.top_p < 1) && !(p.typical_p < 1) && !(p.min_p > 0 && p.min_p < 1e-300);
   // One entry per list entry, sorted by id then flag: one id twice in a list is adjacent with its flag.
   std::vector<DrawChange>& c = *scratch;
   c.clear();
-  if (served) {
-    for (int i = 0; i < s.bias_count; ++i) c.push_back({s.bias_ids[i], kDrawChangeBias, s.bias_values[i]});
-    if (p.repetition_penalty != 1)
-      for (int i = 0; i < s.seen_count; ++i) c.push_back({s.seen_ids[i], kDrawChangeSeen, 0});
-    if (p.presence_penalty != 0 || p.frequency_penalty != 0)
-      for (int i = 0; i < s.counts_count; ++i)
-        if (s.counts[i] > 0)  // processed_row skips the others
-          c.push_back({s.count_ids[i], kDrawChangeCount,
-                       p.presence_penalty + p.frequency_penalty * static_cast<double>(s.counts[i])});
-    std::sort(c.begin(), c.end(),
-              [](const DrawChange& a, const DrawChange& b) { return a.id < b.id || (a.id == b.id && a.flags < b.flags); });
-  }
-  for (size_t i = 1; served && i < c.size(); ++i)
+  for (int i = 0; i < s.bias_count; ++i) c.push_back({s.bias_ids[i], kDrawChangeBias, s.bias_values[i]});
+  if (p.repetition_penalty != 1)
+    for (int i = 0; i < s.seen_count; ++i) c.push_back({s.seen_ids[i], kDrawChangeSeen, 0});
+  if (p.presence_penalty != 0 || p.frequency_penalty != 0)
+    for (int i = 0; i < s.counts_count; ++i)
+      if (s.counts[i] > 0)  // processed_row skips the others
+        c.push_back({s.count_ids[i], kDrawChangeCount,
+                     p.presence_penalty + p.frequency_penalty * static_cast<double>(s.counts[i])});
+  std::sort(c.begin(), c.end(),
+            [](const DrawChange& a, const DrawChange& b) { return a.id < b.id || (a.id == b.id && a.flags < b.flags); });
+  for (size_t i = 1; i < c.size(); ++i)
     if (c[i].id == c[i - 1].id && c[i].flags == c[i - 1].flags) {
       out->add_row_without_query();
       return false;
     }
-  if (!served) {
-    out->add_row_without_query();
-    return false;
-  }
-  const double q[kDrawParams] = {s.u, p.temperature, 1 / p.temperature, p.min_p > 0 ? p.min_p : 0,
-                                 p.min_p > 0 ? std::log(p.min_p) - 1e-9 : 0,  // filter_candidates' expression
-                                 p.repetition_penalty};
   out->params.insert(out->params.end(), q, q + kDrawParams);
   // Merged by id: the same id from two lists becomes one change with both flags.
   for (size_t i = 0; i < c.size(); ++i) {
@@ -74,8 +65,42 @@ bool draw_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector
   return true;
 }
 
+// The temperatures the device serves: the range where 1/T and the weights stay finite and normal.
+bool served_temperature(double t) { return t >= 1e-300 && t <= 1e300; }
+
+}  // namespace
+
+bool draw_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
+  if (out->change_start.empty()) out->change_start.push_back(0);
+  const SamplingParams& p = s.params;
+  // The rows sample_row samples with its full-row path and nothing but the min-p filters.
+  const bool served = served_temperature(p.temperature) && !(p.top_k > 0 && p.top_k < vocab) && !(p.top_p < 1) &&
+                      !(p.typical_p < 1) && !(p.min_p > 0 && p.min_p < 1e-300);
+  if (!served) {
+    out->add_row_without_query();
+    return false;
+  }
+  const double q[kDrawParams] = {s.u, p.temperature, 1 / p.temperature, p.min_p > 0 ? p.min_p : 0,
+                                 p.min_p > 0 ? std::log(p.min_p) - 1e-9 : 0,  // filter_candidates' expression
+                                 p.repetition_penalty};
+  return append_query(s, q, out, scratch);
+}
+
+bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
+  if (out->change_start.empty()) out->change_start.push_back(0);
+  const SamplingParams& p = s.params;
+  // sample_row's top-p path: every token weighed (no min-p floor before the nucleus).
+  if (!(served_temperature(p.temperature) && !(p.top_k > 0 && p.top_k < vocab) && p.top_p < 1)) {
+    out->add_row_without_query();
+    return false;
+  }
+  const double q[kDrawParams] = {-1, p.temperature, 1 / p.temperature, 0, 0, p.repetition_penalty};
+  return append_query(s, q, out, scratch);
+}
+
 int draw_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
-             int change_count, double margin_scale) {
+             int change_count, double* sum_out, double margin_scale) {
+  *sum_out = std::numeric_limits<double>::quiet_NaN();
   if (!(params[kDrawTemperature] > 0)) return kDrawDeclined;  // a row without a query
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
   const double penalty = params[kDrawPenalty];
@@ -113,6 +138,8 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
     prefix[t] = total;
     total += sums[t];
   }
+  *sum_out = total;
+  if (params[kDrawU] < 0) return kDrawSummed;
   if (uncertain) return kDrawUncertain;
   const double target = params[kDrawU] * total;
   const double delta = margin_scale * draw_margin(kept, total);

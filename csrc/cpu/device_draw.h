@@ -21,6 +21,8 @@
 // about 2nδ/S (7.5e-5 for GPT-2's vocabulary). Min-p's first cut ((l - M) / T >= log(min_p) - 1e-9)
 // is computed with the same IEEE operations on both sides; its second (w >= min_p) is uncertain within
 // kDrawMinPMargin. Rows with NaN or +Infinity logits, or none finite, are declined (kDrawDeclined).
+// The same pass answers sum queries: S' itself, within (2n + 2244)e·S of S (the bound on C'_i at the
+// last token), for top-p rows (cpu/nucleus_bound.h).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -55,12 +57,19 @@ struct DrawChange {
 // of the spec's lists (processed_row would apply it twice). `scratch`: reusable working memory.
 bool draw_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
 
+// Appends a sum query for a top-p row without top-k (the device's sum of the row's weights after bias
+// and penalties, for cpu/nucleus_bound.h) and returns true; else appends a row without a query and
+// returns false. The same refusals as draw_query, but top-p is what it serves (min-p and typical-p
+// allowed: sample_row applies them after the nucleus, on the host).
+bool sum_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
+
 // The device draw on the host, in the kernel's order (kDrawThreads runs, a scan of their sums, a
-// walk of the run holding the target) with std::exp: a token id, kDrawUncertain or kDrawDeclined
-// (also for a row without a query, params[kDrawTemperature] == 0). params: the row's kDrawParams;
-// meta / vals: its change_count changes in the DrawQueries layout.
+// walk of the run holding the target) with std::exp: a token id, kDrawUncertain, kDrawDeclined
+// (also for a row without a query, params[kDrawTemperature] == 0) or, for a sum query, kDrawSummed.
+// *sum: the row's weight sum S' (NaN when declined). params: the row's kDrawParams; meta / vals: its
+// change_count changes in the DrawQueries layout.
 // `margin_scale` multiplies δ (1 in use; tests set 0 to show that the margin is what keeps it exact).
 int draw_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
-             int change_count, double margin_scale = 1);
+             int change_count, double* sum, double margin_scale = 1);
 
 }  // namespace gptneo::cpu

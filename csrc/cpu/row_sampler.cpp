@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "cpu/mass_select.h"
+#include "cpu/nucleus_bound.h"
 #include "cpu/sampling.h"
 
 namespace gptneo::cpu {
@@ -88,6 +89,21 @@ int keep_typical(int32_t* ids, int count, const double* weights, double* keys, d
   return select_leading_mass(ids, count, keys, weights, mass * total, true);
 }
 
+// sample.ts filterCandidates after top-p: min-p, then typical-p, over ids[0..count) whose weights
+// sum to *total (updated).
+int filter_after_nucleus(int32_t* ids, int count, const double* weights, const SamplingParams& p,
+                         RowSamplerScratch* scratch, double* total) {
+  if (p.min_p > 0) {
+    count = keep_above_min_p(ids, count, weights, p.min_p);
+    *total = sum_weights(ids, count, weights);
+  }
+  if (p.typical_p < 1) {
+    count = keep_typical(ids, count, weights, scratch->keys.data(), p.typical_p);
+    *total = sum_weights(ids, count, weights);
+  }
+  return count;
+}
+
 // sample.ts filterCandidates: leaves the survivors in ids[0..count) with their weights; returns
 // count (kNoUsableLogits when nothing is usable) and their total in *total.
 // work: n entries of a vocabulary of `vocab` tokens (n < vocab: a candidate row, see the header).
@@ -117,16 +133,19 @@ int filter_candidates(const float* work, int n, int vocab, const SamplingParams&
     count = keep_nucleus(ids, count, weights, scratch->keys.data(), sum, p.top_p);
     sum = sum_weights(ids, count, weights);
   }
-  if (p.min_p > 0) {
-    count = keep_above_min_p(ids, count, weights, p.min_p);
-    sum = sum_weights(ids, count, weights);
-  }
-  if (p.typical_p < 1) {
-    count = keep_typical(ids, count, weights, scratch->keys.data(), p.typical_p);
-    sum = sum_weights(ids, count, weights);
-  }
   *total = sum;
-  return count;
+  return filter_after_nucleus(ids, count, weights, p, scratch, total);
+}
+
+// sample.ts's draw: the first candidate whose cumulative weight passes u * total.
+int draw_candidate(const int32_t* ids, int count, const double* weights, double total, double u) {
+  const double target = u * total;
+  double cumulative = 0;
+  for (int i = 0; i < count; ++i) {
+    cumulative += weights[ids[i]];
+    if (target < cumulative) return ids[i];
+  }
+  return ids[count - 1];  // rounding left target at the very top of the range
 }
 
 }  // namespace
@@ -155,15 +174,32 @@ int sample_row_of(const float* logits, int n, int vocab, const RowSampleSpec& sp
   double total = 0;
   const int count = filter_candidates(work, n, vocab, spec.params, scratch, &total);
   if (count == kNoUsableLogits) return kNoUsableLogits;
-  const int32_t* ids = scratch->ids.data();
-  const double* weights = scratch->weights.data();
-  const double target = spec.u * total;
-  double cumulative = 0;
-  for (int i = 0; i < count; ++i) {
-    cumulative += weights[ids[i]];
-    if (target < cumulative) return ids[i];
-  }
-  return ids[count - 1];  // rounding left target at the very top of the range
+  return draw_candidate(scratch->ids.data(), count, scratch->weights.data(), total, spec.u);
+}
+
+int sample_nucleus_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, float threshold,
+                      double row_total, RowSamplerScratch* scratch) {
+  const SamplingParams& p = spec.params;
+  if (n <= 0 || n >= vocab || !(p.temperature > 0) || (p.top_k > 0 && p.top_k < vocab) || !(p.top_p < 1) ||
+      !std::isfinite(threshold))
+    return kNeedFullRow;
+  scratch->ensure(n);
+  const float* work = processed_row(logits, n, spec, scratch->logits.data());
+  float max = -std::numeric_limits<float>::infinity();
+  for (int i = 0; i < n; ++i) max = work[i] > max ? work[i] : max;  // (NaN: only where nothing changes; skipped)
+  if (!std::isfinite(max) || max < threshold) return kNeedFullRow;  // the row's max is not among the candidates
+  int32_t* ids = scratch->ids.data();
+  double* weights = scratch->weights.data();
+  std::iota(ids, ids + n, 0);
+  const Weighed weighed = weigh_candidates(work, ids, n, p.temperature, weights);
+  if (!weighed.usable) return kNeedFullRow;
+  // The largest weight a token outside the candidates can have: its logit is below the threshold.
+  const double outside = exp_nonpositive((static_cast<double>(threshold) - max) / p.temperature);
+  int count = certified_nucleus(ids, weighed.kept, weights, outside, p.top_p, row_total, vocab);
+  if (count < 0) return kNeedFullRow;
+  double total = sum_weights(ids, count, weights);
+  count = filter_after_nucleus(ids, count, weights, p, scratch, &total);
+  return draw_candidate(ids, count, weights, total, spec.u);
 }
 
 }  // namespace gptneo::cpu

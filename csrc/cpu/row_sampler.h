@@ -58,6 +58,10 @@ struct RowSamplerScratch {
 // sample_row's result when no token has a finite or +Infinity logit.
 constexpr int kNoUsableLogits = -1;
 
+// The answer of the samplers that see part of a row when that part does not decide it (the caller
+// then samples the full row).
+constexpr int kNeedFullRow = -2;
+
 // The token sampleToken would return for this row (logits: vocab floats, vocab >= 1), or
 // kNoUsableLogits. Reads `logits` only.
 int sample_row(const float* logits, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch);
@@ -67,5 +71,13 @@ int sample_row(const float* logits, int vocab, const RowSampleSpec& spec, RowSam
 // vocabulary's size (whether top-k is active; top-p's weight floor without top-k) use `vocab`.
 // Returns an index into the row. n == vocab is sample_row.
 int sample_row_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, RowSamplerScratch* scratch);
+
+// sample_row for a top-p row without top-k from a candidate row (as for sample_row_of) that holds
+// every token whose logit is >= `threshold` (finite) and every id the spec's lists name, given the
+// whole row's weight sum as the device computed it (row_total: cpu/nucleus_bound.h bounds how far it
+// may be from sample_row's). Returns an index into the row when the candidates decide the nucleus
+// (certified_nucleus), else kNeedFullRow.
+int sample_nucleus_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, float threshold,
+                      double row_total, RowSamplerScratch* scratch);
 
 }  // namespace gptneo::cpu

@@ -256,12 +256,14 @@ int gn_cuda_select_candidates(const float* d_x, int rows, int cols, const int32_
 
 // The device draw (cpu/device_draw.h draw_row per row; cuda/draw_bound.h the query's layout): for
 // r < rows, tokens[r] = the token sample_row would draw from row r of x under the row's query, or
-// kDrawUncertain / kDrawDeclined when the row must be sampled whole. x: [rows, cols] fp32;
-// params: [rows, kDrawParams] double; change_start: [rows + 1] int32; change_meta: [change_start[rows], 2]
-// int32 (id, flags; ids ascending within a row, each in [0, cols)); change_vals: [change_start[rows], 2]
-// double (bias, amount); tokens: [rows] int32. All on the device.
+// kDrawUncertain / kDrawDeclined when the row must be sampled whole, kDrawSummed for a sum query; sums[r]
+// the row's weight sum S' (NaN when declined). x: [rows, cols] fp32; params: [rows, kDrawParams] double;
+// change_start: [rows + 1] int32; change_meta: [change_start[rows], 2] int32 (id, flags; ids ascending
+// within a row, each in [0, cols)); change_vals: [change_start[rows], 2] double (bias, amount);
+// tokens: [rows] int32; sums: [rows] double. All on the device.
 int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const double* d_params, const int32_t* d_change_start,
-                      const int32_t* d_change_meta, const double* d_change_vals, int32_t* d_tokens, void* stream);
+                      const int32_t* d_change_meta, const double* d_change_vals, int32_t* d_tokens, double* d_sums,
+                      void* stream);
 
 // --- decode run-ahead ------------------------------------------------------------------------------
 // Feeds one decode step's argmax back as the next step's input, for s < seqs:

@@ -9,8 +9,11 @@
 // row's changed ids, walked alongside the run); NaN or +Infinity declines the row. Pass 2: each
 // run's weight sum in double and its kept count; a block scan (fixed order, so deterministic) turns
 // the sums into each run's starting cumulative weight. The thread whose run holds target = u·S walks
-// it again to the token and checks the margin. Reads the row twice (the second pass from L2) and
+// it again to the token and checks the margin; a sum query (u < 0) stops at S'. Every row's S' is
+// written to `sums` (the certificate of a top-p row's nucleus, cpu/nucleus_bound.h). Reads the row twice (the second pass from L2) and
 // computes one double exp per id (the first walk's are recomputed only in one run).
+#include <math_constants.h>
+
 #include "cuda/common.cuh"
 #include "cuda/draw_bound.h"
 
@@ -22,11 +25,12 @@ constexpr int kThreads = gptneo::kDrawThreads;
 constexpr int kWarps = kThreads / 32;
 
 // x: [rows, cols] fp32 logits; params: [rows, kDrawParams]; change_start: [rows + 1];
-// change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows].
+// change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
+// sums: [rows], each row's weight sum S' (NaN where declined).
 __global__ void __launch_bounds__(kThreads)
     draw_rows_kernel(const float* __restrict__ x, int cols, const double* __restrict__ params,
                      const int32_t* __restrict__ change_start, const int32_t* __restrict__ change_meta,
-                     const double* __restrict__ change_vals, int32_t* __restrict__ tokens) {
+                     const double* __restrict__ change_vals, int32_t* __restrict__ tokens, double* __restrict__ sums) {
   __shared__ float s_max[kWarps];
   __shared__ double s_sum[kWarps];
   __shared__ int s_kept[kWarps];
@@ -35,7 +39,10 @@ __global__ void __launch_bounds__(kThreads)
   const float* row = x + static_cast<size_t>(r) * cols;
   const double* p = params + static_cast<size_t>(r) * gptneo::kDrawParams;
   if (!(p[gptneo::kDrawTemperature] > 0)) {  // a row without a query
-    if (tid == 0) tokens[r] = gptneo::kDrawDeclined;
+    if (tid == 0) {
+      tokens[r] = gptneo::kDrawDeclined;
+      sums[r] = CUDART_NAN;
+    }
     return;
   }
   const double penalty = p[gptneo::kDrawPenalty];
@@ -61,7 +68,10 @@ __global__ void __launch_bounds__(kThreads)
   float row_max = s_max[0];
   for (int w = 1; w < kWarps; ++w) row_max = fmaxf(row_max, s_max[w]);
   if (bad || row_max == -INFINITY) {
-    if (tid == 0) tokens[r] = gptneo::kDrawDeclined;
+    if (tid == 0) {
+      tokens[r] = gptneo::kDrawDeclined;
+      sums[r] = CUDART_NAN;
+    }
     return;
   }
   const double m = row_max;
@@ -100,6 +110,13 @@ __global__ void __launch_bounds__(kThreads)
   double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);  // the runs before this one in the warp
   if (lane == 0) exclusive = 0;
   const double start = before + exclusive;  // the run's starting cumulative weight
+  if (p[gptneo::kDrawU] < 0) {  // a sum query: S' is the answer
+    if (tid == 0) {
+      tokens[r] = gptneo::kDrawSummed;
+      sums[r] = total;
+    }
+    return;
+  }
   if (!uncertain) {
     const double target = p[gptneo::kDrawU] * total;
     const double delta = gptneo::draw_margin(n, total);
@@ -125,18 +142,21 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   __syncthreads();
-  if (tid == 0) tokens[r] = s_token;
+  if (tid == 0) {
+    tokens[r] = s_token;
+    sums[r] = total;
+  }
 }
 
 }  // namespace
 
 extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const double* d_params,
                                  const int32_t* d_change_start, const int32_t* d_change_meta,
-                                 const double* d_change_vals, int32_t* d_tokens, void* stream) {
+                                 const double* d_change_vals, int32_t* d_tokens, double* d_sums, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
   draw_rows_kernel<<<rows, kThreads, 0, as_stream(stream)>>>(d_x, cols, d_params, d_change_start, d_change_meta,
-                                                            d_change_vals, d_tokens);
+                                                            d_change_vals, d_tokens, d_sums);
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }

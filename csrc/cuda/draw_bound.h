@@ -17,7 +17,7 @@
 namespace gptneo {
 
 // A row's query: kDrawParams doubles.
-constexpr int kDrawU = 0;                // the request's uniform in [0, 1)
+constexpr int kDrawU = 0;                // the request's uniform in [0, 1); -1: a sum query (no draw)
 constexpr int kDrawTemperature = 1;      // T > 0; 0: no query for this row (answer kDrawDeclined)
 constexpr int kDrawInvTemperature = 2;   // 1 / T
 constexpr int kDrawMinP = 3;             // 0: min-p off
@@ -33,6 +33,7 @@ constexpr int32_t kDrawChangeCount = 4;  // presence/frequency: l -= amount
 // Per row, the kernel's answer: a token id >= 0, or one of these (the host then samples the whole row).
 constexpr int32_t kDrawUncertain = -3;  // the draw or a min-p decision fell within the bound of a boundary
 constexpr int32_t kDrawDeclined = -4;   // NaN or +Infinity in the row, or no finite logit
+constexpr int32_t kDrawSummed = -5;     // a sum query's answer: the row's weight sum is in the sums output
 
 // Threads per row (the kernel's block; the emulation cuts the row into as many runs).
 constexpr int kDrawThreads = 512;

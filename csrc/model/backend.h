@@ -101,7 +101,8 @@ struct CandidateArgs {
 };
 
 // Backend::draw_rows over x [rows, cols]: the device draw (cpu/device_draw.h draw_row per row, the
-// query's layout in cuda/draw_bound.h): tokens[r] = row r's token, or kDrawUncertain / kDrawDeclined.
+// query's layout in cuda/draw_bound.h): tokens[r] = row r's token, or kDrawUncertain / kDrawDeclined,
+// or kDrawSummed for a sum query; sums[r] = the row's weight sum (NaN when declined).
 struct DrawArgs {
   int rows = 0;
   int cols = 0;
@@ -110,6 +111,7 @@ struct DrawArgs {
   const int32_t* change_meta = nullptr;   // [change_start[rows], 2]: id (ascending per row), flags
   const double* change_vals = nullptr;    // [change_start[rows], 2]: bias, amount
   int32_t* tokens = nullptr;              // [rows]
+  double* sums = nullptr;                 // [rows]
 };
 
 // Work recorded once by Backend::capture_end and replayed by Backend::replay (a CUDA graph on

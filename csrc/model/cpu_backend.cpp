@@ -215,7 +215,7 @@ class CpuBackend final : public Backend {
         const int first = a.change_start[r];
         a.tokens[r] = cpu::draw_row(d_x + static_cast<size_t>(r) * a.cols, a.cols,
                                     a.params + static_cast<size_t>(r) * kDrawParams, a.change_meta + 2 * first,
-                                    a.change_vals + 2 * first, a.change_start[r + 1] - first);
+                                    a.change_vals + 2 * first, a.change_start[r + 1] - first, a.sums + r);
       }
     });
     return Status::Ok();

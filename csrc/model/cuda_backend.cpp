@@ -500,7 +500,7 @@ class CudaBackend : public Backend {
   Status draw_rows(const float* d_x, const DrawArgs& a) override {
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_draw_rows(d_x, a.rows, a.cols, a.params, a.change_start, a.change_meta, a.change_vals,
-                                     a.tokens, stream_),
+                                     a.tokens, a.sums, stream_),
                    "draw_rows");
     return Status::Ok();
   }

@@ -18,16 +18,31 @@ Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* d
   q.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
-    if (request_.need[r] > 0) q.add_row_without_query();  // the candidates serve it
-    else any = cpu::draw_query(specs_[r], V, &q, &draw_scratch_) || any;
+    if (request_.need[r] > 0) {
+      q.add_row_without_query();  // the candidates serve it
+    } else if (const int need = cpu::nucleus_need(specs_[r], V, kNucleusCandidates); need > 0) {
+      // A top-p row: the device sums its weights, the candidates hold its nucleus (unless backing off).
+      if (nucleus_skip_ > 0) {
+        q.add_row_without_query();
+      } else if (cpu::sum_query(specs_[r], V, &q, &draw_scratch_)) {
+        nucleus_[r] = 1;
+        any = true;
+      }
+    } else {
+      any = cpu::draw_query(specs_[r], V, &q, &draw_scratch_) || any;
+    }
   }
   if (!any) return Status::Ok();
-  GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_));
+  GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_, &sums_));
   for (int r = 0; r < rows; ++r) {
     if (!q.has_query(r)) continue;
     if (drawn_[r] >= V) return Internal("the device draw answered token " + std::to_string(drawn_[r]) + " for row " +
                                         std::to_string(r) + ", outside the vocabulary");
-    if (drawn_[r] >= 0) {
+    if (nucleus_[r]) {
+      if (drawn_[r] == kDrawSummed) request_.need[r] = cpu::nucleus_need(specs_[r], V, kNucleusCandidates);
+      else if (drawn_[r] != kDrawDeclined) return Internal("the device answered a sum query with " + std::to_string(drawn_[r]));
+      else nucleus_[r] = 0;  // NaN or +Infinity: sampled whole
+    } else if (drawn_[r] >= 0) {
       out[r] = drawn_[r];
       ++*drawn;
     } else if (drawn_[r] == kDrawUncertain) {
@@ -42,23 +57,28 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
   const int V = model.config().vocab_size;
   specs_.resize(static_cast<size_t>(rows));
   request_.need.assign(static_cast<size_t>(rows), 0);
+  nucleus_.assign(static_cast<size_t>(rows), 0);
+  for (int r = 0; r < rows; ++r) {
+    specs_[r] = spec(r);
+    request_.need[r] = cpu::candidate_need(specs_[r], V);
+  }
+  std::fill(out, out + rows, cpu::kNeedFullRow);
+  int drawn = 0;
+  if (draw_) GN_RETURN_IF_ERROR(draw(model, rows, out, &drawn));  // may give top-p rows a need
+  if (nucleus_skip_ > 0) --nucleus_skip_;
   request_.out_start.assign(1, 0);
   request_.extra_start.assign(1, 0);
   request_.extra_ids.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
-    specs_[r] = spec(r);
-    const int need = cpu::candidate_need(specs_[r], V);
-    request_.need[r] = need;
+    const int need = request_.need[r];
     any = any || need > 0;
     // The ids this row's bias and penalties change: their logits come back as the request's extras.
     if (need > 0) cpu::changed_ids(specs_[r], &request_.extra_ids);
     request_.out_start.push_back(request_.out_start.back() + slots_for(need, V));
     request_.extra_start.push_back(static_cast<int32_t>(request_.extra_ids.size()));
   }
-  std::fill(out, out + rows, cpu::kNeedFullRow);
-  int drawn = 0;
-  if (draw_) GN_RETURN_IF_ERROR(draw(model, rows, out, &drawn));
+  int nucleus = 0;
   if (any) {
     GN_RETURN_IF_ERROR(model.select_logit_candidates(request_, &candidates_));
     if (candidate_scratch_.size() < static_cast<size_t>(pool.size())) candidate_scratch_.resize(pool.size());
@@ -66,17 +86,35 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
     pool.run(rows, [&](int r, int worker) {
       const int first = request_.out_start[r], slots = request_.out_start[r + 1] - first;
       if (request_.need[r] <= 0 || c.counts()[r] > slots) return;  // out[r] stays kNeedFullRow
-      const int e = request_.extra_start[r];
-      out[r] = cpu::sample_candidates(c.ids() + first, c.vals() + first, c.counts()[r], request_.extra_ids.data() + e,
-                                      c.extra_vals() + e, request_.extra_start[r + 1] - e, V, specs_[r],
-                                      &candidate_scratch_[worker]);
+      const int e = request_.extra_start[r], extras = request_.extra_start[r + 1] - e;
+      if (nucleus_[r]) {
+        out[r] = cpu::sample_nucleus_candidates(c.ids() + first, c.vals() + first, c.counts()[r],
+                                                request_.extra_ids.data() + e, c.extra_vals() + e, extras, V,
+                                                specs_[r], sums_[r], &candidate_scratch_[worker]);
+      } else {
+        out[r] = cpu::sample_candidates(c.ids() + first, c.vals() + first, c.counts()[r], request_.extra_ids.data() + e,
+                                        c.extra_vals() + e, extras, V, specs_[r], &candidate_scratch_[worker]);
+      }
     });
+    int tried = 0;
+    for (int r = 0; r < rows; ++r) {
+      tried += nucleus_[r];
+      nucleus += nucleus_[r] && out[r] != cpu::kNeedFullRow;
+    }
+    stats_.nucleus_misses += static_cast<uint64_t>(tried - nucleus);
+    if (tried > 0 && nucleus == 0) {
+      nucleus_skip_ = nucleus_backoff_;
+      nucleus_backoff_ = std::min(64, 2 * nucleus_backoff_);
+    } else if (nucleus > 0) {
+      nucleus_backoff_ = 1;
+    }
   }
   full_rows_.clear();
   for (int r = 0; r < rows; ++r)
     if (out[r] == cpu::kNeedFullRow) full_rows_.push_back(r);
-  stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size() - static_cast<uint64_t>(drawn);
+  stats_.candidate_rows += static_cast<uint64_t>(rows) - full_rows_.size() - static_cast<uint64_t>(drawn + nucleus);
   stats_.drawn_rows += static_cast<uint64_t>(drawn);
+  stats_.nucleus_rows += static_cast<uint64_t>(nucleus);
   stats_.full_rows += full_rows_.size();
   if (full_rows_.empty()) return Status::Ok();
   const float* full = nullptr;  // [full_rows_.size(), V], the model's (page-locked on CUDA) block

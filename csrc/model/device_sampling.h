@@ -4,10 +4,12 @@
 // few hundred values per row cross to the host instead of the whole vocabulary (50257 floats, 201 KB);
 // with the device draw on (set_draw), the rows whose token depends on the whole row but on no
 // reordering of it (temperature sampling without top-k, top-p or typical-p; min-p allowed) are drawn
-// where the logits are (Backend::draw_rows, cpu/device_draw.h), one word per row coming back; the
-// other rows (top-p, typical-p, candidates that decide nothing, more ties than the slots hold, draws
-// too close to a boundary to certify) are downloaded whole and sampled by cpu::sample_row. Either way
-// each row gets the token sample_row would pick from its whole row.
+// where the logits are (Backend::draw_rows, cpu/device_draw.h), one word per row coming back, and
+// top-p rows without top-k are sampled from their top kNucleusCandidates candidates with the device's
+// sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
+// alone, candidates that decide nothing, more ties than the slots hold, a nucleus past the candidates,
+// draws or nuclei too close to a boundary to certify) are downloaded whole and sampled by
+// cpu::sample_row. Either way each row gets the token sample_row would pick from its whole row.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,7 +29,14 @@ struct DeviceSamplingStats {
   uint64_t full_rows = 0;       // rows downloaded whole
   uint64_t drawn_rows = 0;      // rows whose token the device drew
   uint64_t uncertain_draws = 0; // draws the device could not certify (then downloaded whole)
+  uint64_t nucleus_rows = 0;    // top-p rows sampled from their candidates and the device's sum
+  uint64_t nucleus_misses = 0;  // top-p rows tried that way whose candidates did not decide them (sampled whole)
 };
+
+// Candidates fetched for a top-p row beyond the ids its bias and penalties change: a trained model's
+// nucleus at p = 0.9 is usually a few to a few hundred tokens; a larger one is sampled whole. (Slots
+// per row: 2 x need + 64, about 4.6 KB back instead of 201 KB.)
+constexpr int kNucleusCandidates = 256;
 
 class DeviceRowSampler {
  public:
@@ -37,11 +46,13 @@ class DeviceRowSampler {
                 int32_t* out);
 
   const DeviceSamplingStats& stats() const { return stats_; }
-  // Whether rows the candidates cannot serve are drawn on the device (off until set).
+  // Whether rows the candidates cannot serve are drawn on the device, and top-p rows served from their
+  // candidates and the device's sum (off until set).
   void set_draw(bool on) { draw_ = on; }
 
  private:
-  // The device draw for the rows it serves (their out[r] set; *drawn counts them).
+  // The device draw for the rows it serves (their out[r] set; *drawn counts them), and the sum queries
+  // of top-p rows (nucleus_[r] set, request_.need[r] given, sums_[r] their S').
   Status draw(GptNeoModel& model, int rows, int32_t* out, int* drawn);
 
   std::vector<cpu::RowSampleSpec> specs_;
@@ -52,6 +63,13 @@ class DeviceRowSampler {
   DrawRequest draw_request_;
   std::vector<cpu::DrawChange> draw_scratch_;
   std::vector<int32_t> drawn_;
+  std::vector<double> sums_;
+  std::vector<uint8_t> nucleus_;
+  // Flat rows (a nucleus far larger than the candidates: an untrained model, a high temperature) miss
+  // every step and would pay two small round trips each for nothing: after a step where every top-p
+  // row tried missed, the next nucleus_backoff_ steps sample top-p rows whole (doubling up to 64).
+  int nucleus_skip_ = 0;
+  int nucleus_backoff_ = 1;
   std::vector<cpu::CandidateScratch> candidate_scratch_;
   std::vector<cpu::RowSamplerScratch> row_scratch_;
   DeviceSamplingStats stats_;

@@ -178,8 +178,9 @@ class GptNeoModel {
   // call or the request does not fit its rows.
   Status select_logit_candidates(const CandidateRequest& req, CandidateRows* out);
   // After such a step: each row's token drawn where the logits are (Backend::draw_rows; one upload,
-  // one download of R words): tokens [R] get a token, kDrawUncertain or kDrawDeclined.
-  Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens);
+  // one download of R words and R sums): tokens [R] get a token, kDrawUncertain, kDrawDeclined or
+  // (a sum query) kDrawSummed; sums [R] each row's weight sum S' (NaN when declined).
+  Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums);
   Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
   // download_logit_rows into the model's own host block (Backend::alloc_host: page-locked on CUDA, so
   // the copy runs at the bus rate); *out is valid until the next call or step.

@@ -19,7 +19,7 @@ void append(const std::vector<T>& v, std::vector<uint8_t>* out) {
 
 }  // namespace
 
-Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens) {
+Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums) {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) to draw from");
   GN_CHECK_ARG(req.params.size() == static_cast<size_t>(R) * kDrawParams,
@@ -39,14 +39,17 @@ Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>
     }
   }
 
-  // One block: params, change values (doubles), change_start, change meta (int32), then the tokens.
+  // One block: params, change values (doubles), change_start, change meta (int32), then the answers:
+  // the sums (8-aligned) and the tokens, downloaded together.
   draw_staging_.clear();
   append(req.params, &draw_staging_);
   append(req.change_vals, &draw_staging_);
   const size_t ints_at = draw_staging_.size();
   append(req.change_start, &draw_staging_);
   append(req.change_meta, &draw_staging_);
-  const size_t query = draw_staging_.size(), bytes = query + static_cast<size_t>(R) * sizeof(int32_t);
+  const size_t query = draw_staging_.size();
+  const size_t sums_at = (query + 7) & ~size_t{7}, tokens_at = sums_at + static_cast<size_t>(R) * sizeof(double);
+  const size_t bytes = tokens_at + static_cast<size_t>(R) * sizeof(int32_t);
   if (bytes > draws_capacity_) {
     if (draws_) backend_->release(draws_);
     draws_ = nullptr;
@@ -64,11 +67,17 @@ Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>
   args.change_vals = reinterpret_cast<const double*>(base) + req.params.size();
   args.change_start = reinterpret_cast<const int32_t*>(base + ints_at);
   args.change_meta = args.change_start + R + 1;
-  args.tokens = reinterpret_cast<int32_t*>(base + query);
+  args.sums = reinterpret_cast<double*>(base + sums_at);
+  args.tokens = reinterpret_cast<int32_t*>(base + tokens_at);
   GN_RETURN_IF_ERROR(backend_->draw_rows(logits_, args));
   GN_RETURN_IF_ERROR(backend_->synchronize());
+  draw_staging_.resize(bytes - sums_at);
+  GN_RETURN_IF_ERROR(backend_->download(draw_staging_.data(), args.sums, bytes - sums_at));
+  sums->resize(static_cast<size_t>(R));
   tokens->resize(static_cast<size_t>(R));
-  return backend_->download(tokens->data(), args.tokens, static_cast<size_t>(R) * sizeof(int32_t));
+  std::memcpy(sums->data(), draw_staging_.data(), static_cast<size_t>(R) * sizeof(double));
+  std::memcpy(tokens->data(), draw_staging_.data() + (tokens_at - sums_at), static_cast<size_t>(R) * sizeof(int32_t));
+  return Status::Ok();
 }
 
 }  // namespace gptneo

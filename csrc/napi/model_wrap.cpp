@@ -277,6 +277,8 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     prefilter.Set("draw", sampling_draw_on());
     prefilter.Set("drawnRows", static_cast<double>(ds.drawn_rows));
     prefilter.Set("uncertainDraws", static_cast<double>(ds.uncertain_draws));
+    prefilter.Set("nucleusRows", static_cast<double>(ds.nucleus_rows));
+    prefilter.Set("nucleusMisses", static_cast<double>(ds.nucleus_misses));
     o.Set("samplingPrefilter", prefilter);
     const std::vector<std::string> switches = holder_->model->backend().experimental_switches();
     Napi::Array on = Napi::Array::New(env, switches.size());

@@ -370,13 +370,14 @@ int gn_cuda_select_candidates(const float* x, int rows, int cols, const int32_t*
 }
 
 int gn_cuda_draw_rows(const float* x, int rows, int cols, const double* params, const int32_t* change_start,
-                      const int32_t* change_meta, const double* change_vals, int32_t* tokens, void*) {
+                      const int32_t* change_meta, const double* change_vals, int32_t* tokens, double* sums, void*) {
   if (rows < 0 || cols < 1) return GN_CUDA_EINVAL;
   return run_or_record([=] {
   for (int r = 0; r < rows; ++r) {
     const int first = change_start[r];
     tokens[r] = gptneo::cpu::draw_row(x + (size_t)r * cols, cols, params + (size_t)r * gptneo::kDrawParams,
-                                      change_meta + 2 * first, change_vals + 2 * first, change_start[r + 1] - first);
+                                      change_meta + 2 * first, change_vals + 2 * first, change_start[r + 1] - first,
+                                      sums + r);
   }
   });
 }

@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/candidate_sampler.h"
+#include "cpu/candidates.h"
 #include "cpu/device_draw.h"
 #include "cpu/ref/ref.h"
 #include "cpu/row_sampler.h"
@@ -1294,7 +1296,9 @@ void test_select_candidates(Ctx& c) {
 // The device draw (Backend::draw_rows): every token it reports is cpu::sample_row's on the whole row,
 // for temperature rows with min-p, bias and penalties (lists sharing ids); rows with NaN, +Infinity
 // or no finite logit are declined, a row without a query too; uniforms placed on boundaries between
-// tokens come back uncertain or exact; the same launch twice gives the same answers.
+// tokens come back uncertain or exact; the same launch twice gives the same answers. Sum queries (top-p
+// rows, r % 8 == 6) answer kDrawSummed with S' within the bound of the host emulation's, and that S'
+// with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates).
 void test_draw_rows(Ctx& c) {
   const int rows = c.quick ? 12 : 48, cols = c.quick ? 1000 : 50257;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
@@ -1304,7 +1308,7 @@ void test_draw_rows(Ctx& c) {
     cpu::RowSampleSpec spec;
     std::vector<int32_t> bias_ids, seen_ids, count_ids, counts;
     std::vector<double> bias_values;
-    int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token)
+    int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token), 3: a sum query
   };
   std::vector<RowSpec> specs(rows);
   cpu::DrawQueries q;
@@ -1335,6 +1339,11 @@ void test_draw_rows(Ctx& c) {
     if (r == 7) row[col(c.rng)] = INFINITY, s.expect = 1;
     if (r == 11) std::fill(row, row + cols, -INFINITY), s.expect = 1;
     if (r == 9 || r == 10) s.expect = 2;
+    if (r % 8 == 6) {  // top-p, peaked enough (temperature 0.25 over sd 3) for a nucleus of a few tokens
+      p.top_p = 0.9;
+      p.temperature = 0.25;
+      s.expect = 3;
+    }
     s.spec.bias_ids = s.bias_ids.data();
     s.spec.bias_values = s.bias_values.data();
     s.spec.bias_count = (int)s.bias_ids.size();
@@ -1359,7 +1368,8 @@ void test_draw_rows(Ctx& c) {
     if (r == 5) {
       q.add_row_without_query();  // temperature 0 in the params
       s.expect = 1;
-    } else if (!cpu::draw_query(s.spec, cols, &q, &query_scratch)) {
+    } else if (s.expect == 3 ? !cpu::sum_query(s.spec, cols, &q, &query_scratch)
+                             : !cpu::draw_query(s.spec, cols, &q, &query_scratch)) {
       report(false, fmt("draw row %d", r), "the query was refused");
     }
   }
@@ -1368,7 +1378,7 @@ void test_draw_rows(Ctx& c) {
   const std::vector<double>& change_vals = q.change_vals;
   const size_t changes = std::max<size_t>(1, change_meta.size() / 2);
   DevBuf dx(c.be, x.size() * 4), dparams(c.be, params.size() * 8), dstart(c.be, (rows + 1) * 4),
-      dmeta(c.be, changes * 8), dvals(c.be, changes * 16), dtokens(c.be, rows * 4);
+      dmeta(c.be, changes * 8), dvals(c.be, changes * 16), dtokens(c.be, rows * 4), dsums(c.be, rows * 8);
   const std::vector<int32_t> sentinel(rows, -77);
   if (!upload(c, dx.as<void>(), x.data(), x.size() * 4, "draw") ||
       !upload(c, dparams.as<void>(), params.data(), params.size() * 8, "draw") ||
@@ -1384,29 +1394,68 @@ void test_draw_rows(Ctx& c) {
   a.change_meta = dmeta.as<int32_t>();
   a.change_vals = dvals.as<double>();
   a.tokens = dtokens.as<int32_t>();
+  a.sums = dsums.as<double>();
   std::vector<int32_t> first(rows), second(rows);
+  std::vector<double> sums(rows);
   for (std::vector<int32_t>* out : {&first, &second})
     if (!upload(c, dtokens.as<void>(), sentinel.data(), rows * 4, "draw") ||
         !check_status(c.be.draw_rows(dx.as<float>(), a), "draw_rows") ||
-        !download(c, out->data(), dtokens.as<void>(), rows * 4, "draw"))
+        !download(c, out->data(), dtokens.as<void>(), rows * 4, "draw") ||
+        !download(c, sums.data(), dsums.as<void>(), rows * 8, "draw"))
       return;
   cpu::RowSamplerScratch scratch;
-  int ok = 0, drawn = 0, uncertain = 0;
+  cpu::CandidateScratch candidate_scratch;
+  int ok = 0, drawn = 0, uncertain = 0, nucleus = 0;
   for (int r = 0; r < rows; ++r) {
     const int got = first[r];
-    const int want = specs[r].expect == 1 ? -1 : cpu::sample_row(x.data() + (size_t)r * cols, cols, specs[r].spec, &scratch);
+    const float* row = x.data() + (size_t)r * cols;
+    const int want = specs[r].expect == 1 ? -1 : cpu::sample_row(row, cols, specs[r].spec, &scratch);
+    // The host emulation's S' (itself within the bound of sample_row's sum): the kernel's within twice it.
+    const int first_change = q.change_start[r];
+    double emulated = 0;
+    cpu::draw_row(row, cols, q.params.data() + (size_t)r * kDrawParams, q.change_meta.data() + 2 * first_change,
+                  q.change_vals.data() + 2 * first_change, q.change_start[r + 1] - first_change, &emulated);
+    const bool sum_ok = std::isnan(emulated) ? std::isnan(sums[r])
+                                             : std::fabs(sums[r] - emulated) <= (4.0 * cols + 4490) * 0x1p-53 * emulated;
     bool good;
-    if (specs[r].expect == 1) good = got == kDrawDeclined;
-    else if (specs[r].expect == 2) good = got == kDrawUncertain || got == want;
-    else good = got == want;
+    if (specs[r].expect == 1) {
+      good = got == kDrawDeclined;
+    } else if (specs[r].expect == 2) {
+      good = got == kDrawUncertain || got == want;
+    } else if (specs[r].expect == 3) {
+      // The top-p row from its candidates (host selection: select_candidates is tested on its own) and S'.
+      const int need = cpu::nucleus_need(specs[r].spec, cols, 256);
+      const int slots = std::min(cols, 2 * need + 64);
+      std::vector<int32_t> ids(slots);
+      std::vector<float> vals(slots);
+      std::vector<uint32_t> keys;
+      const int n = cpu::select_candidates_row(row, cols, need, slots, ids.data(), vals.data(), &keys);
+      std::vector<int32_t> changed;
+      cpu::changed_ids(specs[r].spec, &changed);
+      std::vector<float> changed_vals;
+      for (int32_t id : changed) changed_vals.push_back(row[id]);
+      const int picked = n > slots ? cpu::kNeedFullRow
+                                   : cpu::sample_nucleus_candidates(ids.data(), vals.data(), n, changed.data(),
+                                                                    changed_vals.data(), (int)changed.size(), cols,
+                                                                    specs[r].spec, sums[r], &candidate_scratch);
+      nucleus += picked >= 0;
+      good = got == kDrawSummed && (picked == cpu::kNeedFullRow || picked == want);
+    } else {
+      good = got == want;
+    }
+    if (!sum_ok && ok == r) report(false, fmt("draw row %d sum", r), fmt("%.17g vs emulated %.17g", sums[r], emulated));
+    good = good && sum_ok;
     drawn += got >= 0;
     uncertain += got == kDrawUncertain;
     if (!good && ok == r)
       report(false, fmt("draw row %d", r), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
     ok += good;
   }
-  report(ok == rows && drawn >= rows - 7, fmt("draw_rows %d rows x %d cols (min-p, bias, penalties, refusals, boundaries)", rows, cols),
-         fmt("%d of %d rows as sample_row; %d drawn, %d uncertain", ok, rows, drawn, uncertain));
+  const int sum_rows = (rows + 1) / 8;
+  report(ok == rows && drawn >= rows - sum_rows - 7 && nucleus >= sum_rows - 1,
+         fmt("draw_rows %d rows x %d cols (min-p, bias, penalties, refusals, boundaries, sum queries)", rows, cols),
+         fmt("%d of %d rows as sample_row; %d drawn, %d uncertain, %d top-p rows from candidates", ok, rows, drawn,
+             uncertain, nucleus));
   report(first == second, "draw_rows: the same launch twice gives the same answers", "");
 }
 

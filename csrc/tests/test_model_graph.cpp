@@ -823,6 +823,70 @@ int main() {
                edge_problem + st.message() +
                    fmt(" got %d, want %d (%llu uncertain, %llu whole)", edge_picked[2], edge_expect[2],
                        (unsigned long long)es.uncertain_draws, (unsigned long long)es.full_rows));
+        // Top-p with the draw on: row 2 (made peaked by its temperature, with min-p after the nucleus, a
+        // bias and penalties) is sampled from its candidates with the backend's sum of its weights; with
+        // top-p on the boundary between two nuclei it cannot be certified and is sampled whole.
+        {
+          double mean = 0, square = 0;
+          for (int i = 0; i < V; ++i) mean += row2[i] / V;
+          for (int i = 0; i < V; ++i) square += (row2[i] - mean) * (row2[i] - mean) / V;
+          const double peaked = std::max(std::sqrt(square) / 3, 1e-3);  // logits / T with a spread of about 3
+          cpu::SamplingBatch nucleus_batch = drawn_batch;
+          nucleus_batch.params[2].temperature = peaked;
+          nucleus_batch.params[2].top_p = 0.9;
+          cpu::SamplingBatch boundary_batch = edge_batch;
+          boundary_batch.params[2].temperature = peaked;
+          std::vector<double> w(static_cast<size_t>(V));
+          for (int i = 0; i < V; ++i) w[i] = cpu::exp_nonpositive((static_cast<double>(row2[i]) - top) / peaked);
+          std::vector<double> ranked = w;
+          std::sort(ranked.begin(), ranked.end(), std::greater<double>());
+          long double all = 0, leading = 0;
+          for (double x : w) all += x;
+          for (int r = 0; r < 3; ++r) leading += ranked[r];
+          boundary_batch.params[2].top_p = static_cast<double>(leading / all);  // p·S on the top three's mass
+          for (const bool on_boundary : {false, true}) {
+            const cpu::SamplingBatch& b = on_boundary ? boundary_batch : nucleus_batch;
+            DeviceRowSampler sampler_n;
+            sampler_n.set_draw(true);
+            std::vector<int32_t> n_picked(3, -9), n_expect(3, -8);
+            const std::string n_problem = b.check(V, &drawn_marks);
+            st = n_problem.empty() ? sampler_n.sample(m, 3, [&](int r) { return b.row(r); }, pool, n_picked.data())
+                                   : Status::Ok();
+            cpu::sample_rows(rows.data(), V, b, pool, &host_scratch, n_expect.data());
+            const DeviceSamplingStats& ns = sampler_n.stats();
+            const bool counted = on_boundary ? ns.nucleus_rows == 0 && ns.full_rows == 1
+                                             : ns.nucleus_rows == 1 && ns.full_rows == 0;
+            report(n_problem.empty() && st.ok() && n_picked == n_expect && counted && ns.candidate_rows == 2 &&
+                       ns.drawn_rows == 0,
+                   run->name + (on_boundary ? ": top-p on a boundary between nuclei is sampled whole, as sample_row samples it"
+                                            : ": a top-p row from its candidates and the backend's sum gets sample_row's token"),
+                   n_problem + st.message() +
+                       fmt(" got %d, want %d (%llu from the nucleus path, %llu whole)", n_picked[2], n_expect[2],
+                           (unsigned long long)ns.nucleus_rows, (unsigned long long)ns.full_rows));
+          }
+        }
+        // A flat top-p row (temperature 50: a nucleus larger than the candidates) misses; after each
+        // miss the sampler backs off for 1, 2, 4 ... steps: 10 calls try at calls 1, 3 and 6.
+        {
+          cpu::SamplingBatch flat = edge_batch;
+          flat.params[2].temperature = 50;
+          flat.params[2].top_p = 0.99;
+          DeviceRowSampler backing_off;
+          backing_off.set_draw(true);
+          std::vector<int32_t> f_picked(3, -9), f_expect(3, -8);
+          const std::string f_problem = flat.check(V, &drawn_marks);
+          cpu::sample_rows(rows.data(), V, flat, pool, &host_scratch, f_expect.data());
+          bool same = f_problem.empty();
+          for (int call = 0; same && call < 10; ++call) {
+            st = backing_off.sample(m, 3, [&](int r) { return flat.row(r); }, pool, f_picked.data());
+            same = st.ok() && f_picked == f_expect;
+          }
+          const DeviceSamplingStats& fs = backing_off.stats();
+          report(same && fs.nucleus_rows == 0 && fs.nucleus_misses == 3 && fs.full_rows == 10,
+                 run->name + ": flat top-p rows miss; the sampler backs off (tries at calls 1, 3, 6 of 10)",
+                 f_problem + st.message() + fmt(" %llu misses, %llu whole", (unsigned long long)fs.nucleus_misses,
+                                                (unsigned long long)fs.full_rows));
+        }
         // Refusals of a malformed draw request.
         DrawRequest dr;
         dr.params.assign(3 * static_cast<size_t>(kDrawParams), 0.0);
@@ -830,15 +894,17 @@ int main() {
         dr.change_meta = {5, kDrawChangeBias, 3, kDrawChangeBias};  // descending
         dr.change_vals = {1, 0, 1, 0};
         std::vector<int32_t> tokens;
-        const bool descending = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        std::vector<double> sums;
+        const bool descending = m.draw_logit_rows(dr, &tokens, &sums).code() == ErrorCode::kInvalidArgument;
         dr.change_meta = {5, kDrawChangeBias, V, kDrawChangeBias};
-        const bool outside = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        const bool outside = m.draw_logit_rows(dr, &tokens, &sums).code() == ErrorCode::kInvalidArgument;
         dr.change_meta = {5, kDrawChangeBias, 6, kDrawChangeBias};
         dr.params.pop_back();
-        const bool short_params = m.draw_logit_rows(dr, &tokens).code() == ErrorCode::kInvalidArgument;
+        const bool short_params = m.draw_logit_rows(dr, &tokens, &sums).code() == ErrorCode::kInvalidArgument;
         dr.params.push_back(0);
-        st = m.draw_logit_rows(dr, &tokens);  // no row has a query: all declined
-        report(descending && outside && short_params && st.ok() && tokens == std::vector<int32_t>(3, kDrawDeclined),
+        st = m.draw_logit_rows(dr, &tokens, &sums);  // no row has a query: all declined
+        report(descending && outside && short_params && st.ok() && tokens == std::vector<int32_t>(3, kDrawDeclined) &&
+                   sums.size() == 3 && std::isnan(sums[0]) && std::isnan(sums[2]),
                run->name + ": draw_logit_rows refuses malformed requests; rows without a query are declined", st.message());
       }
       // Refusals: an extra id outside the vocabulary, a row the step did not have, and reading after
@@ -854,8 +920,9 @@ int main() {
       after_host.params.assign(3 * static_cast<size_t>(kDrawParams), 0.0);
       after_host.change_start = {0, 0, 0, 0};
       std::vector<int32_t> after_tokens;
+      std::vector<double> after_sums;
       report(st.ok() && m.select_logit_candidates(req, &got).code() == ErrorCode::kInvalidArgument &&
-                 m.draw_logit_rows(after_host, &after_tokens).code() == ErrorCode::kInvalidArgument &&
+                 m.draw_logit_rows(after_host, &after_tokens, &after_sums).code() == ErrorCode::kInvalidArgument &&
                  m.download_logit_rows({0}, rows.data()).code() == ErrorCode::kInvalidArgument,
              run->name + ": nothing to read after a step whose logits went to the host", st.message());
 

@@ -62,7 +62,8 @@ export interface NativeGraphStats {
  * Where sampled rows were read (csrc/model/device_sampling.h): with the prefilter on (the default on
  * CUDA backends; GPTNEO_SAMPLING_PREFILTER=0 / =1 turn it off / on), greedy and top-k rows are sampled
  * from candidates the backend selects; with the device draw on too (GPTNEO_SAMPLING_DRAW=1,
- * experimental), temperature rows without top-k/top-p/typical-p are drawn where the logits are; the
+ * experimental), temperature rows without top-k/top-p/typical-p are drawn where the logits are, and
+ * top-p rows are sampled from their top candidates with the backend's sum of the row's weights; the
  * others come from whole rows downloaded. Every path gives the token the whole row would.
  */
 export interface NativeSamplingPrefilterStats {
@@ -77,6 +78,17 @@ export interface NativeSamplingPrefilterStats {
   drawnRows: number;
   /** Draws too close to a boundary between tokens to certify (those rows were downloaded whole). */
   uncertainDraws: number;
+  /**
+   * Top-p rows sampled from their candidates (with the device draw on); a top-p row whose nucleus the
+   * candidates could not decide (larger than they hold, or too close to call) is counted in fullRows.
+   */
+  nucleusRows: number;
+  /**
+   * Top-p rows tried that way that came back whole (a nucleus larger than the candidates, or too close
+   * to call; counted in fullRows too). After a step where every one tried missed, top-p rows are
+   * sampled whole for a few steps (1, 2, 4 … up to 64), so flat rows do not pay for the attempt.
+   */
+  nucleusMisses: number;
 }
 
 import type { NativeSamplingRows } from '../sampling/native-rows.js';

@@ -42,6 +42,7 @@ int main() {
   test_sampling(pools, rng);
   test_candidates(rng);
   test_device_draw(rng);
+  test_device_nucleus(rng);
   bool first = true;
   for (SimdLevel level : levels()) {
     std::printf("# level %s\n", simd_name(level));

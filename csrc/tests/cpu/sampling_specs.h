@@ -1,0 +1,78 @@
+// Rows and specs shared by the tests of the device's sampling (device_draw.cpp, device_nucleus.cpp).
+#pragma once
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "cpu/row_sampler.h"
+#include "tests/cpu/harness.h"
+
+namespace gptneo::cputest {
+
+using cpu::RowSampleSpec;
+using cpu::SamplingParams;
+
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Logits spread like a trained model's (sum of uniforms, sd ~3), or flat and narrow.
+inline std::vector<float> logit_row(Rng& rng, int n, int kind) {
+  std::vector<float> row(static_cast<size_t>(n));
+  for (float& v : row) {
+    if (kind == 0) {
+      double s = 0;
+      for (int i = 0; i < 4; ++i) s += rng.uniform(-0.5f, 0.5f);
+      v = static_cast<float>(s * 3 * 1.7320508);
+    } else {
+      v = rng.uniform(-2, 2);
+    }
+  }
+  return row;
+}
+
+struct DrawSpec {
+  RowSampleSpec spec;
+  std::vector<int32_t> bias_ids, seen_ids, count_ids, counts;
+  std::vector<double> bias_values;
+  void bind() {
+    spec.bias_ids = bias_ids.data();
+    spec.bias_values = bias_values.data();
+    spec.bias_count = static_cast<int>(bias_ids.size());
+    spec.seen_ids = seen_ids.data();
+    spec.seen_count = static_cast<int>(seen_ids.size());
+    spec.count_ids = count_ids.data();
+    spec.counts = counts.data();
+    spec.counts_count = static_cast<int>(count_ids.size());
+  }
+};
+
+// A spec the draw serves (a top-p row when the caller then sets top_p): temperature sampling, sometimes min-p, with bias and penalties aimed at the
+// row's top tokens and at random ones (ids distinct within each list; lists may share ids).
+inline void fill_draw_spec(Rng& rng, const std::vector<float>& row, int t, DrawSpec* s) {
+  const int V = static_cast<int>(row.size());
+  SamplingParams& p = s->spec.params;
+  const double temps[] = {0.7, 1, 1.4, 0.3};
+  p.temperature = temps[t % 4];
+  p.top_k = t % 5 == 0 ? V : 0;  // top-k at the vocabulary is off
+  p.min_p = t % 3 == 0 ? 0.05 : (t % 7 == 0 ? 0.3 : 0);
+  p.repetition_penalty = t % 2 ? 1.3 : 1;
+  p.presence_penalty = t % 3 == 1 ? 0.5 : 0;
+  p.frequency_penalty = t % 5 == 2 ? 0.25 : 0;
+  s->spec.u = static_cast<double>(rng() >> 11) * 0x1p-53;
+  const int top = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+  auto distinct = [&](std::vector<int32_t>* out, int count, bool with_top) {
+    if (with_top) out->push_back(top);
+    while (static_cast<int>(out->size()) < count) {
+      const int32_t id = rng.integer(0, V - 1);
+      if (std::find(out->begin(), out->end(), id) == out->end()) out->push_back(id);
+    }
+    std::sort(out->begin(), out->end());
+  };
+  distinct(&s->seen_ids, t % 9 == 0 ? 0 : 20, t % 2 == 1);
+  distinct(&s->count_ids, 6, t % 4 == 1);
+  for (size_t i = 0; i < s->count_ids.size(); ++i) s->counts.push_back(static_cast<int32_t>(i % 3));  // 0: skipped
+  distinct(&s->bias_ids, t % 4, false);
+  for (size_t i = 0; i < s->bias_ids.size(); ++i) s->bias_values.push_back(i % 2 ? -3 : 6);
+  s->bind();
+}
+
+}  // namespace gptneo::cputest
