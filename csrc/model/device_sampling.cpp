@@ -12,8 +12,7 @@ int32_t slots_for(int need, int vocab) { return need <= 0 ? 0 : std::min(vocab, 
 
 }  // namespace
 
-Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* drawn) {
-  const int V = model.config().vocab_size;
+bool DeviceRowSampler::build_draw_queries(int rows, int V) {
   DrawRequest& q = draw_request_;
   q.clear();
   bool any = false;
@@ -26,22 +25,29 @@ Status DeviceRowSampler::draw(GptNeoModel& model, int rows, int32_t* out, int* d
         q.add_row_without_query();
       } else if (cpu::sum_query(specs_[r], V, &q, &draw_scratch_)) {
         nucleus_[r] = 1;
+        request_.need[r] = need;
         any = true;
       }
     } else {
       any = cpu::draw_query(specs_[r], V, &q, &draw_scratch_) || any;
     }
   }
-  if (!any) return Status::Ok();
-  GN_RETURN_IF_ERROR(model.draw_logit_rows(q, &drawn_, &sums_));
+  return any;
+}
+
+Status DeviceRowSampler::read_draws(int rows, int V, int32_t* out, int* drawn) {
+  const DrawRequest& q = draw_request_;
   for (int r = 0; r < rows; ++r) {
     if (!q.has_query(r)) continue;
     if (drawn_[r] >= V) return Internal("the device draw answered token " + std::to_string(drawn_[r]) + " for row " +
                                         std::to_string(r) + ", outside the vocabulary");
     if (nucleus_[r]) {
-      if (drawn_[r] == kDrawSummed) request_.need[r] = cpu::nucleus_need(specs_[r], V, kNucleusCandidates);
-      else if (drawn_[r] != kDrawDeclined) return Internal("the device answered a sum query with " + std::to_string(drawn_[r]));
-      else nucleus_[r] = 0;  // NaN or +Infinity: sampled whole
+      if (drawn_[r] != kDrawSummed && drawn_[r] != kDrawDeclined)
+        return Internal("the device answered a sum query with " + std::to_string(drawn_[r]));
+      if (drawn_[r] == kDrawDeclined) {  // NaN or +Infinity: sampled whole (its candidates go unused)
+        nucleus_[r] = 0;
+        request_.need[r] = 0;
+      }
     } else if (drawn_[r] >= 0) {
       out[r] = drawn_[r];
       ++*drawn;
@@ -63,8 +69,8 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
     request_.need[r] = cpu::candidate_need(specs_[r], V);
   }
   std::fill(out, out + rows, cpu::kNeedFullRow);
-  int drawn = 0;
-  if (draw_) GN_RETURN_IF_ERROR(draw(model, rows, out, &drawn));  // may give top-p rows a need
+  // The draw's queries first: they give the top-p rows they serve a candidate need.
+  const bool any_draw = draw_ && build_draw_queries(rows, V);
   if (nucleus_skip_ > 0) --nucleus_skip_;
   request_.out_start.assign(1, 0);
   request_.extra_start.assign(1, 0);
@@ -78,9 +84,13 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
     request_.out_start.push_back(request_.out_start.back() + slots_for(need, V));
     request_.extra_start.push_back(static_cast<int32_t>(request_.extra_ids.size()));
   }
-  int nucleus = 0;
+  // One round trip for both: the draw and the candidates launched back to back.
+  if (any_draw || any)
+    GN_RETURN_IF_ERROR(model.query_logit_rows(any_draw ? &draw_request_ : nullptr, &drawn_, &sums_,
+                                              any ? &request_ : nullptr, &candidates_));
+  int drawn = 0, nucleus = 0;
+  if (any_draw) GN_RETURN_IF_ERROR(read_draws(rows, V, out, &drawn));
   if (any) {
-    GN_RETURN_IF_ERROR(model.select_logit_candidates(request_, &candidates_));
     if (candidate_scratch_.size() < static_cast<size_t>(pool.size())) candidate_scratch_.resize(pool.size());
     const CandidateRows& c = candidates_;
     pool.run(rows, [&](int r, int worker) {

@@ -9,7 +9,8 @@
 // sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
 // alone, candidates that decide nothing, more ties than the slots hold, a nucleus past the candidates,
 // draws or nuclei too close to a boundary to certify) are downloaded whole and sampled by
-// cpu::sample_row. Either way each row gets the token sample_row would pick from its whole row.
+// cpu::sample_row. Either way each row gets the token sample_row would pick from its whole row. The draw's
+// queries and the candidates go in one round trip (GptNeoModel::query_logit_rows); whole rows in a second.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -51,9 +52,12 @@ class DeviceRowSampler {
   void set_draw(bool on) { draw_ = on; }
 
  private:
-  // The device draw for the rows it serves (their out[r] set; *drawn counts them), and the sum queries
-  // of top-p rows (nucleus_[r] set, request_.need[r] given, sums_[r] their S').
-  Status draw(GptNeoModel& model, int rows, int32_t* out, int* drawn);
+  // The device draw's queries for the rows it serves, and sum queries for top-p rows (nucleus_[r] set,
+  // request_.need[r] given); returns whether any row has one.
+  bool build_draw_queries(int rows, int vocab);
+  // Its answers: drawn tokens into out (*drawn counts them); a declined sum query takes its row off
+  // the nucleus path (sums_[r] is the S' of the others).
+  Status read_draws(int rows, int vocab, int32_t* out, int* drawn);
 
   std::vector<cpu::RowSampleSpec> specs_;
   CandidateRequest request_;  // its extras: each row's changed ids (cpu::changed_ids)

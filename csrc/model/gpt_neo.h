@@ -181,6 +181,10 @@ class GptNeoModel {
   // one download of R words and R sums): tokens [R] get a token, kDrawUncertain, kDrawDeclined or
   // (a sum query) kDrawSummed; sums [R] each row's weight sum S' (NaN when declined).
   Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums);
+  // Both at once, either may be null: the draw and the candidates launched back to back, one
+  // synchronisation, then both answers downloaded (what a step whose rows need both pays once).
+  Status query_logit_rows(const DrawRequest* draw, std::vector<int32_t>* tokens, std::vector<double>* sums,
+                          const CandidateRequest* candidates, CandidateRows* rows);
   Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
   // download_logit_rows into the model's own host block (Backend::alloc_host: page-locked on CUDA, so
   // the copy runs at the bus rate); *out is valid until the next call or step.
@@ -255,9 +259,23 @@ class GptNeoModel {
   int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
   size_t candidates_capacity_ = 0;
   std::vector<int32_t> candidate_staging_;
+  struct CandidateAnswer {
+    int rows = 0;
+    size_t slots = 0, extras = 0, at = 0;  // the answer's words start at candidates_ + at
+  } candidate_answer_;                      // what the last launch_candidates left to collect
   void* draws_ = nullptr;         // draw_logit_rows' query and tokens (backend memory)
   size_t draws_capacity_ = 0;     // in bytes
   std::vector<uint8_t> draw_staging_;
+  struct DrawAnswer {
+    int rows = 0;
+    size_t sums_at = 0, tokens_at = 0;  // byte offsets in draws_
+  } draw_answer_;                       // what the last launch_draw left to collect
+  // The halves of select_logit_candidates and draw_logit_rows: validate, upload, launch; then (after a
+  // synchronisation) download the answer.
+  Status launch_candidates(const CandidateRequest& req);
+  Status collect_candidates(CandidateRows* out);
+  Status launch_draw(const DrawRequest& req);
+  Status collect_draw(std::vector<int32_t>* tokens, std::vector<double>* sums);
   Status check_logit_rows(const std::vector<int32_t>& rows) const;  // rows of the last kBackendLogits step
   Status copy_logit_rows(const std::vector<int32_t>& rows, float* out);  // (checked rows) → out
   float* host_rows_ = nullptr;    // read_logit_rows' block (Backend::alloc_host)

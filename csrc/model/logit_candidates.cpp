@@ -19,6 +19,12 @@ bool valid_offsets(const std::vector<int32_t>& offsets, int rows, size_t limit) 
 }  // namespace
 
 Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, CandidateRows* out) {
+  GN_RETURN_IF_ERROR(launch_candidates(req));
+  GN_RETURN_IF_ERROR(backend_->synchronize());
+  return collect_candidates(out);
+}
+
+Status GptNeoModel::launch_candidates(const CandidateRequest& req) {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) for candidates");
   GN_CHECK_ARG(req.need.size() == static_cast<size_t>(R), "candidate need must have one entry per logit row");
@@ -63,13 +69,19 @@ Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, Candida
   args.vals = reinterpret_cast<float*>(d_result + R + slots);
   args.extra_vals = reinterpret_cast<float*>(d_result + R + 2 * slots);
   GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, args));
-  GN_RETURN_IF_ERROR(backend_->synchronize());
+  candidate_answer_ = {R, slots, extras, query};
+  return Status::Ok();
+}
+
+Status GptNeoModel::collect_candidates(CandidateRows* out) {
+  const CandidateAnswer& a = candidate_answer_;
+  const size_t result = static_cast<size_t>(a.rows) + 2 * a.slots + a.extras;
   // Straight into the caller's block, which keeps its capacity from step to step.
   out->words.resize(result);
-  out->rows = R;
-  out->slots = slots;
-  out->extras = extras;
-  return backend_->download(out->words.data(), d_result, result * sizeof(int32_t));
+  out->rows = a.rows;
+  out->slots = a.slots;
+  out->extras = a.extras;
+  return backend_->download(out->words.data(), candidates_ + a.at, result * sizeof(int32_t));
 }
 
 Status GptNeoModel::check_logit_rows(const std::vector<int32_t>& rows) const {

@@ -20,6 +20,22 @@ void append(const std::vector<T>& v, std::vector<uint8_t>* out) {
 }  // namespace
 
 Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums) {
+  GN_RETURN_IF_ERROR(launch_draw(req));
+  GN_RETURN_IF_ERROR(backend_->synchronize());
+  return collect_draw(tokens, sums);
+}
+
+Status GptNeoModel::query_logit_rows(const DrawRequest* draw, std::vector<int32_t>* tokens, std::vector<double>* sums,
+                                     const CandidateRequest* candidates, CandidateRows* rows) {
+  if (draw) GN_RETURN_IF_ERROR(launch_draw(*draw));
+  if (candidates) GN_RETURN_IF_ERROR(launch_candidates(*candidates));
+  GN_RETURN_IF_ERROR(backend_->synchronize());
+  if (draw) GN_RETURN_IF_ERROR(collect_draw(tokens, sums));
+  if (candidates) GN_RETURN_IF_ERROR(collect_candidates(rows));
+  return Status::Ok();
+}
+
+Status GptNeoModel::launch_draw(const DrawRequest& req) {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) to draw from");
   GN_CHECK_ARG(req.params.size() == static_cast<size_t>(R) * kDrawParams,
@@ -70,13 +86,19 @@ Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>
   args.sums = reinterpret_cast<double*>(base + sums_at);
   args.tokens = reinterpret_cast<int32_t*>(base + tokens_at);
   GN_RETURN_IF_ERROR(backend_->draw_rows(logits_, args));
-  GN_RETURN_IF_ERROR(backend_->synchronize());
-  draw_staging_.resize(bytes - sums_at);
-  GN_RETURN_IF_ERROR(backend_->download(draw_staging_.data(), args.sums, bytes - sums_at));
-  sums->resize(static_cast<size_t>(R));
-  tokens->resize(static_cast<size_t>(R));
-  std::memcpy(sums->data(), draw_staging_.data(), static_cast<size_t>(R) * sizeof(double));
-  std::memcpy(tokens->data(), draw_staging_.data() + (tokens_at - sums_at), static_cast<size_t>(R) * sizeof(int32_t));
+  draw_answer_ = {R, sums_at, tokens_at};
+  return Status::Ok();
+}
+
+Status GptNeoModel::collect_draw(std::vector<int32_t>* tokens, std::vector<double>* sums) {
+  const DrawAnswer& a = draw_answer_;
+  const size_t R = static_cast<size_t>(a.rows), bytes = a.tokens_at + R * sizeof(int32_t) - a.sums_at;
+  draw_staging_.resize(bytes);
+  GN_RETURN_IF_ERROR(backend_->download(draw_staging_.data(), static_cast<uint8_t*>(draws_) + a.sums_at, bytes));
+  sums->resize(R);
+  tokens->resize(R);
+  std::memcpy(sums->data(), draw_staging_.data(), R * sizeof(double));
+  std::memcpy(tokens->data(), draw_staging_.data() + (a.tokens_at - a.sums_at), R * sizeof(int32_t));
   return Status::Ok();
 }
 
