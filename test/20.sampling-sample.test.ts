@@ -207,6 +207,15 @@ describe('20.sampling sampleToken', () => {
       assert.deepEqual(drawn, [0, 1, 2, 3, 0]);
     });
 
+    it('walks a top-p nucleus in increasing id order (as a multinomial over the vocabulary), not by rank', () => {
+      // Nucleus of 0.7 over [0.25, 0.1, 0.5, 0.15]: tokens 2 (0.5) and 0 (0.25), renormalized to 2/3 and 1/3.
+      // By id, token 0 owns [0, 1/3) and token 2 [1/3, 1); by rank token 2 would own [0, 2/3).
+      const logits = fromProbs([0.25, 0.1, 0.5, 0.15]);
+      const state = historyState([], [], replay([0.2, 0.3, 0.34, 0.9]));
+      const opts = options({ topP: 0.7 }, 4);
+      assert.deepEqual(Array.from({ length: 4 }, () => sampleToken(logits, opts, state)), [0, 0, 2, 2]);
+    });
+
     it('matches the probabilities over many seeded draws (within 5 binomial standard deviations)', () => {
       const probs = [0.5, 0.3, 0.2];
       const logits = fromProbs(probs);
