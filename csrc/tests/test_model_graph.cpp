@@ -902,10 +902,17 @@ int main() {
         dr.params.pop_back();
         const bool short_params = m.draw_logit_rows(dr, &tokens, &sums).code() == ErrorCode::kInvalidArgument;
         dr.params.push_back(0);
+        // Both at once: a malformed draw refuses the whole query, candidates and all.
+        dr.change_meta = {5, kDrawChangeBias, 3, kDrawChangeBias};
+        CandidateRows both_rows;
+        const bool both_refused =
+            m.query_logit_rows(&dr, &tokens, &sums, &req, &both_rows).code() == ErrorCode::kInvalidArgument;
+        dr.change_meta = {5, kDrawChangeBias, 6, kDrawChangeBias};
         st = m.draw_logit_rows(dr, &tokens, &sums);  // no row has a query: all declined
-        report(descending && outside && short_params && st.ok() && tokens == std::vector<int32_t>(3, kDrawDeclined) &&
-                   sums.size() == 3 && std::isnan(sums[0]) && std::isnan(sums[2]),
-               run->name + ": draw_logit_rows refuses malformed requests; rows without a query are declined", st.message());
+        report(descending && outside && short_params && both_refused && st.ok() &&
+                   tokens == std::vector<int32_t>(3, kDrawDeclined) && sums.size() == 3 && std::isnan(sums[0]) &&
+                   std::isnan(sums[2]),
+               run->name + ": draw_logit_rows (and query_logit_rows with it) refuses malformed requests; rows without a query are declined", st.message());
       }
       // Refusals: an extra id outside the vocabulary, a row the step did not have, and reading after
       // a step whose logits went to the host.
