@@ -181,7 +181,7 @@ class GptNeoModel {
   // one download of R words and R sums): tokens [R] get a token, kDrawUncertain, kDrawDeclined or
   // (a sum query) kDrawSummed; sums [R] each row's weight sum S' (NaN when declined).
   Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums);
-  // Both at once, either may be null: the draw and the candidates launched back to back, one
+  // Both at once, either may be null: both queries uploaded, both kernels launched back to back, one
   // synchronisation, then both answers downloaded (what a step whose rows need both pays once).
   Status query_logit_rows(const DrawRequest* draw, std::vector<int32_t>* tokens, std::vector<double>* sums,
                           const CandidateRequest* candidates, CandidateRows* rows);
@@ -270,11 +270,14 @@ class GptNeoModel {
     int rows = 0;
     size_t sums_at = 0, tokens_at = 0;  // byte offsets in draws_
   } draw_answer_;                       // what the last launch_draw left to collect
-  // The halves of select_logit_candidates and draw_logit_rows: validate, upload, launch; then (after a
-  // synchronisation) download the answer.
-  Status launch_candidates(const CandidateRequest& req);
+  CandidateArgs candidate_args_;  // the last uploaded candidate query's kernel arguments
+  DrawArgs draw_args_;            // the last uploaded draw query's kernel arguments
+  // The parts of select_logit_candidates and draw_logit_rows: validate and upload the query (filling
+  // candidate_args_ / draw_args_ for the kernel); then, after the kernel and a synchronisation,
+  // download the answer.
+  Status upload_candidate_query(const CandidateRequest& req);
   Status collect_candidates(CandidateRows* out);
-  Status launch_draw(const DrawRequest& req);
+  Status upload_draw_query(const DrawRequest& req);
   Status collect_draw(std::vector<int32_t>* tokens, std::vector<double>* sums);
   Status check_logit_rows(const std::vector<int32_t>& rows) const;  // rows of the last kBackendLogits step
   Status copy_logit_rows(const std::vector<int32_t>& rows, float* out);  // (checked rows) → out

@@ -19,12 +19,13 @@ bool valid_offsets(const std::vector<int32_t>& offsets, int rows, size_t limit) 
 }  // namespace
 
 Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, CandidateRows* out) {
-  GN_RETURN_IF_ERROR(launch_candidates(req));
+  GN_RETURN_IF_ERROR(upload_candidate_query(req));
+  GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, candidate_args_));
   GN_RETURN_IF_ERROR(backend_->synchronize());
   return collect_candidates(out);
 }
 
-Status GptNeoModel::launch_candidates(const CandidateRequest& req) {
+Status GptNeoModel::upload_candidate_query(const CandidateRequest& req) {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) for candidates");
   GN_CHECK_ARG(req.need.size() == static_cast<size_t>(R), "candidate need must have one entry per logit row");
@@ -57,7 +58,8 @@ Status GptNeoModel::launch_candidates(const CandidateRequest& req) {
   GN_RETURN_IF_ERROR(backend_->upload(candidates_, candidate_staging_.data(), query * sizeof(int32_t)));
 
   int32_t* d_result = candidates_ + query;
-  CandidateArgs args;
+  CandidateArgs& args = candidate_args_;
+  args = CandidateArgs();
   args.rows = R;
   args.cols = V;
   args.need = candidates_;
@@ -68,7 +70,6 @@ Status GptNeoModel::launch_candidates(const CandidateRequest& req) {
   args.ids = d_result + R;
   args.vals = reinterpret_cast<float*>(d_result + R + slots);
   args.extra_vals = reinterpret_cast<float*>(d_result + R + 2 * slots);
-  GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, args));
   candidate_answer_ = {R, slots, extras, query};
   return Status::Ok();
 }

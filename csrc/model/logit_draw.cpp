@@ -20,22 +20,26 @@ void append(const std::vector<T>& v, std::vector<uint8_t>* out) {
 }  // namespace
 
 Status GptNeoModel::draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums) {
-  GN_RETURN_IF_ERROR(launch_draw(req));
+  GN_RETURN_IF_ERROR(upload_draw_query(req));
+  GN_RETURN_IF_ERROR(backend_->draw_rows(logits_, draw_args_));
   GN_RETURN_IF_ERROR(backend_->synchronize());
   return collect_draw(tokens, sums);
 }
 
 Status GptNeoModel::query_logit_rows(const DrawRequest* draw, std::vector<int32_t>* tokens, std::vector<double>* sums,
                                      const CandidateRequest* candidates, CandidateRows* rows) {
-  if (draw) GN_RETURN_IF_ERROR(launch_draw(*draw));
-  if (candidates) GN_RETURN_IF_ERROR(launch_candidates(*candidates));
+  // Both queries up before either kernel (an upload waits for the stream), then both kernels.
+  if (draw) GN_RETURN_IF_ERROR(upload_draw_query(*draw));
+  if (candidates) GN_RETURN_IF_ERROR(upload_candidate_query(*candidates));
+  if (draw) GN_RETURN_IF_ERROR(backend_->draw_rows(logits_, draw_args_));
+  if (candidates) GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, candidate_args_));
   GN_RETURN_IF_ERROR(backend_->synchronize());
   if (draw) GN_RETURN_IF_ERROR(collect_draw(tokens, sums));
   if (candidates) GN_RETURN_IF_ERROR(collect_candidates(rows));
   return Status::Ok();
 }
 
-Status GptNeoModel::launch_draw(const DrawRequest& req) {
+Status GptNeoModel::upload_draw_query(const DrawRequest& req) {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) to draw from");
   GN_CHECK_ARG(req.params.size() == static_cast<size_t>(R) * kDrawParams,
@@ -76,7 +80,8 @@ Status GptNeoModel::launch_draw(const DrawRequest& req) {
   }
   uint8_t* base = static_cast<uint8_t*>(draws_);
   GN_RETURN_IF_ERROR(backend_->upload(base, draw_staging_.data(), query));
-  DrawArgs args;
+  DrawArgs& args = draw_args_;
+  args = DrawArgs();
   args.rows = R;
   args.cols = V;
   args.params = reinterpret_cast<const double*>(base);
@@ -85,7 +90,6 @@ Status GptNeoModel::launch_draw(const DrawRequest& req) {
   args.change_meta = args.change_start + R + 1;
   args.sums = reinterpret_cast<double*>(base + sums_at);
   args.tokens = reinterpret_cast<int32_t*>(base + tokens_at);
-  GN_RETURN_IF_ERROR(backend_->draw_rows(logits_, args));
   draw_answer_ = {R, sums_at, tokens_at};
   return Status::Ok();
 }
