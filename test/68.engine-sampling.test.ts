@@ -126,6 +126,16 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
     assert.ok(nucleus >= rowsOf(3) - 2, `the peaked top-p request's rows came from candidates (${nucleus} of ${rowsOf(3)})`);
     assert.ok(whole >= rowsOf(2), `the flat top-p request's rows were sampled whole (${whole} whole rows)`);
     assert.equal(after.candidateRows, before.candidateRows, 'no candidate rows here');
+    // The flat request's nucleus reached past its candidates every step: their count doubled to the most.
+    assert.equal(after.nucleusCandidates, 2048, 'the top-p rows\' candidates grew to 2048');
+    // 64 steps where no nucleus reaches past them halve it again (the peaked request alone, same tokens).
+    const [prompt, peaked] = drawRequests[3]!;
+    const long = { ...peaked, maxNewTokens: 70, ignoreEos: true };
+    const typescriptLong = await withSampler('typescript', () => model.generate(prompt, long));
+    const nativeLong = await withEnv({ GPTNEO_SAMPLING_PREFILTER: '1', GPTNEO_SAMPLING_DRAW: '1' },
+      () => withSampler('native', () => model.generate(prompt, long)));
+    assert.deepEqual(nativeLong.tokenIds, typescriptLong.tokenIds, 'the peaked request alone');
+    assert.equal(model.info().samplingPrefilter!.nucleusCandidates, 1024, 'halved after 64 steps within the candidates');
   });
 
   it('a request alone gives the same tokens as in the crowd, with the native sampler', async function () {

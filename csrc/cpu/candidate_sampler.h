@@ -50,7 +50,8 @@ int nucleus_need(const RowSampleSpec& spec, int vocab, int candidates);
 
 // sample_candidates for such a row, given row_total, the device's sum of the row's weights (its
 // draw kernel's sum query, cpu/device_draw.h): the token sample_row returns when the candidates
-// decide the nucleus (cpu/nucleus_bound.h), else kNeedFullRow.
+// decide the nucleus (cpu/nucleus_bound.h), else kNucleusPastCandidates (the nucleus reaches past
+// them) or kNeedFullRow.
 int sample_nucleus_candidates(const int32_t* sel_ids, const float* sel_vals, int sel_count, const int32_t* changed,
                               const float* changed_vals, int changed_count, int vocab, const RowSampleSpec& spec,
                               double row_total, CandidateScratch* scratch);

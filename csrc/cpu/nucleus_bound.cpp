@@ -33,10 +33,10 @@ int certified_nucleus(int32_t* ids, int count, const double* weights, double out
       break;
     }
     before = after;
-    if (end == 1) return kNeedFullRow;  // the candidates' mass does not reach the limit
+    if (end == 1) return kNucleusPastCandidates;  // the candidates' mass does not reach the limit
   }
   // The nucleus is ids[count - kept, count), its last-ranked token first.
-  if (!(weights[ids[count - kept]] > outside * (1 + 0x1p-40))) return kNeedFullRow;  // a token outside could rank inside
+  if (!(weights[ids[count - kept]] > outside * (1 + 0x1p-40))) return kNucleusPastCandidates;  // a token outside could rank inside
   std::copy(ids + count - kept, ids + count, ids);
   sort_distinct_ids(ids, kept);
   return kept;

@@ -23,16 +23,22 @@
 // the j-th token outweighs every token outside the candidates by a relative 2^-40: those have a logit
 // below the candidates' threshold, so their weight is at most e^((threshold - max) / T) (within an
 // ulp or two of monotone), and the top j of the whole ranking are the candidates' top j.
-// Otherwise the row is sampled whole (kNeedFullRow).
+// Otherwise the row is sampled whole: kNucleusPastCandidates when the nucleus reaches past the
+// candidates (more of them could decide it), kNeedFullRow when it is too close to call.
 #pragma once
 #include <cstdint>
 
 namespace gptneo::cpu {
 
+// The candidates' leading mass falls short of p·S', or their nucleus would end at a weight a token
+// outside them may reach: the nucleus extends past the candidates.
+constexpr int kNucleusPastCandidates = -6;
+
 // ids[0..count): the candidates (indices into weights, ascending, weights > 0). `outside`: the
 // largest weight a token outside the candidates can have. row_total: the device's sum of the row's
 // weights (S'); vocab: V. Returns j and leaves the nucleus in ids[0..j) in increasing order, or
-// kNeedFullRow (cpu/row_sampler.h) when the candidates do not decide it. `margin_scale` multiplies δ
+// kNucleusPastCandidates / kNeedFullRow (cpu/row_sampler.h) when the candidates do not decide it (no
+// sum, top-p off: kNeedFullRow). `margin_scale` multiplies δ
 // (1 in use; tests set 0 to show that the margin is what keeps it exact).
 int certified_nucleus(int32_t* ids, int count, const double* weights, double outside, double top_p,
                       double row_total, int vocab, double margin_scale = 1);

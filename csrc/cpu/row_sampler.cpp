@@ -196,7 +196,7 @@ int sample_nucleus_of(const float* logits, int n, int vocab, const RowSampleSpec
   // The largest weight a token outside the candidates can have: its logit is below the threshold.
   const double outside = exp_nonpositive((static_cast<double>(threshold) - max) / p.temperature);
   int count = certified_nucleus(ids, weighed.kept, weights, outside, p.top_p, row_total, vocab);
-  if (count < 0) return kNeedFullRow;
+  if (count < 0) return count;  // kNeedFullRow or kNucleusPastCandidates
   double total = sum_weights(ids, count, weights);
   count = filter_after_nucleus(ids, count, weights, p, scratch, &total);
   return draw_candidate(ids, count, weights, total, spec.u);

@@ -76,7 +76,7 @@ int sample_row_of(const float* logits, int n, int vocab, const RowSampleSpec& sp
 // every token whose logit is >= `threshold` (finite) and every id the spec's lists name, given the
 // whole row's weight sum as the device computed it (row_total: cpu/nucleus_bound.h bounds how far it
 // may be from sample_row's). Returns an index into the row when the candidates decide the nucleus
-// (certified_nucleus), else kNeedFullRow.
+// (certified_nucleus), else kNucleusPastCandidates (more candidates could) or kNeedFullRow.
 int sample_nucleus_of(const float* logits, int n, int vocab, const RowSampleSpec& spec, float threshold,
                       double row_total, RowSamplerScratch* scratch);
 

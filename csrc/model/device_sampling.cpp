@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "cpu/nucleus_bound.h"
+
 namespace gptneo {
 
 namespace {
@@ -12,6 +14,24 @@ int32_t slots_for(int need, int vocab) { return need <= 0 ? 0 : std::min(vocab, 
 
 }  // namespace
 
+void DeviceRowSampler::adapt_nucleus(int tried, int served, int past, int vocab) {
+  if (tried == 0) return;
+  const bool can_grow = nucleus_candidates_ * 2 <= kNucleusCandidatesMost && nucleus_candidates_ * 2 < vocab / 4;
+  if (past > 0) steps_within_candidates_ = 0;
+  if (past > 0 && can_grow) {
+    nucleus_candidates_ *= 2;  // retry at once with more
+  } else if (served == 0) {
+    nucleus_skip_ = nucleus_backoff_;
+    nucleus_backoff_ = std::min(64, 2 * nucleus_backoff_);
+  }
+  if (served > 0) nucleus_backoff_ = 1;
+  if (past == 0 && ++steps_within_candidates_ >= 64 && nucleus_candidates_ > kNucleusCandidatesLeast) {
+    nucleus_candidates_ /= 2;
+    steps_within_candidates_ = 0;
+  }
+  stats_.nucleus_candidates = nucleus_candidates_;
+}
+
 bool DeviceRowSampler::build_draw_queries(int rows, int V) {
   DrawRequest& q = draw_request_;
   q.clear();
@@ -19,7 +39,7 @@ bool DeviceRowSampler::build_draw_queries(int rows, int V) {
   for (int r = 0; r < rows; ++r) {
     if (request_.need[r] > 0) {
       q.add_row_without_query();  // the candidates serve it
-    } else if (const int need = cpu::nucleus_need(specs_[r], V, kNucleusCandidates); need > 0) {
+    } else if (const int need = cpu::nucleus_need(specs_[r], V, nucleus_candidates_); need > 0) {
       // A top-p row: the device sums its weights, the candidates hold its nucleus (unless backing off).
       if (nucleus_skip_ > 0) {
         q.add_row_without_query();
@@ -106,18 +126,18 @@ Status DeviceRowSampler::sample(GptNeoModel& model, int rows, const std::functio
                                         c.extra_vals() + e, extras, V, specs_[r], &candidate_scratch_[worker]);
       }
     });
-    int tried = 0;
+    int tried = 0, past = 0;
     for (int r = 0; r < rows; ++r) {
-      tried += nucleus_[r];
-      nucleus += nucleus_[r] && out[r] != cpu::kNeedFullRow;
+      if (!nucleus_[r]) continue;
+      ++tried;
+      if (out[r] == cpu::kNucleusPastCandidates) {
+        ++past;
+        out[r] = cpu::kNeedFullRow;
+      }
+      nucleus += out[r] != cpu::kNeedFullRow;
     }
     stats_.nucleus_misses += static_cast<uint64_t>(tried - nucleus);
-    if (tried > 0 && nucleus == 0) {
-      nucleus_skip_ = nucleus_backoff_;
-      nucleus_backoff_ = std::min(64, 2 * nucleus_backoff_);
-    } else if (nucleus > 0) {
-      nucleus_backoff_ = 1;
-    }
+    adapt_nucleus(tried, nucleus, past, V);
   }
   full_rows_.clear();
   for (int r = 0; r < rows; ++r)

@@ -5,8 +5,8 @@
 // with the device draw on (set_draw), the rows whose token depends on the whole row but on no
 // reordering of it (temperature sampling without top-k, top-p or typical-p; min-p allowed) are drawn
 // where the logits are (Backend::draw_rows, cpu/device_draw.h), one word per row coming back, and
-// top-p rows without top-k are sampled from their top kNucleusCandidates candidates with the device's
-// sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
+// top-p rows without top-k are sampled from their top candidates (256 to 2048, adapted step by step)
+// with the device's sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
 // alone, candidates that decide nothing, more ties than the slots hold, a nucleus past the candidates,
 // draws or nuclei too close to a boundary to certify) are downloaded whole and sampled by
 // cpu::sample_row. Either way each row gets the token sample_row would pick from its whole row. The draw's
@@ -32,12 +32,16 @@ struct DeviceSamplingStats {
   uint64_t uncertain_draws = 0; // draws the device could not certify (then downloaded whole)
   uint64_t nucleus_rows = 0;    // top-p rows sampled from their candidates and the device's sum
   uint64_t nucleus_misses = 0;  // top-p rows tried that way whose candidates did not decide them (sampled whole)
+  int nucleus_candidates = 0;   // the top-p rows' candidate count now (0 before the first)
 };
 
 // Candidates fetched for a top-p row beyond the ids its bias and penalties change: a trained model's
-// nucleus at p = 0.9 is usually a few to a few hundred tokens; a larger one is sampled whole. (Slots
-// per row: 2 x need + 64, about 4.6 KB back instead of 201 KB.)
-constexpr int kNucleusCandidates = 256;
+// nucleus at p = 0.9 is usually a few to a few hundred tokens. The sampler starts at the least and
+// doubles (up to the most, and below a quarter of the vocabulary) after a step where a nucleus reached
+// past its candidates; it halves after 64 steps without. (Slots per row: 2 x need + 64: about 4.6 KB back
+// per row at 256, 33 KB at 2048, instead of 201 KB.)
+constexpr int kNucleusCandidatesLeast = 256;
+constexpr int kNucleusCandidatesMost = 2048;
 
 class DeviceRowSampler {
  public:
@@ -69,11 +73,17 @@ class DeviceRowSampler {
   std::vector<int32_t> drawn_;
   std::vector<double> sums_;
   std::vector<uint8_t> nucleus_;
-  // Flat rows (a nucleus far larger than the candidates: an untrained model, a high temperature) miss
-  // every step and would pay two small round trips each for nothing: after a step where every top-p
-  // row tried missed, the next nucleus_backoff_ steps sample top-p rows whole (doubling up to 64).
+  // Flat rows (a nucleus far larger than the most candidates: an untrained model, a high temperature)
+  // miss every step and would pay for the query each time for nothing: after a step where every top-p
+  // row tried missed and the candidates cannot grow, the next nucleus_backoff_ steps sample top-p rows
+  // whole (doubling up to 64).
   int nucleus_skip_ = 0;
   int nucleus_backoff_ = 1;
+  int nucleus_candidates_ = kNucleusCandidatesLeast;
+  int steps_within_candidates_ = 0;  // steps since a nucleus last reached past its candidates
+  // After a step's top-p rows: tried of them went the nucleus path, served were decided, past reached
+  // past their candidates. Grows, shrinks or backs off (above).
+  void adapt_nucleus(int tried, int served, int past, int vocab);
   std::vector<cpu::CandidateScratch> candidate_scratch_;
   std::vector<cpu::RowSamplerScratch> row_scratch_;
   DeviceSamplingStats stats_;

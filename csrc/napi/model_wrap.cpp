@@ -279,6 +279,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     prefilter.Set("uncertainDraws", static_cast<double>(ds.uncertain_draws));
     prefilter.Set("nucleusRows", static_cast<double>(ds.nucleus_rows));
     prefilter.Set("nucleusMisses", static_cast<double>(ds.nucleus_misses));
+    prefilter.Set("nucleusCandidates", ds.nucleus_candidates);
     o.Set("samplingPrefilter", prefilter);
     const std::vector<std::string> switches = holder_->model->backend().experimental_switches();
     Napi::Array on = Napi::Array::New(env, switches.size());

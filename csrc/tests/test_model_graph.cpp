@@ -865,8 +865,9 @@ int main() {
                            (unsigned long long)ns.nucleus_rows, (unsigned long long)ns.full_rows));
           }
         }
-        // A flat top-p row (temperature 50: a nucleus larger than the candidates) misses; after each
-        // miss the sampler backs off for 1, 2, 4 ... steps: 10 calls try at calls 1, 3 and 6.
+        // A flat top-p row (temperature 50: a nucleus larger than the candidates, which cannot grow over
+        // this 320-token vocabulary) misses; after each miss the sampler backs off for 1, 2, 4 ... steps:
+        // 10 calls try at calls 1, 3 and 6.
         {
           cpu::SamplingBatch flat = edge_batch;
           flat.params[2].temperature = 50;

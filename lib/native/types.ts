@@ -89,6 +89,11 @@ export interface NativeSamplingPrefilterStats {
    * sampled whole for a few steps (1, 2, 4 … up to 64), so flat rows do not pay for the attempt.
    */
   nucleusMisses: number;
+  /**
+   * How many top candidates a top-p row gets now (0 before the first): 256 at first, doubled (up to 2048)
+   * after a step where a nucleus reached past them, halved after 64 steps where none did.
+   */
+  nucleusCandidates: number;
 }
 
 import type { NativeSamplingRows } from '../sampling/native-rows.js';

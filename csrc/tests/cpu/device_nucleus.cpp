@@ -133,7 +133,7 @@ void test_nucleus_rows(Rng& rng) {
       continue;
     }
     const int got = sample_nucleus(row, s.spec, sum, &scratch);
-    if (got == kNeedFullRow) continue;
+    if (got == kNeedFullRow || got == kNucleusPastCandidates) continue;
     ++served;
     exact += got == want;
   }
@@ -176,7 +176,7 @@ void test_nucleus_boundaries(Rng& rng) {
         const double sum = device_sum(row, s.spec);
         const int got = sample_nucleus(row, s.spec, sum, &scratch);
         ++cases;
-        refused += got == kNeedFullRow;
+        refused += got == kNeedFullRow;  // (too close to call: not past the candidates)
         wrong += got >= 0 && got != want;
         // Without the margin, with S' as far off as the device's may be: the nucleus's size.
         std::vector<int32_t> ids(static_cast<size_t>(V));
@@ -221,7 +221,7 @@ void test_nucleus_outside_candidates() {
     const int got = sample_nucleus(row, s.spec, device_sum(row, s.spec), &scratch);
     const int want = sample_row(row.data(), V, s.spec, &full_scratch);
     ++cases;
-    refused += got == kNeedFullRow;
+    refused += got == kNucleusPastCandidates;
     wrong += got >= 0 && got != want;
   }
   report(refused == cases && wrong == 0,
@@ -237,12 +237,12 @@ void test_nucleus_guards() {
     return certified_nucleus(ids.data(), 4, w.data(), outside, top_p, 1.875, 50257);
   };
   // p·S' = 0.8 * 1.875 = 1.5: the mass of the top two, a boundary; 0.85: three tokens; 0.5: one; 0.7: two.
-  report(j_of(0.2, 0.85) == 3 && j_of(0.25, 0.85) == kNeedFullRow && j_of(0.3, 0.85) == kNeedFullRow &&
-             j_of(0, 0.8) == kNeedFullRow && j_of(0, 0.5) == 1 && j_of(0, 0.7) == 2 && j_of(0.9, 0) == 1 &&
-             j_of(1, 0) == kNeedFullRow,
+  report(j_of(0.2, 0.85) == 3 && j_of(0.25, 0.85) == kNucleusPastCandidates &&
+             j_of(0.3, 0.85) == kNucleusPastCandidates && j_of(0, 0.8) == kNeedFullRow && j_of(0, 0.5) == 1 &&
+             j_of(0, 0.7) == 2 && j_of(0.9, 0) == 1 && j_of(1, 0) == kNucleusPastCandidates,
          "device nucleus: refuses a nucleus a token outside the candidates could join, and one on a boundary", "");
   std::vector<int32_t> ids = {0, 1, 2, 3};
-  report(certified_nucleus(ids.data(), 4, w.data(), 0, 0.99, 2.5, 50257) == kNeedFullRow &&
+  report(certified_nucleus(ids.data(), 4, w.data(), 0, 0.99, 2.5, 50257) == kNucleusPastCandidates &&
              certified_nucleus(ids.data(), 4, w.data(), 0, 0.5, NAN, 50257) == kNeedFullRow &&
              certified_nucleus(ids.data(), 4, w.data(), 0, 1, 1.875, 50257) == kNeedFullRow,
          "device nucleus: refuses when the candidates' mass falls short of p·S', without a sum, or with top-p off", "");
