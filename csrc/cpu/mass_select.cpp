@@ -127,7 +127,15 @@ void sort_distinct_ids(int32_t* ids, int count) {
   // Dense ids (a large nucleus): one bit per id, then the set bits in order: O(count + top / 64).
   thread_local std::vector<uint64_t> bits;
   bits.assign(words, 0);
-  for (int i = 0; i < count; ++i) bits[static_cast<size_t>(ids[i]) >> 6] |= uint64_t{1} << (ids[i] & 63);
+  for (int i = 0; i < count; ++i) {
+    uint64_t& word = bits[static_cast<size_t>(ids[i]) >> 6];
+    const uint64_t bit = uint64_t{1} << (ids[i] & 63);
+    if (word & bit) {  // an id twice (a caller's mistake): the bitmap would drop one, a sort keeps both
+      std::sort(ids, ids + count);
+      return;
+    }
+    word |= bit;
+  }
   int k = 0;
   for (size_t w = 0; w < words; ++w)
     for (uint64_t word = bits[w]; word != 0; word &= word - 1)

@@ -20,8 +20,8 @@ int select_leading_mass(int32_t* ids, int count, const double* keys, const doubl
 // (filters.ts keepNucleus)
 int keep_nucleus(int32_t* ids, int count, const double* weights, double* keys, double total, double top_p);
 
-// Sorts ids[0..count) (distinct, nonnegative) ascending: a bitmap over the id range when they are
-// dense, else std::sort.
+// Sorts ids[0..count) (nonnegative) ascending: a bitmap over the id range when they are dense and
+// distinct, else std::sort.
 void sort_distinct_ids(int32_t* ids, int count);
 
 }  // namespace gptneo::cpu

@@ -185,16 +185,14 @@ int sample_nucleus_of(const float* logits, int n, int vocab, const RowSampleSpec
     return kNeedFullRow;
   scratch->ensure(n);
   const float* work = processed_row(logits, n, spec, scratch->logits.data());
-  float max = -std::numeric_limits<float>::infinity();
-  for (int i = 0; i < n; ++i) max = work[i] > max ? work[i] : max;  // (NaN: only where nothing changes; skipped)
-  if (!std::isfinite(max) || max < threshold) return kNeedFullRow;  // the row's max is not among the candidates
   int32_t* ids = scratch->ids.data();
   double* weights = scratch->weights.data();
   std::iota(ids, ids + n, 0);
   const Weighed weighed = weigh_candidates(work, ids, n, p.temperature, weights);
-  if (!weighed.usable) return kNeedFullRow;
+  // The row's max must be a finite value among the candidates (it is, with the threshold finite).
+  if (!weighed.usable || !std::isfinite(weighed.max) || weighed.max < threshold) return kNeedFullRow;
   // The largest weight a token outside the candidates can have: its logit is below the threshold.
-  const double outside = exp_nonpositive((static_cast<double>(threshold) - max) / p.temperature);
+  const double outside = exp_nonpositive((static_cast<double>(threshold) - weighed.max) / p.temperature);
   int count = certified_nucleus(ids, weighed.kept, weights, outside, p.top_p, row_total, vocab);
   if (count < 0) return count;  // kNeedFullRow or kNucleusPastCandidates
   double total = sum_weights(ids, count, weights);

@@ -204,6 +204,7 @@ Weighed weigh_candidates(const float* row, int32_t* ids, int count, double tempe
       max = v > max ? v : max;
     }
   }
+  out.max = max;
   if (max == -kInf) {
     out.usable = false;
     return out;

@@ -23,6 +23,7 @@ struct Weighed {
   int kept = 0;        // candidates left in ids[0..kept)
   double total = 0;    // sum of their weights (in ids order)
   bool usable = true;  // false: every candidate is -Infinity or NaN
+  float max = 0;       // the candidates' largest value (the weights' reference)
 };
 
 // For the candidates ids[0..count): max = their largest value; weights[id] = exp((row[id] - max) /

@@ -29,7 +29,6 @@ void DeviceRowSampler::adapt_nucleus(int tried, int served, int past, int vocab)
     nucleus_candidates_ /= 2;
     steps_within_candidates_ = 0;
   }
-  stats_.nucleus_candidates = nucleus_candidates_;
 }
 
 bool DeviceRowSampler::build_draw_queries(int rows, int V) {

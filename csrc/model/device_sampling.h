@@ -32,7 +32,7 @@ struct DeviceSamplingStats {
   uint64_t uncertain_draws = 0; // draws the device could not certify (then downloaded whole)
   uint64_t nucleus_rows = 0;    // top-p rows sampled from their candidates and the device's sum
   uint64_t nucleus_misses = 0;  // top-p rows tried that way whose candidates did not decide them (sampled whole)
-  int nucleus_candidates = 0;   // the top-p rows' candidate count now (0 before the first)
+  int nucleus_candidates = 0;   // the top-p rows' candidate count now
 };
 
 // Candidates fetched for a top-p row beyond the ids its bias and penalties change: a trained model's
@@ -50,7 +50,11 @@ class DeviceRowSampler {
   Status sample(GptNeoModel& model, int rows, const std::function<cpu::RowSampleSpec(int)>& spec, ThreadPool& pool,
                 int32_t* out);
 
-  const DeviceSamplingStats& stats() const { return stats_; }
+  DeviceSamplingStats stats() const {
+    DeviceSamplingStats s = stats_;
+    s.nucleus_candidates = nucleus_candidates_;
+    return s;
+  }
   // Whether rows the candidates cannot serve are drawn on the device, and top-p rows served from their
   // candidates and the device's sum (off until set).
   void set_draw(bool on) { draw_ = on; }

@@ -759,6 +759,38 @@ int main() {
                                 expect[2]) +
                  fmt(" (%llu from candidates, %llu whole)", (unsigned long long)sampler.stats().candidate_rows,
                      (unsigned long long)sampler.stats().full_rows));
+      // A fresh sampler with the device draw on, `calls` times over a batch's three rows, beside
+      // sample_rows on the host rows: whether the batch is consistent and every call gave the host's
+      // tokens, the sampler's stats, and what to print.
+      struct DrawRun {
+        bool same = false;
+        DeviceSamplingStats stats;
+        std::string detail;
+      };
+      auto run_with_draw = [&](const cpu::SamplingBatch& b, int calls) {
+        DrawRun out;
+        std::vector<uint8_t> marks;
+        const std::string problem = b.check(V, &marks);
+        std::vector<int32_t> picked(3, -9), expect(3, -8);
+        cpu::sample_rows(rows.data(), V, b, pool, &host_scratch, expect.data());
+        DeviceRowSampler sampler;
+        sampler.set_draw(true);
+        Status s;
+        out.same = problem.empty();
+        for (int call = 0; out.same && call < calls; ++call) {
+          s = sampler.sample(m, 3, [&](int r) { return b.row(r); }, pool, picked.data());
+          out.same = s.ok() && picked == expect;
+        }
+        out.stats = sampler.stats();
+        const DeviceSamplingStats& d = out.stats;
+        out.detail = problem + s.message() +
+                     fmt(" got %d %d %d, want %d %d %d", picked[0], picked[1], picked[2], expect[0], expect[1], expect[2]) +
+                     fmt(" (%llu drawn, %llu uncertain, %llu nucleus, %llu nucleus misses, %llu candidates, %llu whole)",
+                         (unsigned long long)d.drawn_rows, (unsigned long long)d.uncertain_draws,
+                         (unsigned long long)d.nucleus_rows, (unsigned long long)d.nucleus_misses,
+                         (unsigned long long)d.candidate_rows, (unsigned long long)d.full_rows);
+        return out;
+      };
       // The device draw: row 2 as plain temperature sampling with min-p (and the batch's bias and
       // presence penalty moved onto it) is drawn on the backend, the others from candidates.
       {
@@ -771,23 +803,9 @@ int main() {
         drawn_batch.seen_starts = {0, 10, 10, 20};
         drawn_batch.params[2].repetition_penalty = 1.2;
         for (int i = 0; i < 10; ++i) drawn_batch.seen_ids.push_back(i * 37 % V);
-        std::vector<uint8_t> drawn_marks;
-        const std::string problem = drawn_batch.check(V, &drawn_marks);
-        DeviceRowSampler drawing;
-        drawing.set_draw(true);
-        std::vector<int32_t> drawn_picked(3, -9), drawn_expect(3, -8);
-        st = problem.empty() ? drawing.sample(m, 3, [&](int r) { return drawn_batch.row(r); }, pool, drawn_picked.data())
-                             : Status::Ok();
-        cpu::sample_rows(rows.data(), V, drawn_batch, pool, &host_scratch, drawn_expect.data());
-        const DeviceSamplingStats& ds = drawing.stats();
-        report(problem.empty() && st.ok() && drawn_picked == drawn_expect && ds.drawn_rows == 1 && ds.candidate_rows == 2 &&
-                   ds.full_rows == 0,
-               run->name + ": the device draw picks what sample_row picks (temperature, min-p, penalties)",
-               problem + st.message() +
-                   fmt(" got %d %d %d, want %d %d %d", drawn_picked[0], drawn_picked[1], drawn_picked[2], drawn_expect[0],
-                       drawn_expect[1], drawn_expect[2]) +
-                   fmt(" (%llu drawn, %llu uncertain)", (unsigned long long)ds.drawn_rows,
-                       (unsigned long long)ds.uncertain_draws));
+        const DrawRun drawn = run_with_draw(drawn_batch, 1);
+        report(drawn.same && drawn.stats.drawn_rows == 1 && drawn.stats.candidate_rows == 2 && drawn.stats.full_rows == 0,
+               run->name + ": the device draw picks what sample_row picks (temperature, min-p, penalties)", drawn.detail);
         // A uniform on a boundary between two of row 2's tokens (plain temperature: u·S at the cumulative
         // weight after a token, in long double over sample_row's own weights): the draw cannot certify it,
         // so the row comes back whole and still gets sample_row's token.
@@ -809,20 +827,11 @@ int main() {
           if (i == V / 3) at = total;
         }
         edge_batch.u[2] = static_cast<double>(at / total);
-        DeviceRowSampler edge;
-        edge.set_draw(true);
-        std::vector<int32_t> edge_picked(3, -9), edge_expect(3, -8);
-        const std::string edge_problem = edge_batch.check(V, &drawn_marks);
-        st = edge_problem.empty() ? edge.sample(m, 3, [&](int r) { return edge_batch.row(r); }, pool, edge_picked.data())
-                                  : Status::Ok();
-        cpu::sample_rows(rows.data(), V, edge_batch, pool, &host_scratch, edge_expect.data());
-        const DeviceSamplingStats& es = edge.stats();
-        report(edge_problem.empty() && st.ok() && edge_picked == edge_expect && es.uncertain_draws == 1 && es.drawn_rows == 0 &&
-                   es.full_rows == 1 && es.candidate_rows == 2,
+        const DrawRun edge = run_with_draw(edge_batch, 1);
+        report(edge.same && edge.stats.uncertain_draws == 1 && edge.stats.drawn_rows == 0 && edge.stats.full_rows == 1 &&
+                   edge.stats.candidate_rows == 2,
                run->name + ": a draw on a token boundary is uncertain; the row is sampled whole, as sample_row samples it",
-               edge_problem + st.message() +
-                   fmt(" got %d, want %d (%llu uncertain, %llu whole)", edge_picked[2], edge_expect[2],
-                       (unsigned long long)es.uncertain_draws, (unsigned long long)es.full_rows));
+               edge.detail);
         // Top-p with the draw on: row 2 (made peaked by its temperature, with min-p after the nucleus, a
         // bias and penalties) is sampled from its candidates with the backend's sum of its weights; with
         // top-p on the boundary between two nuclei it cannot be certified and is sampled whole.
@@ -844,26 +853,15 @@ int main() {
           for (double x : w) all += x;
           for (int r = 0; r < 3; ++r) leading += ranked[r];
           boundary_batch.params[2].top_p = static_cast<double>(leading / all);  // p·S on the top three's mass
-          for (const bool on_boundary : {false, true}) {
-            const cpu::SamplingBatch& b = on_boundary ? boundary_batch : nucleus_batch;
-            DeviceRowSampler sampler_n;
-            sampler_n.set_draw(true);
-            std::vector<int32_t> n_picked(3, -9), n_expect(3, -8);
-            const std::string n_problem = b.check(V, &drawn_marks);
-            st = n_problem.empty() ? sampler_n.sample(m, 3, [&](int r) { return b.row(r); }, pool, n_picked.data())
-                                   : Status::Ok();
-            cpu::sample_rows(rows.data(), V, b, pool, &host_scratch, n_expect.data());
-            const DeviceSamplingStats& ns = sampler_n.stats();
-            const bool counted = on_boundary ? ns.nucleus_rows == 0 && ns.full_rows == 1
-                                             : ns.nucleus_rows == 1 && ns.full_rows == 0;
-            report(n_problem.empty() && st.ok() && n_picked == n_expect && counted && ns.candidate_rows == 2 &&
-                       ns.drawn_rows == 0,
-                   run->name + (on_boundary ? ": top-p on a boundary between nuclei is sampled whole, as sample_row samples it"
-                                            : ": a top-p row from its candidates and the backend's sum gets sample_row's token"),
-                   n_problem + st.message() +
-                       fmt(" got %d, want %d (%llu from the nucleus path, %llu whole)", n_picked[2], n_expect[2],
-                           (unsigned long long)ns.nucleus_rows, (unsigned long long)ns.full_rows));
-          }
+          const DrawRun served = run_with_draw(nucleus_batch, 1), boundary = run_with_draw(boundary_batch, 1);
+          report(served.same && served.stats.nucleus_rows == 1 && served.stats.full_rows == 0 &&
+                     served.stats.candidate_rows == 2 && served.stats.drawn_rows == 0,
+                 run->name + ": a top-p row from its candidates and the backend's sum gets sample_row's token",
+                 served.detail);
+          report(boundary.same && boundary.stats.nucleus_rows == 0 && boundary.stats.full_rows == 1 &&
+                     boundary.stats.candidate_rows == 2 && boundary.stats.drawn_rows == 0,
+                 run->name + ": top-p on a boundary between nuclei is sampled whole, as sample_row samples it",
+                 boundary.detail);
         }
         // A flat top-p row (temperature 50: a nucleus larger than the candidates, which cannot grow over
         // this 320-token vocabulary) misses; after each miss the sampler backs off for 1, 2, 4 ... steps:
@@ -872,21 +870,11 @@ int main() {
           cpu::SamplingBatch flat = edge_batch;
           flat.params[2].temperature = 50;
           flat.params[2].top_p = 0.99;
-          DeviceRowSampler backing_off;
-          backing_off.set_draw(true);
-          std::vector<int32_t> f_picked(3, -9), f_expect(3, -8);
-          const std::string f_problem = flat.check(V, &drawn_marks);
-          cpu::sample_rows(rows.data(), V, flat, pool, &host_scratch, f_expect.data());
-          bool same = f_problem.empty();
-          for (int call = 0; same && call < 10; ++call) {
-            st = backing_off.sample(m, 3, [&](int r) { return flat.row(r); }, pool, f_picked.data());
-            same = st.ok() && f_picked == f_expect;
-          }
-          const DeviceSamplingStats& fs = backing_off.stats();
-          report(same && fs.nucleus_rows == 0 && fs.nucleus_misses == 3 && fs.full_rows == 10,
+          const DrawRun backing_off = run_with_draw(flat, 10);
+          report(backing_off.same && backing_off.stats.nucleus_rows == 0 && backing_off.stats.nucleus_misses == 3 &&
+                     backing_off.stats.full_rows == 10,
                  run->name + ": flat top-p rows miss; the sampler backs off (tries at calls 1, 3, 6 of 10)",
-                 f_problem + st.message() + fmt(" %llu misses, %llu whole", (unsigned long long)fs.nucleus_misses,
-                                                (unsigned long long)fs.full_rows));
+                 backing_off.detail);
         }
         // Refusals of a malformed draw request.
         DrawRequest dr;

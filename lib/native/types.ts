@@ -90,7 +90,7 @@ export interface NativeSamplingPrefilterStats {
    */
   nucleusMisses: number;
   /**
-   * How many top candidates a top-p row gets now (0 before the first): 256 at first, doubled (up to 2048)
+   * How many top candidates a top-p row gets now: 256 at first, doubled (up to 2048)
    * after a step where a nucleus reached past them, halved after 64 steps where none did.
    */
   nucleusCandidates: number;

@@ -107,6 +107,13 @@ void test_nucleus_order(Rng& rng) {
     report(*v == sorted, v == &dense ? "device nucleus: sort_distinct_ids, dense ids (bitmap)"
                                      : "device nucleus: sort_distinct_ids, sparse ids (sort)", "");
   }
+  // An id twice (a caller's mistake, e.g. through the addon's samplingNucleus): sorted, none dropped.
+  std::vector<int32_t> twice(dense.rbegin(), dense.rend());
+  twice[17] = twice[18];
+  std::vector<int32_t> want_twice = twice;
+  std::sort(want_twice.begin(), want_twice.end());
+  sort_distinct_ids(twice.data(), static_cast<int>(twice.size()));
+  report(twice == want_twice, "device nucleus: sort_distinct_ids keeps an id given twice (falls back to a sort)", "");
 }
 
 void test_nucleus_rows(Rng& rng) {
