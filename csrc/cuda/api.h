@@ -101,6 +101,10 @@ int gn_cuda_stream_synchronize(void* stream);
 // pageable and is free to reuse on return).
 int gn_cuda_upload(void* d_dst, const void* h_src, size_t bytes, void* stream);
 int gn_cuda_download(void* h_dst, const void* d_src, size_t bytes, void* stream);
+// The same, queued on `stream` without waiting (cudaMemcpyAsync): with page-locked host memory the
+// host must leave h_src alone, and may read h_dst, only after the stream is synchronised.
+int gn_cuda_upload_async(void* d_dst, const void* h_src, size_t bytes, void* stream);
+int gn_cuda_download_async(void* h_dst, const void* d_src, size_t bytes, void* stream);
 int gn_cuda_copy_d2d(void* d_dst, const void* d_src, size_t bytes, void* stream);
 int gn_cuda_memset(void* d_dst, int value, size_t bytes, void* stream);
 // Fills count floats with a quiet NaN (tests poison outputs with it).

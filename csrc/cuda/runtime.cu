@@ -226,6 +226,20 @@ extern "C" int gn_cuda_download(void* h_dst, const void* d_src, size_t bytes, vo
   return GN_CUDA_OK;
 }
 
+extern "C" int gn_cuda_upload_async(void* d_dst, const void* h_src, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(d_dst != nullptr && h_src != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaMemcpyAsync(d_dst, h_src, bytes, cudaMemcpyHostToDevice, as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
+extern "C" int gn_cuda_download_async(void* h_dst, const void* d_src, size_t bytes, void* stream) {
+  if (bytes == 0) return GN_CUDA_OK;
+  GN_CUDA_REQUIRE(h_dst != nullptr && d_src != nullptr, GN_CUDA_EINVAL);
+  GN_CUDA_TRY(cudaMemcpyAsync(h_dst, d_src, bytes, cudaMemcpyDeviceToHost, as_stream(stream)));
+  return GN_CUDA_OK;
+}
+
 extern "C" int gn_cuda_copy_d2d(void* d_dst, const void* d_src, size_t bytes, void* stream) {
   if (bytes == 0) return GN_CUDA_OK;
   GN_CUDA_TRY(cudaMemcpyAsync(d_dst, d_src, bytes, cudaMemcpyDeviceToDevice, as_stream(stream)));

@@ -244,6 +244,20 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status upload_async(void* d_dst, const void* h_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(not_capturing("upload"));
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_upload_async(d_dst, h_src, bytes, stream_), "upload to the GPU");
+    return Status::Ok();
+  }
+
+  Status download_async(void* h_dst, const void* d_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(not_capturing("download"));
+    GN_RETURN_IF_ERROR(enter());
+    GN_CUDA_STATUS(gn_cuda_download_async(h_dst, d_src, bytes, stream_), "download from the GPU");
+    return Status::Ok();
+  }
+
   Status fill_zero(void* d_dst, size_t bytes) override {
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_memset(d_dst, 0, bytes, stream_), "fill_zero");

@@ -18,8 +18,7 @@ GptNeoModel::~GptNeoModel() {
     for (float* p : {h_, x_, qkv_, attn_, mlp_, rows_, logits_}) if (p) backend_->release(p);
     if (meta_) backend_->release(meta_);
     if (history_) backend_->release(history_);
-    if (candidates_) backend_->release(candidates_);
-    if (draws_) backend_->release(draws_);
+    queries_.release(*backend_);
     if (host_rows_) backend_->release_host(host_rows_);
     layers_.clear();
     lm_head_.reset();

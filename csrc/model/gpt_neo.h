@@ -22,6 +22,7 @@
 #include "model/backend.h"
 #include "model/config.h"
 #include "model/decode_graph.h"
+#include "model/query_block.h"
 
 namespace gptneo {
 
@@ -106,15 +107,16 @@ struct CandidateRequest {
 
 // Its answer, the block of words as downloaded: counts[R], ids[slots], vals[slots], extra_vals[extras].
 // Row r's candidates are ids()/vals()[out_start[r] .. + counts()[r]) when counts()[r] fits its slots;
-// extra_vals()[e] is the logit of extra_ids[e].
+// extra_vals()[e] is the logit of extra_ids[e]. The words are the model's (its query block's host
+// side): valid until its next query.
 struct CandidateRows {
-  std::vector<int32_t> words;
+  const int32_t* words = nullptr;
   int rows = 0;
   size_t slots = 0, extras = 0;
-  const int32_t* counts() const { return words.data(); }
-  const int32_t* ids() const { return words.data() + rows; }
-  const float* vals() const { return reinterpret_cast<const float*>(words.data() + rows + slots); }
-  const float* extra_vals() const { return reinterpret_cast<const float*>(words.data() + rows + 2 * slots); }
+  const int32_t* counts() const { return words; }
+  const int32_t* ids() const { return words + rows; }
+  const float* vals() const { return reinterpret_cast<const float*>(words + rows + slots); }
+  const float* extra_vals() const { return reinterpret_cast<const float*>(words + rows + 2 * slots); }
 };
 
 // A request to GptNeoModel::draw_logit_rows: the queries of the last step's R logit rows, in
@@ -173,16 +175,17 @@ class GptNeoModel {
   Status step_chosen(const StepInput& in, const TokenChooser& choose, StepOutput* out);
 
   // After a step with output kBackendLogits (inside a step_chosen chooser too): each row's top
-  // candidates and the extra ids' logits (Backend::select_candidates; one upload, one download), and
-  // whole rows of logits (out: [rows.size(), vocab]). kInvalidArgument when no such step precedes the
-  // call or the request does not fit its rows.
+  // candidates and the extra ids' logits (Backend::select_candidates), and whole rows of logits (out:
+  // [rows.size(), vocab]). kInvalidArgument when no such step precedes the call or the request does
+  // not fit its rows.
   Status select_logit_candidates(const CandidateRequest& req, CandidateRows* out);
-  // After such a step: each row's token drawn where the logits are (Backend::draw_rows; one upload,
-  // one download of R words and R sums): tokens [R] get a token, kDrawUncertain, kDrawDeclined or
-  // (a sum query) kDrawSummed; sums [R] each row's weight sum S' (NaN when declined).
+  // After such a step: each row's token drawn where the logits are (Backend::draw_rows): tokens [R]
+  // get a token, kDrawUncertain, kDrawDeclined or (a sum query) kDrawSummed; sums [R] each row's
+  // weight sum S' (NaN when declined).
   Status draw_logit_rows(const DrawRequest& req, std::vector<int32_t>* tokens, std::vector<double>* sums);
-  // Both at once, either may be null: both queries uploaded, both kernels launched back to back, one
-  // synchronisation, then both answers downloaded (what a step whose rows need both pays once).
+  // Both at once, either may be null (the two above are this with one): both queries checked (either
+  // malformed refuses both), then one copy up, both kernels back to back, one copy down and one
+  // synchronisation (the model's QueryBlock).
   Status query_logit_rows(const DrawRequest* draw, std::vector<int32_t>* tokens, std::vector<double>* sums,
                           const CandidateRequest* candidates, CandidateRows* rows);
   Status download_logit_rows(const std::vector<int32_t>& rows, float* out);
@@ -256,29 +259,29 @@ class GptNeoModel {
   int history_capacity_ = 0;
   StepOutput run_ahead_step_;     // one step of step_run_ahead (its logits block kept across calls)
   int backend_logits_rows_ = 0;   // rows of logits_ a kBackendLogits step left for its sampler (else 0)
-  int32_t* candidates_ = nullptr; // select_logit_candidates' query and result words (backend memory)
-  size_t candidates_capacity_ = 0;
-  std::vector<int32_t> candidate_staging_;
-  struct CandidateAnswer {
+  QueryBlock queries_;            // query_logit_rows' queries and answers
+  struct CandidateLayout {        // the last candidate query's parts in queries_
     int rows = 0;
-    size_t slots = 0, extras = 0, at = 0;  // the answer's words start at candidates_ + at
-  } candidate_answer_;                      // what the last launch_candidates left to collect
-  void* draws_ = nullptr;         // draw_logit_rows' query and tokens (backend memory)
-  size_t draws_capacity_ = 0;     // in bytes
-  std::vector<uint8_t> draw_staging_;
-  struct DrawAnswer {
+    size_t slots = 0, extras = 0;
+    size_t need = 0, out_start = 0, extra_start = 0, extra_ids = 0;  // query offsets
+    size_t words = 0;                                                // answer offset
+  } candidate_layout_;
+  struct DrawLayout {             // the last draw query's parts in queries_
     int rows = 0;
-    size_t sums_at = 0, tokens_at = 0;  // byte offsets in draws_
-  } draw_answer_;                       // what the last launch_draw left to collect
-  CandidateArgs candidate_args_;  // the last uploaded candidate query's kernel arguments
-  DrawArgs draw_args_;            // the last uploaded draw query's kernel arguments
-  // The parts of select_logit_candidates and draw_logit_rows: validate and upload the query (filling
-  // candidate_args_ / draw_args_ for the kernel); then, after the kernel and a synchronisation,
-  // download the answer.
-  Status upload_candidate_query(const CandidateRequest& req);
-  Status collect_candidates(CandidateRows* out);
-  Status upload_draw_query(const DrawRequest& req);
-  Status collect_draw(std::vector<int32_t>* tokens, std::vector<double>* sums);
+    size_t params = 0, change_vals = 0, change_start = 0, change_meta = 0;  // query offsets
+    size_t sums = 0, tokens = 0;                                            // answer offsets
+  } draw_layout_;
+  // The parts of query_logit_rows for each kind: check the request against the step's rows; add its
+  // parts to queries_; the kernel's arguments (after QueryBlock::send); read the answer (after the
+  // synchronisation).
+  Status check_candidate_query(const CandidateRequest& req) const;
+  void stage_candidate_query(const CandidateRequest& req);
+  CandidateArgs candidate_args() const;
+  void collect_candidates(CandidateRows* out) const;
+  Status check_draw_query(const DrawRequest& req) const;
+  void stage_draw_query(const DrawRequest& req);
+  DrawArgs draw_args() const;
+  void collect_draw(std::vector<int32_t>* tokens, std::vector<double>* sums) const;
   Status check_logit_rows(const std::vector<int32_t>& rows) const;  // rows of the last kBackendLogits step
   Status copy_logit_rows(const std::vector<int32_t>& rows, float* out);  // (checked rows) → out
   float* host_rows_ = nullptr;    // read_logit_rows' block (Backend::alloc_host)

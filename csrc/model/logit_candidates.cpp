@@ -1,5 +1,6 @@
-// GptNeoModel::select_logit_candidates / download_logit_rows: reading the logits a kBackendLogits
-// step left in backend memory, for the step's sampler (model/device_sampling.h).
+// Reading the logits a kBackendLogits step left in backend memory, for the step's sampler
+// (model/device_sampling.h): the candidates' query and answer (GptNeoModel::query_logit_rows,
+// model/logit_queries.cpp), and whole rows.
 #include <algorithm>
 
 #include "model/gpt_neo.h"
@@ -18,14 +19,7 @@ bool valid_offsets(const std::vector<int32_t>& offsets, int rows, size_t limit) 
 
 }  // namespace
 
-Status GptNeoModel::select_logit_candidates(const CandidateRequest& req, CandidateRows* out) {
-  GN_RETURN_IF_ERROR(upload_candidate_query(req));
-  GN_RETURN_IF_ERROR(backend_->select_candidates(logits_, candidate_args_));
-  GN_RETURN_IF_ERROR(backend_->synchronize());
-  return collect_candidates(out);
-}
-
-Status GptNeoModel::upload_candidate_query(const CandidateRequest& req) {
+Status GptNeoModel::check_candidate_query(const CandidateRequest& req) const {
   const int R = backend_logits_rows_, V = config_.vocab_size;
   GN_CHECK_ARG(R > 0, "no step left its logits in backend memory (output kBackendLogits) for candidates");
   GN_CHECK_ARG(req.need.size() == static_cast<size_t>(R), "candidate need must have one entry per logit row");
@@ -36,53 +30,47 @@ Status GptNeoModel::upload_candidate_query(const CandidateRequest& req) {
                "candidate extra_start must be rows + 1 non-decreasing offsets from 0 to the extra id count");
   for (int32_t id : req.extra_ids)
     GN_CHECK_ARG(id >= 0 && id < V, "candidate extra id " + std::to_string(id) + " is outside the vocabulary");
-
-  // One block of words: the query (need, out_start, extra_start, extra_ids), then the result
-  // (counts, ids, vals, extra_vals), each part uploaded or downloaded in one copy.
-  const size_t slots = static_cast<size_t>(req.out_start[R]), extras = req.extra_ids.size();
-  const size_t query = static_cast<size_t>(R) + 2 * (static_cast<size_t>(R) + 1) + extras;
-  const size_t result = static_cast<size_t>(R) + 2 * slots + extras;
-  if (query + result > candidates_capacity_) {
-    if (candidates_) backend_->release(candidates_);
-    candidates_ = nullptr;
-    candidates_capacity_ = 0;
-    const size_t words = std::max<size_t>(query + result, 4096) * 5 / 4;
-    void* mem = nullptr;
-    GN_RETURN_IF_ERROR(backend_->alloc(words * sizeof(int32_t), &mem));
-    candidates_ = static_cast<int32_t*>(mem);
-    candidates_capacity_ = words;
-  }
-  candidate_staging_.clear();
-  for (const std::vector<int32_t>* part : {&req.need, &req.out_start, &req.extra_start, &req.extra_ids})
-    candidate_staging_.insert(candidate_staging_.end(), part->begin(), part->end());
-  GN_RETURN_IF_ERROR(backend_->upload(candidates_, candidate_staging_.data(), query * sizeof(int32_t)));
-
-  int32_t* d_result = candidates_ + query;
-  CandidateArgs& args = candidate_args_;
-  args = CandidateArgs();
-  args.rows = R;
-  args.cols = V;
-  args.need = candidates_;
-  args.out_start = candidates_ + R;
-  args.extra_start = candidates_ + 2 * R + 1;
-  args.extra_ids = candidates_ + 3 * R + 2;
-  args.counts = d_result;
-  args.ids = d_result + R;
-  args.vals = reinterpret_cast<float*>(d_result + R + slots);
-  args.extra_vals = reinterpret_cast<float*>(d_result + R + 2 * slots);
-  candidate_answer_ = {R, slots, extras, query};
   return Status::Ok();
 }
 
-Status GptNeoModel::collect_candidates(CandidateRows* out) {
-  const CandidateAnswer& a = candidate_answer_;
-  const size_t result = static_cast<size_t>(a.rows) + 2 * a.slots + a.extras;
-  // Straight into the caller's block, which keeps its capacity from step to step.
-  out->words.resize(result);
-  out->rows = a.rows;
-  out->slots = a.slots;
-  out->extras = a.extras;
-  return backend_->download(out->words.data(), candidates_ + a.at, result * sizeof(int32_t));
+// The query's four parts, then one answer part of words: counts [R], ids [slots], vals [slots],
+// extra_vals [extras] (CandidateRows' layout).
+void GptNeoModel::stage_candidate_query(const CandidateRequest& req) {
+  const int R = backend_logits_rows_;
+  CandidateLayout& at = candidate_layout_;
+  at.rows = R;
+  at.slots = static_cast<size_t>(req.out_start[R]);
+  at.extras = req.extra_ids.size();
+  at.need = queries_.add_query(req.need.data(), req.need.size() * sizeof(int32_t));
+  at.out_start = queries_.add_query(req.out_start.data(), req.out_start.size() * sizeof(int32_t));
+  at.extra_start = queries_.add_query(req.extra_start.data(), req.extra_start.size() * sizeof(int32_t));
+  at.extra_ids = queries_.add_query(req.extra_ids.data(), req.extra_ids.size() * sizeof(int32_t));
+  at.words = queries_.add_answer((static_cast<size_t>(R) + 2 * at.slots + at.extras) * sizeof(int32_t));
+}
+
+CandidateArgs GptNeoModel::candidate_args() const {
+  const CandidateLayout& at = candidate_layout_;
+  CandidateArgs args;
+  args.rows = at.rows;
+  args.cols = config_.vocab_size;
+  args.need = static_cast<const int32_t*>(queries_.query(at.need));
+  args.out_start = static_cast<const int32_t*>(queries_.query(at.out_start));
+  args.extra_start = static_cast<const int32_t*>(queries_.query(at.extra_start));
+  args.extra_ids = static_cast<const int32_t*>(queries_.query(at.extra_ids));
+  int32_t* words = static_cast<int32_t*>(queries_.answer(at.words));
+  args.counts = words;
+  args.ids = words + at.rows;
+  args.vals = reinterpret_cast<float*>(words + at.rows + at.slots);
+  args.extra_vals = reinterpret_cast<float*>(words + at.rows + 2 * at.slots);
+  return args;
+}
+
+void GptNeoModel::collect_candidates(CandidateRows* out) const {
+  const CandidateLayout& at = candidate_layout_;
+  out->words = static_cast<const int32_t*>(queries_.answer_host(at.words));
+  out->rows = at.rows;
+  out->slots = at.slots;
+  out->extras = at.extras;
 }
 
 Status GptNeoModel::check_logit_rows(const std::vector<int32_t>& rows) const {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "core/dtype.h"
@@ -69,11 +70,36 @@ int run_or_record(std::function<void()> op) {
   return 0;
 }
 
+// Asynchronous copies queued per stream until it is synchronised (gn_cuda_upload_async below).
+struct AsyncCopy {
+  void* host;
+  std::vector<uint8_t> bytes;  // an upload: what was copied; a download: what lands at the sync
+  bool upload;
+};
+std::map<void*, std::vector<AsyncCopy>> g_async;
+constexpr int kAsyncSourceChanged = 901;
+int finish_async_copies(void* stream) {
+  auto it = g_async.find(stream);
+  if (it == g_async.end()) return 0;
+  int status = 0;
+  for (const AsyncCopy& c : it->second) {
+    if (!c.upload) std::memcpy(c.host, c.bytes.data(), c.bytes.size());
+    else if (std::memcmp(c.host, c.bytes.data(), c.bytes.size()) != 0) status = kAsyncSourceChanged;
+  }
+  g_async.erase(it);
+  return status;
+}
+
 }  // namespace
 
 extern "C" {
 
-const char* gn_cuda_status_string(int s) { return s == 0 ? "no error" : s < 0 ? "mock: unsupported/invalid" : "mock error"; }
+const char* gn_cuda_status_string(int s) {
+  return s == 0 ? "no error"
+         : s < 0 ? "mock: unsupported/invalid"
+         : s == kAsyncSourceChanged ? "mock: the host changed an asynchronous upload's source before the stream was synchronised"
+                                    : "mock error";
+}
 const char* gn_cuda_status_name(int s) {
   return s == 0 ? "cudaSuccess" : s == GN_CUDA_EINVAL ? "GN_CUDA_EINVAL" : s == GN_CUDA_EUNSUPPORTED ? "GN_CUDA_EUNSUPPORTED" : "mock";
 }
@@ -125,6 +151,7 @@ int gn_cuda_stream_create(void** s) {
   return 0;
 }
 int gn_cuda_stream_destroy(void* s) {
+  g_async.erase(s);
   delete static_cast<MockStream*>(s);
   return 0;
 }
@@ -143,15 +170,40 @@ int gn_cuda_stream_set_l2_prefetch(void* s, int on) {
   return 0;
 }
 int gn_cuda_stream_l2_prefetch(void* s) { return s && static_cast<MockStream*>(s)->l2_prefetch ? 1 : 0; }
-int gn_cuda_stream_synchronize(void*) { return g_recording ? kCaptureViolation : 0; }
-int gn_cuda_upload(void* d, const void* h, size_t n, void*) {
+int gn_cuda_stream_synchronize(void* s) { return g_recording ? kCaptureViolation : finish_async_copies(s); }
+int gn_cuda_upload(void* d, const void* h, size_t n, void* s) {
   if (g_recording) return kCaptureViolation;
+  if (const int st = finish_async_copies(s)) return st;
   if (n) std::memcpy(d, h, n);
   return 0;
 }
-int gn_cuda_download(void* h, const void* d, size_t n, void*) {
+int gn_cuda_download(void* h, const void* d, size_t n, void* s) {
   if (g_recording) return kCaptureViolation;
+  if (const int st = finish_async_copies(s)) return st;
   if (n) std::memcpy(h, d, n);
+  return 0;
+}
+// Asynchronous copies as a GPU orders them against the mock's kernels, which run at once: an upload
+// lands at once; a download takes the device bytes at once but writes the host memory only when the
+// stream is synchronised (until then it holds 0xFF bytes: NaN floats, -1 words), so that a host which
+// reads an answer early sees garbage, and a host which changes an upload's source before then makes
+// the synchronisation fail with kAsyncSourceChanged.
+int gn_cuda_upload_async(void* d, const void* h, size_t n, void* s) {
+  if (g_recording) return kCaptureViolation;
+  if (n == 0) return 0;
+  if (d == nullptr || h == nullptr) return GN_CUDA_EINVAL;
+  std::memcpy(d, h, n);
+  const uint8_t* src = static_cast<const uint8_t*>(h);
+  g_async[s].push_back({const_cast<void*>(h), std::vector<uint8_t>(src, src + n), true});
+  return 0;
+}
+int gn_cuda_download_async(void* h, const void* d, size_t n, void* s) {
+  if (g_recording) return kCaptureViolation;
+  if (n == 0) return 0;
+  if (d == nullptr || h == nullptr) return GN_CUDA_EINVAL;
+  const uint8_t* src = static_cast<const uint8_t*>(d);
+  g_async[s].push_back({h, std::vector<uint8_t>(src, src + n), false});
+  std::memset(h, 0xFF, n);
   return 0;
 }
 int gn_cuda_copy_d2d(void* d, const void* s, size_t n, void*) {
