@@ -248,6 +248,7 @@ __global__ void GN_WGMMA_ATTENTION_BOUNDS attention_wgmma_kernel(AttentionParams
       issue_pv(t);
       wgmma::wait_group<0>();  // V buffer of tile t is refilled after the next iteration's first barrier
       wgmma::fence_accumulators<NO>(o);
+      wgmma::fence_fragments<kKeys / 16 * 4>(&pa[0][0]);  // pa is rewritten next tile: its reads are done
     } else {
       // S(t), then P(t-1)·V(t-1); the softmax of tile t runs while the tensor cores do P(t-1)·V(t-1).
       issue_scores(t);

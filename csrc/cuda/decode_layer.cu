@@ -148,6 +148,18 @@ GemmArgs row_gemm(const float* x, const void* w, int w_dtype, int n, int k, cons
 
 int smem_bytes(const gn_cuda_decode_layer_args& a) { return 4 * (a.hidden > a.inner ? a.hidden : a.inner); }
 
+// Whether a cooperative launch may also be a programmatic dependent one: -1 not yet tried, 0 no, 1 yes.
+std::atomic<int> g_cooperative_programmatic{-1};
+// Whether a cooperative launch of the whole grid was refused as too large (then the layer is unsupported).
+std::atomic<bool> g_cooperative_too_large{false};
+// Fewer SMs than the device reports (MPS, a partitioned context): the launch was refused before anything
+// was queued; the caller runs the chain of kernels instead, from now on without asking.
+int refuse_too_large() {
+  (void)cudaGetLastError();
+  g_cooperative_too_large.store(true, std::memory_order_relaxed);
+  return GN_CUDA_EUNSUPPORTED;
+}
+
 // Argument checks shared by _supported and the launch; fills the attention's parameters and head-dim bound.
 int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dmax) {
   GN_CUDA_REQUIRE(a != nullptr, GN_CUDA_EINVAL);
@@ -165,6 +177,7 @@ int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dm
   GN_CUDA_REQUIRE(aligned16(a->d_w_qkv) && aligned16(a->d_w_out) && aligned16(a->d_w_fc) && aligned16(a->d_w_proj),
                   GN_CUDA_EUNSUPPORTED);
   GN_CUDA_REQUIRE(device_attribute(cudaDevAttrCooperativeLaunch, 0) != 0, GN_CUDA_EUNSUPPORTED);
+  GN_CUDA_REQUIRE(!g_cooperative_too_large.load(std::memory_order_relaxed), GN_CUDA_EUNSUPPORTED);
   const int H = a->hidden;
   return prepare_attention_append(a->d_qkv, 3 * H, a->d_qkv + H, a->d_qkv + 2 * H, 3 * H, a->d_k_cache, a->d_v_cache,
                                   a->cache_dtype, &a->batch, a->heads, a->head_dim, a->window, a->scale, a->d_attn, H,
@@ -172,15 +185,16 @@ int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dm
                                   a->workspace_bytes - kBarrierBytes, att, dmax);
 }
 
-// Whether a cooperative launch may also be a programmatic dependent one: -1 not yet tried, 0 no, 1 yes.
-std::atomic<int> g_cooperative_programmatic{-1};
 
 template <typename WT>
 int launch_typed(const gn_cuda_decode_layer_args& a, const AttentionParams& att, int dmax, cudaStream_t stream) {
   const auto kernel = dmax == 64 ? decode_layer_kernel<WT, 64> : decode_layer_kernel<WT, 128>;
   const int smem = smem_bytes(a);
   // Blocks per SM at this row size, remembered for the last (device, size, head-dim bound) this weight
-  // type launched with (every layer of a model asks the same): key and answer in one word.
+  // type launched with (every layer of a model asks the same): key and answer in one word. The kernel's
+  // shared-memory limit is always set to the same largest size (as the streaming GEMV's): set to this
+  // launch's size, a model of smaller rows on another thread or in a recorded graph could lower it under
+  // a larger one's launch while the key said it was already set.
   static std::atomic<unsigned long long> last{~0ull};
   int dev = 0;
   GN_CUDA_TRY(cudaGetDevice(&dev));
@@ -188,7 +202,7 @@ int launch_typed(const gn_cuda_decode_layer_args& a, const AttentionParams& att,
   const unsigned long long seen = last.load(std::memory_order_relaxed);
   int per_sm = (int)(seen & 0xff);
   if (seen >> 8 != key) {
-    GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, GemvStreamTraits::kMaxSmemBytes));
     GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kLayerThreads, smem));
     GN_CUDA_REQUIRE(per_sm > 0, GN_CUDA_EUNSUPPORTED);
     if (per_sm > kLayerMaxBlocksPerSm) per_sm = kLayerMaxBlocksPerSm;
@@ -244,14 +258,16 @@ int launch_typed(const gn_cuda_decode_layer_args& a, const AttentionParams& att,
         g_cooperative_programmatic.store(1, std::memory_order_relaxed);
         return GN_CUDA_OK;
       }
+      if (e == cudaErrorCooperativeLaunchTooLarge) return refuse_too_large();
       if (both == 1) return (int)e;
       (void)cudaGetLastError();  // refused before anything was queued: plain cooperative from now on
       g_cooperative_programmatic.store(0, std::memory_order_relaxed);
       cfg.numAttrs = 1;
     }
   }
-  GN_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, p));
-  return GN_CUDA_OK;
+  const cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, p);
+  if (e == cudaErrorCooperativeLaunchTooLarge) return refuse_too_large();
+  return e == cudaSuccess ? GN_CUDA_OK : (int)e;
 }
 
 }  // namespace

@@ -144,8 +144,12 @@ __global__ void __launch_bounds__(wgmma::kTmaThreads, 1)
       if (row < tiles_m) wgmma::store_d_tile<WT, T::kAcc>(a, acc, m0, n0, cg, warp, lane);
     }
   }
-  // No block of a cluster leaves while the other may still arrive on its barriers.
-  if (C > 1) cluster::sync();
+  // No block of a cluster leaves while the other may still arrive on its barriers. (The producer warp's
+  // lanes split above, lane 0 alone issuing copies: reconverged first for the .aligned barrier.)
+  if (C > 1) {
+    __syncwarp();
+    cluster::sync();
+  }
 #endif
 }
 

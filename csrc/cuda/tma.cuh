@@ -11,9 +11,18 @@ namespace gncuda {
 namespace tma {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Waits longer than this many polls end the kernel with a trap (a launch error the host sees)
-// instead of hanging the process: a pipeline bug must not turn into a stuck GPU.
+// A wait longer than kMaxWaitNs by the GPU's clock (or than kMaxPolls polls, should that clock stand
+// still) ends the kernel with a trap (a launch error the host sees) instead of hanging the process: a
+// pipeline bug must not turn into a stuck GPU, nor spend minutes of a short GPU session. A real wait is
+// microseconds (milliseconds under compute-sanitizer); try_wait may itself sleep a while before it
+// answers false, so the poll count alone could stretch to a minute.
 constexpr uint32_t kMaxPolls = 1u << 26;
+constexpr unsigned long long kMaxWaitNs = 4000000000ull;  // 4 s
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
 
 // bar: shared-memory address (8-byte aligned) of a 64-bit mbarrier.
 __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t arrivals) {
@@ -36,7 +45,8 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t byt
 // follows, such as a copy into their shared memory).
 template <bool kCluster = false>
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  for (uint32_t polls = 0;; ++polls) {
+  unsigned long long since = 0;  // the clock at the first check (every 1024 polls)
+  for (uint32_t polls = 1;; ++polls) {
     uint32_t done;
     if (kCluster)
       asm volatile(
@@ -59,7 +69,11 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
           : "r"(bar), "r"(parity)
           : "memory");
     if (done) return;
-    if (polls >= kMaxPolls) __trap();
+    if ((polls & 1023u) == 0) {
+      const unsigned long long now = global_ns();
+      if (since == 0) since = now;
+      else if (now - since > kMaxWaitNs || polls >= kMaxPolls) __trap();
+    }
   }
 }
 // The box at coordinates (c0 innermost, c1) of the tensor map `map` (a __grid_constant__ kernel

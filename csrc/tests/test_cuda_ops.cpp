@@ -1059,17 +1059,32 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc) {
   // The chain must have changed the row and written the new key (a test that compares two no-ops fails).
   report(std::memcmp(want.h.data(), h0.data(), H * 4) != 0 && want.k != k0 && want.v != v0,
          name + ": the chain updates h and writes the cache");
+  // The same layer kBackToBack times over, queued with no synchronisation between (each run reads the h
+  // the previous one left and rewrites the same cache slot): consecutive launches share the barrier state
+  // and, on a programmatic stream, may overlap at their edges.
+  constexpr int kBackToBack = 4;
+  State want_repeated;
+  {
+    const std::string what = name + fmt(" chain x%d", kBackToBack);
+    int st = reset(what) ? 0 : -1;
+    for (int i = 0; i < kBackToBack && st == 0; ++i) st = chain();
+    if (st == -1 || !finish(st, what) || !state(what, &want_repeated)) {
+      gn_cuda_stream_destroy(stream);
+      return;
+    }
+  }
   const int supported = gn_cuda_decode_layer_supported(&a);
   report(supported == 0, name + ": supported", gn_cuda_status_string(supported));
-  auto compare = [&](const std::string& what) {
+  auto compare_with = [&](const State& ref, const std::string& what) {
     State got;
     if (!state(what, &got)) return;
     int h_diff = 0;
-    for (int i = 0; i < H; ++i) h_diff += std::memcmp(&got.h[i], &want.h[i], 4) != 0;
-    report(h_diff == 0 && got.k == want.k && got.v == want.v, what,
-           fmt("%d of %d h values differ%s%s", h_diff, H, got.k == want.k ? "" : ", K cache differs",
-               got.v == want.v ? "" : ", V cache differs"));
+    for (int i = 0; i < H; ++i) h_diff += std::memcmp(&got.h[i], &ref.h[i], 4) != 0;
+    report(h_diff == 0 && got.k == ref.k && got.v == ref.v, what,
+           fmt("%d of %d h values differ%s%s", h_diff, H, got.k == ref.k ? "" : ", K cache differs",
+               got.v == ref.v ? "" : ", V cache differs"));
   };
+  auto compare = [&](const std::string& what) { compare_with(want, what); };
   for (int programmatic = 0; programmatic < 2; ++programmatic) {
     const char* mode = programmatic ? "programmatic launch" : "ordinary launch";
     if (gn_cuda_stream_set_programmatic_launch(stream, programmatic) != 0) {
@@ -1081,23 +1096,36 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc) {
       if (!reset(what) || !finish(gn_cuda_decode_layer(&a, stream), what)) break;
       compare(what);
     }
-    void* graph = nullptr;
-    int st = gn_cuda_capture_begin(stream);
-    if (st == 0) {
-      const int layer_st = gn_cuda_decode_layer(&a, stream);
-      st = gn_cuda_capture_end(stream, &graph);
-      if (st == 0) st = layer_st;
-    }
-    if (st != 0) {
-      report(false, name + fmt(", %s, captured as a graph", mode), gn_cuda_status_string(st));
-    } else {
-      for (int round = 0; round < 2; ++round) {
-        const std::string what = name + fmt(", %s, graph replay %d", mode, round);
-        if (!reset(what) || !finish(gn_cuda_graph_launch(graph, stream), what)) break;
-        compare(what);
+    {
+      const std::string what = name + fmt(", %s, %d launches back to back", mode, kBackToBack);
+      if (reset(what)) {
+        int st = 0;
+        for (int i = 0; i < kBackToBack && st == 0; ++i) st = gn_cuda_decode_layer(&a, stream);
+        if (finish(st, what)) compare_with(want_repeated, what);
       }
     }
-    if (graph) gn_cuda_graph_destroy(graph);
+    // Captured once as one launch, and once as kBackToBack launches in one graph.
+    for (const int launches : {1, kBackToBack}) {
+      const std::string captured = name + fmt(", %s, %d launch%s captured as a graph", mode, launches, launches > 1 ? "es" : "");
+      void* graph = nullptr;
+      int st = gn_cuda_capture_begin(stream);
+      if (st == 0) {
+        int layer_st = 0;
+        for (int i = 0; i < launches && layer_st == 0; ++i) layer_st = gn_cuda_decode_layer(&a, stream);
+        st = gn_cuda_capture_end(stream, &graph);
+        if (st == 0) st = layer_st;
+      }
+      if (st != 0) {
+        report(false, captured, gn_cuda_status_string(st));
+      } else {
+        for (int round = 0; round < 2; ++round) {
+          const std::string what = captured + fmt(", replay %d", round);
+          if (!reset(what) || !finish(gn_cuda_graph_launch(graph, stream), what)) break;
+          compare_with(launches == 1 ? want : want_repeated, what);
+        }
+      }
+      if (graph) gn_cuda_graph_destroy(graph);
+    }
   }
   (void)gn_cuda_stream_set_programmatic_launch(stream, 0);
 
