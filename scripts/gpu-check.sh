@@ -218,8 +218,8 @@ done
 if [ $built -eq 1 ] && [ -n "$SAN" ]; then
   run_stage sanitizer_memcheck 150 "$SAN" --tool memcheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick
   # racecheck is slow: one group per stage, the kernels that share memory between threads. (The gemm
-  # group never finished inside 90 s under it, runs 2-4: GN_RACECHECK_GROUPS=gemm asks for it alone.)
-  for g in ${GN_RACECHECK_GROUPS:-attention candidates draw layernorm gemv_stream}; do
+  # group never finished inside 90 s under it, runs 2-4: gemm_few runs every GEMM kernel on a few shapes.)
+  for g in ${GN_RACECHECK_GROUPS:-attention candidates draw layernorm gemv_stream gemm_few}; do
     run_stage "racecheck_$g" 90 "$SAN" --tool racecheck --error-exitcode 3 "$BUILD/test_cuda_ops" --quick --only "$g"
   done
   # memcheck and racecheck of the wgmma attention's forced cases, once its test stage passed.
