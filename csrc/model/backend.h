@@ -148,9 +148,9 @@ class Backend {
     return *h_ptr ? Status::Ok() : OutOfMemory("out of host memory (" + std::to_string(bytes) + " bytes)");
   }
   virtual void release_host(void* h_ptr) { std::free(h_ptr); }
-  // Copies queued on the backend's stream behind the work before them, for host memory from
-  // alloc_host: the host leaves h_src alone, and reads h_dst only, after the next synchronize().
-  // (The CPU backends copy at once; so does CUDA where alloc_host could not lock the pages.)
+  // Copies queued on the backend's stream behind the work before them: the host leaves h_src alone,
+  // and reads h_dst only, after the next synchronize(). Asynchronous for alloc_host's memory; with other
+  // host memory CUDA may complete the copy before it returns, and the CPU backends always do.
   virtual Status upload_async(void* d_dst, const void* h_src, size_t bytes) { return upload(d_dst, h_src, bytes); }
   virtual Status download_async(void* h_dst, const void* d_src, size_t bytes) { return download(h_dst, d_src, bytes); }
 
