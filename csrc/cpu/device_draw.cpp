@@ -133,10 +133,22 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
     }
     sums[t] = sum;
   }
+  // The kernel's block scan, the same additions in the same order (so S' and the runs' starts agree
+  // with the GPU's bit for bit but for exp): a Hillis-Steele inclusive scan within each warp of 32 runs,
+  // the warps' totals added in order before a run's warp, and the run's exclusive start in its warp.
+  constexpr int kLanes = 32, kWarps = kDrawThreads / kLanes;
+  static_assert(kDrawThreads % kLanes == 0, "whole warps of runs");
+  std::array<double, kDrawThreads> inclusive = sums;
+  for (int base = 0; base < kDrawThreads; base += kLanes)
+    for (int d = 1; d < kLanes; d <<= 1)
+      for (int l = kLanes - 1; l >= d; --l) inclusive[base + l] += inclusive[base + l - d];  // (old values: downwards)
   double total = 0;
+  for (int w = 0; w < kWarps; ++w) total += inclusive[w * kLanes + kLanes - 1];
   for (int t = 0; t < kDrawThreads; ++t) {
-    prefix[t] = total;
-    total += sums[t];
+    const int warp = t / kLanes, lane = t % kLanes;
+    double before = 0;
+    for (int w = 0; w < warp; ++w) before += inclusive[w * kLanes + kLanes - 1];
+    prefix[t] = before + (lane > 0 ? inclusive[t - 1] : 0.0);
   }
   *sum_out = total;
   if (params[kDrawU] < 0) return kDrawSummed;

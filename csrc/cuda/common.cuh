@@ -51,7 +51,8 @@ __device__ __forceinline__ void prefetch_l2_bulk(const void* p, size_t bytes) {
   const char* c = static_cast<const char*>(p);
   for (size_t done = 0; done < bytes;) {
     const unsigned chunk = (unsigned)(bytes - done < (1u << 20) ? bytes - done : (1u << 20));
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(c + done), "r"(chunk) : "memory");
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global(c + done)), "r"(chunk)
+                 : "memory");
     done += chunk;
   }
 #else

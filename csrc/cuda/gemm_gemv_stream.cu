@@ -34,12 +34,14 @@ __global__ void __launch_bounds__(S::kWarps * 32, S::kMinBlocksPerSm)
   const int warp = blockIdx.x * S::kWarps + (threadIdx.x >> 5);
   uint4 wa[R][Warp::U];
   Warp::load(a, p, warp, 0, wa);  // weights only: nothing the previous kernel writes
-  if (p.l2_prefetch && lane == 0) {
-    // The rest of this warp's rows (W is read-only), into L2 while the previous kernel ends.
+  if (p.l2_prefetch_bytes > 0 && lane == 0) {
+    // This warp's rows (W is read-only), into L2 while the previous kernel ends: the first of them, as
+    // many as the warp's share of half of L2 holds (an lm_head of 77-206 MB would evict its own start).
     int row_begin = 0, row_end = 0;
     gemv_stream_rows(p, warp, R, a.n, &row_begin, &row_end);
+    const long long rows_bytes = (long long)(row_end - row_begin) * a.k * (long long)sizeof(WT);
     prefetch_l2_bulk(static_cast<const WT*>(a.w) + (size_t)row_begin * a.k,
-                     (size_t)(row_end - row_begin) * a.k * sizeof(WT));
+                     (size_t)(rows_bytes < p.l2_prefetch_bytes ? rows_bytes : p.l2_prefetch_bytes));
   }
   LnPrefetch ln{};
   if constexpr (LN) ln = ln_prefetch<S::kWarps>(a.m, a.k, a.ln_gamma, a.ln_beta);  // weights too
@@ -74,7 +76,10 @@ int launch_plan(const GemmArgs& a, cudaStream_t stream) {
     last.store(key << 8 | (unsigned)per_sm, std::memory_order_relaxed);
   }
   GemvStreamPlan p = plan_gemv_stream(a.n, a.k, R, U * 32 * V, per_sm * multiprocessors() * S::kWarps, S::kWarps);
-  p.l2_prefetch = l2_prefetch_on(stream) ? 1 : 0;
+  if (l2_prefetch_on(stream) && p.warps > 0) {
+    const long long half_l2 = device_attribute(cudaDevAttrL2CacheSize, 50 << 20) / 2;
+    p.l2_prefetch_bytes = (half_l2 / p.warps) / 16 * 16;
+  }
   return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 

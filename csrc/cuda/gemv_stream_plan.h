@@ -21,7 +21,8 @@ struct GemvStreamPlan {
   int groups_per_warp;  // consecutive groups per warp (the last warp may have fewer, or none)
   int warps;            // warps with work: ceil(groups / groups_per_warp)
   int blocks;           // ceil(warps / warps_per_block)
-  int l2_prefetch;      // 1: each warp first asks L2 for its weight rows (gemv_stream_rows), see api.h
+  long long l2_prefetch_bytes;  // the most bytes of its weight rows (gemv_stream_rows) each warp first asks
+                                // L2 for, a multiple of 16 (0: none), see api.h
 };
 
 // resident_warps: warps the GPU runs at once for this kernel (blocks per SM x SMs x warps per block).
