@@ -6,7 +6,7 @@
 // with the process-wide GPTNEO_CUDA_WGMMA_ATTENTION choices, which are read once per process).
 // --batched-only: the bf16 fixture checks and the many-stream decode rows (gpu-node-tests.sh runs it with
 // the process-wide GPTNEO_CUDA_DECODE_TC=cluster, once gpu-check's stage for that kernel passed).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -73,13 +73,30 @@ async function prefillRows(model, preset, ids) {
     `experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}`);
 }
 
+// The random checkpoints, written once per preset (1.3B's 2.6 GB take seconds to write, and a dozen rows
+// use it): in $GN_CHECKPOINT_CACHE when set (scripts/gpu-node-tests.sh shares one folder between its
+// processes and removes it), else in a folder of this process, removed at the end.
+const ownCache = process.env.GN_CHECKPOINT_CACHE ? undefined : await mkdtemp(join(tmpdir(), 'gpt-neo-checkpoints-'));
+const cacheRoot = process.env.GN_CHECKPOINT_CACHE ?? ownCache;
+async function checkpointDir(preset) {
+  const dir = join(cacheRoot, preset);
+  try {
+    await access(join(dir, 'config.json'));  // complete: written under another name, then renamed
+    return dir;
+  } catch {
+    const partial = await mkdtemp(join(cacheRoot, `${preset}-writing-`));
+    await writeRandomCheckpoint(partial, { preset, seed: 1234, dtype: 'bfloat16' });
+    await rename(partial, dir);
+    return dir;
+  }
+}
+
 async function decodeBench(preset, streamsList, newTokens,
   { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), `gpt-neo-${preset}-`));
+  const dir = await checkpointDir(preset);
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   try {
     Object.assign(process.env, env);
-    await writeRandomCheckpoint(dir, { preset, seed: 1234, dtype: 'bfloat16' });
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
       cudaGraphs: graphs, kvCacheDtype, ...(runAhead === undefined ? {} : { runAhead }) });
@@ -121,29 +138,41 @@ async function decodeBench(preset, streamsList, newTokens,
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
-    await rm(dir, { recursive: true, force: true });
   }
 }
+async function removeOwnCache() {
+  if (ownCache) await rm(ownCache, { recursive: true, force: true });
+}
+
 try {
   if (prefillOnly) {
     // (decodeBench prints its prefill rows after one decode run: the cheapest way to a loaded model)
     await decodeBench('1.3b', [1], 16);
+    await removeOwnCache();
     console.log(`${passed} passed, ${failed} failed`);
     process.exit(0);
   }
   if (batchedOnly) {
     await decodeBench('125m', [8, 32], 128);
     await decodeBench('1.3b', [8, 32], 64);
+    await removeOwnCache();
     console.log(`${passed} passed, ${failed} failed`);
     process.exit(failed ? 1 : 0);
   }
+  // Most telling first (the stage is time-boxed): the defaults, the unverified paths that would become
+  // defaults (the persistent layer, the device draw), then the switches' comparisons.
   await decodeBench('125m', [1, 8, 32], 128);
   await decodeBench('1.3b', [1, 8, 32], 64);  // (32: the many-stream row the clustered decode GEMM is compared with)
-  // One decode step per native call: what greedy run-ahead (the default) saves.
-  await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
-  await decodeBench('1.3b', [1], 64, { runAhead: 1 });
-  await decodeBench('125m', [1, 8], 128, { graphs: false });
-  await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  const prefetch = { GPTNEO_CUDA_L2_PREFETCH: '1' };
+  // The persistent decode layer (opt-in; one launch per layer of a one-sequence step), once gpu-check's
+  // stage for its tests passed: on its own (with the fusions whose results it equals) and with L2 prefetch
+  // for the kernels around it.
+  if (process.env.GN_BENCH_DECODE_LAYER === '1') {
+    const layer = { GPTNEO_CUDA_FUSED_LAYER: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' };
+    await decodeBench('1.3b', [1], 64, { env: layer });
+    await decodeBench('125m', [1], 128, { env: layer });
+    await decodeBench('125m', [1], 128, { env: { ...layer, ...prefetch } });
+  }
   // Plain temperature sampling (OpenAI's default): whole rows downloaded, and drawn on the GPU with the
   // device draw (GPTNEO_SAMPLING_DRAW=1, experimental: one word per row comes back).
   const temperature = { temperature: 1, seed: 1 };
@@ -151,7 +180,7 @@ try {
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Top-p on peaked rows (temperature 0.1 sharpens these random weights to a nucleus of a few tokens, as a
   // trained model's often is): whole rows, and with the draw on, from the top candidates and the kernel's
-  // sum (csrc/cpu/nucleus_bound.h). (The flat top-p row above misses with the draw on: backs off.)
+  // sum (csrc/cpu/nucleus_bound.h). (The flat top-p row below misses with the draw on: backs off.)
   const peakedTopP = { temperature: 0.1, topP: 0.9, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP });
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
@@ -160,8 +189,13 @@ try {
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: topK });
   await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
-  await decodeBench('1.3b', [1], 64, { graphs: false });
-  await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
+  // One decode step per native call: what greedy run-ahead (the default) saves.
+  await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
+  await decodeBench('1.3b', [1], 64, { runAhead: 1 });
+  // The streaming GEMV's L2 weight prefetch (opt-in, read when the model loads): alone and with both fusions.
+  await decodeBench('1.3b', [1], 64, { env: prefetch });
+  await decodeBench('1.3b', [1], 64, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
+  await decodeBench('125m', [1, 8], 128, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
   // The decode switches (csrc/cuda/NOTES.md rounds 5 and 8): the kernels before them (streaming GEMV
   // and programmatic launch off), the streaming GEMV for every row count it serves (the default stops
   // at 4), the folded layer norm (opt-in; its layer norm spread over the whole block since run 4) and the
@@ -174,23 +208,15 @@ try {
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('125m', [1, 8], 128, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
-  // The streaming GEMV's L2 weight prefetch (opt-in, read when the model loads): alone and with both fusions.
-  const prefetch = { GPTNEO_CUDA_L2_PREFETCH: '1' };
-  await decodeBench('1.3b', [1], 64, { env: prefetch });
-  await decodeBench('1.3b', [1], 64, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
-  await decodeBench('125m', [1, 8], 128, { env: { ...prefetch, GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
-  // The persistent decode layer (opt-in; one launch per layer of a one-sequence step), once gpu-check's
-  // stage for its tests passed: on its own (with the fusions whose results it equals) and with L2 prefetch
-  // for the kernels around it.
-  if (process.env.GN_BENCH_DECODE_LAYER === '1') {
-    const layer = { GPTNEO_CUDA_FUSED_LAYER: '1', GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' };
-    await decodeBench('1.3b', [1], 64, { env: layer });
-    await decodeBench('125m', [1], 128, { env: layer });
-    await decodeBench('125m', [1], 128, { env: { ...layer, ...prefetch } });
-  }
+  // CUDA graphs off, flat top-p rows (whole rows come back), an fp32 KV cache.
+  await decodeBench('125m', [1, 8], 128, { graphs: false });
+  await decodeBench('1.3b', [1], 64, { graphs: false });
+  await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
+  await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);
   failed++;
 }
+await removeOwnCache();
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;

@@ -6,6 +6,10 @@
 set -u
 cd "$(dirname "$0")/.."
 export GPTNEO_FIXTURES="$PWD/.gpu/fixtures"
+# The random 125M/1.3B checkpoints, written once for every process below (gpu-node-check.mjs).
+GN_CHECKPOINT_CACHE="$(mktemp -d)"
+export GN_CHECKPOINT_CACHE
+trap 'rm -rf "$GN_CHECKPOINT_CACHE"' EXIT
 "${NODE:-node}" scripts/gpu-node-check.mjs
 status=$?
 # Prefill with the wgmma attention (each schedule; a process-wide choice, so a process each), once
