@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include "core/dtype.h"
@@ -77,8 +78,10 @@ struct AsyncCopy {
   bool upload;
 };
 std::map<void*, std::vector<AsyncCopy>> g_async;
+std::mutex g_async_mutex;  // (streams may be driven from several threads)
 constexpr int kAsyncSourceChanged = 901;
 int finish_async_copies(void* stream) {
+  std::lock_guard<std::mutex> lock(g_async_mutex);
   auto it = g_async.find(stream);
   if (it == g_async.end()) return 0;
   int status = 0;
@@ -151,7 +154,10 @@ int gn_cuda_stream_create(void** s) {
   return 0;
 }
 int gn_cuda_stream_destroy(void* s) {
-  g_async.erase(s);
+  {
+    std::lock_guard<std::mutex> lock(g_async_mutex);
+    g_async.erase(s);
+  }
   delete static_cast<MockStream*>(s);
   return 0;
 }
@@ -194,6 +200,7 @@ int gn_cuda_upload_async(void* d, const void* h, size_t n, void* s) {
   if (d == nullptr || h == nullptr) return GN_CUDA_EINVAL;
   std::memcpy(d, h, n);
   const uint8_t* src = static_cast<const uint8_t*>(h);
+  std::lock_guard<std::mutex> lock(g_async_mutex);
   g_async[s].push_back({const_cast<void*>(h), std::vector<uint8_t>(src, src + n), true});
   return 0;
 }
@@ -202,6 +209,7 @@ int gn_cuda_download_async(void* h, const void* d, size_t n, void* s) {
   if (n == 0) return 0;
   if (d == nullptr || h == nullptr) return GN_CUDA_EINVAL;
   const uint8_t* src = static_cast<const uint8_t*>(d);
+  std::lock_guard<std::mutex> lock(g_async_mutex);
   g_async[s].push_back({h, std::vector<uint8_t>(src, src + n), false});
   std::memset(h, 0xFF, n);
   return 0;
