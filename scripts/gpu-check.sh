@@ -110,6 +110,11 @@ if [ $built -eq 1 ]; then
   GN_TEST_DECODE_LAYER=1 GN_TEST_VERBOSE=1 run_stage test_decode_layer 60 "$BUILD/test_cuda_ops" --only decode_layer &&
     export GN_BENCH_DECODE_LAYER=1 GN_TEST_DECODE_LAYER=1
   grep -E "FAIL|skip" "$OUT/test_decode_layer.log" | head -n 20
+  # Two models' persistent layers at once, each on its own programmatic stream: each grid may start partly
+  # while the other still holds SMs (a deadlock would end in the barrier's trap, ~20 s). Its own stage, once
+  # decode_layer passed; if it fails, the persistent layer must not serve two models at once.
+  [ "${GN_BENCH_DECODE_LAYER:-0}" = 1 ] && GN_TEST_VERBOSE=1 run_stage test_decode_layer_streams 60 \
+    "$BUILD/test_cuda_ops" --only decode_layer_streams
   # The whole model on the GPU with and without recorded decode steps (CUDA graphs) vs the CPU.
   run_stage test_model_graph 90 "$BUILD/test_model_graph"
   grep -E "FAIL" "$OUT/test_model_graph.log" | head -n 20
@@ -246,7 +251,7 @@ fi
   for row in "${SUMMARY[@]}"; do printf "  %-20s %s\n" "${row%%|*}" "${row#*|}"; done
   for t in test_cuda_ops test_model_graph test_gemm_wgmma_tma test_gemm_wgmma_alone_tma test_gemm_wgmma_alone_persistent \
     test_gemm_wgmma_alone_cluster test_x16_tma test_gemm_mma_sync test_attention_keys32 \
-    test_attention_wgmma test_decode_layer test_decode_tc_cluster test_model_graph_dtc_cluster test_cuda_ops_nopdl; do
+    test_attention_wgmma test_decode_layer test_decode_layer_streams test_decode_tc_cluster test_model_graph_dtc_cluster test_cuda_ops_nopdl; do
     [ -f "$OUT/$t.log" ] && printf "  %-22s %s\n" "$t:" "$(tail -n 1 "$OUT/$t.log")"
   done
   [ -f "$OUT/sanitizer_memcheck.log" ] && echo "  memcheck: $(grep -E 'ERROR SUMMARY' "$OUT/sanitizer_memcheck.log" | tail -n 1)"

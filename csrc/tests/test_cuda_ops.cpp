@@ -4,8 +4,9 @@
 // fp32: tight relative error. bf16/f16 GEMM: at most 2x the error of a naive same-precision
 // version (operands rounded to the weight dtype, fp32 accumulation) against the fp32 oracle.
 //   test_cuda_ops [--quick] [--seed N] [--only GROUP]   (--quick: small sizes, for compute-sanitizer;
-//   GROUP: gemm, gemm_few (a few shapes over every GEMM kernel, for racecheck), linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream, candidates,
-//   draw, host, attention_tc_emulation (host only) — one group,
+//   GROUP: gemm, gemm_few (a few shapes over every GEMM kernel, for racecheck; by name only), linear, layernorm, embed, gather, pool, attention, graph, layernorm_gemv, gemv_stream, candidates,
+//   draw, decode_layer, decode_layer_streams (two at once on two streams; by name only), host,
+//   attention_tc_emulation (host only) — one group,
 //   e.g. for racecheck)
 // Prints "SKIP: <reason>" and exits 0 when no usable GPU is present; last line "N passed, N failed".
 #include <algorithm>
@@ -928,11 +929,76 @@ struct LayerCase {
   DType wt, cache;
 };
 
+// Two layers with their own state (residual row, caches, scratch, barrier workspace; the weights and the
+// batch shared), as two models would have, each launched `launches` times on its own stream marked for
+// programmatic launch, the launches interleaved: both grids fill the GPU, and each may start partly while
+// the other still holds SMs. Both must end as the chain run `launches` times did (want_*), and not hang.
+void decode_layers_on_two_streams(Ctx& c, const gn_cuda_decode_layer_args& a, const std::string& name, int launches,
+                                  const std::vector<float>& want_h, int H, const std::vector<float>& h0,
+                                  const std::vector<uint8_t>& k0, const std::vector<uint8_t>& v0,
+                                  const std::vector<uint8_t>& want_k, const std::vector<uint8_t>& want_v) {
+  const std::string what = name + fmt(", two layers on two programmatic streams, %d launches each", launches);
+  struct Layer {
+    DevBuf h, k, v, qkv, attn, mid, ws;
+    gn_cuda_decode_layer_args args;
+    void* stream = nullptr;
+  };
+  std::vector<std::unique_ptr<Layer>> layers;
+  bool ok = true;
+  for (int i = 0; i < 2 && ok; ++i) {
+    auto l = std::unique_ptr<Layer>(new Layer{DevBuf(c.be, H * 4), DevBuf(c.be, k0.size()), DevBuf(c.be, v0.size()),
+                                              DevBuf(c.be, (size_t)3 * H * 4), DevBuf(c.be, H * 4),
+                                              DevBuf(c.be, (size_t)a.inner * 4), DevBuf(c.be, a.workspace_bytes), a,
+                                              nullptr});
+    ok = l->h.ok() && l->k.ok() && l->v.ok() && l->qkv.ok() && l->attn.ok() && l->mid.ok() && l->ws.ok() &&
+         check_status(c.be.fill_zero(l->ws.as<void>(), a.workspace_bytes), what) &&
+         upload(c, l->h.as<void>(), h0.data(), H * 4, what) && upload(c, l->k.as<void>(), k0.data(), k0.size(), what) &&
+         upload(c, l->v.as<void>(), v0.data(), v0.size(), what) && gn_cuda_stream_create(&l->stream) == 0 &&
+         gn_cuda_stream_set_programmatic_launch(l->stream, 1) == 0;
+    l->args.d_h = l->h.as<float>();
+    l->args.d_k_cache = l->k.as<void>();
+    l->args.d_v_cache = l->v.as<void>();
+    l->args.d_qkv = l->qkv.as<float>();
+    l->args.d_attn = l->attn.as<float>();
+    l->args.d_mid = l->mid.as<float>();
+    l->args.d_workspace = l->ws.as<void>();
+    layers.push_back(std::move(l));
+  }
+  int st = ok ? 0 : -1;
+  for (int j = 0; j < launches && st == 0; ++j)
+    for (auto& l : layers)
+      if (st == 0) st = gn_cuda_decode_layer(&l->args, l->stream);
+  for (auto& l : layers) {
+    if (l->stream == nullptr) continue;
+    const int sync = gn_cuda_stream_synchronize(l->stream);
+    if (st == 0) st = sync;
+  }
+  if (st != 0) {
+    report(false, what, st == -1 ? "set-up failed" : gn_cuda_status_string(st));
+  } else {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::vector<float> h(H);
+      std::vector<uint8_t> k(k0.size()), v(v0.size());
+      if (!download(c, h.data(), layers[i]->h.as<void>(), H * 4, what) ||
+          !download(c, k.data(), layers[i]->k.as<void>(), k.size(), what) ||
+          !download(c, v.data(), layers[i]->v.as<void>(), v.size(), what))
+        continue;
+      int h_diff = 0;
+      for (int e = 0; e < H; ++e) h_diff += std::memcmp(&h[e], &want_h[e], 4) != 0;
+      report(h_diff == 0 && k == want_k && v == want_v, what + fmt(", layer %zu", i),
+             fmt("%d of %d h values differ%s%s", h_diff, H, k == want_k ? "" : ", K cache differs",
+                 v == want_v ? "" : ", V cache differs"));
+    }
+  }
+  for (auto& l : layers)
+    if (l->stream) gn_cuda_stream_destroy(l->stream);
+}
+
 // One layer's decode step, run as the chain (the streaming GEMV with and without its layer norm, the
 // appending attention) and as gn_cuda_decode_layer from the same state: the residual row and the whole
 // cache must be equal bit for bit, on repeated launches (the grid barrier and the split counters are
 // reused), with the stream marked for programmatic launch or not, and replayed from a CUDA graph.
-void test_decode_layer_case(Ctx& c, const LayerCase& lc) {
+void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = false) {
   const int H = lc.hidden, I = lc.inner, hd = H / lc.heads, bs = 16, pos = lc.context - 1;
   const std::string name = fmt("decode_layer hidden %d heads %d inner %d ctx %d window %d %s weights, %s cache", H,
                                lc.heads, I, lc.context, lc.window, dtype_name(lc.wt), dtype_name(lc.cache));
@@ -1087,6 +1153,12 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc) {
   }
   const int supported = gn_cuda_decode_layer_supported(&a);
   report(supported == 0, name + ": supported", gn_cuda_status_string(supported));
+  if (two_streams) {
+    decode_layers_on_two_streams(c, a, name, kBackToBack, want_repeated.h, H, h0, k0, v0, want_repeated.k,
+                                 want_repeated.v);
+    gn_cuda_stream_destroy(stream);
+    return;
+  }
   auto compare_with = [&](const State& ref, const std::string& what) {
     State got;
     if (!state(what, &got)) return;
@@ -1193,6 +1265,19 @@ void test_decode_layer(Ctx& c) {
     cases.push_back({2560, 20, 10240, 900, 256, DType::kF16, DType::kF16});  // 2.7B-shaped (the MLP row: 40 KB)
   }
   for (const auto& lc : cases) test_decode_layer_case(c, lc);
+}
+
+// Two models' persistent layers at once on two streams (decode_layers_on_two_streams); asked for by name
+// only: gpu-check runs it in a stage of its own after decode_layer passed (if the two grids deadlock, the
+// barrier's trap ends the process).
+void test_decode_layer_streams(Ctx& c) {
+  const char* gate = std::getenv("GN_TEST_DECODE_LAYER");
+  if (gate != nullptr && std::strcmp(gate, "0") == 0 && !host_mock()) {
+    std::printf("skip decode_layer_streams: GN_TEST_DECODE_LAYER=0 (its own gpu-check stage runs it)\n");
+    return;
+  }
+  test_decode_layer_case(c, {768, 12, 3072, 300, 0, DType::kBF16, DType::kBF16}, true);
+  if (!host_mock()) test_decode_layer_case(c, {2048, 16, 8192, 2048, 0, DType::kBF16, DType::kBF16}, true);
 }
 
 void test_embed(Ctx& c) {
@@ -2161,12 +2246,14 @@ int main(int argc, char** argv) {
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
       {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
       {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations},
-      {"decode_layer", test_decode_layer},
+      {"decode_layer", test_decode_layer},       {"decode_layer_streams", test_decode_layer_streams},
       {"draw", test_draw_rows}};  // (last: a kernel not yet run on a GPU cannot poison the groups before it)
   bool ran = false;
   for (const auto& g : groups) {
-    // gemm_few repeats a few of gemm's cases: only when asked for.
-    if (only.empty() ? std::strcmp(g.first, "gemm_few") == 0 : only != g.first) continue;
+    // gemm_few repeats a few of gemm's cases, decode_layer_streams may hang a GPU until its trap: only
+    // when asked for.
+    const bool by_name_only = !std::strcmp(g.first, "gemm_few") || !std::strcmp(g.first, "decode_layer_streams");
+    if (only.empty() ? by_name_only : only != g.first) continue;
     g.second(c);
     ran = true;
   }
