@@ -185,7 +185,6 @@ int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dm
                                   a->workspace_bytes - kBarrierBytes, att, dmax);
 }
 
-
 template <typename WT>
 int launch_typed(const gn_cuda_decode_layer_args& a, const AttentionParams& att, int dmax, cudaStream_t stream) {
   const auto kernel = dmax == 64 ? decode_layer_kernel<WT, 64> : decode_layer_kernel<WT, 128>;
