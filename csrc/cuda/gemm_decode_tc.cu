@@ -14,6 +14,8 @@
 // GN_GEMM_DECODE_TC_CLUSTER (compute capability 9.0): the same warp loop over one k segment per block,
 // the blocks that share weight rows grouped in a cluster that adds their partials through distributed
 // shared memory (decode_tc_split_plan.h says why and how the work is divided).
+#include <atomic>
+
 #include "cuda/cluster.cuh"
 #include "cuda/decode_tc_split_plan.h"
 #include "cuda/gemm_traits.cuh"
@@ -220,15 +222,40 @@ int launch_typed(const GemmArgs& a, cudaStream_t stream) {
   return launch_nt<WT, 8>(a, stream);
 }
 
+constexpr int kMaxDevicesAsked = 16;
+
 // The clustered kernel's plan on the current device: target two blocks per SM (16 warps).
 DecodeTcSplitPlan cluster_plan(const GemmArgs& a) {
   return plan_decode_tc_split(a.n, a.k, T::kWarps, T::kClusterBlocksPerSm * multiprocessors(), T::kMaxClusterSplits,
                               T::kMinClusterKseg);
 }
 
+// Whether the device runs clusters of `splits` blocks of kernel<WT, NT> (a GPC holds them; MPS or a
+// partitioned context may not place them): asked once per device and cluster size, remembered as
+// 1 + answer (0: not asked) in a per-instantiation table.
+template <typename WT, int NT>
+bool clusters_fit(int splits, cudaStream_t stream) {
+  static std::atomic<unsigned> asked[T::kMaxClusterSplits + 1][kMaxDevicesAsked] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || splits < 1 || splits > T::kMaxClusterSplits) return false;
+  std::atomic<unsigned>* slot = dev < kMaxDevicesAsked ? &asked[splits][dev] : nullptr;
+  if (slot != nullptr && slot->load(std::memory_order_relaxed) != 0) return slot->load(std::memory_order_relaxed) == 2;
+  const dim3 cluster(1, splits, 1);
+  const DependentLaunch launch(dim3(1, splits), dim3(T::kWarps * 32), 0, stream, &cluster);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, gemm_decode_tc_cluster_kernel<WT, NT>, &launch.config) != cudaSuccess) {
+    (void)cudaGetLastError();
+    clusters = 0;
+  }
+  if (slot != nullptr) slot->store(clusters > 0 ? 2 : 1, std::memory_order_relaxed);
+  return clusters > 0;
+}
+
 template <typename WT, int NT>
 int launch_cluster_nt(const GemmArgs& a, cudaStream_t stream) {
   const DecodeTcSplitPlan p = cluster_plan(a);
+  // Where such clusters cannot be placed, the unsplit kernel serves the shape (the same shapes).
+  if (p.splits > 1 && !clusters_fit<WT, NT>(p.splits, stream)) return launch_nt<WT, NT>(a, stream);
   const int chunk = decode_tc_chunk(NT, T::kSmemElems);
   // Each block asks L2 for its rows' k segment, all of W while W fits in half of L2, else the same
   // fraction of every segment (the rest is read as it streams).
