@@ -142,14 +142,13 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
   for (int base = 0; base < kDrawThreads; base += kLanes)
     for (int d = 1; d < kLanes; d <<= 1)
       for (int l = kLanes - 1; l >= d; --l) inclusive[base + l] += inclusive[base + l - d];  // (old values: downwards)
+  std::array<double, kWarps> warp_start{};  // the warps before each, added in order from 0 (as the kernel)
   double total = 0;
-  for (int w = 0; w < kWarps; ++w) total += inclusive[w * kLanes + kLanes - 1];
-  for (int t = 0; t < kDrawThreads; ++t) {
-    const int warp = t / kLanes, lane = t % kLanes;
-    double before = 0;
-    for (int w = 0; w < warp; ++w) before += inclusive[w * kLanes + kLanes - 1];
-    prefix[t] = before + (lane > 0 ? inclusive[t - 1] : 0.0);
+  for (int w = 0; w < kWarps; ++w) {
+    warp_start[w] = total;
+    total += inclusive[w * kLanes + kLanes - 1];
   }
+  for (int t = 0; t < kDrawThreads; ++t) prefix[t] = warp_start[t / kLanes] + (t % kLanes > 0 ? inclusive[t - 1] : 0.0);
   *sum_out = total;
   if (params[kDrawU] < 0) return kDrawSummed;
   if (uncertain) return kDrawUncertain;

@@ -32,6 +32,12 @@ inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 int device_attribute(cudaDeviceAttr attr, int fallback);
 // SM count of the current device (132 when it cannot be read).
 inline int multiprocessors() { return device_attribute(cudaDevAttrMultiProcessorCount, 132); }
+// Bytes of weights each of `warps` warps may ask L2 for ahead of use: a share of half of L2 (so that what
+// is asked for first is not evicted by what is asked for last), a multiple of 16 (bulk prefetch sizes).
+inline long long l2_prefetch_share(int warps) {
+  const long long half_l2 = device_attribute(cudaDevAttrL2CacheSize, 50 << 20) / 2;
+  return warps > 0 ? (half_l2 / warps) / 16 * 16 : 0;
+}
 inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 inline bool valid_dtype(int t) { return t == GN_DTYPE_F32 || t == GN_DTYPE_F16 || t == GN_DTYPE_BF16; }

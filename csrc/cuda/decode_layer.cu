@@ -229,8 +229,7 @@ int launch_typed(const gn_cuda_decode_layer_args& a, const AttentionParams& att,
     p.plan[i] = plan_gemv_stream(p.gemm[i].n, p.gemm[i].k, kRows, kSegment, warps, kLayerWarps);
   p.att = att;
   p.barrier = static_cast<GridBarrierState*>(a.d_workspace);
-  const long long l2 = device_attribute(cudaDevAttrL2CacheSize, 50 << 20);
-  p.prefetch_cap = (l2 / 2 / warps) / 16 * 16;
+  p.prefetch_cap = l2_prefetch_share(warps);
 
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(blocks);

@@ -76,10 +76,7 @@ int launch_plan(const GemmArgs& a, cudaStream_t stream) {
     last.store(key << 8 | (unsigned)per_sm, std::memory_order_relaxed);
   }
   GemvStreamPlan p = plan_gemv_stream(a.n, a.k, R, U * 32 * V, per_sm * multiprocessors() * S::kWarps, S::kWarps);
-  if (l2_prefetch_on(stream) && p.warps > 0) {
-    const long long half_l2 = device_attribute(cudaDevAttrL2CacheSize, 50 << 20) / 2;
-    p.l2_prefetch_bytes = (half_l2 / p.warps) / 16 * 16;
-  }
+  if (l2_prefetch_on(stream)) p.l2_prefetch_bytes = l2_prefetch_share(p.warps);
   return launch_dependent(kernel, dim3(p.blocks), dim3(S::kWarps * 32), smem, stream, a, p);
 }
 

@@ -929,14 +929,21 @@ struct LayerCase {
   DType wt, cache;
 };
 
+// A decode layer's state after a run: the residual row and the caches' bytes.
+struct LayerState {
+  std::vector<float> h;
+  std::vector<uint8_t> k, v;
+};
+
 // Two layers with their own state (residual row, caches, scratch, barrier workspace; the weights and the
 // batch shared), as two models would have, each launched `launches` times on its own stream marked for
 // programmatic launch, the launches interleaved: both grids fill the GPU, and each may start partly while
 // the other still holds SMs. Both must end as the chain run `launches` times did (want_*), and not hang.
 void decode_layers_on_two_streams(Ctx& c, const gn_cuda_decode_layer_args& a, const std::string& name, int launches,
-                                  const std::vector<float>& want_h, int H, const std::vector<float>& h0,
-                                  const std::vector<uint8_t>& k0, const std::vector<uint8_t>& v0,
-                                  const std::vector<uint8_t>& want_k, const std::vector<uint8_t>& want_v) {
+                                  const LayerState& start, const LayerState& want) {
+  const int H = a.hidden;
+  const std::vector<float>& h0 = start.h;
+  const std::vector<uint8_t>&k0 = start.k, &v0 = start.v;
   const std::string what = name + fmt(", two layers on two programmatic streams, %d launches each", launches);
   struct Layer {
     DevBuf h, k, v, qkv, attn, mid, ws;
@@ -984,10 +991,10 @@ void decode_layers_on_two_streams(Ctx& c, const gn_cuda_decode_layer_args& a, co
           !download(c, v.data(), layers[i]->v.as<void>(), v.size(), what))
         continue;
       int h_diff = 0;
-      for (int e = 0; e < H; ++e) h_diff += std::memcmp(&h[e], &want_h[e], 4) != 0;
-      report(h_diff == 0 && k == want_k && v == want_v, what + fmt(", layer %zu", i),
-             fmt("%d of %d h values differ%s%s", h_diff, H, k == want_k ? "" : ", K cache differs",
-                 v == want_v ? "" : ", V cache differs"));
+      for (int e = 0; e < H; ++e) h_diff += std::memcmp(&h[e], &want.h[e], 4) != 0;
+      report(h_diff == 0 && k == want.k && v == want.v, what + fmt(", layer %zu", i),
+             fmt("%d of %d h values differ%s%s", h_diff, H, k == want.k ? "" : ", K cache differs",
+                 v == want.v ? "" : ", V cache differs"));
     }
   }
   for (auto& l : layers)
@@ -1112,11 +1119,7 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = fals
            upload(c, dv.as<void>(), v0.data(), v0.size(), what) && poison(a.d_qkv, 3 * H, what) &&
            poison(a.d_attn, H, what) && poison(a.d_mid, I, what);
   };
-  struct State {
-    std::vector<float> h;
-    std::vector<uint8_t> k, v;
-  };
-  auto state = [&](const std::string& what, State* out) {
+  auto state = [&](const std::string& what, LayerState* out) {
     out->h.resize(H);
     out->k.resize(k0.size());
     out->v.resize(v0.size());
@@ -1129,7 +1132,7 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = fals
     if (st != 0) report(false, what, gn_cuda_status_string(st));
     return st == 0;
   };
-  State want;
+  LayerState want;
   if (!reset(name + " chain") || !finish(chain(), name + " chain") || !state(name + " chain", &want)) {
     gn_cuda_stream_destroy(stream);
     return;
@@ -1141,7 +1144,7 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = fals
   // the previous one left and rewrites the same cache slot): consecutive launches share the barrier state
   // and, on a programmatic stream, may overlap at their edges.
   constexpr int kBackToBack = 4;
-  State want_repeated;
+  LayerState want_repeated;
   {
     const std::string what = name + fmt(" chain x%d", kBackToBack);
     int st = reset(what) ? 0 : -1;
@@ -1154,13 +1157,12 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = fals
   const int supported = gn_cuda_decode_layer_supported(&a);
   report(supported == 0, name + ": supported", gn_cuda_status_string(supported));
   if (two_streams) {
-    decode_layers_on_two_streams(c, a, name, kBackToBack, want_repeated.h, H, h0, k0, v0, want_repeated.k,
-                                 want_repeated.v);
+    decode_layers_on_two_streams(c, a, name, kBackToBack, LayerState{h0, k0, v0}, want_repeated);
     gn_cuda_stream_destroy(stream);
     return;
   }
-  auto compare_with = [&](const State& ref, const std::string& what) {
-    State got;
+  auto compare_with = [&](const LayerState& ref, const std::string& what) {
+    LayerState got;
     if (!state(what, &got)) return;
     int h_diff = 0;
     for (int i = 0; i < H; ++i) h_diff += std::memcmp(&got.h[i], &ref.h[i], 4) != 0;
