@@ -153,6 +153,10 @@ class Backend {
   // host memory CUDA may complete the copy before it returns, and the CPU backends always do.
   virtual Status upload_async(void* d_dst, const void* h_src, size_t bytes) { return upload(d_dst, h_src, bytes); }
   virtual Status download_async(void* h_dst, const void* d_src, size_t bytes) { return download(h_dst, d_src, bytes); }
+  // A small upload (a step's ids, positions and block tables) queued behind the work before it without
+  // waiting for that work where the backend can (CUDA: through its own page-locked staging block); h_src
+  // is free again on return. Elsewhere the same as upload().
+  virtual Status upload_staged(void* d_dst, const void* h_src, size_t bytes) { return upload(d_dst, h_src, bytes); }
 
   // --- weights (prepared once at load; sources are host memory, e.g. an mmap) ----------
   virtual Status prepare_linear(const void* h_w, DType src_dtype, int n, int k, DType store_dtype,

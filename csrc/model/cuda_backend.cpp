@@ -173,6 +173,7 @@ class CudaBackend : public Backend {
       for (void* p : deferred_host_release_) release_host(p);
     }
     gn_cuda_stream_synchronize(stream_);
+    if (stage_ != nullptr) free_host_block(stage_);
     for (void* p : owned_) gn_cuda_free(p);
     for (void* p : retired_) gn_cuda_free(p);
     gn_cuda_free(workspace_);
@@ -210,13 +211,9 @@ class CudaBackend : public Backend {
       deferred_host_release_.push_back(h_ptr);
       return;
     }
-    if (pageable_host_.erase(h_ptr) > 0) {
-      Backend::release_host(h_ptr);
-      return;
-    }
     enter();
-    gn_cuda_stream_synchronize(stream_);  // a queued download may still write it
-    gn_cuda_host_free(h_ptr);
+    drain();  // a queued download may still write it
+    free_host_block(h_ptr);
   }
 
   void release(void* d_ptr) override {
@@ -226,7 +223,7 @@ class CudaBackend : public Backend {
       return;
     }
     enter();
-    gn_cuda_stream_synchronize(stream_);  // queued work may still read it
+    drain();  // queued work may still read it
     gn_cuda_free(d_ptr);
   }
 
@@ -234,6 +231,7 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(not_capturing("upload"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_upload(d_dst, h_src, bytes, stream_), "upload to the GPU");
+    stage_used_ = 0;  // gn_cuda_upload waited for the stream
     return Status::Ok();
   }
 
@@ -241,6 +239,33 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(not_capturing("download"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_download(h_dst, d_src, bytes, stream_), "download from the GPU");
+    stage_used_ = 0;  // gn_cuda_download waited for the stream
+    return Status::Ok();
+  }
+
+  // Through the staging block: copied there now, queued from there behind the stream's work. A region
+  // of the block is copied from once and taken again only after the stream has drained (every wait
+  // on the stream frees the whole block); when it is full, this waits first, as upload() always does.
+  Status upload_staged(void* d_dst, const void* h_src, size_t bytes) override {
+    GN_RETURN_IF_ERROR(not_capturing("upload"));
+    GN_RETURN_IF_ERROR(enter());
+    if (bytes == 0) return Status::Ok();
+    const size_t need = (bytes + 63) / 64 * 64;
+    if (stage_used_ + need > stage_bytes_) {
+      if (stage_used_ > 0) GN_CUDA_STATUS(drain(), "upload to the GPU (waiting for the staging block)");
+      if (need > stage_bytes_) {
+        if (stage_ != nullptr) free_host_block(stage_);
+        stage_ = nullptr;
+        stage_bytes_ = 0;
+        const size_t want = need > kStageMinBytes ? need * 2 : kStageMinBytes;
+        GN_RETURN_IF_ERROR(alloc_host(want, &stage_));
+        stage_bytes_ = want;
+      }
+    }
+    uint8_t* at = static_cast<uint8_t*>(stage_) + stage_used_;
+    std::memcpy(at, h_src, bytes);
+    GN_CUDA_STATUS(gn_cuda_upload_async(d_dst, at, bytes, stream_), "upload to the GPU");
+    stage_used_ += need;
     return Status::Ok();
   }
 
@@ -529,7 +554,7 @@ class CudaBackend : public Backend {
   Status synchronize() override {
     GN_RETURN_IF_ERROR(not_capturing("synchronize"));
     GN_RETURN_IF_ERROR(enter());
-    GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "GPU step");
+    GN_CUDA_STATUS(drain(), "GPU step");
     return Status::Ok();
   }
 
@@ -602,7 +627,7 @@ class CudaBackend : public Backend {
       if (st.ok()) st = from_cuda(gn_cuda_upload(d_tmp, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
       if (st.ok())
         st = from_cuda(gn_cuda_convert(d_tmp, (int)src_dtype, d_dst, (int)dst_dtype, count, stream_), "weight conversion");
-      if (st.ok()) st = from_cuda(gn_cuda_stream_synchronize(stream_), "weight conversion");
+      if (st.ok()) st = from_cuda(drain(), "weight conversion");
       gn_cuda_free(d_tmp);
     }
     if (!st.ok()) {
@@ -626,7 +651,7 @@ class CudaBackend : public Backend {
     if (capturing_)
       return InvalidArgument("attention: the split workspace would grow during a CUDA graph capture; run the "
                              "same step shape once uncaptured before capturing it");
-    GN_CUDA_STATUS(gn_cuda_stream_synchronize(stream_), "attention workspace");
+    GN_CUDA_STATUS(drain(), "attention workspace");
     // A recorded graph may still point at the old workspace: keep it until the backend goes.
     if (workspace_in_graph_) retired_.push_back(workspace_);
     else gn_cuda_free(workspace_);
@@ -654,6 +679,20 @@ class CudaBackend : public Backend {
     return c;
   }
 
+  // Waits for the stream; its work done, the staging block is free again.
+  int drain() {
+    const int st = gn_cuda_stream_synchronize(stream_);
+    if (st == GN_CUDA_OK) stage_used_ = 0;
+    return st;
+  }
+  // Frees an alloc_host() block (the stream drained by the caller).
+  void free_host_block(void* h_ptr) {
+    if (pageable_host_.erase(h_ptr) > 0)
+      Backend::release_host(h_ptr);
+    else
+      gn_cuda_host_free(h_ptr);
+  }
+
   int device_;
   void* stream_;
   std::string device_name_;
@@ -667,6 +706,10 @@ class CudaBackend : public Backend {
   std::vector<void*> deferred_release_;              // release() calls made during the capture
   std::vector<void*> deferred_host_release_;         // release_host() calls made during the capture
   std::unordered_set<void*> pageable_host_;          // alloc_host() blocks that are not page-locked
+  static constexpr size_t kStageMinBytes = 64 * 1024;
+  void* stage_ = nullptr;                            // upload_staged()'s block (alloc_host), stage_bytes_
+  size_t stage_bytes_ = 0;
+  size_t stage_used_ = 0;                            // bytes of it that queued copies may still read
   // The rows the decode GEMV would take (m <= gemv_stream_rows_, x within 96 KiB) go to the
   // streaming GEMV instead (csrc/cuda/NOTES.md rounds 5 and 8).
   bool streams_gemv(int m, const PreparedLinear& w, const CudaLinear& cw, const float* d_x, int ldx) const {

@@ -172,7 +172,7 @@ Status GptNeoModel::upload_batch(const StepInput& in, DeviceBatch* batch, Device
   batch->max_context = max_ctx;
   *local_batch = *batch;
   if (!in.local_block_tables.empty()) local_batch->d_block_tables = put(in.local_block_tables);
-  return backend_->upload(meta_, staging_.data(), need * sizeof(int32_t));
+  return backend_->upload_staged(meta_, staging_.data(), need * sizeof(int32_t));
 }
 
 Status GptNeoModel::forward_layers(const DeviceBatch& batch, const DeviceBatch& local_batch) {

@@ -137,7 +137,7 @@ Status GptNeoModel::step_decode_graph(const StepInput& in, StepOutput* out) {
     g = &*found;
   }
   stage_graph_meta(in, shape);
-  GN_RETURN_IF_ERROR(backend_->upload(g->d_meta, staging_.data(), staging_.size() * sizeof(int32_t)));
+  GN_RETURN_IF_ERROR(backend_->upload_staged(g->d_meta, staging_.data(), staging_.size() * sizeof(int32_t)));
   const int S = static_cast<int>(in.token_ids.size());
   if (in.steps > 1) GN_RETURN_IF_ERROR(ensure_history(in.steps * S));
   const GraphMetaLayout m = graph_meta_layout(shape);

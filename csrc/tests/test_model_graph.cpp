@@ -711,6 +711,12 @@ int main() {
       StepOutput host_out, backend_out;
       std::vector<float> rows(3 * static_cast<size_t>(V));
       Status st = m.step(host_in, &host_out);
+      // Two steps queued back to back with nothing read between them, so that their inputs' uploads
+      // are in flight together (CUDA: both from the backend's staging block, which the mock checks is
+      // not rewritten before the stream is synchronised): a two-row step of the same tokens first, whose
+      // cache writes the three-row step repeats.
+      StepOutput queued_out;
+      if (st.ok()) st = m.step(script.build({{20, 1}, {21, 1}}, OutputKind::kBackendLogits, cfg.window), &queued_out);
       if (st.ok()) st = m.step(backend_in, &backend_out);
       if (st.ok()) st = m.download_logit_rows({0, 1, 2}, rows.data());
       report(st.ok() && backend_out.rows == 3 && backend_out.cols == V && backend_out.count == 0,
