@@ -150,13 +150,19 @@ int smem_bytes(const gn_cuda_decode_layer_args& a) { return 4 * (a.hidden > a.in
 
 // Whether a cooperative launch may also be a programmatic dependent one: -1 not yet tried, 0 no, 1 yes.
 std::atomic<int> g_cooperative_programmatic{-1};
-// Whether a cooperative launch of the whole grid was refused as too large (then the layer is unsupported).
-std::atomic<bool> g_cooperative_too_large{false};
+// The devices (bit d: ordinal d; ordinals past 63 share bit 63) on which a cooperative launch of the
+// whole grid was refused as too large: there the layer is unsupported.
+std::atomic<uint64_t> g_cooperative_too_large{0};
+uint64_t current_device_bit() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) (void)cudaGetLastError();
+  return uint64_t{1} << (dev < 0 ? 0 : dev > 63 ? 63 : dev);
+}
 // Fewer SMs than the device reports (MPS, a partitioned context): the launch was refused before anything
-// was queued; the caller runs the chain of kernels instead, from now on without asking.
+// was queued; the caller runs the chain of kernels instead, from now on without asking, on this device.
 int refuse_too_large() {
   (void)cudaGetLastError();
-  g_cooperative_too_large.store(true, std::memory_order_relaxed);
+  g_cooperative_too_large.fetch_or(current_device_bit(), std::memory_order_relaxed);
   return GN_CUDA_EUNSUPPORTED;
 }
 
@@ -177,7 +183,8 @@ int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dm
   GN_CUDA_REQUIRE(aligned16(a->d_w_qkv) && aligned16(a->d_w_out) && aligned16(a->d_w_fc) && aligned16(a->d_w_proj),
                   GN_CUDA_EUNSUPPORTED);
   GN_CUDA_REQUIRE(device_attribute(cudaDevAttrCooperativeLaunch, 0) != 0, GN_CUDA_EUNSUPPORTED);
-  GN_CUDA_REQUIRE(!g_cooperative_too_large.load(std::memory_order_relaxed), GN_CUDA_EUNSUPPORTED);
+  GN_CUDA_REQUIRE((g_cooperative_too_large.load(std::memory_order_relaxed) & current_device_bit()) == 0,
+                  GN_CUDA_EUNSUPPORTED);
   const int H = a->hidden;
   return prepare_attention_append(a->d_qkv, 3 * H, a->d_qkv + H, a->d_qkv + 2 * H, 3 * H, a->d_k_cache, a->d_v_cache,
                                   a->cache_dtype, &a->batch, a->heads, a->head_dim, a->window, a->scale, a->d_attn, H,
