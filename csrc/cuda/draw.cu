@@ -10,9 +10,17 @@
 // run's weight sum in double and its kept count; a block scan (fixed order, so deterministic) turns
 // the sums into each run's starting cumulative weight. The thread whose run holds target = u·S walks
 // it again to the token and checks the margin; a sum query (u < 0) stops at S'. Every row's S' is
-// written to `sums` (the certificate of a top-p row's nucleus, cpu/nucleus_bound.h). Reads the row twice (the second pass from L2) and
-// computes one double exp per id (the first walk's are recomputed only in one run).
+// written to `sums` (the certificate of a top-p row's nucleus, cpu/nucleus_bound.h). Computes one double
+// exp per id (the first walk's are recomputed only in one run).
+//
+// Where the row fits in the block's shared memory (GPT-2's 50257 floats, 201 KB: Hopper's 227 KB, not
+// Ampere's 163 KB or Ada's 99 KB), the block first copies it there with coalesced loads, and the passes
+// read their runs from there (run stride 99 words: distinct banks across a warp). Otherwise they read
+// the runs from global memory: lane t's loads are a run apart, 32 sectors per warp instruction, served
+// by L1 one wavefront per sector. The same arithmetic either way; only where the row is read from.
 #include <math_constants.h>
+
+#include <atomic>
 
 #include "cuda/common.cuh"
 #include "cuda/draw_bound.h"
@@ -26,7 +34,9 @@ constexpr int kWarps = kThreads / 32;
 
 // x: [rows, cols] fp32 logits; params: [rows, kDrawParams]; change_start: [rows + 1];
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
-// sums: [rows], each row's weight sum S' (NaN where declined).
+// sums: [rows], each row's weight sum S' (NaN where declined). kStaged: dynamic shared memory of
+// cols floats holds the block's row.
+template <bool kStaged>
 __global__ void __launch_bounds__(kThreads)
     draw_rows_kernel(const float* __restrict__ x, int cols, const double* __restrict__ params,
                      const int32_t* __restrict__ change_start, const int32_t* __restrict__ change_meta,
@@ -36,14 +46,20 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int s_kept[kWarps];
   __shared__ int s_token;
   const int r = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  extern __shared__ float s_row[];  // [cols] when kStaged
   const float* row = x + static_cast<size_t>(r) * cols;
   const double* p = params + static_cast<size_t>(r) * gptneo::kDrawParams;
-  if (!(p[gptneo::kDrawTemperature] > 0)) {  // a row without a query
+  if (!(p[gptneo::kDrawTemperature] > 0)) {  // a row without a query (the whole block returns)
     if (tid == 0) {
       tokens[r] = gptneo::kDrawDeclined;
       sums[r] = CUDART_NAN;
     }
     return;
+  }
+  if (kStaged) {
+    for (int i = tid; i < cols; i += kThreads) s_row[i] = row[i];
+    __syncthreads();
+    row = s_row;
   }
   const double penalty = p[gptneo::kDrawPenalty];
   const int c_begin = change_start[r], c_end = change_start[r + 1];
@@ -148,6 +164,37 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The largest row, in bytes, the staged kernel takes on the current device (0: none past the default
+// 48 KB), its shared-memory limit raised to that once per device.
+constexpr int kMaxDevices = 64;
+std::atomic<int> g_staged_limit[kMaxDevices];  // per device: 0 not yet asked, else the limit + 1
+
+int staged_limit() {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  int known = g_staged_limit[dev].load(std::memory_order_relaxed);
+  if (known == 0) {
+    // What a block may opt in to, less the kernel's static shared memory and a reserve.
+    cudaFuncAttributes fa{};
+    int optin = 0;
+    int limit = 0;
+    if (cudaFuncGetAttributes(&fa, draw_rows_kernel<true>) == cudaSuccess &&
+        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess) {
+      const int room = optin - static_cast<int>(fa.sharedSizeBytes) - 1024;
+      if (room > 48 * 1024 &&
+          cudaFuncSetAttribute(draw_rows_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, room) == cudaSuccess)
+        limit = room;
+    }
+    (void)cudaGetLastError();
+    known = limit + 1;
+    g_staged_limit[dev].store(known, std::memory_order_relaxed);
+  }
+  return known - 1;
+}
+
 }  // namespace
 
 extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const double* d_params,
@@ -155,8 +202,14 @@ extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const dou
                                  const double* d_change_vals, int32_t* d_tokens, double* d_sums, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  draw_rows_kernel<<<rows, kThreads, 0, as_stream(stream)>>>(d_x, cols, d_params, d_change_start, d_change_meta,
-                                                            d_change_vals, d_tokens, d_sums);
+  const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
+  if (row_bytes <= 48 * 1024 || row_bytes <= static_cast<size_t>(staged_limit())) {
+    draw_rows_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
+        d_x, cols, d_params, d_change_start, d_change_meta, d_change_vals, d_tokens, d_sums);
+  } else {
+    draw_rows_kernel<false><<<rows, kThreads, 0, as_stream(stream)>>>(d_x, cols, d_params, d_change_start,
+                                                                     d_change_meta, d_change_vals, d_tokens, d_sums);
+  }
   GN_CUDA_CHECK_LAUNCH();
   return GN_CUDA_OK;
 }

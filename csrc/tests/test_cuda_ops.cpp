@@ -1427,8 +1427,8 @@ void test_select_candidates(Ctx& c) {
 // tokens come back uncertain or exact; the same launch twice gives the same answers. Sum queries (top-p
 // rows, r % 8 == 6) answer kDrawSummed with S' within the bound of the host emulation's, and that S'
 // with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates).
-void test_draw_rows(Ctx& c) {
-  const int rows = c.quick ? 12 : 48, cols = c.quick ? 1000 : 50257;
+void test_draw_rows_of(Ctx& c, int cols) {
+  const int rows = c.quick ? 12 : 48;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
   std::uniform_int_distribution<int> col(0, cols - 1);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -1498,7 +1498,7 @@ void test_draw_rows(Ctx& c) {
       s.expect = 1;
     } else if (s.expect == 3 ? !cpu::sum_query(s.spec, cols, &q, &query_scratch)
                              : !cpu::draw_query(s.spec, cols, &q, &query_scratch)) {
-      report(false, fmt("draw row %d", r), "the query was refused");
+      report(false, fmt("draw row %d (%d cols)", r, cols), "the query was refused");
     }
   }
   const std::vector<double>& params = q.params;
@@ -1571,12 +1571,12 @@ void test_draw_rows(Ctx& c) {
     } else {
       good = got == want;
     }
-    if (!sum_ok && ok == r) report(false, fmt("draw row %d sum", r), fmt("%.17g vs emulated %.17g", sums[r], emulated));
+    if (!sum_ok && ok == r) report(false, fmt("draw row %d sum (%d cols)", r, cols), fmt("%.17g vs emulated %.17g", sums[r], emulated));
     good = good && sum_ok;
     drawn += got >= 0;
     uncertain += got == kDrawUncertain;
     if (!good && ok == r)
-      report(false, fmt("draw row %d", r), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
+      report(false, fmt("draw row %d (%d cols)", r, cols), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
     ok += good;
   }
   const int sum_rows = (rows + 1) / 8;
@@ -1584,7 +1584,14 @@ void test_draw_rows(Ctx& c) {
          fmt("draw_rows %d rows x %d cols (min-p, bias, penalties, refusals, boundaries, sum queries)", rows, cols),
          fmt("%d of %d rows as sample_row; %d drawn, %d uncertain, %d top-p rows from candidates", ok, rows, drawn,
              uncertain, nucleus));
-  report(first == second, "draw_rows: the same launch twice gives the same answers", "");
+  report(first == second, fmt("draw_rows (%d cols): the same launch twice gives the same answers", cols), "");
+}
+
+// Rows that fit in a block's shared memory (staged there first) and rows that do not (read from
+// global memory): 1000 floats under the default 48 KB, GPT-2's 50257 (staged on Hopper only: 201 KB),
+// 60000 (240 KB: past every GPU's limit).
+void test_draw_rows(Ctx& c) {
+  for (int cols : c.quick ? std::vector<int>{1000, 13000} : std::vector<int>{1000, 50257, 60000}) test_draw_rows_of(c, cols);
 }
 
 void test_gather_argmax(Ctx& c) {
