@@ -152,10 +152,12 @@ def main():
         if k.startswith("draw/"):
             o, cand = ours.get(k, {}), ours.get("candidates/" + k[len("draw/"):], {})
             row(k + " ms", o.get("ms"), cand.get("ms"), "ms", "our select_candidates, same rows")
-    # Staged in shared memory (draw/8, 50257 cols) against runs read from global memory (draw_global/8, 60000).
-    staged, unstaged = ours.get("draw/8", {}), ours.get("draw_global/8", {})
-    if staged and unstaged:
-        row("draw/8 GB/s", staged.get("value"), unstaged.get("value"), "GB/s", "draw_global/8: the runs from global memory")
+    # Staged in shared memory (8 rows of 50257) against read from global memory (8 rows of 60000).
+    for kind in ("draw", "candidates"):
+        staged, unstaged = ours.get(kind + "/8", {}), ours.get(kind + "_global/8", {})
+        if staged and unstaged:
+            row(kind + "/8 GB/s", staged.get("value"), unstaged.get("value"), "GB/s",
+                kind + "_global/8: the row from global memory")
     for k in keys:
         if k.startswith("hf_decode/"):
             p = peers[k]

@@ -20,10 +20,9 @@
 // by L1 one wavefront per sector. The same arithmetic either way; only where the row is read from.
 #include <math_constants.h>
 
-#include <atomic>
-
 #include "cuda/common.cuh"
 #include "cuda/draw_bound.h"
+#include "cuda/row_stage.cuh"
 
 using namespace gncuda;
 
@@ -34,8 +33,8 @@ constexpr int kWarps = kThreads / 32;
 
 // x: [rows, cols] fp32 logits; params: [rows, kDrawParams]; change_start: [rows + 1];
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
-// sums: [rows], each row's weight sum S' (NaN where declined). kStaged: dynamic shared memory of
-// cols floats holds the block's row.
+// sums: [rows], each row's weight sum S' (NaN where declined). kStaged: the block's row is copied
+// into dynamic shared memory of staged_row_floats(cols) floats first.
 template <bool kStaged>
 __global__ void __launch_bounds__(kThreads)
     draw_rows_kernel(const float* __restrict__ x, int cols, const double* __restrict__ params,
@@ -46,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int s_kept[kWarps];
   __shared__ int s_token;
   const int r = blockIdx.x, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  extern __shared__ float s_row[];  // [cols] when kStaged
+  extern __shared__ __align__(16) float s_row[];  // [staged_row_floats(cols)] when kStaged
   const float* row = x + static_cast<size_t>(r) * cols;
   const double* p = params + static_cast<size_t>(r) * gptneo::kDrawParams;
   if (!(p[gptneo::kDrawTemperature] > 0)) {  // a row without a query (the whole block returns)
@@ -56,11 +55,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     return;
   }
-  if (kStaged) {
-    for (int i = tid; i < cols; i += kThreads) s_row[i] = row[i];
-    __syncthreads();
-    row = s_row;
-  }
+  if (kStaged) row = stage_row<kThreads>(row, cols, s_row);
   const double penalty = p[gptneo::kDrawPenalty];
   const int c_begin = change_start[r], c_end = change_start[r + 1];
   const int run = (cols + kThreads - 1) / kThreads;
@@ -164,36 +159,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// The largest row, in bytes, the staged kernel takes on the current device (0: none past the default
-// 48 KB), its shared-memory limit raised to that once per device.
-constexpr int kMaxDevices = 64;
-std::atomic<int> g_staged_limit[kMaxDevices];  // per device: 0 not yet asked, else the limit + 1
-
-int staged_limit() {
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) {
-    (void)cudaGetLastError();
-    return 0;
-  }
-  int known = g_staged_limit[dev].load(std::memory_order_relaxed);
-  if (known == 0) {
-    // What a block may opt in to, less the kernel's static shared memory and a reserve.
-    cudaFuncAttributes fa{};
-    int optin = 0;
-    int limit = 0;
-    if (cudaFuncGetAttributes(&fa, draw_rows_kernel<true>) == cudaSuccess &&
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess) {
-      const int room = optin - static_cast<int>(fa.sharedSizeBytes) - 1024;
-      if (room > 48 * 1024 &&
-          cudaFuncSetAttribute(draw_rows_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, room) == cudaSuccess)
-        limit = room;
-    }
-    (void)cudaGetLastError();
-    known = limit + 1;
-    g_staged_limit[dev].store(known, std::memory_order_relaxed);
-  }
-  return known - 1;
-}
+std::atomic<int> g_staged_limit[kStageDevices];  // per device: staged_row_limit's answer (0: not yet asked)
 
 }  // namespace
 
@@ -202,8 +168,8 @@ extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const dou
                                  const double* d_change_vals, int32_t* d_tokens, double* d_sums, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  const size_t row_bytes = static_cast<size_t>(cols) * sizeof(float);
-  if (row_bytes <= 48 * 1024 || row_bytes <= static_cast<size_t>(staged_limit())) {
+  const size_t row_bytes = staged_row_floats(cols) * sizeof(float);
+  if (row_bytes <= static_cast<size_t>(staged_row_limit(draw_rows_kernel<true>, g_staged_limit))) {
     draw_rows_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
         d_x, cols, d_params, d_change_start, d_change_meta, d_change_vals, d_tokens, d_sums);
   } else {
