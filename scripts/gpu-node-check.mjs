@@ -178,6 +178,7 @@ try {
   const temperature = { temperature: 1, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: temperature });
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1', GPTNEO_CUDA_ROW_STAGE: '1' } });
   // Top-p on peaked rows (temperature 0.1 sharpens these random weights to a nucleus of a few tokens, as a
   // trained model's often is): whole rows, and with the draw on, from the top candidates and the kernel's
   // sum (csrc/cpu/nucleus_bound.h). (The flat top-p row below misses with the draw on: backs off.)
@@ -188,6 +189,9 @@ try {
   // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: topK });
+  // The same with the sampling kernels' row staged in shared memory (GPTNEO_CUDA_ROW_STAGE=1, opt-in; process-wide,
+  // set by every model as it loads, so the rows after run without it), and whole rows.
+  await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_CUDA_ROW_STAGE: '1' } });
   await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
   // One decode step per native call: what greedy run-ahead (the default) saves.
   await decodeBench('125m', [1, 8], 128, { runAhead: 1 });

@@ -152,12 +152,12 @@ def main():
         if k.startswith("draw/"):
             o, cand = ours.get(k, {}), ours.get("candidates/" + k[len("draw/"):], {})
             row(k + " ms", o.get("ms"), cand.get("ms"), "ms", "our select_candidates, same rows")
-    # Staged in shared memory (8 rows of 50257) against read from global memory (8 rows of 60000).
-    for kind in ("draw", "candidates"):
-        staged, unstaged = ours.get(kind + "/8", {}), ours.get(kind + "_global/8", {})
-        if staged and unstaged:
-            row(kind + "/8 GB/s", staged.get("value"), unstaged.get("value"), "GB/s",
-                kind + "_global/8: the row from global memory")
+    # The sampling kernels with the row staged in shared memory (GPTNEO_CUDA_ROW_STAGE) against the default.
+    for kind in ("candidates", "draw"):
+        for rows in (1, 8, 64):
+            staged, plain = ours.get(f"{kind}_staged/{rows}", {}), ours.get(f"{kind}/{rows}", {})
+            if staged and plain:
+                row(f"{kind}_staged/{rows} ms", staged.get("ms"), plain.get("ms"), "ms", f"{kind}/{rows}, row read each pass")
     for k in keys:
         if k.startswith("hf_decode/"):
             p = peers[k]

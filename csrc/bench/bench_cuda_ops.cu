@@ -121,16 +121,18 @@ void add(const std::string& name, const std::string& key, const std::string& sha
 
 // The sampling prefilter (candidates.cu) on rows of GPT-2's vocabulary: need 80 (top-k 50 and 30
 // penalised ids), 224 slots and 30 extras per row, back to back. Logits: uniform in [-10, 10]. The
-// value is the rows' logit bytes over the time (one read's worth: the row is staged in shared memory
-// where the GPU holds 201 KB per block, else read six times). `candidates_global/8`: 8 rows of 60000,
-// which no GPU stages, beside it.
+// value is the rows' logit bytes over the time (one read's worth; the kernel walks the row six times).
+// `candidates_staged/N`: the same with row staging on (gn_cuda_set_row_stage: the row copied into shared
+// memory once where the GPU holds 201 KB per block, Hopper), beside the default.
 void bench_candidates() {
-  const int need = 80, slots = 2 * need + 64, extras = 30;
+  const int V = 50257, need = 80, slots = 2 * need + 64, extras = 30;
+  const int was = gn_cuda_row_stage_enabled();
   struct Case {
-    int rows, V;
+    int rows, stage;
   };
-  for (const Case cs : {Case{1, 50257}, Case{8, 50257}, Case{32, 50257}, Case{64, 50257}, Case{8, 60000}}) {
-    const int rows = cs.rows, V = cs.V;
+  for (const Case cs : {Case{1, 0}, Case{8, 0}, Case{32, 0}, Case{64, 0}, Case{1, 1}, Case{8, 1}, Case{64, 1}}) {
+    const int rows = cs.rows;
+    gn_cuda_set_row_stage(cs.stage);
     float* x = random_f32((size_t)rows * V, 77, 10.f);
     std::vector<int32_t> query;
     for (int r = 0; r < rows; ++r) query.push_back(need);
@@ -147,25 +149,27 @@ void bench_candidates() {
       BENCH_CHECK(gn_cuda_select_candidates(x, rows, V, d_query, d_query + rows, d_query + 2 * rows + 1,
                                             d_query + 3 * rows + 2, d_counts, d_ids, d_vals, d_extra, nullptr));
     }, 20, 5);
-    add("select_candidates", (V == 50257 ? "candidates/" : "candidates_global/") + std::to_string(rows),
-        std::to_string(rows) + " rows x " + std::to_string(V) + ", need 80", ms,
+    add("select_candidates", (cs.stage ? "candidates_staged/" : "candidates/") + std::to_string(rows),
+        std::to_string(rows) + " rows x 50257, need 80" + (cs.stage ? ", row staged" : ""), ms,
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_query, (void*)d_counts, (void*)d_ids, (void*)d_vals, (void*)d_extra}) gn_cuda_free(p);
   }
+  gn_cuda_set_row_stage(was);
 }
 
 // The device draw (draw.cu) on rows of GPT-2's vocabulary: temperature 0.8 with a repetition penalty on
 // 30 ids, back to back. Logits: uniform in [-10, 10]. The value is the rows' logit bytes over the time
-// (the kernel computes one double exp per logit). Rows of 50257 floats are staged in shared memory where
-// the GPU holds 201 KB per block (Hopper); `draw_global/8` times 8 rows of 60000, which no GPU stages,
-// for the per-byte cost of reading the runs from global memory beside it.
+// (the kernel computes one double exp per logit). `draw_staged/N`: with row staging on (the row copied
+// into shared memory once where the GPU holds 201 KB per block, Hopper), beside the default.
 void bench_draw() {
-  const int changes = 30;
+  const int V = 50257, changes = 30;
+  const int was = gn_cuda_row_stage_enabled();
   struct Case {
-    int rows, V;
+    int rows, stage;
   };
-  for (const Case cs : {Case{1, 50257}, Case{8, 50257}, Case{32, 50257}, Case{64, 50257}, Case{8, 60000}}) {
-    const int rows = cs.rows, V = cs.V;
+  for (const Case cs : {Case{1, 0}, Case{8, 0}, Case{32, 0}, Case{64, 0}, Case{1, 1}, Case{8, 1}, Case{64, 1}}) {
+    const int rows = cs.rows;
+    gn_cuda_set_row_stage(cs.stage);
     float* x = random_f32((size_t)rows * V, 78, 10.f);
     std::vector<double> params((size_t)rows * gptneo::kDrawParams, 0.0), vals;
     std::vector<int32_t> start, meta;
@@ -194,11 +198,12 @@ void bench_draw() {
     const double ms = time_ms_b2b([&] {
       BENCH_CHECK(gn_cuda_draw_rows(x, rows, V, d_params, d_start, d_meta, d_vals, d_tokens, d_sums, nullptr));
     }, 20, 5);
-    add("draw_rows", (V == 50257 ? "draw/" : "draw_global/") + std::to_string(rows),
-        std::to_string(rows) + " rows x " + std::to_string(V) + ", T 0.8, 30 penalised", ms,
+    add("draw_rows", (cs.stage ? "draw_staged/" : "draw/") + std::to_string(rows),
+        std::to_string(rows) + " rows x 50257, T 0.8, 30 penalised" + (cs.stage ? ", row staged" : ""), ms,
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens, (void*)d_sums}) gn_cuda_free(p);
   }
+  gn_cuda_set_row_stage(was);
 }
 
 struct ModelShape {

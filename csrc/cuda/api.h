@@ -269,6 +269,14 @@ int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const double* d_para
                       const int32_t* d_change_meta, const double* d_change_vals, int32_t* d_tokens, double* d_sums,
                       void* stream);
 
+// Whether the two sampling kernels above copy each row into shared memory first where a block holds it
+// (cuda/row_stage.cuh; GPT-2's 201 KB rows on Hopper), instead of reading it from global memory on
+// every pass. Process-wide, read at each launch; opt-in until a GPU run has verified it: starts as
+// GPTNEO_CUDA_ROW_STAGE=1 says (read once), and gn_cuda_set_row_stage changes it (every CUDA backend
+// when it is created, from that variable; tests and benchmarks, to run both ways in one process).
+int gn_cuda_row_stage_enabled(void);
+void gn_cuda_set_row_stage(int on);
+
 // --- decode run-ahead ------------------------------------------------------------------------------
 // Feeds one decode step's argmax back as the next step's input, for s < seqs:
 //   history[s] = argmax[s];  ids[s] = argmax[s];  positions[s] += 1.

@@ -16,11 +16,15 @@
 // each of the six walks over the row (four passes, the compaction's two), every one a few loads in
 // flight per thread from L2, and in the first pass's histogram, whose keys' top byte (sign and high
 // exponent bits) falls in a handful of bins, so a warp's 32 shared-memory atomics mostly hit one
-// address and serialise. Now the row is copied into shared memory once with wide loads where the block
-// can hold it (row_stage.cuh: 201 KB on Hopper; elsewhere the walks read global memory as before), the
-// compaction's runs read it from there (run stride 99 words: distinct banks), and the first pass adds
+// address and serialise. The staged kernel (opt-in, gn_cuda_row_stage_enabled: not yet run on a GPU)
+// copies the row into shared memory once with wide loads where the block can hold it (row_stage.cuh:
+// 201 KB on Hopper; elsewhere, or with the switch off, the walks read global memory as before), the
+// compaction's runs read it from there (run stride 99 words: distinct banks), and its first pass adds
 // each warp's equal bins once (__match_any_sync: one atomic per distinct bin and warp instruction). The
 // counts are integers: the same histogram, threshold and output in any order of addition.
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/candidate_key.h"
 #include "cuda/common.cuh"
 #include "cuda/radix_select.h"
@@ -74,7 +78,8 @@ __device__ __forceinline__ void histogram_pass(const float* row, int cols, uint3
 
 // x: [rows, cols] fp32 logits; need: [rows]; out_start, extra_start: [rows + 1]; extra_ids:
 // [extra_start[rows]]; counts: [rows]; ids, vals: [out_start[rows]]; extra_vals: [extra_start[rows]].
-// kStaged: the block's row is copied into dynamic shared memory of staged_row_floats(cols) floats first.
+// kStaged: the block's row is copied into dynamic shared memory of staged_row_floats(cols) floats first,
+// and the first pass's atomics are aggregated per warp.
 template <bool kStaged>  // (staged: one block per SM by its shared memory, so every register it wants)
 __global__ void __launch_bounds__(kThreads, kStaged ? 1 : 3)
     select_candidates_kernel(const float* __restrict__ x, int cols, const int32_t* __restrict__ need_per_row,
@@ -104,7 +109,7 @@ __global__ void __launch_bounds__(kThreads, kStaged ? 1 : 3)
   for (int shift = 24; shift >= 0; shift -= 8) {
     for (int b = tid; b < kBins; b += kThreads) hist[b] = 0;
     __syncthreads();
-    histogram_pass(row, cols, prefix, mask, shift, shift == 24, hist);
+    histogram_pass(row, cols, prefix, mask, shift, kStaged && shift == 24, hist);
     __syncthreads();
     if (tid < 32) find_bin(hist, rank, &s_bin, &s_rank);
     __syncthreads();
@@ -151,7 +156,23 @@ __global__ void __launch_bounds__(kThreads, kStaged ? 1 : 3)
 
 std::atomic<int> g_staged_limit[kStageDevices];  // per device: staged_row_limit's answer (0: not yet asked)
 
+// gn_cuda_row_stage_enabled's state: -1 until first asked (then GPTNEO_CUDA_ROW_STAGE), else 0 or 1.
+std::atomic<int> g_row_stage{-1};
+
 }  // namespace
+
+extern "C" int gn_cuda_row_stage_enabled(void) {
+  int on = g_row_stage.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* v = std::getenv("GPTNEO_CUDA_ROW_STAGE");
+    int want = v != nullptr && std::strcmp(v, "1") == 0 ? 1 : 0;
+    g_row_stage.compare_exchange_strong(on, want, std::memory_order_relaxed);  // (a concurrent set wins)
+    on = g_row_stage.load(std::memory_order_relaxed);
+  }
+  return on;
+}
+
+extern "C" void gn_cuda_set_row_stage(int on) { g_row_stage.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 extern "C" int gn_cuda_select_candidates(const float* d_x, int rows, int cols, const int32_t* d_need,
                                          const int32_t* d_out_start, const int32_t* d_extra_start,
@@ -160,7 +181,8 @@ extern "C" int gn_cuda_select_candidates(const float* d_x, int rows, int cols, c
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
   const size_t row_bytes = staged_row_floats(cols) * sizeof(float);
-  if (row_bytes <= static_cast<size_t>(staged_row_limit(select_candidates_kernel<true>, g_staged_limit))) {
+  if (gn_cuda_row_stage_enabled() &&
+      row_bytes <= static_cast<size_t>(staged_row_limit(select_candidates_kernel<true>, g_staged_limit))) {
     select_candidates_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
         d_x, cols, d_need, d_out_start, d_extra_start, d_extra_ids, d_counts, d_ids, d_vals, d_extra_vals);
   } else {

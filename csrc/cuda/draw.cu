@@ -13,8 +13,9 @@
 // written to `sums` (the certificate of a top-p row's nucleus, cpu/nucleus_bound.h). Computes one double
 // exp per id (the first walk's are recomputed only in one run).
 //
-// Where the row fits in the block's shared memory (GPT-2's 50257 floats, 201 KB: Hopper's 227 KB, not
-// Ampere's 163 KB or Ada's 99 KB), the block first copies it there with coalesced loads, and the passes
+// With row staging on (gn_cuda_row_stage_enabled, opt-in) and where the row fits in the block's shared
+// memory (GPT-2's 50257 floats, 201 KB: Hopper's 227 KB, not Ampere's 163 KB or Ada's 99 KB), the block
+// first copies it there with wide loads (row_stage.cuh), and the passes
 // read their runs from there (run stride 99 words: distinct banks across a warp). Otherwise they read
 // the runs from global memory: lane t's loads are a run apart, 32 sectors per warp instruction, served
 // by L1 one wavefront per sector. The same arithmetic either way; only where the row is read from.
@@ -169,7 +170,8 @@ extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const dou
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
   const size_t row_bytes = staged_row_floats(cols) * sizeof(float);
-  if (row_bytes <= static_cast<size_t>(staged_row_limit(draw_rows_kernel<true>, g_staged_limit))) {
+  if (gn_cuda_row_stage_enabled() &&
+      row_bytes <= static_cast<size_t>(staged_row_limit(draw_rows_kernel<true>, g_staged_limit))) {
     draw_rows_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
         d_x, cols, d_params, d_change_start, d_change_meta, d_change_vals, d_tokens, d_sums);
   } else {

@@ -141,6 +141,10 @@ class CudaBackend : public Backend {
     // (csrc/cuda/NOTES.md round 12). Opt-in until a GPU has run it; the results equal those of the
     // streaming GEMV with its layer norm (GPTNEO_CUDA_FUSED_LN=1) and the fused kv write.
     fused_decode_layer_ = env_is("GPTNEO_CUDA_FUSED_LAYER", "1");
+    // GPTNEO_CUDA_ROW_STAGE=1: the sampling kernels (prefilter, device draw) copy each row into shared
+    // memory first where a block holds it (NOTES.md round 17). Opt-in until a GPU has run it; the answers
+    // are the same either way. Process-wide: the backend created last decides.
+    gn_cuda_set_row_stage(env_is("GPTNEO_CUDA_ROW_STAGE", "1") ? 1 : 0);
   }
 
   std::vector<std::string> experimental_switches() const override {
@@ -156,6 +160,7 @@ class CudaBackend : public Backend {
     if (x16_activations_ && gn_cuda_gemm_wgmma_enabled()) on.push_back("x16Activations");
     if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) on.push_back(wgmma);
     if (gn_cuda_gemm_decode_tc_cluster_enabled()) on.push_back("decodeTcCluster");  // (process-wide)
+    if (gn_cuda_row_stage_enabled()) on.push_back("rowStage");                        // (process-wide)
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
     if (wgmma_attention != 0)
       on.push_back(wgmma_attention == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined" : "wgmmaAttention");

@@ -558,6 +558,16 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
 
 // The mock runs the sm_90a image (a compute capability 9.0 device), as gn_cuda_gemm_wgmma_enabled.
 int gn_cuda_attention_wgmma_available(void) { return 1; }
+// Row staging only chooses where the kernels read their row from: the mock's kernels are the same either way.
+static int g_mock_row_stage = -1;
+int gn_cuda_row_stage_enabled(void) {
+  if (g_mock_row_stage < 0) {
+    const char* v = std::getenv("GPTNEO_CUDA_ROW_STAGE");
+    g_mock_row_stage = v != nullptr && std::strcmp(v, "1") == 0 ? 1 : 0;
+  }
+  return g_mock_row_stage;
+}
+void gn_cuda_set_row_stage(int on) { g_mock_row_stage = on ? 1 : 0; }
 int gn_cuda_attention_wgmma_enabled(void) {
   const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");
   const char* v = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");

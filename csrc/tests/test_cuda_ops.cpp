@@ -1337,7 +1337,7 @@ void test_embed(Ctx& c) {
 // The sampling prefilter (Backend::select_candidates) against the sort oracle, bit for bit: rows of
 // the vocabulary's width with ties, NaN, ±Infinity, ±0, needs from 1 to past the width, need 0,
 // a row whose count overflows its capacity (its slots must stay untouched), and extra ids gathered.
-void test_select_candidates_of(Ctx& c, int cols) {
+void test_select_candidates_of(Ctx& c, int cols, int stage) {
   const int rows = c.quick ? 7 : 40;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
   std::uniform_int_distribution<int> col(0, cols - 1);
@@ -1414,17 +1414,32 @@ void test_select_candidates_of(Ctx& c, int cols) {
     for (int e = extra_start[r]; e < extra_start[r + 1]; ++e)
       ok = ok && std::memcmp(&evals[e], &row[extra_ids[e]], 4) == 0;
     if (!ok && same == r)
-      report(false, fmt("select_candidates row %d", r), fmt("need %d: count %d, want %d", need[r], counts[r], want));
+      report(false, fmt("select_candidates row %d (%d cols, row stage %d)", r, cols, stage),
+             fmt("need %d: count %d, want %d", need[r], counts[r], want));
     same += ok;
   }
-  report(same == rows && overflowed >= 1, fmt("select_candidates %d rows x %d cols (ties, NaN, inf, overflow, extras)", rows, cols),
+  report(same == rows && overflowed >= 1,
+         fmt("select_candidates %d rows x %d cols, row stage %d (ties, NaN, inf, overflow, extras)", rows, cols, stage),
          fmt("%d of %d rows equal the oracle; %d over capacity", same, rows, overflowed));
 }
 
-// Rows staged in shared memory first and rows read from global memory (as test_draw_rows).
-void test_select_candidates(Ctx& c) {
+// Column counts for the sampling kernels' tests, each run with row staging off and on
+// (gn_cuda_set_row_stage; the process's setting restored after): 1000 floats fit the default 48 KB of
+// shared memory, 13000 (52 KB) once the kernel's limit is raised, GPT-2's 50257 (201 KB) on Hopper only,
+// 60000 (240 KB) on no GPU, so the staged kernel's launcher falls back to reading global memory.
+template <typename Test>
+void for_each_row_stage(Ctx& c, Test test) {
+  const int was = gn_cuda_row_stage_enabled();
   for (int cols : c.quick ? std::vector<int>{1000, 13000, 60000} : std::vector<int>{1000, 50257, 60000})
-    test_select_candidates_of(c, cols);
+    for (int stage : {0, 1}) {
+      gn_cuda_set_row_stage(stage);
+      test(cols, stage);
+    }
+  gn_cuda_set_row_stage(was);
+}
+
+void test_select_candidates(Ctx& c) {
+  for_each_row_stage(c, [&](int cols, int stage) { test_select_candidates_of(c, cols, stage); });
 }
 
 // The device draw (Backend::draw_rows): every token it reports is cpu::sample_row's on the whole row,
@@ -1433,7 +1448,7 @@ void test_select_candidates(Ctx& c) {
 // tokens come back uncertain or exact; the same launch twice gives the same answers. Sum queries (top-p
 // rows, r % 8 == 6) answer kDrawSummed with S' within the bound of the host emulation's, and that S'
 // with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates).
-void test_draw_rows_of(Ctx& c, int cols) {
+void test_draw_rows_of(Ctx& c, int cols, int stage) {
   const int rows = c.quick ? 12 : 48;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
   std::uniform_int_distribution<int> col(0, cols - 1);
@@ -1504,7 +1519,7 @@ void test_draw_rows_of(Ctx& c, int cols) {
       s.expect = 1;
     } else if (s.expect == 3 ? !cpu::sum_query(s.spec, cols, &q, &query_scratch)
                              : !cpu::draw_query(s.spec, cols, &q, &query_scratch)) {
-      report(false, fmt("draw row %d (%d cols)", r, cols), "the query was refused");
+      report(false, fmt("draw row %d (%d cols, row stage %d)", r, cols, stage), "the query was refused");
     }
   }
   const std::vector<double>& params = q.params;
@@ -1577,27 +1592,24 @@ void test_draw_rows_of(Ctx& c, int cols) {
     } else {
       good = got == want;
     }
-    if (!sum_ok && ok == r) report(false, fmt("draw row %d sum (%d cols)", r, cols), fmt("%.17g vs emulated %.17g", sums[r], emulated));
+    if (!sum_ok && ok == r) report(false, fmt("draw row %d sum (%d cols, row stage %d)", r, cols, stage), fmt("%.17g vs emulated %.17g", sums[r], emulated));
     good = good && sum_ok;
     drawn += got >= 0;
     uncertain += got == kDrawUncertain;
     if (!good && ok == r)
-      report(false, fmt("draw row %d (%d cols)", r, cols), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
+      report(false, fmt("draw row %d (%d cols, row stage %d)", r, cols, stage), fmt("got %d, want %d (expect %d)", got, want, specs[r].expect));
     ok += good;
   }
   const int sum_rows = (rows + 1) / 8;
   report(ok == rows && drawn >= rows - sum_rows - 7 && nucleus >= sum_rows - 1,
-         fmt("draw_rows %d rows x %d cols (min-p, bias, penalties, refusals, boundaries, sum queries)", rows, cols),
+         fmt("draw_rows %d rows x %d cols, row stage %d (min-p, bias, penalties, refusals, boundaries, sum queries)", rows, cols, stage),
          fmt("%d of %d rows as sample_row; %d drawn, %d uncertain, %d top-p rows from candidates", ok, rows, drawn,
              uncertain, nucleus));
-  report(first == second, fmt("draw_rows (%d cols): the same launch twice gives the same answers", cols), "");
+  report(first == second, fmt("draw_rows (%d cols, row stage %d): the same launch twice gives the same answers", cols, stage), "");
 }
 
-// Rows that fit in a block's shared memory (staged there first) and rows that do not (read from
-// global memory): 1000 floats under the default 48 KB, 13000 (52 KB: staged where the kernel's limit
-// was raised), GPT-2's 50257 (staged on Hopper only: 201 KB), 60000 (240 KB: past every GPU's limit).
 void test_draw_rows(Ctx& c) {
-  for (int cols : c.quick ? std::vector<int>{1000, 13000, 60000} : std::vector<int>{1000, 50257, 60000}) test_draw_rows_of(c, cols);
+  for_each_row_stage(c, [&](int cols, int stage) { test_draw_rows_of(c, cols, stage); });
 }
 
 void test_gather_argmax(Ctx& c) {
