@@ -92,7 +92,7 @@ async function checkpointDir(preset) {
 }
 
 async function decodeBench(preset, streamsList, newTokens,
-  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined } = {}) {
+  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined, prompt = 32 } = {}) {
   const dir = await checkpointDir(preset);
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   try {
@@ -102,7 +102,7 @@ async function decodeBench(preset, streamsList, newTokens,
       cudaGraphs: graphs, kvCacheDtype, ...(runAhead === undefined ? {} : { runAhead }) });
     const tag = (graphs ? '' : ' graphs=off') + (sampling ? ` sampling=${JSON.stringify(sampling)}` : '') +
       (runAhead === undefined ? '' : ` runahead=${runAhead}`) +
-      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) +
+      (kvCacheDtype === 'auto' ? '' : ` kv=${kvCacheDtype}`) + (prompt === 32 ? '' : ` prompt=${prompt}`) +
       Object.entries(env).map(([k, v]) => ` ${k.replace('GPTNEO_CUDA_', '').replace('GPTNEO_', '').toLowerCase()}=${v}`).join('') +
       (process.env.GPTNEO_CUDA_WGMMA_ATTENTION ? ` wgmma_attention=${process.env.GPTNEO_CUDA_WGMMA_ATTENTION}` : '') +
       (process.env.GPTNEO_CUDA_DECODE_TC ? ` decode_tc=${process.env.GPTNEO_CUDA_DECODE_TC}` : '');
@@ -115,7 +115,7 @@ async function decodeBench(preset, streamsList, newTokens,
       const runs = Array.from({ length: streams }, async (_, i) => {
         let n = 0;
         const opts = { maxNewTokens: newTokens, ignoreEos: true, ...(sampling ?? { temperature: 0 }) };
-        for await (const _c of model.stream(ids(32, i + 100), opts)) {
+        for await (const _c of model.stream(ids(prompt, i + 100), opts)) {
           if (n++ === 0 && ++firstDone === streams) start = performance.now();
         }
         return n - 1;
@@ -127,7 +127,8 @@ async function decodeBench(preset, streamsList, newTokens,
     console.log(`BENCH ${preset}${tag} graphs ${JSON.stringify(model.info().cudaGraphs)} kv ${model.info().kvDtype}` +
       ` ${(model.info().kvBytes / 1e9).toFixed(3)} GB experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}` +
       ` runahead ${JSON.stringify(model.stats().runAhead)} prefilter ${JSON.stringify(model.info().samplingPrefilter)}`);
-    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0 || runAhead !== undefined) {
+    if (!graphs || sampling || kvCacheDtype !== 'auto' || Object.keys(env).length > 0 || runAhead !== undefined ||
+      prompt !== 32) {
       await model.dispose();
       return;
     }
@@ -193,6 +194,10 @@ try {
   // set by every model as it loads, so the rows after run without it), and whole rows.
   await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_CUDA_ROW_STAGE: '1' } });
   await decodeBench('125m', [1, 32], 128, { sampling: topK, env: { GPTNEO_SAMPLING_PREFILTER: '0' } });
+  // Long contexts, where the decode attention reads most of a step's bytes (8 x 1024-token prompts): the bf16
+  // cache's kernel with 4 keys per lane group in flight (default) and 8 (GPTNEO_CUDA_DECODE_KEYS16=8, opt-in).
+  await decodeBench('1.3b', [8], 128, { prompt: 1024 });
+  await decodeBench('1.3b', [8], 128, { prompt: 1024, env: { GPTNEO_CUDA_DECODE_KEYS16: '8' } });
   // One decode step per native call: what greedy run-ahead (the default) saves.
   await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });

@@ -481,6 +481,7 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   // Rows of a forced kernel or a half cache get their own names; the default path keeps the historical ones.
   std::string tag = kernel == GN_ATTENTION_AUTO ? "" : std::string(gn_cuda_attention_kernel_name(kernel)) + "_";
   if (cache_dtype != GN_DTYPE_F32) tag += std::string(cache_name) + "cache_";
+  if (cache_dtype != GN_DTYPE_F32 && fresh == 1 && gn_cuda_decode_keys16() == 8) tag += "keys8_";
   if (fresh > 1) {
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
@@ -785,8 +786,13 @@ int main(int argc, char** argv) {
       for (int seqs : {1, 8}) {
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim);
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_TILED);  // the previous decode path
-        // What a bf16 model runs now: its cache in bf16.
+        // What a bf16 model runs now: its cache in bf16; and with 8 keys in flight per lane group
+        // (GPTNEO_CUDA_DECODE_KEYS16=8, opt-in: rows attn_decode/bf16cache_keys8_*).
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
+        const int keys16 = gn_cuda_decode_keys16();
+        gn_cuda_set_decode_keys16(8);
+        bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
+        gn_cuda_set_decode_keys16(keys16);
       }
     }
     if (quick) break;

@@ -338,6 +338,14 @@ const char* gn_cuda_attention_kernel_name(int kernel);
 // GN_ATTENTION_WGMMA_PIPELINED; and GPTNEO_CUDA_TC_ATTENTION not 0), else 0.
 int gn_cuda_attention_wgmma_available(void);
 int gn_cuda_attention_wgmma_enabled(void);
+// Keys each lane group of the decode kernel has in flight for bf16/f16 caches: 4 (the default), or 8
+// (opt-in until a GPU run has verified it: the 16-bit keys held as loaded, the registers of 4 float32
+// keys; run 4 timed the bf16-cache kernel at about the float32 one's time for half the bytes). Process-
+// wide, read at each plan: starts as GPTNEO_CUDA_DECODE_KEYS16=8 says (read once), and
+// gn_cuda_set_decode_keys16 changes it (every CUDA backend when it is created, from that variable; tests
+// and benchmarks). The persistent decode layer keeps 4 (with 8 it refuses: the chain serves).
+int gn_cuda_decode_keys16(void);
+void gn_cuda_set_decode_keys16(int keys);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
 // kernel and window. Its first GN_CUDA_ATTENTION_COUNTER_BYTES are gn_cuda_attention_append's

@@ -10,6 +10,7 @@
 #include <limits.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -208,7 +209,11 @@ struct Plan {
   int tiles;   // grid.x
   int splits;  // grid.z
   int split_chunk;
+  int unroll = kDecodeUnroll;  // decode: keys per group in flight (AttentionParams::unroll)
 };
+
+// gn_cuda_decode_keys16's state: 0 until first asked (then GPTNEO_CUDA_DECODE_KEYS16), else the keys.
+std::atomic<int> g_decode_keys16{0};
 
 bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
 
@@ -303,8 +308,8 @@ int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
 // Splits of `span` keys for the decode kernel: only when the grid of `base` blocks would leave SMs
 // idle, never more than max_splits, each split a whole number of rounds and at least
 // kDecodeMinIters of them. Returns the split count; *chunk = keys per split.
-int decode_splits(int span, long long base, int sms, int dmax, int max_splits, int* chunk) {
-  const int round = decode_keys_per_round(dmax);
+int decode_splits(int span, long long base, int sms, int dmax, int unroll, int max_splits, int* chunk) {
+  const int round = decode_keys_per_round(dmax, unroll);
   const int min_chunk = kDecodeMinIters * round;
   *chunk = 1 << 30;
   const long long target = (long long)kDecodeBlocksPerSm * sms;
@@ -316,17 +321,19 @@ int decode_splits(int span, long long base, int sms, int dmax, int max_splits, i
   return ceil_div(span, *chunk);  // <= want
 }
 
-// One block per (query, head, split). A windowed plan never splits more than the windowless one,
-// so gn_cuda_attention_workspace_bytes (which knows no window) covers it.
-int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Plan* plan) {
+// One block per (query, head, split), `unroll` keys per group in flight. A windowed plan never splits
+// more than the windowless one, nor a plan of more keys per round (its rounds are longer) more than one
+// of kDecodeUnroll, so gn_cuda_attention_workspace_bytes (windowless, kDecodeUnroll) covers them all.
+int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Plan* plan, int unroll = kDecodeUnroll) {
   plan->kernel = GN_ATTENTION_DECODE;
   plan->cfg = head_dim <= 64 ? kDecodeConfig64 : kDecodeConfig128;
   plan->tiles = b->tokens;
+  plan->unroll = unroll;
   const int sms = multiprocessors();
   const long long base = (long long)b->tokens * heads;
-  plan->splits = decode_splits(b->max_context, base, sms, plan->cfg.dmax, kMaxSplits, &plan->split_chunk);
+  plan->splits = decode_splits(b->max_context, base, sms, plan->cfg.dmax, unroll, kMaxSplits, &plan->split_chunk);
   if (window > 0 && window < b->max_context)
-    plan->splits = decode_splits(window, base, sms, plan->cfg.dmax, plan->splits, &plan->split_chunk);
+    plan->splits = decode_splits(window, base, sms, plan->cfg.dmax, unroll, plan->splits, &plan->split_chunk);
   return GN_CUDA_OK;
 }
 
@@ -350,7 +357,8 @@ int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, 
   }
   GN_CUDA_REQUIRE(kernel == GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(decode_kernel_serves(b, head_dim, k, v), GN_CUDA_EUNSUPPORTED);
-  return plan_decode(b, heads, head_dim, window, plan);
+  const bool cache16 = cache_dtype == GN_DTYPE_BF16 || cache_dtype == GN_DTYPE_F16;
+  return plan_decode(b, heads, head_dim, window, plan, cache16 ? gn_cuda_decode_keys16() : kDecodeUnroll);
 }
 
 // A split plan's workspace: the arrival counters of append mode (kSplitCounterBytes, first: no plan's
@@ -367,17 +375,23 @@ int launch_tiled(const Plan& plan, const AttentionParams& p, cudaStream_t stream
   return launch_dependent(attention_kernel<DMAX, QPW>, grid, dim3(plan.cfg.warps * 32), smem, stream, p);
 }
 
-template <int DMAX, typename CT>
+template <int DMAX, typename CT, int U>
 int launch_decode_typed(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   dim3 grid(plan.tiles, p.heads, plan.splits);
-  return launch_dependent(decode_attention_kernel<DMAX, CT>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
+  return launch_dependent(decode_attention_kernel<DMAX, CT, U>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
 }
 
+// (16-bit caches at the plan's unroll; float32 always at kDecodeUnroll: its keys take twice the registers)
 template <int DMAX>
 int launch_decode(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
-  if (p.cache_dtype == GN_DTYPE_BF16) return launch_decode_typed<DMAX, __nv_bfloat16>(plan, p, stream);
-  if (p.cache_dtype == GN_DTYPE_F16) return launch_decode_typed<DMAX, __half>(plan, p, stream);
-  return launch_decode_typed<DMAX, float>(plan, p, stream);
+  const bool wide = plan.unroll == kDecodeUnrollWide;
+  if (p.cache_dtype == GN_DTYPE_BF16)
+    return wide ? launch_decode_typed<DMAX, __nv_bfloat16, kDecodeUnrollWide>(plan, p, stream)
+                : launch_decode_typed<DMAX, __nv_bfloat16, kDecodeUnroll>(plan, p, stream);
+  if (p.cache_dtype == GN_DTYPE_F16)
+    return wide ? launch_decode_typed<DMAX, __half, kDecodeUnrollWide>(plan, p, stream)
+                : launch_decode_typed<DMAX, __half, kDecodeUnroll>(plan, p, stream);
+  return launch_decode_typed<DMAX, float, kDecodeUnroll>(plan, p, stream);
 }
 
 // A call's arguments as kernel parameters (the plan's fields are filled in by run_plan).
@@ -412,6 +426,7 @@ int plan_params(const Plan& plan, AttentionParams& p, void* d_workspace, size_t 
   p.splits = plan.splits;
   p.split_chunk = plan.split_chunk;
   p.vec4 = rows_vec4(p.head_dim, p.k_cache, p.v_cache);
+  p.unroll = plan.unroll;
   p.part_o = need ? reinterpret_cast<float*>(static_cast<char*>(d_workspace) + kSplitCounterBytes) : nullptr;
   p.part_ml = need ? p.part_o + (size_t)plan.splits * p.b.tokens * p.heads * p.head_dim : nullptr;
   // Append mode merges in the decode kernel (its last block per (token, head)) instead of a combine launch.
@@ -504,6 +519,21 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
 }
 
 extern "C" int gn_cuda_attention_wgmma_available(void) { return wgmma_image_loaded() ? 1 : 0; }
+
+extern "C" int gn_cuda_decode_keys16(void) {
+  int keys = g_decode_keys16.load(std::memory_order_relaxed);
+  if (keys == 0) {
+    const char* v = std::getenv("GPTNEO_CUDA_DECODE_KEYS16");
+    int want = v != nullptr && std::strcmp(v, "8") == 0 ? kDecodeUnrollWide : kDecodeUnroll;
+    g_decode_keys16.compare_exchange_strong(keys, want, std::memory_order_relaxed);  // (a concurrent set wins)
+    keys = g_decode_keys16.load(std::memory_order_relaxed);
+  }
+  return keys;
+}
+
+extern "C" void gn_cuda_set_decode_keys16(int keys) {
+  g_decode_keys16.store(keys == kDecodeUnrollWide ? kDecodeUnrollWide : kDecodeUnroll, std::memory_order_relaxed);
+}
 
 extern "C" int gn_cuda_attention_wgmma_enabled(void) {
   return tc_attention_enabled() && wgmma_image_loaded() ? wgmma_attention_choice() : 0;

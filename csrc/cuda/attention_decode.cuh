@@ -33,16 +33,53 @@ struct DecodeAttentionSmem {
   bool last;
 };
 
+// How a lane holds 4 cache elements between their load and their use: float32 as the float4 loaded,
+// 16-bit as the 8 bytes loaded (uint2: half the registers, so twice the keys fit in flight), widened to
+// float32 when used (exactly: every bf16/f16 value is a float32 value).
+template <typename CT>
+struct DecodeLoad;
+template <>
+struct DecodeLoad<float> {
+  using Raw = float4;
+  static __device__ __forceinline__ Raw zero() { return make_float4(0.f, 0.f, 0.f, 0.f); }
+  static __device__ __forceinline__ Raw load(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
+  static __device__ __forceinline__ float4 unpack(Raw r) { return r; }
+};
+template <>
+struct DecodeLoad<__nv_bfloat16> {
+  using Raw = uint2;
+  static __device__ __forceinline__ Raw zero() { return make_uint2(0u, 0u); }
+  static __device__ __forceinline__ Raw load(const __nv_bfloat16* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+  static __device__ __forceinline__ float4 unpack(Raw r) {
+    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&r.x));
+    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&r.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+};
+template <>
+struct DecodeLoad<__half> {
+  using Raw = uint2;
+  static __device__ __forceinline__ Raw zero() { return make_uint2(0u, 0u); }
+  static __device__ __forceinline__ Raw load(const __half* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+  static __device__ __forceinline__ float4 unpack(Raw r) {
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&r.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&r.y));
+    return make_float4(a.x, a.y, b.x, b.y);
+  }
+};
+
 // One block's work: query row t, head h, split `split` (the kernel's blockIdx; the persistent decode
 // layer, decode_layer.cu, hands a block several). Every thread of the block calls it; kDecodeWarps warps.
-template <int DMAX, typename CT>  // CT: the cache's element type (float, __nv_bfloat16, __half)
+// U: keys per group loaded before the first is used (kDecodeUnroll; kDecodeUnrollWide for 16-bit caches
+// with gn_cuda_decode_keys16's switch, planned as AttentionParams::unroll).
+template <int DMAX, typename CT, int U = kDecodeUnroll>  // CT: the cache's element type (float, __nv_bfloat16, __half)
 __device__ __forceinline__ void decode_attention_block(const AttentionParams& p, int t, int h, int split,
                                                        DecodeAttentionSmem<DMAX>& sm) {
+  using Load = DecodeLoad<CT>;
   constexpr int L = DMAX / 8;        // lanes per key
   constexpr int GPW = 32 / L;        // groups per warp
   constexpr int G = kDecodeWarps * GPW;
   static_assert(G == DecodeAttentionSmem<DMAX>::kGroups, "one group layout");
-  constexpr int U = kDecodeUnroll;
   constexpr int ST = kDecodeSlotTile;
   int* slot_s = sm.slot_s;
   float(*o_s)[DMAX] = sm.o_s;
@@ -99,23 +136,23 @@ __device__ __forceinline__ void decode_attention_block(const AttentionParams& p,
       slot_s[i] = (int)cache_slot(p.b.d_block_tables, p.b.max_blocks, p.b.block_size, s, c0 + i);
     __syncthreads();
     for (int j0 = 0; j0 < cn; j0 += G * U) {
-      float4 ka[U], kb4[U], va[U], vb[U];
+      typename Load::Raw ka[U], kb4[U], va[U], vb[U];
       bool in[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int jj = j0 + u * G + g;
         in[u] = jj < cn;
         const int slot = in[u] ? slot_s[jj] : -1;
-        ka[u] = kb4[u] = va[u] = vb[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+        ka[u] = kb4[u] = va[u] = vb[u] = Load::zero();
         if (slot >= 0) {  // a slot past the block table reads as zeros (as the tiled kernel)
           const size_t at = (size_t)slot * slot_stride;
           if (has_a) {
-            ka[u] = load4(kh + at + da);
-            va[u] = load4(vh + at + da);
+            ka[u] = Load::load(kh + at + da);
+            va[u] = Load::load(vh + at + da);
           }
           if (has_b) {
-            kb4[u] = load4(kh + at + db);
-            vb[u] = load4(vh + at + db);
+            kb4[u] = Load::load(kh + at + db);
+            vb[u] = Load::load(vh + at + db);
           }
         }
       }
@@ -123,8 +160,9 @@ __device__ __forceinline__ void decode_attention_block(const AttentionParams& p,
       float mt = -INFINITY;
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        float d = q[0] * ka[u].x + q[1] * ka[u].y + q[2] * ka[u].z + q[3] * ka[u].w;
-        d += q[4] * kb4[u].x + q[5] * kb4[u].y + q[6] * kb4[u].z + q[7] * kb4[u].w;
+        const float4 k0 = Load::unpack(ka[u]), k1 = Load::unpack(kb4[u]);
+        float d = q[0] * k0.x + q[1] * k0.y + q[2] * k0.z + q[3] * k0.w;
+        d += q[4] * k1.x + q[5] * k1.y + q[6] * k1.z + q[7] * k1.w;
 #pragma unroll
         for (int off = L / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);
         sc[u] = in[u] ? d : -INFINITY;
@@ -139,15 +177,16 @@ __device__ __forceinline__ void decode_attention_block(const AttentionParams& p,
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const float pu = in[u] ? expf(sc[u] - mn) : 0.f;
+          const float4 v0 = Load::unpack(va[u]), v1 = Load::unpack(vb[u]);
           l += pu;
-          acc[0] += pu * va[u].x;
-          acc[1] += pu * va[u].y;
-          acc[2] += pu * va[u].z;
-          acc[3] += pu * va[u].w;
-          acc[4] += pu * vb[u].x;
-          acc[5] += pu * vb[u].y;
-          acc[6] += pu * vb[u].z;
-          acc[7] += pu * vb[u].w;
+          acc[0] += pu * v0.x;
+          acc[1] += pu * v0.y;
+          acc[2] += pu * v0.z;
+          acc[3] += pu * v0.w;
+          acc[4] += pu * v1.x;
+          acc[5] += pu * v1.y;
+          acc[6] += pu * v1.z;
+          acc[7] += pu * v1.w;
         }
         m = mn;
       }
@@ -241,11 +280,11 @@ __device__ __forceinline__ void decode_attention_block(const AttentionParams& p,
   }
 }
 
-template <int DMAX, typename CT>
+template <int DMAX, typename CT, int U>
 __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
   dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ DecodeAttentionSmem<DMAX> sm;
-  decode_attention_block<DMAX, CT>(p, blockIdx.x, blockIdx.y, blockIdx.z, sm);
+  decode_attention_block<DMAX, CT, U>(p, blockIdx.x, blockIdx.y, blockIdx.z, sm);
 }
 
 }  // namespace gncuda

@@ -42,11 +42,14 @@ inline int attention_smem_bytes(const AttentionConfig& c) {
 // under kDecodeBlocksPerSm * SMs blocks, and never into chunks under kDecodeMinIters rounds.
 constexpr int kDecodeWarps = 8;
 constexpr int kDecodeUnroll = 4;
+// Keys per group in flight for 16-bit caches with GPTNEO_CUDA_DECODE_KEYS16=8 (gn_cuda_decode_keys16): held
+// as the 8 loaded bytes, the same registers as kDecodeUnroll float32 keys, twice the bytes in flight.
+constexpr int kDecodeUnrollWide = 8;
 constexpr int kDecodeSlotTile = 512;
 constexpr int kDecodeBlocksPerSm = 4;
 constexpr int kDecodeMinIters = 2;
 // Keys a block consumes per round: (warps * 32 / lanes-per-key) groups x unroll.
-constexpr int decode_keys_per_round(int dmax) { return kDecodeWarps * (32 / (dmax / 8)) * kDecodeUnroll; }
+constexpr int decode_keys_per_round(int dmax, int unroll = kDecodeUnroll) { return kDecodeWarps * (32 / (dmax / 8)) * unroll; }
 
 struct AttentionParams {
   const float* q;
@@ -67,6 +70,7 @@ struct AttentionParams {
   float* part_o;    // [splits, tokens, heads, head_dim]
   float* part_ml;   // [splits, tokens, heads, 2] running max and sum
   bool vec4;        // K/V rows may be read 4 elements at a time (load4)
+  int unroll = kDecodeUnroll;  // decode kernel: keys per group in flight (kDecodeUnroll or kDecodeUnrollWide)
   // Append mode (gn_cuda_attention_append; decode kernel only): every sequence has one row in the
   // step, and its new K/V rows (fp32 [tokens, ld_new], heads * head_dim wide) are not yet in the
   // cache: the block whose key range holds the row's position attends over them from registers,

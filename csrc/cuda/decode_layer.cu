@@ -186,10 +186,14 @@ int check_args(const gn_cuda_decode_layer_args* a, AttentionParams* att, int* dm
   GN_CUDA_REQUIRE((g_cooperative_too_large.load(std::memory_order_relaxed) & current_device_bit()) == 0,
                   GN_CUDA_EUNSUPPORTED);
   const int H = a->hidden;
-  return prepare_attention_append(a->d_qkv, 3 * H, a->d_qkv + H, a->d_qkv + 2 * H, 3 * H, a->d_k_cache, a->d_v_cache,
-                                  a->cache_dtype, &a->batch, a->heads, a->head_dim, a->window, a->scale, a->d_attn, H,
-                                  static_cast<char*>(a->d_workspace) + kBarrierBytes,
-                                  a->workspace_bytes - kBarrierBytes, att, dmax);
+  const int st = prepare_attention_append(a->d_qkv, 3 * H, a->d_qkv + H, a->d_qkv + 2 * H, 3 * H, a->d_k_cache,
+                                          a->d_v_cache, a->cache_dtype, &a->batch, a->heads, a->head_dim, a->window,
+                                          a->scale, a->d_attn, H, static_cast<char*>(a->d_workspace) + kBarrierBytes,
+                                          a->workspace_bytes - kBarrierBytes, att, dmax);
+  // The attention phase runs decode_attention_block at kDecodeUnroll: a plan for more keys in flight
+  // (GPTNEO_CUDA_DECODE_KEYS16=8) is the chain's, whose results it would not equal.
+  GN_CUDA_REQUIRE(st != GN_CUDA_OK || att->unroll == kDecodeUnroll, GN_CUDA_EUNSUPPORTED);
+  return st;
 }
 
 template <typename WT>

@@ -558,6 +558,16 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
 
 // The mock runs the sm_90a image (a compute capability 9.0 device), as gn_cuda_gemm_wgmma_enabled.
 int gn_cuda_attention_wgmma_available(void) { return 1; }
+// The decode kernel's keys in flight change its summation order on a GPU, not the mock's reference arithmetic.
+static int g_mock_decode_keys16 = 0;
+int gn_cuda_decode_keys16(void) {
+  if (g_mock_decode_keys16 == 0) {
+    const char* v = std::getenv("GPTNEO_CUDA_DECODE_KEYS16");
+    g_mock_decode_keys16 = v != nullptr && std::strcmp(v, "8") == 0 ? 8 : 4;
+  }
+  return g_mock_decode_keys16;
+}
+void gn_cuda_set_decode_keys16(int keys) { g_mock_decode_keys16 = keys == 8 ? 8 : 4; }
 // Row staging only chooses where the kernels read their row from: the mock's kernels are the same either way.
 static int g_mock_row_stage = -1;
 int gn_cuda_row_stage_enabled(void) {
@@ -687,6 +697,8 @@ int gn_cuda_decode_layer_supported(const gn_cuda_decode_layer_args* a) {
   if (a->batch.tokens != 1 || a->batch.num_seqs != 1) return GN_CUDA_EUNSUPPORTED;
   if (a->w_dtype == GN_DTYPE_F32 || a->hidden % 8 != 0 || a->inner % 8 != 0) return GN_CUDA_EUNSUPPORTED;
   if (4ll * (a->hidden > a->inner ? a->hidden : a->inner) > 98304) return GN_CUDA_EUNSUPPORTED;
+  // (its attention phase keeps 4 keys in flight: with 8 for a 16-bit cache the chain serves, as decode_layer.cu)
+  if (a->cache_dtype != GN_DTYPE_F32 && gn_cuda_decode_keys16() == 8) return GN_CUDA_EUNSUPPORTED;
   if (!aligned16(a->d_w_qkv) || !aligned16(a->d_w_out) || !aligned16(a->d_w_fc) || !aligned16(a->d_w_proj))
     return GN_CUDA_EUNSUPPORTED;
   if (gn_cuda_attention_select(&a->batch, a->head_dim, a->d_k_cache, a->d_v_cache, a->cache_dtype, GN_DTYPE_F32) !=

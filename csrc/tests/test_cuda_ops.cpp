@@ -935,6 +935,12 @@ struct LayerState {
   std::vector<uint8_t> k, v;
 };
 
+// Puts the decode kernel's keys in flight for 16-bit caches back as it found them when it goes.
+struct DecodeKeys16Restore {
+  const int was = gn_cuda_decode_keys16();
+  ~DecodeKeys16Restore() { gn_cuda_set_decode_keys16(was); }
+};
+
 // Two layers with their own state (residual row, caches, scratch, barrier workspace; the weights and the
 // batch shared), as two models would have, each launched `launches` times on its own stream marked for
 // programmatic launch, the launches interleaved: both grids fill the GPU, and each may start partly while
@@ -1238,6 +1244,14 @@ void test_decode_layer_case(Ctx& c, const LayerCase& lc, bool two_streams = fals
       r.edit(x);
       const int got = gn_cuda_decode_layer(&x, stream), got_s = gn_cuda_decode_layer_supported(&x);
       report(got == r.want && got_s == r.want, name + ": refuses " + r.what,
+             fmt("%s / %s", gn_cuda_status_name(got), gn_cuda_status_name(got_s)));
+    }
+    if (a.cache_dtype != GN_DTYPE_F32) {  // the chain's plan with 8 keys in flight is not its own
+      const DecodeKeys16Restore keys16_restore;
+      gn_cuda_set_decode_keys16(8);
+      const int got = gn_cuda_decode_layer(&a, stream), got_s = gn_cuda_decode_layer_supported(&a);
+      report(got == GN_CUDA_EUNSUPPORTED && got_s == GN_CUDA_EUNSUPPORTED,
+             name + ": refuses a 16-bit cache with 8 decode keys in flight (GPTNEO_CUDA_DECODE_KEYS16=8)",
              fmt("%s / %s", gn_cuda_status_name(got), gn_cuda_status_name(got_s)));
     }
     if (finish(0, name + " refusals")) {
@@ -1934,13 +1948,34 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     report(kerr < 1e-4, kwhat, fmt("rel_err=%.3g", kerr));
   }
 
+  // A 16-bit cache with 8 keys per lane group in flight (gn_cuda_set_decode_keys16; opt-in): the decode
+  // kernel at that unroll and its plan (fewer, longer splits), to the same tolerance; and append mode with it.
+  const DecodeKeys16Restore keys16_restore;  // (every return below puts the process's setting back)
+  if (selected == GN_ATTENTION_DECODE && cache_dt != DType::kF32) {
+    gn_cuda_set_decode_keys16(8);
+    const std::string wwhat = what + " decode, 8 keys in flight";
+    if (poison(dout.as<float>(), ref.size(), wwhat)) {
+      const int st = gn_cuda_attention_with(GN_ATTENTION_DECODE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
+                                            &cb, heads, hd, window, scale, GN_DTYPE_F32, dout.as<float>(), width,
+                                            dws.as<void>(), ws_bytes, nullptr);
+      std::vector<float> wout(ref.size());
+      if (forced_run_ok(st, wwhat) && download(c, wout.data(), dout.as<void>(), wout.size() * 4, wwhat)) {
+        const double werr = rel_error(wout, ref);
+        report(werr < 1e-4, wwhat, fmt("rel_err=%.3g", werr));
+      }
+    }
+    gn_cuda_set_decode_keys16(keys16_restore.was);
+  }
+
   // kv_write and attention in one launch (gn_cuda_attention_append), from the cache as it was before
   // the write: the same cache bytes as kv_write wrote, the same output within the same tolerance;
   // refused (and nothing written) where a sequence has more than one row or the decode kernel does
   // not serve the step. Twice, from the same start: the second launch finds the split counters the
   // first one left (they must be back at zero for its merge to happen once, after every split).
-  for (int rep = 0; rep < 2; ++rep) {
-    const std::string awhat = what + (rep ? " append again" : " append");
+  // (rep 2: once more from the same start with 8 keys in flight for a 16-bit cache, GPTNEO_CUDA_DECODE_KEYS16=8)
+  for (int rep = 0; rep < (cache_dt != DType::kF32 ? 3 : 2); ++rep) {
+    gn_cuda_set_decode_keys16(rep == 2 ? 8 : keys16_restore.was);
+    const std::string awhat = what + (rep == 2 ? " append, 8 keys in flight" : rep ? " append again" : " append");
     if (!upload(c, dk.as<void>(), stored_bytes(k_cache, &k16), cache_bytes, awhat) ||
         !upload(c, dv.as<void>(), stored_bytes(v_cache, &v16), cache_bytes, awhat) ||
         !poison(dout.as<float>(), ref.size(), awhat))
@@ -1975,6 +2010,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
       report(aerr < 1e-4, awhat, fmt("rel_err=%.3g", aerr));
     }
   }
+  gn_cuda_set_decode_keys16(keys16_restore.was);
 
   // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core and wgmma
   // kernels forced, each held to twice the error of the naive same-precision attention against fp32.

@@ -338,6 +338,7 @@ int main() {
       if (const char* wgmma = gn_cuda_gemm_wgmma_switch(gn_cuda_gemm_wgmma_enabled())) n.push_back(wgmma);
       if (gn_cuda_gemm_decode_tc_cluster_enabled()) n.push_back("decodeTcCluster");
       if (gn_cuda_row_stage_enabled()) n.push_back("rowStage");
+      if (gn_cuda_decode_keys16() == 8) n.push_back("decodeKeys16");
       if (gn_cuda_attention_wgmma_enabled())
         n.push_back(gn_cuda_attention_wgmma_enabled() == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined"
                                                                                       : "wgmmaAttention");
