@@ -378,7 +378,10 @@ int launch_tiled(const Plan& plan, const AttentionParams& p, cudaStream_t stream
 template <int DMAX, typename CT, int U>
 int launch_decode_typed(const Plan& plan, const AttentionParams& p, cudaStream_t stream) {
   dim3 grid(plan.tiles, p.heads, plan.splits);
-  return launch_dependent(decode_attention_kernel<DMAX, CT, U>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
+  if constexpr (sizeof(CT) == 4)
+    return launch_dependent(decode_attention_kernel<DMAX>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
+  else
+    return launch_dependent(decode_attention_kernel16<DMAX, CT, U>, grid, dim3(kDecodeWarps * 32), 0, stream, p);
 }
 
 // (16-bit caches at the plan's unroll; float32 always at kDecodeUnroll: its keys take twice the registers)

@@ -280,8 +280,19 @@ __device__ __forceinline__ void decode_attention_block(const AttentionParams& p,
   }
 }
 
-template <int DMAX, typename CT, int U>
+// float32 caches (kDecodeUnroll keys in flight).
+template <int DMAX>
 __global__ void __launch_bounds__(kDecodeWarps * 32) decode_attention_kernel(AttentionParams p) {
+  dependent_kernel_prologue();  // launched by launch_dependent()
+  __shared__ DecodeAttentionSmem<DMAX> sm;
+  decode_attention_block<DMAX, float>(p, blockIdx.x, blockIdx.y, blockIdx.z, sm);
+}
+
+// bf16/f16 caches, U keys in flight. Held as loaded, 4 keys fit 80 registers: 3 blocks per SM, which
+// ptxas reaches without spilling only when asked (without a bound it picks 80 with spills on sm_80); 8
+// keys take 114-128 registers at 2 blocks per SM.
+template <int DMAX, typename CT, int U>
+__global__ void __launch_bounds__(kDecodeWarps * 32, U == kDecodeUnroll ? 3 : 2) decode_attention_kernel16(AttentionParams p) {
   dependent_kernel_prologue();  // launched by launch_dependent()
   __shared__ DecodeAttentionSmem<DMAX> sm;
   decode_attention_block<DMAX, CT, U>(p, blockIdx.x, blockIdx.y, blockIdx.z, sm);
