@@ -305,22 +305,6 @@ int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
   return GN_CUDA_OK;
 }
 
-// Splits of `span` keys for the decode kernel: only when the grid of `base` blocks would leave SMs
-// idle, never more than max_splits, each split a whole number of rounds and at least
-// kDecodeMinIters of them. Returns the split count; *chunk = keys per split.
-int decode_splits(int span, long long base, int sms, int dmax, int unroll, int max_splits, int* chunk) {
-  const int round = decode_keys_per_round(dmax, unroll);
-  const int min_chunk = kDecodeMinIters * round;
-  *chunk = 1 << 30;
-  const long long target = (long long)kDecodeBlocksPerSm * sms;
-  if (span < 2 * min_chunk || base >= target) return 1;
-  int want = (int)((target + base - 1) / base);
-  want = min(min(want, span / min_chunk), max_splits);
-  if (want <= 1) return 1;
-  *chunk = ceil_div(ceil_div(span, want), round) * round;
-  return ceil_div(span, *chunk);  // <= want
-}
-
 // One block per (query, head, split), `unroll` keys per group in flight. A windowed plan never splits
 // more than the windowless one, nor a plan of more keys per round (its rounds are longer) more than one
 // of kDecodeUnroll, so gn_cuda_attention_workspace_bytes (windowless, kDecodeUnroll) covers them all.

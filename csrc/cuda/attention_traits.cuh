@@ -1,6 +1,7 @@
 // Tile parameters of the paged attention kernels (attention.cu).
 #pragma once
 #include "cuda/common.cuh"
+#include "cuda/decode_split.h"
 
 namespace gncuda {
 
@@ -34,22 +35,7 @@ inline int attention_smem_bytes(const AttentionConfig& c) {
   return (bq * c.dmax + c.dmax * (kKeyTile + 1) + kKeyTile * c.dmax) * 4;
 }
 
-// Decode kernel (attention_decode.cuh; one query per block, no shared-memory K/V staging):
-// a block of kDecodeWarps warps serves one (query, head, split); groups of DMAX/8 lanes take
-// one key each (a lane owns 8 of the head's dims: 2 float4 of K and 2 of V), kDecodeUnroll keys
-// per group are loaded before the first is used. The slot numbers of up to kDecodeSlotTile keys
-// are looked up once per block into shared memory. Splits only when the (query, head) grid is
-// under kDecodeBlocksPerSm * SMs blocks, and never into chunks under kDecodeMinIters rounds.
-constexpr int kDecodeWarps = 8;
-constexpr int kDecodeUnroll = 4;
-// Keys per group in flight for 16-bit caches with GPTNEO_CUDA_DECODE_KEYS16=8 (gn_cuda_decode_keys16): held
-// as the 8 loaded bytes, the same registers as kDecodeUnroll float32 keys, twice the bytes in flight.
-constexpr int kDecodeUnrollWide = 8;
-constexpr int kDecodeSlotTile = 512;
-constexpr int kDecodeBlocksPerSm = 4;
-constexpr int kDecodeMinIters = 2;
-// Keys a block consumes per round: (warps * 32 / lanes-per-key) groups x unroll.
-constexpr int decode_keys_per_round(int dmax, int unroll = kDecodeUnroll) { return kDecodeWarps * (32 / (dmax / 8)) * unroll; }
+// The decode kernel's constants and split planner: cuda/decode_split.h.
 
 struct AttentionParams {
   const float* q;

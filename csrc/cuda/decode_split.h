@@ -1,13 +1,48 @@
-// The keys one block of the decode attention kernel (attention_decode.cuh) takes: query at absolute
+// The decode attention kernel's split plan (decode_splits) and the keys one block of it takes
+// (decode_key_range). Keys: query at absolute
 // position pos, local window `window` (0: none), split `split` of `splits`, `chunk` keys per split.
 // The splits partition the query's keys [first, pos]; the last split runs to pos even where the
 // plan's context understated it. In append mode (the query's own k/v not cached yet) the split holding
 // pos reads the cache up to it and takes key pos from registers. Host and device alike, so that
-// tests/cpu/decode_split.cpp checks the partition without a GPU.
+// tests/cpu/decode_split.cpp checks the partition and the plans without a GPU.
 #pragma once
 #include "cuda/host_device.h"
 
 namespace gncuda {
+
+// Decode kernel (attention_decode.cuh; one query per block, no shared-memory K/V staging):
+// a block of kDecodeWarps warps serves one (query, head, split); groups of DMAX/8 lanes take
+// one key each (a lane owns 8 of the head's dims: 2 float4 of K and 2 of V), kDecodeUnroll keys
+// per group are loaded before the first is used. The slot numbers of up to kDecodeSlotTile keys
+// are looked up once per block into shared memory. Splits only when the (query, head) grid is
+// under kDecodeBlocksPerSm * SMs blocks, and never into chunks under kDecodeMinIters rounds.
+constexpr int kDecodeWarps = 8;
+constexpr int kDecodeUnroll = 4;
+// Keys per group in flight for 16-bit caches with GPTNEO_CUDA_DECODE_KEYS16=8 (gn_cuda_decode_keys16): held
+// as the 8 loaded bytes, the same registers as kDecodeUnroll float32 keys, twice the bytes in flight.
+constexpr int kDecodeUnrollWide = 8;
+constexpr int kDecodeSlotTile = 512;
+constexpr int kDecodeBlocksPerSm = 4;
+constexpr int kDecodeMinIters = 2;
+// Keys a block consumes per round: (warps * 32 / lanes-per-key) groups x unroll.
+constexpr int decode_keys_per_round(int dmax, int unroll = kDecodeUnroll) { return kDecodeWarps * (32 / (dmax / 8)) * unroll; }
+
+// Splits of `span` keys for the decode kernel: only when the grid of `base` blocks would leave SMs
+// idle, never more than max_splits, each split a whole number of rounds (of `unroll` keys per group)
+// and at least kDecodeMinIters of them. Returns the split count; *chunk = keys per split.
+inline int decode_splits(int span, long long base, int sms, int dmax, int unroll, int max_splits, int* chunk) {
+  const int round = decode_keys_per_round(dmax, unroll);
+  const int min_chunk = kDecodeMinIters * round;
+  *chunk = 1 << 30;
+  const long long target = (long long)kDecodeBlocksPerSm * sms;
+  if (span < 2 * min_chunk || base >= target) return 1;
+  int want = (int)((target + base - 1) / base);
+  want = want < span / min_chunk ? want : span / min_chunk;
+  want = want < max_splits ? want : max_splits;
+  if (want <= 1) return 1;
+  *chunk = (((span + want - 1) / want + round - 1) / round) * round;
+  return (span + *chunk - 1) / *chunk;  // <= want
+}
 
 struct DecodeKeyRange {
   int begin;        // first key of this split

@@ -3,7 +3,10 @@
 // made for a shorter context than the query's, whose last split must run to the end), the splits'
 // ranges are disjoint and together exactly the query's keys [max(0, pos - window + 1), pos]; in
 // append mode exactly one split owns key pos and the cache reads of all splits are those keys
-// without pos.
+// without pos. And the planner (decode_splits) over GPT-Neo's grids: its splits cover the span in whole
+// rounds of at least kDecodeMinIters, stay within the cap, and a plan with 8 keys per group in flight
+// (kDecodeUnrollWide, GPTNEO_CUDA_DECODE_KEYS16=8) never splits more than the plan with 4 of the same
+// step — gn_cuda_attention_workspace_bytes sizes the workspace by the latter.
 #include <vector>
 
 #include "cuda/decode_split.h"
@@ -56,6 +59,40 @@ void test_decode_split() {
             }
           }
   report(bad == 0, gptneo::testing::fmt("decode_split: %d plans partition the keys, one owner of pos in append mode", cases),
+         bad ? gptneo::testing::fmt("%d bad, first: %s", bad, first_bad.c_str()) : "");
+}
+
+void test_decode_split_plans() {
+  int cases = 0, bad = 0;
+  std::string first_bad;
+  auto fail = [&](const std::string& what) {
+    if (bad++ == 0) first_bad = what;
+  };
+  for (int sms : {1, 78, 108, 132, 144})
+    for (int dmax : {64, 128})
+      for (long long base : {1LL, 12LL, 16LL, 96LL, 128LL, 384LL, 2048LL})  // tokens x heads
+        for (int span = 1; span <= 2048; span = span < 64 ? span + 7 : span * 5 / 4 + 3)
+          for (int cap : {64, 5, 2}) {
+            int splits_of[2] = {0, 0};
+            for (int w = 0; w < 2; ++w) {
+              const int unroll = w ? gncuda::kDecodeUnrollWide : gncuda::kDecodeUnroll;
+              const int round = gncuda::decode_keys_per_round(dmax, unroll);
+              int chunk = 0;
+              const int splits = gncuda::decode_splits(span, base, sms, dmax, unroll, cap, &chunk);
+              splits_of[w] = splits;
+              ++cases;
+              const std::string what = gptneo::testing::fmt("sms=%d dmax=%d base=%lld span=%d cap=%d unroll=%d: %d splits of %d",
+                                           sms, dmax, base, span, cap, unroll, splits, chunk);
+              if (splits < 1 || splits > cap) fail(what + " (count)");
+              else if (splits > 1 && (chunk % round != 0 || chunk < gncuda::kDecodeMinIters * round)) fail(what + " (chunk)");
+              else if (splits > 1 && ((long long)(splits - 1) * chunk >= span || (long long)splits * chunk < span))
+                fail(what + " (cover)");
+            }
+            if (splits_of[1] > splits_of[0])
+              fail(gptneo::testing::fmt("sms=%d dmax=%d base=%lld span=%d cap=%d: 8 keys split %d ways, 4 keys %d", sms, dmax, base, span,
+                       cap, splits_of[1], splits_of[0]));
+          }
+  report(bad == 0, gptneo::testing::fmt("decode_split: %d plans in whole rounds, within the cap, 8 keys never past 4's workspace", cases),
          bad ? gptneo::testing::fmt("%d bad, first: %s", bad, first_bad.c_str()) : "");
 }
 

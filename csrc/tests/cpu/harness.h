@@ -119,6 +119,7 @@ void test_decode_tc_split_plan(Rng& rng);
 void test_ln_rows_plan(Rng& rng);
 // decode_split.cpp: the key ranges of the CUDA decode attention kernel's splits (cuda/decode_split.h)
 void test_decode_split();
+void test_decode_split_plans();
 void test_grid_barrier();
 
 }  // namespace gptneo::cputest

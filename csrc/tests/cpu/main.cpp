@@ -38,6 +38,7 @@ int main() {
   test_decode_tc_split_plan(rng);
   test_ln_rows_plan(rng);
   test_decode_split();
+  test_decode_split_plans();
   test_grid_barrier();
   test_sampling(pools, rng);
   test_candidates(rng);
