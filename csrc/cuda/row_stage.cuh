@@ -8,11 +8,9 @@
 #include <atomic>
 
 #include "cuda/common.cuh"
+#include "cuda/row_stage_layout.h"
 
 namespace gncuda {
-
-// Floats of shared memory a staged row of `cols` takes (stage_row aligns it within 3 floats of slack).
-constexpr size_t staged_row_floats(int cols) { return static_cast<size_t>(cols) + 3; }
 
 // Copies row[0, cols) into shared memory with the block's kThreads threads and returns where it lies:
 // s_row + (0..3), placed so that row's 16-byte-aligned middle lands on 16-byte boundaries. Scalar loads
@@ -23,10 +21,10 @@ template <int kThreads>
 __device__ __forceinline__ const float* stage_row(const float* __restrict__ row, int cols, float* s_row) {
   constexpr int kUnroll = 4;
   const int tid = threadIdx.x;
-  const int head = min(cols, static_cast<int>(((16u - (reinterpret_cast<uintptr_t>(row) & 15u)) & 15u) >> 2));
-  float* dst = s_row + ((4 - head) & 3);  // dst + head is 16-byte aligned, as row + head is
+  const StagedRowLayout lay = staged_row_layout(reinterpret_cast<uintptr_t>(row), cols);
+  const int head = lay.head, body = lay.body;
+  float* dst = s_row + lay.offset;  // dst + head is 16-byte aligned, as row + head is
   if (tid < head) dst[tid] = row[tid];
-  const int body = (cols - head) >> 2;  // float4s
   const float4* src4 = reinterpret_cast<const float4*>(row + head);
   float4* dst4 = reinterpret_cast<float4*>(dst + head);
   int q = tid;
@@ -38,7 +36,7 @@ __device__ __forceinline__ const float* stage_row(const float* __restrict__ row,
     for (int j = 0; j < kUnroll; ++j) dst4[q + j * kThreads] = v[j];
   }
   for (; q < body; q += kThreads) dst4[q] = __ldg(src4 + q);
-  for (int c = head + 4 * body + tid; c < cols; c += kThreads) dst[c] = row[c];
+  for (int c = lay.tail_begin + tid; c < cols; c += kThreads) dst[c] = row[c];
   __syncthreads();
   return dst;
 }
