@@ -36,36 +36,22 @@ struct DecodeAttentionSmem {
 // How a lane holds 4 cache elements between their load and their use: float32 as the float4 loaded,
 // 16-bit as the 8 bytes loaded (uint2: half the registers, so twice the keys fit in flight), widened to
 // float32 when used (exactly: every bf16/f16 value is a float32 value).
-template <typename CT>
-struct DecodeLoad;
+template <typename CT>  // __nv_bfloat16, __half
+struct DecodeLoad {
+  using Raw = uint2;
+  static __device__ __forceinline__ Raw zero() { return make_uint2(0u, 0u); }
+  static __device__ __forceinline__ Raw load(const CT* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
+  static __device__ __forceinline__ float4 unpack(Raw r) {
+    const CT* v = reinterpret_cast<const CT*>(&r);
+    return make_float4(to_f32(v[0]), to_f32(v[1]), to_f32(v[2]), to_f32(v[3]));
+  }
+};
 template <>
 struct DecodeLoad<float> {
   using Raw = float4;
   static __device__ __forceinline__ Raw zero() { return make_float4(0.f, 0.f, 0.f, 0.f); }
   static __device__ __forceinline__ Raw load(const float* p) { return __ldg(reinterpret_cast<const float4*>(p)); }
   static __device__ __forceinline__ float4 unpack(Raw r) { return r; }
-};
-template <>
-struct DecodeLoad<__nv_bfloat16> {
-  using Raw = uint2;
-  static __device__ __forceinline__ Raw zero() { return make_uint2(0u, 0u); }
-  static __device__ __forceinline__ Raw load(const __nv_bfloat16* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
-  static __device__ __forceinline__ float4 unpack(Raw r) {
-    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&r.x));
-    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&r.y));
-    return make_float4(a.x, a.y, b.x, b.y);
-  }
-};
-template <>
-struct DecodeLoad<__half> {
-  using Raw = uint2;
-  static __device__ __forceinline__ Raw zero() { return make_uint2(0u, 0u); }
-  static __device__ __forceinline__ Raw load(const __half* p) { return __ldg(reinterpret_cast<const uint2*>(p)); }
-  static __device__ __forceinline__ float4 unpack(Raw r) {
-    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&r.x));
-    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&r.y));
-    return make_float4(a.x, a.y, b.x, b.y);
-  }
 };
 
 // One block's work: query row t, head h, split `split` (the kernel's blockIdx; the persistent decode
