@@ -54,19 +54,20 @@ int staged_row_limit(Kernel kernel, std::atomic<int>* state) {
     (void)cudaGetLastError();
     return kDefault;
   }
-  int known = state[dev].load(std::memory_order_relaxed);
+  int known = state[dev].load(std::memory_order_acquire);
   if (known == 0) {
     cudaFuncAttributes fa{};
     int optin = 0, limit = kDefault;
+    bool failed = true;
     if (cudaFuncGetAttributes(&fa, kernel) == cudaSuccess &&
         cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) == cudaSuccess) {
       const int room = optin - static_cast<int>(fa.sharedSizeBytes) - 1024;
-      if (room > kDefault && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, room) == cudaSuccess)
-        limit = room;
+      failed = room > kDefault && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, room) != cudaSuccess;
+      if (room > kDefault && !failed) limit = room;
     }
-    (void)cudaGetLastError();
+    if (failed) (void)cudaGetLastError();  // (only our own error: an earlier one stays for its caller)
     known = limit;
-    state[dev].store(known, std::memory_order_relaxed);
+    state[dev].store(known, std::memory_order_release);
   }
   return known;
 }
