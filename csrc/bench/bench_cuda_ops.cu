@@ -119,6 +119,17 @@ void add(const std::string& name, const std::string& key, const std::string& sha
   std::fflush(stdout);
 }
 
+// The sampling kernels' benchmark cases: rows of GPT-2's vocabulary, with the row staged in shared memory
+// or not (gn_cuda_set_row_stage; the process's setting put back by RowStageRestore).
+struct SamplingCase {
+  int rows, stage;
+};
+constexpr SamplingCase kSamplingCases[] = {{1, 0}, {8, 0}, {32, 0}, {64, 0}, {1, 1}, {8, 1}, {64, 1}};
+struct RowStageRestore {
+  const int was = gn_cuda_row_stage_enabled();
+  ~RowStageRestore() { gn_cuda_set_row_stage(was); }
+};
+
 // The sampling prefilter (candidates.cu) on rows of GPT-2's vocabulary: need 80 (top-k 50 and 30
 // penalised ids), 224 slots and 30 extras per row, back to back. Logits: uniform in [-10, 10]. The
 // value is the rows' logit bytes over the time (one read's worth; the kernel walks the row six times).
@@ -126,11 +137,8 @@ void add(const std::string& name, const std::string& key, const std::string& sha
 // memory once where the GPU holds 201 KB per block, Hopper), beside the default.
 void bench_candidates() {
   const int V = 50257, need = 80, slots = 2 * need + 64, extras = 30;
-  const int was = gn_cuda_row_stage_enabled();
-  struct Case {
-    int rows, stage;
-  };
-  for (const Case cs : {Case{1, 0}, Case{8, 0}, Case{32, 0}, Case{64, 0}, Case{1, 1}, Case{8, 1}, Case{64, 1}}) {
+  const RowStageRestore restore;
+  for (const SamplingCase cs : kSamplingCases) {
     const int rows = cs.rows;
     gn_cuda_set_row_stage(cs.stage);
     float* x = random_f32((size_t)rows * V, 77, 10.f);
@@ -154,7 +162,6 @@ void bench_candidates() {
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_query, (void*)d_counts, (void*)d_ids, (void*)d_vals, (void*)d_extra}) gn_cuda_free(p);
   }
-  gn_cuda_set_row_stage(was);
 }
 
 // The device draw (draw.cu) on rows of GPT-2's vocabulary: temperature 0.8 with a repetition penalty on
@@ -163,11 +170,8 @@ void bench_candidates() {
 // into shared memory once where the GPU holds 201 KB per block, Hopper), beside the default.
 void bench_draw() {
   const int V = 50257, changes = 30;
-  const int was = gn_cuda_row_stage_enabled();
-  struct Case {
-    int rows, stage;
-  };
-  for (const Case cs : {Case{1, 0}, Case{8, 0}, Case{32, 0}, Case{64, 0}, Case{1, 1}, Case{8, 1}, Case{64, 1}}) {
+  const RowStageRestore restore;
+  for (const SamplingCase cs : kSamplingCases) {
     const int rows = cs.rows;
     gn_cuda_set_row_stage(cs.stage);
     float* x = random_f32((size_t)rows * V, 78, 10.f);
@@ -203,7 +207,6 @@ void bench_draw() {
         (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens, (void*)d_sums}) gn_cuda_free(p);
   }
-  gn_cuda_set_row_stage(was);
 }
 
 struct ModelShape {

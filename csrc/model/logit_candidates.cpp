@@ -41,10 +41,10 @@ void GptNeoModel::stage_candidate_query(const CandidateRequest& req) {
   at.rows = R;
   at.slots = static_cast<size_t>(req.out_start[R]);
   at.extras = req.extra_ids.size();
-  at.need = queries_.add_query(req.need.data(), req.need.size() * sizeof(int32_t));
-  at.out_start = queries_.add_query(req.out_start.data(), req.out_start.size() * sizeof(int32_t));
-  at.extra_start = queries_.add_query(req.extra_start.data(), req.extra_start.size() * sizeof(int32_t));
-  at.extra_ids = queries_.add_query(req.extra_ids.data(), req.extra_ids.size() * sizeof(int32_t));
+  at.need = queries_.add_query(req.need);
+  at.out_start = queries_.add_query(req.out_start);
+  at.extra_start = queries_.add_query(req.extra_start);
+  at.extra_ids = queries_.add_query(req.extra_ids);
   at.words = queries_.add_answer((static_cast<size_t>(R) + 2 * at.slots + at.extras) * sizeof(int32_t));
 }
 
@@ -53,11 +53,11 @@ CandidateArgs GptNeoModel::candidate_args() const {
   CandidateArgs args;
   args.rows = at.rows;
   args.cols = config_.vocab_size;
-  args.need = static_cast<const int32_t*>(queries_.query(at.need));
-  args.out_start = static_cast<const int32_t*>(queries_.query(at.out_start));
-  args.extra_start = static_cast<const int32_t*>(queries_.query(at.extra_start));
-  args.extra_ids = static_cast<const int32_t*>(queries_.query(at.extra_ids));
-  int32_t* words = static_cast<int32_t*>(queries_.answer(at.words));
+  args.need = queries_.query_as<int32_t>(at.need);
+  args.out_start = queries_.query_as<int32_t>(at.out_start);
+  args.extra_start = queries_.query_as<int32_t>(at.extra_start);
+  args.extra_ids = queries_.query_as<int32_t>(at.extra_ids);
+  int32_t* words = queries_.answer_as<int32_t>(at.words);
   args.counts = words;
   args.ids = words + at.rows;
   args.vals = reinterpret_cast<float*>(words + at.rows + at.slots);

@@ -35,10 +35,10 @@ void GptNeoModel::stage_draw_query(const DrawRequest& req) {
   const int R = backend_logits_rows_;
   DrawLayout& at = draw_layout_;
   at.rows = R;
-  at.params = queries_.add_query(req.params.data(), req.params.size() * sizeof(double));
-  at.change_vals = queries_.add_query(req.change_vals.data(), req.change_vals.size() * sizeof(double));
-  at.change_start = queries_.add_query(req.change_start.data(), req.change_start.size() * sizeof(int32_t));
-  at.change_meta = queries_.add_query(req.change_meta.data(), req.change_meta.size() * sizeof(int32_t));
+  at.params = queries_.add_query(req.params);
+  at.change_vals = queries_.add_query(req.change_vals);
+  at.change_start = queries_.add_query(req.change_start);
+  at.change_meta = queries_.add_query(req.change_meta);
   at.sums = queries_.add_answer(static_cast<size_t>(R) * sizeof(double));
   at.tokens = queries_.add_answer(static_cast<size_t>(R) * sizeof(int32_t));
 }
@@ -48,12 +48,12 @@ DrawArgs GptNeoModel::draw_args() const {
   DrawArgs args;
   args.rows = at.rows;
   args.cols = config_.vocab_size;
-  args.params = static_cast<const double*>(queries_.query(at.params));
-  args.change_vals = static_cast<const double*>(queries_.query(at.change_vals));
-  args.change_start = static_cast<const int32_t*>(queries_.query(at.change_start));
-  args.change_meta = static_cast<const int32_t*>(queries_.query(at.change_meta));
-  args.sums = static_cast<double*>(queries_.answer(at.sums));
-  args.tokens = static_cast<int32_t*>(queries_.answer(at.tokens));
+  args.params = queries_.query_as<double>(at.params);
+  args.change_vals = queries_.query_as<double>(at.change_vals);
+  args.change_start = queries_.query_as<int32_t>(at.change_start);
+  args.change_meta = queries_.query_as<int32_t>(at.change_meta);
+  args.sums = queries_.answer_as<double>(at.sums);
+  args.tokens = queries_.answer_as<int32_t>(at.tokens);
   return args;
 }
 

@@ -30,6 +30,8 @@ class QueryBlock {
   void begin();
   // Appends `bytes` of query data; returns its offset among the queries.
   size_t add_query(const void* data, size_t bytes);
+  template <typename T>
+  size_t add_query(const std::vector<T>& v) { return add_query(v.data(), v.size() * sizeof(T)); }
   // Reserves `bytes` for an answer the kernels write; returns its offset among the answers.
   size_t add_answer(size_t bytes);
   // Grows both blocks to the layout if needed and queues the copy of the queries to the device.
@@ -40,6 +42,10 @@ class QueryBlock {
   // After send(): a query part and an answer part in backend memory.
   void* query(size_t offset) const { return static_cast<uint8_t*>(device_) + offset; }
   void* answer(size_t offset) const { return static_cast<uint8_t*>(device_) + queries_.size() + offset; }
+  template <typename T>
+  const T* query_as(size_t offset) const { return static_cast<const T*>(query(offset)); }
+  template <typename T>
+  T* answer_as(size_t offset) const { return static_cast<T*>(answer(offset)); }
   // After fetch() and a synchronisation: an answer part in the host block (valid until the next send()).
   const void* answer_host(size_t offset) const { return static_cast<const uint8_t*>(host_) + queries_.size() + offset; }
 
