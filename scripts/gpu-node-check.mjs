@@ -182,10 +182,17 @@ try {
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1', GPTNEO_CUDA_ROW_STAGE: '1' } });
   // Top-p on peaked rows (temperature 0.1 sharpens these random weights to a nucleus of a few tokens, as a
   // trained model's often is): whole rows, and with the draw on, from the top candidates and the kernel's
-  // sum (csrc/cpu/nucleus_bound.h). (The flat top-p row below misses with the draw on: backs off.)
+  // sum (csrc/cpu/nucleus_bound.h) for rows with min-p, or drawn from their nucleus on the GPU (the nucleus
+  // draw, csrc/cuda/nucleus_draw.h) without it.
   const peakedTopP = { temperature: 0.1, topP: 0.9, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP });
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  await decodeBench('125m', [1, 32], 128, { sampling: { ...peakedTopP, minP: 0.001 }, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  // Flat top-p rows (the usual client setting on these random weights: a nucleus of thousands): whole rows,
+  // and drawn from their nucleus on the GPU.
+  const flatTopP = { temperature: 0.8, topP: 0.9, seed: 1 };
+  await decodeBench('125m', [1, 32], 128, { sampling: flatTopP });
+  await decodeBench('125m', [1, 32], 128, { sampling: flatTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default on CUDA)
   // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };
@@ -217,10 +224,9 @@ try {
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('1.3b', [1], 64, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
   await decodeBench('125m', [1, 8], 128, { env: { GPTNEO_CUDA_FUSED_LN: '1', GPTNEO_CUDA_FUSED_KV: '1' } });
-  // CUDA graphs off, flat top-p rows (whole rows come back), an fp32 KV cache.
+  // CUDA graphs off, an fp32 KV cache. (Flat top-p rows: above, beside the nucleus draw.)
   await decodeBench('125m', [1, 8], 128, { graphs: false });
   await decodeBench('1.3b', [1], 64, { graphs: false });
-  await decodeBench('125m', [1, 8], 128, { sampling: { temperature: 0.8, topP: 0.9, seed: 1 } });
   await decodeBench('1.3b', [8], 64, { kvCacheDtype: 'float32' });
 } catch (e) {
   console.log(`FAIL bench: ${e instanceof Error ? e.stack : e}`);

@@ -157,8 +157,13 @@ def main():
         if k.startswith("draw/"):
             o, cand = ours.get(k, {}), ours.get("candidates/" + k[len("draw/"):], {})
             row(k + " ms", o.get("ms"), cand.get("ms"), "ms", "our select_candidates, same rows")
+    # The nucleus draw (top-p 0.9 on the same rows) against the temperature draw.
+    for k in keys:
+        if k.startswith("draw_nucleus/"):
+            o, plain = ours.get(k, {}), ours.get("draw/" + k[len("draw_nucleus/"):], {})
+            row(k + " ms", o.get("ms"), plain.get("ms"), "ms", "our temperature draw, same rows")
     # The sampling kernels with the row staged in shared memory (GPTNEO_CUDA_ROW_STAGE) against the default.
-    for kind in ("candidates", "draw"):
+    for kind in ("candidates", "draw", "draw_nucleus"):
         for rows in (1, 8, 64):
             staged, plain = ours.get(f"{kind}_staged/{rows}", {}), ours.get(f"{kind}/{rows}", {})
             if staged and plain:

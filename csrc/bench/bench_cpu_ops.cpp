@@ -225,8 +225,10 @@ void bench_sampling_row() {
     wide.params.top_p = mode.top_p;
     wide.params.min_p = mode.min_p;
     int64_t checksum = 0;
+    std::vector<int32_t> whole_tokens(rows);
     const double whole_s = best_time([&] {
-      for (int r = 0; r < rows; ++r) checksum += cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, wide, &row_scratch);
+      for (int r = 0; r < rows; ++r)
+        checksum += whole_tokens[r] = cpu::sample_row(logits.data() + static_cast<size_t>(r) * V, V, wide, &row_scratch);
     }, 0.5);
     cpu::DrawQueries queries;
     std::vector<cpu::DrawChange> scratch;
@@ -235,10 +237,28 @@ void bench_sampling_row() {
       queries.clear();
       for (int r = 0; r < rows; ++r) drawable = cpu::draw_query(wide, V, &queries, &scratch) && drawable;
     }, 0.5);
+    // The kernel's emulation on one host thread (what the CPU backend runs with the draw forced on): its
+    // time per row, and how many rows it certifies with sample_row's token.
+    int certified = 0, equal = 0;
+    const double emulated_s = !drawable ? 0 : best_time([&] {
+      certified = equal = 0;
+      for (int r = 0; r < rows; ++r) {
+        const int first = queries.change_start[r];
+        double sum;
+        const int t = cpu::draw_row(logits.data() + static_cast<size_t>(r) * V, V,
+                                    queries.params.data() + static_cast<size_t>(r) * kDrawParams,
+                                    queries.change_meta.data() + 2 * first, queries.change_vals.data() + 2 * first,
+                                    queries.change_start[r + 1] - first, &sum);
+        certified += t >= 0;
+        equal += t >= 0 && t == whole_tokens[r];
+      }
+    }, 0.5);
     if (drawable)
       std::printf("sampling row (V=%d, %s, temperature 0.8, 30 penalised ids): whole row %.1f us  device draw: "
-                  "%.2f us on the host (its query), 4 bytes to host  (checksum %lld)\n",
-                  V, mode.name, whole_s / rows * 1e6, query_s / rows * 1e6, static_cast<long long>(checksum));
+                  "%.2f us on the host (its query), 4 bytes to host; its emulation %.1f us, %d of %d rows certified, "
+                  "%d equal  (checksum %lld)\n",
+                  V, mode.name, whole_s / rows * 1e6, query_s / rows * 1e6, emulated_s / rows * 1e6, certified, rows,
+                  equal, static_cast<long long>(checksum));
     else
       std::printf("sampling row (V=%d, %s, temperature 0.8, 30 penalised ids): whole row %.1f us  device draw: not "
                   "served (whole row)  (checksum %lld)\n",

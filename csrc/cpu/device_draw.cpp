@@ -5,11 +5,39 @@
 #include <cmath>
 #include <limits>
 
+#include "cuda/candidate_key.h"
+#include "cuda/nucleus_draw.h"
+
 namespace gptneo::cpu {
 
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr int kLanes = 32, kWarps = kDrawThreads / kLanes;
+static_assert(kDrawThreads % kLanes == 0, "whole warps of runs");
+
+template <typename T>
+using PerRun = std::array<T, kDrawThreads>;
+
+// The kernel's block scan (draw.cu block_exclusive_scan), the same additions in the same order, so that
+// sums and starts agree with the GPU's bit for bit but for exp: a Hillis-Steele inclusive scan within
+// each warp of 32 runs, the warps' totals added in order before a run's warp, and the run's exclusive
+// start in its warp. Fills *start and returns the total.
+template <typename T>
+T block_scan(const PerRun<T>& values, PerRun<T>* start) {
+  PerRun<T> inclusive = values;
+  for (int base = 0; base < kDrawThreads; base += kLanes)
+    for (int d = 1; d < kLanes; d <<= 1)
+      for (int l = kLanes - 1; l >= d; --l) inclusive[base + l] += inclusive[base + l - d];  // (old values: downwards)
+  std::array<T, kWarps> warp_start{};
+  T total = 0;
+  for (int w = 0; w < kWarps; ++w) {
+    warp_start[w] = total;
+    total += inclusive[w * kLanes + kLanes - 1];
+  }
+  for (int t = 0; t < kDrawThreads; ++t) (*start)[t] = warp_start[t / kLanes] + (t % kLanes > 0 ? inclusive[t - 1] : T{0});
+  return total;
+}
 
 }  // namespace
 
@@ -72,18 +100,25 @@ bool served_temperature(double t) { return t >= 1e-300 && t <= 1e300; }
 
 bool draw_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
   if (out->change_start.empty()) out->change_start.push_back(0);
-  const SamplingParams& p = s.params;
-  // The rows sample_row samples with its full-row path and nothing but the min-p filters.
-  const bool served = served_temperature(p.temperature) && !(p.top_k > 0 && p.top_k < vocab) && !(p.top_p < 1) &&
-                      !(p.typical_p < 1) && !(p.min_p > 0 && p.min_p < 1e-300);
-  if (!served) {
+  if (!draw_serves(s, vocab)) {
     out->add_row_without_query();
     return false;
   }
+  const SamplingParams& p = s.params;
+  const bool nucleus = p.top_p < 1;
   const double q[kDrawParams] = {s.u, p.temperature, 1 / p.temperature, p.min_p > 0 ? p.min_p : 0,
                                  p.min_p > 0 ? std::log(p.min_p) - 1e-9 : 0,  // filter_candidates' expression
-                                 p.repetition_penalty};
+                                 p.repetition_penalty, nucleus ? p.top_p : 0};
   return append_query(s, q, out, scratch);
+}
+
+bool draw_serves(const RowSampleSpec& s, int vocab) {
+  const SamplingParams& p = s.params;
+  if (!served_temperature(p.temperature) || (p.top_k > 0 && p.top_k < vocab) || p.typical_p < 1) return false;
+  // Temperature rows with min-p (sample_row's full-row path and nothing but the min-p filters), or
+  // top-p rows with nothing after the nucleus (the nucleus draw).
+  if (p.top_p < 1) return p.top_p > 0 && !(p.min_p > 0);
+  return !(p.min_p > 0 && p.min_p < 1e-300);
 }
 
 bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
@@ -98,10 +133,108 @@ bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<
   return append_query(s, q, out, scratch);
 }
 
+namespace {
+
+// The nucleus draw (cuda/nucleus_draw.h) in the kernel's order, after passes 1 and 2 gave the row's
+// max m and S' (total): the four radix passes, the last pass in double, the certificate, the draw.
+int nucleus_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
+                int change_count, double m, double total, double margin_scale) {
+  thread_local std::vector<float> work;  // the processed row (the kernel recomputes it in every pass)
+  work.resize(static_cast<size_t>(vocab));
+  int next = 0;
+  for (int i = 0; i < vocab; ++i) work[i] = draw_processed_at(row, i, meta, vals, change_count, &next, params[kDrawPenalty]);
+  const double top_p = params[kDrawTopP], scale = nucleus_mass_scale(vocab);
+
+  // The radix passes: K, the boundary key, from the top byte down (integer sums: order-free).
+  uint32_t prefix = 0;
+  NucleusMass goal = 0;
+  for (int pass = 0; pass < kNucleusPasses; ++pass) {
+    std::array<NucleusMass, kRadixBins> hist{};
+    for (int i = 0; i < vocab; ++i) {
+      const uint32_t key = candidate_key(work[i]);
+      if (nucleus_in_prefix(key, prefix, pass))
+        hist[nucleus_digit(key, pass)] += nucleus_mass(work[i], m, params[kDrawInvTemperature], scale);
+    }
+    if (pass == 0) {
+      NucleusMass all = 0;
+      for (NucleusMass h : hist) all += h;
+      goal = nucleus_goal(all, top_p);
+    }
+    // The warp's pick: the lane whose bins hold the crossing, then the bin within it.
+    NucleusMass before = 0, above = 0;
+    int bin = -1;
+    for (int lane = 0; lane < kLanes && bin < 0; ++lane) {
+      const NucleusMass mass = nucleus_lane_mass(hist.data(), lane);
+      if (before < goal && goal <= before + mass && !nucleus_lane_pick(hist.data(), lane, before, goal, &bin, &above))
+        return kDrawUncertain;
+      before += mass;
+    }
+    if (bin < 0) return kDrawUncertain;  // (no crossing: cannot happen with goal <= the mass)
+    prefix |= static_cast<uint32_t>(bin) << (24 - 8 * pass);
+    goal -= above;
+  }
+
+  // The last pass, in double: each run's weight above K, its K-group count; the boundary's facts.
+  const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
+  PerRun<double> above{}, above_start{};
+  PerRun<int> group{}, group_start{};
+  NucleusBoundary b;
+  b.min_above = std::numeric_limits<double>::infinity();
+  bool ignored = false;
+  for (int t = 0; t < kDrawThreads; ++t) {
+    const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
+    for (int i = begin; i < end; ++i) {
+      const uint32_t key = candidate_key(work[i]);
+      const double w = draw_weight(work[i], m, params, &ignored);
+      if (key > prefix) {
+        above[t] += w;
+        b.min_above = std::min(b.min_above, w);
+        ++b.count_above;
+      } else if (key == prefix) {
+        ++group[t];
+        b.w_k = w;
+      } else {
+        b.max_below = std::max(b.max_below, w);
+      }
+    }
+  }
+  b.above = block_scan(above, &above_start);
+  b.count_k = block_scan(group, &group_start);
+  const int take = nucleus_take(b, top_p * total, margin_scale * draw_margin(vocab, total));
+  if (take == 0) return kDrawUncertain;
+
+  // The nucleus: everything above K and the K group's `take` lowest ids; each run's share, scanned.
+  PerRun<double> share{}, start{};
+  for (int t = 0; t < kDrawThreads; ++t)
+    share[t] = above[t] + static_cast<double>(std::clamp(take - group_start[t], 0, group[t])) * b.w_k;
+  const double nucleus_total = block_scan(share, &start);
+  const double target = params[kDrawU] * nucleus_total;
+  const double delta = margin_scale * draw_margin(b.count_above + take, nucleus_total);
+  for (int t = 0; t < kDrawThreads; ++t) {
+    if (!(share[t] > 0 && start[t] <= target && target < start[t] + share[t])) continue;
+    const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
+    double cumulative = start[t];
+    int rank = group_start[t];  // the K-group rank of the run's next group token
+    for (int i = begin; i < end; ++i) {
+      const uint32_t key = candidate_key(work[i]);
+      if (key < prefix || (key == prefix && rank++ >= take)) continue;
+      const double before = cumulative;
+      cumulative += draw_weight(work[i], m, params, &ignored);
+      if (target < cumulative) return before + delta <= target && target < cumulative - delta ? i : kDrawUncertain;
+    }
+    return kDrawUncertain;  // rounding left the target past the run's last token
+  }
+  return kDrawUncertain;
+}
+
+}  // namespace
+
 int draw_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
              int change_count, double* sum_out, double margin_scale) {
   *sum_out = std::numeric_limits<double>::quiet_NaN();
   if (!(params[kDrawTemperature] > 0)) return kDrawDeclined;  // a row without a query
+  const double top_p = params[kDrawTopP];
+  if (top_p != 0 && !(top_p > 0 && top_p < 1 && params[kDrawMinP] == 0)) return kDrawDeclined;  // (not a query draw_query makes)
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
   const double penalty = params[kDrawPenalty];
   // Pass 1: the processed row's max; NaN or +Infinity anywhere declines the row.
@@ -117,7 +250,7 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
   const double m = max;
 
   // Pass 2: each run's weight sum and kept count, then the runs' exclusive prefix.
-  std::array<double, kDrawThreads> sums{}, prefix{};
+  PerRun<double> sums{}, prefix{};
   bool uncertain = false;
   int kept = 0;
   for (int t = 0; t < kDrawThreads; ++t) {
@@ -133,25 +266,11 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
     }
     sums[t] = sum;
   }
-  // The kernel's block scan, the same additions in the same order (so S' and the runs' starts agree
-  // with the GPU's bit for bit but for exp): a Hillis-Steele inclusive scan within each warp of 32 runs,
-  // the warps' totals added in order before a run's warp, and the run's exclusive start in its warp.
-  constexpr int kLanes = 32, kWarps = kDrawThreads / kLanes;
-  static_assert(kDrawThreads % kLanes == 0, "whole warps of runs");
-  std::array<double, kDrawThreads> inclusive = sums;
-  for (int base = 0; base < kDrawThreads; base += kLanes)
-    for (int d = 1; d < kLanes; d <<= 1)
-      for (int l = kLanes - 1; l >= d; --l) inclusive[base + l] += inclusive[base + l - d];  // (old values: downwards)
-  std::array<double, kWarps> warp_start{};  // the warps before each, added in order from 0 (as the kernel)
-  double total = 0;
-  for (int w = 0; w < kWarps; ++w) {
-    warp_start[w] = total;
-    total += inclusive[w * kLanes + kLanes - 1];
-  }
-  for (int t = 0; t < kDrawThreads; ++t) prefix[t] = warp_start[t / kLanes] + (t % kLanes > 0 ? inclusive[t - 1] : 0.0);
+  const double total = block_scan(sums, &prefix);
   *sum_out = total;
   if (params[kDrawU] < 0) return kDrawSummed;
   if (uncertain) return kDrawUncertain;
+  if (top_p > 0) return nucleus_row(row, vocab, params, meta, vals, change_count, m, total, margin_scale);
   const double target = params[kDrawU] * total;
   const double delta = margin_scale * draw_margin(kept, total);
 

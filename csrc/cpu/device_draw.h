@@ -1,7 +1,8 @@
 // Drawing a sampled row's token where its logits are (the device draw, cuda/draw.cu), for the rows
 // the candidate prefilter cannot serve because their token depends on the whole row: temperature
-// sampling without top-k, top-p or typical-p (OpenAI's default), min-p allowed, with any bias and
-// penalties. The host sends the row's uniform and options and gets one token back instead of 201 KB.
+// sampling without top-k, top-p or typical-p (OpenAI's default), min-p allowed, and top-p without
+// top-k, min-p or typical-p (the nucleus draw, cuda/nucleus_draw.h), with any bias and penalties. The
+// host sends the row's uniform and options and gets one token back instead of 201 KB.
 //
 // Exactness by certificate. sample_row weighs every kept token w_i = E((l_i - M) / T) (double; E its
 // own exp, relative error < 2^-52; M the row's max), sums them (S, four partial sums), and returns
@@ -51,11 +52,15 @@ struct DrawChange {
   double value = 0;  // the bias or the amount, by flags
 };
 
-// Appends the row's query to *out and returns true when the device draw serves the row; else appends
-// a row without a query (temperature 0) and returns false. It does not serve temperature 0 or outside
-// [1e-300, 1e300], top-k active, top-p or typical-p on, min-p below 1e-300, or an id listed twice in one
-// of the spec's lists (processed_row would apply it twice). `scratch`: reusable working memory.
+// Appends the row's query to *out and returns true when the device draw serves the row (draw_serves,
+// and no id listed twice in one of the spec's lists: processed_row would apply it twice); else appends
+// a row without a query (temperature 0) and returns false. `scratch`: reusable working memory.
 bool draw_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
+
+// Whether the device draw serves the row's options: temperature in [1e-300, 1e300], top-k off,
+// typical-p off, and either top-p off (min-p 0 or at least 1e-300) or top-p in (0, 1) with min-p off
+// (the nucleus draw; top-p rows with min-p or typical-p go through nucleus_bound.h instead).
+bool draw_serves(const RowSampleSpec& spec, int vocab);
 
 // Appends a sum query for a top-p row without top-k (the device's sum of the row's weights after bias
 // and penalties, for cpu/nucleus_bound.h) and returns true; else appends a row without a query and
@@ -64,8 +69,10 @@ bool draw_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vec
 bool sum_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
 
 // The device draw on the host, in the kernel's order (kDrawThreads runs, a scan of their sums, a
-// walk of the run holding the target) with std::exp: a token id, kDrawUncertain, kDrawDeclined
-// (also for a row without a query, params[kDrawTemperature] == 0) or, for a sum query, kDrawSummed.
+// walk of the run holding the target; for a nucleus draw the radix passes and the certificate of
+// cuda/nucleus_draw.h first) with std::exp: a token id, kDrawUncertain, kDrawDeclined (also for a row
+// without a query, params[kDrawTemperature] == 0, and for a top-p outside (0, 1) or with min-p) or, for
+// a sum query, kDrawSummed.
 // *sum: the row's weight sum S' (NaN when declined). params: the row's kDrawParams; meta / vals: its
 // change_count changes in the DrawQueries layout.
 // `margin_scale` multiplies δ (1 in use; tests set 0 to show that the margin is what keeps it exact).

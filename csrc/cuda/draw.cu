@@ -19,25 +19,218 @@
 // read their runs from there (run stride 99 words: distinct banks across a warp). Otherwise they read
 // the runs from global memory: lane t's loads are a run apart, 32 sectors per warp instruction, served
 // by L1 one wavefront per sector. The same arithmetic either way; only where the row is read from.
+#include <cooperative_groups.h>
+#include <cooperative_groups/reduce.h>
 #include <math_constants.h>
 
+#include "cuda/candidate_key.h"
 #include "cuda/common.cuh"
 #include "cuda/draw_bound.h"
+#include "cuda/nucleus_draw.h"
 #include "cuda/row_stage.cuh"
 
 using namespace gncuda;
+namespace cg = cooperative_groups;
 
 namespace {
 
 constexpr int kThreads = gptneo::kDrawThreads;
 constexpr int kWarps = kThreads / 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// Block-wide exclusive scan of one value per thread, in thread order: a Hillis-Steele inclusive scan
+// within each warp, then the warps' totals added in order before a thread's warp (fixed order, so
+// deterministic; cpu::draw_row's block_scan makes the same additions). Returns the thread's start and
+// sets *total. s_warp: [kWarps] shared scratch. Every thread of the block must call it (it synchronises).
+template <typename T>
+__device__ T block_exclusive_scan(T value, T* s_warp, T* total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  T inclusive = value;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const T up = __shfl_up_sync(kFullMask, inclusive, d);
+    if (lane >= d) inclusive += up;
+  }
+  __syncthreads();  // (an earlier use of s_warp has been read)
+  if (lane == 31) s_warp[warp] = inclusive;
+  __syncthreads();
+  T before = 0, sum = 0;
+  for (int w = 0; w < kWarps; ++w) {
+    if (w < warp) before += s_warp[w];
+    sum += s_warp[w];
+  }
+  T exclusive = __shfl_up_sync(kFullMask, inclusive, 1);  // the threads before this one in the warp
+  if (lane == 0) exclusive = 0;
+  *total = sum;
+  return before + exclusive;
+}
+
+// The block's reduction of one value per thread by op (associative and commutative: min, max, an
+// integer sum). s_warp: [kWarps] shared scratch; every thread calls it and gets the result.
+template <typename T, typename Op>
+__device__ T block_reduce(T value, T* s_warp, Op op) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) value = op(value, __shfl_xor_sync(kFullMask, value, o));
+  __syncthreads();
+  if (lane == 0) s_warp[warp] = value;
+  __syncthreads();
+  T result = s_warp[0];
+  for (int w = 1; w < kWarps; ++w) result = op(result, s_warp[w]);
+  return result;
+}
+
+struct Plus {
+  __device__ int operator()(int a, int b) const { return a + b; }
+};
+struct Min {
+  __device__ double operator()(double a, double b) const { return fmin(a, b); }
+};
+struct Max {
+  __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+
+// hist[bin] += mass, once per bin per warp: the warp's lanes with equal bins are summed first (a row's
+// keys fall in a handful of top bytes, so the first pass's atomics would otherwise meet on one
+// address). bin == kNucleusNoBin adds nothing. The whole warp must call it.
+__device__ __forceinline__ void add_mass(gptneo::NucleusMass* hist, int bin, gptneo::NucleusMass mass) {
+  const cg::coalesced_group peers = cg::labeled_partition(cg::tiled_partition<32>(cg::this_thread_block()), bin);
+  const gptneo::NucleusMass sum = cg::reduce(peers, mass, cg::plus<gptneo::NucleusMass>());
+  if (peers.thread_rank() == 0 && bin != gptneo::kNucleusNoBin && sum > 0) atomicAdd(&hist[bin], sum);
+}
+
+// The nucleus draw of the block's row (cuda/nucleus_draw.h), after passes 1 and 2 gave its max m and
+// weight sum total: the token, or kDrawUncertain; the same value in every thread. logit(i, &at): the
+// processed logit of id i of the thread's run [begin, end) (at walks the row's changes from `first`).
+// The radix passes loop `run` times in every thread (a warp-uniform trip count for add_mass).
+template <typename Logit>
+__device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, int run, int first, double m,
+                             const double* p, double total) {
+  __shared__ gptneo::NucleusMass s_hist[gptneo::kRadixBins];
+  __shared__ double s_double[kWarps];
+  __shared__ int s_int[kWarps];
+  __shared__ int s_bin;
+  __shared__ gptneo::NucleusMass s_above;
+  __shared__ int s_answer;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const double top_p = p[gptneo::kDrawTopP], scale = gptneo::nucleus_mass_scale(cols);
+
+  // The radix passes: the boundary key K, from the top byte down (integer sums, order-free).
+  uint32_t prefix = 0;
+  gptneo::NucleusMass goal = 0;  // warp 0's: the mass still to reach within the chosen bins
+  for (int pass = 0; pass < gptneo::kNucleusPasses; ++pass) {
+    for (int b = tid; b < gptneo::kRadixBins; b += kThreads) s_hist[b] = 0;
+    if (tid == 0) s_bin = -1;
+    __syncthreads();
+    int at = first;
+    for (int k = 0; k < run; ++k) {
+      const int i = begin + k;
+      int bin = gptneo::kNucleusNoBin;
+      gptneo::NucleusMass mass = 0;
+      if (i < end) {
+        const float v = logit(i, &at);
+        const uint32_t key = gptneo::candidate_key(v);
+        if (gptneo::nucleus_in_prefix(key, prefix, pass)) {
+          bin = gptneo::nucleus_digit(key, pass);
+          mass = gptneo::nucleus_mass(v, m, p[gptneo::kDrawInvTemperature], scale);
+        }
+      }
+      add_mass(s_hist, bin, mass);
+    }
+    __syncthreads();
+    if (warp == 0) {  // the lane whose bins hold the crossing picks the bin
+      const gptneo::NucleusMass mine = gptneo::nucleus_lane_mass(s_hist, lane);
+      gptneo::NucleusMass inclusive = mine;
+#pragma unroll
+      for (int d = 1; d < 32; d <<= 1) {
+        const gptneo::NucleusMass up = __shfl_up_sync(kFullMask, inclusive, d);
+        if (lane >= d) inclusive += up;
+      }
+      if (pass == 0) goal = gptneo::nucleus_goal(__shfl_sync(kFullMask, inclusive, 31), top_p);
+      const gptneo::NucleusMass before = inclusive - mine;
+      int bin;
+      gptneo::NucleusMass above;
+      if (before < goal && goal <= inclusive && gptneo::nucleus_lane_pick(s_hist, lane, before, goal, &bin, &above)) {
+        s_bin = bin;
+        s_above = above;
+      }
+    }
+    __syncthreads();
+    const int bin = s_bin;
+    if (bin < 0) return gptneo::kDrawUncertain;  // (no crossing: cannot happen with goal <= the mass)
+    prefix |= static_cast<uint32_t>(bin) << (24 - 8 * pass);
+    goal -= s_above;
+  }
+
+  // The last pass, in double: the run's weight above K and its K-group count; the boundary's facts.
+  double above = 0, min_above = CUDART_INF, max_below = 0, w_k = 0;
+  int group = 0, count_above = 0;
+  bool ignored = false;
+  int at = first;
+  for (int i = begin; i < end; ++i) {
+    const float v = logit(i, &at);
+    const uint32_t key = gptneo::candidate_key(v);
+    const double w = gptneo::draw_weight(v, m, p, &ignored);
+    if (key > prefix) {
+      above += w;
+      min_above = fmin(min_above, w);
+      ++count_above;
+    } else if (key == prefix) {
+      ++group;
+      w_k = w;
+    } else {
+      max_below = fmax(max_below, w);
+    }
+  }
+  gptneo::NucleusBoundary b;
+  block_exclusive_scan(above, s_double, &b.above);
+  const int group_start = block_exclusive_scan(group, s_int, &b.count_k);
+  b.count_above = block_reduce(count_above, s_int, Plus());
+  b.min_above = block_reduce(min_above, s_double, Min());
+  b.max_below = block_reduce(max_below, s_double, Max());
+  b.w_k = block_reduce(w_k, s_double, Max());  // the group's one weight (0 in runs without the group)
+  const int take = gptneo::nucleus_take(b, top_p * total, gptneo::draw_margin(cols, total));
+  if (take == 0) return gptneo::kDrawUncertain;  // (the same in every thread)
+
+  // The nucleus: everything above K and the K group's `take` lowest ids; the run's share, scanned.
+  const double share = above + static_cast<double>(min(max(take - group_start, 0), group)) * b.w_k;
+  double nucleus_total;
+  const double start = block_exclusive_scan(share, s_double, &nucleus_total);
+  const double target = p[gptneo::kDrawU] * nucleus_total;
+  const double delta = gptneo::draw_margin(b.count_above + take, nucleus_total);
+  if (tid == 0) s_answer = gptneo::kDrawUncertain;
+  __syncthreads();
+  if (share > 0 && start <= target && target < start + share) {  // the run holds the target: walk it
+    int answer = gptneo::kDrawUncertain;  // rounding may leave the target past the run's last token
+    double cumulative = start;
+    int rank = group_start;  // the K-group rank of the run's next group token
+    at = first;
+    for (int i = begin; i < end; ++i) {
+      const float v = logit(i, &at);
+      const uint32_t key = gptneo::candidate_key(v);
+      if (key < prefix || (key == prefix && rank++ >= take)) continue;
+      const double previous = cumulative;
+      cumulative += gptneo::draw_weight(v, m, p, &ignored);
+      if (target < cumulative) {
+        answer = previous + delta <= target && target < cumulative - delta ? i : gptneo::kDrawUncertain;
+        break;
+      }
+    }
+    atomicMax(&s_answer, answer);  // (two runs claiming a shared edge: neither certifies; deterministic)
+  }
+  __syncthreads();
+  return s_answer;
+}
 
 // x: [rows, cols] fp32 logits; params: [rows, kDrawParams]; change_start: [rows + 1];
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
 // sums: [rows], each row's weight sum S' (NaN where declined). kStaged: the block's row is copied
 // into dynamic shared memory of staged_row_floats(cols) floats first.
+// Launch bounds (kThreads, 1): the nucleus path's state fits without spills (ptxas: ~125 registers at
+// sm_90a; held to 64 it spills); a block per SM either way for the staged rows, and for up to one row
+// per SM (every step of up to 132 streams on an H100/H200).
 template <bool kStaged>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 1)
     draw_rows_kernel(const float* __restrict__ x, int cols, const double* __restrict__ params,
                      const int32_t* __restrict__ change_start, const int32_t* __restrict__ change_meta,
                      const double* __restrict__ change_vals, int32_t* __restrict__ tokens, double* __restrict__ sums) {
@@ -49,7 +242,9 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ __align__(16) float s_row[];  // [staged_row_floats(cols)] when kStaged
   const float* row = x + static_cast<size_t>(r) * cols;
   const double* p = params + static_cast<size_t>(r) * gptneo::kDrawParams;
-  if (!(p[gptneo::kDrawTemperature] > 0)) {  // a row without a query (the whole block returns)
+  const double top_p = p[gptneo::kDrawTopP];
+  if (!(p[gptneo::kDrawTemperature] > 0) ||  // a row without a query (the whole block returns)
+      (top_p != 0 && !(top_p > 0 && top_p < 1 && p[gptneo::kDrawMinP] == 0))) {  // (not a query draw_query makes)
     if (tid == 0) {
       tokens[r] = gptneo::kDrawDeclined;
       sums[r] = CUDART_NAN;
@@ -100,31 +295,25 @@ __global__ void __launch_bounds__(kThreads)
       ++kept;
     }
   }
-  // Block scan of the run sums (inclusive within the warp, then the warps before), and the total.
-  double inclusive = sum;
-  int kept_total = kept;
-#pragma unroll
-  for (int d = 1; d < 32; d <<= 1) {
-    const double up = __shfl_up_sync(0xffffffffu, inclusive, d);
-    if (lane >= d) inclusive += up;
-  }
-  for (int o = 16; o > 0; o >>= 1) kept_total += __shfl_xor_sync(0xffffffffu, kept_total, o);
-  if (lane == 31) s_sum[warp] = inclusive;
-  if (lane == 0) s_kept[warp] = kept_total;
+  // Block scan of the run sums: the run's starting cumulative weight and the total.
+  double total;
+  const double start = block_exclusive_scan(sum, s_sum, &total);
+  const int n = block_reduce(kept, s_kept, Plus());
   uncertain = __syncthreads_or(uncertain);
-  double before = 0, total = 0;
-  int n = 0;
-  for (int w = 0; w < kWarps; ++w) {
-    if (w < warp) before += s_sum[w];
-    total += s_sum[w];
-    n += s_kept[w];
-  }
-  double exclusive = __shfl_up_sync(0xffffffffu, inclusive, 1);  // the runs before this one in the warp
-  if (lane == 0) exclusive = 0;
-  const double start = before + exclusive;  // the run's starting cumulative weight
   if (p[gptneo::kDrawU] < 0) {  // a sum query: S' is the answer
     if (tid == 0) {
       tokens[r] = gptneo::kDrawSummed;
+      sums[r] = total;
+    }
+    return;
+  }
+  if (top_p > 0 && !uncertain) {  // a top-p row: the nucleus draw (min-p is off: nothing is uncertain)
+    auto logit_at = [&](int i, int* walk) {
+      return gptneo::draw_processed_at(row, i, change_meta, change_vals, c_end, walk, penalty);
+    };
+    const int answer = nucleus_token(logit_at, cols, begin, end, run, first, m, p, total);
+    if (tid == 0) {
+      tokens[r] = answer;
       sums[r] = total;
     }
     return;

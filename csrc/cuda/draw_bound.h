@@ -23,7 +23,8 @@ constexpr int kDrawInvTemperature = 2;   // 1 / T
 constexpr int kDrawMinP = 3;             // 0: min-p off
 constexpr int kDrawLogitFloor = 4;       // with min-p: sample_row's floor on (l - M) / T, log(min_p) - 1e-9
 constexpr int kDrawPenalty = 5;          // the repetition penalty (for changes flagged kDrawChangeSeen)
-constexpr int kDrawParams = 6;
+constexpr int kDrawTopP = 6;             // top-p in (0, 1): the nucleus draw (cuda/nucleus_draw.h); 0: off
+constexpr int kDrawParams = 7;
 
 // A change's flags (applied in this order, as sample_row's processed_row applies its lists).
 constexpr int32_t kDrawChangeBias = 1;   // l += bias

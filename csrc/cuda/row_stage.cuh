@@ -43,12 +43,12 @@ __device__ __forceinline__ const float* stage_row(const float* __restrict__ row,
 
 // The largest staged row, in bytes, `kernel` takes on the current device: what a block may opt in to,
 // less the kernel's static shared memory and a reserve, its limit raised to that on the first call per
-// device; 46 KB (within the default 48) where that cannot be done. `state`: one word per device ordinal
+// device; 44 KB (within the default 48) where that cannot be done. `state`: one word per device ordinal
 // (kStageDevices of them, zero-initialised: not yet asked).
 constexpr int kStageDevices = 64;
 template <typename Kernel>
 int staged_row_limit(Kernel kernel, std::atomic<int>* state) {
-  constexpr int kDefault = 46 * 1024;  // 48 KB without opting in, less room for static shared memory (< 2 KB)
+  constexpr int kDefault = 44 * 1024;  // 48 KB without opting in, less room for static shared memory (< 4 KB)
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kStageDevices) {
     (void)cudaGetLastError();

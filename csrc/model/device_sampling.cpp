@@ -36,9 +36,10 @@ bool DeviceRowSampler::build_draw_queries(int rows, int V) {
   q.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
+    const bool drawn = cpu::draw_serves(specs_[r], V);  // temperature rows, and top-p rows without min-p or typical-p
     if (request_.need[r] > 0) {
       q.add_row_without_query();  // the candidates serve it
-    } else if (const int need = cpu::nucleus_need(specs_[r], V, nucleus_candidates_); need > 0) {
+    } else if (const int need = drawn ? 0 : cpu::nucleus_need(specs_[r], V, nucleus_candidates_); need > 0) {
       // A top-p row: the device sums its weights, the candidates hold its nucleus (unless backing off).
       if (nucleus_skip_ > 0) {
         q.add_row_without_query();
@@ -70,6 +71,7 @@ Status DeviceRowSampler::read_draws(int rows, int V, int32_t* out, int* drawn) {
     } else if (drawn_[r] >= 0) {
       out[r] = drawn_[r];
       ++*drawn;
+      if (specs_[r].params.top_p < 1) ++stats_.drawn_nucleus_rows;
     } else if (drawn_[r] == kDrawUncertain) {
       ++stats_.uncertain_draws;
     }

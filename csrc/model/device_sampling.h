@@ -2,10 +2,11 @@
 // the rows whose token depends only on the top of their logits (greedy, top-k: cpu/candidate_sampler.h)
 // are sampled from candidates the backend selects (Backend::select_candidates on the GPU), so that a
 // few hundred values per row cross to the host instead of the whole vocabulary (50257 floats, 201 KB);
-// with the device draw on (set_draw), the rows whose token depends on the whole row but on no
-// reordering of it (temperature sampling without top-k, top-p or typical-p; min-p allowed) are drawn
-// where the logits are (Backend::draw_rows, cpu/device_draw.h), one word per row coming back, and
-// top-p rows without top-k are sampled from their top candidates (256 to 2048, adapted step by step)
+// with the device draw on (set_draw), the rows whose token depends on the whole row (temperature
+// sampling without top-k, top-p or typical-p, min-p allowed; top-p without top-k, min-p or typical-p)
+// are drawn where the logits are (Backend::draw_rows, cpu/device_draw.h; the nucleus draw
+// cuda/nucleus_draw.h), one word per row coming back, and top-p rows with min-p or typical-p are
+// sampled from their top candidates (256 to 2048, adapted step by step)
 // with the device's sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
 // alone, candidates that decide nothing, more ties than the slots hold, a nucleus past the candidates,
 // draws or nuclei too close to a boundary to certify) are downloaded whole and sampled by
@@ -29,6 +30,7 @@ struct DeviceSamplingStats {
   uint64_t candidate_rows = 0;  // rows sampled from their candidates
   uint64_t full_rows = 0;       // rows downloaded whole
   uint64_t drawn_rows = 0;      // rows whose token the device drew
+  uint64_t drawn_nucleus_rows = 0;  // of those, top-p rows (the nucleus draw, cuda/nucleus_draw.h)
   uint64_t uncertain_draws = 0; // draws the device could not certify (then downloaded whole)
   uint64_t nucleus_rows = 0;    // top-p rows sampled from their candidates and the device's sum
   uint64_t nucleus_misses = 0;  // top-p rows tried that way whose candidates did not decide them (sampled whole)

@@ -276,6 +276,7 @@ Napi::Value NativeModel::info(const Napi::CallbackInfo& info) {
     prefilter.Set("fullRows", static_cast<double>(ds.full_rows));
     prefilter.Set("draw", sampling_draw_on());
     prefilter.Set("drawnRows", static_cast<double>(ds.drawn_rows));
+    prefilter.Set("drawnNucleusRows", static_cast<double>(ds.drawn_nucleus_rows));
     prefilter.Set("uncertainDraws", static_cast<double>(ds.uncertain_draws));
     prefilter.Set("nucleusRows", static_cast<double>(ds.nucleus_rows));
     prefilter.Set("nucleusMisses", static_cast<double>(ds.nucleus_misses));

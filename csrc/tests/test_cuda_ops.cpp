@@ -1461,7 +1461,9 @@ void test_select_candidates(Ctx& c) {
 // or no finite logit are declined, a row without a query too; uniforms placed on boundaries between
 // tokens come back uncertain or exact; the same launch twice gives the same answers. Sum queries (top-p
 // rows, r % 8 == 6) answer kDrawSummed with S' within the bound of the host emulation's, and that S'
-// with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates).
+// with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates). Nucleus draws
+// (top-p rows without min-p, r % 8 == 4; r % 16 == 4 with logits on a grid of quarters, so that the
+// nucleus ends inside a group of tied weights) give sample_row's token or, rarely, uncertain.
 void test_draw_rows_of(Ctx& c, int cols, int stage) {
   const int rows = c.quick ? 12 : 48;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
@@ -1471,7 +1473,8 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
     cpu::RowSampleSpec spec;
     std::vector<int32_t> bias_ids, seen_ids, count_ids, counts;
     std::vector<double> bias_values;
-    int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token), 3: a sum query
+    int expect = 0;  // 0: a token, 1: declined, 2: a boundary uniform (uncertain or the token), 3: a sum query,
+                     // 4: a nucleus draw (the token, or rarely uncertain)
   };
   std::vector<RowSpec> specs(rows);
   cpu::DrawQueries q;
@@ -1506,6 +1509,14 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
       p.top_p = 0.9;
       p.temperature = 0.25;
       s.expect = 3;
+    }
+    if (r % 8 == 4) {  // top-p for the nucleus draw: nuclei of tens to thousands of tokens
+      const double top_ps[] = {0.9, 0.5, 0.95};
+      p.top_p = top_ps[(r / 8) % 3];
+      p.min_p = 0;
+      s.expect = 4;
+      if (r % 16 == 4)
+        for (int i = 0; i < cols; ++i) row[i] = std::round(row[i] * 4) / 4;
     }
     s.spec.bias_ids = s.bias_ids.data();
     s.spec.bias_values = s.bias_values.data();
@@ -1568,7 +1579,7 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
       return;
   cpu::RowSamplerScratch scratch;
   cpu::CandidateScratch candidate_scratch;
-  int ok = 0, drawn = 0, uncertain = 0, nucleus = 0;
+  int ok = 0, drawn = 0, uncertain = 0, nucleus = 0, nucleus_drawn = 0, nucleus_draws = 0;
   for (int r = 0; r < rows; ++r) {
     const int got = first[r];
     const float* row = x.data() + (size_t)r * cols;
@@ -1603,6 +1614,10 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
                                                                     specs[r].spec, sums[r], &candidate_scratch);
       nucleus += picked >= 0;
       good = got == kDrawSummed && (picked == cpu::kNeedFullRow || picked == cpu::kNucleusPastCandidates || picked == want);
+    } else if (specs[r].expect == 4) {
+      ++nucleus_draws;
+      nucleus_drawn += got >= 0;
+      good = got == want || got == kDrawUncertain;
     } else {
       good = got == want;
     }
@@ -1615,10 +1630,11 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
     ok += good;
   }
   const int sum_rows = (rows + 1) / 8;
-  report(ok == rows && drawn >= rows - sum_rows - 7 && nucleus >= sum_rows - 1,
-         fmt("draw_rows %d rows x %d cols, row stage %d (min-p, bias, penalties, refusals, boundaries, sum queries)", rows, cols, stage),
-         fmt("%d of %d rows as sample_row; %d drawn, %d uncertain, %d top-p rows from candidates", ok, rows, drawn,
-             uncertain, nucleus));
+  report(ok == rows && drawn >= rows - sum_rows - 7 && nucleus >= sum_rows - 1 && nucleus_drawn >= nucleus_draws - 1,
+         fmt("draw_rows %d rows x %d cols, row stage %d (min-p, bias, penalties, refusals, boundaries, sum queries, "
+             "nucleus draws)", rows, cols, stage),
+         fmt("%d of %d rows as sample_row; %d drawn, %d uncertain, %d top-p rows from candidates, %d of %d nucleus draws",
+             ok, rows, drawn, uncertain, nucleus, nucleus_drawn, nucleus_draws));
   report(first == second, fmt("draw_rows (%d cols, row stage %d): the same launch twice gives the same answers", cols, stage), "");
 }
 

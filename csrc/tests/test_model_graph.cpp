@@ -841,8 +841,9 @@ int main() {
                run->name + ": a draw on a token boundary is uncertain; the row is sampled whole, as sample_row samples it",
                edge.detail);
         // Top-p with the draw on: row 2 (made peaked by its temperature, with min-p after the nucleus, a
-        // bias and penalties) is sampled from its candidates with the backend's sum of its weights; with
-        // top-p on the boundary between two nuclei it cannot be certified and is sampled whole.
+        // bias and penalties) is sampled from its candidates with the backend's sum of its weights;
+        // without min-p, with top-p on the boundary between two nuclei, the nucleus draw cannot certify
+        // it and it is sampled whole.
         {
           double mean = 0, square = 0;
           for (int i = 0; i < V; ++i) mean += row2[i] / V;
@@ -867,21 +868,30 @@ int main() {
                  run->name + ": a top-p row from its candidates and the backend's sum gets sample_row's token",
                  served.detail);
           report(boundary.same && boundary.stats.nucleus_rows == 0 && boundary.stats.full_rows == 1 &&
-                     boundary.stats.candidate_rows == 2 && boundary.stats.drawn_rows == 0,
+                     boundary.stats.candidate_rows == 2 && boundary.stats.drawn_rows == 0 &&
+                     boundary.stats.uncertain_draws == 1,
                  run->name + ": top-p on a boundary between nuclei is sampled whole, as sample_row samples it",
                  boundary.detail);
         }
-        // A flat top-p row (temperature 50: a nucleus larger than the candidates, which cannot grow over
-        // this 320-token vocabulary) misses; after each miss the sampler backs off for 1, 2, 4 ... steps:
-        // 10 calls try at calls 1, 3 and 6.
+        // A flat top-p row (temperature 50: a nucleus of nearly the whole vocabulary) is drawn on the
+        // backend at every call (the nucleus draw). With min-p after the nucleus it goes to the candidates
+        // instead, whose count cannot grow over this 320-token vocabulary: it misses, and after each miss
+        // the sampler backs off for 1, 2, 4 ... steps: 10 calls try at calls 1, 3 and 6.
         {
           cpu::SamplingBatch flat = edge_batch;
           flat.params[2].temperature = 50;
           flat.params[2].top_p = 0.99;
+          const DrawRun flat_drawn = run_with_draw(flat, 10);
+          report(flat_drawn.same && flat_drawn.stats.drawn_rows == 10 && flat_drawn.stats.drawn_nucleus_rows == 10 &&
+                     flat_drawn.stats.full_rows == 0 && flat_drawn.stats.nucleus_misses == 0,
+                 run->name + ": a flat top-p row is drawn on the backend at every call (the nucleus draw)",
+                 flat_drawn.detail);
+          flat.params[2].min_p = 1e-6;
           const DrawRun backing_off = run_with_draw(flat, 10);
           report(backing_off.same && backing_off.stats.nucleus_rows == 0 && backing_off.stats.nucleus_misses == 3 &&
-                     backing_off.stats.full_rows == 10,
-                 run->name + ": flat top-p rows miss; the sampler backs off (tries at calls 1, 3, 6 of 10)",
+                     backing_off.stats.full_rows == 10 && backing_off.stats.drawn_rows == 0,
+                 run->name + ": flat top-p rows with min-p miss their candidates; the sampler backs off (tries at calls 1, 3, "
+                             "6 of 10)",
                  backing_off.detail);
         }
         // Refusals of a malformed draw request.

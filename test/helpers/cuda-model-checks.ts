@@ -255,18 +255,21 @@ export async function checkCudaStepSampling(device = 'cuda'): Promise<string> {
  * The device draw on the GPU (GPTNEO_SAMPLING_DRAW=1, experimental; csrc/cuda/draw.cu): concurrent
  * seeded temperature requests without top-k/top-p/typical-p (min-p, penalties and logit bias on some)
  * give the TypeScript sampler's tokens, and their rows were drawn on the GPU (a draw the kernel cannot
- * certify goes whole: at most a few); a peaked top-p request (a low temperature on this random model)
- * too, its rows sampled from GPU candidates with the kernel's sum of their weights.
+ * certify goes whole: at most a few); a flat top-p request without min-p (a nucleus of thousands) too,
+ * its rows drawn from their nucleus on the GPU (the nucleus draw, csrc/cuda/nucleus_draw.h); and a
+ * peaked top-p request with min-p (a low temperature on this random model), its rows sampled from GPU
+ * candidates with the kernel's sum of their weights.
  */
 export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
   const fx = await loadFixtureCase('tiny-neo-gpt2vocab');
   await using gpu = await loadModel(fx.dir, { device: device as 'cuda', dtype: 'float32' });
-  const requests = [
+  const requests: SamplingOptions[] = [
     { temperature: 1, seed: 11 },
     { temperature: 0.7, minP: 0.05, seed: 12, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.7,
       logitBias: { 11: 5, 13: -3 } },
     { temperature: 1.4, seed: 13, repetitionPenalty: 1.2 },
     { temperature: 0.02, topP: 0.9, minP: 0.05, seed: 14, repetitionPenalty: 1.2 },  // top-p: from candidates
+    { temperature: 1, topP: 0.9, seed: 15, repetitionPenalty: 1.1, logitBias: { 11: 2 } },  // top-p: the nucleus draw
   ];
   const run = (choice: 'native' | 'typescript') => generateEverySequence(gpu, fx, requests, choice);
   const typescript = await run('typescript');
@@ -277,12 +280,13 @@ export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
   });
   drawn.forEach((r, i) => assert.deepEqual(r.tokenIds, typescript[i]!.tokenIds, `request ${i}: the device draw changed the tokens`));
   const drawnRows = p1.drawnRows - p0.drawnRows, uncertain = p1.uncertainDraws - p0.uncertainDraws;
-  const nucleusRows = p1.nucleusRows - p0.nucleusRows;
+  const nucleusRows = p1.nucleusRows - p0.nucleusRows, drawnNucleus = p1.drawnNucleusRows - p0.drawnNucleusRows;
   const rows = (drawn.length / requests.length) * 20;  // per request
-  assert.equal(drawnRows + uncertain, 3 * rows, `every temperature row went to the draw (${drawnRows} drawn, ${uncertain} uncertain of ${3 * rows})`);
-  assert.ok(uncertain <= 2, `${uncertain} uncertain draws of ${3 * rows}: the margin should make them rare`);
+  assert.equal(drawnRows + uncertain, 4 * rows, `every temperature row and flat top-p row went to the draw (${drawnRows} drawn, ${uncertain} uncertain of ${4 * rows})`);
+  assert.ok(uncertain <= 3, `${uncertain} uncertain draws of ${4 * rows}: the margin should make them rare`);
+  assert.ok(drawnNucleus >= rows - 2 && drawnNucleus <= rows, `flat top-p rows drawn from their nucleus: ${drawnNucleus} of ${rows}`);
   assert.ok(nucleusRows >= rows - 2, `top-p rows from candidates: ${nucleusRows} of ${rows}`);
   return `${device} device draw: ${drawn.length} concurrent seeded requests, tokens identical to the TypeScript ` +
-    `sampler (${drawnRows} temperature rows drawn on the GPU, ${uncertain} uncertain, sampled whole; ${nucleusRows} of ` +
-    `${rows} top-p rows from GPU candidates and the kernel's sum)`;
+    `sampler (${drawnRows - drawnNucleus} temperature rows and ${drawnNucleus} of ${rows} flat top-p rows drawn on the GPU, ` +
+    `${uncertain} uncertain, sampled whole; ${nucleusRows} of ${rows} top-p rows from GPU candidates and the kernel's sum)`;
 }

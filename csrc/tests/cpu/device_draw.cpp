@@ -173,13 +173,27 @@ void test_query_and_refusals() {
   };
   const bool refusals = refused([](DrawSpec* r) { r->spec.params.temperature = 0; }) &&
                         refused([](DrawSpec* r) { r->spec.params.top_k = 3; }) &&
-                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9; }) &&
                         refused([](DrawSpec* r) { r->spec.params.typical_p = 0.5; }) &&
                         refused([](DrawSpec* r) { r->spec.params.min_p = 1e-310; }) &&
                         refused([](DrawSpec* r) { r->bias_ids = {2, 2}; }) &&
                         refused([](DrawSpec* r) { r->seen_ids = {0, 0}; }) &&
+                        // top-p: the nucleus draw, with nothing after the nucleus and top-p in (0, 1)
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.min_p = 0.05; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.typical_p = 0.5; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.top_k = 3; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0; }) &&
+                        !refused([](DrawSpec* r) { r->spec.params.top_p = 0.9; }) &&
                         !refused([](DrawSpec* r) { r->spec.params.top_k = 5; });
-  report(refusals, "device draw: serves only whole-row temperature sampling (top-k/top-p/typical off), lists without repeats", "");
+  DrawSpec nucleus = s;
+  nucleus.spec.params.top_p = 0.9;
+  nucleus.bind();
+  DrawQueries nq;
+  const bool nucleus_query = draw_query(nucleus.spec, 5, &nq, &scratch) && nq.params[kDrawTopP] == 0.9 &&
+                             params[kDrawTopP] == 0 && nq.change_meta == q.change_meta;
+  report(refusals && nucleus_query,
+         "device draw: serves temperature sampling (top-k/typical off) and top-p without min-p (the nucleus draw), "
+         "lists without repeats",
+         "");
 
   DrawSpec plain;
   plain.spec.params.temperature = 1;

@@ -26,17 +26,6 @@ using namespace gptneo::cpu;
 
 namespace {
 
-// Logits of a Zipf-like distribution (probability ~ rank^-s, ranks shuffled, some noise): s = 1.3
-// puts p = 0.9's nucleus in the thousands, 1.5 near 60 tokens, 2 under ten.
-std::vector<float> zipf_row(Rng& rng, int n, double s) {
-  std::vector<int32_t> rank(static_cast<size_t>(n));
-  std::iota(rank.begin(), rank.end(), 1);
-  for (int i = n - 1; i > 0; --i) std::swap(rank[i], rank[rng.integer(0, i)]);
-  std::vector<float> row(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) row[i] = static_cast<float>(-s * std::log(rank[i]) + rng.uniform(-0.05f, 0.05f) + 4);
-  return row;
-}
-
 // The device's S' for the row (the kernel's emulation), or NaN when it declines.
 double device_sum(const std::vector<float>& row, const RowSampleSpec& spec) {
   DrawQueries q;

@@ -106,6 +106,8 @@ void test_candidates(Rng& rng);
 void test_device_draw(Rng& rng);
 // device_nucleus.cpp
 void test_device_nucleus(Rng& rng);
+// nucleus_draw.cpp
+void test_nucleus_draw(Rng& rng);
 // wgmma_layout.cpp: the index math of the CUDA wgmma GEMM (cuda/wgmma_layout.h), host-only
 void test_wgmma_layout(Rng& rng);
 // attention_wgmma_layout.cpp: the index math of the CUDA wgmma prefill attention (cuda/attention_wgmma_layout.h)

@@ -45,6 +45,7 @@ int main() {
   test_candidates(rng);
   test_device_draw(rng);
   test_device_nucleus(rng);
+  test_nucleus_draw(rng);
   bool first = true;
   for (SimdLevel level : levels()) {
     std::printf("# level %s\n", simd_name(level));

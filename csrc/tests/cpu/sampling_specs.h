@@ -1,7 +1,10 @@
-// Rows and specs shared by the tests of the device's sampling (device_draw.cpp, device_nucleus.cpp).
+// Rows and specs shared by the tests of the device's sampling (device_draw.cpp, device_nucleus.cpp,
+// nucleus_draw.cpp).
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include "cpu/row_sampler.h"
@@ -26,6 +29,17 @@ inline std::vector<float> logit_row(Rng& rng, int n, int kind) {
       v = rng.uniform(-2, 2);
     }
   }
+  return row;
+}
+
+// Logits of a Zipf-like distribution (probability ~ rank^-s, ranks shuffled, some noise): s = 1.3
+// puts p = 0.9's nucleus in the thousands, 1.5 near 60 tokens, 2 under ten.
+inline std::vector<float> zipf_row(Rng& rng, int n, double s) {
+  std::vector<int32_t> rank(static_cast<size_t>(n));
+  std::iota(rank.begin(), rank.end(), 1);
+  for (int i = n - 1; i > 0; --i) std::swap(rank[i], rank[rng.integer(0, i)]);
+  std::vector<float> row(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) row[i] = static_cast<float>(-s * std::log(rank[i]) + rng.uniform(-0.05f, 0.05f) + 4);
   return row;
 }
 
