@@ -135,10 +135,11 @@ bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<
 
 namespace {
 
-// The nucleus draw (cuda/nucleus_draw.h) in the kernel's order, after passes 1 and 2 gave the row's
-// max m and S' (total): the four radix passes, the last pass in double, the certificate, the draw.
+// The nucleus draw (cuda/nucleus_draw.h) in the kernel's order, after pass 1 gave the row's max m: the
+// four radix passes, the last pass in double (which also sums the row: *total, S', as pass 2 would), the
+// certificate, the draw.
 int nucleus_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
-                int change_count, double m, double total, double margin_scale) {
+                int change_count, double m, double* total, double margin_scale) {
   thread_local std::vector<float> work;  // the processed row (the kernel recomputes it in every pass)
   work.resize(static_cast<size_t>(vocab));
   int next = 0;
@@ -169,14 +170,15 @@ int nucleus_row(const float* row, int vocab, const double* params, const int32_t
         return kDrawUncertain;
       before += mass;
     }
-    if (bin < 0) return kDrawUncertain;  // (no crossing: cannot happen with goal <= the mass)
+    if (bin < 0) return kDrawUncertain;  // (no crossing: cannot happen with goal <= the mass; *total stays NaN)
     prefix |= static_cast<uint32_t>(bin) << (24 - 8 * pass);
     goal -= above;
   }
 
-  // The last pass, in double: each run's weight above K, its K-group count; the boundary's facts.
+  // The last pass, in double: each run's weight sum (pass 2's), its weight above K and its K-group count;
+  // the boundary's facts.
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
-  PerRun<double> above{}, above_start{};
+  PerRun<double> all{}, all_start{}, above{}, above_start{};
   PerRun<int> group{}, group_start{};
   NucleusBoundary b;
   b.min_above = std::numeric_limits<double>::infinity();
@@ -186,6 +188,7 @@ int nucleus_row(const float* row, int vocab, const double* params, const int32_t
     for (int i = begin; i < end; ++i) {
       const uint32_t key = candidate_key(work[i]);
       const double w = draw_weight(work[i], m, params, &ignored);
+      if (w > 0) all[t] += w;
       if (key > prefix) {
         above[t] += w;
         b.min_above = std::min(b.min_above, w);
@@ -198,9 +201,10 @@ int nucleus_row(const float* row, int vocab, const double* params, const int32_t
       }
     }
   }
+  *total = block_scan(all, &all_start);
   b.above = block_scan(above, &above_start);
   b.count_k = block_scan(group, &group_start);
-  const int take = nucleus_take(b, top_p * total, margin_scale * draw_margin(vocab, total));
+  const int take = nucleus_take(b, top_p * *total, margin_scale * draw_margin(vocab, *total));
   if (take == 0) return kDrawUncertain;
 
   // The nucleus: everything above K and the K group's `take` lowest ids; each run's share, scanned.
@@ -248,6 +252,7 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
   }
   if (max == -kInf) return kDrawDeclined;
   const double m = max;
+  if (top_p > 0) return nucleus_row(row, vocab, params, meta, vals, change_count, m, sum_out, margin_scale);
 
   // Pass 2: each run's weight sum and kept count, then the runs' exclusive prefix.
   PerRun<double> sums{}, prefix{};
@@ -270,7 +275,6 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
   *sum_out = total;
   if (params[kDrawU] < 0) return kDrawSummed;
   if (uncertain) return kDrawUncertain;
-  if (top_p > 0) return nucleus_row(row, vocab, params, meta, vals, change_count, m, total, margin_scale);
   const double target = params[kDrawU] * total;
   const double delta = margin_scale * draw_margin(kept, total);
 

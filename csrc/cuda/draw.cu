@@ -1,8 +1,9 @@
 // The device draw: a sampled row's token drawn where its logits are, for rows whose token depends on
-// the whole row (temperature sampling without top-k/top-p/typical-p, min-p allowed, with bias and
-// penalties): model/device_sampling.h. Exact where it answers (cpu/device_draw.h has the argument;
-// cuda/draw_bound.h the shared per-token arithmetic; its host emulation cpu::draw_row is the same
-// algorithm with std::exp); the host samples the other rows whole.
+// the whole row (temperature sampling without top-k/top-p/typical-p, min-p allowed; top-p without
+// min-p or typical-p, the nucleus draw; with bias and penalties): model/device_sampling.h. Exact where
+// it answers (cpu/device_draw.h and cuda/nucleus_draw.h have the arguments; cuda/draw_bound.h the shared
+// per-token arithmetic; its host emulation cpu::draw_row is the same algorithm with std::exp); the host
+// samples the other rows whole.
 //
 // One block of kDrawThreads per row; thread t owns the contiguous run [t·R, t·R + R) of ids (R =
 // ceil(cols / kDrawThreads)). Pass 1: the processed row's max (bias and penalties applied to the
@@ -11,7 +12,10 @@
 // the sums into each run's starting cumulative weight. The thread whose run holds target = u·S walks
 // it again to the token and checks the margin; a sum query (u < 0) stops at S'. Every row's S' is
 // written to `sums` (the certificate of a top-p row's nucleus, cpu/nucleus_bound.h). Computes one double
-// exp per id (the first walk's are recomputed only in one run).
+// exp per id (the first walk's are recomputed only in one run). A nucleus-draw row (top-p in the query)
+// goes from pass 1 to nucleus_token: four radix passes (a float exp per id; after the first, only the
+// ids in the chosen bins), a double pass that also sums the row as pass 2 would, the certificate, and
+// a walk of the run holding the target through the nucleus.
 //
 // With row staging on (gn_cuda_row_stage_enabled, opt-in) and where the row fits in the block's shared
 // memory (GPT-2's 50257 floats, 201 KB: Hopper's 227 KB, not Ampere's 163 KB or Ada's 99 KB), the block
@@ -55,6 +59,7 @@ __device__ T block_exclusive_scan(T value, T* s_warp, T* total) {
   if (lane == 31) s_warp[warp] = inclusive;
   __syncthreads();
   T before = 0, sum = 0;
+#pragma unroll 1  // (unrolled, the 16 totals stay live in registers: ~60 more)
   for (int w = 0; w < kWarps; ++w) {
     if (w < warp) before += s_warp[w];
     sum += s_warp[w];
@@ -76,6 +81,7 @@ __device__ T block_reduce(T value, T* s_warp, Op op) {
   if (lane == 0) s_warp[warp] = value;
   __syncthreads();
   T result = s_warp[0];
+#pragma unroll 1
   for (int w = 1; w < kWarps; ++w) result = op(result, s_warp[w]);
   return result;
 }
@@ -99,13 +105,15 @@ __device__ __forceinline__ void add_mass(gptneo::NucleusMass* hist, int bin, gpt
   if (peers.thread_rank() == 0 && bin != gptneo::kNucleusNoBin && sum > 0) atomicAdd(&hist[bin], sum);
 }
 
-// The nucleus draw of the block's row (cuda/nucleus_draw.h), after passes 1 and 2 gave its max m and
-// weight sum total: the token, or kDrawUncertain; the same value in every thread. logit(i, &at): the
-// processed logit of id i of the thread's run [begin, end) (at walks the row's changes from `first`).
-// The radix passes loop `run` times in every thread (a warp-uniform trip count for add_mass).
+// The nucleus draw of the block's row (cuda/nucleus_draw.h), after pass 1 gave its max m: the token, or
+// kDrawUncertain, the same value in every thread; *total: the row's weight sum S', the same additions in
+// the same order as pass 2 (its last pass sums the row as it goes; NaN if the radix passes found no
+// crossing). logit(i, &at): the processed logit of id i of the thread's run [begin, end) (at walks the
+// row's changes from `first`). The radix passes loop `run` times in every thread (a warp-uniform trip
+// count for add_mass).
 template <typename Logit>
 __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, int run, int first, double m,
-                             const double* p, double total) {
+                             const double* p, double* total) {
   __shared__ gptneo::NucleusMass s_hist[gptneo::kRadixBins];
   __shared__ double s_double[kWarps];
   __shared__ int s_int[kWarps];
@@ -119,6 +127,7 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
   uint32_t prefix = 0;
   gptneo::NucleusMass goal = 0;  // warp 0's: the mass still to reach within the chosen bins
   for (int pass = 0; pass < gptneo::kNucleusPasses; ++pass) {
+    __syncthreads();  // every thread has read the last pass's pick (s_bin, s_above) before they are reset
     for (int b = tid; b < gptneo::kRadixBins; b += kThreads) s_hist[b] = 0;
     if (tid == 0) s_bin = -1;
     __syncthreads();
@@ -135,7 +144,8 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
           mass = gptneo::nucleus_mass(v, m, p[gptneo::kDrawInvTemperature], scale);
         }
       }
-      add_mass(s_hist, bin, mass);
+      // (After the first pass few keys match the prefix: most warps skip the aggregation.)
+      if (__any_sync(kFullMask, bin != gptneo::kNucleusNoBin)) add_mass(s_hist, bin, mass);
     }
     __syncthreads();
     if (warp == 0) {  // the lane whose bins hold the crossing picks the bin
@@ -157,13 +167,17 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
     }
     __syncthreads();
     const int bin = s_bin;
-    if (bin < 0) return gptneo::kDrawUncertain;  // (no crossing: cannot happen with goal <= the mass)
+    if (bin < 0) {  // (no crossing: cannot happen with goal <= the mass)
+      *total = CUDART_NAN;
+      return gptneo::kDrawUncertain;
+    }
     prefix |= static_cast<uint32_t>(bin) << (24 - 8 * pass);
     goal -= s_above;
   }
 
-  // The last pass, in double: the run's weight above K and its K-group count; the boundary's facts.
-  double above = 0, min_above = CUDART_INF, max_below = 0, w_k = 0;
+  // The last pass, in double: the run's weight sum (pass 2's), its weight above K and its K-group count;
+  // the boundary's facts.
+  double all = 0, above = 0, min_above = CUDART_INF, max_below = 0, w_k = 0;
   int group = 0, count_above = 0;
   bool ignored = false;
   int at = first;
@@ -171,6 +185,7 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
     const float v = logit(i, &at);
     const uint32_t key = gptneo::candidate_key(v);
     const double w = gptneo::draw_weight(v, m, p, &ignored);
+    if (w > 0) all += w;
     if (key > prefix) {
       above += w;
       min_above = fmin(min_above, w);
@@ -183,13 +198,14 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
     }
   }
   gptneo::NucleusBoundary b;
+  block_exclusive_scan(all, s_double, total);
   block_exclusive_scan(above, s_double, &b.above);
   const int group_start = block_exclusive_scan(group, s_int, &b.count_k);
   b.count_above = block_reduce(count_above, s_int, Plus());
   b.min_above = block_reduce(min_above, s_double, Min());
   b.max_below = block_reduce(max_below, s_double, Max());
   b.w_k = block_reduce(w_k, s_double, Max());  // the group's one weight (0 in runs without the group)
-  const int take = gptneo::nucleus_take(b, top_p * total, gptneo::draw_margin(cols, total));
+  const int take = gptneo::nucleus_take(b, top_p * *total, gptneo::draw_margin(cols, *total));
   if (take == 0) return gptneo::kDrawUncertain;  // (the same in every thread)
 
   // The nucleus: everything above K and the K group's `take` lowest ids; the run's share, scanned.
@@ -226,9 +242,9 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
 // sums: [rows], each row's weight sum S' (NaN where declined). kStaged: the block's row is copied
 // into dynamic shared memory of staged_row_floats(cols) floats first.
-// Launch bounds (kThreads, 1): the nucleus path's state fits without spills (ptxas: ~125 registers at
-// sm_90a; held to 64 it spills); a block per SM either way for the staged rows, and for up to one row
-// per SM (every step of up to 132 streams on an H100/H200).
+// Launch bounds (kThreads, 1): no register cap. ptxas (nvcc 13.0): 60-62 registers (90 staged), no spills,
+// on sm_80-sm_90a — with the scans' loops over the warps' totals kept rolled; unrolled, their 16 doubles
+// took it past 120.
 template <bool kStaged>
 __global__ void __launch_bounds__(kThreads, 1)
     draw_rows_kernel(const float* __restrict__ x, int cols, const double* __restrict__ params,
@@ -282,6 +298,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
   const double m = row_max;
+  if (top_p > 0) {  // a top-p row: the nucleus draw (min-p is off: nothing is uncertain)
+    auto logit_at = [&](int i, int* walk) {
+      return gptneo::draw_processed_at(row, i, change_meta, change_vals, c_end, walk, penalty);
+    };
+    double total;
+    const int answer = nucleus_token(logit_at, cols, begin, end, run, first, m, p, &total);
+    if (tid == 0) {
+      tokens[r] = answer;
+      sums[r] = total;
+    }
+    return;
+  }
 
   // Pass 2: the run's weight sum and kept count.
   bool uncertain = false;
@@ -303,17 +331,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   if (p[gptneo::kDrawU] < 0) {  // a sum query: S' is the answer
     if (tid == 0) {
       tokens[r] = gptneo::kDrawSummed;
-      sums[r] = total;
-    }
-    return;
-  }
-  if (top_p > 0 && !uncertain) {  // a top-p row: the nucleus draw (min-p is off: nothing is uncertain)
-    auto logit_at = [&](int i, int* walk) {
-      return gptneo::draw_processed_at(row, i, change_meta, change_vals, c_end, walk, penalty);
-    };
-    const int answer = nucleus_token(logit_at, cols, begin, end, run, first, m, p, total);
-    if (tid == 0) {
-      tokens[r] = answer;
       sums[r] = total;
     }
     return;

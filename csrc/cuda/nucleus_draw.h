@@ -13,11 +13,12 @@
 // tokens whose keys match the bytes chosen so far; each picks the bin, from the highest down, where
 // the mass above it plus its own first reaches p times the row's mass. After the fourth the boundary
 // key K is known: the tokens above it, and the K group (tokens of one logit, so one weight on the host
-// and one on the device). These passes weigh in float (expf of (l - M) / T rounded to float) and add
-// in fixed point (64-bit integers: exact in any order, so the histograms are the same on every run and
-// in the emulation); they only choose K. A last pass weighs in double (draw_weight, as the
-// temperature draw) and gives A' (the weight above K), w_K, the group's size c, the smallest weight
-// above K and the largest below it. The certificate (nucleus_take):
+// and one on the device). These passes weigh in float (nucleus_mass: within a few float ulps of the
+// weight) and add in fixed point (64-bit integers: exact in any order, so the histograms are the same on
+// every launch; the emulation's differ only where glibc's expf and CUDA's do, by an ulp); they only
+// choose K. A last pass weighs in double (draw_weight, as the temperature draw), sums the row (S', as
+// the temperature draw's second pass), and gives A' (the weight above K), w_K, the group's size c, the
+// smallest weight above K and the largest below it. The certificate (nucleus_take):
 //   t = how many of the K group the nucleus takes: the least t with A' + t·w_K >= p·S';
 //   it holds when A' + (t - 1)·w_K + δ <= p·S' <= A' + t·w_K - δ with δ = draw_margin(V, S') (so each
 //   comparison sample_row's quickselect makes falls the same way, nucleus_bound.h), and when every
@@ -27,7 +28,10 @@
 // Then the draw over the nucleus in id order, with R' = A' + t·w_K and δ = draw_margin(j, R'), as the
 // temperature draw over its kept tokens (cpu/device_draw.h). Where the float passes picked a K whose
 // group does not hold the crossing in double (the crossing within ~1e-7 of a group's edge), no t
-// certifies, and the row is sampled whole: uncertain, never wrong.
+// certifies, and the row is sampled whole: uncertain, never wrong. (nvcc contracts some of the
+// certificate's multiply-adds into fmas where the host rounds twice: kernel and emulation may differ on
+// a case within a rounding of a margin, certified on one side and uncertain on the other, never in the
+// token.)
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -54,10 +58,15 @@ GN_HD double nucleus_mass_scale(int cols) {
   return scale;
 }
 
-// A token's weight in the passes: e^((v - max) / T) in float, in fixed point (truncated).
+// A token's weight in the passes: e^x, x = (v - max) / T, in fixed point (truncated). x is split into a
+// float and its float remainder, e^x ~ e^x_hi (1 + x_lo): rounding x itself to float would cost a relative
+// 2^-24 |x| (up to 2^-20 for the weights that matter), which puts more boundaries in the wrong bin (each
+// then only uncertain); split, the error is expf's couple of ulps.
 GN_HD NucleusMass nucleus_mass(float v, double max, double inv_t, double scale) {
-  const float x = static_cast<float>((static_cast<double>(v) - max) * inv_t);
-  return static_cast<NucleusMass>(static_cast<double>(expf(x)) * scale);
+  const double x = (static_cast<double>(v) - max) * inv_t;
+  const float hi = static_cast<float>(x);
+  const float lo = hi > -128.0f ? static_cast<float>(x - static_cast<double>(hi)) : 0.0f;  // (e^hi is 0 below: -Infinity too)
+  return static_cast<NucleusMass>(static_cast<double>(expf(hi) * (1.0f + lo)) * scale);
 }
 
 // The key's byte that pass `pass` (0: the top byte) histograms, and whether the key matches the bytes
@@ -121,7 +130,8 @@ GN_HD int nucleus_take(const NucleusBoundary& b, double goal, double delta) {
   const int take = t < 1 ? 1 : static_cast<int>(t);
   const double lower = b.above + static_cast<double>(take - 1) * b.w_k;
   const double upper = b.above + static_cast<double>(take) * b.w_k;
-  return lower + delta <= goal && goal <= upper - delta ? take : 0;
+  // (lower == 0: the nucleus is the top token, which sample_row keeps however small p·S is.)
+  return (lower == 0 || lower + delta <= goal) && goal <= upper - delta ? take : 0;
 }
 
 }  // namespace gptneo

@@ -244,6 +244,22 @@ void test_rank_guard(Rng& rng) {
              nucleus_take(edge, 3.5, delta) == 0 && nucleus_take(edge, 3.5 + 2 * delta, delta) == 3 &&
              nucleus_take(b, 3 + 9 * 0.25, delta) == 0 && nucleus_take(b, 2.9, delta) == 0,
          "nucleus draw: the certificate's take (group share, rank guard both sides, edges, past the group)", "");
+  // A nucleus of the top token alone holds however small p·S is (sample_row keeps one token at least),
+  // and a row at top-p 1e-12 is drawn: its top token.
+  NucleusBoundary top;
+  top.w_k = 1;
+  top.count_k = 1;
+  top.max_below = 0.5;
+  std::vector<float> row = logit_row(rng, 1201, 0);
+  DrawSpec s;
+  s.spec.params.temperature = 1;
+  s.spec.params.top_p = 1e-12;
+  s.spec.u = 0.7;
+  s.bind();
+  const int tiny = nucleus_draw(row, s.spec);
+  report(nucleus_take(top, 1e-20, 1e-12) == 1 && tiny == sample_row(row.data(), 1201, s.spec, &scratch) &&
+             tiny == static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin()),
+         "nucleus draw: a tiny top-p keeps the top token, certified", fmt("token %g", tiny));
 }
 
 void test_index_math(Rng& rng) {
