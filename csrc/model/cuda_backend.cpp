@@ -240,7 +240,7 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(not_capturing("upload"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_upload(d_dst, h_src, bytes, stream_), "upload to the GPU");
-    stage_used_ = 0;  // gn_cuda_upload waited for the stream
+    if (bytes > 0) stage_used_ = 0;  // gn_cuda_upload waited for the stream (not for 0 bytes: nothing to copy)
     return Status::Ok();
   }
 
@@ -248,7 +248,7 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(not_capturing("download"));
     GN_RETURN_IF_ERROR(enter());
     GN_CUDA_STATUS(gn_cuda_download(h_dst, d_src, bytes, stream_), "download from the GPU");
-    stage_used_ = 0;  // gn_cuda_download waited for the stream
+    if (bytes > 0) stage_used_ = 0;  // gn_cuda_download waited for the stream (not for 0 bytes)
     return Status::Ok();
   }
 

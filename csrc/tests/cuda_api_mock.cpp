@@ -177,16 +177,19 @@ int gn_cuda_stream_set_l2_prefetch(void* s, int on) {
 }
 int gn_cuda_stream_l2_prefetch(void* s) { return s && static_cast<MockStream*>(s)->l2_prefetch ? 1 : 0; }
 int gn_cuda_stream_synchronize(void* s) { return g_recording ? kCaptureViolation : finish_async_copies(s); }
+// (As runtime.cu: zero bytes return at once, without waiting for the stream.)
 int gn_cuda_upload(void* d, const void* h, size_t n, void* s) {
   if (g_recording) return kCaptureViolation;
+  if (n == 0) return 0;
   if (const int st = finish_async_copies(s)) return st;
-  if (n) std::memcpy(d, h, n);
+  std::memcpy(d, h, n);
   return 0;
 }
 int gn_cuda_download(void* h, const void* d, size_t n, void* s) {
   if (g_recording) return kCaptureViolation;
+  if (n == 0) return 0;
   if (const int st = finish_async_copies(s)) return st;
-  if (n) std::memcpy(h, d, n);
+  std::memcpy(h, d, n);
   return 0;
 }
 // Asynchronous copies as a GPU orders them against the mock's kernels, which run at once: an upload

@@ -2276,6 +2276,64 @@ void test_host_memory(Ctx& c) {
   report(st != GN_CUDA_OK && p == nullptr, "host gn_cuda_host_alloc of 4 EiB fails cleanly", gn_cuda_status_name(st));
 }
 
+// Backend::upload_staged, the path every decode step's inputs take: uploads through the page-locked
+// staging block, queued behind the stream, the block reused only after the stream has drained. Many
+// small uploads from one reused host buffer (the block fills and is waited for several times), the block
+// grown while copies from it are queued, odd sizes, and a zero-byte download between two staged uploads
+// (it waits for nothing, so it must not free the block): the device must hold every last write.
+void test_staged_uploads(Ctx& c) {
+  const size_t kBytes = size_t(1) << 20;
+  DevBuf d(c.be, kBytes);
+  std::vector<uint8_t> h(kBytes), back(kBytes);
+  uint8_t* dev = d.as<uint8_t>();
+  bool ok = true;
+  for (int i = 0; i < 5000 && ok; ++i) {
+    std::memset(h.data(), i & 255, 100);
+    ok = check_status(c.be.upload_staged(dev + (i % 100) * 100, h.data(), 100), "staged upload");
+  }
+  ok = ok && check_status(c.be.synchronize(), "staged uploads") && download(c, back.data(), dev, 10000, "staged");
+  int slots = 0;
+  for (int slot = 0; ok && slot < 100; ++slot)
+    slots += back[slot * 100] == ((4900 + slot) & 255) && back[slot * 100 + 99] == ((4900 + slot) & 255);
+  report(ok && slots == 100, "staging: 5000 small uploads through the block, each slot holds its last write",
+         fmt("%d of 100 slots", slots));
+
+  // Growth while copies are queued: 64 B, then larger than the block, larger again, then 10 B.
+  const size_t sizes[] = {64, 100000, 300000, 10};
+  ok = true;
+  for (int k = 0; k < 4 && ok; ++k) {
+    std::memset(h.data(), k + 1, sizes[k]);
+    ok = check_status(c.be.upload_staged(dev, h.data(), sizes[k]), "staged upload (growth)");
+  }
+  ok = ok && check_status(c.be.synchronize(), "staged uploads (growth)") && download(c, back.data(), dev, 300000, "staged");
+  report(ok && back[0] == 4 && back[9] == 4 && back[10] == 3 && back[299999] == 3,
+         "staging: the block grown while copies from it are queued; the device holds the writes in order", "");
+
+  // Odd sizes, each to its own place, checked after one wait.
+  ok = true;
+  size_t at = 0;
+  std::vector<uint8_t> want(kBytes, 0);
+  for (int i = 0; i < 300 && ok; ++i) {
+    const size_t n = 1 + (static_cast<size_t>(i) * 7919) % 3000;
+    if (at + n > kBytes) break;
+    for (size_t j = 0; j < n; ++j) h[j] = want[at + j] = static_cast<uint8_t>(i * 31 + j);
+    ok = check_status(c.be.upload_staged(dev + at, h.data(), n), "staged upload (odd sizes)");
+    at += n;
+  }
+  ok = ok && check_status(c.be.synchronize(), "staged uploads (odd sizes)") && download(c, back.data(), dev, at, "staged");
+  report(ok && std::memcmp(back.data(), want.data(), at) == 0, "staging: odd sizes, packed end to end",
+         fmt("%zu bytes", at));
+
+  // A zero-byte download waits for nothing: the next staged upload must not reuse the first one's bytes.
+  std::vector<uint8_t> first(256, 0x11), second(256, 0x22), none(1);
+  ok = check_status(c.be.upload_staged(dev, first.data(), 256), "staged upload") &&
+       check_status(c.be.download(none.data(), dev, 0), "zero-byte download") &&
+       check_status(c.be.upload_staged(dev + 256, second.data(), 256), "staged upload") &&
+       check_status(c.be.synchronize(), "staged uploads") && download(c, back.data(), dev, 512, "staged");
+  report(ok && back[0] == 0x11 && back[255] == 0x11 && back[256] == 0x22 && back[511] == 0x22,
+         "staging: a zero-byte download between staged uploads frees nothing", "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -2324,6 +2382,7 @@ int main(int argc, char** argv) {
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
       {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
+      {"staging", test_staged_uploads},
       {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations},
       {"decode_layer", test_decode_layer},       {"decode_layer_streams", test_decode_layer_streams},
       {"draw", test_draw_rows}};  // (last: a kernel not yet run on a GPU cannot poison the groups before it)
