@@ -98,11 +98,15 @@ struct Max {
 
 // hist[bin] += mass, once per bin per warp: the warp's lanes with equal bins are summed first (a row's
 // keys fall in a handful of top bytes, so the first pass's atomics would otherwise meet on one
-// address). bin == kNucleusNoBin adds nothing. The whole warp must call it.
+// address), as two 32-bit halves (cooperative groups reduce those with one redux.sync each on sm_80+;
+// 64-bit values would take a loop of shuffles). bin == kNucleusNoBin adds nothing. The whole warp must
+// call it.
 __device__ __forceinline__ void add_mass(gptneo::NucleusMass* hist, int bin, gptneo::NucleusMass mass) {
   const cg::coalesced_group peers = cg::labeled_partition(cg::tiled_partition<32>(cg::this_thread_block()), bin);
-  const gptneo::NucleusMass sum = cg::reduce(peers, mass, cg::plus<gptneo::NucleusMass>());
-  if (peers.thread_rank() == 0 && bin != gptneo::kNucleusNoBin && sum > 0) atomicAdd(&hist[bin], sum);
+  const unsigned low = cg::reduce(peers, gptneo::nucleus_mass_low(mass), cg::plus<unsigned>());
+  const unsigned high = cg::reduce(peers, gptneo::nucleus_mass_high(mass), cg::plus<unsigned>());
+  if (peers.thread_rank() == 0 && bin != gptneo::kNucleusNoBin && (low | high) != 0)
+    atomicAdd(&hist[bin], gptneo::nucleus_mass_join(high, low));
 }
 
 // The nucleus draw of the block's row (cuda/nucleus_draw.h), after pass 1 gave its max m: the token, or

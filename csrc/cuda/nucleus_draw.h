@@ -49,14 +49,23 @@ constexpr int kNucleusNoBin = kRadixBins;     // a token outside the passes' pre
 constexpr double kNucleusRankMargin = 0x1p-40;  // how far (relative) the groups' weights must stay apart
 
 // The fixed-point scale of the passes' weights (each in [0, 1]): 2^s with cols·2^s <= 2^63, so that a
-// row's total fits 64 bits. (GPT-2's 50257: 2^47, a quantum of 2^-47 per weight.)
+// row's total fits 64 bits, and s <= 47, so that a weight splits into halves a warp can sum in 32 bits
+// (nucleus_mass_low/high). (GPT-2's 50257: 2^47, a quantum of 2^-47 per weight.)
+constexpr int kNucleusMassBits = 47;
 GN_HD double nucleus_mass_scale(int cols) {
   int bits = 0;
   while ((int64_t{1} << bits) < cols) ++bits;
+  const int s = 63 - bits < kNucleusMassBits ? 63 - bits : kNucleusMassBits;
   double scale = 1;
-  for (int i = 0; i < 63 - bits; ++i) scale *= 2;
+  for (int i = 0; i < s; ++i) scale *= 2;
   return scale;
 }
+
+// A mass (at most 2^47, a hair more if expf rounds up at 0) as two 32-bit halves whose sums over a
+// warp's 32 lanes cannot overflow (under 2^29 each), so a warp sums them with 32-bit reductions.
+GN_HD unsigned nucleus_mass_low(NucleusMass m) { return static_cast<unsigned>(m & 0xffffffu); }
+GN_HD unsigned nucleus_mass_high(NucleusMass m) { return static_cast<unsigned>(m >> 24); }
+GN_HD NucleusMass nucleus_mass_join(unsigned high, unsigned low) { return (static_cast<NucleusMass>(high) << 24) + low; }
 
 // A token's weight in the passes: e^x, x = (v - max) / T, in fixed point (truncated). x is split into a
 // float and its float remainder, e^x ~ e^x_hi (1 + x_lo): rounding x itself to float would cost a relative

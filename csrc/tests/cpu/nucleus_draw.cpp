@@ -264,8 +264,26 @@ void test_rank_guard(Rng& rng) {
 
 void test_index_math(Rng& rng) {
   report(nucleus_mass_scale(50257) == 0x1p47 && nucleus_mass_scale(65536) == 0x1p47 && nucleus_mass_scale(65537) == 0x1p46 &&
-             nucleus_mass_scale(1) == 0x1p63 && nucleus_mass_scale(2) == 0x1p62,
-         "nucleus draw: the fixed-point scale keeps a row's total within 64 bits", "");
+             nucleus_mass_scale(1) == 0x1p47 && nucleus_mass_scale(2) == 0x1p47 && nucleus_mass_scale(1 << 20) == 0x1p43,
+         "nucleus draw: the fixed-point scale keeps a row's total within 64 bits and a weight within 2^47", "");
+  // A warp's 32 masses summed as halves (add_mass): no half overflows 32 bits, and the join is the sum.
+  int warps = 0, joined = 0;
+  for (int t = 0; t < 300; ++t) {
+    const NucleusMass top = t % 3 == 0 ? (NucleusMass{1} << 47) + 3 : NucleusMass{1} << 47;  // (expf may round up at 0)
+    NucleusMass sum = 0;
+    uint64_t low = 0, high = 0;
+    for (int lane = 0; lane < 32; ++lane) {
+      const NucleusMass m = t % 2 ? top : rng() % (top + 1);
+      sum += m;
+      low += nucleus_mass_low(m);
+      high += nucleus_mass_high(m);
+    }
+    ++warps;
+    joined += low < (uint64_t{1} << 32) && high < (uint64_t{1} << 32) &&
+              nucleus_mass_join(static_cast<unsigned>(high), static_cast<unsigned>(low)) == sum;
+  }
+  report(joined == warps, "nucleus draw: a warp's masses summed as 32-bit halves, joined exactly",
+         fmt("%g of %g warps", joined, warps));
   report(nucleus_mass(2.5f, 2.5, 1, 0x1p47) == (NucleusMass{1} << 47) && nucleus_mass(-kInf, 2.5, 1, 0x1p47) == 0 &&
              nucleus_goal(1000, 0.9) == 900 && nucleus_goal(1000, 1e-9) == 1 && nucleus_goal(1000, 1) == 1000,
          "nucleus draw: a pass's weights and goal", "");
