@@ -17,6 +17,7 @@
 #include "cuda/attention_combine.cuh"
 #include "cuda/attention_decode.cuh"
 #include "cuda/attention_traits.cuh"
+#include "cuda/env_switch.h"
 #include "cuda/gemm_traits.cuh"  // wgmma_image_loaded
 #include "cuda/paged.cuh"
 #include "cuda/programmatic.cuh"
@@ -212,8 +213,9 @@ struct Plan {
   int unroll = kDecodeUnroll;  // decode: keys per group in flight (AttentionParams::unroll)
 };
 
-// gn_cuda_decode_keys16's state: 0 until first asked (then GPTNEO_CUDA_DECODE_KEYS16), else the keys.
-std::atomic<int> g_decode_keys16{0};
+// gn_cuda_decode_keys16's state: GPTNEO_CUDA_DECODE_KEYS16=8 for the wide unroll, else the default.
+EnvSwitch g_decode_keys16("GPTNEO_CUDA_DECODE_KEYS16",
+                          [](const char* v) { return env_text_is(v, "8") ? kDecodeUnrollWide : kDecodeUnroll; });
 
 bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
 
@@ -507,19 +509,9 @@ extern "C" const char* gn_cuda_attention_kernel_name(int kernel) {
 
 extern "C" int gn_cuda_attention_wgmma_available(void) { return wgmma_image_loaded() ? 1 : 0; }
 
-extern "C" int gn_cuda_decode_keys16(void) {
-  int keys = g_decode_keys16.load(std::memory_order_relaxed);
-  if (keys == 0) {
-    const char* v = std::getenv("GPTNEO_CUDA_DECODE_KEYS16");
-    int want = v != nullptr && std::strcmp(v, "8") == 0 ? kDecodeUnrollWide : kDecodeUnroll;
-    g_decode_keys16.compare_exchange_strong(keys, want, std::memory_order_relaxed);  // (a concurrent set wins)
-    keys = g_decode_keys16.load(std::memory_order_relaxed);
-  }
-  return keys;
-}
-
+extern "C" int gn_cuda_decode_keys16(void) { return g_decode_keys16.get(); }
 extern "C" void gn_cuda_set_decode_keys16(int keys) {
-  g_decode_keys16.store(keys == kDecodeUnrollWide ? kDecodeUnrollWide : kDecodeUnroll, std::memory_order_relaxed);
+  g_decode_keys16.set(keys == kDecodeUnrollWide ? kDecodeUnrollWide : kDecodeUnroll);
 }
 
 extern "C" int gn_cuda_attention_wgmma_enabled(void) {

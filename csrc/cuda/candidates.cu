@@ -22,11 +22,9 @@
 // compaction's runs read it from there (run stride 99 words: distinct banks), and its first pass adds
 // each warp's equal bins once (__match_any_sync: one atomic per distinct bin and warp instruction). The
 // counts are integers: the same histogram, threshold and output in any order of addition.
-#include <cstdlib>
-#include <cstring>
-
 #include "cuda/candidate_key.h"
 #include "cuda/common.cuh"
+#include "cuda/env_switch.h"
 #include "cuda/radix_select.h"
 #include "cuda/row_stage.cuh"
 
@@ -156,23 +154,12 @@ __global__ void __launch_bounds__(kThreads, kStaged ? 1 : 3)
 
 std::atomic<int> g_staged_limit[kStageDevices];  // per device: staged_row_limit's answer (0: not yet asked)
 
-// gn_cuda_row_stage_enabled's state: -1 until first asked (then GPTNEO_CUDA_ROW_STAGE), else 0 or 1.
-std::atomic<int> g_row_stage{-1};
+EnvSwitch g_row_stage("GPTNEO_CUDA_ROW_STAGE", [](const char* v) { return env_text_is(v, "1") ? 1 : 0; });
 
 }  // namespace
 
-extern "C" int gn_cuda_row_stage_enabled(void) {
-  int on = g_row_stage.load(std::memory_order_relaxed);
-  if (on < 0) {
-    const char* v = std::getenv("GPTNEO_CUDA_ROW_STAGE");
-    int want = v != nullptr && std::strcmp(v, "1") == 0 ? 1 : 0;
-    g_row_stage.compare_exchange_strong(on, want, std::memory_order_relaxed);  // (a concurrent set wins)
-    on = g_row_stage.load(std::memory_order_relaxed);
-  }
-  return on;
-}
-
-extern "C" void gn_cuda_set_row_stage(int on) { g_row_stage.store(on ? 1 : 0, std::memory_order_relaxed); }
+extern "C" int gn_cuda_row_stage_enabled(void) { return g_row_stage.get(); }
+extern "C" void gn_cuda_set_row_stage(int on) { g_row_stage.set(on ? 1 : 0); }
 
 extern "C" int gn_cuda_select_candidates(const float* d_x, int rows, int cols, const int32_t* d_need,
                                          const int32_t* d_out_start, const int32_t* d_extra_start,
@@ -180,9 +167,7 @@ extern "C" int gn_cuda_select_candidates(const float* d_x, int rows, int cols, c
                                          float* d_vals, float* d_extra_vals, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  const size_t row_bytes = staged_row_floats(cols) * sizeof(float);
-  if (gn_cuda_row_stage_enabled() &&
-      row_bytes <= static_cast<size_t>(staged_row_limit(select_candidates_kernel<true>, g_staged_limit))) {
+  if (const size_t row_bytes = staged_row_bytes(select_candidates_kernel<true>, g_staged_limit, cols)) {
     select_candidates_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
         d_x, cols, d_need, d_out_start, d_extra_start, d_extra_ids, d_counts, d_ids, d_vals, d_extra_vals);
   } else {

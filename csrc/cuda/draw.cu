@@ -379,9 +379,7 @@ extern "C" int gn_cuda_draw_rows(const float* d_x, int rows, int cols, const dou
                                  const double* d_change_vals, int32_t* d_tokens, double* d_sums, void* stream) {
   GN_CUDA_REQUIRE(rows >= 0 && cols >= 1, GN_CUDA_EINVAL);
   if (rows == 0) return GN_CUDA_OK;
-  const size_t row_bytes = staged_row_floats(cols) * sizeof(float);
-  if (gn_cuda_row_stage_enabled() &&
-      row_bytes <= static_cast<size_t>(staged_row_limit(draw_rows_kernel<true>, g_staged_limit))) {
+  if (const size_t row_bytes = staged_row_bytes(draw_rows_kernel<true>, g_staged_limit, cols)) {
     draw_rows_kernel<true><<<rows, kThreads, row_bytes, as_stream(stream)>>>(
         d_x, cols, d_params, d_change_start, d_change_meta, d_change_vals, d_tokens, d_sums);
   } else {

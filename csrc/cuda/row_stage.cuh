@@ -72,4 +72,14 @@ int staged_row_limit(Kernel kernel, std::atomic<int>* state) {
   return known;
 }
 
+// The dynamic shared memory a staged launch of `staged` (a kernel's staged instantiation) takes for rows
+// of `cols`, or 0 when it is not to be staged: row staging off (gn_cuda_row_stage_enabled), or the row
+// larger than the block may hold on this device.
+template <typename Kernel>
+size_t staged_row_bytes(Kernel staged, std::atomic<int>* state, int cols) {
+  const size_t bytes = staged_row_floats(cols) * sizeof(float);
+  if (!gn_cuda_row_stage_enabled()) return 0;
+  return bytes <= static_cast<size_t>(staged_row_limit(staged, state)) ? bytes : 0;
+}
+
 }  // namespace gncuda

@@ -16,6 +16,7 @@
 #include "cpu/device_draw.h"
 #include "cpu/ref/ref.h"
 #include "cuda/api.h"
+#include "cuda/env_switch.h"
 #include "cuda/pooling_api.h"
 
 using namespace gptneo;
@@ -562,25 +563,15 @@ int gn_cuda_attention_select(const gn_cuda_batch* b, int hd, const void* kc, con
 // The mock runs the sm_90a image (a compute capability 9.0 device), as gn_cuda_gemm_wgmma_enabled.
 int gn_cuda_attention_wgmma_available(void) { return 1; }
 // The decode kernel's keys in flight change its summation order on a GPU, not the mock's reference arithmetic.
-static int g_mock_decode_keys16 = 0;
-int gn_cuda_decode_keys16(void) {
-  if (g_mock_decode_keys16 == 0) {
-    const char* v = std::getenv("GPTNEO_CUDA_DECODE_KEYS16");
-    g_mock_decode_keys16 = v != nullptr && std::strcmp(v, "8") == 0 ? 8 : 4;
-  }
-  return g_mock_decode_keys16;
-}
-void gn_cuda_set_decode_keys16(int keys) { g_mock_decode_keys16 = keys == 8 ? 8 : 4; }
+static gncuda::EnvSwitch g_mock_decode_keys16("GPTNEO_CUDA_DECODE_KEYS16",
+                                               [](const char* v) { return gncuda::env_text_is(v, "8") ? 8 : 4; });
+int gn_cuda_decode_keys16(void) { return g_mock_decode_keys16.get(); }
+void gn_cuda_set_decode_keys16(int keys) { g_mock_decode_keys16.set(keys == 8 ? 8 : 4); }
 // Row staging only chooses where the kernels read their row from: the mock's kernels are the same either way.
-static int g_mock_row_stage = -1;
-int gn_cuda_row_stage_enabled(void) {
-  if (g_mock_row_stage < 0) {
-    const char* v = std::getenv("GPTNEO_CUDA_ROW_STAGE");
-    g_mock_row_stage = v != nullptr && std::strcmp(v, "1") == 0 ? 1 : 0;
-  }
-  return g_mock_row_stage;
-}
-void gn_cuda_set_row_stage(int on) { g_mock_row_stage = on ? 1 : 0; }
+static gncuda::EnvSwitch g_mock_row_stage("GPTNEO_CUDA_ROW_STAGE",
+                                          [](const char* v) { return gncuda::env_text_is(v, "1") ? 1 : 0; });
+int gn_cuda_row_stage_enabled(void) { return g_mock_row_stage.get(); }
+void gn_cuda_set_row_stage(int on) { g_mock_row_stage.set(on ? 1 : 0); }
 int gn_cuda_attention_wgmma_enabled(void) {
   const char* tc_env = std::getenv("GPTNEO_CUDA_TC_ATTENTION");
   const char* v = std::getenv("GPTNEO_CUDA_WGMMA_ATTENTION");
