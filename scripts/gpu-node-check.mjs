@@ -205,6 +205,9 @@ try {
   // cache's kernel with 4 keys per lane group in flight (default) and 8 (GPTNEO_CUDA_DECODE_KEYS16=8, opt-in).
   await decodeBench('1.3b', [8], 128, { prompt: 1024 });
   await decodeBench('1.3b', [8], 128, { prompt: 1024, env: { GPTNEO_CUDA_DECODE_KEYS16: '8' } });
+  // And the wave-aware split plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in): 3 splits of ~1100 keys where the
+  // fill plan makes 5 (two waves of the bf16-cache kernel's 3 x 132 resident blocks).
+  await decodeBench('1.3b', [8], 128, { prompt: 1024, env: { GPTNEO_CUDA_DECODE_SPLIT: 'waves' } });
   // One decode step per native call: what greedy run-ahead (the default) saves.
   await decodeBench('125m', [1, 8], 128, { runAhead: 1 });
   await decodeBench('1.3b', [1], 64, { runAhead: 1 });

@@ -90,7 +90,7 @@ def main():
             kernel = next((t for t in ("tensor-core", "wgmma-pipelined", "wgmma", "tiled") if f"/{t}_" in k), None)
             cache = next((c for c in ("bf16", "f16") if f"{c}cache_" in k), "fp32")
             peer_key = k.replace(f"/{kernel}_", "/") if kernel else k
-            peer_key = peer_key.replace(f"/{cache}cache_", "/").replace("/keys8_", "/")
+            peer_key = peer_key.replace(f"/{cache}cache_", "/").replace("/keys8_", "/").replace("/waves_", "/")
             o, p = ours.get(k, {}), peers.get(peer_key, {})
             ours_what = (f"bf16 tensor cores, paged {cache} cache" if kernel == "tensor-core"
                          else f"bf16 {kernel}, paged {cache} cache" if kernel and kernel.startswith("wgmma")
@@ -103,6 +103,11 @@ def main():
         if k.startswith("attn_decode/bf16cache_keys8_"):
             four = ours.get(k.replace("bf16cache_keys8_", "bf16cache_"), {})
             row(k + " GB/s", ours[k].get("value"), four.get("value"), "GB/s", "4 keys in flight (the default)")
+    # The decode kernel's wave-aware split plan (GPTNEO_CUDA_DECODE_SPLIT=waves) beside the fill plan.
+    for k in keys:
+        if k.startswith(("attn_decode/", "b2b/attn_decode/")) and "waves_" in k:
+            fill = ours.get(k.replace("waves_", ""), {})
+            row(k + " GB/s", ours[k].get("value"), fill.get("value"), "GB/s", "the fill plan (the default)")
     # The streaming GEMV (back to back, with and without programmatic dependent launch) beside the
     # GEMV on the same shapes; the last column is the fraction of the measured copy bandwidth.
     for k in keys:

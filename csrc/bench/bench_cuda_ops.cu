@@ -13,6 +13,7 @@
 
 #include "cuda/api.h"
 #include "cuda/draw_bound.h"
+#include "tests/switch_restore.h"
 #include "tests/tma_kernel_list.h"
 
 namespace {
@@ -125,10 +126,7 @@ struct SamplingCase {
   int rows, stage;
 };
 constexpr SamplingCase kSamplingCases[] = {{1, 0}, {8, 0}, {32, 0}, {64, 0}, {1, 1}, {8, 1}, {64, 1}};
-struct RowStageRestore {
-  const int was = gn_cuda_row_stage_enabled();
-  ~RowStageRestore() { gn_cuda_set_row_stage(was); }
-};
+using gptneo::testing::RowStageRestore;
 
 // The sampling prefilter (candidates.cu) on rows of GPT-2's vocabulary: need 80 (top-k 50 and 30
 // penalised ids), 224 slots and 30 extras per row, back to back. Logits: uniform in [-10, 10]. The
@@ -495,6 +493,7 @@ void bench_attention(const char* label, int seqs, int ctx, int fresh, int heads,
   std::string tag = kernel == GN_ATTENTION_AUTO ? "" : std::string(gn_cuda_attention_kernel_name(kernel)) + "_";
   if (cache_dtype != GN_DTYPE_F32) tag += std::string(cache_name) + "cache_";
   if (cache_dtype != GN_DTYPE_F32 && fresh == 1 && gn_cuda_decode_keys16() == 8) tag += "keys8_";
+  if (fresh == 1 && gn_cuda_decode_split_waves()) tag += "waves_";
   if (fresh > 1) {
     double pairs = 0;  // causal (query, key) pairs
     for (int i = 0; i < fresh; ++i) pairs += ctx - fresh + i + 1;
@@ -802,10 +801,19 @@ int main(int argc, char** argv) {
         // What a bf16 model runs now: its cache in bf16; and with 8 keys in flight per lane group
         // (GPTNEO_CUDA_DECODE_KEYS16=8, opt-in: rows attn_decode/bf16cache_keys8_*).
         bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
-        const int keys16 = gn_cuda_decode_keys16();
-        gn_cuda_set_decode_keys16(8);
-        bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
-        gn_cuda_set_decode_keys16(keys16);
+        {
+          const gptneo::testing::DecodeKeys16Restore restore;
+          gn_cuda_set_decode_keys16(8);
+          bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
+        }
+        // The wave-aware split plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in: rows attn_decode/waves_* and
+        // attn_decode/bf16cache_waves_*) where contexts split.
+        if (ctx >= 512) {
+          const gptneo::testing::DecodeSplitWavesRestore restore;
+          gn_cuda_set_decode_split_waves(1);
+          bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim);
+          bench_attention(m.name, seqs, ctx, 1, m.heads, m.head_dim, GN_ATTENTION_AUTO, GN_DTYPE_BF16, GN_DTYPE_BF16);
+        }
       }
     }
     if (quick) break;

@@ -346,6 +346,13 @@ int gn_cuda_attention_wgmma_enabled(void);
 // and benchmarks). The persistent decode layer keeps 4 (with 8 it refuses: the chain serves).
 int gn_cuda_decode_keys16(void);
 void gn_cuda_set_decode_keys16(int keys);
+// The decode kernel's split plan: 0 (the default) splits a step's long contexts until its grid has about
+// 4 blocks per SM; 1 (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in until a GPU run has timed it) picks, among
+// as many splits or fewer, the plan with the fewest waves x rounds of keys for the kernel's occupancy
+// (csrc/cuda/decode_split.h, decode_splits_waves). Process-wide, read at each plan, set as
+// gn_cuda_set_decode_keys16; never more splits than gn_cuda_attention_workspace_bytes allows for.
+int gn_cuda_decode_split_waves(void);
+void gn_cuda_set_decode_split_waves(int on);
 
 // Scratch bytes gn_cuda_attention needs for this batch (0 when it needs none); enough for any
 // kernel and window. Its first GN_CUDA_ATTENTION_COUNTER_BYTES are gn_cuda_attention_append's

@@ -217,6 +217,9 @@ struct Plan {
 EnvSwitch g_decode_keys16("GPTNEO_CUDA_DECODE_KEYS16",
                           [](const char* v) { return env_text_is(v, "8") ? kDecodeUnrollWide : kDecodeUnroll; });
 
+// gn_cuda_decode_split_waves's state: GPTNEO_CUDA_DECODE_SPLIT=waves for the wave-aware split plan.
+EnvSwitch g_decode_split_waves("GPTNEO_CUDA_DECODE_SPLIT", [](const char* v) { return env_text_is(v, "waves") ? 1 : 0; });
+
 bool decode_like(const gn_cuda_batch* b) { return b->tokens < 4 * b->num_seqs; }
 
 // K/V rows can be read 4 elements at a time (load4).
@@ -307,24 +310,70 @@ int plan_tiled(const gn_cuda_batch* b, int heads, int head_dim, Plan* plan) {
   return GN_CUDA_OK;
 }
 
+// Blocks of one decode kernel instantiation resident per SM (the occupancy API), remembered for the last
+// device asked (key and answer in one word); 0 when the runtime cannot say.
+template <typename Kernel>
+int resident_blocks(Kernel kernel, std::atomic<unsigned long long>& last) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  const unsigned long long seen = last.load(std::memory_order_relaxed);
+  if (seen != ~0ull && seen >> 8 == (unsigned long long)dev) return (int)(seen & 0xff);
+  int per_sm = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kDecodeWarps * 32, 0) != cudaSuccess) {
+    (void)cudaGetLastError();  // (not sticky: clear it, the fill plan serves)
+    return 0;
+  }
+  per_sm = per_sm < 0 ? 0 : (per_sm > 255 ? 255 : per_sm);
+  last.store((unsigned long long)dev << 8 | (unsigned)per_sm, std::memory_order_relaxed);
+  return per_sm;
+}
+
+template <int DMAX, typename CT, int U>
+int decode_resident_blocks_typed() {
+  static std::atomic<unsigned long long> last{~0ull};
+  if constexpr (sizeof(CT) == 4) return resident_blocks(decode_attention_kernel<DMAX>, last);
+  else return resident_blocks(decode_attention_kernel16<DMAX, CT, U>, last);
+}
+
+// Resident blocks per SM of the decode kernel launch_decode picks for this cache and unroll.
+template <int DMAX>
+int decode_resident_blocks(int cache_dtype, int unroll) {
+  const bool wide = unroll == kDecodeUnrollWide;
+  if (cache_dtype == GN_DTYPE_BF16)
+    return wide ? decode_resident_blocks_typed<DMAX, __nv_bfloat16, kDecodeUnrollWide>()
+                : decode_resident_blocks_typed<DMAX, __nv_bfloat16, kDecodeUnroll>();
+  if (cache_dtype == GN_DTYPE_F16)
+    return wide ? decode_resident_blocks_typed<DMAX, __half, kDecodeUnrollWide>()
+                : decode_resident_blocks_typed<DMAX, __half, kDecodeUnroll>();
+  return decode_resident_blocks_typed<DMAX, float, kDecodeUnroll>();
+}
+
 // One block per (query, head, split), `unroll` keys per group in flight. A windowed plan never splits
 // more than the windowless one, nor a plan of more keys per round (its rounds are longer) more than one
-// of kDecodeUnroll, so gn_cuda_attention_workspace_bytes (windowless, kDecodeUnroll) covers them all.
-int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Plan* plan, int unroll = kDecodeUnroll) {
+// of kDecodeUnroll, nor the wave-aware plan (resident > 0: the kernel's blocks per SM) more than the fill
+// plan (resident 0), so gn_cuda_attention_workspace_bytes (windowless, kDecodeUnroll, fill) covers them all.
+int plan_decode(const gn_cuda_batch* b, int heads, int head_dim, int window, Plan* plan, int unroll = kDecodeUnroll,
+                int resident = 0) {
   plan->kernel = GN_ATTENTION_DECODE;
   plan->cfg = head_dim <= 64 ? kDecodeConfig64 : kDecodeConfig128;
   plan->tiles = b->tokens;
   plan->unroll = unroll;
   const int sms = multiprocessors();
   const long long base = (long long)b->tokens * heads;
-  plan->splits = decode_splits(b->max_context, base, sms, plan->cfg.dmax, unroll, kMaxSplits, &plan->split_chunk);
-  if (window > 0 && window < b->max_context)
-    plan->splits = decode_splits(window, base, sms, plan->cfg.dmax, unroll, plan->splits, &plan->split_chunk);
+  const int dmax = plan->cfg.dmax;
+  const auto splits_of = [&](int span, int cap) {
+    return resident > 0 ? decode_splits_waves(span, base, sms, resident, dmax, unroll, cap, &plan->split_chunk)
+                        : decode_splits(span, base, sms, dmax, unroll, cap, &plan->split_chunk);
+  };
+  plan->splits = splits_of(b->max_context, kMaxSplits);
+  if (window > 0 && window < b->max_context) plan->splits = splits_of(window, plan->splits);
   return GN_CUDA_OK;
 }
 
+// own_launch: the plan is for a launch of the decode kernel itself (not for the persistent decode layer,
+// whose grid is its own), so the wave-aware split plan may serve it.
 int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, int window, const void* k,
-                   const void* v, int cache_dtype, int operand_dtype, Plan* plan) {
+                   const void* v, int cache_dtype, int operand_dtype, Plan* plan, bool own_launch = true) {
   GN_CUDA_REQUIRE(head_dim > 0 && heads > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(head_dim <= 128, GN_CUDA_EUNSUPPORTED);
   if (kernel == GN_ATTENTION_AUTO) kernel = select_kernel(b, head_dim, k, v, cache_dtype, operand_dtype);
@@ -344,7 +393,12 @@ int plan_attention(int kernel, const gn_cuda_batch* b, int heads, int head_dim, 
   GN_CUDA_REQUIRE(kernel == GN_ATTENTION_DECODE, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(decode_kernel_serves(b, head_dim, k, v), GN_CUDA_EUNSUPPORTED);
   const bool cache16 = cache_dtype == GN_DTYPE_BF16 || cache_dtype == GN_DTYPE_F16;
-  return plan_decode(b, heads, head_dim, window, plan, cache16 ? gn_cuda_decode_keys16() : kDecodeUnroll);
+  const int unroll = cache16 ? gn_cuda_decode_keys16() : kDecodeUnroll;
+  int resident = 0;
+  if (own_launch && g_decode_split_waves.get() != 0)
+    resident = head_dim <= 64 ? decode_resident_blocks<64>(cache_dtype, unroll)
+                              : decode_resident_blocks<128>(cache_dtype, unroll);
+  return plan_decode(b, heads, head_dim, window, plan, unroll, resident);
 }
 
 // A split plan's workspace: the arrival counters of append mode (kSplitCounterBytes, first: no plan's
@@ -453,7 +507,8 @@ int run_plan(const Plan& plan, AttentionParams& p, int operand_dtype, void* d_wo
 // and the decode kernel serves the step.
 int plan_append(const float* d_q, int ldq, const float* d_k, const float* d_v, int ldkv, void* d_k_cache,
                 void* d_v_cache, int cache_dtype, const gn_cuda_batch* batch, int heads, int head_dim, int window,
-                float scale, float* d_out, int ldo, Plan* plan, AttentionParams* p, bool* empty) {
+                float scale, float* d_out, int ldo, Plan* plan, AttentionParams* p, bool* empty,
+                bool own_launch = true) {
   GN_CUDA_REQUIRE(batch != nullptr && window >= 0 && valid_dtype(cache_dtype), GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(batch->tokens >= 0 && batch->num_seqs >= 0 && batch->block_size > 0, GN_CUDA_EINVAL);
   GN_CUDA_REQUIRE(heads > 0 && head_dim > 0, GN_CUDA_EINVAL);
@@ -465,7 +520,7 @@ int plan_append(const float* d_q, int ldq, const float* d_k, const float* d_v, i
   // One row per sequence (every sequence of a step has at least one), on the decode kernel.
   GN_CUDA_REQUIRE(batch->tokens == batch->num_seqs, GN_CUDA_EUNSUPPORTED);
   const int st = plan_attention(GN_ATTENTION_DECODE, batch, heads, head_dim, window, d_k_cache, d_v_cache,
-                                cache_dtype, GN_DTYPE_F32, plan);
+                                cache_dtype, GN_DTYPE_F32, plan, own_launch);
   if (st != GN_CUDA_OK) return st;
   *p = call_params(d_q, ldq, d_k_cache, d_v_cache, cache_dtype, *batch, heads, head_dim, window, scale, d_out, ldo);
   p->k_new = d_k;
@@ -485,7 +540,7 @@ int gncuda::prepare_attention_append(const float* d_q, int ldq, const float* d_k
   Plan plan;
   bool empty = false;
   int st = plan_append(d_q, ldq, d_k, d_v, ldkv, d_k_cache, d_v_cache, cache_dtype, batch, heads, head_dim, window,
-                       scale, d_out, ldo, &plan, p, &empty);
+                       scale, d_out, ldo, &plan, p, &empty, /*own_launch=*/false);  // (the layer's grid is its own)
   if (st != GN_CUDA_OK) return st;
   GN_CUDA_REQUIRE(!empty, GN_CUDA_EUNSUPPORTED);
   bool merge_in_kernel = false;
@@ -513,6 +568,9 @@ extern "C" int gn_cuda_decode_keys16(void) { return g_decode_keys16.get(); }
 extern "C" void gn_cuda_set_decode_keys16(int keys) {
   g_decode_keys16.set(keys == kDecodeUnrollWide ? kDecodeUnrollWide : kDecodeUnroll);
 }
+
+extern "C" int gn_cuda_decode_split_waves(void) { return g_decode_split_waves.get(); }
+extern "C" void gn_cuda_set_decode_split_waves(int on) { g_decode_split_waves.set(on ? 1 : 0); }
 
 extern "C" int gn_cuda_attention_wgmma_enabled(void) {
   return tc_attention_enabled() && wgmma_image_loaded() ? wgmma_attention_choice() : 0;

@@ -44,6 +44,50 @@ inline int decode_splits(int span, long long base, int sms, int dmax, int unroll
   return (span + *chunk - 1) / *chunk;  // <= want
 }
 
+// Rounds of keys the longest block of a plan of `want` splits walks (chunk as decode_splits makes it),
+// the split count that plan really has in *splits.
+inline int decode_plan_rounds(int span, int want, int round, int* splits) {
+  if (want <= 1) {
+    *splits = 1;
+    return (span + round - 1) / round;
+  }
+  const int chunk = (((span + want - 1) / want + round - 1) / round) * round;
+  *splits = (span + chunk - 1) / chunk;
+  return chunk / round;
+}
+
+// The wave-aware plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in until a GPU has timed it; NOTES.md round
+// 19): among the plans of 1 to decode_splits' count (so the workspace still covers it), the one with the
+// fewest waves x rounds, where a wave is `resident` blocks on each of `sms` SMs (the kernel's occupancy)
+// and a round is decode_keys_per_round keys; merging splits costs one round more. Ties go to fewer
+// splits. decode_splits aims at 4 blocks per SM and ignores how its grid divides into waves: 1.3B, 8
+// sequences at 2048 keys plans 5 splits (640 blocks, 3 waves of 264 at 2 blocks per SM: 3 x 7 rounds)
+// where 2 take 1 x 16. Same contract as decode_splits: returns the count, *chunk = keys per split.
+inline int decode_splits_waves(int span, long long base, int sms, int resident, int dmax, int unroll, int max_splits,
+                               int* chunk) {
+  const int most = decode_splits(span, base, sms, dmax, unroll, max_splits, chunk);
+  if (most <= 1 || resident < 1 || sms < 1) return most;
+  const int round = decode_keys_per_round(dmax, unroll);
+  const long long slots = (long long)resident * sms;
+  int best_want = most;
+  long long best_cost = -1;
+  for (int want = 1; want <= most; ++want) {
+    int splits = 1;
+    const int rounds = decode_plan_rounds(span, want, round, &splits);
+    if (splits > most) continue;
+    const long long waves = (base * splits + slots - 1) / slots;
+    const long long cost = waves * rounds + (splits > 1 ? 1 : 0);
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best_want = want;
+    }
+  }
+  int splits = 1;
+  decode_plan_rounds(span, best_want, round, &splits);
+  *chunk = splits > 1 ? (((span + best_want - 1) / best_want + round - 1) / round) * round : 1 << 30;
+  return splits;
+}
+
 struct DecodeKeyRange {
   int begin;        // first key of this split
   int end;          // one past its last key (end <= begin: none)

@@ -148,6 +148,9 @@ class CudaBackend : public Backend {
     // GPTNEO_CUDA_DECODE_KEYS16=8: the decode attention kernel keeps 8 keys per lane group in flight for
     // bf16/f16 caches instead of 4 (NOTES.md round 17). Opt-in until a GPU has run it. Process-wide, as above.
     gn_cuda_set_decode_keys16(env_is("GPTNEO_CUDA_DECODE_KEYS16", "8") ? 8 : 4);
+    // GPTNEO_CUDA_DECODE_SPLIT=waves: the decode attention's split plan counts the kernel's waves (NOTES.md
+    // round 19). Opt-in until a GPU has timed it; the results are the same within rounding. Process-wide, as above.
+    gn_cuda_set_decode_split_waves(env_is("GPTNEO_CUDA_DECODE_SPLIT", "waves") ? 1 : 0);
   }
 
   std::vector<std::string> experimental_switches() const override {
@@ -165,6 +168,7 @@ class CudaBackend : public Backend {
     if (gn_cuda_gemm_decode_tc_cluster_enabled()) on.push_back("decodeTcCluster");  // (process-wide)
     if (gn_cuda_row_stage_enabled()) on.push_back("rowStage");                        // (process-wide)
     if (gn_cuda_decode_keys16() == 8) on.push_back("decodeKeys16");                   // (process-wide)
+    if (gn_cuda_decode_split_waves()) on.push_back("decodeSplitWaves");               // (process-wide)
     const int wgmma_attention = gn_cuda_attention_wgmma_enabled();  // (opt-in, process-wide)
     if (wgmma_attention != 0)
       on.push_back(wgmma_attention == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined" : "wgmmaAttention");

@@ -567,6 +567,11 @@ static gncuda::EnvSwitch g_mock_decode_keys16("GPTNEO_CUDA_DECODE_KEYS16",
                                                [](const char* v) { return gncuda::env_text_is(v, "8") ? 8 : 4; });
 int gn_cuda_decode_keys16(void) { return g_mock_decode_keys16.get(); }
 void gn_cuda_set_decode_keys16(int keys) { g_mock_decode_keys16.set(keys == 8 ? 8 : 4); }
+// The split plan changes the decode kernel's grid on a GPU, not the mock's reference arithmetic.
+static gncuda::EnvSwitch g_mock_decode_split_waves("GPTNEO_CUDA_DECODE_SPLIT",
+                                                   [](const char* v) { return gncuda::env_text_is(v, "waves") ? 1 : 0; });
+int gn_cuda_decode_split_waves(void) { return g_mock_decode_split_waves.get(); }
+void gn_cuda_set_decode_split_waves(int on) { g_mock_decode_split_waves.set(on ? 1 : 0); }
 // Row staging only chooses where the kernels read their row from: the mock's kernels are the same either way.
 static gncuda::EnvSwitch g_mock_row_stage("GPTNEO_CUDA_ROW_STAGE",
                                           [](const char* v) { return gncuda::env_text_is(v, "1") ? 1 : 0; });

@@ -34,6 +34,7 @@
 #include "model/cuda_backend.h"
 #include "tests/attention_tc_emulation.h"
 #include "tests/report.h"
+#include "tests/switch_restore.h"
 #include "tests/tma_kernel_list.h"
 
 using namespace gptneo;
@@ -935,11 +936,9 @@ struct LayerState {
   std::vector<uint8_t> k, v;
 };
 
-// Puts the decode kernel's keys in flight for 16-bit caches back as it found them when it goes.
-struct DecodeKeys16Restore {
-  const int was = gn_cuda_decode_keys16();
-  ~DecodeKeys16Restore() { gn_cuda_set_decode_keys16(was); }
-};
+using gptneo::testing::DecodeKeys16Restore;
+using gptneo::testing::DecodeSplitWavesRestore;
+using gptneo::testing::RowStageRestore;
 
 // Two layers with their own state (residual row, caches, scratch, barrier workspace; the weights and the
 // batch shared), as two models would have, each launched `launches` times on its own stream marked for
@@ -1443,13 +1442,12 @@ void test_select_candidates_of(Ctx& c, int cols, int stage) {
 // 60000 (240 KB) on no GPU, so the staged kernel's launcher falls back to reading global memory.
 template <typename Test>
 void for_each_row_stage(Ctx& c, Test test) {
-  const int was = gn_cuda_row_stage_enabled();
+  const RowStageRestore restore;
   for (int cols : c.quick ? std::vector<int>{1000, 13000, 60000} : std::vector<int>{1000, 50257, 60000})
     for (int stage : {0, 1}) {
       gn_cuda_set_row_stage(stage);
       test(cols, stage);
     }
-  gn_cuda_set_row_stage(was);
 }
 
 void test_select_candidates(Ctx& c) {
@@ -1983,15 +1981,39 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     gn_cuda_set_decode_keys16(keys16_restore.was);
   }
 
+  // The wave-aware split plan (gn_cuda_set_decode_split_waves; opt-in): other split counts where the
+  // kernel's occupancy makes the fill plan a partial wave off, the same tolerance.
+  const DecodeSplitWavesRestore waves_restore;
+  if (selected == GN_ATTENTION_DECODE) {
+    gn_cuda_set_decode_split_waves(1);
+    const std::string wwhat = what + " decode, wave-aware split plan";
+    if (poison(dout.as<float>(), ref.size(), wwhat)) {
+      const int st = gn_cuda_attention_with(GN_ATTENTION_DECODE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
+                                            &cb, heads, hd, window, scale, GN_DTYPE_F32, dout.as<float>(), width,
+                                            dws.as<void>(), ws_bytes, nullptr);
+      std::vector<float> wout(ref.size());
+      if (forced_run_ok(st, wwhat) && download(c, wout.data(), dout.as<void>(), wout.size() * 4, wwhat)) {
+        const double werr = rel_error(wout, ref);
+        report(werr < 1e-4, wwhat, fmt("rel_err=%.3g", werr));
+      }
+    }
+    gn_cuda_set_decode_split_waves(waves_restore.was);
+  }
+
   // kv_write and attention in one launch (gn_cuda_attention_append), from the cache as it was before
   // the write: the same cache bytes as kv_write wrote, the same output within the same tolerance;
   // refused (and nothing written) where a sequence has more than one row or the decode kernel does
   // not serve the step. Twice, from the same start: the second launch finds the split counters the
   // first one left (they must be back at zero for its merge to happen once, after every split).
-  // (rep 2: once more from the same start with 8 keys in flight for a 16-bit cache, GPTNEO_CUDA_DECODE_KEYS16=8)
-  for (int rep = 0; rep < (cache_dt != DType::kF32 ? 3 : 2); ++rep) {
-    gn_cuda_set_decode_keys16(rep == 2 ? 8 : keys16_restore.was);
-    const std::string awhat = what + (rep == 2 ? " append, 8 keys in flight" : rep ? " append again" : " append");
+  // (rep 2: once more from the same start with the wave-aware split plan, GPTNEO_CUDA_DECODE_SPLIT=waves;
+  // rep 3: with 8 keys in flight for a 16-bit cache, GPTNEO_CUDA_DECODE_KEYS16=8)
+  for (int rep = 0; rep < (cache_dt != DType::kF32 ? 4 : 3); ++rep) {
+    gn_cuda_set_decode_keys16(rep == 3 ? 8 : keys16_restore.was);
+    gn_cuda_set_decode_split_waves(rep == 2 ? 1 : waves_restore.was);
+    const std::string awhat = what + (rep == 3   ? " append, 8 keys in flight"
+                                      : rep == 2 ? " append, wave-aware split plan"
+                                      : rep      ? " append again"
+                                                 : " append");
     if (!upload(c, dk.as<void>(), stored_bytes(k_cache, &k16), cache_bytes, awhat) ||
         !upload(c, dv.as<void>(), stored_bytes(v_cache, &v16), cache_bytes, awhat) ||
         !poison(dout.as<float>(), ref.size(), awhat))
@@ -2027,6 +2049,7 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     }
   }
   gn_cuda_set_decode_keys16(keys16_restore.was);
+  gn_cuda_set_decode_split_waves(waves_restore.was);
 
   // Half-precision operands (a bf16/f16 model): the backend's choice and the tensor-core and wgmma
   // kernels forced, each held to twice the error of the naive same-precision attention against fp32.
@@ -2138,6 +2161,13 @@ void test_attention(Ctx& c) {
     for (int i = 0; i < 48; ++i) many.push_back({i % 2 ? 1100 : 520, 1});
     test_attention_case(c, many, 12, 16, 0, 0.25f, false);
     test_attention_case(c, many, 12, 16, 700, 0.25f, true);
+    // 12 sequences x 12 heads of 64 dims at 600 keys: on a 132-SM GPU the fill plan splits in two (288
+    // blocks, more than the float32 kernel's 2 x 132 resident), the wave-aware plan not at all; with a
+    // bf16 cache (3 per SM) both split in two. Each plan against the oracle, in both call modes.
+    std::vector<SeqSpec> wave;
+    for (int i = 0; i < 12; ++i) wave.push_back({600 - 7 * (i % 3), 1});
+    test_attention_case(c, wave, 12, 64, 0, 0.125f, true);
+    test_attention_case(c, wave, 12, 64, 0, 0.125f, true, DType::kBF16);
   }
   // head_dim beyond the kernels' reach is refused, not run.
   DeviceBatch b;

@@ -339,6 +339,7 @@ int main() {
       if (gn_cuda_gemm_decode_tc_cluster_enabled()) n.push_back("decodeTcCluster");
       if (gn_cuda_row_stage_enabled()) n.push_back("rowStage");
       if (gn_cuda_decode_keys16() == 8) n.push_back("decodeKeys16");
+      if (gn_cuda_decode_split_waves()) n.push_back("decodeSplitWaves");
       if (gn_cuda_attention_wgmma_enabled())
         n.push_back(gn_cuda_attention_wgmma_enabled() == GN_ATTENTION_WGMMA_PIPELINED ? "wgmmaAttentionPipelined"
                                                                                       : "wgmmaAttention");

@@ -54,10 +54,12 @@ export interface ModelInfo {
    * CUDA only, when any is on: the switchable CUDA kernel paths in effect ('gemvStream', 'programmaticLaunch',
    * 'wgmma', 'wgmmaTma', 'wgmmaTmaPersistent', 'wgmmaTmaCluster', 'wgmmaAttention', 'wgmmaAttentionPipelined',
    * 'fusedLayerNorm', 'fusedKvWrite', 'fusedDecodeLayer',
-   * 'l2Prefetch', 'x16Activations', 'decodeTcCluster', 'rowStage', 'decodeKeys16'). The first three are the defaults where the GPU has them
+   * 'l2Prefetch', 'x16Activations', 'decodeTcCluster', 'rowStage', 'decodeKeys16',
+   * 'decodeSplitWaves'). The first three are the defaults where the GPU has them
    * (programmatic launch, wgmma and decodeTcCluster need compute capability 9.0); GPTNEO_CUDA_* environment
    * variables read when the model loaded change them (GPTNEO_CUDA_WGMMA, GPTNEO_CUDA_WGMMA_ATTENTION and
-   * GPTNEO_CUDA_DECODE_TC: once per process; GPTNEO_CUDA_ROW_STAGE and GPTNEO_CUDA_DECODE_KEYS16: process-wide, as the
+   * GPTNEO_CUDA_DECODE_TC: once per process; GPTNEO_CUDA_ROW_STAGE, GPTNEO_CUDA_DECODE_KEYS16 and
+   * GPTNEO_CUDA_DECODE_SPLIT: process-wide, as the
    * model loaded last found them; README,
    * csrc/cuda/README.md). A switch that does not apply to the GPU is not
    * listed. (The name is historical: these paths were experimental until measured on a GPU.)

@@ -173,9 +173,10 @@ export async function checkCudaExperimentalSwitches(name: FixtureName, device = 
   const l2 = hopper ? ['l2Prefetch'] : [];
   // (wgmma, the wgmma attention and the clustered decode GEMM are process-wide choices, GPTNEO_CUDA_WGMMA,
   // GPTNEO_CUDA_WGMMA_ATTENTION and GPTNEO_CUDA_DECODE_TC read once: the same for every model, not this check's;
-  // so are GPTNEO_CUDA_ROW_STAGE and GPTNEO_CUDA_DECODE_KEYS16, which the model loaded last decides)
+  // so are GPTNEO_CUDA_ROW_STAGE, GPTNEO_CUDA_DECODE_KEYS16 and GPTNEO_CUDA_DECODE_SPLIT, which the model loaded
+  // last decides)
   const processWide = ['wgmma', 'wgmmaTma', 'wgmmaTmaPersistent', 'wgmmaTmaCluster', 'wgmmaAttention',
-    'wgmmaAttentionPipelined', 'decodeTcCluster', 'rowStage', 'decodeKeys16'];
+    'wgmmaAttentionPipelined', 'decodeTcCluster', 'rowStage', 'decodeKeys16', 'decodeSplitWaves'];
   const listed = (m: typeof on) => (m.info().cudaExperimental ?? []).filter((s) => !processWide.includes(s));
   assert.deepEqual(listed(off), [], `${name}: no switch with GPTNEO_CUDA_GEMV_STREAM=0 GPTNEO_CUDA_PDL=0`);
   assert.deepEqual(listed(defaults), ['gemvStream', ...pdl], `${name}: the default switches`);

@@ -6,7 +6,9 @@
 // without pos. And the planner (decode_splits) over GPT-Neo's grids: its splits cover the span in whole
 // rounds of at least kDecodeMinIters, stay within the cap, and a plan with 8 keys per group in flight
 // (kDecodeUnrollWide, GPTNEO_CUDA_DECODE_KEYS16=8) never splits more than the plan with 4 of the same
-// step — gn_cuda_attention_workspace_bytes sizes the workspace by the latter.
+// step — gn_cuda_attention_workspace_bytes sizes the workspace by the latter. The wave-aware planner
+// (decode_splits_waves, GPTNEO_CUDA_DECODE_SPLIT=waves) keeps those properties, never splits more than
+// the fill plan (the workspace), and its plan costs no more waves x rounds than the fill plan's or no split.
 #include <vector>
 
 #include "cuda/decode_split.h"
@@ -94,6 +96,63 @@ void test_decode_split_plans() {
           }
   report(bad == 0, gptneo::testing::fmt("decode_split: %d plans in whole rounds, within the cap, 8 keys never past 4's workspace", cases),
          bad ? gptneo::testing::fmt("%d bad, first: %s", bad, first_bad.c_str()) : "");
+}
+
+// waves x rounds (+1 round to merge splits) of a plan, computed from its split count and chunk alone.
+static long long wave_cost(int span, long long base, int slots, int splits, int chunk, int round) {
+  const long long waves = (base * splits + slots - 1) / slots;
+  const long long rounds = splits > 1 ? chunk / round : (span + round - 1) / round;
+  return waves * rounds + (splits > 1 ? 1 : 0);
+}
+
+void test_decode_split_waves() {
+  int cases = 0, bad = 0, changed = 0;
+  std::string first_bad;
+  auto fail = [&](const std::string& what) {
+    if (bad++ == 0) first_bad = what;
+  };
+  for (int sms : {1, 78, 108, 132, 144})
+    for (int resident : {1, 2, 3, 8})
+      for (int dmax : {64, 128})
+        for (long long base : {1LL, 12LL, 96LL, 128LL, 144LL, 384LL, 2048LL})
+          for (int span = 1; span <= 2048; span = span < 64 ? span + 7 : span * 5 / 4 + 3)
+            for (int unroll : {gncuda::kDecodeUnroll, gncuda::kDecodeUnrollWide})
+              for (int cap : {64, 5}) {
+                const int round = gncuda::decode_keys_per_round(dmax, unroll);
+                int fill_chunk = 0, chunk = 0;
+                const int fill = gncuda::decode_splits(span, base, sms, dmax, unroll, cap, &fill_chunk);
+                const int splits = gncuda::decode_splits_waves(span, base, sms, resident, dmax, unroll, cap, &chunk);
+                ++cases;
+                changed += splits != fill;
+                const std::string what = fmt("sms=%g resident=%g dmax=%g", sms, resident, dmax) +
+                                         fmt(" base=%g span=%g unroll=%g", (double)base, span, unroll) +
+                                         fmt(" cap=%g: %g splits of %g", cap, splits, chunk) + fmt(" (fill %g)", fill);
+                const int slots = resident * sms;
+                if (splits < 1 || splits > fill) fail(what + " (count)");
+                else if (splits > 1 && (chunk % round != 0 || chunk < gncuda::kDecodeMinIters * round))
+                  fail(what + " (chunk)");
+                else if (splits > 1 && ((long long)(splits - 1) * chunk >= span || (long long)splits * chunk < span))
+                  fail(what + " (cover)");
+                else if (wave_cost(span, base, slots, splits, chunk, round) >
+                             wave_cost(span, base, slots, fill, fill_chunk, round) ||
+                         wave_cost(span, base, slots, splits, chunk, round) > wave_cost(span, base, slots, 1, 0, round))
+                  fail(what + " (costs more than the fill plan or no split)");
+              }
+  // The planner's cases in NOTES.md round 18: 1.3B (16 heads of 128), 8 sequences at 2048 keys, 132 SMs.
+  int chunk = 0;
+  const int fill = gncuda::decode_splits(2048, 128, 132, 128, gncuda::kDecodeUnroll, 64, &chunk);
+  const int f32 = gncuda::decode_splits_waves(2048, 128, 132, 2, 128, gncuda::kDecodeUnroll, 64, &chunk);
+  const int f32_chunk = chunk;
+  const int b16 = gncuda::decode_splits_waves(2048, 128, 132, 3, 128, gncuda::kDecodeUnroll, 64, &chunk);
+  const int none = gncuda::decode_splits_waves(2048, 128, 132, 0, 128, gncuda::kDecodeUnroll, 64, &chunk);
+  if (fill != 5 || f32 != 2 || f32_chunk != 1024 || b16 != 3 || none != 5)
+    fail(fmt("1.3B 8 x 2048: fill %g, float32 cache %g of %g", fill, f32, f32_chunk) +
+         fmt(", 16-bit %g, no occupancy %g (want 5, 2 of 1024, 3, 5)", b16, none));
+  report(bad == 0 && changed > 0,
+         fmt("decode_split: %g wave-aware plans (%g unlike the fill plan) in whole rounds, within the fill plan's", cases,
+             changed) +
+             " count, costing no more waves x rounds; 1.3B 8 x 2048 plans 2 splits (float32) / 3 (16-bit) for 5",
+         bad ? std::to_string(bad) + " bad, first: " + first_bad : "");
 }
 
 }  // namespace gptneo::cputest

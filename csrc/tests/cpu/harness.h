@@ -122,6 +122,7 @@ void test_ln_rows_plan(Rng& rng);
 // decode_split.cpp: the key ranges of the CUDA decode attention kernel's splits (cuda/decode_split.h)
 void test_decode_split();
 void test_decode_split_plans();
+void test_decode_split_waves();
 // row_stage_layout.cpp: how the CUDA sampling kernels copy a row into shared memory (cuda/row_stage_layout.h)
 void test_row_stage_layout();
 void test_grid_barrier();

@@ -39,6 +39,7 @@ int main() {
   test_ln_rows_plan(rng);
   test_decode_split();
   test_decode_split_plans();
+  test_decode_split_waves();
   test_row_stage_layout();
   test_grid_barrier();
   test_sampling(pools, rng);
