@@ -28,6 +28,8 @@ def main():
         print("  (no benchmark JSON to compare)")
         return
     print(f"  device: {ours_doc.get('device') or peers_doc.get('device')}")
+    if ours_doc and ours_doc.get("complete") is False:
+        print(f"  NOTE: bench_cuda_ops stopped early (timeout or a failed kernel): {len(ours)} rows, see its log")
     for name, err in peers_doc.get("errors", {}).items():
         print(f"  peer section {name} failed: {err[:160]}")
     print(f"  {'key':38} {'ours':>8} {'peer':>8} {'unit':8} {'speed':>9}  peer   (speed = ours/peer rate, >1: ours faster)")

@@ -111,11 +111,17 @@ struct Row {
   double ms, value;
 };
 std::vector<Row> g_rows;
+// The --json file, rewritten after every row (write_json) so that a bench stopped early (a stage's timeout,
+// a kernel's trap) still leaves every figure it measured, marked "complete": false.
+std::string g_json_path;
+gn_cuda_device_info g_json_device{};
+void write_json(bool complete);
 
 // key: the same identifier scripts/gpu_peers.py gives the peer measurement of this shape.
 void add(const std::string& name, const std::string& key, const std::string& shape, double ms, double value,
          const char* unit) {
   g_rows.push_back({name, key, shape, unit, ms, value});
+  write_json(false);
   std::printf("%-22s %-34s %9.4f ms %9.2f %s\n", name.c_str(), shape.c_str(), ms, value, unit);
   std::fflush(stdout);
 }
@@ -716,21 +722,27 @@ void bench_decode_layer(const ModelShape& s, int seqs, int ctx, bool fused_ln, b
   release_all();
 }
 
-void write_json(const char* path, const gn_cuda_device_info& info) {
-  FILE* f = std::fopen(path, "w");
+// Writes g_rows to g_json_path (when set) through a temporary file renamed over it, so that the file is
+// always a whole JSON document; complete: the run reached its end.
+void write_json(bool complete) {
+  if (g_json_path.empty()) return;
+  const gn_cuda_device_info& info = g_json_device;
+  const std::string tmp = g_json_path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) {
-    std::fprintf(stderr, "bench: cannot write %s\n", path);
+    std::fprintf(stderr, "bench: cannot write %s\n", tmp.c_str());
     return;
   }
-  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"capability\": \"%d.%d\",\n  \"results\": [\n", info.name, info.major,
-               info.minor);
+  std::fprintf(f, "{\n  \"device\": \"%s\",\n  \"capability\": \"%d.%d\",\n  \"complete\": %s,\n  \"results\": [\n",
+               info.name, info.major, info.minor, complete ? "true" : "false");
   for (size_t i = 0; i < g_rows.size(); ++i)
     std::fprintf(f, "    {\"name\": \"%s\", \"key\": \"%s\", \"shape\": \"%s\", \"ms\": %.6f, \"value\": %.4f, \"unit\": \"%s\"}%s\n",
                  g_rows[i].name.c_str(), g_rows[i].key.c_str(), g_rows[i].shape.c_str(), g_rows[i].ms, g_rows[i].value, g_rows[i].unit.c_str(),
                  i + 1 < g_rows.size() ? "," : "");
   std::fprintf(f, "  ]\n}\n");
-  std::fclose(f);
-  std::printf("wrote %s\n", path);
+  const bool written = std::fclose(f) == 0 && std::rename(tmp.c_str(), g_json_path.c_str()) == 0;
+  if (!written) std::fprintf(stderr, "bench: cannot write %s\n", g_json_path.c_str());
+  else if (complete) std::printf("wrote %s\n", g_json_path.c_str());
 }
 
 }  // namespace
@@ -756,6 +768,8 @@ int main(int argc, char** argv) {
   }
   gn_cuda_device_info info;
   BENCH_CHECK(gn_cuda_device_info_get(0, &info));
+  g_json_path = json;
+  g_json_device = info;
   std::printf("device: %s (sm_%d%d, %d SMs, %.1f GiB)\n", info.name, info.major, info.minor, info.multiprocessors,
               info.total_memory / 1073741824.0);
   const ModelShape models[] = {{"125M", 768, 2304, 3072, 50257, 12, 64}, {"1.3B", 2048, 6144, 8192, 50257, 16, 128}};
@@ -766,7 +780,7 @@ int main(int argc, char** argv) {
     if (quick) break;
   }
   if (gemm_only) {
-    if (!json.empty()) write_json(json.c_str(), info);
+    write_json(true);
     return 0;
   }
   if (g_decode_only) {
@@ -777,7 +791,7 @@ int main(int argc, char** argv) {
             bench_decode_layer(m, seqs, ctx, false, false, pdl);
             bench_decode_layer(m, seqs, ctx, false, true, pdl);  // the default: the streaming GEMV up to 4 rows
           }
-    if (!json.empty()) write_json(json.c_str(), info);
+    write_json(true);
     return 0;
   }
   const char* wgmma_attention_env = std::getenv("GN_BENCH_WGMMA_ATTENTION");
@@ -846,6 +860,6 @@ int main(int argc, char** argv) {
         for (bool pdl : {false, true}) bench_decode_layer(m, 1, ctx, true, true, pdl, true, false, true);
     if (quick) break;
   }
-  if (!json.empty()) write_json(json.c_str(), info);
+  write_json(true);
   return 0;
 }
