@@ -6,45 +6,95 @@
 // with the process-wide GPTNEO_CUDA_WGMMA_ATTENTION choices, which are read once per process).
 // --batched-only: the bf16 fixture checks and the many-stream decode rows (gpu-node-tests.sh runs it with
 // the process-wide GPTNEO_CUDA_DECODE_TC=cluster, once gpu-check's stage for that kernel passed).
+// The checks of opt-in paths, and every benchmark row with switches set, run in a process of their own (this
+// script with --check JSON or --row JSON): a kernel fault leaves a CUDA context unusable for the rest of its
+// process, so one unverified path that faults must not take the figures of the others with it.
+import { spawn } from 'node:child_process';
 import { access, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = new URL('..', import.meta.url).pathname;
 const { devices, loadModel } = await import(join(root, 'dist/lib/index.js'));
 const checks = await import(join(root, 'dist/test/helpers/cuda-model-checks.js'));
 const { writeRandomCheckpoint } = await import(join(root, 'dist/lib/model/random-checkpoint.js'));
 
-console.log(JSON.stringify(devices()));
+// The random checkpoints, written once per preset (1.3B's 2.6 GB take seconds to write, and a dozen rows
+// use it): in $GN_CHECKPOINT_CACHE when set (scripts/gpu-node-tests.sh shares one folder between its
+// processes and removes it), else in a folder of this process, removed at the end.
+const ownCache = process.env.GN_CHECKPOINT_CACHE ? undefined : await mkdtemp(join(tmpdir(), 'gpt-neo-checkpoints-'));
+const cacheRoot = process.env.GN_CHECKPOINT_CACHE ?? ownCache;
+const childArg = (flag) => {
+  const i = process.argv.indexOf(flag);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const checkChild = childArg('--check');
+const rowChild = childArg('--row');
+const isChild = checkChild !== undefined || rowChild !== undefined;
+if (!isChild) console.log(JSON.stringify(devices()));
 let failed = 0;
 let passed = 0;
 const prefillOnly = process.argv.includes('--prefill-only');
 const batchedOnly = process.argv.includes('--batched-only');
-async function check(name, fn) {
+
+// Runs this script again with `args` (and `env` added to this process's environment), its output
+// interleaved with ours; resolves to its exit code (1 when it could not start or was killed).
+function runChild(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args],
+      { env: { ...process.env, ...env, GN_CHECKPOINT_CACHE: cacheRoot }, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (e) => {
+      console.log(`FAIL child ${args.join(' ')}: ${e.message}`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+const checkFns = {
+  float32: (name) => checks.checkCudaFloat32(name),
+  bfloat16: (name) => checks.checkCudaBfloat16(name),
+  'cuda graphs': (name) => checks.checkCudaGraphs(name),
+  'run-ahead': (name) => checks.checkCudaRunAhead(name),
+  'decode switches': (name) => checks.checkCudaExperimentalSwitches(name),
+  embeddings: () => checks.checkCudaEmbeddings(),
+  'in-step sampling': () => checks.checkCudaStepSampling(),
+  'device draw': () => checks.checkCudaDeviceDraw(),
+};
+// Checks of paths that are opt-in and unverified on a GPU so far: each in a process of its own.
+const isolatedChecks = new Set(['decode switches', 'device draw']);
+// A check by name ("FIXTURE KIND" or "KIND"); it prints PASS or FAIL.
+async function check(fixture, kind) {
+  const name = fixture ? `${fixture} ${kind}` : kind;
+  if (checkChild === undefined && isolatedChecks.has(kind)) {
+    if (await runChild(['--check', JSON.stringify({ fixture, kind })]) === 0) passed++;
+    else failed++;
+    return;
+  }
   try {
-    console.log(`PASS ${name}: ${await fn()}`);
+    console.log(`PASS ${name}: ${await checkFns[kind](fixture)}`);
     passed++;
   } catch (e) {
     console.log(`FAIL ${name}: ${e instanceof Error ? e.message : e}`);
     failed++;
   }
 }
-for (const name of prefillOnly ? [] : ['tiny-neo', 'tiny-neo-gpt2vocab']) {
+if (checkChild !== undefined) {
+  const { fixture, kind } = JSON.parse(checkChild);
+  await check(fixture, kind);
+  process.exit(failed ? 1 : 0);
+}
+for (const name of prefillOnly || rowChild !== undefined ? [] : ['tiny-neo', 'tiny-neo-gpt2vocab']) {
   if (batchedOnly) {
-    await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
-    await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
+    await check(name, 'bfloat16');
+    await check(name, 'decode switches');
     continue;
   }
-  await check(`${name} float32`, () => checks.checkCudaFloat32(name));
-  await check(`${name} bfloat16`, () => checks.checkCudaBfloat16(name));
-  await check(`${name} cuda graphs`, () => checks.checkCudaGraphs(name));
-  await check(`${name} run-ahead`, () => checks.checkCudaRunAhead(name));
-  await check(`${name} decode switches`, () => checks.checkCudaExperimentalSwitches(name));
+  for (const kind of ['float32', 'bfloat16', 'cuda graphs', 'run-ahead', 'decode switches']) await check(name, kind);
 }
-if (!prefillOnly && !batchedOnly) {
-  await check('embeddings', () => checks.checkCudaEmbeddings());
-  await check('in-step sampling', () => checks.checkCudaStepSampling());
-  await check('device draw', () => checks.checkCudaDeviceDraw());
+if (!prefillOnly && !batchedOnly && rowChild === undefined) {
+  for (const kind of ['embeddings', 'in-step sampling', 'device draw']) await check(undefined, kind);
 }
 
 // Decode tokens/s on GPT-Neo-shaped random weights (bf16), batch 1/8/32, through the whole stack.
@@ -73,11 +123,6 @@ async function prefillRows(model, preset, ids) {
     `experimental ${JSON.stringify(model.info().cudaExperimental ?? [])}`);
 }
 
-// The random checkpoints, written once per preset (1.3B's 2.6 GB take seconds to write, and a dozen rows
-// use it): in $GN_CHECKPOINT_CACHE when set (scripts/gpu-node-tests.sh shares one folder between its
-// processes and removes it), else in a folder of this process, removed at the end.
-const ownCache = process.env.GN_CHECKPOINT_CACHE ? undefined : await mkdtemp(join(tmpdir(), 'gpt-neo-checkpoints-'));
-const cacheRoot = process.env.GN_CHECKPOINT_CACHE ?? ownCache;
 async function checkpointDir(preset) {
   const dir = join(cacheRoot, preset);
   try {
@@ -91,11 +136,17 @@ async function checkpointDir(preset) {
   }
 }
 
-async function decodeBench(preset, streamsList, newTokens,
-  { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined, prompt = 32 } = {}) {
-  const dir = await checkpointDir(preset);
+async function decodeBench(preset, streamsList, newTokens, options = {}) {
+  const { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined, prompt = 32 } = options;
+  if (Object.keys(env).length > 0 && rowChild === undefined) {  // a row with switches: a process of its own
+    const code = await runChild(['--row', JSON.stringify({ preset, streamsList, newTokens, options })], env);
+    if (code !== 0) failed++;  // (the child printed what failed, unless it was killed)
+    if (code !== 0 && code !== 1) console.log(`FAIL row ${preset} ${JSON.stringify(options)}: exit ${code}`);
+    return;
+  }
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   try {
+    const dir = await checkpointDir(preset);
     Object.assign(process.env, env);
     const t0 = performance.now();
     const model = await loadModel(dir, { device: 'cuda', dtype: 'bfloat16', contextSize: 2048, kvCacheTokens: 32 * 256 + 2048,
@@ -134,6 +185,9 @@ async function decodeBench(preset, streamsList, newTokens,
     }
     await prefillRows(model, preset, ids);
     await model.dispose();
+  } catch (e) {  // one row's failure is reported and the next row runs
+    console.log(`FAIL row ${preset} ${JSON.stringify(options)}: ${e instanceof Error ? e.stack : e}`);
+    failed++;
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -143,6 +197,13 @@ async function decodeBench(preset, streamsList, newTokens,
 }
 async function removeOwnCache() {
   if (ownCache) await rm(ownCache, { recursive: true, force: true });
+}
+
+if (rowChild !== undefined) {
+  const { preset, streamsList, newTokens, options } = JSON.parse(rowChild);
+  await decodeBench(preset, streamsList, newTokens, options);  // (reports its own failure)
+  await removeOwnCache();
+  process.exit(failed ? 1 : 0);
 }
 
 try {
