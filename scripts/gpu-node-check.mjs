@@ -242,18 +242,19 @@ try {
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   await decodeBench('125m', [1, 32], 128, { sampling: temperature, env: { GPTNEO_SAMPLING_DRAW: '1', GPTNEO_CUDA_ROW_STAGE: '1' } });
   // Top-p on peaked rows (temperature 0.1 sharpens these random weights to a nucleus of a few tokens, as a
-  // trained model's often is): whole rows, and with the draw on, from the top candidates and the kernel's
-  // sum (csrc/cpu/nucleus_bound.h) for rows with min-p, or drawn from their nucleus on the GPU (the nucleus
-  // draw, csrc/cuda/nucleus_draw.h) without it.
+  // trained model's often is): whole rows, and with the draw on, drawn from their nucleus on the GPU (the
+  // nucleus draw, csrc/cuda/nucleus_draw.h), or from the top candidates and the kernel's sum
+  // (csrc/cpu/nucleus_bound.h) for rows with typical-p.
   const peakedTopP = { temperature: 0.1, topP: 0.9, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP });
   await decodeBench('125m', [1, 32], 128, { sampling: peakedTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
-  await decodeBench('125m', [1, 32], 128, { sampling: { ...peakedTopP, minP: 0.001 }, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  await decodeBench('125m', [1, 32], 128, { sampling: { ...peakedTopP, typicalP: 0.99 }, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Flat top-p rows (the usual client setting on these random weights: a nucleus of thousands): whole rows,
   // and drawn from their nucleus on the GPU.
   const flatTopP = { temperature: 0.8, topP: 0.9, seed: 1 };
   await decodeBench('125m', [1, 32], 128, { sampling: flatTopP });
   await decodeBench('125m', [1, 32], 128, { sampling: flatTopP, env: { GPTNEO_SAMPLING_DRAW: '1' } });
+  await decodeBench('125m', [1, 32], 128, { sampling: { ...flatTopP, minP: 0.05 }, env: { GPTNEO_SAMPLING_DRAW: '1' } });
   // Top-k sampling: rows from GPU-selected candidates (the sampling prefilter, on by default on CUDA)
   // and from whole rows of logits downloaded (GPTNEO_SAMPLING_PREFILTER=0).
   const topK = { temperature: 0.8, topK: 50, repetitionPenalty: 1.1, seed: 1 };

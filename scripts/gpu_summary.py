@@ -169,6 +169,9 @@ def main():
         if k.startswith("draw_nucleus/"):
             o, plain = ours.get(k, {}), ours.get("draw/" + k[len("draw_nucleus/"):], {})
             row(k + " ms", o.get("ms"), plain.get("ms"), "ms", "our temperature draw, same rows")
+        if k.startswith("draw_nucleus_minp/"):
+            o, plain = ours.get(k, {}), ours.get("draw_nucleus/" + k[len("draw_nucleus_minp/"):], {})
+            row(k + " ms", o.get("ms"), plain.get("ms"), "ms", "our nucleus draw without min-p, same rows")
     # The sampling kernels with the row staged in shared memory (GPTNEO_CUDA_ROW_STAGE) against the default.
     for kind in ("candidates", "draw", "draw_nucleus"):
         for rows in (1, 8, 64):

@@ -90,20 +90,20 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
   });
 
   // The device draw (GPTNEO_SAMPLING_DRAW=1 with the prefilter; csrc/cpu/device_draw.h): temperature
-  // rows without top-k/top-p/typical-p, and top-p rows without min-p or typical-p (the nucleus draw,
-  // csrc/cuda/nucleus_draw.h), are drawn where the logits are (here the CPU backend's own emulation of
-  // the kernel); top-p rows with min-p or typical-p are sampled from their candidates with the
-  // backend's sum of their weights (csrc/cpu/nucleus_bound.h). All are certified to give the whole
-  // row's token, so the tokens must not change.
-  it('with the device draw on, temperature and top-p rows are drawn on the backend, top-p rows with min-p come from candidates, and the tokens stay the same', async function () {
+  // rows without top-k/top-p/typical-p, and top-p rows without typical-p (the nucleus draw,
+  // csrc/cuda/nucleus_draw.h; min-p applied to the nucleus), are drawn where the logits are (here the CPU
+  // backend's own emulation of the kernel); top-p rows with typical-p are sampled from their candidates
+  // with the backend's sum of their weights (csrc/cpu/nucleus_bound.h). All are certified to give the
+  // whole row's token, so the tokens must not change.
+  it('with the device draw on, temperature and top-p rows are drawn on the backend, top-p rows with typical-p come from candidates, and the tokens stay the same', async function () {
     this.timeout(60_000);
     const drawRequests: Array<[string, SamplingOptions]> = [
       ['Once upon a time', { maxNewTokens: 24, temperature: 0.9, minP: 0.05, seed: 9, repetitionPenalty: 1.3,
         presencePenalty: 0.5, frequencyPenalty: 0.7, logitBias: { 11: 5, 13: -3, 262: -100 } }],
       ['A B C', { maxNewTokens: 24, temperature: 1.5, seed: 3 }],
-      // A flat top-p row with min-p after the nucleus: its nucleus is far larger than the candidates, so
-      // it is sampled whole.
-      ['In a hole in the ground', { maxNewTokens: 24, temperature: 1, topP: 0.9, minP: 0.001, seed: 5 }],
+      // A flat top-p row with typical-p after the nucleus: its nucleus is far larger than the candidates,
+      // so it is sampled whole.
+      ['In a hole in the ground', { maxNewTokens: 24, temperature: 1, topP: 0.9, typicalP: 0.99, seed: 5 }],
       // A peaked one (this random model's logits spread little: a low temperature sharpens them), with
       // min-p and typical-p after the nucleus and penalties: sampled from its candidates.
       ['The quick brown fox', { maxNewTokens: 24, temperature: 0.02, topP: 0.9, minP: 0.05, typicalP: 0.95, seed: 11,
@@ -111,6 +111,10 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
       // A flat top-p row without min-p or typical-p (a nucleus of thousands), with penalties: the nucleus draw.
       ['It was a dark and stormy night', { maxNewTokens: 24, temperature: 1, topP: 0.9, seed: 7, repetitionPenalty: 1.1,
         logitBias: { 11: 2 } }],
+      // The same with min-p after the nucleus, cutting inside it (at the first step min-p 0.05 keeps 3860
+      // of a nucleus of 28709 tokens): the nucleus draw, from the tokens min-p keeps.
+      ['Far over the misty mountains', { maxNewTokens: 24, temperature: 1, topP: 0.9, minP: 0.05, seed: 8,
+        presencePenalty: 0.4 }],
     ];
     const runDraw = (): Promise<GenerationResult[]> => Promise.all(drawRequests.map(([p, o]) => model.generate(p, o)));
     const typescript = await withSampler('typescript', runDraw);
@@ -127,10 +131,11 @@ describe('68 engine sampling: native step vs TypeScript (tiny-neo-gpt2vocab, cpu
     const uncertain = after.uncertainDraws - before.uncertainDraws;
     const nucleus = after.nucleusRows - before.nucleusRows, whole = after.fullRows - before.fullRows;
     const drawnNucleus = after.drawnNucleusRows - before.drawnNucleusRows;
-    assert.equal(after.drawnRows - before.drawnRows + uncertain, rowsOf(0) + rowsOf(1) + rowsOf(4),
-      'every row of requests 0, 1 and 4 went to the draw');
-    assert.ok(drawnNucleus >= rowsOf(4) - 2 && drawnNucleus <= rowsOf(4),
-      `the flat top-p request's rows were drawn from their nucleus on the backend (${drawnNucleus} of ${rowsOf(4)})`);
+    assert.equal(after.drawnRows - before.drawnRows + uncertain, rowsOf(0) + rowsOf(1) + rowsOf(4) + rowsOf(5),
+      'every row of requests 0, 1, 4 and 5 went to the draw');
+    const flatRows = rowsOf(4) + rowsOf(5);
+    assert.ok(drawnNucleus >= flatRows - 2 && drawnNucleus <= flatRows,
+      `the flat top-p requests' rows were drawn from their nucleus on the backend (${drawnNucleus} of ${flatRows})`);
     assert.equal(nucleus + whole, rowsOf(2) + rowsOf(3) + uncertain, 'whole rows: top-p rows the candidates do not decide and uncertain draws only');
     assert.ok(nucleus >= rowsOf(3) - 2, `the peaked top-p request's rows came from candidates (${nucleus} of ${rowsOf(3)})`);
     assert.ok(whole >= rowsOf(2), `the flat top-p request's rows were sampled whole (${whole} whole rows)`);

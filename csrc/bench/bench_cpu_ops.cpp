@@ -219,7 +219,8 @@ void bench_sampling_row() {
     const char* name;
     double top_p, min_p;
   };
-  for (const Mode& mode : {Mode{"temperature", 1, 0}, Mode{"min-p 0.05", 1, 0.05}, Mode{"top-p 0.9", 0.9, 0}}) {
+  for (const Mode& mode : {Mode{"temperature", 1, 0}, Mode{"min-p 0.05", 1, 0.05}, Mode{"top-p 0.9", 0.9, 0},
+                           Mode{"top-p 0.9, min-p 0.05", 0.9, 0.05}}) {
     cpu::RowSampleSpec wide = spec;
     wide.params.top_k = 0;
     wide.params.top_p = mode.top_p;

@@ -174,8 +174,9 @@ void bench_candidates() {
 // into shared memory once where the GPU holds 201 KB per block, Hopper), beside the default.
 // `draw_nucleus/N`: the same rows with top-p 0.9 (the nucleus draw, nucleus_draw.h: four radix passes
 // with a float exp per logit, a last pass with a double exp, a walk; the nucleus here is ~9% of the
-// vocabulary, ~4600 tokens, the flat rows the candidates cannot serve).
-void bench_draw_rows(double top_p) {
+// vocabulary, ~4600 tokens, the flat rows the candidates cannot serve). `draw_nucleus_minp/N`: top-p 0.9
+// with min-p 0.05 after it (the last pass also weighs and sums what min-p keeps).
+void bench_draw_rows(double top_p, double min_p = 0) {
   const int V = 50257, changes = 30;
   const RowStageRestore restore;
   for (const SamplingCase cs : kSamplingCases) {
@@ -192,6 +193,10 @@ void bench_draw_rows(double top_p) {
       p[gptneo::kDrawInvTemperature] = 1 / 0.8;
       p[gptneo::kDrawPenalty] = 1.1;
       p[gptneo::kDrawTopP] = top_p;
+      if (min_p > 0) {
+        p[gptneo::kDrawMinP] = min_p;
+        p[gptneo::kDrawLogitFloor] = std::log(min_p) - 1e-9;  // (draw_query's)
+      }
       for (int i = 0; i < changes; ++i) {
         meta.insert(meta.end(), {i * 1601 + 7, gptneo::kDrawChangeSeen});  // ids ascending, below V
         vals.insert(vals.end(), {0.0, 0.0});
@@ -210,10 +215,10 @@ void bench_draw_rows(double top_p) {
     const double ms = time_ms_b2b([&] {
       BENCH_CHECK(gn_cuda_draw_rows(x, rows, V, d_params, d_start, d_meta, d_vals, d_tokens, d_sums, nullptr));
     }, 20, 5);
-    const std::string kind = top_p > 0 ? "draw_nucleus" : "draw";
+    const std::string kind = top_p > 0 ? (min_p > 0 ? "draw_nucleus_minp" : "draw_nucleus") : "draw";
     add("draw_rows", kind + (cs.stage ? "_staged/" : "/") + std::to_string(rows),
         std::to_string(rows) + " rows x 50257, T 0.8, 30 penalised" + (top_p > 0 ? ", top-p 0.9" : "") +
-            (cs.stage ? ", row staged" : ""),
+            (min_p > 0 ? ", min-p 0.05" : "") + (cs.stage ? ", row staged" : ""),
         ms, (double)rows * V * 4 / (ms * 1e-3) / 1e9, "GB/s");
     for (void* p : {(void*)x, (void*)d_params, (void*)d_vals, (void*)d_start, (void*)d_meta, (void*)d_tokens, (void*)d_sums}) gn_cuda_free(p);
   }
@@ -221,6 +226,7 @@ void bench_draw_rows(double top_p) {
 
 void bench_draw() {
   for (const double top_p : {0.0, 0.9}) bench_draw_rows(top_p);
+  bench_draw_rows(0.9, 0.05);
 }
 
 struct ModelShape {

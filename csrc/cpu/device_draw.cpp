@@ -116,9 +116,9 @@ bool draw_serves(const RowSampleSpec& s, int vocab) {
   const SamplingParams& p = s.params;
   if (!served_temperature(p.temperature) || (p.top_k > 0 && p.top_k < vocab) || p.typical_p < 1) return false;
   // Temperature rows with min-p (sample_row's full-row path and nothing but the min-p filters), or
-  // top-p rows with nothing after the nucleus (the nucleus draw).
-  if (p.top_p < 1) return p.top_p > 0 && !(p.min_p > 0);
-  return !(p.min_p > 0 && p.min_p < 1e-300);
+  // top-p rows with nothing but min-p after the nucleus (the nucleus draw).
+  if (p.min_p > 0 && p.min_p < 1e-300) return false;
+  return p.top_p < 1 ? p.top_p > 0 : true;
 }
 
 bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch) {
@@ -136,8 +136,8 @@ bool sum_query(const RowSampleSpec& s, int vocab, DrawQueries* out, std::vector<
 namespace {
 
 // The nucleus draw (cuda/nucleus_draw.h) in the kernel's order, after pass 1 gave the row's max m: the
-// four radix passes, the last pass in double (which also sums the row: *total, S', as pass 2 would), the
-// certificate, the draw.
+// four radix passes, the last pass in double (which also sums the row: *total, S', as pass 2 would, and,
+// with min-p, the weights it keeps), the certificate, min-p's cut, the draw.
 int nucleus_row(const float* row, int vocab, const double* params, const int32_t* meta, const double* vals,
                 int change_count, double m, double* total, double margin_scale) {
   thread_local std::vector<float> work;  // the processed row (the kernel recomputes it in every pass)
@@ -178,17 +178,26 @@ int nucleus_row(const float* row, int vocab, const double* params, const int32_t
   // The last pass, in double: each run's weight sum (pass 2's), its weight above K and its K-group count;
   // the boundary's facts.
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
-  PerRun<double> all{}, all_start{}, above{}, above_start{};
+  const double min_p = params[kDrawMinP];
+  PerRun<double> all{}, all_start{}, above{}, above_start{}, kept_sum{}, kept_start{};
   PerRun<int> group{}, group_start{};
   NucleusBoundary b;
   b.min_above = std::numeric_limits<double>::infinity();
-  bool ignored = false;
+  bool ignored = false, near_min_p = false;
+  int kept_all = 0;
   for (int t = 0; t < kDrawThreads; ++t) {
     const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
     for (int i = begin; i < end; ++i) {
       const uint32_t key = candidate_key(work[i]);
-      const double w = draw_weight(work[i], m, params, &ignored);
+      const double w = draw_weight_unfiltered(work[i], m, params);
       if (w > 0) all[t] += w;
+      if (min_p > 0) {
+        const double kept = draw_weight(work[i], m, params, &near_min_p);
+        if (kept > 0) {
+          kept_sum[t] += kept;
+          ++kept_all;
+        }
+      }
       if (key > prefix) {
         above[t] += w;
         b.min_above = std::min(b.min_above, w);
@@ -204,26 +213,38 @@ int nucleus_row(const float* row, int vocab, const double* params, const int32_t
   *total = block_scan(all, &all_start);
   b.above = block_scan(above, &above_start);
   b.count_k = block_scan(group, &group_start);
+  const double kept_total = block_scan(kept_sum, &kept_start);
+  const int cut = nucleus_min_p(b.w_k, b.count_above == 0, min_p, near_min_p);
   const int take = nucleus_take(b, top_p * *total, margin_scale * draw_margin(vocab, *total));
-  if (take == 0) return kDrawUncertain;
+  if (take == 0 || cut == kNucleusMinPUncertain) return kDrawUncertain;
+  const bool by_min_p = cut == kNucleusCutByMinP;
 
-  // The nucleus: everything above K and the K group's `take` lowest ids; each run's share, scanned.
+  // The nucleus: everything above K and the K group's `take` lowest ids; each run's share, scanned. (Cut
+  // by min-p: the tokens it keeps, scanned above.)
   PerRun<double> share{}, start{};
   for (int t = 0; t < kDrawThreads; ++t)
-    share[t] = above[t] + static_cast<double>(std::clamp(take - group_start[t], 0, group[t])) * b.w_k;
-  const double nucleus_total = block_scan(share, &start);
+    share[t] = by_min_p ? kept_sum[t] : above[t] + static_cast<double>(std::clamp(take - group_start[t], 0, group[t])) * b.w_k;
+  const double nucleus_total = by_min_p ? kept_total : block_scan(share, &start);
+  if (by_min_p) start = kept_start;
   const double target = params[kDrawU] * nucleus_total;
-  const double delta = margin_scale * draw_margin(b.count_above + take, nucleus_total);
+  const double delta = margin_scale * draw_margin(by_min_p ? kept_all : b.count_above + take, nucleus_total);
   for (int t = 0; t < kDrawThreads; ++t) {
     if (!(share[t] > 0 && start[t] <= target && target < start[t] + share[t])) continue;
     const int begin = std::min(vocab, t * run), end = std::min(vocab, begin + run);
     double cumulative = start[t];
     int rank = group_start[t];  // the K-group rank of the run's next group token
     for (int i = begin; i < end; ++i) {
-      const uint32_t key = candidate_key(work[i]);
-      if (key < prefix || (key == prefix && rank++ >= take)) continue;
+      double w;
+      if (by_min_p) {
+        w = draw_weight(work[i], m, params, &ignored);
+        if (!(w > 0)) continue;
+      } else {
+        const uint32_t key = candidate_key(work[i]);
+        if (key < prefix || (key == prefix && rank++ >= take)) continue;
+        w = draw_weight_unfiltered(work[i], m, params);
+      }
       const double before = cumulative;
-      cumulative += draw_weight(work[i], m, params, &ignored);
+      cumulative += w;
       if (target < cumulative) return before + delta <= target && target < cumulative - delta ? i : kDrawUncertain;
     }
     return kDrawUncertain;  // rounding left the target past the run's last token
@@ -238,7 +259,7 @@ int draw_row(const float* row, int vocab, const double* params, const int32_t* m
   *sum_out = std::numeric_limits<double>::quiet_NaN();
   if (!(params[kDrawTemperature] > 0)) return kDrawDeclined;  // a row without a query
   const double top_p = params[kDrawTopP];
-  if (top_p != 0 && !(top_p > 0 && top_p < 1 && params[kDrawMinP] == 0)) return kDrawDeclined;  // (not a query draw_query makes)
+  if (top_p != 0 && !(top_p > 0 && top_p < 1)) return kDrawDeclined;  // (not a query draw_query makes)
   const int run = (vocab + kDrawThreads - 1) / kDrawThreads;
   const double penalty = params[kDrawPenalty];
   // Pass 1: the processed row's max; NaN or +Infinity anywhere declines the row.

@@ -1,7 +1,7 @@
 // Drawing a sampled row's token where its logits are (the device draw, cuda/draw.cu), for the rows
 // the candidate prefilter cannot serve because their token depends on the whole row: temperature
 // sampling without top-k, top-p or typical-p (OpenAI's default), min-p allowed, and top-p without
-// top-k, min-p or typical-p (the nucleus draw, cuda/nucleus_draw.h), with any bias and penalties. The
+// top-k or typical-p, min-p allowed (the nucleus draw, cuda/nucleus_draw.h), with any bias and penalties. The
 // host sends the row's uniform and options and gets one token back instead of 201 KB.
 //
 // Exactness by certificate. sample_row weighs every kept token w_i = E((l_i - M) / T) (double; E its
@@ -58,8 +58,8 @@ struct DrawChange {
 bool draw_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vector<DrawChange>* scratch);
 
 // Whether the device draw serves the row's options: temperature in [1e-300, 1e300], top-k off,
-// typical-p off, and either top-p off (min-p 0 or at least 1e-300) or top-p in (0, 1) with min-p off
-// (the nucleus draw; top-p rows with min-p or typical-p go through nucleus_bound.h instead).
+// typical-p off, min-p 0 or at least 1e-300, and top-p off or in (0, 1) (the nucleus draw, min-p then
+// applied to the nucleus; top-p rows with typical-p go through nucleus_bound.h instead).
 bool draw_serves(const RowSampleSpec& spec, int vocab);
 
 // Appends a sum query for a top-p row without top-k (the device's sum of the row's weights after bias
@@ -71,7 +71,7 @@ bool sum_query(const RowSampleSpec& spec, int vocab, DrawQueries* out, std::vect
 // The device draw on the host, in the kernel's order (kDrawThreads runs, a scan of their sums, a
 // walk of the run holding the target; for a nucleus draw the radix passes and the certificate of
 // cuda/nucleus_draw.h first) with std::exp: a token id, kDrawUncertain, kDrawDeclined (also for a row
-// without a query, params[kDrawTemperature] == 0, and for a top-p outside (0, 1) or with min-p) or, for
+// without a query, params[kDrawTemperature] == 0, and for a top-p outside [0, 1)) or, for
 // a sum query, kDrawSummed.
 // *sum: the row's weight sum S' (NaN when declined). params: the row's kDrawParams; meta / vals: its
 // change_count changes in the DrawQueries layout.

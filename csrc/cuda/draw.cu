@@ -1,6 +1,6 @@
 // The device draw: a sampled row's token drawn where its logits are, for rows whose token depends on
 // the whole row (temperature sampling without top-k/top-p/typical-p, min-p allowed; top-p without
-// min-p or typical-p, the nucleus draw; with bias and penalties): model/device_sampling.h. Exact where
+// typical-p, min-p allowed, the nucleus draw; with bias and penalties): model/device_sampling.h. Exact where
 // it answers (cpu/device_draw.h and cuda/nucleus_draw.h have the arguments; cuda/draw_bound.h the shared
 // per-token arithmetic; its host emulation cpu::draw_row is the same algorithm with std::exp); the host
 // samples the other rows whole.
@@ -15,7 +15,8 @@
 // exp per id (the first walk's are recomputed only in one run). A nucleus-draw row (top-p in the query)
 // goes from pass 1 to nucleus_token: four radix passes (a float exp per id; after the first, only the
 // ids in the chosen bins), a double pass that also sums the row as pass 2 would, the certificate, and
-// a walk of the run holding the target through the nucleus.
+// a walk of the run holding the target through the nucleus (or, where min-p cuts inside the nucleus,
+// through the tokens min-p keeps, summed in the same double pass).
 //
 // With row staging on (gn_cuda_row_stage_enabled, opt-in) and where the row fits in the block's shared
 // memory (GPT-2's 50257 floats, 201 KB: Hopper's 227 KB, not Ampere's 163 KB or Ada's 99 KB), the block
@@ -180,16 +181,24 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
   }
 
   // The last pass, in double: the run's weight sum (pass 2's), its weight above K and its K-group count;
-  // the boundary's facts.
-  double all = 0, above = 0, min_above = CUDART_INF, max_below = 0, w_k = 0;
-  int group = 0, count_above = 0;
-  bool ignored = false;
+  // the boundary's facts; with min-p, the run's sum and count of the weights min-p keeps.
+  const double min_p = p[gptneo::kDrawMinP];
+  double all = 0, above = 0, min_above = CUDART_INF, max_below = 0, w_k = 0, kept_sum = 0;
+  int group = 0, count_above = 0, kept_count = 0;
+  bool near_min_p = false, ignored = false;
   int at = first;
   for (int i = begin; i < end; ++i) {
     const float v = logit(i, &at);
     const uint32_t key = gptneo::candidate_key(v);
-    const double w = gptneo::draw_weight(v, m, p, &ignored);
+    const double w = gptneo::draw_weight_unfiltered(v, m, p);
     if (w > 0) all += w;
+    if (min_p > 0) {  // (the row's, so block-uniform)
+      const double kept = gptneo::draw_weight(v, m, p, &near_min_p);
+      if (kept > 0) {
+        kept_sum += kept;
+        ++kept_count;
+      }
+    }
     if (key > prefix) {
       above += w;
       min_above = fmin(min_above, w);
@@ -209,15 +218,25 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
   b.min_above = block_reduce(min_above, s_double, Min());
   b.max_below = block_reduce(max_below, s_double, Max());
   b.w_k = block_reduce(w_k, s_double, Max());  // the group's one weight (0 in runs without the group)
+  int cut = gptneo::kNucleusKept;
+  double kept_start = 0, kept_total = 0;
+  int kept_all = 0;
+  if (min_p > 0) {
+    kept_start = block_exclusive_scan(kept_sum, s_double, &kept_total);
+    kept_all = block_reduce(kept_count, s_int, Plus());
+    cut = gptneo::nucleus_min_p(b.w_k, b.count_above == 0, min_p, __syncthreads_or(near_min_p));
+  }
   const int take = gptneo::nucleus_take(b, top_p * *total, gptneo::draw_margin(cols, *total));
-  if (take == 0) return gptneo::kDrawUncertain;  // (the same in every thread)
+  if (take == 0 || cut == gptneo::kNucleusMinPUncertain) return gptneo::kDrawUncertain;  // (the same in every thread)
+  const bool by_min_p = cut == gptneo::kNucleusCutByMinP;
 
-  // The nucleus: everything above K and the K group's `take` lowest ids; the run's share, scanned.
-  const double share = above + static_cast<double>(min(max(take - group_start, 0), group)) * b.w_k;
-  double nucleus_total;
-  const double start = block_exclusive_scan(share, s_double, &nucleus_total);
+  // The nucleus: everything above K and the K group's `take` lowest ids; the run's share, scanned. (Cut by
+  // min-p: the tokens it keeps, scanned above.)
+  const double share = by_min_p ? kept_sum : above + static_cast<double>(min(max(take - group_start, 0), group)) * b.w_k;
+  double nucleus_total = kept_total;
+  const double start = by_min_p ? kept_start : block_exclusive_scan(share, s_double, &nucleus_total);
   const double target = p[gptneo::kDrawU] * nucleus_total;
-  const double delta = gptneo::draw_margin(b.count_above + take, nucleus_total);
+  const double delta = gptneo::draw_margin(by_min_p ? kept_all : b.count_above + take, nucleus_total);
   if (tid == 0) s_answer = gptneo::kDrawUncertain;
   __syncthreads();
   if (share > 0 && start <= target && target < start + share) {  // the run holds the target: walk it
@@ -227,10 +246,17 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
     at = first;
     for (int i = begin; i < end; ++i) {
       const float v = logit(i, &at);
-      const uint32_t key = gptneo::candidate_key(v);
-      if (key < prefix || (key == prefix && rank++ >= take)) continue;
+      double w;
+      if (by_min_p) {
+        w = gptneo::draw_weight(v, m, p, &ignored);
+        if (!(w > 0)) continue;
+      } else {
+        const uint32_t key = gptneo::candidate_key(v);
+        if (key < prefix || (key == prefix && rank++ >= take)) continue;
+        w = gptneo::draw_weight_unfiltered(v, m, p);
+      }
       const double previous = cumulative;
-      cumulative += gptneo::draw_weight(v, m, p, &ignored);
+      cumulative += w;
       if (target < cumulative) {
         answer = previous + delta <= target && target < cumulative - delta ? i : gptneo::kDrawUncertain;
         break;
@@ -246,7 +272,7 @@ __device__ int nucleus_token(const Logit& logit, int cols, int begin, int end, i
 // change_meta: [changes, 2] (id, flags); change_vals: [changes, 2] (bias, amount); tokens: [rows];
 // sums: [rows], each row's weight sum S' (NaN where declined). kStaged: the block's row is copied
 // into dynamic shared memory of staged_row_floats(cols) floats first.
-// Launch bounds (kThreads, 1): no register cap. ptxas (nvcc 13.0): 60-62 registers (90 staged), no spills,
+// Launch bounds (kThreads, 1): no register cap. ptxas (nvcc 13.0): 70-72 registers (94 staged), no spills,
 // on sm_80-sm_90a — with the scans' loops over the warps' totals kept rolled; unrolled, their 16 doubles
 // took it past 120.
 template <bool kStaged>
@@ -264,7 +290,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const double* p = params + static_cast<size_t>(r) * gptneo::kDrawParams;
   const double top_p = p[gptneo::kDrawTopP];
   if (!(p[gptneo::kDrawTemperature] > 0) ||  // a row without a query (the whole block returns)
-      (top_p != 0 && !(top_p > 0 && top_p < 1 && p[gptneo::kDrawMinP] == 0))) {  // (not a query draw_query makes)
+      (top_p != 0 && !(top_p > 0 && top_p < 1))) {  // (not a query draw_query makes)
     if (tid == 0) {
       tokens[r] = gptneo::kDrawDeclined;
       sums[r] = CUDART_NAN;
@@ -302,7 +328,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;
   }
   const double m = row_max;
-  if (top_p > 0) {  // a top-p row: the nucleus draw (min-p is off: nothing is uncertain)
+  if (top_p > 0) {  // a top-p row: the nucleus draw (min-p, if set, after the nucleus)
     auto logit_at = [&](int i, int* walk) {
       return gptneo::draw_processed_at(row, i, change_meta, change_vals, c_end, walk, penalty);
     };

@@ -23,7 +23,8 @@ constexpr int kDrawInvTemperature = 2;   // 1 / T
 constexpr int kDrawMinP = 3;             // 0: min-p off
 constexpr int kDrawLogitFloor = 4;       // with min-p: sample_row's floor on (l - M) / T, log(min_p) - 1e-9
 constexpr int kDrawPenalty = 5;          // the repetition penalty (for changes flagged kDrawChangeSeen)
-constexpr int kDrawTopP = 6;             // top-p in (0, 1): the nucleus draw (cuda/nucleus_draw.h); 0: off
+constexpr int kDrawTopP = 6;             // top-p in (0, 1): the nucleus draw (cuda/nucleus_draw.h; min-p, when set,
+                                         // then applies to the nucleus); 0: off
 constexpr int kDrawParams = 7;
 
 // A change's flags (applied in this order, as sample_row's processed_row applies its lists).
@@ -77,21 +78,28 @@ GN_HD float draw_processed_at(const float* row, int i, const int32_t* meta, cons
 // the weights differ by at most ~2250 * 2^-53 (cpu/device_draw.h), 2^-36 is 58x that.
 constexpr double kDrawMinPMargin = 0x1p-36;
 
+// Token weight under the row's max `max` (finite) before any min-p: e^x with x = (v - max) / T computed
+// with 1/T (within 2 rounding errors of the quotient, inside the bound).
+GN_HD double draw_weight_unfiltered(float v, double max, const double* p) {
+  return ::exp((static_cast<double>(v) - max) * p[kDrawInvTemperature]);
+}
+
 // Token weight under the row's max `max` (finite): 0 when sample_row drops the token (min-p), else
-// e^x with x = (v - max) / T. Without min-p x is computed with 1/T (within 2 rounding errors of the
-// quotient, inside the bound); with min-p the floor decision needs the quotient itself. Sets
-// *uncertain when min-p's weight decision is within kDrawMinPMargin of its threshold.
+// e^x with x = (v - max) / T (draw_weight_unfiltered without min-p); with min-p the floor decision needs
+// the quotient itself. Sets *uncertain when min-p's weight decision is within kDrawMinPMargin of its
+// threshold — except at x = 0 (a token at the row's max), whose weight is exactly 1 on both sides, as is
+// the top weight sample_row scales min-p by: kept exactly when min_p <= 1 (so min-p 1 keeps the top).
 GN_HD double draw_weight(float v, double max, const double* p, bool* uncertain) {
-  const double d = static_cast<double>(v) - max;
   const double min_p = p[kDrawMinP];
   if (min_p > 0) {
-    const double x = d / p[kDrawTemperature];
+    const double x = (static_cast<double>(v) - max) / p[kDrawTemperature];
+    if (x == 0 && min_p <= 1) return 1;
     if (!(x >= p[kDrawLogitFloor])) return 0;
     const double w = ::exp(x);
     if (::fabs(w - min_p) <= kDrawMinPMargin * min_p) *uncertain = true;
     return w >= min_p ? w : 0;
   }
-  return ::exp(d * p[kDrawInvTemperature]);
+  return draw_weight_unfiltered(v, max, p);
 }
 
 // The margin δ a certified draw keeps from both ends of its token's interval, for n kept tokens whose

@@ -26,7 +26,14 @@
 //   host's weights are within ~2^-52·1500 of ours: it ranks the groups as we do). Within the K group
 //   both rank by id: the nucleus takes the group's t lowest ids.
 // Then the draw over the nucleus in id order, with R' = A' + t·w_K and δ = draw_margin(j, R'), as the
-// temperature draw over its kept tokens (cpu/device_draw.h). Where the float passes picked a K whose
+// temperature draw over its kept tokens (cpu/device_draw.h).
+// Min-p after the nucleus (sample_row's filter_after_nucleus): it keeps the nucleus tokens whose weight is
+// at least min_p times the top token's (whose weight is e^0 = 1 on both sides), a set of the top tokens
+// like the nucleus itself, so the kept set is the smaller of the two (nucleus_min_p): the whole nucleus
+// when w_K clears min_p by kDrawMinPMargin, else — when w_K falls short of it by the margin — the tokens
+// of weight >= min_p (all above K, so all in the nucleus), certain only if no weight in the row lies
+// within the margin of min_p (draw_weight's flag); the draw then walks those with their own sum and count.
+// w_K within the margin of min_p: uncertain. Where the float passes picked a K whose
 // group does not hold the crossing in double (the crossing within ~1e-7 of a group's edge), no t
 // certifies, and the row is sampled whole: uncertain, never wrong. (nvcc contracts some of the
 // certificate's multiply-adds into fmas where the host rounds twice: kernel and emulation may differ on
@@ -36,6 +43,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "cuda/draw_bound.h"
 #include "cuda/host_device.h"
 #include "cuda/radix_select.h"
 
@@ -141,6 +149,17 @@ GN_HD int nucleus_take(const NucleusBoundary& b, double goal, double delta) {
   const double upper = b.above + static_cast<double>(take) * b.w_k;
   // (lower == 0: the nucleus is the top token, which sample_row keeps however small p·S is.)
   return (lower == 0 || lower + delta <= goal) && goal <= upper - delta ? take : 0;
+}
+
+// What min-p (0: off; at most 1) does to a certified nucleus whose K group weighs w_k (see the top).
+// top_group: nothing lies above K (the nucleus is within the row's max group, whose weights are exactly 1
+// on both sides: min-p keeps them all). near_min_p: some weight of the row lies within kDrawMinPMargin of
+// min_p (draw_weight's flag).
+enum NucleusMinP { kNucleusKept = 0, kNucleusCutByMinP = 1, kNucleusMinPUncertain = 2 };
+GN_HD int nucleus_min_p(double w_k, bool top_group, double min_p, bool near_min_p) {
+  if (!(min_p > 0) || w_k >= min_p * (1 + kDrawMinPMargin) || (top_group && min_p <= 1)) return kNucleusKept;
+  if (w_k <= min_p * (1 - kDrawMinPMargin) && !near_min_p) return kNucleusCutByMinP;
+  return kNucleusMinPUncertain;
 }
 
 }  // namespace gptneo

@@ -36,7 +36,7 @@ bool DeviceRowSampler::build_draw_queries(int rows, int V) {
   q.clear();
   bool any = false;
   for (int r = 0; r < rows; ++r) {
-    const bool drawn = cpu::draw_serves(specs_[r], V);  // temperature rows, and top-p rows without min-p or typical-p
+    const bool drawn = cpu::draw_serves(specs_[r], V);  // temperature rows, and top-p rows without typical-p
     if (request_.need[r] > 0) {
       q.add_row_without_query();  // the candidates serve it
     } else if (const int need = drawn ? 0 : cpu::nucleus_need(specs_[r], V, nucleus_candidates_); need > 0) {

@@ -3,9 +3,9 @@
 // are sampled from candidates the backend selects (Backend::select_candidates on the GPU), so that a
 // few hundred values per row cross to the host instead of the whole vocabulary (50257 floats, 201 KB);
 // with the device draw on (set_draw), the rows whose token depends on the whole row (temperature
-// sampling without top-k, top-p or typical-p, min-p allowed; top-p without top-k, min-p or typical-p)
-// are drawn where the logits are (Backend::draw_rows, cpu/device_draw.h; the nucleus draw
-// cuda/nucleus_draw.h), one word per row coming back, and top-p rows with min-p or typical-p are
+// sampling without top-k, top-p or typical-p, min-p allowed; top-p without top-k or typical-p, min-p
+// allowed) are drawn where the logits are (Backend::draw_rows, cpu/device_draw.h; the nucleus draw
+// cuda/nucleus_draw.h), one word per row coming back, and top-p rows with typical-p are
 // sampled from their top candidates (256 to 2048, adapted step by step)
 // with the device's sum of the row's weights certifying the nucleus (cpu/nucleus_bound.h); the other rows (typical-p
 // alone, candidates that decide nothing, more ties than the slots hold, a nucleus past the candidates,

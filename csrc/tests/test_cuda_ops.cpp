@@ -1460,8 +1460,9 @@ void test_select_candidates(Ctx& c) {
 // tokens come back uncertain or exact; the same launch twice gives the same answers. Sum queries (top-p
 // rows, r % 8 == 6) answer kDrawSummed with S' within the bound of the host emulation's, and that S'
 // with the row's candidates gives sample_row's token (cpu::sample_nucleus_candidates). Nucleus draws
-// (top-p rows without min-p, r % 8 == 4; r % 16 == 4 with logits on a grid of quarters, so that the
-// nucleus ends inside a group of tied weights) give sample_row's token or, rarely, uncertain.
+// (top-p rows, r % 8 == 4, with min-p 0, 0.002, 0.2 or 0.02 after the nucleus; r % 16 == 4 with logits on a
+// grid of quarters, so that the nucleus ends inside a group of tied weights) give sample_row's token or,
+// rarely, uncertain.
 void test_draw_rows_of(Ctx& c, int cols, int stage) {
   const int rows = c.quick ? 12 : 48;
   std::vector<float> x = randn(c, (size_t)rows * cols, 3.f);
@@ -1508,10 +1509,10 @@ void test_draw_rows_of(Ctx& c, int cols, int stage) {
       p.temperature = 0.25;
       s.expect = 3;
     }
-    if (r % 8 == 4) {  // top-p for the nucleus draw: nuclei of tens to thousands of tokens
-      const double top_ps[] = {0.9, 0.5, 0.95};
+    if (r % 8 == 4) {  // top-p for the nucleus draw: nuclei of tens to thousands of tokens; min-p after it
+      const double top_ps[] = {0.9, 0.5, 0.95}, min_ps[] = {0, 0.002, 0.2, 0.02};  // (keeping it whole, or cutting)
       p.top_p = top_ps[(r / 8) % 3];
-      p.min_p = 0;
+      p.min_p = min_ps[(r / 8) % 4];
       s.expect = 4;
       if (r % 16 == 4)
         for (int i = 0; i < cols; ++i) row[i] = std::round(row[i] * 4) / 4;

@@ -841,10 +841,11 @@ int main() {
                    edge.stats.candidate_rows == 2,
                run->name + ": a draw on a token boundary is uncertain; the row is sampled whole, as sample_row samples it",
                edge.detail);
-        // Top-p with the draw on: row 2 (made peaked by its temperature, with min-p after the nucleus, a
-        // bias and penalties) is sampled from its candidates with the backend's sum of its weights;
-        // without min-p, with top-p on the boundary between two nuclei, the nucleus draw cannot certify
-        // it and it is sampled whole.
+        // Top-p with the draw on: row 2 (made peaked by its temperature, with typical-p after the nucleus,
+        // a bias and penalties) is sampled from its candidates with the backend's sum of its weights; with
+        // min-p instead of typical-p it is drawn on the backend (the nucleus draw, min-p applied to the
+        // nucleus); without either, with top-p on the boundary between two nuclei, the nucleus draw cannot
+        // certify it and it is sampled whole.
         {
           double mean = 0, square = 0;
           for (int i = 0; i < V; ++i) mean += row2[i] / V;
@@ -853,6 +854,9 @@ int main() {
           cpu::SamplingBatch nucleus_batch = drawn_batch;
           nucleus_batch.params[2].temperature = peaked;
           nucleus_batch.params[2].top_p = 0.9;
+          cpu::SamplingBatch min_p_batch = nucleus_batch;  // (min-p 0.02, from drawn_batch)
+          nucleus_batch.params[2].min_p = 0;
+          nucleus_batch.params[2].typical_p = 0.95;
           cpu::SamplingBatch boundary_batch = edge_batch;
           boundary_batch.params[2].temperature = peaked;
           std::vector<double> w(static_cast<size_t>(V));
@@ -866,8 +870,13 @@ int main() {
           const DrawRun served = run_with_draw(nucleus_batch, 1), boundary = run_with_draw(boundary_batch, 1);
           report(served.same && served.stats.nucleus_rows == 1 && served.stats.full_rows == 0 &&
                      served.stats.candidate_rows == 2 && served.stats.drawn_rows == 0,
-                 run->name + ": a top-p row from its candidates and the backend's sum gets sample_row's token",
+                 run->name + ": a top-p row with typical-p from its candidates and the backend's sum gets sample_row's token",
                  served.detail);
+          const DrawRun with_min_p = run_with_draw(min_p_batch, 1);
+          report(with_min_p.same && with_min_p.stats.drawn_rows == 1 && with_min_p.stats.drawn_nucleus_rows == 1 &&
+                     with_min_p.stats.nucleus_rows == 0 && with_min_p.stats.full_rows == 0,
+                 run->name + ": a peaked top-p row with min-p, bias and penalties is drawn on the backend (the nucleus draw)",
+                 with_min_p.detail);
           report(boundary.same && boundary.stats.nucleus_rows == 0 && boundary.stats.full_rows == 1 &&
                      boundary.stats.candidate_rows == 2 && boundary.stats.drawn_rows == 0 &&
                      boundary.stats.uncertain_draws == 1,
@@ -875,9 +884,10 @@ int main() {
                  boundary.detail);
         }
         // A flat top-p row (temperature 50: a nucleus of nearly the whole vocabulary) is drawn on the
-        // backend at every call (the nucleus draw). With min-p after the nucleus it goes to the candidates
-        // instead, whose count cannot grow over this 320-token vocabulary: it misses, and after each miss
-        // the sampler backs off for 1, 2, 4 ... steps: 10 calls try at calls 1, 3 and 6.
+        // backend at every call (the nucleus draw), also with min-p keeping the whole nucleus (1e-6) or
+        // cutting inside it (0.97: the weights lie between ~0.9 and 1). With typical-p after the nucleus it
+        // goes to the candidates instead, whose count cannot grow over this 320-token vocabulary: it misses,
+        // and after each miss the sampler backs off for 1, 2, 4 ... steps: 10 calls try at calls 1, 3 and 6.
         {
           cpu::SamplingBatch flat = edge_batch;
           flat.params[2].temperature = 50;
@@ -887,12 +897,20 @@ int main() {
                      flat_drawn.stats.full_rows == 0 && flat_drawn.stats.nucleus_misses == 0,
                  run->name + ": a flat top-p row is drawn on the backend at every call (the nucleus draw)",
                  flat_drawn.detail);
-          flat.params[2].min_p = 1e-6;
+          for (double min_p : {1e-6, 0.97}) {
+            cpu::SamplingBatch with_min_p = flat;
+            with_min_p.params[2].min_p = min_p;
+            const DrawRun drawn_min_p = run_with_draw(with_min_p, 10);
+            report(drawn_min_p.same && drawn_min_p.stats.drawn_nucleus_rows == 10 && drawn_min_p.stats.full_rows == 0,
+                   run->name + fmt(": a flat top-p row with min-p %g is drawn on the backend at every call", min_p),
+                   drawn_min_p.detail);
+          }
+          flat.params[2].typical_p = 0.99;
           const DrawRun backing_off = run_with_draw(flat, 10);
           report(backing_off.same && backing_off.stats.nucleus_rows == 0 && backing_off.stats.nucleus_misses == 3 &&
                      backing_off.stats.full_rows == 10 && backing_off.stats.drawn_rows == 0,
-                 run->name + ": flat top-p rows with min-p miss their candidates; the sampler backs off (tries at calls 1, 3, "
-                             "6 of 10)",
+                 run->name + ": flat top-p rows with typical-p miss their candidates; the sampler backs off (tries at calls "
+                             "1, 3, 6 of 10)",
                  backing_off.detail);
         }
         // Refusals of a malformed draw request.

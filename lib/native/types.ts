@@ -77,14 +77,14 @@ export interface NativeSamplingPrefilterStats {
   /** Rows whose token the backend drew. */
   drawnRows: number;
   /**
-   * Of drawnRows, top-p rows (without min-p or typical-p) whose nucleus the backend found and drew
-   * from, whatever its size (the nucleus draw).
+   * Of drawnRows, top-p rows (without typical-p; min-p applied to the nucleus) whose nucleus the backend
+   * found and drew from, whatever its size (the nucleus draw).
    */
   drawnNucleusRows: number;
   /** Draws too close to a boundary between tokens to certify (those rows were downloaded whole). */
   uncertainDraws: number;
   /**
-   * Top-p rows with min-p or typical-p sampled from their candidates (with the device draw on); a
+   * Top-p rows with typical-p sampled from their candidates (with the device draw on); a
    * top-p row whose nucleus the candidates could not decide (larger than they hold, or too close to
    * call) is counted in fullRows.
    */

@@ -269,8 +269,9 @@ export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
     { temperature: 0.7, minP: 0.05, seed: 12, repetitionPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.7,
       logitBias: { 11: 5, 13: -3 } },
     { temperature: 1.4, seed: 13, repetitionPenalty: 1.2 },
-    { temperature: 0.02, topP: 0.9, minP: 0.05, seed: 14, repetitionPenalty: 1.2 },  // top-p: from candidates
+    { temperature: 0.02, topP: 0.9, typicalP: 0.95, seed: 14, repetitionPenalty: 1.2 },  // top-p: from candidates
     { temperature: 1, topP: 0.9, seed: 15, repetitionPenalty: 1.1, logitBias: { 11: 2 } },  // top-p: the nucleus draw
+    { temperature: 1, topP: 0.9, minP: 0.05, seed: 16, presencePenalty: 0.4 },  // the same, min-p cutting inside it
   ];
   const run = (choice: 'native' | 'typescript') => generateEverySequence(gpu, fx, requests, choice);
   const typescript = await run('typescript');
@@ -283,11 +284,12 @@ export async function checkCudaDeviceDraw(device = 'cuda'): Promise<string> {
   const drawnRows = p1.drawnRows - p0.drawnRows, uncertain = p1.uncertainDraws - p0.uncertainDraws;
   const nucleusRows = p1.nucleusRows - p0.nucleusRows, drawnNucleus = p1.drawnNucleusRows - p0.drawnNucleusRows;
   const rows = (drawn.length / requests.length) * 20;  // per request
-  assert.equal(drawnRows + uncertain, 4 * rows, `every temperature row and flat top-p row went to the draw (${drawnRows} drawn, ${uncertain} uncertain of ${4 * rows})`);
-  assert.ok(uncertain <= 3, `${uncertain} uncertain draws of ${4 * rows}: the margin should make them rare`);
-  assert.ok(drawnNucleus >= rows - 2 && drawnNucleus <= rows, `flat top-p rows drawn from their nucleus: ${drawnNucleus} of ${rows}`);
+  assert.equal(drawnRows + uncertain, 5 * rows, `every temperature row and flat top-p row went to the draw (${drawnRows} drawn, ${uncertain} uncertain of ${5 * rows})`);
+  assert.ok(uncertain <= 3, `${uncertain} uncertain draws of ${5 * rows}: the margin should make them rare`);
+  assert.ok(drawnNucleus >= 2 * rows - 2 && drawnNucleus <= 2 * rows, `flat top-p rows drawn from their nucleus: ${drawnNucleus} of ${2 * rows}`);
   assert.ok(nucleusRows >= rows - 2, `top-p rows from candidates: ${nucleusRows} of ${rows}`);
   return `${device} device draw: ${drawn.length} concurrent seeded requests, tokens identical to the TypeScript ` +
-    `sampler (${drawnRows - drawnNucleus} temperature rows and ${drawnNucleus} of ${rows} flat top-p rows drawn on the GPU, ` +
+    `sampler (${drawnRows - drawnNucleus} temperature rows and ${drawnNucleus} of ${2 * rows} flat top-p rows, half with ` +
+    `min-p, drawn on the GPU, ` +
     `${uncertain} uncertain, sampled whole; ${nucleusRows} of ${rows} top-p rows from GPU candidates and the kernel's sum)`;
 }

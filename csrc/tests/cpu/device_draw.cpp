@@ -177,8 +177,9 @@ void test_query_and_refusals() {
                         refused([](DrawSpec* r) { r->spec.params.min_p = 1e-310; }) &&
                         refused([](DrawSpec* r) { r->bias_ids = {2, 2}; }) &&
                         refused([](DrawSpec* r) { r->seen_ids = {0, 0}; }) &&
-                        // top-p: the nucleus draw, with nothing after the nucleus and top-p in (0, 1)
-                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.min_p = 0.05; }) &&
+                        // top-p: the nucleus draw, with nothing but min-p after the nucleus and top-p in (0, 1)
+                        !refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.min_p = 0.05; }) &&
+                        refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.min_p = 1e-310; }) &&
                         refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.typical_p = 0.5; }) &&
                         refused([](DrawSpec* r) { r->spec.params.top_p = 0.9, r->spec.params.top_k = 3; }) &&
                         refused([](DrawSpec* r) { r->spec.params.top_p = 0; }) &&
@@ -191,8 +192,8 @@ void test_query_and_refusals() {
   const bool nucleus_query = draw_query(nucleus.spec, 5, &nq, &scratch) && nq.params[kDrawTopP] == 0.9 &&
                              params[kDrawTopP] == 0 && nq.change_meta == q.change_meta;
   report(refusals && nucleus_query,
-         "device draw: serves temperature sampling (top-k/typical off) and top-p without min-p (the nucleus draw), "
-         "lists without repeats",
+         "device draw: serves temperature sampling (top-k/typical off) and top-p with or without min-p (the nucleus "
+         "draw), lists without repeats",
          "");
 
   DrawSpec plain;

@@ -3,8 +3,10 @@
 // whole row — over Zipf-like, spread and flat rows (nuclei of one token to tens of thousands), with
 // bias and penalties; over rows of tied logits, where the nucleus ends inside a group of equal weights;
 // and over top-p values and uniforms placed on the boundaries between nuclei and between tokens, where
-// the margins are what keep it exact (without them the same cases give other tokens). Also the radix
-// passes' index math, the certificate's rank guard, and the queries it declines.
+// the margins are what keep it exact (without them the same cases give other tokens). With min-p after
+// the nucleus: rows where min-p keeps the whole nucleus and rows where it cuts inside it, and min-p placed
+// on nucleus members' weights (uncertain, never wrong). Also the radix passes' index math, the
+// certificate's rank guard, and the queries it declines.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -100,6 +102,105 @@ void test_rows(Rng& rng) {
          "nucleus draw: every certified top-p token equals sample_row's (Zipf, spread and flat rows, bias, penalties)",
          fmt("%g of %g rows certified and equal, %g uncertain", exact, rows, uncertain) +
              fmt("; flat 50257-token rows: %g of %g served", large_served, large));
+}
+
+// Min-p after the nucleus (sample_row's filter_after_nucleus): the kept set is the nucleus or, where
+// min-p cuts inside it, the tokens of weight >= min_p; both kinds occur, and every certified token is
+// sample_row's. Rows without bias or penalties are classified exactly (exact_nucleus); the others add
+// fill_draw_spec's bias and penalties. Then min-p set on a nucleus member's weight below the top's (within
+// a few ulps): uncertain, never another token; min-p 1 (the top group, whose weights are exactly 1 on both
+// sides): certified.
+void test_min_p(Rng& rng) {
+  RowSamplerScratch scratch;
+  int rows = 0, certified = 0, exact = 0, cut = 0, cut_certified = 0, kept = 0, kept_certified = 0, flat = 0,
+      flat_served = 0;
+  const double min_ps[] = {0.001, 0.02, 0.05, 0.1, 0.3, 0.7, 1.0};
+  const double top_ps[] = {0.9, 0.5, 0.95, 0.8, 0.99};
+  for (int t = 0; t < 420; ++t) {
+    const int V = t % 10 == 0 ? 50257 : (t % 3 == 0 ? 97 : 1201);
+    const std::vector<float> row = t % 3 == 0 ? zipf_row(rng, V, t % 2 ? 1.2 : 1.6) : logit_row(rng, V, t % 3 - 1);
+    const bool plain = t % 2 == 0;
+    DrawSpec s;
+    if (plain) {
+      s.spec.params.temperature = t % 4 == 0 ? 1 : 0.6;
+      s.spec.u = static_cast<double>(rng() >> 11) * 0x1p-53;
+      s.bind();
+    } else {
+      fill_draw_spec(rng, row, t, &s);
+    }
+    SamplingParams& p = s.spec.params;
+    p.top_k = 0;
+    p.top_p = top_ps[t % 5];
+    p.min_p = min_ps[(t / 2) % 7];
+    const int want = sample_row(row.data(), V, s.spec, &scratch);
+    const int got = nucleus_draw(row, s.spec);
+    ++rows;
+    certified += got >= 0;
+    exact += got >= 0 && got == want;
+    const bool big = V == 50257 && t % 3 == 2 && p.min_p <= 0.05;
+    flat += big;
+    flat_served += big && got >= 0;
+    if (plain) {
+      const ExactNucleus e = exact_nucleus(row, p.temperature, p.top_p);
+      bool cuts = false;
+      for (int32_t id : e.ids) cuts = cuts || e.weights[id] < p.min_p;
+      (cuts ? cut : kept) += 1;
+      (cuts ? cut_certified : kept_certified) += got >= 0;
+    }
+  }
+  report(exact == certified && certified >= rows - 4 && cut >= 40 && kept >= 40 && cut_certified >= cut - 2 &&
+             kept_certified >= kept - 2 && flat_served == flat,
+         "nucleus draw with min-p: every certified token equals sample_row's, min-p keeping the nucleus or cutting "
+         "inside it",
+         fmt("%g of %g certified and equal; min-p cuts %g rows", exact, rows, cut) +
+             fmt(" (%g certified), keeps %g (%g certified)", cut_certified, kept, kept_certified) +
+             fmt("; flat 50257-token rows with min-p <= 0.05: %g of %g served", flat_served, flat));
+
+  int cases = 0, wrong = 0, uncertain = 0;
+  for (int t = 0; t < 30; ++t) {
+    const int V = 1201;
+    const std::vector<float> row = t % 2 ? zipf_row(rng, V, 1.3) : logit_row(rng, V, 1);
+    DrawSpec s;
+    s.spec.params.temperature = t % 3 ? 1 : 0.5;
+    s.spec.params.top_p = 0.9;
+    s.spec.u = static_cast<double>(rng() >> 11) * 0x1p-53;
+    s.bind();
+    const ExactNucleus e = exact_nucleus(row, s.spec.params.temperature, 0.9);
+    std::vector<double> below_top;
+    for (int32_t id : e.ids)
+      if (e.weights[id] < 1) below_top.push_back(e.weights[id]);
+    for (int b = 0; b < 3 && !below_top.empty(); ++b) {
+      const double w = below_top[rng.integer(0, static_cast<int>(below_top.size()) - 1)];
+      for (int k = -3; k <= 3; ++k) {
+        s.spec.params.min_p = w * (1 + k * 0x1p-52);
+        if (!(s.spec.params.min_p > 0 && s.spec.params.min_p <= 1)) continue;
+        const int want = sample_row(row.data(), V, s.spec, &scratch);
+        const int got = nucleus_draw(row, s.spec);
+        ++cases;
+        wrong += got >= 0 && got != want;
+        uncertain += got == kDrawUncertain;
+      }
+    }
+  }
+  report(wrong == 0 && uncertain == cases && cases > 400,
+         "nucleus draw with min-p on a nucleus member's weight: uncertain, never wrong",
+         fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
+  int top_rows = 0, top_exact = 0;
+  for (int t = 0; t < 20; ++t) {
+    std::vector<float> row = logit_row(rng, 1201, 0);
+    if (t % 2) row[7] = row[300] = *std::max_element(row.begin(), row.end());  // a top group of 2 or 3
+    DrawSpec s;
+    s.spec.params.temperature = 0.8;
+    s.spec.params.top_p = t % 4 < 2 ? 0.9 : 1e-6;
+    s.spec.params.min_p = 1;
+    s.spec.u = static_cast<double>(rng() >> 11) * 0x1p-53;
+    s.bind();
+    const int want = sample_row(row.data(), 1201, s.spec, &scratch);
+    ++top_rows;
+    top_exact += nucleus_draw(row, s.spec) == want;
+  }
+  report(top_exact == top_rows, "nucleus draw with min-p 1: the top group, certified",
+         fmt("%g of %g equal to sample_row's", top_exact, top_rows));
 }
 
 // Logits on a grid of 17 values: groups of ~70 tokens of one weight, so the nucleus ends inside a
@@ -326,21 +427,22 @@ void test_index_math(Rng& rng) {
 }
 
 void test_declined() {
-  // Queries draw_query never makes (top-p with min-p, top-p at 1 or above) and bad rows.
+  // Queries draw_query never makes (top-p at 1 or above) and bad rows; min-p after the nucleus is served.
   const std::vector<float> row = {0.5f, 1, -1, 2};
   double params[kDrawParams] = {0.5, 1, 1, 0, 0, 1, 0.9};
   double sum;
   const int plain = draw_row(row.data(), 4, params, nullptr, nullptr, 0, &sum);
   params[kDrawMinP] = 0.1;
+  params[kDrawLogitFloor] = std::log(0.1) - 1e-9;
   const int with_min_p = draw_row(row.data(), 4, params, nullptr, nullptr, 0, &sum);
-  params[kDrawMinP] = 0;
+  params[kDrawMinP] = params[kDrawLogitFloor] = 0;
   params[kDrawTopP] = 1;
   const int at_one = draw_row(row.data(), 4, params, nullptr, nullptr, 0, &sum);
   params[kDrawTopP] = 0.9;
   const std::vector<float> nan_row = {0.5f, NAN, 1, 2};
   const int nan = draw_row(nan_row.data(), 4, params, nullptr, nullptr, 0, &sum);
-  report(plain >= 0 && with_min_p == kDrawDeclined && at_one == kDrawDeclined && nan == kDrawDeclined,
-         "nucleus draw: top-p with min-p, top-p at 1 and NaN rows are declined",
+  report(plain >= 0 && with_min_p >= 0 && at_one == kDrawDeclined && nan == kDrawDeclined,
+         "nucleus draw: top-p at 1 and NaN rows are declined; top-p with min-p is drawn",
          fmt("%g %g %g", plain, with_min_p, at_one) + fmt(" %g", nan));
 }
 
@@ -348,6 +450,7 @@ void test_declined() {
 
 void test_nucleus_draw(Rng& rng) {
   test_rows(rng);
+  test_min_p(rng);
   test_tied_groups(rng);
   test_boundaries(rng);
   test_rank_guard(rng);
