@@ -39,7 +39,8 @@ const prefillOnly = process.argv.includes('--prefill-only');
 const batchedOnly = process.argv.includes('--batched-only');
 
 // Runs this script again with `args` (and `env` added to this process's environment), its output
-// interleaved with ours; resolves to its exit code (1 when it could not start or was killed).
+// interleaved with ours; resolves to its exit code (0 when it passed). A child that could not start, or
+// ended by a signal (a native abort, an out-of-memory kill) without printing its own FAIL line, gets one here.
 function runChild(args, env = {}) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), ...args],
@@ -48,7 +49,10 @@ function runChild(args, env = {}) {
       console.log(`FAIL child ${args.join(' ')}: ${e.message}`);
       resolve(1);
     });
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    child.on('exit', (code, signal) => {
+      if (code === null) console.log(`FAIL child ${args.join(' ')}: killed by ${signal}`);
+      resolve(code ?? 1);
+    });
   });
 }
 
@@ -140,8 +144,7 @@ async function decodeBench(preset, streamsList, newTokens, options = {}) {
   const { graphs = true, sampling = undefined, kvCacheDtype = 'auto', env = {}, runAhead = undefined, prompt = 32 } = options;
   if (Object.keys(env).length > 0 && rowChild === undefined) {  // a row with switches: a process of its own
     const code = await runChild(['--row', JSON.stringify({ preset, streamsList, newTokens, options })], env);
-    if (code !== 0) failed++;  // (the child printed what failed, unless it was killed)
-    if (code !== 0 && code !== 1) console.log(`FAIL row ${preset} ${JSON.stringify(options)}: exit ${code}`);
+    if (code !== 0) failed++;  // (the child, or runChild for a killed one, printed what failed)
     return;
   }
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
@@ -212,7 +215,7 @@ try {
     await decodeBench('1.3b', [1], 16);
     await removeOwnCache();
     console.log(`${passed} passed, ${failed} failed`);
-    process.exit(0);
+    process.exit(failed ? 1 : 0);
   }
   if (batchedOnly) {
     await decodeBench('125m', [8, 32], 128);
@@ -267,8 +270,8 @@ try {
   // cache's kernel with 4 keys per lane group in flight (default) and 8 (GPTNEO_CUDA_DECODE_KEYS16=8, opt-in).
   await decodeBench('1.3b', [8], 128, { prompt: 1024 });
   await decodeBench('1.3b', [8], 128, { prompt: 1024, env: { GPTNEO_CUDA_DECODE_KEYS16: '8' } });
-  // And the wave-aware split plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in): 3 splits of ~1100 keys where the
-  // fill plan makes 5 (two waves of the bf16-cache kernel's 3 x 132 resident blocks).
+  // And the wave-aware split plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in): ~1150 keys in 3 splits of 384 (one
+  // wave of the bf16-cache kernel's 3 x 132 resident blocks) where the fill plan makes 5 of 256 (two waves).
   await decodeBench('1.3b', [8], 128, { prompt: 1024, env: { GPTNEO_CUDA_DECODE_SPLIT: 'waves' } });
   // One decode step per native call: what greedy run-ahead (the default) saves.
   await decodeBench('125m', [1, 8], 128, { runAhead: 1 });

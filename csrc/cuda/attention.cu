@@ -320,7 +320,7 @@ int resident_blocks(Kernel kernel, std::atomic<unsigned long long>& last) {
   if (seen != ~0ull && seen >> 8 == (unsigned long long)dev) return (int)(seen & 0xff);
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kDecodeWarps * 32, 0) != cudaSuccess) {
-    (void)cudaGetLastError();  // (not sticky: clear it, the fill plan serves)
+    (void)cudaGetLastError();  // (not sticky: clear it so the next launch check does not report it; the fill plan serves)
     return 0;
   }
   per_sm = per_sm < 0 ? 0 : (per_sm > 255 ? 255 : per_sm);
