@@ -24,7 +24,7 @@ const { writeRandomCheckpoint } = await import(join(root, 'dist/lib/model/random
 // use it): in $GN_CHECKPOINT_CACHE when set (scripts/gpu-node-tests.sh shares one folder between its
 // processes and removes it), else in a folder of this process, removed at the end.
 const ownCache = process.env.GN_CHECKPOINT_CACHE ? undefined : await mkdtemp(join(tmpdir(), 'gpt-neo-checkpoints-'));
-const cacheRoot = process.env.GN_CHECKPOINT_CACHE ?? ownCache;
+const cacheRoot = process.env.GN_CHECKPOINT_CACHE || ownCache;  // (an empty value: ours)
 const childArg = (flag) => {
   const i = process.argv.indexOf(flag);
   return i >= 0 ? process.argv[i + 1] : undefined;
