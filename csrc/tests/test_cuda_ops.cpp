@@ -1963,41 +1963,32 @@ void test_attention_case(Ctx& c, const std::vector<SeqSpec>& seqs, int heads, in
     report(kerr < 1e-4, kwhat, fmt("rel_err=%.3g", kerr));
   }
 
+  // The decode kernel forced once more under an opt-in switch the caller has set, to the same tolerance.
+  const auto decode_again = [&](const std::string& wwhat) {
+    if (!poison(dout.as<float>(), ref.size(), wwhat)) return;
+    const int st = gn_cuda_attention_with(GN_ATTENTION_DECODE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt, &cb,
+                                          heads, hd, window, scale, GN_DTYPE_F32, dout.as<float>(), width, dws.as<void>(),
+                                          ws_bytes, nullptr);
+    std::vector<float> wout(ref.size());
+    if (forced_run_ok(st, wwhat) && download(c, wout.data(), dout.as<void>(), wout.size() * 4, wwhat)) {
+      const double werr = rel_error(wout, ref);
+      report(werr < 1e-4, wwhat, fmt("rel_err=%.3g", werr));
+    }
+  };
   // A 16-bit cache with 8 keys per lane group in flight (gn_cuda_set_decode_keys16; opt-in): the decode
-  // kernel at that unroll and its plan (fewer, longer splits), to the same tolerance; and append mode with it.
+  // kernel at that unroll and its plan (fewer, longer splits); and append mode with it, below.
   const DecodeKeys16Restore keys16_restore;  // (every return below puts the process's setting back)
   if (selected == GN_ATTENTION_DECODE && cache_dt != DType::kF32) {
     gn_cuda_set_decode_keys16(8);
-    const std::string wwhat = what + " decode, 8 keys in flight";
-    if (poison(dout.as<float>(), ref.size(), wwhat)) {
-      const int st = gn_cuda_attention_with(GN_ATTENTION_DECODE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
-                                            &cb, heads, hd, window, scale, GN_DTYPE_F32, dout.as<float>(), width,
-                                            dws.as<void>(), ws_bytes, nullptr);
-      std::vector<float> wout(ref.size());
-      if (forced_run_ok(st, wwhat) && download(c, wout.data(), dout.as<void>(), wout.size() * 4, wwhat)) {
-        const double werr = rel_error(wout, ref);
-        report(werr < 1e-4, wwhat, fmt("rel_err=%.3g", werr));
-      }
-    }
+    decode_again(what + " decode, 8 keys in flight");
     gn_cuda_set_decode_keys16(keys16_restore.was);
   }
-
   // The wave-aware split plan (gn_cuda_set_decode_split_waves; opt-in): other split counts where the
-  // kernel's occupancy makes the fill plan a partial wave off, the same tolerance.
+  // kernel's occupancy makes the fill plan a partial wave off; and append mode with it, below.
   const DecodeSplitWavesRestore waves_restore;
   if (selected == GN_ATTENTION_DECODE) {
     gn_cuda_set_decode_split_waves(1);
-    const std::string wwhat = what + " decode, wave-aware split plan";
-    if (poison(dout.as<float>(), ref.size(), wwhat)) {
-      const int st = gn_cuda_attention_with(GN_ATTENTION_DECODE, dq.as<float>(), ldq, dk.as<void>(), dv.as<void>(), cdt,
-                                            &cb, heads, hd, window, scale, GN_DTYPE_F32, dout.as<float>(), width,
-                                            dws.as<void>(), ws_bytes, nullptr);
-      std::vector<float> wout(ref.size());
-      if (forced_run_ok(st, wwhat) && download(c, wout.data(), dout.as<void>(), wout.size() * 4, wwhat)) {
-        const double werr = rel_error(wout, ref);
-        report(werr < 1e-4, wwhat, fmt("rel_err=%.3g", werr));
-      }
-    }
+    decode_again(what + " decode, wave-aware split plan");
     gn_cuda_set_decode_split_waves(waves_restore.was);
   }
 
