@@ -16,23 +16,47 @@
 #include "cuda/pooling_api.h"
 
 namespace gptneo {
-namespace {
 
-constexpr int kCudaErrorMemoryAllocation = 2;
-constexpr int kCudaErrorInsufficientDriver = 35;
-constexpr int kCudaErrorNoDevice = 100;
+// The runtime's errors after which the process's CUDA context is unusable ("sticky": every later call
+// returns them): a kernel's fault or trap, an uncorrectable memory error.
+bool cuda_error_is_sticky(int st) {
+  switch (st) {
+    case 214:  // cudaErrorECCUncorrectable
+    case 700:  // cudaErrorIllegalAddress
+    case 702:  // cudaErrorLaunchTimeout
+    case 710:  // cudaErrorAssert
+    case 714:  // cudaErrorHardwareStackError
+    case 715:  // cudaErrorIllegalInstruction
+    case 716:  // cudaErrorMisalignedAddress
+    case 717:  // cudaErrorInvalidAddressSpace
+    case 718:  // cudaErrorInvalidPc
+    case 719:  // cudaErrorLaunchFailure (also a kernel's trap)
+      return true;
+    default:
+      return false;
+  }
+}
 
-// Converts a cuda/api.h status into a Status; `what` names the failed operation.
-Status from_cuda(int st, const char* what) {
+Status cuda_status(int st, const char* what) {
+  constexpr int kCudaErrorMemoryAllocation = 2;
   if (st == GN_CUDA_OK) return Status::Ok();
   std::string msg = std::string(what) + ": " + gn_cuda_status_string(st) + " (" + gn_cuda_status_name(st) + ")";
   if (st == GN_CUDA_EINVAL) return InvalidArgument(msg);
   if (st == GN_CUDA_EUNSUPPORTED) return Unsupported(msg);
   if (st == kCudaErrorMemoryAllocation) return OutOfMemory(msg);
+  if (cuda_error_is_sticky(st))
+    msg += "; the GPU stopped a kernel, and CUDA keeps this process's GPU context unusable after that: dispose "
+           "the model and restart the process (a fault with an opt-in GPTNEO_CUDA_* switch on is worth reporting, "
+           "with info().cudaExperimental)";
   return Status(ErrorCode::kCuda, msg);
 }
 
-#define GN_CUDA_STATUS(expr, what) GN_RETURN_IF_ERROR(from_cuda((expr), (what)))
+namespace {
+
+constexpr int kCudaErrorInsufficientDriver = 35;
+constexpr int kCudaErrorNoDevice = 100;
+
+#define GN_CUDA_STATUS(expr, what) GN_RETURN_IF_ERROR(cuda_status((expr), (what)))
 
 std::string no_device_reason(int st) {
   if (st == kCudaErrorInsufficientDriver)
@@ -633,14 +657,14 @@ class CudaBackend : public Backend {
     GN_RETURN_IF_ERROR(alloc(count * dtype_size(dst_dtype), &d_dst));
     Status st;
     if (src_dtype == dst_dtype) {
-      st = from_cuda(gn_cuda_upload(d_dst, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
+      st = cuda_status(gn_cuda_upload(d_dst, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
     } else {
       void* d_tmp = nullptr;
       st = alloc(count * dtype_size(src_dtype), &d_tmp);
-      if (st.ok()) st = from_cuda(gn_cuda_upload(d_tmp, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
+      if (st.ok()) st = cuda_status(gn_cuda_upload(d_tmp, h_src, count * dtype_size(src_dtype), stream_), "weight upload");
       if (st.ok())
-        st = from_cuda(gn_cuda_convert(d_tmp, (int)src_dtype, d_dst, (int)dst_dtype, count, stream_), "weight conversion");
-      if (st.ok()) st = from_cuda(drain(), "weight conversion");
+        st = cuda_status(gn_cuda_convert(d_tmp, (int)src_dtype, d_dst, (int)dst_dtype, count, stream_), "weight conversion");
+      if (st.ok()) st = cuda_status(drain(), "weight conversion");
       gn_cuda_free(d_tmp);
     }
     if (!st.ok()) {

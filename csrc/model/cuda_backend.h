@@ -30,6 +30,12 @@ int cuda_device_count(std::string* why_none);
 // Properties of device `index` (0 <= index < cuda_device_count()).
 Status cuda_device_info(int index, CudaDeviceInfo* out);
 
+// A cuda/api.h status as a Status (`what` names the failed operation): kInvalidArgument, kUnsupported,
+// kOutOfMemory or kCuda; a sticky runtime error (cuda_error_is_sticky: a kernel's fault or trap, after
+// which every CUDA call of the process fails) says so and what to do. Host-only: the mock builds test it.
+Status cuda_status(int st, const char* what);
+bool cuda_error_is_sticky(int st);
+
 // Creates a backend on device `index`: checks the capability (>= 8.0), that this build's kernels
 // load there, and creates the backend's stream. Errors: kUnsupported (no usable GPU, with the
 // reason), kInvalidArgument (bad index), kCuda.

@@ -2280,6 +2280,25 @@ void test_graph(Ctx& c) {
 // Host blocks from Backend::alloc_host (page-locked on CUDA): a download into one gives the device's
 // bytes, sizes up to a few MB (a step's logit rows), and an allocation the system cannot make is an
 // error with no pointer, not a crash.
+// Statuses as the backend reports them (cuda_status): argument, support and memory errors typed, and the
+// runtime's sticky errors (a kernel's fault or trap: every later call of the process fails) saying so and
+// what to do; other runtime errors without that hint.
+void test_status_messages(Ctx&) {
+  const Status fault = cuda_status(700, "attention");  // cudaErrorIllegalAddress
+  const Status trap = cuda_status(719, "gemm");        // cudaErrorLaunchFailure (a trapped kernel)
+  const Status other = cuda_status(101, "set device");  // cudaErrorInvalidDevice: not sticky
+  const auto says_restart = [](const Status& st) {
+    return st.message().find("restart the process") != std::string::npos;
+  };
+  report(fault.code() == ErrorCode::kCuda && says_restart(fault) && fault.message().rfind("attention: ", 0) == 0 &&
+             trap.code() == ErrorCode::kCuda && says_restart(trap) && other.code() == ErrorCode::kCuda &&
+             !says_restart(other) && cuda_error_is_sticky(714) && !cuda_error_is_sticky(2) &&
+             cuda_status(GN_CUDA_OK, "x").ok() && cuda_status(GN_CUDA_EINVAL, "x").code() == ErrorCode::kInvalidArgument &&
+             cuda_status(GN_CUDA_EUNSUPPORTED, "x").code() == ErrorCode::kUnsupported &&
+             cuda_status(2, "x").code() == ErrorCode::kOutOfMemory,
+         "statuses: typed; a kernel's fault or trap says the context is lost and to restart the process", fault.message());
+}
+
 void test_host_memory(Ctx& c) {
   for (size_t floats : {size_t(1), size_t(50257), size_t(32) * 50257}) {
     const std::string what = fmt("host alloc_host %zu floats, download into it", floats);
@@ -2404,7 +2423,7 @@ int main(int argc, char** argv) {
       {"embed", test_embed},     {"gather", test_gather_argmax},  {"pool", test_segment_mean},
       {"attention", test_attention}, {"graph", test_graph}, {"layernorm_gemv", test_layernorm_gemv},
       {"gemv_stream", test_gemv_stream_chain}, {"candidates", test_select_candidates}, {"host", test_host_memory},
-      {"staging", test_staged_uploads},
+      {"staging", test_staged_uploads}, {"status", test_status_messages},
       {"attention_tc_emulation", test_attention_tc_emulation}, {"x16", test_x16_activations},
       {"decode_layer", test_decode_layer},       {"decode_layer_streams", test_decode_layer_streams},
       {"draw", test_draw_rows}};  // (last: a kernel not yet run on a GPU cannot poison the groups before it)
