@@ -27,6 +27,9 @@ constexpr int kDecodeMinIters = 2;
 // Keys a block consumes per round: (warps * 32 / lanes-per-key) groups x unroll.
 constexpr int decode_keys_per_round(int dmax, int unroll = kDecodeUnroll) { return kDecodeWarps * (32 / (dmax / 8)) * unroll; }
 
+// Keys per split when `span` keys are cut `want` ways in whole rounds of `round` keys.
+inline int decode_chunk(int span, int want, int round) { return (((span + want - 1) / want + round - 1) / round) * round; }
+
 // Splits of `span` keys for the decode kernel: only when the grid of `base` blocks would leave SMs
 // idle, never more than max_splits, each split a whole number of rounds (of `unroll` keys per group)
 // and at least kDecodeMinIters of them. Returns the split count; *chunk = keys per split.
@@ -40,20 +43,21 @@ inline int decode_splits(int span, long long base, int sms, int dmax, int unroll
   want = want < span / min_chunk ? want : span / min_chunk;
   want = want < max_splits ? want : max_splits;
   if (want <= 1) return 1;
-  *chunk = (((span + want - 1) / want + round - 1) / round) * round;
+  *chunk = decode_chunk(span, want, round);
   return (span + *chunk - 1) / *chunk;  // <= want
 }
 
 // Rounds of keys the longest block of a plan of `want` splits walks (chunk as decode_splits makes it),
-// the split count that plan really has in *splits.
-inline int decode_plan_rounds(int span, int want, int round, int* splits) {
+// the split count that plan really has in *splits and its chunk in *chunk (1 << 30 unsplit).
+inline int decode_plan_rounds(int span, int want, int round, int* splits, int* chunk) {
   if (want <= 1) {
     *splits = 1;
+    *chunk = 1 << 30;
     return (span + round - 1) / round;
   }
-  const int chunk = (((span + want - 1) / want + round - 1) / round) * round;
-  *splits = (span + chunk - 1) / chunk;
-  return chunk / round;
+  *chunk = decode_chunk(span, want, round);
+  *splits = (span + *chunk - 1) / *chunk;
+  return *chunk / round;
 }
 
 // The wave-aware plan (GPTNEO_CUDA_DECODE_SPLIT=waves, opt-in until a GPU has timed it; NOTES.md round
@@ -72,8 +76,8 @@ inline int decode_splits_waves(int span, long long base, int sms, int resident, 
   int best_want = most;
   long long best_cost = -1;
   for (int want = 1; want <= most; ++want) {
-    int splits = 1;
-    const int rounds = decode_plan_rounds(span, want, round, &splits);
+    int splits = 1, want_chunk = 0;
+    const int rounds = decode_plan_rounds(span, want, round, &splits, &want_chunk);
     if (splits > most) continue;
     const long long waves = (base * splits + slots - 1) / slots;
     const long long cost = waves * rounds + (splits > 1 ? 1 : 0);
@@ -83,8 +87,8 @@ inline int decode_splits_waves(int span, long long base, int sms, int resident, 
     }
   }
   int splits = 1;
-  decode_plan_rounds(span, best_want, round, &splits);
-  *chunk = splits > 1 ? (((span + best_want - 1) / best_want + round - 1) / round) * round : 1 << 30;
+  decode_plan_rounds(span, best_want, round, &splits, chunk);
+  if (splits <= 1) *chunk = 1 << 30;  // (unsplit, as decode_splits says it)
   return splits;
 }
 

@@ -60,7 +60,7 @@ void test_random_rows(Rng& rng) {
 // kDrawUncertain (or the same token); without it some give another token.
 void test_boundary_uniforms(Rng& rng) {
   RowSamplerScratch scratch;
-  int cases = 0, wrong = 0, wrong_without_margin = 0, uncertain = 0;
+  BoundaryTally tally;
   for (int t = 0; t < 60; ++t) {
     const int V = t % 2 ? 1201 : 4099;
     const std::vector<float> row = logit_row(rng, V, t % 2);
@@ -95,18 +95,12 @@ void test_boundary_uniforms(Rng& rng) {
         s.spec.u = static_cast<double>(cumulative[i] / sum) + k * 0x1p-53;
         if (!(s.spec.u >= 0 && s.spec.u < 1)) continue;
         const int want = sample_row(row.data(), V, s.spec, &scratch);
-        const int got = draw(row, s.spec), bare = draw(row, s.spec, 0);
-        ++cases;
-        wrong += got >= 0 && got != want;
-        uncertain += got == kDrawUncertain;
-        wrong_without_margin += bare >= 0 && bare != want;
+        tally.add(want, draw(row, s.spec), draw(row, s.spec, 0));
       }
     }
   }
-  report(wrong == 0 && uncertain > cases * 9 / 10, "device draw: uniforms on token boundaries are uncertain, never wrong",
-         fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
-  report(wrong_without_margin > 0, "device draw: without the margin, boundary uniforms give other tokens (the test bites)",
-         fmt("%g of %g wrong", wrong_without_margin, cases));
+  tally.report_with_bite("device draw: uniforms on token boundaries are uncertain, never wrong",
+                         "device draw: without the margin, boundary uniforms give other tokens (the test bites)");
 }
 
 // min-p exactly at a token's weight: sample_row keeps it (w >= min_p); an exp 1 ulp lower would drop

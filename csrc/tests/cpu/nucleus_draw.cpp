@@ -156,7 +156,7 @@ void test_min_p(Rng& rng) {
              fmt(" (%g certified), keeps %g (%g certified)", cut_certified, kept, kept_certified) +
              fmt("; flat 50257-token rows with min-p <= 0.05: %g of %g served", flat_served, flat));
 
-  int cases = 0, wrong = 0, uncertain = 0;
+  BoundaryTally on_weight;
   for (int t = 0; t < 30; ++t) {
     const int V = 1201;
     const std::vector<float> row = t % 2 ? zipf_row(rng, V, 1.3) : logit_row(rng, V, 1);
@@ -174,17 +174,13 @@ void test_min_p(Rng& rng) {
       for (int k = -3; k <= 3; ++k) {
         s.spec.params.min_p = w * (1 + k * 0x1p-52);
         if (!(s.spec.params.min_p > 0 && s.spec.params.min_p <= 1)) continue;
-        const int want = sample_row(row.data(), V, s.spec, &scratch);
-        const int got = nucleus_draw(row, s.spec);
-        ++cases;
-        wrong += got >= 0 && got != want;
-        uncertain += got == kDrawUncertain;
+        on_weight.add(sample_row(row.data(), V, s.spec, &scratch), nucleus_draw(row, s.spec));
       }
     }
   }
-  report(wrong == 0 && uncertain == cases && cases > 400,
+  report(on_weight.wrong == 0 && on_weight.uncertain == on_weight.cases && on_weight.cases > 400,
          "nucleus draw with min-p on a nucleus member's weight: uncertain, never wrong",
-         fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
+         fmt("%g of %g uncertain, %g wrong", on_weight.uncertain, on_weight.cases, on_weight.wrong));
   int top_rows = 0, top_exact = 0;
   for (int t = 0; t < 20; ++t) {
     std::vector<float> row = logit_row(rng, 1201, 0);
@@ -247,8 +243,7 @@ void test_tied_groups(Rng& rng) {
 // them (margin_scale 0) some give other tokens.
 void test_boundaries(Rng& rng) {
   RowSamplerScratch scratch;
-  int cases = 0, wrong = 0, uncertain = 0, wrong_without_margin = 0;
-  int u_cases = 0, u_wrong = 0, u_uncertain = 0, u_wrong_without_margin = 0;
+  BoundaryTally top_p, uniform;
   for (int t = 0; t < 40; ++t) {
     const int V = 1201;
     const std::vector<float> row = t % 2 ? zipf_row(rng, V, t % 4 == 1 ? 1.5 : 1.2) : logit_row(rng, V, 1);
@@ -267,12 +262,7 @@ void test_boundaries(Rng& rng) {
       for (int k = -4; k <= 4; ++k) {
         s.spec.params.top_p = static_cast<double>(leading / base.total) + k * 0x1p-53;
         if (!(s.spec.params.top_p > 0 && s.spec.params.top_p < 1)) continue;
-        const int want = sample_row(row.data(), V, s.spec, &scratch);
-        const int got = nucleus_draw(row, s.spec), bare = nucleus_draw(row, s.spec, 0);
-        ++cases;
-        wrong += got >= 0 && got != want;
-        uncertain += got == kDrawUncertain;
-        wrong_without_margin += bare >= 0 && bare != want;
+        top_p.add(sample_row(row.data(), V, s.spec, &scratch), nucleus_draw(row, s.spec), nucleus_draw(row, s.spec, 0));
       }
     }
     // Uniforms on the nucleus's token boundaries (top-p 0.9, away from any nucleus boundary).
@@ -286,24 +276,14 @@ void test_boundaries(Rng& rng) {
       for (int k = -6; k <= 6; ++k) {
         s.spec.u = static_cast<double>(cumulative[i] / c) + k * 0x1p-53;
         if (!(s.spec.u >= 0 && s.spec.u < 1)) continue;
-        const int want = sample_row(row.data(), V, s.spec, &scratch);
-        const int got = nucleus_draw(row, s.spec), bare = nucleus_draw(row, s.spec, 0);
-        ++u_cases;
-        u_wrong += got >= 0 && got != want;
-        u_uncertain += got == kDrawUncertain;
-        u_wrong_without_margin += bare >= 0 && bare != want;
+        uniform.add(sample_row(row.data(), V, s.spec, &scratch), nucleus_draw(row, s.spec), nucleus_draw(row, s.spec, 0));
       }
     }
   }
-  report(wrong == 0 && uncertain > cases * 9 / 10, "nucleus draw: top-p on the boundary between nuclei is uncertain, never wrong",
-         fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
-  report(wrong_without_margin > 0, "nucleus draw: without the margin, top-p on a boundary gives other tokens (the test bites)",
-         fmt("%g of %g wrong", wrong_without_margin, cases));
-  report(u_wrong == 0 && u_uncertain > u_cases * 9 / 10,
-         "nucleus draw: uniforms on the nucleus's token boundaries are uncertain, never wrong",
-         fmt("%g of %g uncertain, %g wrong", u_uncertain, u_cases, u_wrong));
-  report(u_wrong_without_margin > 0, "nucleus draw: without the margin, those uniforms give other tokens (the test bites)",
-         fmt("%g of %g wrong", u_wrong_without_margin, u_cases));
+  top_p.report_with_bite("nucleus draw: top-p on the boundary between nuclei is uncertain, never wrong",
+                         "nucleus draw: without the margin, top-p on a boundary gives other tokens (the test bites)");
+  uniform.report_with_bite("nucleus draw: uniforms on the nucleus's token boundaries are uncertain, never wrong",
+                           "nucleus draw: without the margin, those uniforms give other tokens (the test bites)");
 }
 
 // Weights of distinct logits closer than 2^-40 (a temperature of 1e14 flattens the row to within

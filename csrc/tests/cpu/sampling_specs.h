@@ -5,9 +5,11 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "cpu/row_sampler.h"
+#include "cuda/draw_bound.h"
 #include "tests/cpu/harness.h"
 
 namespace gptneo::cputest {
@@ -88,5 +90,25 @@ inline void fill_draw_spec(Rng& rng, const std::vector<float>& row, int t, DrawS
   for (size_t i = 0; i < s->bias_ids.size(); ++i) s->bias_values.push_back(i % 2 ? -3 : 6);
   s->bind();
 }
+
+// Cases placed on a boundary (a uniform, a top-p or a min-p within a few ulps of where sample_row's answer
+// changes): how many the draw left uncertain, and how many gave another token than sample_row's, with its
+// margin and without it (bare: the answer with margin_scale 0; -1 when not asked).
+struct BoundaryTally {
+  int cases = 0, uncertain = 0, wrong = 0, wrong_without_margin = 0;
+  void add(int want, int got, int bare = -1) {
+    ++cases;
+    uncertain += got == kDrawUncertain;
+    wrong += got >= 0 && got != want;
+    wrong_without_margin += bare >= 0 && bare != want;
+  }
+  // Never wrong, and uncertain in more than 9 cases of 10 (the rest: the same token).
+  bool holds() const { return wrong == 0 && uncertain > cases * 9 / 10; }
+  // Reports that (`holds_what`), and that without the margin some cases give another token (`bites_what`).
+  void report_with_bite(const std::string& holds_what, const std::string& bites_what) const {
+    report(holds(), holds_what, fmt("%g of %g uncertain, %g wrong", uncertain, cases, wrong));
+    report(wrong_without_margin > 0, bites_what, fmt("%g of %g wrong", wrong_without_margin, cases));
+  }
+};
 
 }  // namespace gptneo::cputest
